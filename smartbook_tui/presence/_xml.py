@@ -1,0 +1,145 @@
+"""Safe XML parsing, escaping for the string builders, and the small shared value types.
+
+Every document of this layer is parsed here, with a parser that never resolves entities, never loads a DTD and
+never touches the network; documents that carry a DOCTYPE at all are refused, since no presence format uses one.
+The builders write XML as strings (several times faster than building trees) through the escapes below.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from lxml import etree
+
+from .errors import BodyTooLarge, MalformedDocument, PresenceDocumentError
+
+NS_PIDF = "urn:ietf:params:xml:ns:pidf"
+NS_DATA_MODEL = "urn:ietf:params:xml:ns:pidf:data-model"
+NS_RPID = "urn:ietf:params:xml:ns:pidf:rpid"
+NS_PIDF_ONLINE = "http://www.linphone.org/xsds/pidfonline.xsd"
+NS_RLMI = "urn:ietf:params:xml:ns:rlmi"
+NS_RESOURCE_LISTS = "urn:ietf:params:xml:ns:resource-lists"
+NS_XML = "http://www.w3.org/XML/1998/namespace"
+XML_LANG = f"{{{NS_XML}}}lang"
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+# The cap on one XML document (a NOTIFY body as a whole is capped separately, after inflation).
+DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parser objects must not be shared between threads: keep one per thread.
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+            collect_ids=False,
+        )
+        _local.parser = parser
+    return parser
+
+
+def parse_xml(data: bytes, what: str, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> etree._Element:
+    """Parse `data` as one XML document named `what` in error messages, or raise a PresenceDocumentError."""
+    if len(data) > max_bytes:
+        raise BodyTooLarge(f"{what} is {len(data)} bytes, over the {max_bytes}-byte cap")
+    if not data.strip():
+        raise MalformedDocument(f"{what} is empty")
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise MalformedDocument(f"{what} is not well-formed XML: {_first_line(str(exc))}") from None
+    except (ValueError, TypeError) as exc:  # e.g. an encoding lxml cannot use
+        raise MalformedDocument(f"{what} cannot be read as XML: {_first_line(str(exc))}") from None
+    if root.getroottree().docinfo.doctype:
+        raise MalformedDocument(f"{what} has a DOCTYPE, which presence documents never carry; refused")
+    return root
+
+
+def _first_line(message: str) -> str:
+    return message.splitlines()[0] if message else "no detail"
+
+
+def split_tag(tag: object) -> tuple[str | None, str]:
+    """('{ns}name') -> (ns, name); entity references and other non-elements give (None, '')."""
+    if not isinstance(tag, str):
+        return None, ""
+    if tag.startswith("{"):
+        ns, _, name = tag[1:].partition("}")
+        return ns, name
+    return None, tag
+
+
+def element_text(element: etree._Element) -> str:
+    return "".join(element.itertext()).strip()
+
+
+def serialize_element(element: etree._Element) -> str:
+    """An element this layer does not model, kept verbatim (with the namespaces it needs) to be written back."""
+    return etree.tostring(element, encoding="unicode", with_tail=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalizedText:
+    """A PIDF note or an RLMI name: text in an optional xml:lang."""
+
+    text: str
+    lang: str | None = None
+
+
+def read_localized(element: etree._Element) -> LocalizedText:
+    return LocalizedText(element_text(element), element.get(XML_LANG))
+
+
+def parse_timestamp(value: str) -> datetime | None:
+    """An RFC 3339 date-time as PIDF carries it; None when unreadable (a bad timestamp never sinks a document)."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    spec = "microseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+_NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# \r must survive a parse (parsers turn a literal CR into LF), as must tabs and newlines inside attributes.
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"}
+)
+
+
+def _representable(value: str) -> str:
+    bad = _NOT_XML_CHARS.search(value)
+    if bad:
+        raise PresenceDocumentError(f"character {bad.group()!r} cannot be written in an XML document")
+    return value
+
+
+def xml_text(value: str) -> str:
+    return _representable(value).translate(_TEXT_ESCAPES)
+
+
+def xml_attribute(value: str) -> str:
+    return _representable(value).translate(_ATTRIBUTE_ESCAPES)
+
+
+def lang_attribute(lang: str | None) -> str:
+    return f' xml:lang="{xml_attribute(lang)}"' if lang else ""

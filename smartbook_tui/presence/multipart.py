@@ -1,0 +1,188 @@
+"""Content-Type values and multipart/related bodies (RFC 2046, RFC 2387, RFC 5621).
+
+Parsing is lenient the way real peers need: Content-ID or Content-Id, with or without <>, parameters in any order,
+quoted or not, extra CRLFs before boundaries, LF-only line ends. Building has two forms: the RFC one, and the
+legacy one liblinphone older than 5.4 insists on (bare `Content-Id` values, unquoted `boundary` last).
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import MalformedDocument, PresenceDocumentError
+
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MIME = re.compile(rf"\s*({_TCHARS}/{_TCHARS})\s*")
+_PARAMETER = re.compile(rf';\s*({_TCHARS})\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,./:=?-]{1,70}")
+
+
+@dataclass(frozen=True, slots=True)
+class ContentType:
+    """A media type (lower case) and its parameters (names in lower case, values unquoted)."""
+
+    mime: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def get(self, name: str) -> str | None:
+        name = name.lower()
+        return next((value for key, value in self.params if key == name), None)
+
+    def render(self) -> str:
+        return self.mime + "".join(f";{key}={_quote_if_needed(value)}" for key, value in self.params)
+
+
+def _quote_if_needed(value: str) -> str:
+    if re.fullmatch(_TCHARS, value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def parse_content_type(value: str) -> ContentType:
+    head, _, _ = value.partition(";")
+    match = _MIME.fullmatch(head)
+    if match is None:
+        raise MalformedDocument(f"Content-Type {value.strip()[:80]!r} is not of the form type/subtype")
+    params = []
+    for name, raw in _PARAMETER.findall(value[len(head) :]):
+        params.append((name.lower(), _unquote(raw.strip())))
+    return ContentType(match.group(1).lower(), tuple(params))
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
+        return _QUOTED_PAIR.sub(r"\1", value[1:-1])
+    return value
+
+
+def normalize_content_id(value: str) -> str:
+    """A Content-ID as RLMI's cid attribute names it: without the angle brackets, whitespace or not."""
+    return value.strip().removeprefix("<").removesuffix(">").strip()
+
+
+@dataclass(frozen=True, slots=True)
+class BodyPart:
+    content_type: ContentType
+    body: bytes
+    content_id: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # every header as received, names as written
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_FOLD = re.compile(r"\r?\n[ \t]+")
+_DEFAULT_PART_TYPE = ContentType("text/plain", (("charset", "us-ascii"),))
+
+
+def parse_multipart(content_type: ContentType, body: bytes) -> tuple[BodyPart, ...]:
+    boundary = content_type.get("boundary")
+    if not boundary:
+        raise MalformedDocument(f"{content_type.mime} body has no boundary parameter")
+    if len(boundary) > 200:
+        raise MalformedDocument("multipart boundary is longer than 200 characters")
+    delimiter = re.compile(
+        rb"(?:\A|\r?\n)--" + re.escape(boundary.encode("utf-8", "replace")) + rb"(--)?[ \t]*(?=\r?\n|\Z)"
+    )
+    parts: list[BodyPart] = []
+    previous_end: int | None = None
+    for match in delimiter.finditer(body):
+        if previous_end is not None:
+            parts.append(_parse_part(body[previous_end : match.start()]))
+        if match.group(1):  # the close delimiter: what follows is an epilogue
+            if not parts:
+                raise MalformedDocument("multipart body has no parts")
+            return tuple(parts)
+        previous_end = match.end()
+    if previous_end is None:
+        raise MalformedDocument(f"multipart body never uses its boundary {boundary!r}")
+    raise MalformedDocument("multipart body is truncated: its closing boundary is missing")
+
+
+def _parse_part(raw: bytes) -> BodyPart:
+    # `raw` starts with the line end of the delimiter line.
+    raw = raw[2:] if raw.startswith(b"\r\n") else raw[1:]
+    if raw.startswith((b"\r\n", b"\n")):  # no headers at all
+        header_block, body = b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
+    else:
+        blank = _BLANK_LINE.search(raw)
+        if blank is None:
+            raise MalformedDocument("a multipart part has no blank line after its headers")
+        header_block, body = raw[: blank.start()], raw[blank.end() :]
+    headers = _parse_headers(header_block)
+    content_type = _DEFAULT_PART_TYPE
+    content_id: str | None = None
+    transfer_encoding = ""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "content-type":
+            content_type = parse_content_type(value)
+        elif lowered == "content-id":
+            content_id = normalize_content_id(value)
+        elif lowered == "content-transfer-encoding":
+            transfer_encoding = value.strip().lower()
+    return BodyPart(content_type, _decode_transfer_encoding(transfer_encoding, body), content_id, headers)
+
+
+def _parse_headers(block: bytes) -> tuple[tuple[str, str], ...]:
+    text = _FOLD.sub(" ", block.decode("utf-8", "replace"))
+    headers = []
+    for line in text.splitlines():
+        name, colon, value = line.partition(":")
+        if colon and name.strip():
+            headers.append((name.strip(), value.strip()))
+    return tuple(headers)
+
+
+def _decode_transfer_encoding(encoding: str, body: bytes) -> bytes:
+    if encoding in ("", "binary", "8bit", "7bit"):
+        return body
+    try:
+        if encoding == "base64":
+            return binascii.a2b_base64(body)
+        if encoding == "quoted-printable":
+            return binascii.a2b_qp(body)
+    except binascii.Error as exc:
+        raise MalformedDocument(f"a multipart part is not valid {encoding}: {exc}") from None
+    raise MalformedDocument(f"a multipart part uses the unknown transfer encoding {encoding!r}")
+
+
+# ---------------------------------------------------------------------------------------------- building
+
+
+def build_multipart_related(parts: Sequence[BodyPart], *, boundary: str, legacy: bool = False) -> tuple[str, bytes]:
+    """(Content-Type header value, body) of a multipart/related whose root is the first part.
+
+    `legacy` writes the form liblinphone < 5.4 requires: `Content-Id: cid` without <>, and an unquoted
+    boundary as the last parameter of the Content-Type.
+    """
+    if not parts:
+        raise PresenceDocumentError("a multipart/related body needs at least one part")
+    if not _BOUNDARY.fullmatch(boundary):
+        raise PresenceDocumentError(f"{boundary!r} is not a usable multipart boundary")
+    root = parts[0]
+    if root.content_id is None:
+        raise PresenceDocumentError("the root part of a multipart/related body needs a Content-ID")
+    marker = f"--{boundary}".encode()
+    chunks: list[bytes] = []
+    for part in parts:
+        if part.content_id is None:
+            raise PresenceDocumentError("every part of a multipart/related body needs a Content-ID")
+        if marker in part.body:
+            raise PresenceDocumentError(f"the boundary {boundary!r} occurs inside a part")
+        content_id = part.content_id if legacy else f"<{part.content_id}>"
+        id_header = "Content-Id" if legacy else "Content-ID"
+        head = (
+            f"{marker.decode()}\r\nContent-Transfer-Encoding: binary\r\n{id_header}: {content_id}\r\n"
+            f"Content-Type: {part.content_type.render()}\r\n\r\n"
+        )
+        chunks += (head.encode(), part.body, b"\r\n")
+    chunks.append(marker + b"--\r\n")
+    quoted_boundary = boundary if legacy else f'"{boundary}"'
+    header = f'multipart/related;type="{root.content_type.mime}";start="<{root.content_id}>";boundary={quoted_boundary}'
+    return header, b"".join(chunks)

@@ -1,0 +1,141 @@
+"""Presence NOTIFY bodies as a whole: a single PIDF, or an RLMI list (multipart/related, RFC 4662) whose
+resources carry their PIDF parts; decoded into one typed value, and built back for the server side."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding
+from .errors import MalformedDocument, PresenceDocumentError, UnsupportedContentType
+from .multipart import (
+    BodyPart,
+    ContentType,
+    build_multipart_related,
+    normalize_content_id,
+    parse_content_type,
+    parse_multipart,
+)
+from .pidf import Presence, build_pidf, parse_pidf
+from .rlmi import Instance, InstanceState, Name, Resource, Rlmi, build_rlmi, parse_rlmi
+
+PIDF_TYPE = "application/pidf+xml"
+RLMI_TYPE = "application/rlmi+xml"
+MULTIPART_RELATED = "multipart/related"
+_RLMI_PART_TYPE = ContentType(RLMI_TYPE, (("charset", "UTF-8"),))
+_PIDF_PART_TYPE = ContentType(PIDF_TYPE, (("charset", "UTF-8"),))
+
+# RFC 4662 lets a resource be a list in its own right; a depth cap keeps a crafted body from recursing forever.
+_MAX_LIST_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceState:
+    """One resource of a list NOTIFY, with the state carried by its active instance, if any."""
+
+    uri: str
+    names: tuple[Name, ...] = ()
+    instances: tuple[Instance, ...] = ()
+    presence: Presence | None = None
+    sublist: ListState | None = None
+    error: str | None = None  # why this resource's part could not be read (the rest of the list still is)
+
+
+@dataclass(frozen=True, slots=True)
+class ListState:
+    uri: str
+    version: int
+    full_state: bool
+    names: tuple[Name, ...] = ()
+    resources: tuple[ResourceState, ...] = ()
+
+
+NotifyBody = ListState | Presence | None
+
+
+def decode_notify_body(
+    content_type: str | None,
+    content_encoding: str | None,
+    body: bytes,
+    max_size: int = DEFAULT_MAX_BODY_BYTES,
+) -> NotifyBody:
+    """A presence NOTIFY's body as a typed value: None when it has no body (a NOTIFY may carry none),
+    a `Presence` for a single presentity, a `ListState` for a resource list."""
+    decoded = decode_content_encoding(content_encoding, body, max_size)
+    if not decoded:
+        return None
+    if not content_type or not content_type.strip():
+        raise UnsupportedContentType("NOTIFY has a body but no Content-Type")
+    return _decode_document(parse_content_type(content_type), decoded, max_size, depth=0)
+
+
+def _decode_document(content_type: ContentType, body: bytes, max_size: int, depth: int) -> ListState | Presence:
+    if content_type.mime == PIDF_TYPE:
+        return parse_pidf(body, max_size)
+    if content_type.mime == RLMI_TYPE:  # a list with no part but its RLMI
+        return _list_state(parse_rlmi(body, max_size), {}, max_size, depth)
+    if content_type.mime == MULTIPART_RELATED:
+        return _decode_list(content_type, body, max_size, depth)
+    raise UnsupportedContentType(
+        f"Content-Type {content_type.mime} is not a presence body ({PIDF_TYPE} or {MULTIPART_RELATED})"
+    )
+
+
+def _decode_list(content_type: ContentType, body: bytes, max_size: int, depth: int) -> ListState:
+    if depth >= _MAX_LIST_DEPTH:
+        raise MalformedDocument(f"resource lists are nested more than {_MAX_LIST_DEPTH} deep")
+    parts = parse_multipart(content_type, body)
+    start = content_type.get("start")
+    root = parts[0]
+    if start is not None:
+        wanted = normalize_content_id(start)
+        root = next((part for part in parts if part.content_id == wanted), root)
+    if root.content_type.mime != RLMI_TYPE:
+        raise MalformedDocument(f"the root part of a list NOTIFY is {root.content_type.mime}, not {RLMI_TYPE}")
+    by_cid = {part.content_id: part for part in parts if part.content_id is not None and part is not root}
+    return _list_state(parse_rlmi(root.body, max_size), by_cid, max_size, depth)
+
+
+def _list_state(rlmi: Rlmi, parts: dict[str, BodyPart], max_size: int, depth: int) -> ListState:
+    resources = tuple(_resource_state(resource, parts, max_size, depth) for resource in rlmi.resources)
+    return ListState(rlmi.uri, rlmi.version, rlmi.full_state, rlmi.names, resources)
+
+
+def _resource_state(resource: Resource, parts: dict[str, BodyPart], max_size: int, depth: int) -> ResourceState:
+    part = next((parts[cid] for cid in _active_cids(resource.instances) if cid in parts), None)
+    state = ResourceState(resource.uri, resource.names, resource.instances)
+    if part is None:
+        return state
+    try:
+        document = _decode_document(part.content_type, part.body, max_size, depth + 1)
+    except PresenceDocumentError as exc:
+        return replace(state, error=str(exc))
+    if isinstance(document, ListState):
+        return replace(state, sublist=document)
+    return replace(state, presence=document)
+
+
+def _active_cids(instances: Sequence[Instance]) -> Iterator[str]:
+    """The cids of the active instances: only those carry state a watcher may read (RFC 4662 section 5)."""
+    return (i.cid for i in instances if i.state is InstanceState.ACTIVE and i.cid is not None)
+
+
+def build_list_notify(state: ListState, *, root_cid: str, boundary: str, legacy: bool = False) -> tuple[str, bytes]:
+    """(Content-Type, body) of a list NOTIFY: the RLMI root, then one PIDF part per active instance that has a
+    cid and a presence (nested lists are not written). `legacy` gives the form liblinphone < 5.4 requires
+    (see multipart.build_multipart_related)."""
+    rlmi = Rlmi(
+        state.uri,
+        state.version,
+        state.full_state,
+        state.names,
+        tuple(Resource(resource.uri, resource.names, resource.instances) for resource in state.resources),
+    )
+    parts: list[BodyPart] = [BodyPart(_RLMI_PART_TYPE, build_rlmi(rlmi), root_cid)]
+    for resource in state.resources:
+        if resource.presence is None:
+            continue
+        cid = next(_active_cids(resource.instances), None)
+        if cid is not None:
+            parts.append(BodyPart(_PIDF_PART_TYPE, build_pidf(resource.presence), cid))
+    return build_multipart_related(parts, boundary=boundary, legacy=legacy)

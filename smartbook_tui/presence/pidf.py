@@ -1,0 +1,407 @@
+"""PIDF (RFC 3863) with the presence data model (RFC 4479), RPID (RFC 4480) and Linphone's online mark.
+
+`parse_pidf` reads bytes into a `Presence`; `build_pidf` writes one back. Elements this module does not model are
+kept verbatim in `extensions` and written back in place, so a server can relay what a client published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from lxml import etree
+
+from ._xml import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    NS_DATA_MODEL,
+    NS_PIDF,
+    NS_PIDF_ONLINE,
+    NS_RPID,
+    XML_DECLARATION,
+    LocalizedText,
+    element_text,
+    format_timestamp,
+    lang_attribute,
+    parse_timestamp,
+    parse_xml,
+    read_localized,
+    serialize_element,
+    split_tag,
+    xml_attribute,
+    xml_text,
+)
+from .errors import MalformedDocument
+
+Note = LocalizedText
+
+
+class BasicStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Activity(StrEnum):
+    """RFC 4480 activities (the `other` activity carries its text in `Person.other_activity`)."""
+
+    APPOINTMENT = "appointment"
+    AWAY = "away"
+    BREAKFAST = "breakfast"
+    BUSY = "busy"
+    DINNER = "dinner"
+    HOLIDAY = "holiday"
+    IN_TRANSIT = "in-transit"
+    LOOKING_FOR_WORK = "looking-for-work"
+    LUNCH = "lunch"
+    MEAL = "meal"
+    MEETING = "meeting"
+    ON_THE_PHONE = "on-the-phone"
+    OTHER = "other"
+    PERFORMANCE = "performance"
+    PERMANENT_ABSENCE = "permanent-absence"
+    PLAYING = "playing"
+    PRESENTATION = "presentation"
+    SHOPPING = "shopping"
+    SLEEPING = "sleeping"
+    SPECTATOR = "spectator"
+    STEERING = "steering"
+    TRAVEL = "travel"
+    TV = "tv"
+    UNKNOWN = "unknown"
+    VACATION = "vacation"
+    WORKING = "working"
+    WORSHIP = "worship"
+
+
+_ACTIVITIES = {activity.value: activity for activity in Activity}
+
+
+class UserInput(StrEnum):
+    ACTIVE = "active"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceTuple:
+    """A PIDF <tuple>: the data model's service (RFC 4479 section 3.3)."""
+
+    id: str
+    basic: BasicStatus | None = None
+    contact: str | None = None
+    contact_priority: float | None = None
+    timestamp: datetime | None = None
+    notes: tuple[Note, ...] = ()
+    online: bool = False  # Linphone's <pidfonline:online/> inside <status>
+    device_id: str | None = None  # <dm:deviceID>
+    status_extensions: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A <dm:person>: what the human is doing (RFC 4479 section 3.2, RFC 4480)."""
+
+    id: str
+    activities: tuple[Activity, ...] = ()
+    other_activity: str | None = None
+    activity_notes: tuple[Note, ...] = ()
+    user_input: UserInput | None = None
+    last_input: datetime | None = None
+    notes: tuple[Note, ...] = ()
+    timestamp: datetime | None = None
+    extensions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A <dm:device> (RFC 4479 section 3.4)."""
+
+    id: str
+    device_id: str | None = None
+    notes: tuple[Note, ...] = ()
+    timestamp: datetime | None = None
+    extensions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    entity: str
+    tuples: tuple[PresenceTuple, ...] = ()
+    persons: tuple[Person, ...] = ()
+    devices: tuple[Device, ...] = ()
+    notes: tuple[Note, ...] = ()
+    extensions: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+
+def _is_pidf(ns: str | None) -> bool:
+    # Some old clients write PIDF without its namespace: accept their elements as PIDF ones.
+    return ns == NS_PIDF or ns is None
+
+
+def parse_pidf(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Presence:
+    root = parse_xml(data, "PIDF document", max_bytes)
+    ns, name = split_tag(root.tag)
+    if name != "presence" or not _is_pidf(ns):
+        raise MalformedDocument(f"not a PIDF document: the root element is <{name or '?'}>, not <presence>")
+    tuples: list[PresenceTuple] = []
+    persons: list[Person] = []
+    devices: list[Device] = []
+    notes: list[Note] = []
+    extensions: list[str] = []
+    for child in root:
+        ns, name = split_tag(child.tag)
+        if not name:
+            continue
+        if name == "tuple" and _is_pidf(ns):
+            tuples.append(_parse_tuple(child))
+        elif name == "note" and _is_pidf(ns):
+            notes.append(read_localized(child))
+        elif name == "person" and ns == NS_DATA_MODEL:
+            persons.append(_parse_person(child))
+        elif name == "device" and ns == NS_DATA_MODEL:
+            devices.append(_parse_device(child))
+        else:
+            extensions.append(serialize_element(child))
+    return Presence(
+        entity=root.get("entity", ""),
+        tuples=tuple(tuples),
+        persons=tuple(persons),
+        devices=tuple(devices),
+        notes=tuple(notes),
+        extensions=tuple(extensions),
+    )
+
+
+def _parse_tuple(element: etree._Element) -> PresenceTuple:
+    basic: BasicStatus | None = None
+    online = False
+    contact: str | None = None
+    priority: float | None = None
+    timestamp: datetime | None = None
+    device_id: str | None = None
+    notes: list[Note] = []
+    status_extensions: list[str] = []
+    extensions: list[str] = []
+    for child in element:
+        ns, name = split_tag(child.tag)
+        if not name:
+            continue
+        if name == "status" and _is_pidf(ns):
+            for item in child:
+                item_ns, item_name = split_tag(item.tag)
+                if item_name == "basic" and _is_pidf(item_ns):
+                    basic = _basic_status(element_text(item))
+                elif item_name == "online" and item_ns == NS_PIDF_ONLINE:
+                    online = True
+                elif item_name:
+                    status_extensions.append(serialize_element(item))
+        elif name == "contact" and _is_pidf(ns):
+            contact = element_text(child) or None
+            priority = _priority(child.get("priority"))
+        elif name == "timestamp" and _is_pidf(ns):
+            timestamp = parse_timestamp(element_text(child))
+        elif name == "note" and _is_pidf(ns):
+            notes.append(read_localized(child))
+        elif name == "deviceID" and ns == NS_DATA_MODEL:
+            device_id = element_text(child) or None
+        else:
+            extensions.append(serialize_element(child))
+    return PresenceTuple(
+        id=element.get("id", ""),
+        basic=basic,
+        contact=contact,
+        contact_priority=priority,
+        timestamp=timestamp,
+        notes=tuple(notes),
+        online=online,
+        device_id=device_id,
+        status_extensions=tuple(status_extensions),
+        extensions=tuple(extensions),
+    )
+
+
+def _basic_status(text: str) -> BasicStatus | None:
+    try:
+        return BasicStatus(text.lower())
+    except ValueError:
+        return None  # neither open nor closed: treated as no basic status at all
+
+
+def _priority(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        priority = float(value)
+    except ValueError:
+        return None
+    return priority if 0.0 <= priority <= 1.0 else None
+
+
+def _parse_person(element: etree._Element) -> Person:
+    activities: list[Activity] = []
+    other_activity: str | None = None
+    activity_notes: list[Note] = []
+    user_input: UserInput | None = None
+    last_input: datetime | None = None
+    notes: list[Note] = []
+    timestamp: datetime | None = None
+    extensions: list[str] = []
+    for child in element:
+        ns, name = split_tag(child.tag)
+        if not name:
+            continue
+        if name == "activities" and ns == NS_RPID:
+            for item in child:
+                item_ns, item_name = split_tag(item.tag)
+                if item_ns != NS_RPID:
+                    continue
+                if item_name == "note":
+                    activity_notes.append(read_localized(item))
+                elif item_name in _ACTIVITIES:
+                    activities.append(_ACTIVITIES[item_name])
+                    if item_name == "other":
+                        other_activity = element_text(item) or None
+        elif name == "user-input" and ns == NS_RPID:
+            user_input = _user_input(element_text(child))
+            last_input_value = child.get("last-input")
+            last_input = parse_timestamp(last_input_value) if last_input_value else None
+        elif name == "note" and ns == NS_DATA_MODEL:
+            notes.append(read_localized(child))
+        elif name == "timestamp" and ns == NS_DATA_MODEL:
+            timestamp = parse_timestamp(element_text(child))
+        else:
+            extensions.append(serialize_element(child))
+    return Person(
+        id=element.get("id", ""),
+        activities=tuple(activities),
+        other_activity=other_activity,
+        activity_notes=tuple(activity_notes),
+        user_input=user_input,
+        last_input=last_input,
+        notes=tuple(notes),
+        timestamp=timestamp,
+        extensions=tuple(extensions),
+    )
+
+
+def _user_input(text: str) -> UserInput | None:
+    try:
+        return UserInput(text.lower())
+    except ValueError:
+        return None
+
+
+def _parse_device(element: etree._Element) -> Device:
+    device_id: str | None = None
+    notes: list[Note] = []
+    timestamp: datetime | None = None
+    extensions: list[str] = []
+    for child in element:
+        ns, name = split_tag(child.tag)
+        if not name:
+            continue
+        if name == "deviceID" and ns == NS_DATA_MODEL:
+            device_id = element_text(child) or None
+        elif name == "note" and ns == NS_DATA_MODEL:
+            notes.append(read_localized(child))
+        elif name == "timestamp" and ns == NS_DATA_MODEL:
+            timestamp = parse_timestamp(element_text(child))
+        else:
+            extensions.append(serialize_element(child))
+    return Device(
+        id=element.get("id", ""),
+        device_id=device_id,
+        notes=tuple(notes),
+        timestamp=timestamp,
+        extensions=tuple(extensions),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- building
+
+_ROOT_OPEN = (
+    f'<presence xmlns="{NS_PIDF}" xmlns:dm="{NS_DATA_MODEL}" xmlns:rpid="{NS_RPID}"'
+    f' xmlns:pidfonline="{NS_PIDF_ONLINE}" entity="'
+)
+
+
+def build_pidf(presence: Presence) -> bytes:
+    out: list[str] = [XML_DECLARATION, _ROOT_OPEN, xml_attribute(presence.entity), '">']
+    for item in presence.tuples:
+        _write_tuple(out, item)
+    _write_notes(out, "note", presence.notes)
+    for person in presence.persons:
+        _write_person(out, person)
+    for device in presence.devices:
+        _write_device(out, device)
+    out.extend(presence.extensions)
+    out.append("</presence>")
+    return "".join(out).encode()
+
+
+def _write_notes(out: list[str], tag: str, notes: Iterable[Note]) -> None:
+    for note in notes:
+        out.append(f"<{tag}{lang_attribute(note.lang)}>{xml_text(note.text)}</{tag}>")
+
+
+def _write_timestamp(out: list[str], tag: str, moment: datetime | None) -> None:
+    if moment is not None:
+        out.append(f"<{tag}>{format_timestamp(moment)}</{tag}>")
+
+
+def _write_tuple(out: list[str], item: PresenceTuple) -> None:
+    out.append(f'<tuple id="{xml_attribute(item.id)}"><status>')
+    if item.basic is not None:
+        out.append(f"<basic>{item.basic.value}</basic>")
+    if item.online:
+        out.append("<pidfonline:online/>")
+    out.extend(item.status_extensions)
+    out.append("</status>")
+    if item.device_id is not None:
+        out.append(f"<dm:deviceID>{xml_text(item.device_id)}</dm:deviceID>")
+    out.extend(item.extensions)
+    if item.contact is not None:
+        priority = "" if item.contact_priority is None else f' priority="{_qvalue(item.contact_priority)}"'
+        out.append(f"<contact{priority}>{xml_text(item.contact)}</contact>")
+    _write_notes(out, "note", item.notes)
+    _write_timestamp(out, "timestamp", item.timestamp)
+    out.append("</tuple>")
+
+
+def _qvalue(priority: float) -> str:
+    # A contact priority is a SIP qvalue: at most three decimals.
+    return f"{priority:.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def _write_person(out: list[str], person: Person) -> None:
+    out.append(f'<dm:person id="{xml_attribute(person.id)}">')
+    if person.activities or person.activity_notes:
+        out.append("<rpid:activities>")
+        _write_notes(out, "rpid:note", person.activity_notes)
+        for activity in person.activities:
+            if activity is Activity.OTHER and person.other_activity:
+                out.append(f"<rpid:other>{xml_text(person.other_activity)}</rpid:other>")
+            else:
+                out.append(f"<rpid:{activity.value}/>")
+        out.append("</rpid:activities>")
+    if person.user_input is not None:
+        last_input = f' last-input="{format_timestamp(person.last_input)}"' if person.last_input is not None else ""
+        out.append(f"<rpid:user-input{last_input}>{person.user_input.value}</rpid:user-input>")
+    out.extend(person.extensions)
+    _write_notes(out, "dm:note", person.notes)
+    _write_timestamp(out, "dm:timestamp", person.timestamp)
+    out.append("</dm:person>")
+
+
+def _write_device(out: list[str], device: Device) -> None:
+    out.append(f'<dm:device id="{xml_attribute(device.id)}">')
+    out.extend(device.extensions)
+    if device.device_id is not None:
+        out.append(f"<dm:deviceID>{xml_text(device.device_id)}</dm:deviceID>")
+    _write_notes(out, "dm:note", device.notes)
+    _write_timestamp(out, "dm:timestamp", device.timestamp)
+    out.append("</dm:device>")

@@ -1,0 +1,60 @@
+"""resource-lists documents (RFC 4826): the body of an RFC 5367 list SUBSCRIBE, and server-stored lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lxml import etree
+
+from ._xml import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    NS_RESOURCE_LISTS,
+    XML_DECLARATION,
+    element_text,
+    parse_xml,
+    split_tag,
+    xml_attribute,
+)
+from .errors import MalformedDocument
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    uri: str
+    display_name: str | None = None
+
+
+_OPEN = f'{XML_DECLARATION}<resource-lists xmlns="{NS_RESOURCE_LISTS}"><list>'
+_CLOSE = "</list></resource-lists>"
+
+
+def build_resource_lists(uris: Iterable[str]) -> bytes:
+    """The list body Linphone sends: one <list>, entries sorted and de-duplicated, no display names."""
+    entries = "".join(f'<entry uri="{xml_attribute(uri)}"/>' for uri in sorted(set(uris)))
+    return f"{_OPEN}{entries}{_CLOSE}".encode()
+
+
+def parse_resource_lists(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> tuple[ListEntry, ...]:
+    """Every <entry> of every (nested) <list>, in document order, each URI once (its first display name wins).
+
+    Entries without a URI are skipped, as are entry-refs and external lists, which a request-contained list
+    cannot use (RFC 5367 section 4).
+    """
+    root = parse_xml(data, "resource-lists document", max_bytes)
+    ns, name = split_tag(root.tag)
+    if name != "resource-lists" or ns != NS_RESOURCE_LISTS:
+        raise MalformedDocument(f"not a resource-lists document: the root element is <{name or '?'}>")
+    entries: dict[str, ListEntry] = {}
+    for entry in root.iter(f"{{{NS_RESOURCE_LISTS}}}entry"):
+        uri = (entry.get("uri") or "").strip()
+        if uri and uri not in entries:
+            entries[uri] = ListEntry(uri, _display_name(entry))
+    return tuple(entries.values())
+
+
+def _display_name(entry: etree._Element) -> str | None:
+    for child in entry:
+        if child.tag == f"{{{NS_RESOURCE_LISTS}}}display-name":
+            return element_text(child) or None
+    return None

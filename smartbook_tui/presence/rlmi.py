@@ -1,0 +1,148 @@
+"""RLMI documents (RFC 4662): the root part of a list NOTIFY, naming each resource and its instances."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from lxml import etree
+
+from ._xml import (
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    NS_RLMI,
+    XML_DECLARATION,
+    LocalizedText,
+    lang_attribute,
+    parse_xml,
+    read_localized,
+    split_tag,
+    xml_attribute,
+    xml_text,
+)
+from .errors import MalformedDocument
+
+Name = LocalizedText
+
+
+class InstanceState(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"
+    TERMINATED = "terminated"
+
+
+_INSTANCE_STATES = {state.value: state for state in InstanceState}
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One back-end subscription of a resource; `cid` names the body part holding its state."""
+
+    id: str
+    state: InstanceState
+    reason: str | None = None
+    cid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    uri: str
+    names: tuple[Name, ...] = ()
+    instances: tuple[Instance, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rlmi:
+    uri: str
+    version: int
+    full_state: bool
+    names: tuple[Name, ...] = ()
+    resources: tuple[Resource, ...] = ()
+
+
+def parse_rlmi(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Rlmi:
+    root = parse_xml(data, "RLMI document", max_bytes)
+    ns, name = split_tag(root.tag)
+    if name != "list" or ns != NS_RLMI:
+        raise MalformedDocument(f"not an RLMI document: the root element is <{name or '?'}>, not <list>")
+    names: list[Name] = []
+    resources: list[Resource] = []
+    for child in root:
+        child_ns, child_name = split_tag(child.tag)
+        if child_ns != NS_RLMI:
+            continue
+        if child_name == "resource":
+            resource = _parse_resource(child)
+            if resource is not None:
+                resources.append(resource)
+        elif child_name == "name":
+            names.append(read_localized(child))
+    return Rlmi(
+        uri=root.get("uri", ""),
+        version=_version(root.get("version")),
+        full_state=_boolean(root.get("fullState"), "fullState"),
+        names=tuple(names),
+        resources=tuple(resources),
+    )
+
+
+def _version(value: str | None) -> int:
+    if value is None or not value.strip().isdigit():
+        raise MalformedDocument(f"RLMI version must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _boolean(value: str | None, attribute: str) -> bool:
+    normalized = (value or "").strip().lower()
+    if normalized in ("true", "1"):
+        return True
+    if normalized in ("false", "0"):
+        return False
+    raise MalformedDocument(f"RLMI {attribute} must be true or false, got {value!r}")
+
+
+def _parse_resource(element: etree._Element) -> Resource | None:
+    uri = (element.get("uri") or "").strip()
+    if not uri:
+        return None  # a resource without a URI cannot be matched to anything: skipped
+    names: list[Name] = []
+    instances: list[Instance] = []
+    for child in element:
+        ns, name = split_tag(child.tag)
+        if ns != NS_RLMI:
+            continue
+        if name == "name":
+            names.append(read_localized(child))
+        elif name == "instance":
+            state = _INSTANCE_STATES.get((child.get("state") or "").strip().lower())
+            if state is not None:  # an instance with no valid state says nothing usable: skipped
+                instances.append(Instance(child.get("id", ""), state, child.get("reason"), child.get("cid")))
+    return Resource(uri, tuple(names), tuple(instances))
+
+
+def build_rlmi(rlmi: Rlmi) -> bytes:
+    full_state = "true" if rlmi.full_state else "false"
+    out = [
+        XML_DECLARATION,
+        f'<list xmlns="{NS_RLMI}" uri="{xml_attribute(rlmi.uri)}" version="{rlmi.version}"',
+        f' fullState="{full_state}">',
+    ]
+    _write_names(out, rlmi.names)
+    for resource in rlmi.resources:
+        out.append(f'<resource uri="{xml_attribute(resource.uri)}">')
+        _write_names(out, resource.names)
+        for instance in resource.instances:
+            out.append(f'<instance id="{xml_attribute(instance.id)}" state="{instance.state.value}"')
+            if instance.reason is not None:
+                out.append(f' reason="{xml_attribute(instance.reason)}"')
+            if instance.cid is not None:
+                out.append(f' cid="{xml_attribute(instance.cid)}"')
+            out.append("/>")
+        out.append("</resource>")
+    out.append("</list>")
+    return "".join(out).encode()
+
+
+def _write_names(out: list[str], names: Iterable[Name]) -> None:
+    for name in names:
+        out.append(f"<name{lang_attribute(name.lang)}>{xml_text(name.text)}</name>")

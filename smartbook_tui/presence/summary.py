@@ -1,0 +1,142 @@
+"""What the contact list shows of a presentity, derived from its PIDF: the one place for the
+"has an account" rule and for the consolidated status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from .pidf import Activity, BasicStatus, Note, Presence, PresenceTuple, UserInput
+
+
+class Availability(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    BUSY = "busy"
+    ON_THE_PHONE = "on-the-phone"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"
+
+
+_BUSY = frozenset(
+    {
+        Activity.BUSY,
+        Activity.MEETING,
+        Activity.APPOINTMENT,
+        Activity.PERFORMANCE,
+        Activity.PRESENTATION,
+        Activity.WORSHIP,
+        Activity.STEERING,
+    }
+)
+_AWAY = frozenset(
+    {
+        Activity.AWAY,
+        Activity.BREAKFAST,
+        Activity.DINNER,
+        Activity.LUNCH,
+        Activity.MEAL,
+        Activity.HOLIDAY,
+        Activity.VACATION,
+        Activity.IN_TRANSIT,
+        Activity.TRAVEL,
+        Activity.SHOPPING,
+        Activity.SLEEPING,
+        Activity.PERMANENT_ABSENCE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceSummary:
+    has_account: bool
+    sip_address: str | None  # where to call or write: the contact of the best open tuple
+    status: Availability
+    note: str | None
+    last_seen: datetime | None
+
+
+NO_PRESENCE = PresenceSummary(False, None, Availability.UNKNOWN, None, None)
+
+
+def summarize(presence: Presence | None, lang: str | None = None) -> PresenceSummary:
+    """The contact-list view of a presentity.
+
+    * has_account: some tuple is `open` and names a contact URI (Linphone's rule: a phone number's presence,
+      as the server resolves it, names the account's SIP address).
+    * status: offline when no tuple is open (busy when a closed tuple comes with busy activities: "do not
+      disturb"); otherwise the activities decide (on the phone, busy, away, idle input = away); an open tuple
+      with only the `unknown` activity means the server hides the live status (unknown); else online.
+    * note: in `lang` (or its primary language) if there is one, else one without a language, else the first.
+    * last_seen: the newest timestamp or last user input.
+    """
+    if presence is None or not any(item.basic is not None for item in presence.tuples):
+        return NO_PRESENCE
+    open_tuples = [item for item in presence.tuples if item.basic is BasicStatus.OPEN]
+    best = _best_contact(open_tuples)
+    return PresenceSummary(
+        has_account=best is not None,
+        sip_address=best.contact if best is not None else None,
+        status=_status(presence, bool(open_tuples)),
+        note=_note(presence, lang),
+        last_seen=_last_seen(presence),
+    )
+
+
+def _best_contact(open_tuples: list[PresenceTuple]) -> PresenceTuple | None:
+    with_contact = [item for item in open_tuples if item.contact]
+    if not with_contact:
+        return None
+    # Highest priority first; a tuple without priority ranks below any that has one; document order breaks ties.
+    return max(with_contact, key=lambda item: -1.0 if item.contact_priority is None else item.contact_priority)
+
+
+def _status(presence: Presence, is_open: bool) -> Availability:
+    activities = {activity for person in presence.persons for activity in person.activities}
+    if not is_open:
+        return Availability.BUSY if activities & _BUSY else Availability.OFFLINE
+    if Activity.ON_THE_PHONE in activities:
+        return Availability.ON_THE_PHONE
+    if activities & _BUSY:
+        return Availability.BUSY
+    idle = any(person.user_input is UserInput.IDLE for person in presence.persons)
+    if activities & _AWAY or idle:
+        return Availability.AWAY
+    if activities == {Activity.UNKNOWN}:
+        return Availability.UNKNOWN
+    return Availability.ONLINE
+
+
+def _note(presence: Presence, lang: str | None) -> str | None:
+    notes: list[Note] = []
+    for person in presence.persons:
+        notes += person.activity_notes + person.notes
+    for item in presence.tuples:
+        notes += item.notes
+    notes += presence.notes
+    notes = [note for note in notes if note.text]
+    if not notes:
+        return None
+    preferred = lang.lower() if lang else None
+    return min(notes, key=lambda note: _language_rank(note.lang, preferred)).text
+
+
+def _language_rank(note_lang: str | None, preferred: str | None) -> int:
+    """0: the preferred language; 1: the same primary language (en-GB for en); 2: no language; 3: another."""
+    if note_lang is None:
+        return 2
+    lowered = note_lang.lower()
+    if preferred and lowered == preferred:
+        return 0
+    if preferred and lowered.split("-")[0] == preferred.split("-")[0]:
+        return 1
+    return 3
+
+
+def _last_seen(presence: Presence) -> datetime | None:
+    moments = [item.timestamp for item in presence.tuples]
+    for person in presence.persons:
+        moments += (person.timestamp, person.last_input)
+    known = [moment for moment in moments if moment is not None]
+    return max(known, default=None)
