@@ -7,6 +7,7 @@ The builders write XML as strings (several times faster than building trees) thr
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from dataclasses import dataclass
@@ -87,8 +88,10 @@ def element_text(element: etree._Element) -> str:
 
 
 def serialize_element(element: etree._Element) -> str:
-    """An element this layer does not model, kept verbatim (with the namespaces it needs) to be written back."""
-    return etree.tostring(element, encoding="unicode", with_tail=False)
+    """An element this layer does not model, kept verbatim with just the namespaces it uses, to be written back."""
+    standalone = copy.deepcopy(element)  # carries every namespace in scope; keep only those it uses
+    etree.cleanup_namespaces(standalone)
+    return etree.tostring(standalone, encoding="unicode", with_tail=False)
 
 
 @dataclass(frozen=True, slots=True)
