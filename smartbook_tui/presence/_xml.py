@@ -56,7 +56,7 @@ def parse_xml(data: bytes, what: str, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTE
     """Parse `data` as one XML document named `what` in error messages, or raise a PresenceDocumentError."""
     if len(data) > max_bytes:
         raise BodyTooLarge(f"{what} is {len(data)} bytes, over the {max_bytes}-byte cap")
-    if not data.strip():
+    if not data or data.isspace():
         raise MalformedDocument(f"{what} is empty")
     try:
         root = etree.fromstring(data, _parser())
@@ -84,7 +84,10 @@ def split_tag(tag: object) -> tuple[str | None, str]:
 
 
 def element_text(element: etree._Element) -> str:
-    return "".join(element.itertext()).strip()
+    if len(element):  # mixed content: rare, and slower to read
+        return "".join(element.itertext()).strip()
+    text = element.text
+    return text.strip() if text else ""
 
 
 def serialize_element(element: etree._Element) -> str:
@@ -122,6 +125,9 @@ def format_timestamp(moment: datetime) -> str:
 
 
 _NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Most values need no escaping at all: one search decides, and only the rest pays for translate().
+_TEXT_SPECIAL = re.compile("[&<>\r]|" + _NOT_XML_CHARS.pattern)
+_ATTRIBUTE_SPECIAL = re.compile('[&<>"\r\n\t]|' + _NOT_XML_CHARS.pattern)
 # \r must survive a parse (parsers turn a literal CR into LF), as must tabs and newlines inside attributes.
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
 _ATTRIBUTE_ESCAPES = str.maketrans(
@@ -129,19 +135,21 @@ _ATTRIBUTE_ESCAPES = str.maketrans(
 )
 
 
-def _representable(value: str) -> str:
+def _escape(value: str, special: re.Pattern[str], escapes: dict[int, str]) -> str:
+    if special.search(value) is None:
+        return value
     bad = _NOT_XML_CHARS.search(value)
     if bad:
         raise PresenceDocumentError(f"character {bad.group()!r} cannot be written in an XML document")
-    return value
+    return value.translate(escapes)
 
 
 def xml_text(value: str) -> str:
-    return _representable(value).translate(_TEXT_ESCAPES)
+    return _escape(value, _TEXT_SPECIAL, _TEXT_ESCAPES)
 
 
 def xml_attribute(value: str) -> str:
-    return _representable(value).translate(_ATTRIBUTE_ESCAPES)
+    return _escape(value, _ATTRIBUTE_SPECIAL, _ATTRIBUTE_ESCAPES)
 
 
 def lang_attribute(lang: str | None) -> str:

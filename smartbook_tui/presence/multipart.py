@@ -8,6 +8,7 @@ legacy one liblinphone older than 5.4 insists on (bare `Content-Id` values, unqu
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ def _quote_if_needed(value: str) -> str:
     return f'"{escaped}"'
 
 
+@functools.lru_cache(maxsize=256)
 def parse_content_type(value: str) -> ContentType:
     head, _, _ = value.partition(";")
     match = _MIME.fullmatch(head)
@@ -75,6 +77,7 @@ class BodyPart:
 
 # ---------------------------------------------------------------------------------------------- parsing
 
+_LF = 0x0A
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _FOLD = re.compile(r"\r?\n[ \t]+")
 _DEFAULT_PART_TYPE = ContentType("text/plain", (("charset", "us-ascii"),))
@@ -86,14 +89,18 @@ def parse_multipart(content_type: ContentType, body: bytes) -> tuple[BodyPart, .
         raise MalformedDocument(f"{content_type.mime} body has no boundary parameter")
     if len(boundary) > 200:
         raise MalformedDocument("multipart boundary is longer than 200 characters")
-    delimiter = re.compile(
-        rb"(?:\A|\r?\n)--" + re.escape(boundary.encode("utf-8", "replace")) + rb"(--)?[ \t]*(?=\r?\n|\Z)"
-    )
+    # The pattern starts with the literal boundary so the regex engine can skip ahead quickly; that a delimiter
+    # starts a line is checked by hand.
+    delimiter = re.compile(b"--" + re.escape(boundary.encode("utf-8", "replace")) + rb"(--)?[ \t]*(?=\r?\n|\Z)")
     parts: list[BodyPart] = []
     previous_end: int | None = None
     for match in delimiter.finditer(body):
+        start = match.start()
+        if start and body[start - 1] != _LF:
+            continue  # the boundary text in the middle of a line: not a delimiter
         if previous_end is not None:
-            parts.append(_parse_part(body[previous_end : match.start()]))
+            line_start = start - 2 if body[start - 2 : start] == b"\r\n" else start - 1
+            parts.append(_parse_part(body[previous_end : max(line_start, previous_end)]))
         if match.group(1):  # the close delimiter: what follows is an epilogue
             if not parts:
                 raise MalformedDocument("multipart body has no parts")
@@ -110,10 +117,7 @@ def _parse_part(raw: bytes) -> BodyPart:
     if raw.startswith((b"\r\n", b"\n")):  # no headers at all
         header_block, body = b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
     else:
-        blank = _BLANK_LINE.search(raw)
-        if blank is None:
-            raise MalformedDocument("a multipart part has no blank line after its headers")
-        header_block, body = raw[: blank.start()], raw[blank.end() :]
+        header_block, body = _split_headers(raw)
     headers = _parse_headers(header_block)
     content_type = _DEFAULT_PART_TYPE
     content_id: str | None = None
@@ -129,8 +133,21 @@ def _parse_part(raw: bytes) -> BodyPart:
     return BodyPart(content_type, _decode_transfer_encoding(transfer_encoding, body), content_id, headers)
 
 
+def _split_headers(raw: bytes) -> tuple[bytes, bytes]:
+    crlf = raw.find(b"\r\n\r\n")
+    # The common case, CRLF throughout, without the regex; mixed or LF-only line ends take the general path.
+    if crlf != -1 and raw.find(b"\n\n", 0, crlf) == -1 and raw.find(b"\n\r\n", 0, crlf) == -1:
+        return raw[:crlf], raw[crlf + 4 :]
+    blank = _BLANK_LINE.search(raw)
+    if blank is None:
+        raise MalformedDocument("a multipart part has no blank line after its headers")
+    return raw[: blank.start()], raw[blank.end() :]
+
+
 def _parse_headers(block: bytes) -> tuple[tuple[str, str], ...]:
-    text = _FOLD.sub(" ", block.decode("utf-8", "replace"))
+    text = block.decode("utf-8", "replace")
+    if "\n " in text or "\n\t" in text:
+        text = _FOLD.sub(" ", text)
     headers = []
     for line in text.splitlines():
         name, colon, value = line.partition(":")

@@ -4,7 +4,7 @@ resources carry their PIDF parts; decoded into one typed value, and built back f
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding
 from .errors import MalformedDocument, PresenceDocumentError, UnsupportedContentType
@@ -103,16 +103,15 @@ def _list_state(rlmi: Rlmi, parts: dict[str, BodyPart], max_size: int, depth: in
 
 def _resource_state(resource: Resource, parts: dict[str, BodyPart], max_size: int, depth: int) -> ResourceState:
     part = next((parts[cid] for cid in _active_cids(resource.instances) if cid in parts), None)
-    state = ResourceState(resource.uri, resource.names, resource.instances)
     if part is None:
-        return state
+        return ResourceState(resource.uri, resource.names, resource.instances)
     try:
         document = _decode_document(part.content_type, part.body, max_size, depth + 1)
     except PresenceDocumentError as exc:
-        return replace(state, error=str(exc))
+        return ResourceState(resource.uri, resource.names, resource.instances, error=str(exc))
     if isinstance(document, ListState):
-        return replace(state, sublist=document)
-    return replace(state, presence=document)
+        return ResourceState(resource.uri, resource.names, resource.instances, sublist=document)
+    return ResourceState(resource.uri, resource.names, resource.instances, presence=document)
 
 
 def _active_cids(instances: Sequence[Instance]) -> Iterator[str]:

@@ -74,9 +74,6 @@ class Activity(StrEnum):
     WORSHIP = "worship"
 
 
-_ACTIVITIES = {activity.value: activity for activity in Activity}
-
-
 class UserInput(StrEnum):
     ACTIVE = "active"
     IDLE = "idle"
@@ -137,15 +134,36 @@ class Presence:
 # ---------------------------------------------------------------------------------------------- parsing
 
 
-def _is_pidf(ns: str | None) -> bool:
+def _pidf(name: str) -> frozenset[str]:
     # Some old clients write PIDF without its namespace: accept their elements as PIDF ones.
-    return ns == NS_PIDF or ns is None
+    return frozenset({f"{{{NS_PIDF}}}{name}", name})
+
+
+_PRESENCE, _TUPLE, _NOTE, _STATUS, _BASIC, _CONTACT, _TIMESTAMP = map(
+    _pidf, ("presence", "tuple", "note", "status", "basic", "contact", "timestamp")
+)
+_DM_PERSON = f"{{{NS_DATA_MODEL}}}person"
+_DM_DEVICE = f"{{{NS_DATA_MODEL}}}device"
+_DM_DEVICE_ID = f"{{{NS_DATA_MODEL}}}deviceID"
+_DM_NOTE = f"{{{NS_DATA_MODEL}}}note"
+_DM_TIMESTAMP = f"{{{NS_DATA_MODEL}}}timestamp"
+_RPID_ACTIVITIES = f"{{{NS_RPID}}}activities"
+_RPID_USER_INPUT = f"{{{NS_RPID}}}user-input"
+_RPID_NOTE = f"{{{NS_RPID}}}note"
+_RPID_OTHER = f"{{{NS_RPID}}}other"
+_RPID_ACTIVITY_TAGS = {f"{{{NS_RPID}}}{activity.value}": activity for activity in Activity}
+_ONLINE = f"{{{NS_PIDF_ONLINE}}}online"
+
+
+def _is_element(node: etree._Element) -> bool:
+    # Entity references left unresolved are nodes too, with a non-string tag: they carry nothing for us.
+    return type(node.tag) is str
 
 
 def parse_pidf(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Presence:
     root = parse_xml(data, "PIDF document", max_bytes)
-    ns, name = split_tag(root.tag)
-    if name != "presence" or not _is_pidf(ns):
+    if root.tag not in _PRESENCE:
+        _, name = split_tag(root.tag)
         raise MalformedDocument(f"not a PIDF document: the root element is <{name or '?'}>, not <presence>")
     tuples: list[PresenceTuple] = []
     persons: list[Person] = []
@@ -153,18 +171,16 @@ def parse_pidf(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Pres
     notes: list[Note] = []
     extensions: list[str] = []
     for child in root:
-        ns, name = split_tag(child.tag)
-        if not name:
-            continue
-        if name == "tuple" and _is_pidf(ns):
+        tag = child.tag
+        if tag in _TUPLE:
             tuples.append(_parse_tuple(child))
-        elif name == "note" and _is_pidf(ns):
-            notes.append(read_localized(child))
-        elif name == "person" and ns == NS_DATA_MODEL:
+        elif tag == _DM_PERSON:
             persons.append(_parse_person(child))
-        elif name == "device" and ns == NS_DATA_MODEL:
+        elif tag in _NOTE:
+            notes.append(read_localized(child))
+        elif tag == _DM_DEVICE:
             devices.append(_parse_device(child))
-        else:
+        elif _is_element(child):
             extensions.append(serialize_element(child))
     return Presence(
         entity=root.get("entity", ""),
@@ -187,28 +203,26 @@ def _parse_tuple(element: etree._Element) -> PresenceTuple:
     status_extensions: list[str] = []
     extensions: list[str] = []
     for child in element:
-        ns, name = split_tag(child.tag)
-        if not name:
-            continue
-        if name == "status" and _is_pidf(ns):
+        tag = child.tag
+        if tag in _STATUS:
             for item in child:
-                item_ns, item_name = split_tag(item.tag)
-                if item_name == "basic" and _is_pidf(item_ns):
-                    basic = _basic_status(element_text(item))
-                elif item_name == "online" and item_ns == NS_PIDF_ONLINE:
+                item_tag = item.tag
+                if item_tag in _BASIC:
+                    basic = _BASIC_STATUSES.get(element_text(item).lower())
+                elif item_tag == _ONLINE:
                     online = True
-                elif item_name:
+                elif _is_element(item):
                     status_extensions.append(serialize_element(item))
-        elif name == "contact" and _is_pidf(ns):
+        elif tag in _CONTACT:
             contact = element_text(child) or None
             priority = _priority(child.get("priority"))
-        elif name == "timestamp" and _is_pidf(ns):
+        elif tag in _TIMESTAMP:
             timestamp = parse_timestamp(element_text(child))
-        elif name == "note" and _is_pidf(ns):
+        elif tag in _NOTE:
             notes.append(read_localized(child))
-        elif name == "deviceID" and ns == NS_DATA_MODEL:
+        elif tag == _DM_DEVICE_ID:
             device_id = element_text(child) or None
-        else:
+        elif _is_element(child):
             extensions.append(serialize_element(child))
     return PresenceTuple(
         id=element.get("id", ""),
@@ -224,11 +238,8 @@ def _parse_tuple(element: etree._Element) -> PresenceTuple:
     )
 
 
-def _basic_status(text: str) -> BasicStatus | None:
-    try:
-        return BasicStatus(text.lower())
-    except ValueError:
-        return None  # neither open nor closed: treated as no basic status at all
+# A basic status that is neither open nor closed counts as no basic status at all.
+_BASIC_STATUSES = {status.value: status for status in BasicStatus}
 
 
 def _priority(value: str | None) -> float | None:
@@ -251,29 +262,25 @@ def _parse_person(element: etree._Element) -> Person:
     timestamp: datetime | None = None
     extensions: list[str] = []
     for child in element:
-        ns, name = split_tag(child.tag)
-        if not name:
-            continue
-        if name == "activities" and ns == NS_RPID:
+        tag = child.tag
+        if tag == _RPID_ACTIVITIES:
             for item in child:
-                item_ns, item_name = split_tag(item.tag)
-                if item_ns != NS_RPID:
-                    continue
-                if item_name == "note":
+                item_tag = item.tag
+                if item_tag == _RPID_NOTE:
                     activity_notes.append(read_localized(item))
-                elif item_name in _ACTIVITIES:
-                    activities.append(_ACTIVITIES[item_name])
-                    if item_name == "other":
+                elif item_tag in _RPID_ACTIVITY_TAGS:
+                    activities.append(_RPID_ACTIVITY_TAGS[item_tag])
+                    if item_tag == _RPID_OTHER:
                         other_activity = element_text(item) or None
-        elif name == "user-input" and ns == NS_RPID:
-            user_input = _user_input(element_text(child))
+        elif tag == _RPID_USER_INPUT:
+            user_input = _USER_INPUTS.get(element_text(child).lower())
             last_input_value = child.get("last-input")
             last_input = parse_timestamp(last_input_value) if last_input_value else None
-        elif name == "note" and ns == NS_DATA_MODEL:
+        elif tag == _DM_NOTE:
             notes.append(read_localized(child))
-        elif name == "timestamp" and ns == NS_DATA_MODEL:
+        elif tag == _DM_TIMESTAMP:
             timestamp = parse_timestamp(element_text(child))
-        else:
+        elif _is_element(child):
             extensions.append(serialize_element(child))
     return Person(
         id=element.get("id", ""),
@@ -288,11 +295,7 @@ def _parse_person(element: etree._Element) -> Person:
     )
 
 
-def _user_input(text: str) -> UserInput | None:
-    try:
-        return UserInput(text.lower())
-    except ValueError:
-        return None
+_USER_INPUTS = {value.value: value for value in UserInput}
 
 
 def _parse_device(element: etree._Element) -> Device:
@@ -301,16 +304,14 @@ def _parse_device(element: etree._Element) -> Device:
     timestamp: datetime | None = None
     extensions: list[str] = []
     for child in element:
-        ns, name = split_tag(child.tag)
-        if not name:
-            continue
-        if name == "deviceID" and ns == NS_DATA_MODEL:
+        tag = child.tag
+        if tag == _DM_DEVICE_ID:
             device_id = element_text(child) or None
-        elif name == "note" and ns == NS_DATA_MODEL:
+        elif tag == _DM_NOTE:
             notes.append(read_localized(child))
-        elif name == "timestamp" and ns == NS_DATA_MODEL:
+        elif tag == _DM_TIMESTAMP:
             timestamp = parse_timestamp(element_text(child))
-        else:
+        elif _is_element(child):
             extensions.append(serialize_element(child))
     return Device(
         id=element.get("id", ""),

@@ -60,22 +60,26 @@ class Rlmi:
     resources: tuple[Resource, ...] = ()
 
 
+_LIST = f"{{{NS_RLMI}}}list"
+_RESOURCE = f"{{{NS_RLMI}}}resource"
+_NAME = f"{{{NS_RLMI}}}name"
+_INSTANCE = f"{{{NS_RLMI}}}instance"
+
+
 def parse_rlmi(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Rlmi:
     root = parse_xml(data, "RLMI document", max_bytes)
-    ns, name = split_tag(root.tag)
-    if name != "list" or ns != NS_RLMI:
+    if root.tag != _LIST:
+        _, name = split_tag(root.tag)
         raise MalformedDocument(f"not an RLMI document: the root element is <{name or '?'}>, not <list>")
     names: list[Name] = []
     resources: list[Resource] = []
     for child in root:
-        child_ns, child_name = split_tag(child.tag)
-        if child_ns != NS_RLMI:
-            continue
-        if child_name == "resource":
+        tag = child.tag
+        if tag == _RESOURCE:
             resource = _parse_resource(child)
             if resource is not None:
                 resources.append(resource)
-        elif child_name == "name":
+        elif tag == _NAME:
             names.append(read_localized(child))
     return Rlmi(
         uri=root.get("uri", ""),
@@ -108,15 +112,13 @@ def _parse_resource(element: etree._Element) -> Resource | None:
     names: list[Name] = []
     instances: list[Instance] = []
     for child in element:
-        ns, name = split_tag(child.tag)
-        if ns != NS_RLMI:
-            continue
-        if name == "name":
-            names.append(read_localized(child))
-        elif name == "instance":
+        tag = child.tag
+        if tag == _INSTANCE:
             state = _INSTANCE_STATES.get((child.get("state") or "").strip().lower())
             if state is not None:  # an instance with no valid state says nothing usable: skipped
                 instances.append(Instance(child.get("id", ""), state, child.get("reason"), child.get("cid")))
+        elif tag == _NAME:
+            names.append(read_localized(child))
     return Resource(uri, tuple(names), tuple(instances))
 
 

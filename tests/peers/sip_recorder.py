@@ -7,6 +7,7 @@ the requests, headers and bodies that client really sends.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import selectors
 import socket
@@ -161,6 +162,7 @@ class SipRecorder:
         self._tcp: socket.socket | None = None
         self._buffers: dict[socket.socket, bytearray] = {}
         self._thread: threading.Thread | None = None
+        self.errors: list[str] = []  # unexpected exceptions in the server thread (a recorder bug)
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -245,7 +247,8 @@ class SipRecorder:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     seen = [f"{r.method} {r.request_uri} ({r.transport})" for r in self._requests]
-                    raise AssertionError(f"no matching {method} within {timeout} s; received: {seen}")
+                    errors = f"; recorder errors: {self.errors}" if self.errors else ""
+                    raise AssertionError(f"no matching {method} within {timeout} s; received: {seen}{errors}")
                 self._changed.wait(remaining)
             return found
 
@@ -262,7 +265,9 @@ class SipRecorder:
                         self._on_accept(sock)
                     else:
                         self._on_stream_data(sock)
-                except OSError:
+                except Exception as exc:  # keep serving; tests see the error in `errors` and wait_for's message
+                    if not isinstance(exc, OSError):
+                        self.errors.append(f"{type(exc).__name__}: {exc}")
                     if sock not in (self._udp, self._tcp):
                         self._close_connection(sock)
 
@@ -324,10 +329,8 @@ class SipRecorder:
 
     def _close_connection(self, conn: socket.socket) -> None:
         self._buffers.pop(conn, None)
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(conn)
-        except (KeyError, ValueError):
-            pass
         conn.close()
 
     # -- SIP --------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from smartbook_tui.presence import (
     ResourceState,
     UnsupportedContentType,
     build_list_notify,
+    decode_content_encoding,
     decode_notify_body,
     deflate,
     inflate,
@@ -28,7 +29,7 @@ from tests.fixtures import wire, wire_fixtures
 def test_every_wire_fixture_decodes(name):
     fixture = wire(name)
     if fixture.content_type == "application/resource-lists+xml":
-        assert parse_resource_lists(fixture.body)
+        assert parse_resource_lists(decode_content_encoding(fixture.content_encoding, fixture.body))
     else:
         assert decode_notify_body(fixture.content_type, fixture.content_encoding, fixture.body) is not None
 

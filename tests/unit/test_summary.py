@@ -107,3 +107,18 @@ def test_linphone_publish_fixture():
     assert summary.sip_address == "sip:alice@example.org"
     assert summary.status is Availability.AWAY
     assert summary.note == "Out for lunch"
+
+
+def test_captured_linphonec_publish_is_an_online_account():
+    summary = summarize(parse_pidf(wire("linphonec-publish").body))
+    assert summary.has_account
+    assert summary.sip_address == "sip:alice@127.0.0.1"
+    assert summary.status is Availability.ONLINE
+
+
+def test_captured_pjsua2_publish_has_status_but_no_contact():
+    # pjsua2 publishes no <contact>: on its own such a PIDF does not show an account.
+    summary = summarize(parse_pidf(wire("pjsua2-publish-away").body))
+    assert summary.has_account is False
+    assert summary.status is Availability.AWAY
+    assert summary.note == "Gone fishing"
