@@ -136,3 +136,21 @@ def test_built_pidf_escapes_text_and_round_trips():
 def test_text_that_xml_cannot_hold_is_refused_at_build_time():
     with pytest.raises(ValueError, match="cannot be written"):
         build_pidf(Presence("sip:a@b", notes=(Note("bell \x07"),)))
+
+
+def test_built_pidf_declares_only_the_namespaces_it_uses():
+    plain = build_pidf(Presence("sip:a@example.org", tuples=(PresenceTuple("t", BasicStatus.OPEN),)))
+    assert b"xmlns:dm" not in plain
+    assert b"xmlns:rpid" not in plain
+    assert b"xmlns:pidfonline" not in plain
+    rich = build_pidf(
+        Presence(
+            "sip:a@example.org",
+            tuples=(PresenceTuple("t", BasicStatus.OPEN, online=True),),
+            persons=(Person("p", (Activity.AWAY,)),),
+        )
+    )
+    assert b"xmlns:dm" in rich
+    assert b"xmlns:rpid" in rich
+    assert b"xmlns:pidfonline" in rich
+    assert parse_pidf(rich).persons[0].activities == (Activity.AWAY,)
