@@ -34,6 +34,14 @@ DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 _local = threading.local()
 
 
+class _NoExternalResources(etree.Resolver):
+    """Every external DTD or entity resolves to nothing: no file is opened, no URL fetched (a FIFO named in a
+    DOCTYPE would otherwise block the parse, and a file's content could leak into a document)."""
+
+    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> object:
+        return self.resolve_string("", context)
+
+
 def _parser() -> etree.XMLParser:
     # lxml parser objects must not be shared between threads: keep one per thread.
     parser = getattr(_local, "parser", None)
@@ -46,8 +54,8 @@ def _parser() -> etree.XMLParser:
             huge_tree=False,
             remove_comments=True,
             remove_pis=True,
-            collect_ids=False,
         )
+        parser.resolvers.add(_NoExternalResources())
         _local.parser = parser
     return parser
 

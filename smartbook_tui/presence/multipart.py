@@ -20,6 +20,9 @@ _MIME = re.compile(rf"\s*({_TCHARS}/{_TCHARS})\s*")
 _PARAMETER = re.compile(rf';\s*({_TCHARS})\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,./:=?-]{1,70}")
+# What a Content-ID may hold when written (RFC 2392's msg-id characters): nothing that could end a header,
+# a quoted string or the <> around it.
+_CONTENT_ID = re.compile(r"[0-9A-Za-z!#$%&'*+/=?^_`{|}~.@-]{1,200}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +138,9 @@ def _parse_part(raw: bytes) -> BodyPart:
 
 def _split_headers(raw: bytes) -> tuple[bytes, bytes]:
     crlf = raw.find(b"\r\n\r\n")
-    # The common case, CRLF throughout, without the regex; mixed or LF-only line ends take the general path.
-    if crlf != -1 and raw.find(b"\n\n", 0, crlf) == -1 and raw.find(b"\n\r\n", 0, crlf) == -1:
+    # The common case without the regex: when every line end before it is CRLF, the first CRLF CRLF is the
+    # first blank line. A bare LF anywhere before it sends the part down the general path.
+    if crlf != -1 and raw.count(b"\n", 0, crlf) == raw.count(b"\r\n", 0, crlf):
         return raw[:crlf], raw[crlf + 4 :]
     blank = _BLANK_LINE.search(raw)
     if blank is None:
@@ -183,13 +187,11 @@ def build_multipart_related(parts: Sequence[BodyPart], *, boundary: str, legacy:
     if not _BOUNDARY.fullmatch(boundary):
         raise PresenceDocumentError(f"{boundary!r} is not a usable multipart boundary")
     root = parts[0]
-    if root.content_id is None:
-        raise PresenceDocumentError("the root part of a multipart/related body needs a Content-ID")
     marker = f"--{boundary}".encode()
     chunks: list[bytes] = []
     for part in parts:
-        if part.content_id is None:
-            raise PresenceDocumentError("every part of a multipart/related body needs a Content-ID")
+        if part.content_id is None or not _CONTENT_ID.fullmatch(part.content_id):
+            raise PresenceDocumentError(f"{part.content_id!r} is not a usable Content-ID for a multipart part")
         if marker in part.body:
             raise PresenceDocumentError(f"the boundary {boundary!r} occurs inside a part")
         content_id = part.content_id if legacy else f"<{part.content_id}>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -90,10 +91,14 @@ def parse_rlmi(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Rlmi
     )
 
 
+_VERSION = re.compile(r"\s*([0-9]{1,20})\s*")  # ASCII digits only, and few enough for any counter
+
+
 def _version(value: str | None) -> int:
-    if value is None or not value.strip().isdigit():
-        raise MalformedDocument(f"RLMI version must be a non-negative integer, got {value!r}")
-    return int(value)
+    match = _VERSION.fullmatch(value or "")
+    if match is None:
+        raise MalformedDocument(f"RLMI version must be a non-negative integer, got {(value or '')[:40]!r}")
+    return int(match.group(1))
 
 
 def _boolean(value: str | None, attribute: str) -> bool:
