@@ -105,7 +105,7 @@ def serialize_element(element: etree._Element) -> str:
     return etree.tostring(standalone, encoding="unicode", with_tail=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LocalizedText:
     """A PIDF note or an RLMI name: text in an optional xml:lang."""
 

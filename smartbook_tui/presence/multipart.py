@@ -70,7 +70,7 @@ def normalize_content_id(value: str) -> str:
     return value.strip().removeprefix("<").removesuffix(">").strip()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BodyPart:
     content_type: ContentType
     body: bytes

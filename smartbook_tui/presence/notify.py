@@ -29,7 +29,7 @@ _PIDF_PART_TYPE = ContentType(PIDF_TYPE, (("charset", "UTF-8"),))
 _MAX_LIST_DEPTH = 8
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResourceState:
     """One resource of a list NOTIFY, with the state carried by its active instance, if any."""
 
@@ -41,7 +41,7 @@ class ResourceState:
     error: str | None = None  # why this resource's part could not be read (the rest of the list still is)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ListState:
     uri: str
     version: int

@@ -79,7 +79,7 @@ class UserInput(StrEnum):
     IDLE = "idle"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PresenceTuple:
     """A PIDF <tuple>: the data model's service (RFC 4479 section 3.3)."""
 
@@ -95,7 +95,7 @@ class PresenceTuple:
     extensions: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Person:
     """A <dm:person>: what the human is doing (RFC 4479 section 3.2, RFC 4480)."""
 
@@ -110,7 +110,7 @@ class Person:
     extensions: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Device:
     """A <dm:device> (RFC 4479 section 3.4)."""
 
@@ -121,7 +121,7 @@ class Device:
     extensions: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Presence:
     entity: str
     tuples: tuple[PresenceTuple, ...] = ()

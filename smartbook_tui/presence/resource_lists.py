@@ -19,7 +19,7 @@ from ._xml import (
 from .errors import MalformedDocument
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ListEntry:
     uri: str
     display_name: str | None = None

@@ -35,7 +35,7 @@ class InstanceState(StrEnum):
 _INSTANCE_STATES = {state.value: state for state in InstanceState}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Instance:
     """One back-end subscription of a resource; `cid` names the body part holding its state."""
 
@@ -45,14 +45,14 @@ class Instance:
     cid: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Resource:
     uri: str
     names: tuple[Name, ...] = ()
     instances: tuple[Instance, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rlmi:
     uri: str
     version: int
