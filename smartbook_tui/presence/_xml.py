@@ -43,7 +43,8 @@ class _NoExternalResources(etree.Resolver):
 
 
 def _parser() -> etree.XMLParser:
-    # lxml parser objects must not be shared between threads: keep one per thread.
+    # lxml parser objects must not be shared between threads: keep one per thread. collect_ids stays at its
+    # default: collect_ids=False makes libxml2 load external DTD subsets from files (test_hostile_input.py).
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = etree.XMLParser(

@@ -111,10 +111,8 @@ class Outcome:
     io_events: list[str] = field(default_factory=list)
 
 
-def run_bounded(call: Callable[[], object], *, measure_memory: bool = False) -> Outcome:
-    """Run `call` in a worker thread; fail if it hangs or does I/O; return what it returned or raised."""
-    watch = _io_watch()
-    outcome = Outcome()
+def _recording(call: Callable[[], object], outcome: Outcome) -> Callable[[], None]:
+    """A thread target that keeps what `call` returned or raised in `outcome`."""
 
     def target() -> None:
         try:
@@ -122,7 +120,14 @@ def run_bounded(call: Callable[[], object], *, measure_memory: bool = False) -> 
         except Exception as exc:
             outcome.error = exc
 
-    thread = threading.Thread(target=target, name="hostile-input", daemon=True)
+    return target
+
+
+def run_bounded(call: Callable[[], object], *, measure_memory: bool = False) -> Outcome:
+    """Run `call` in a worker thread; fail if it hangs or does I/O; return what it returned or raised."""
+    watch = _io_watch()
+    outcome = Outcome()
+    thread = threading.Thread(target=_recording(call, outcome), name="hostile-input", daemon=True)
     was_tracing = tracemalloc.is_tracing()
     if measure_memory:
         if not was_tracing:
@@ -318,14 +323,7 @@ def read_watching_fifo(path: Path, call: Callable[[], object]) -> tuple[bool, Ou
     call either returns on its own (it never opened the FIFO) or is seen holding it open, and is then released.
     """
     outcome = Outcome()
-
-    def target() -> None:
-        try:
-            outcome.result = call()
-        except Exception as exc:
-            outcome.error = exc
-
-    thread = threading.Thread(target=target, daemon=True)
+    thread = threading.Thread(target=_recording(call, outcome), daemon=True)
     thread.start()
     deadline = time.monotonic() + CALL_TIMEOUT
     opened = False
