@@ -1,15 +1,14 @@
-"""The `smartbook` command line."""
+"""`smartbook inspect`: decode a captured presence body, for operators chasing a NOTIFY that looks wrong."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-from . import __version__
-from .presence import (
+from smartbook_tui.presence import (
     DEFAULT_MAX_BODY_BYTES,
     ListState,
     Presence,
@@ -19,13 +18,7 @@ from .presence import (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="smartbook",
-        description="A terminal softphone whose contact list shows which contacts have an account.",
-    )
-    parser.add_argument("--version", action="version", version=f"smartbook {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     inspect = commands.add_parser(
         "inspect",
         help="decode a captured presence body (NOTIFY or PUBLISH) and print it as JSON lines",
@@ -42,17 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_BODY_BYTES,
         help="refuse bodies that are, or inflate to, more bytes than this (default: %(default)s)",
     )
-    return parser
+    inspect.set_defaults(run=run)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "inspect":
-        return _inspect(args)
-    return 2  # argparse rejects unknown commands before this
-
-
-def _inspect(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     try:
         body = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
     except OSError as exc:
@@ -108,7 +94,3 @@ def _presentity(uri: str, presence: Presence | None, lang: str | None) -> dict[s
         "note": summary.note,
         "last_seen": summary.last_seen.isoformat() if summary.last_seen else None,
     }
-
-
-if __name__ == "__main__":
-    sys.exit(main())

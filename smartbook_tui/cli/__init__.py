@@ -1,0 +1,27 @@
+"""The `smartbook` command line: one module per command, each adding its parser and its `run`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from smartbook_tui import __version__
+
+from . import contacts, inspect
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartbook",
+        description="A terminal softphone whose contact list shows which contacts have an account.",
+    )
+    parser.add_argument("--version", action="version", version=f"smartbook {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    contacts.add_parser(commands)
+    inspect.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))

@@ -1,0 +1,112 @@
+"""`smartbook contacts`: read the address book as smartbook will, and print what it makes of every contact."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from smartbook_tui.contacts import (
+    Contact,
+    ImportResult,
+    check_domain,
+    default_region,
+    normalize_contacts,
+    number_resource_uri,
+    read_vcard_paths,
+    system_locale_name,
+)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    contacts = commands.add_parser(
+        "contacts",
+        help="read the address book and print each contact with its normalised numbers and resource URIs",
+        description="Read vCard files (never written to) and print every contact: its numbers in E.164 (or "
+        "'not checked' when a number cannot be), the presence resources smartbook would subscribe to, "
+        "and its SIP addresses; then how many cards were read and skipped.",
+    )
+    contacts.add_argument(
+        "--vcard",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a .vcf file, or a directory searched for them recursively (repeatable)",
+    )
+    contacts.add_argument("--region", help="ISO 3166 region of national numbers, e.g. FR (default: from the locale)")
+    contacts.add_argument("--domain", help="the SIP domain of the account, to show the resource URIs")
+    contacts.add_argument("--json", action="store_true", help="one JSON object a line, then the counts")
+    contacts.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        region = default_region(args.region, locale_name=system_locale_name())
+        domain = check_domain(args.domain) if args.domain else None
+    except ValueError as exc:
+        return _fail(str(exc))
+    if not args.vcard:
+        return _fail("no address book given: use --vcard PATH (a .vcf file or a directory)")
+    missing = [str(path) for path in args.vcard if not path.exists()]
+    if missing:
+        return _fail(f"no such file or directory: {', '.join(missing)}")
+    result = read_vcard_paths(args.vcard)
+    for skipped in result.skipped:
+        print(f"smartbook: {skipped}", file=sys.stderr)
+    if not result.contacts:
+        return _fail(f"nothing could be read from {', '.join(map(str, args.vcard))} ({result.summary()})")
+    book = ImportResult(normalize_contacts(result.contacts, region), result.skipped)
+    if args.json:
+        _print_json(book, domain)
+    else:
+        _print_text(book, domain, region)
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"smartbook: {message}", file=sys.stderr)
+    return 2
+
+
+def _print_json(book: ImportResult, domain: str | None) -> None:
+    for contact in book.contacts:
+        print(json.dumps(_contact_json(contact, domain), ensure_ascii=False))
+    print(json.dumps({"read": len(book.contacts), "skipped": len(book.skipped)}))
+
+
+def _contact_json(contact: Contact, domain: str | None) -> dict[str, object]:
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "numbers": [
+            {
+                "raw": number.raw,
+                "kinds": list(number.kinds),
+                "e164": number.e164,
+                "resource": number_resource_uri(number.e164, domain) if number.e164 and domain else None,
+            }
+            for number in contact.numbers
+        ],
+        "sip_addresses": list(contact.sip_addresses),
+        "source": contact.source,
+        "index": contact.index,
+    }
+
+
+def _print_text(book: ImportResult, domain: str | None, region: str | None) -> None:
+    for contact in book.contacts:
+        print(contact.name)
+        for number in contact.numbers:
+            kinds = ",".join(number.kinds) or "-"
+            if number.e164 is None:
+                checked = "not checked"
+            elif domain:
+                checked = f"{number.e164}  {number_resource_uri(number.e164, domain)}"
+            else:
+                checked = number.e164
+            print(f"    {number.raw:<24} {kinds:<12} {checked}")
+        for address in contact.sip_addresses:
+            print(f"    {address}")
+    print(f"{book.summary()} (national numbers read as {region or 'no region: give --region'})")

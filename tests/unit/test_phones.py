@@ -1,0 +1,111 @@
+import pytest
+
+from smartbook_tui.contacts import (
+    Contact,
+    PhoneNumber,
+    book_resource_uris,
+    check_domain,
+    contacts_by_resource,
+    default_region,
+    normalize_contacts,
+    number_resource_uri,
+    to_e164,
+)
+from smartbook_tui.contacts.phones import region_from_locale, system_locale_name
+
+
+@pytest.mark.parametrize(
+    ("name", "region"),
+    [
+        ("fr_FR.UTF-8", "FR"),
+        ("en_GB", "GB"),
+        ("de_CH.UTF-8@euro", "CH"),
+        ("C.UTF-8", None),
+        ("POSIX", None),
+        ("en", None),
+        (None, None),
+    ],
+)
+def test_region_from_locale(name, region):
+    assert region_from_locale(name) == region
+
+
+def test_locale_variables_in_order():
+    assert system_locale_name({"LANG": "de_DE.UTF-8", "LC_ALL": "fr_BE.UTF-8"}) == "fr_BE.UTF-8"
+    assert system_locale_name({"LANG": "de_DE.UTF-8"}) == "de_DE.UTF-8"
+
+
+def test_default_region_order():
+    assert default_region("be", "+33612345678", "de_DE.UTF-8") == "BE"
+    assert default_region(None, "+41791234567", "de_DE.UTF-8") == "CH"
+    assert default_region(None, "not a number", "de_DE.UTF-8") == "DE"
+    assert default_region(None, None, "C.UTF-8") is None
+    with pytest.raises(ValueError, match="ISO 3166"):
+        default_region("France")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("06 12 34 56 78", "FR", "+33612345678"),
+        ("+33 (0)6 12 34 56 78", None, "+33612345678"),
+        ("0033 6.12.34.56.78", "FR", "+33612345678"),
+        ("+33-6-98-76-54-32", "GB", "+33698765432"),
+        ("07700 900123", "GB", "+447700900123"),
+        ("(415) 555-0123", "US", "+14155550123"),
+        ("+1 415-555-0123", "FR", "+14155550123"),
+        ("06 12 34 56 78", None, None),  # national, and no region to read it in
+        ("01 23 45 67 89 ext. 12", "FR", None),  # a switchboard
+        ("+1-201-555-0123;ext=1234", None, None),
+        ("112", "FR", None),
+        ("+33 6 12", "FR", None),
+        ("ask at reception", "FR", None),
+        ("", "FR", None),
+    ],
+)
+def test_to_e164(raw, region, e164):
+    assert to_e164(raw, region) == e164
+
+
+def test_normalisation_keeps_what_it_cannot_check():
+    (contact,) = normalize_contacts([Contact("1", "A", (PhoneNumber("06 12 34 56 78"), PhoneNumber("112")))], "FR")
+    assert [(n.raw, n.e164) for n in contact.numbers] == [("06 12 34 56 78", "+33612345678"), ("112", None)]
+
+
+def test_the_resource_uri_rule():
+    assert number_resource_uri("+33612345678", "example.org") == "sip:+33612345678@example.org;user=phone"
+
+
+def _family() -> list[Contact]:
+    home = PhoneNumber("01 23 45 67 89", ("home",), "+33123456789")
+    return [
+        Contact("anne", "Anne", (PhoneNumber("06", ("cell",), "+33612345678"), home), ("sip:anne@example.org",)),
+        Contact("emma", "Emma", (home, PhoneNumber("112")), ("sip:anne@example.org",)),
+        Contact("dave", "Dave", (), ("sip:dave@example.org",)),
+    ]
+
+
+def test_book_resources_are_sorted_and_unique_and_unchecked_numbers_are_never_sent():
+    assert book_resource_uris(_family(), "example.org") == [
+        "sip:+33123456789@example.org;user=phone",
+        "sip:+33612345678@example.org;user=phone",
+        "sip:anne@example.org",
+        "sip:dave@example.org",
+    ]
+
+
+def test_a_shared_number_maps_to_every_contact_that_has_it():
+    index = contacts_by_resource(_family(), "example.org")
+    assert [c.id for c in index["sip:+33123456789@example.org;user=phone"]] == ["anne", "emma"]
+    assert [c.id for c in index["sip:anne@example.org"]] == ["anne", "emma"]
+
+
+@pytest.mark.parametrize("domain", ["example.org", "127.0.0.1", "sip.example.org:5070", "[::1]:5060"])
+def test_domains(domain):
+    assert check_domain(f" {domain} ") == domain
+
+
+@pytest.mark.parametrize("domain", ["", "alice@example.org", "example.org;transport=tcp", "exa mple.org", "<x>"])
+def test_bad_domains(domain):
+    with pytest.raises(ValueError, match="not a SIP domain"):
+        check_domain(domain)

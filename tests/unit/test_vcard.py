@@ -1,0 +1,192 @@
+import hypothesis.strategies as st
+from hypothesis import given, settings
+
+from smartbook_tui.contacts import PhoneNumber, parse_vcards, read_vcard_paths
+from smartbook_tui.contacts.vcard import (
+    RawCard,
+    contact_from_properties,
+    line_properties,
+    split_cards,
+    vobject_properties,
+)
+
+
+def card(*lines: str, version: str = "3.0") -> str:
+    return "\r\n".join(["BEGIN:VCARD", f"VERSION:{version}", *lines, "END:VCARD"]) + "\r\n"
+
+
+def only(text: str):
+    result = parse_vcards(text, "book.vcf")
+    assert result.skipped == []
+    (contact,) = result.contacts
+    return contact
+
+
+def test_a_phone_export_card():
+    contact = only(
+        card(
+            "UID:1234-abcd",
+            "FN:Anne Martin",
+            "N:Martin;Anne;;;",
+            "item1.TEL;TYPE=CELL,VOICE:+33 6 12 34 56 78",
+            "TEL;type=HOME;type=pref:01 23 45 67 89",
+            "item2.IMPP;X-SERVICE-TYPE=SIP:sip:anne@example.org",
+            "IMPP:xmpp:anne@example.org",
+            "NOTE:folded over",
+            "  two lines\\, with escapes",
+            "PHOTO;ENCODING=b;TYPE=JPEG:iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ",
+            " AAAADUlEQVR42mNkYPhfDwAChwGA",
+        )
+    )
+    assert contact.id == "1234-abcd"
+    assert contact.name == "Anne Martin"
+    assert contact.numbers == (
+        PhoneNumber("+33 6 12 34 56 78", ("cell", "voice")),
+        PhoneNumber("01 23 45 67 89", ("home", "pref")),
+    )
+    assert contact.sip_addresses == ("sip:anne@example.org",)
+    assert (contact.source, contact.index) == ("book.vcf", 1)
+
+
+def test_vcard4_tel_uris_and_sip_values():
+    contact = only(
+        card(
+            'TEL;VALUE=uri;TYPE="cell,voice":tel:+33-6-98-76-54-32',
+            "TEL;VALUE=uri:tel:+1-201-555-0123;ext=1234",
+            "TEL;VALUE=uri:sip:jean@example.org",
+            "X-SIP:jean.dupont@example.org",
+            "N:Dupont;Jean;Paul;Dr;",
+            version="4.0",
+        )
+    )
+    assert contact.name == "Dr Jean Paul Dupont"
+    assert contact.numbers == (
+        PhoneNumber("+33-6-98-76-54-32", ("cell", "voice")),
+        PhoneNumber("+1-201-555-0123;ext=1234"),
+    )
+    assert contact.sip_addresses == ("sip:jean@example.org", "sip:jean.dupont@example.org")
+
+
+def test_name_falls_back_from_fn_to_n_org_number_sip():
+    assert only(card("ORG:Acme\\, Inc.;Sales", "TEL:+44 7700 900123")).name == "Acme, Inc."
+    assert only(card("TEL:+44 7700 900123")).name == "+44 7700 900123"
+    assert only(card("IMPP:sip:bot@example.org")).name == "sip:bot@example.org"
+    assert only(card("NOTE:nothing useful")).name == "(no name)"
+    assert only(card("FN:A\\, B\\; C\\nD")).name == "A, B; C\nD"
+    assert only(card("N:Fam\\;ily;Giv\\,en;;;")).name == "Giv,en Fam;ily"
+
+
+def test_vcard21_quoted_printable_and_bare_types_go_through_vobject():
+    contact = only(
+        card(
+            "N;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:Dupr=C3=A9;Jos=C3=A9;;;",
+            "FN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:Jos=C3=A9 Dupr=",
+            "=C3=A9",
+            "TEL;CELL;PREF:+33 6 11 11 11 11",
+            version="2.1",
+        )
+    )
+    assert contact.name == "José Dupré"
+    assert contact.numbers == (PhoneNumber("+33 6 11 11 11 11", ("cell", "pref")),)
+
+
+def test_ids_are_stable_and_tell_cards_apart():
+    text = card("FN:No Uid", "TEL:0612345678") + card("FN:No Uid", "TEL:0698765432")
+    first, second = parse_vcards(text, "a.vcf").contacts
+    again = parse_vcards(text.replace("\r\n", "\n"), "elsewhere.vcf").contacts
+    assert first.id != second.id
+    assert [c.id for c in again] == [first.id, second.id]  # line ends and file names do not change an id
+
+
+def test_bad_cards_are_skipped_with_their_position_and_the_rest_is_read():
+    text = (
+        card("FN:Good One")
+        + card("FN:Broken", "this line has no colon")
+        + "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Never ended\r\n"
+        + card("FN:Good Two")
+        + "BEGIN:VCARD\nFN:Cut off"
+    )
+    result = parse_vcards(text, "book.vcf")
+    assert [c.name for c in result.contacts] == ["Good One", "Good Two"]
+    assert [(s.index, s.reason) for s in result.skipped] == [
+        (2, "the line 'this line has no colon' is not of the form NAME:value"),
+        (3, "it has no END:VCARD before the next card"),
+        (5, "the file ends before its END:VCARD"),
+    ]
+    assert str(result.skipped[0]) == (
+        "book.vcf: card 2 skipped: the line 'this line has no colon' is not of the form NAME:value"
+    )
+    assert result.summary() == "2 contacts read, 3 skipped"
+
+
+def test_vobject_refusals_are_skips_too():
+    result = parse_vcards(card("FN:Broken", "garbage without a colon", version="2.1") + card("FN:Fine"), "b.vcf")
+    assert [c.name for c in result.contacts] == ["Fine"]
+    assert result.skipped[0].index == 1
+    assert result.skipped[0].reason.startswith("vobject cannot read it")
+
+
+def test_encodings_and_line_ends():
+    text = card("FN:Zoë", "TEL:+33612345678")
+    for data in (
+        text.encode(),
+        b"\xef\xbb\xbf" + text.encode(),
+        text.replace("\r\n", "\n").encode(),
+        text.replace("\r\n", "\r").encode(),
+        text.encode("cp1252"),
+    ):
+        assert only(data).name == "Zoë"
+
+
+def test_directories_are_read_recursively_and_files_left_alone(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.vcf").write_text(card("FN:Bee"))
+    (tmp_path / "sub" / "a.VCF").write_text(card("FN:Ay") + card("FN:Ay Two"))
+    (tmp_path / "notes.txt").write_text(card("FN:Not a vCard file"))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
+    result = read_vcard_paths([tmp_path])
+    assert [(c.name, c.index) for c in result.contacts] == [("Bee", 1), ("Ay", 1), ("Ay Two", 2)]
+    assert result.contacts[1].source == str(tmp_path / "sub" / "a.VCF")
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_a_file_that_cannot_be_read_is_reported(tmp_path):
+    result = read_vcard_paths([tmp_path / "missing.vcf"])
+    assert result.contacts == []
+    assert result.skipped[0].index == 0
+    assert "cannot read the file" in result.skipped[0].reason
+
+
+# The two readers must give the same records for every card the fast one takes.
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=20)
+_escaped = _text.map(lambda s: s.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;"))
+_number = st.from_regex(r"\+?[0-9 ()./-]{3,18}", fullmatch=True)
+_kind = st.sampled_from(["CELL", "HOME", "WORK", "VOICE", "pref", "fax"])
+
+
+@st.composite
+def _fast_path_cards(draw: st.DrawFn) -> list[str]:
+    lines = [
+        "BEGIN:VCARD",
+        f"VERSION:{draw(st.sampled_from(['3.0', '4.0']))}",
+        f"FN:{draw(_escaped)}",
+        f"N:{';'.join(draw(st.lists(_escaped, min_size=1, max_size=5)))}",
+        f"ORG:{draw(_escaped)}",
+    ]
+    for number, kinds in draw(st.lists(st.tuples(_number, st.lists(_kind, max_size=3)), max_size=3)):
+        lines.append(f"TEL{''.join(';TYPE=' + kind for kind in kinds)}:{number}")
+    for address in draw(st.lists(st.from_regex(r"[a-z]{1,8}@example\.org", fullmatch=True), max_size=2)):
+        lines += [f"IMPP:sip:{address}", f"X-SIP:{address}"]
+    return [*lines, "END:VCARD"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=_fast_path_cards())
+def test_fast_reader_and_vobject_agree(lines):
+    raw = RawCard("fuzz.vcf", 1, lines)
+    assert contact_from_properties(line_properties(raw), raw) == contact_from_properties(vobject_properties(raw), raw)
+
+
+def test_split_cards_ignores_text_between_cards():
+    cards = list(split_cards("junk\n" + card("FN:A") + "more junk\n" + card("FN:B"), "x.vcf"))
+    assert [c.index for c in cards] == [1, 2]
