@@ -21,8 +21,11 @@ from .model import Contact, ImportResult, PhoneNumber, SkippedCard
 # Properties that hold SIP addresses without a scheme as often as with one.
 _SIP_PROPERTIES = frozenset({"X-SIP", "X-SIP-ADDRESS", "X-SIPADDRESS", "X-SIP-URI"})
 _STRUCTURED = frozenset({"N", "ORG"})  # values whose components are separated by unescaped ';'
+# What a contact is made of; the fast reader does not parse other properties (PHOTO, NOTE, ADR...) at all.
+USED_PROPERTIES = frozenset({"UID", "FN", "N", "ORG", "TEL", "IMPP"}) | _SIP_PROPERTIES
 _NEEDS_VOBJECT = re.compile(r"QUOTED-PRINTABLE|CHARSET=|^VERSION:\s*2\.1\s*$", re.IGNORECASE | re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_MAYBE_KEYWORD = frozenset("BbEe \t")
 
 
 class CardError(ValueError):
@@ -100,7 +103,8 @@ def split_cards(text: str, source: str) -> Iterator[RawCard | SkippedCard]:
     index = 0
     current: list[str] | None = None
     for line in _LINE_BREAK.split(text):
-        keyword = line.strip().upper()
+        # Only BEGIN:VCARD and END:VCARD matter here: look closer at lines that may be one of them.
+        keyword = line.strip().upper() if line[:1] in _MAYBE_KEYWORD else ""
         if keyword == "BEGIN:VCARD":
             if current is not None:
                 yield SkippedCard(source, index, "it has no END:VCARD before the next card")
@@ -116,23 +120,41 @@ def split_cards(text: str, source: str) -> Iterator[RawCard | SkippedCard]:
 
 
 def read_card(card: RawCard) -> Contact:
-    reader = vobject_properties if _NEEDS_VOBJECT.search("\n".join(card.lines)) else line_properties
+    reader = line_properties if fast_path_reads(card) else vobject_properties
     return contact_from_properties(reader(card), card)
+
+
+def fast_path_reads(card: RawCard) -> bool:
+    """Whether the line parser reads this card (vobject reads vCard 2.1, quoted-printable and charset cards)."""
+    return _NEEDS_VOBJECT.search("\n".join(card.lines)) is None
 
 
 # ---------------------------------------------------------------------------------------------- the two readers
 
 
 def line_properties(card: RawCard) -> list[Property]:
-    """The fast path: unfold, then split each content line (RFC 6350 section 3.3) by hand."""
+    """The fast path: unfold, then split each content line (RFC 6350 section 3.3) with one regex. Every line
+    must be a content line, as vobject demands; only the properties a contact is made of are parsed further."""
     properties = []
     for line in _unfold(card.lines[1:-1]):
-        if not line.strip():
+        if not line or line.isspace():
             continue
-        head, value = _split_content_line(line)
-        name, params, bare = _parse_head(head)
+        match = _CONTENT_LINE.match(line)
+        if match is None:
+            raise CardError(f"the line {line[:40]!r} is not of the form NAME:value")
+        name = match.group(1).strip().upper()
+        if name not in USED_PROPERTIES:
+            continue
+        raw_params, value = match.group(2), match.group(3)
+        params, bare = _parse_params(raw_params) if raw_params else ({}, [])
         properties.append(Property(name, value if name in _STRUCTURED else unescape(value), params, bare))
     return properties
+
+
+# [group.]NAME[;param...]:value, where quoted parameter values may hold ';', ':' and ','.
+_CONTENT_LINE = re.compile(r'(?:[^.;:"]*\.)?([^.;:"]+)((?:;(?:[^";:]|"[^"]*")*)*):(.*)', re.DOTALL)
+_PARAM = re.compile(r';((?:[^";]|"[^"]*")*)')
+_PARAM_VALUE = re.compile(r'((?:[^",]|"[^"]*")+)')
 
 
 def _unfold(lines: list[str]) -> list[str]:
@@ -145,41 +167,17 @@ def _unfold(lines: list[str]) -> list[str]:
     return unfolded
 
 
-def _split_content_line(line: str) -> tuple[str, str]:
-    colon = line.find(":")
-    quote = line.find('"')
-    if 0 <= quote < colon:  # a quoted parameter value may hold ':'
-        in_quotes = False
-        for position, char in enumerate(line):
-            if char == '"':
-                in_quotes = not in_quotes
-            elif char == ":" and not in_quotes:
-                colon = position
-                break
-        else:
-            colon = -1
-    if colon <= 0:
-        raise CardError(f"the line {line[:40]!r} is not of the form NAME:value")
-    return line[:colon], line[colon + 1 :]
-
-
-_PARAM_SPLIT = re.compile(r';(?=(?:[^"]*"[^"]*")*[^"]*$)')  # ';' outside double quotes
-_VALUE_SPLIT = re.compile(r',(?=(?:[^"]*"[^"]*")*[^"]*$)')
-
-
-def _parse_head(head: str) -> tuple[str, dict[str, list[str]], list[str]]:
-    name, *raw_params = _PARAM_SPLIT.split(head) if '"' in head else head.split(";")
-    name = name.rpartition(".")[2].strip().upper()  # drop an item1. group
+def _parse_params(raw_params: str) -> tuple[dict[str, list[str]], list[str]]:
     params: dict[str, list[str]] = {}
-    bare: list[str] = []
-    for raw in raw_params:
+    bare: list[str] = []  # vCard 2.1 `TEL;CELL;PREF:`
+    for raw in _PARAM.findall(raw_params):
         key, equals, value = raw.partition("=")
         if not equals:
             bare.append(key.strip())
             continue
-        values = _VALUE_SPLIT.split(value) if '"' in value else value.split(",")
+        values = _PARAM_VALUE.findall(value) if '"' in value else value.split(",")
         params.setdefault(key.strip().upper(), []).extend(v.strip().strip('"') for v in values)
-    return name, params, bare
+    return params, bare
 
 
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
@@ -192,17 +190,27 @@ def unescape(value: str) -> str:
     return _ESCAPE.sub(lambda match: "\n" if match.group(1) in "nN" else match.group(1), value)
 
 
+# vobject's vCard behaviour cuts text values at their first comma (it reads FN "Haddad, Karim" as "Haddad"):
+# the card goes in under another name, so vobject only splits lines and undoes QUOTED-PRINTABLE and CHARSET,
+# and values are unescaped here exactly as on the fast path.
+_NEUTRAL_COMPONENT = "X-SMARTBOOK-CARD"
+
+
 def vobject_properties(card: RawCard) -> list[Property]:
     """The vobject path, for vCard 2.1 and charset or quoted-printable encoded cards."""
+    text = "\r\n".join([f"BEGIN:{_NEUTRAL_COMPONENT}", *card.lines[1:-1], f"END:{_NEUTRAL_COMPONENT}", ""])
     try:
-        component = vobject.readOne("\r\n".join(card.lines) + "\r\n", transform=False, allowQP=True)
+        component = vobject.readOne(text, transform=False, allowQP=True)
     except Exception as exc:  # vobject raises many kinds (ParseError, ValueError, UnicodeError, ...)
         raise CardError(f"vobject cannot read it: {_first_line(exc)}") from None
     properties = []
     for line in component.getChildren():
-        value = line.value if isinstance(line.value, str) else ""
+        name = line.name.upper()
+        if name not in USED_PROPERTIES or not isinstance(getattr(line, "value", None), str):
+            continue
         params = {key.upper(): [str(v) for v in values] for key, values in line.params.items()}
-        properties.append(Property(line.name.upper(), value, params, [str(v) for v in line.singletonparams]))
+        value = line.value if name in _STRUCTURED else unescape(line.value)
+        properties.append(Property(name, value, params, [str(v) for v in line.singletonparams]))
     return properties
 
 

@@ -1,4 +1,6 @@
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given, settings
 
 from smartbook_tui.contacts import (
     Contact,
@@ -11,7 +13,7 @@ from smartbook_tui.contacts import (
     number_resource_uri,
     to_e164,
 )
-from smartbook_tui.contacts.phones import region_from_locale, system_locale_name
+from smartbook_tui.contacts.phones import parse_e164, region_from_locale, system_locale_name
 
 
 @pytest.mark.parametrize(
@@ -109,3 +111,12 @@ def test_domains(domain):
 def test_bad_domains(domain):
     with pytest.raises(ValueError, match="not a SIP domain"):
         check_domain(domain)
+
+
+_FORMATTED = st.from_regex(r"(\+|00)?[0-9]{1,3}([ ./-]?\(?[0-9]{1,4}\)?){1,5}", fullmatch=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_FORMATTED, region=st.sampled_from(["FR", "GB", "US", "DE", "IT", "MX", "AR", None]))
+def test_dropping_separators_never_changes_the_result(raw, region):
+    assert to_e164.__wrapped__(raw, region) == parse_e164(raw, region)
