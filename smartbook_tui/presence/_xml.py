@@ -1,19 +1,18 @@
-"""Safe XML parsing, escaping for the string builders, and the small shared value types.
-
-Every document of this layer is parsed here, with a parser that never resolves entities, never loads a DTD and
-never touches the network; documents that carry a DOCTYPE at all are refused, since no presence format uses one.
-The builders write XML as strings (several times faster than building trees) through the escapes below.
+"""XML for the presence documents: parsing (through smartbook_tui.xmlsafe, the one safe parser, plus a size
+cap), escaping for the string builders, and the small shared value types. The builders write XML as strings
+(several times faster than building trees) through the escapes below.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lxml import etree
+
+from smartbook_tui.xmlsafe import UntrustedXmlError, parse_untrusted_xml
 
 from .errors import BodyTooLarge, MalformedDocument, PresenceDocumentError
 
@@ -31,55 +30,15 @@ XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 # The cap on one XML document (a NOTIFY body as a whole is capped separately, after inflation).
 DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 
-_local = threading.local()
-
-
-class _NoExternalResources(etree.Resolver):
-    """Every external DTD or entity resolves to nothing: no file is opened, no URL fetched (a FIFO named in a
-    DOCTYPE would otherwise block the parse, and a file's content could leak into a document)."""
-
-    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> object:
-        return self.resolve_string("", context)
-
-
-def _parser() -> etree.XMLParser:
-    # lxml parser objects must not be shared between threads: keep one per thread. collect_ids stays at its
-    # default: collect_ids=False makes libxml2 load external DTD subsets from files (test_hostile_input.py).
-    parser = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
-        parser.resolvers.add(_NoExternalResources())
-        _local.parser = parser
-    return parser
-
 
 def parse_xml(data: bytes, what: str, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> etree._Element:
     """Parse `data` as one XML document named `what` in error messages, or raise a PresenceDocumentError."""
     if len(data) > max_bytes:
         raise BodyTooLarge(f"{what} is {len(data)} bytes, over the {max_bytes}-byte cap")
-    if not data or data.isspace():
-        raise MalformedDocument(f"{what} is empty")
     try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as exc:
-        raise MalformedDocument(f"{what} is not well-formed XML: {_first_line(str(exc))}") from None
-    except (ValueError, TypeError) as exc:  # e.g. an encoding lxml cannot use
-        raise MalformedDocument(f"{what} cannot be read as XML: {_first_line(str(exc))}") from None
-    if root.getroottree().docinfo.doctype:
-        raise MalformedDocument(f"{what} has a DOCTYPE, which presence documents never carry; refused")
-    return root
-
-
-def _first_line(message: str) -> str:
-    return message.splitlines()[0] if message else "no detail"
+        return parse_untrusted_xml(data, what)
+    except UntrustedXmlError as exc:
+        raise MalformedDocument(str(exc)) from None
 
 
 def split_tag(tag: object) -> tuple[str | None, str]:

@@ -29,6 +29,7 @@ from types import SimpleNamespace
 import pytest
 from lxml import etree
 
+from smartbook_tui import xmlsafe
 from smartbook_tui.presence import (
     DEFAULT_MAX_BODY_BYTES,
     BodyTooLarge,
@@ -889,7 +890,7 @@ def test_oversized_document_is_refused_before_parsing(monkeypatch, reader):
     document = reader.document("x" * 1000)
     broken = document + b"<<< not even XML"
     assert run_bounded(lambda: reader.read(document, max_bytes=len(document))).error is None  # at the cap: read
-    monkeypatch.setattr(presence_xml, "etree", SimpleNamespace(fromstring=_never_parse, XMLParser=_never_parse))
+    monkeypatch.setattr(xmlsafe, "etree", SimpleNamespace(fromstring=_never_parse, XMLParser=_never_parse))
     refused(BodyTooLarge, lambda: reader.read(document, max_bytes=len(document) - 1))
     refused(BodyTooLarge, lambda: reader.read(broken, max_bytes=len(document)))
 
@@ -897,7 +898,7 @@ def test_oversized_document_is_refused_before_parsing(monkeypatch, reader):
 @pytest.mark.parametrize("reader", PARSERS, ids=_ids(PARSERS))
 def test_document_over_the_default_cap_is_refused(monkeypatch, reader):
     document = reader.document("x" * (presence_xml.DEFAULT_MAX_DOCUMENT_BYTES + 1))
-    monkeypatch.setattr(presence_xml, "etree", SimpleNamespace(fromstring=_never_parse, XMLParser=_never_parse))
+    monkeypatch.setattr(xmlsafe, "etree", SimpleNamespace(fromstring=_never_parse, XMLParser=_never_parse))
     refused(BodyTooLarge, lambda: reader.read(document))
 
 
@@ -906,7 +907,7 @@ def test_document_over_the_default_cap_is_refused(monkeypatch, reader):
 )
 def test_notify_body_over_the_cap_is_refused_before_anything_else(monkeypatch, content_type):
     body = PARSERS[0].document("x" * 1000)
-    monkeypatch.setattr(presence_xml, "etree", SimpleNamespace(fromstring=_never_parse, XMLParser=_never_parse))
+    monkeypatch.setattr(xmlsafe, "etree", SimpleNamespace(fromstring=_never_parse, XMLParser=_never_parse))
     refused(BodyTooLarge, lambda: decode_notify_body(content_type, None, body, max_size=len(body) - 1))
     big = b" " * (DEFAULT_MAX_BODY_BYTES + 1)
     refused(BodyTooLarge, lambda: decode_notify_body(content_type, None, big))
