@@ -17,15 +17,16 @@ from smartbook_tui.contacts import (
     read_vcard_paths,
     system_locale_name,
 )
+from smartbook_tui.contacts.carddav import CardDavAccount, CardDavError, sync_carddav
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     contacts = commands.add_parser(
         "contacts",
         help="read the address book and print each contact with its normalised numbers and resource URIs",
-        description="Read vCard files (never written to) and print every contact: its numbers in E.164 (or "
-        "'not checked' when a number cannot be), the presence resources smartbook would subscribe to, "
-        "and its SIP addresses; then how many cards were read and skipped.",
+        description="Read vCard files (never written to) or a CardDAV server and print every contact: its "
+        "numbers in E.164 (or 'not checked' when a number cannot be), the presence resources smartbook would "
+        "subscribe to, and its SIP addresses; then how many cards were read and skipped.",
     )
     contacts.add_argument(
         "--vcard",
@@ -34,6 +35,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         metavar="PATH",
         help="a .vcf file, or a directory searched for them recursively (repeatable)",
+    )
+    contacts.add_argument("--carddav", metavar="URL", help="a CardDAV server, principal or address book URL")
+    contacts.add_argument("--carddav-user", metavar="USER", help="the CardDAV user name")
+    contacts.add_argument(
+        "--carddav-password-file", type=Path, metavar="FILE", help="a file holding the CardDAV password"
+    )
+    contacts.add_argument("--carddav-ca", type=Path, metavar="FILE", help="a PEM file of CAs to trust as well")
+    contacts.add_argument(
+        "--carddav-insecure-http", action="store_true", help="allow plain http to hosts other than this machine"
+    )
+    contacts.add_argument(
+        "--carddav-cache",
+        type=Path,
+        metavar="DIR",
+        help="where the last good copy of the CardDAV book is kept (default: the user cache directory)",
     )
     contacts.add_argument("--region", help="ISO 3166 region of national numbers, e.g. FR (default: from the locale)")
     contacts.add_argument("--domain", help="the SIP domain of the account, to show the resource URIs")
@@ -47,22 +63,42 @@ def run(args: argparse.Namespace) -> int:
         domain = check_domain(args.domain) if args.domain else None
     except ValueError as exc:
         return _fail(str(exc))
-    if not args.vcard:
-        return _fail("no address book given: use --vcard PATH (a .vcf file or a directory)")
+    if not args.vcard and not args.carddav:
+        return _fail("no address book given: use --vcard PATH (a .vcf file or a directory) or --carddav URL")
     missing = [str(path) for path in args.vcard if not path.exists()]
     if missing:
         return _fail(f"no such file or directory: {', '.join(missing)}")
     result = read_vcard_paths(args.vcard)
+    if args.carddav:
+        try:
+            synced = sync_carddav(_carddav_account(args), cache_dir=args.carddav_cache)
+        except CardDavError as exc:  # a URL or option that cannot work: nothing was tried
+            return _fail(str(exc))
+        if synced.error is not None:
+            served = "the last good copy" if synced.synced_at is not None else "nothing: no copy was ever made"
+            print(f"smartbook: CardDAV: {synced.error}; showing {served}", file=sys.stderr)
+        result = ImportResult(result.contacts + synced.book.contacts, result.skipped + synced.book.skipped)
     for skipped in result.skipped:
         print(f"smartbook: {skipped}", file=sys.stderr)
     if not result.contacts:
-        return _fail(f"nothing could be read from {', '.join(map(str, args.vcard))} ({result.summary()})")
+        sources = [*map(str, args.vcard), *([args.carddav] if args.carddav else [])]
+        return _fail(f"nothing could be read from {', '.join(sources)} ({result.summary()})")
     book = ImportResult(normalize_contacts(result.contacts, region), result.skipped)
     if args.json:
         _print_json(book, domain)
     else:
         _print_text(book, domain, region)
     return 0
+
+
+def _carddav_account(args: argparse.Namespace) -> CardDavAccount:
+    return CardDavAccount(
+        args.carddav,
+        args.carddav_user,
+        password_file=args.carddav_password_file,
+        ca_file=args.carddav_ca,
+        allow_insecure_http=args.carddav_insecure_http,
+    )
 
 
 def _fail(message: str) -> int:
