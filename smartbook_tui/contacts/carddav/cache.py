@@ -31,7 +31,7 @@ def default_cache_dir() -> Path:
 
 @dataclass(slots=True)
 class CachedCard:
-    href: str  # the card's absolute URL, normalised (see carddav._card_key)
+    href: str  # the card's absolute URL, normalised (see urls._display)
     etag: str | None
     vcard: str
 
