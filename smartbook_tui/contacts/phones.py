@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 import phonenumbers
 
 from .model import Contact, PhoneNumber
+from .quick_e164 import UNDECIDED, quick_e164
 
 
 def region_from_locale(name: str | None) -> str | None:
@@ -60,7 +61,11 @@ _SEPARATORS = re.compile(r"[ \t./-]")
 def to_e164(raw: str, region: str | None) -> str | None:
     """The number in E.164, or None when it cannot be checked: unparsable, not a possible number (too short or
     too long for its country, a short code), or with an extension (a switchboard, not a person's line)."""
-    return parse_e164(_SEPARATORS.sub("", raw) if _PLAIN_NUMBER.fullmatch(raw) else raw, region)
+    if not _PLAIN_NUMBER.fullmatch(raw):
+        return parse_e164(raw, region)
+    text = _SEPARATORS.sub("", raw)
+    quick = quick_e164(text, region)
+    return parse_e164(text, region) if quick is UNDECIDED else quick
 
 
 def parse_e164(text: str, region: str | None) -> str | None:

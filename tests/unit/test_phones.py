@@ -14,6 +14,7 @@ from smartbook_tui.contacts import (
     to_e164,
 )
 from smartbook_tui.contacts.phones import parse_e164, region_from_locale, system_locale_name
+from smartbook_tui.contacts.quick_e164 import UNDECIDED, quick_e164
 
 
 @pytest.mark.parametrize(
@@ -120,3 +121,61 @@ _FORMATTED = st.from_regex(r"(\+|00)?[0-9]{1,3}([ ./-]?\(?[0-9]{1,4}\)?){1,5}", 
 @given(raw=_FORMATTED, region=st.sampled_from(["FR", "GB", "US", "DE", "IT", "MX", "AR", None]))
 def test_dropping_separators_never_changes_the_result(raw, region):
     assert to_e164.__wrapped__(raw, region) == parse_e164(raw, region)
+
+
+_REGIONS = ["FR", "GB", "US", "CA", "DE", "BE", "CH", "ES", "IT", "NL", "MX", "AR", "BR", "IN", "JP", "RU", "AU", "GP"]
+_CODES = [
+    "1",
+    "7",
+    "20",
+    "31",
+    "32",
+    "33",
+    "34",
+    "39",
+    "41",
+    "44",
+    "49",
+    "52",
+    "54",
+    "55",
+    "61",
+    "81",
+    "91",
+    "590",
+    "800",
+    "882",
+]
+
+
+@st.composite
+def _compact_numbers(draw: st.DrawFn) -> str:
+    body = draw(st.from_regex(r"[0-9]{1,15}", fullmatch=True))
+    shape = draw(st.sampled_from(["international", "trunk", "national", "idd", "bare"]))
+    if shape == "international":
+        return f"+{draw(st.sampled_from(_CODES))}{body}"
+    if shape == "trunk":  # +33 (0)6..., as people write it
+        return f"+{draw(st.sampled_from(_CODES))}(0){body}"
+    if shape == "national":
+        return f"{draw(st.sampled_from(['0', '1', '00', '180020', '15', '9']))}{body}"
+    if shape == "idd":
+        return f"{draw(st.sampled_from(['00', '011', '0033']))}{body}"
+    return body
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=_compact_numbers(), region=st.sampled_from([*_REGIONS, None]))
+def test_the_quick_reading_agrees_with_phonenumbers_whenever_it_decides(text, region):
+    quick = quick_e164(text, region)
+    if quick is not UNDECIDED:
+        assert quick == parse_e164(text, region)
+
+
+def test_the_quick_reading_decides_the_common_shapes():
+    assert quick_e164("+33612345678", None) == "+33612345678"
+    assert quick_e164("0612345678", "FR") == "+33612345678"
+    assert quick_e164("07700900123", "GB") == "+447700900123"
+    assert quick_e164("4155550123", "US") == "+14155550123"
+    assert quick_e164("+3361234", None) is None  # too short for France
+    assert quick_e164("+33(0)612345678", None) == "+33612345678"
+    assert quick_e164("0033612345678", "FR") == "+33612345678"
