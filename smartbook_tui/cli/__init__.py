@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from smartbook_tui import __version__
+from smartbook_tui.config import ENVIRONMENT_VARIABLE, default_config_path
 
 from . import contacts, inspect
 
@@ -16,6 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="A terminal softphone whose contact list shows which contacts have an account.",
     )
     parser.add_argument("--version", action="version", version=f"smartbook {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"the settings file (default: ${ENVIRONMENT_VARIABLE}, else {default_config_path()})",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     contacts.add_parser(commands)
     inspect.add_parser(commands)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from smartbook_tui.config import CardDavSettings, Settings, load_settings
 from smartbook_tui.contacts import (
     Contact,
     ImportResult,
@@ -59,19 +60,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     try:
-        region = default_region(args.region, locale_name=system_locale_name())
-        domain = check_domain(args.domain) if args.domain else None
-    except ValueError as exc:
+        settings = _settings(args)
+        region = default_region(settings.region, locale_name=system_locale_name())
+        domain = check_domain(settings.domain) if settings.domain else None
+    except ValueError as exc:  # ConfigError included
         return _fail(str(exc))
-    if not args.vcard and not args.carddav:
+    carddav = settings.carddav
+    if not settings.vcard and not carddav.url:
         return _fail("no address book given: use --vcard PATH (a .vcf file or a directory) or --carddav URL")
-    missing = [str(path) for path in args.vcard if not path.exists()]
+    missing = [str(path) for path in settings.vcard if not path.exists()]
     if missing:
         return _fail(f"no such file or directory: {', '.join(missing)}")
-    result = read_vcard_paths(args.vcard)
-    if args.carddav:
+    result = read_vcard_paths(settings.vcard)
+    if carddav.url:
         try:
-            synced = sync_carddav(_carddav_account(args), cache_dir=args.carddav_cache)
+            synced = sync_carddav(_carddav_account(carddav), cache_dir=carddav.cache)
         except CardDavError as exc:  # a URL or option that cannot work: nothing was tried
             return _fail(str(exc))
         if synced.error is not None:
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     for skipped in result.skipped:
         print(f"smartbook: {skipped}", file=sys.stderr)
     if not result.contacts:
-        sources = [*map(str, args.vcard), *([args.carddav] if args.carddav else [])]
+        sources = [*map(str, settings.vcard), *([carddav.url] if carddav.url else [])]
         return _fail(f"nothing could be read from {', '.join(sources)} ({result.summary()})")
     book = ImportResult(normalize_contacts(result.contacts, region), result.skipped)
     if args.json:
@@ -91,13 +94,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _carddav_account(args: argparse.Namespace) -> CardDavAccount:
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings file's values, each replaced by its flag when the flag is given."""
+    saved = load_settings(args.config)
+    return Settings(
+        domain=args.domain or saved.domain,
+        vcard=args.vcard or saved.vcard,
+        region=args.region or saved.region,
+        carddav=CardDavSettings(
+            url=args.carddav or saved.carddav.url,
+            user=args.carddav_user or saved.carddav.user,
+            password_file=args.carddav_password_file or saved.carddav.password_file,
+            ca=args.carddav_ca or saved.carddav.ca,
+            insecure_http=args.carddav_insecure_http or saved.carddav.insecure_http,
+            cache=args.carddav_cache or saved.carddav.cache,
+        ),
+    )
+
+
+def _carddav_account(carddav: CardDavSettings) -> CardDavAccount:
     return CardDavAccount(
-        args.carddav,
-        args.carddav_user,
-        password_file=args.carddav_password_file,
-        ca_file=args.carddav_ca,
-        allow_insecure_http=args.carddav_insecure_http,
+        carddav.url or "",
+        carddav.user,
+        password_file=carddav.password_file,
+        ca_file=carddav.ca,
+        allow_insecure_http=carddav.insecure_http,
     )
 
 
