@@ -142,3 +142,14 @@ def test_built_list_notify_decodes_to_the_same_state(legacy):
     assert decode_notify_body(content_type, None, body) == state
     assert decode_notify_body(content_type, "deflate", deflate(body)) == state
     assert body.count(b"application/pidf+xml") == 20
+
+
+def test_captured_kamailio_list_notifies():
+    full = _decode("kamailio-captured-full-state")
+    assert (full.version, full.full_state) == (1, True)
+    assert all(resource.instances == () for resource in full.resources)
+    partial = _decode("kamailio-captured-partial")
+    assert (partial.version, partial.full_state) == (2, False)
+    views = {resource.uri: summarize(resource.presence) for resource in partial.resources}
+    assert views["sip:bob@127.0.0.1"].status is Availability.ONLINE
+    assert views["sip:carol@127.0.0.1"].status is Availability.ONLINE
