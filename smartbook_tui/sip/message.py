@@ -1,0 +1,654 @@
+"""SIP requests and responses (RFC 3261 sections 7, 18.3 and 20), sans-IO: bytes in, typed values out, and back.
+
+`parse_message` reads one UDP datagram; `StreamParser` frames the messages of a TCP or TLS byte stream by their
+Content-Length. Both take the same hard limits (`MAX_HEADER_BYTES`, `MAX_HEADER_FIELDS`, a `max_body`), decode
+header text as UTF-8 with bad bytes replaced, and raise `SipParseError` (re-exported from `uri`, where it lives so
+both parsers share it) for every bad input, with a one-line message.
+
+Header names are case-insensitive, compact forms (`i`, `v`, `m`...) are read as their full names, and known names
+are written in their RFC spelling (`Call-ID`, `CSeq`, `WWW-Authenticate`); unknown names keep the spelling they
+were given. `Headers.get_all` splits comma-joined values only for the headers whose grammar is a comma-separated
+list (Via, Contact, Route, Accept...), never for the others (Authorization, Date...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .uri import SipParseError, parse_name_addr, split_list, split_params
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_FIELDS",
+    "Headers",
+    "SipMessage",
+    "SipParseError",
+    "SipRequest",
+    "SipResponse",
+    "StreamParser",
+    "canonical_header_name",
+    "is_keepalive",
+    "parse_message",
+]
+
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024  # start line and header fields, without the empty line that ends them
+MAX_HEADER_FIELDS = 256
+
+# RFC 3261 7.3.3 and the registrations of later RFCs (IANA "Header Fields" registry, compact forms).
+_COMPACT = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+_SPELLINGS = (
+    "Accept",
+    "Accept-Contact",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Accept-Resource-Priority",
+    "Alert-Info",
+    "Allow",
+    "Allow-Events",
+    "Authentication-Info",
+    "Authorization",
+    "Call-ID",
+    "Call-Info",
+    "Contact",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-ID",  # RFC 8262
+    "Content-Language",
+    "Content-Length",
+    "Content-Type",
+    "CSeq",
+    "Date",
+    "Error-Info",
+    "Event",
+    "Expires",
+    "Flow-Timer",
+    "From",
+    "History-Info",
+    "Identity",
+    "Identity-Info",
+    "In-Reply-To",
+    "Join",
+    "Max-Forwards",
+    "MIME-Version",
+    "Min-Expires",
+    "Min-SE",
+    "Organization",
+    "P-Asserted-Identity",
+    "P-Preferred-Identity",
+    "Path",
+    "Priority",
+    "Privacy",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Require",
+    "RAck",
+    "Reason",
+    "Record-Route",
+    "Refer-Sub",
+    "Refer-To",
+    "Referred-By",
+    "Reject-Contact",
+    "Replaces",
+    "Reply-To",
+    "Request-Disposition",
+    "Require",
+    "Resource-Priority",
+    "Retry-After",
+    "Route",
+    "RSeq",
+    "Security-Client",
+    "Security-Server",
+    "Security-Verify",
+    "Server",
+    "Service-Route",
+    "Session-Expires",
+    "SIP-ETag",
+    "SIP-If-Match",
+    "Subject",
+    "Subscription-State",
+    "Supported",
+    "Target-Dialog",
+    "Timestamp",
+    "To",
+    "Unsupported",
+    "User-Agent",
+    "Via",
+    "Warning",
+    "WWW-Authenticate",
+)
+_CANONICAL = {name.lower(): name for name in _SPELLINGS} | _COMPACT
+
+# Headers whose grammar is `element *(COMMA element)`: a comma-joined line is the same as repeated lines.
+_LIST_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Accept",
+        "Accept-Contact",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Error-Info",
+        "History-Info",
+        "In-Reply-To",
+        "P-Asserted-Identity",
+        "P-Preferred-Identity",
+        "Path",
+        "Proxy-Require",
+        "Reason",
+        "Record-Route",
+        "Reject-Contact",
+        "Request-Disposition",
+        "Require",
+        "Route",
+        "Security-Client",
+        "Security-Server",
+        "Security-Verify",
+        "Service-Route",
+        "Supported",
+        "Unsupported",
+        "Via",
+        "Warning",
+    )
+)
+
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # any control character but HT
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_STATUS = re.compile(r"[1-6][0-9][0-9]")
+_DIGITS = re.compile(r"[0-9]+")
+_CSEQ = re.compile(r"([0-9]{1,10})[ \t]+([A-Za-z0-9.!%*_+`'~-]+)")
+_MAX_CSEQ = 2**31 - 1
+_MAX_EXPIRES = 2**32 - 1
+
+
+def _show(text: str, limit: int = 60) -> str:
+    """`text` quoted on one line for an error message, cut if long."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
+def canonical_header_name(name: str) -> str:
+    """The spelling a header name is written in: compact forms expanded (`i` -> `Call-ID`), known names in their
+    RFC spelling (`call-id` -> `Call-ID`), unknown names as given."""
+    return _CANONICAL.get(name.lower(), name)
+
+
+def _key(name: str) -> str:
+    return _CANONICAL.get(name.lower(), name).lower()
+
+
+# ---------------------------------------------------------------------------------------------------- Headers
+
+
+class Headers:
+    """The header fields of a message: ordered, names case-insensitive, a name may repeat.
+
+    `items()` gives the fields as written (one per line, in order); `get_all` gives the values, with the
+    comma-joined lines of list headers split into their elements. Values are stored without surrounding
+    whitespace; a value with a control character (CR, LF, NUL...) is refused, so what `to_bytes` writes cannot
+    smuggle in a header.
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Iterable[tuple[str, str | int]] = ()) -> None:
+        self._fields: list[tuple[str, str, str]] = []  # (lower-case canonical name, canonical name, value)
+        for name, value in fields:
+            self.add(name, value)
+
+    @staticmethod
+    def _field(name: str, value: str | int) -> tuple[str, str, str]:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ValueError(f"not a valid SIP header name: {name!r}")
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise TypeError(f"header {name} needs a str or int value, not {type(value).__name__}")
+        value = value.strip(" \t")
+        if _CONTROL.search(value):
+            raise ValueError(f"header {name} value contains a control character: {value!r}")
+        canonical = canonical_header_name(name)
+        return canonical.lower(), canonical, value
+
+    def add(self, name: str, value: str | int) -> None:
+        """Append a field (after any others of that name)."""
+        self._fields.append(self._field(name, value))
+
+    def set(self, name: str, value: str | int) -> None:
+        """Replace every field of that name by one, at the place of the first (or at the end)."""
+        field = self._field(name, value)
+        key = field[0]
+        for index, existing in enumerate(self._fields):
+            if existing[0] == key:
+                self._fields[index] = field
+                self._fields[index + 1 :] = [other for other in self._fields[index + 1 :] if other[0] != key]
+                return
+        self._fields.append(field)
+
+    def remove(self, name: str) -> None:
+        """Drop every field of that name; nothing happens when there is none."""
+        key = _key(name)
+        self._fields = [field for field in self._fields if field[0] != key]
+
+    def get(self, name: str) -> str | None:
+        """The first value: the first element of a list header (`Via`), otherwise the first field's whole value."""
+        key = _key(name)
+        for field_key, _, value in self._fields:
+            if field_key == key:
+                if key not in _LIST_HEADERS:
+                    return value
+                for element in split_list(value):
+                    if element:
+                        return element
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value in order; for list headers each comma-separated element of each field (commas inside
+        quoted strings and `<...>` do not split; empty elements are dropped)."""
+        key = _key(name)
+        values = [value for field_key, _, value in self._fields if field_key == key]
+        if key in _LIST_HEADERS:
+            return [element for value in values for element in split_list(value) if element]
+        return values
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = _key(name)
+        return any(field[0] == key for field in self._fields)
+
+    def items(self) -> list[tuple[str, str]]:
+        """The fields in order, as `(name, value)` with names in their canonical spelling."""
+        return [(name, value) for _, name, value in self._fields]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.items())
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def copy(self) -> Headers:
+        other = Headers()
+        other._fields = list(self._fields)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(key, value) for key, _, value in self._fields] == [(key, value) for key, _, value in other._fields]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
+
+
+# --------------------------------------------------------------------------------------------------- messages
+
+
+class _Accessors:
+    """Typed reads of the headers every layer needs. A header that is absent gives None; one that is present but
+    malformed raises `SipParseError` (a server answers 400 to that)."""
+
+    headers: Headers
+
+    @property
+    def call_id(self) -> str | None:
+        return self.headers.get("Call-ID")
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        """(sequence number, method). Raises `SipParseError` when CSeq is absent or malformed: every SIP message
+        has one."""
+        value = self.headers.get("CSeq")
+        if value is None:
+            raise SipParseError("the message has no CSeq header")
+        match = _CSEQ.fullmatch(value)
+        if match is None or int(match[1]) > _MAX_CSEQ:
+            raise SipParseError(f"CSeq {_show(value)} is not '<number below 2**31> <METHOD>'")
+        return int(match[1]), match[2]
+
+    @property
+    def from_tag(self) -> str | None:
+        return self._tag("From")
+
+    @property
+    def to_tag(self) -> str | None:
+        return self._tag("To")
+
+    def _tag(self, name: str) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else parse_name_addr(value).tag
+
+    @property
+    def via_branch(self) -> str | None:
+        """The branch parameter of the top Via."""
+        via = self.headers.get("Via")
+        if via is None:
+            return None
+        for name, value in split_params(via)[1]:
+            if name.lower() == "branch":
+                return value
+        return None
+
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type value as written, parameters included (`presence.parse_content_type` reads it)."""
+        return self.headers.get("Content-Type")
+
+    @property
+    def content_encoding(self) -> str | None:
+        """The content codings, comma-separated in the order applied (`deflate`), or None."""
+        codings = self.headers.get_all("Content-Encoding")
+        return ", ".join(codings) if codings else None
+
+    @property
+    def expires(self) -> int | None:
+        """The Expires header in seconds (values over 2**32-1 read as 2**32-1, as RFC 3261 20.19 says)."""
+        value = self.headers.get("Expires")
+        if value is None:
+            return None
+        if not _DIGITS.fullmatch(value):
+            raise SipParseError(f"Expires {_show(value)} is not a number of seconds")
+        digits = value.lstrip("0") or "0"
+        return _MAX_EXPIRES if len(digits) > 10 else min(int(digits), _MAX_EXPIRES)
+
+
+def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
+    lines = [start_line]
+    length = str(len(body))
+    wrote_length = False
+    for key, name, value in headers._fields:
+        if key != "content-length":
+            lines.append(f"{name}: {value}")
+        elif not wrote_length:
+            lines.append(f"{name}: {length}")
+            wrote_length = True
+    if not wrote_length:
+        lines.append(f"Content-Length: {length}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("utf-8", "replace") + body
+
+
+@dataclass
+class SipRequest(_Accessors):
+    method: str
+    uri: str
+    headers: Headers
+    body: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        """The request as sent: CRLF line ends, Content-Length set from the body (in place, or added last)."""
+        if not _TOKEN.fullmatch(self.method):
+            raise ValueError(f"not a valid SIP method: {self.method!r}")
+        if not self.uri or " " in self.uri or _CONTROL.search(self.uri) or "\t" in self.uri:
+            raise ValueError(f"not a valid Request-URI: {self.uri!r}")
+        return _serialize(f"{self.method} {self.uri} SIP/2.0", self.headers, self.body)
+
+
+@dataclass
+class SipResponse(_Accessors):
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        """The response as sent: CRLF line ends, Content-Length set from the body (in place, or added last)."""
+        if not 100 <= self.status <= 699:
+            raise ValueError(f"status code {self.status} is outside 100-699")
+        if _CONTROL.search(self.reason):
+            raise ValueError(f"control character in reason phrase {self.reason!r}")
+        return _serialize(f"SIP/2.0 {self.status} {self.reason}".rstrip(" "), self.headers, self.body)
+
+
+SipMessage = SipRequest | SipResponse
+
+
+# ---------------------------------------------------------------------------------------------------- parsing
+
+_StartLine = tuple[str, str] | tuple[int, str]  # (method, Request-URI) or (status, reason)
+
+
+def _parse_start_line(line: str) -> _StartLine:
+    if _CONTROL.search(line):
+        raise SipParseError(f"control character in the start line {_show(line)}")
+    if line[:4].upper() == "SIP/":
+        version, _, rest = line.partition(" ")
+        if version.upper() != "SIP/2.0":
+            raise SipParseError(f"unsupported protocol version {_show(version)}: only SIP/2.0 is spoken")
+        code, _, reason = rest.lstrip(" ").partition(" ")
+        if not _STATUS.fullmatch(code):
+            raise SipParseError(f"bad status code {_show(code)} in the status line {_show(line)}")
+        return int(code), reason.strip(" \t")
+    parts = [part for part in line.split(" ") if part]
+    if len(parts) != 3 or parts[2][:4].upper() != "SIP/":
+        raise SipParseError(f"the start line is neither a SIP request nor a SIP response: {_show(line)}")
+    method, uri, version = parts
+    if version.upper() != "SIP/2.0":
+        raise SipParseError(f"unsupported protocol version {_show(version)}: only SIP/2.0 is spoken")
+    if not _TOKEN.fullmatch(method):
+        raise SipParseError(f"bad method {_show(method)} in the request line")
+    return method, uri
+
+
+def _parse_head(head: bytes) -> tuple[_StartLine, Headers]:
+    """The start line and header fields, from the bytes before the empty line."""
+    lines = head.decode("utf-8", "replace").split("\n")
+    start = _parse_start_line(lines[0].removesuffix("\r"))
+    headers = Headers()
+    fields = headers._fields
+    name: str | None = None
+    parts: list[str] = []
+
+    def flush(name: str, parts: list[str]) -> None:
+        canonical = canonical_header_name(name)
+        fields.append((canonical.lower(), canonical, " ".join(part for part in parts if part)))
+
+    for number, raw in enumerate(lines[1:], start=2):
+        line = raw.removesuffix("\r")
+        if _CONTROL.search(line):
+            raise SipParseError(f"control character in header line {number}: {_show(line)}")
+        if line[:1] in (" ", "\t"):  # folded: continues the previous field
+            if name is None:
+                raise SipParseError(f"header line {number} starts with whitespace but continues nothing")
+            parts.append(line.strip(" \t"))
+            continue
+        if name is not None:
+            flush(name, parts)
+        colon = line.find(":")
+        if colon < 0:
+            raise SipParseError(f"header line {number} has no ':': {_show(line)}")
+        name = line[:colon].rstrip(" \t")
+        if not _TOKEN.fullmatch(name):
+            raise SipParseError(f"bad header name {_show(name)} on line {number}")
+        if len(fields) >= MAX_HEADER_FIELDS:
+            raise SipParseError(f"more than {MAX_HEADER_FIELDS} header fields; refused")
+        parts = [line[colon + 1 :].strip(" \t")]
+    if name is not None:
+        flush(name, parts)
+    return start, headers
+
+
+def _content_length(headers: Headers, max_body: int) -> int | None:
+    values = [value for key, _, value in headers._fields if key == "content-length"]
+    if not values:
+        return None
+    lengths = set()
+    for value in values:
+        if not _DIGITS.fullmatch(value):
+            raise SipParseError(f"Content-Length {_show(value)} is not a number")
+        digits = value.lstrip("0") or "0"
+        if len(digits) > 15 or int(digits) > max_body:
+            raise SipParseError(f"Content-Length {_show(value, 20)} is over the {max_body}-byte body limit; refused")
+        lengths.add(int(digits))
+    if len(lengths) > 1:
+        raise SipParseError(f"conflicting Content-Length headers: {', '.join(values)}")
+    return lengths.pop()
+
+
+def _message(start: _StartLine, headers: Headers, body: bytes) -> SipMessage:
+    first, second = start
+    if isinstance(first, int):
+        return SipResponse(first, second, headers, body)
+    return SipRequest(first, second, headers, body)
+
+
+def _skip_line_ends(data: bytes | bytearray, position: int) -> int:
+    end = len(data)
+    while position < end and data[position] in (13, 10):
+        position += 1
+    return position
+
+
+def is_keepalive(data: bytes) -> bool:
+    """Whether a datagram is only CR and LF bytes (or empty): a keep-alive (RFC 5626 section 3.5.1), not a
+    message; `parse_message` refuses it."""
+    return _skip_line_ends(data, 0) == len(data)
+
+
+def parse_message(data: bytes, max_body: int = DEFAULT_MAX_BODY) -> SipMessage:
+    """One complete message, as a UDP datagram carries it (RFC 3261 18.3).
+
+    CRLFs before the start line are skipped; LF-only line ends are accepted; folded header lines are joined with
+    a space. Without Content-Length the rest of the datagram is the body; a Content-Length larger than the bytes
+    present is an error (a truncated datagram), a smaller one cuts the body there.
+    """
+    start = _skip_line_ends(data, 0)
+    if start == len(data):
+        raise SipParseError("empty datagram (only line ends: a keep-alive, not a message)")
+    end = _HEAD_END.search(data, start, start + MAX_HEADER_BYTES + 4)
+    if end is None or end.start() - start > MAX_HEADER_BYTES:
+        if len(data) - start > MAX_HEADER_BYTES:
+            raise SipParseError(f"the message headers are over the {MAX_HEADER_BYTES}-byte limit; refused")
+        raise SipParseError("the message has no empty line after its headers (truncated?)")
+    head, headers = _parse_head(data[start : end.start()])
+    length = _content_length(headers, max_body)
+    body_start = end.end()
+    present = len(data) - body_start
+    if length is None:
+        if present > max_body:
+            raise SipParseError(f"the body is {present} bytes, over the {max_body}-byte limit; refused")
+        length = present
+    elif length > present:
+        raise SipParseError(f"Content-Length is {length} but only {present} body bytes arrived (truncated datagram?)")
+    return _message(head, headers, bytes(data[body_start : body_start + length]))
+
+
+class StreamParser:
+    """Frames the SIP messages of one TCP or TLS connection (RFC 3261 18.3): feed it bytes as they arrive.
+
+    Every message must carry Content-Length (a stream has no other end of message). CR and LF bytes between
+    messages (keep-alives, RFC 5626) are ignored. The bytes may be split anywhere, down to one byte per `feed`.
+
+    Bad bytes raise `SipParseError`. The stream has then lost its framing: **close the connection**; the parser
+    stays failed (`failed` is true, and every later `feed` raises). When a chunk holds complete messages before
+    the bad bytes, `feed` returns them first and the error comes with the next `feed` call; check `failed` after
+    each call to close at once.
+    """
+
+    def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self._max_body = max_body
+        self._buffer = bytearray()
+        self._position = 0  # start of the current message in the buffer
+        self._scanned = 0  # bytes of the current message already searched for the end of its headers
+        self._start_checked = False
+        self._pending: tuple[_StartLine, Headers, int, int] | None = None  # head, headers, head bytes, body bytes
+        self._error: SipParseError | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the stream has met bad bytes; the connection should be closed."""
+        return self._error is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet part of a returned message."""
+        return len(self._buffer) - self._position
+
+    def feed(self, data: bytes) -> list[SipMessage]:
+        """Every message completed by `data`, in order (often none, sometimes several)."""
+        if self._error is not None:
+            raise SipParseError(f"the stream failed earlier and must be closed: {self._error}")
+        self._buffer += data
+        messages: list[SipMessage] = []
+        try:
+            while (message := self._next()) is not None:
+                messages.append(message)
+        except SipParseError as error:
+            self._error = error
+            self._buffer = bytearray()
+            self._position = 0
+            if not messages:
+                raise
+            return messages
+        del self._buffer[: self._position]
+        self._position = 0
+        return messages
+
+    def _next(self) -> SipMessage | None:
+        buffer = self._buffer
+        if self._pending is None:
+            if not self._scanned:  # between messages: drop keep-alive line ends
+                self._position = _skip_line_ends(buffer, self._position)
+            start = self._position
+            if start == len(buffer):
+                return None
+            end = _HEAD_END.search(buffer, max(start, start + self._scanned - 3))
+            if end is None:
+                if not self._start_checked:
+                    newline = buffer.find(b"\n", start)
+                    if newline >= 0:  # garbage is refused at its first line, not after 64 KiB
+                        _parse_start_line(buffer[start:newline].decode("utf-8", "replace").removesuffix("\r"))
+                        self._start_checked = True
+                if len(buffer) - start > MAX_HEADER_BYTES + 3:
+                    raise SipParseError(f"the message headers are over the {MAX_HEADER_BYTES}-byte limit; refused")
+                self._scanned = len(buffer) - start
+                return None
+            if end.start() - start > MAX_HEADER_BYTES:
+                raise SipParseError(f"the message headers are over the {MAX_HEADER_BYTES}-byte limit; refused")
+            head, headers = _parse_head(bytes(buffer[start : end.start()]))
+            length = _content_length(headers, self._max_body)
+            if length is None:
+                raise SipParseError("a message on a TCP/TLS stream has no Content-Length, so it cannot be framed")
+            self._pending = (head, headers, end.end() - start, length)
+        head, headers, head_length, length = self._pending
+        body_start = self._position + head_length
+        if len(buffer) < body_start + length:
+            return None
+        body = bytes(buffer[body_start : body_start + length])
+        self._position = body_start + length
+        self._pending = None
+        self._scanned = 0
+        self._start_checked = False
+        return _message(head, headers, body)
