@@ -169,7 +169,7 @@ class _DavClient:
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, target) from None
 
-    def _transport_error(self, exc: httpx.HTTPError, url: httpx.URL) -> CardDavError:  # noqa: PLR0911
+    def _transport_error(self, exc: httpx.HTTPError, url: httpx.URL) -> CardDavError:
         where = _origin(exc.request.url if _has_request(exc) else url)
         if isinstance(exc, httpx.TimeoutException):
             return CardDavUnreachable(

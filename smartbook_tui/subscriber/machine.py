@@ -1,0 +1,493 @@
+"""The list subscription as a sans-IO state machine (RFC 6665 + RFC 4662 + RFC 5367 + RFC 5621).
+
+One SUBSCRIBE carries the whole book (a request-contained list: the RLS URI as Request-URI and a resource-lists
+body) or names a server-stored list (a bodyless SUBSCRIBE to the list URI). The owner feeds in what arrives
+(`on_message`), the clock (`on_timer` at `deadline`) and transport loss, and carries out what comes back: `Send`
+(bytes for the server), `Updates` (per-contact presence) and `Status` (what the subscription is doing, in one
+line a person can read). Nothing here touches a socket or a clock.
+
+Failure handling follows RFC 6665 section 4.1.3: a subscription ended as `deactivated` or `timeout` is renewed
+at once, `probation`/`giveup` after `retry-after`, `rejected`/`noresource` ends it for good; 423 takes the
+server's Min-Expires; 401/407 are answered once per nonce; a transport loss or a server error is retried with
+backoff (1 s doubling to 5 min, with jitter). A server that answers 200 but does not treat the SUBSCRIBE as a
+list (no `Require: eventlist`: Kamailio with a request-contained list) is reported, not shown as an empty book.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smartbook_tui.presence import (
+    ListState,
+    PresenceDocumentError,
+    build_resource_lists,
+    decode_notify_body,
+    deflate,
+)
+from smartbook_tui.sip.auth import AuthError, Credentials, DigestSession
+from smartbook_tui.sip.message import Headers, SipMessage, SipParseError, SipRequest, SipResponse
+from smartbook_tui.sip.transaction import ClientTransaction, Retransmit, ServerTransaction, TimedOut, server_key
+from smartbook_tui.sip.uri import parse_name_addr, split_params
+
+from .tracker import ListTracker, PresenceUpdate
+
+DEFLATE_ABOVE = 1024  # bytes of list body worth compressing
+MIN_BACKOFF = 1.0
+MAX_BACKOFF = 300.0
+ACCEPT = "multipart/related, application/rlmi+xml, application/pidf+xml"
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    SUBSCRIBING = "subscribing"
+    PENDING = "pending"  # the server accepted, but has not authorised the list yet
+    ACTIVE = "active"
+    WAITING = "waiting"  # to retry after a failure
+    STOPPED = "stopped"  # unsubscribed at the owner's request
+    FAILED = "failed"  # an error that retrying cannot fix: the message says what to do
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Updates:
+    updates: list[PresenceUpdate]
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    phase: Phase
+    detail: str
+
+
+Output = Send | Updates | Status
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionConfig:
+    aor: str  # the account, e.g. sip:alice@example.org
+    target: str  # the RLS URI (request-contained list) or the list URI (server-stored list)
+    resources: tuple[str, ...] | None  # the book's resource URIs; None for a server-stored list
+    credentials: Credentials | None = None
+    expires: int = 3600
+    deflate: bool = True
+    user_agent: str = "smartbook"
+    lang: str | None = None
+
+
+@dataclass(slots=True)
+class _Dialog:
+    call_id: str
+    local_tag: str
+    remote_tag: str | None = None
+    remote_target: str | None = None
+    route_set: tuple[str, ...] = ()
+    local_cseq: int = 0
+    remote_cseq: int | None = None
+
+
+class ListSubscription:
+    def __init__(
+        self,
+        config: SubscriptionConfig,
+        *,
+        local: tuple[str, int],
+        transport: str,
+        token: Callable[[], str],
+        jitter: Callable[[], float] = lambda: 0.0,
+    ) -> None:
+        self.config = config
+        self.local = local
+        self.transport = transport.upper()
+        self._token = token  # random tokens for tags, branches, Call-IDs and cnonces
+        self._jitter = jitter  # 0..1, spreads retries of many clients
+        self.phase = Phase.IDLE
+        self.tracker = ListTracker(config.lang)
+        self._auth = DigestSession(config.credentials) if config.credentials else None
+        self._dialog: _Dialog | None = None
+        self._client: ClientTransaction | None = None
+        self._servers: dict[tuple[str, str, str], ServerTransaction] = {}
+        self._expires = config.expires
+        self._deflate = config.deflate
+        self._refresh_at: float | None = None
+        self._retry_at: float | None = None
+        self._backoff = MIN_BACKOFF
+        self._unsubscribing = False
+
+    # ------------------------------------------------------------------------------------------------ owner API
+
+    def start(self, now: float) -> list[Output]:
+        """Subscribe anew (a new dialog): the first SUBSCRIBE, with the list when it is request-contained."""
+        self.tracker.reset()
+        self._dialog = _Dialog(call_id=f"{self._token()}@{self.local[0]}", local_tag=self._token())
+        self._unsubscribing = False
+        self._retry_at = self._refresh_at = None
+        return [*self._send(self._subscribe(self._expires, initial=True), now), self._status(Phase.SUBSCRIBING, "")]
+
+    def stop(self, now: float) -> list[Output]:
+        """Unsubscribe (Expires: 0 in the dialog) and stay stopped."""
+        outputs: list[Output] = []
+        if (
+            self._dialog is not None
+            and self._dialog.remote_tag is not None
+            and self.phase
+            in (
+                Phase.ACTIVE,
+                Phase.PENDING,
+            )
+        ):
+            self._unsubscribing = True
+            outputs += self._send(self._subscribe(0, initial=False), now)
+        self._refresh_at = self._retry_at = None
+        return [*outputs, self._status(Phase.STOPPED, "unsubscribed")]
+
+    @property
+    def deadline(self) -> float | None:
+        times = [self._refresh_at, self._retry_at]
+        if self._client is not None:
+            times.append(self._client.deadline)
+        times += [server.deadline for server in self._servers.values()]
+        known = [t for t in times if t is not None]
+        return min(known) if known else None
+
+    def on_timer(self, now: float) -> list[Output]:
+        outputs: list[Output] = []
+        for key, server in list(self._servers.items()):
+            server.on_timer(now)
+            if server.deadline is None and server.state.value == "terminated":
+                del self._servers[key]
+        if self._client is not None and self._client.deadline is not None and now >= self._client.deadline:
+            outcome = self._client.on_timer(now)
+            if isinstance(outcome, Retransmit):
+                outputs.append(Send(outcome.data))
+            elif isinstance(outcome, TimedOut):
+                self._client = None
+                outputs += self._retry_later(now, "the server did not answer the SUBSCRIBE")
+        if self._refresh_at is not None and now >= self._refresh_at:
+            self._refresh_at = None
+            outputs += self._send(self._subscribe(self._expires, initial=False), now)
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            outputs += self.start(now)
+        return outputs
+
+    def on_transport_lost(self, now: float, reason: str) -> list[Output]:
+        """The connection or socket went away: subscribe again later, on a new one (the owner makes it)."""
+        if self.phase in (Phase.STOPPED, Phase.FAILED):
+            return []
+        self._client = None
+        self._servers.clear()
+        return self._retry_later(now, f"lost the connection to the server ({reason})")
+
+    def on_message(self, message: SipMessage, now: float) -> list[Output]:
+        try:
+            if isinstance(message, SipResponse):
+                return self._on_response(message, now)
+            return self._on_request(message, now)
+        except SipParseError as exc:  # a malformed header in an otherwise framed message
+            if isinstance(message, SipRequest):
+                return [Send(_response(message, 400, "Bad Request", warning=str(exc)).to_bytes())]
+            return []
+
+    # ------------------------------------------------------------------------------------------------ requests
+
+    def _subscribe(self, expires: int, *, initial: bool) -> SipRequest:
+        dialog = self._dialog
+        assert dialog is not None
+        dialog.local_cseq += 1
+        config = self.config
+        host, port = self.local
+        transport = self.transport.lower()
+        alias = ";alias" if transport != "udp" else ""
+        headers = Headers(
+            [
+                ("Via", f"SIP/2.0/{self.transport} {host}:{port};branch=z9hG4bK{self._token()};rport{alias}"),
+                ("Max-Forwards", 70),
+                ("From", f"<{config.aor}>;tag={dialog.local_tag}"),
+                ("To", f"<{config.target}>" + (f";tag={dialog.remote_tag}" if dialog.remote_tag else "")),
+                ("Call-ID", dialog.call_id),
+                ("CSeq", f"{dialog.local_cseq} SUBSCRIBE"),
+                ("Contact", f"<sip:{_user(config.aor)}@{host}:{port};transport={transport}>"),
+                ("Event", "presence"),
+                ("Expires", expires),
+                ("Supported", "eventlist"),
+                ("Accept", ACCEPT),
+                ("Accept-Encoding", "deflate"),
+                ("User-Agent", config.user_agent),
+            ]
+        )
+        for route in dialog.route_set:
+            headers.add("Route", route)
+        body = b""
+        if initial and config.resources is not None:
+            body = build_resource_lists(config.resources)
+            headers.add("Content-Type", "application/resource-lists+xml")
+            headers.add("Content-Disposition", "recipient-list")
+            headers.add("Require", "recipient-list-subscribe")
+            if self._deflate and len(body) > DEFLATE_ABOVE:
+                body = deflate(body)
+                headers.add("Content-Encoding", "deflate")
+        uri = config.target if initial or dialog.remote_target is None else dialog.remote_target
+        request = SipRequest("SUBSCRIBE", uri, headers, body)
+        if self._auth is not None:
+            answer = self._auth.authorize(method="SUBSCRIBE", uri=uri, cnonce=self._token(), body=body)
+            if answer is not None:
+                headers.add(self._auth_header, answer)
+        return request
+
+    _auth_header = "Proxy-Authorization"
+
+    def _send(self, request: SipRequest, now: float) -> list[Output]:
+        self._client = ClientTransaction(request, reliable=self.transport != "UDP")
+        return [Send(self._client.start(now))]
+
+    # ------------------------------------------------------------------------------------------------ responses
+
+    def _on_response(self, response: SipResponse, now: float) -> list[Output]:
+        client = self._client
+        if client is None or (response.via_branch, response.cseq[1]) != client.key:
+            return []  # a late or stray response
+        passed = client.on_response(response, now)
+        if passed is None or passed.status < 200:
+            return []
+        self._client = None
+        request = client.request
+        status = passed.status
+        if 200 <= status < 300:
+            return self._accepted(request, passed, now)
+        if status in (401, 407):
+            return self._challenged(request, passed, now)
+        if status == 423:
+            return self._too_brief(passed, now)
+        if status == 415 and request.headers.get("Content-Encoding"):
+            self._deflate = False  # the server does not take deflated bodies: send the list plain
+            return self.start(now)
+        if status == 481 and not _is_initial(request):
+            return self.start(now)  # the server forgot the subscription: a new one
+        if status in _FATAL:
+            return [self._status(Phase.FAILED, _FATAL[status].format(reason=passed.reason))]
+        retry_after = _retry_after(passed.headers.get("Retry-After"))
+        return self._retry_later(now, f"the server answered {status} {passed.reason}", retry_after)
+
+    def _accepted(self, request: SipRequest, response: SipResponse, now: float) -> list[Output]:
+        if self._auth is not None:
+            self._auth.accepted()
+        dialog = self._dialog
+        assert dialog is not None
+        if request.headers.get("Expires") == "0":
+            return []  # our unsubscription went through
+        if _is_initial(request):
+            dialog.remote_tag = response.to_tag or dialog.remote_tag
+            dialog.route_set = tuple(reversed(response.headers.get_all("Record-Route")))
+            contact = response.headers.get("Contact")
+            if contact:
+                dialog.remote_target = str(parse_name_addr(contact).uri)
+            if not any(value.lower() == "eventlist" for value in response.headers.get_all("Require")):
+                return [*self._end_quietly(now), self._status(Phase.FAILED, self._not_a_list())]
+        self._backoff = MIN_BACKOFF
+        expires = response.expires if response.expires is not None else self._expires
+        self._schedule_refresh(now, expires)
+        outputs: list[Output] = []
+        if self.phase in (Phase.SUBSCRIBING, Phase.WAITING, Phase.IDLE):
+            outputs.append(self._status(Phase.PENDING, "the server accepted the list; waiting for its state"))
+        return outputs
+
+    def _not_a_list(self) -> str:
+        if self.config.resources is not None:
+            return (
+                "this server has no RFC 5367 support: it accepted the SUBSCRIBE but ignored the list in it "
+                "(use a server-stored list with --list-uri, or a resource list server)"
+            )
+        return f"{self.config.target} is not a resource list on this server (no Require: eventlist in its answer)"
+
+    def _challenged(self, request: SipRequest, response: SipResponse, now: float) -> list[Output]:
+        if self._auth is None:
+            return [self._status(Phase.FAILED, "the server asks for a password: give the account's credentials")]
+        name = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        self._auth_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        try:
+            answer = self._auth.answer(
+                response.headers.get_all(name),
+                method="SUBSCRIBE",
+                uri=request.uri,
+                cnonce=self._token(),
+                body=request.body,
+            )
+        except AuthError as exc:
+            return [self._status(Phase.FAILED, str(exc))]
+        again = _resend(request, self._token(), self._next_cseq())
+        again.headers.remove("Authorization")
+        again.headers.remove("Proxy-Authorization")
+        again.headers.add(self._auth_header, answer)
+        return self._send(again, now)
+
+    def _too_brief(self, response: SipResponse, now: float) -> list[Output]:
+        minimum = response.headers.get("Min-Expires")
+        if minimum is None or not minimum.strip().isdigit() or int(minimum) <= self._expires:
+            why = "the server refused the subscription's duration (423) without a usable Min-Expires"
+            return [self._status(Phase.FAILED, why)]
+        self._expires = int(minimum)
+        return self.start(now)
+
+    def _next_cseq(self) -> int:
+        assert self._dialog is not None
+        self._dialog.local_cseq += 1
+        return self._dialog.local_cseq
+
+    def _schedule_refresh(self, now: float, expires: int) -> None:
+        # Refresh well before expiry: halfway for short subscriptions, a minute early for long ones.
+        self._refresh_at = now + max(expires / 2, expires - 60) if expires > 0 else None
+
+    def _retry_later(self, now: float, why: str, after: float | None = None) -> list[Output]:
+        delay = after if after is not None else self._backoff * (1 + self._jitter())
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        self._retry_at = now + delay
+        self._refresh_at = None
+        return [self._status(Phase.WAITING, f"{why}; trying again in {delay:.0f} s")]
+
+    def _end_quietly(self, now: float) -> list[Output]:
+        """Unsubscribe a dialog we will not use (a server that did not take the list, a list lost track of)."""
+        self._refresh_at = None
+        self._unsubscribing = True
+        return self._send(self._subscribe(0, initial=False), now)
+
+    # ------------------------------------------------------------------------------------------------ NOTIFY
+
+    def _on_request(self, request: SipRequest, now: float) -> list[Output]:
+        reliable = self.transport != "UDP"
+        key = server_key(request)
+        known = self._servers.get(key)
+        if known is not None:  # a retransmission: the same answer again, nothing passed up twice
+            again = known.on_retransmission()
+            return [Send(again)] if again is not None else []
+        server = ServerTransaction(request, reliable=reliable)
+        self._servers[key] = server
+        response, outputs = self._answer(request, now)
+        return [Send(server.respond(response, now)), *outputs]
+
+    def _answer(self, request: SipRequest, now: float) -> tuple[SipResponse, list[Output]]:
+        if request.method != "NOTIFY":
+            return _response(request, 405, "Method Not Allowed", allow="NOTIFY"), []
+        dialog = self._dialog
+        if dialog is None or request.call_id != dialog.call_id or request.to_tag != dialog.local_tag:
+            return _response(request, 481, "Subscription Does Not Exist"), []
+        if (request.headers.get("Event") or "").split(";")[0].strip().lower() != "presence":
+            return _response(request, 489, "Bad Event"), []
+        cseq = request.cseq[0]
+        if dialog.remote_cseq is not None and cseq <= dialog.remote_cseq:
+            return _response(request, 500, "Server Internal Error", warning="CSeq out of order"), []
+        dialog.remote_cseq = cseq
+        if dialog.remote_tag is None:  # the NOTIFY came before the 200 OK
+            dialog.remote_tag = request.from_tag
+        contact = request.headers.get("Contact")
+        if contact:
+            dialog.remote_target = str(parse_name_addr(contact).uri)
+        state_header = request.headers.get("Subscription-State")
+        if state_header is None:
+            return _response(request, 400, "Missing Subscription-State"), []
+        try:
+            body = decode_notify_body(request.content_type, request.content_encoding, request.body)
+        except PresenceDocumentError as exc:
+            return _response(request, 400, "Bad Request", warning=str(exc)), []
+        outputs = self._on_state(state_header, now)
+        if isinstance(body, ListState):
+            tracked = self.tracker.apply(body)
+            if tracked.updates:
+                outputs.append(Updates(tracked.updates))
+            if tracked.needs_full_state:
+                outputs += [*self._end_quietly(now), *self._restart_for_full_state(now, tracked.needs_full_state)]
+        elif body is not None and self.phase is not Phase.FAILED:
+            outputs += [*self._end_quietly(now), self._status(Phase.FAILED, self._not_a_list())]
+        return _response(request, 200, "OK"), outputs
+
+    def _restart_for_full_state(self, now: float, why: str) -> list[Output]:
+        self._retry_at = now  # a new subscription on the next timer tick
+        return [self._status(Phase.WAITING, f"{why}; subscribing again for a full state")]
+
+    def _on_state(self, header: str, now: float) -> list[Output]:
+        if self._unsubscribing or self.phase in (Phase.STOPPED, Phase.FAILED):
+            return []  # the end of a dialog we are leaving: nothing to act on
+        value, params = split_params(header)
+        state = value.strip().lower()
+        named = {name.lower(): (argument or "") for name, argument in params}
+        if state == "active":
+            self._backoff = MIN_BACKOFF
+            if named.get("expires", "").isdigit():
+                self._schedule_refresh(now, int(named["expires"]))
+            return [self._status(Phase.ACTIVE, "")] if self.phase is not Phase.ACTIVE else []
+        if state == "pending":
+            return [self._status(Phase.PENDING, "the server has not authorised the list yet")]
+        if state != "terminated":
+            return []
+        reason = named.get("reason", "")
+        self._refresh_at = None
+        if reason in ("deactivated", "timeout"):
+            self._retry_at = now
+            return [self._status(Phase.WAITING, f"the server ended the subscription ({reason}); subscribing again")]
+        if reason in ("rejected", "noresource"):
+            why = "refused the list" if reason == "rejected" else "does not know the list"
+            return [self._status(Phase.FAILED, f"the server {why} ({reason})")]
+        retry_after = _retry_after(named.get("retry-after"))
+        why = f"the server ended the subscription ({reason or 'no reason given'})"
+        return self._retry_later(now, why, retry_after)
+
+    def _status(self, phase: Phase, detail: str) -> Status:
+        self.phase = phase
+        return Status(phase, detail)
+
+
+_FATAL = {
+    403: "the server forbids this subscription ({reason}): check the account and the list URI",
+    404: "the server does not know the list URI ({reason})",
+    415: "the server does not accept resource lists in a SUBSCRIBE ({reason}): it has no RFC 5367 support",
+    420: "the server does not support list subscriptions ({reason}): it has no RFC 5367 support",
+    421: "the server requires an extension smartbook does not have ({reason})",
+    489: "the server does not offer presence subscriptions ({reason})",
+}
+
+
+def _is_initial(request: SipRequest) -> bool:
+    to = request.headers.get("To") or ""
+    return parse_name_addr(to).tag is None
+
+
+def _user(aor: str) -> str:
+    address = parse_name_addr(aor).uri
+    return getattr(address, "user", None) or "smartbook"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.split(";")[0].split("(")[0].strip()
+    return float(seconds) if seconds.isdigit() else None
+
+
+def _resend(request: SipRequest, branch_token: str, cseq: int) -> SipRequest:
+    """The same request in a new transaction: a new branch and the next CSeq (RFC 3261 22.2)."""
+    headers = request.headers.copy()
+    via = headers.get("Via") or ""
+    top, _, rest = via.partition(";branch=")
+    parameters = rest.split(";", 1)
+    headers.remove("Via")
+    rest_of_via = f";{parameters[1]}" if len(parameters) > 1 else ""
+    headers.add("Via", f"{top};branch=z9hG4bK{branch_token}{rest_of_via}")
+    headers.set("CSeq", f"{cseq} {request.method}")
+    return SipRequest(request.method, request.uri, headers, request.body)
+
+
+def _response(request: SipRequest, status: int, reason: str, *, warning: str = "", allow: str = "") -> SipResponse:
+    headers = Headers()
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        for value in request.headers.get_all(name) if name == "Via" else [request.headers.get(name) or ""]:
+            headers.add(name, value)
+    if warning:
+        headers.add("Warning", f'399 smartbook "{warning.replace(chr(34), chr(39))[:200]}"')
+    if allow:
+        headers.add("Allow", allow)
+    return SipResponse(status, reason, headers)
