@@ -2,7 +2,15 @@
 the flag winning. Unknown settings are refused by name, so a typo never goes unnoticed.
 
     [account]
-    domain = "example.org"            # the SIP domain numbers become resources in
+    sip_uri = "sip:alice@example.org" # the account (its domain is where numbers become resources)
+    username = "alice"                # for digest auth, when not the user part of sip_uri
+    password_file = "~/.config/smartbook/password"   # or $SMARTBOOK_PASSWORD; never in this file
+    proxy = "sip.example.org:5060"    # where requests go (default: the account's domain)
+    transport = "tcp"                 # udp, tcp or tls
+    ca = "~/ca.pem"                   # extra CAs to trust for TLS
+    rls_uri = "sip:rls@example.org"   # the resource list server (default: sip:rls@<domain>)
+    list_uri = "sip:buddies@example.org"  # a server-stored list, instead of sending the book
+    domain = "example.org"            # only when there is no sip_uri
 
     [contacts]
     vcard = ["~/Contacts"]            # files or directories
@@ -31,7 +39,17 @@ ENVIRONMENT_VARIABLE = "SMARTBOOK_CONFIG"
 
 # section -> setting -> the type its value must have
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "account": {"domain": str},
+    "account": {
+        "domain": str,
+        "sip_uri": str,
+        "username": str,
+        "password_file": str,
+        "proxy": str,
+        "transport": str,
+        "ca": str,
+        "rls_uri": str,
+        "list_uri": str,
+    },
     "contacts": {"vcard": list, "region": str},
     "carddav": {"url": str, "user": str, "password_file": str, "ca": str, "insecure_http": bool, "cache": str},
 }
@@ -56,11 +74,24 @@ class CardDavSettings:
 
 
 @dataclass(slots=True)
+class AccountSettings:
+    sip_uri: str | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    proxy: str | None = None
+    transport: str | None = None
+    ca: Path | None = None
+    rls_uri: str | None = None
+    list_uri: str | None = None
+
+
+@dataclass(slots=True)
 class Settings:
     domain: str | None = None
     vcard: list[Path] = field(default_factory=list)
     region: str | None = None
     carddav: CardDavSettings = field(default_factory=CardDavSettings)
+    account: AccountSettings = field(default_factory=AccountSettings)
 
 
 def load_settings(explicit: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -112,5 +143,15 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             ca=_path(carddav.get("ca")),
             insecure_http=bool(carddav.get("insecure_http", False)),
             cache=_path(carddav.get("cache")),
+        ),
+        account=AccountSettings(
+            sip_uri=account.get("sip_uri"),  # type: ignore[arg-type]
+            username=account.get("username"),  # type: ignore[arg-type]
+            password_file=_path(account.get("password_file")),
+            proxy=account.get("proxy"),  # type: ignore[arg-type]
+            transport=account.get("transport"),  # type: ignore[arg-type]
+            ca=_path(account.get("ca")),
+            rls_uri=account.get("rls_uri"),  # type: ignore[arg-type]
+            list_uri=account.get("list_uri"),  # type: ignore[arg-type]
         ),
     )

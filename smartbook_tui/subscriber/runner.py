@@ -1,0 +1,146 @@
+"""The list subscription on the event loop: a thin asyncio layer around the sans-IO ListSubscription.
+
+It owns the connection (reopened after a loss, when the machine's backoff says so), the clock (the loop's) and
+the randomness (tags, branches, jitter); everything else is the machine's. Events (`Updates`, `Status`) go to a
+callback on the loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from smartbook_tui.sip.message import SipMessage
+
+from .machine import ListSubscription, Output, Phase, Send, Status, SubscriptionConfig, Updates
+
+log = logging.getLogger(__name__)
+
+UNSUBSCRIBE_GRACE = 1.0  # seconds to wait for the answer to the last SUBSCRIBE when stopping
+
+
+class Flow(Protocol):
+    """What the runner needs of a transport flow (smartbook_tui.sip.aio.transport gives it)."""
+
+    @property
+    def local(self) -> tuple[str, int]: ...
+
+    @property
+    def transport(self) -> str: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def send_bytes(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+Connect = Callable[[Callable[[SipMessage], None], Callable[[Exception | None], None]], Awaitable[Flow]]
+Event = Updates | Status
+
+
+class Subscriber:
+    def __init__(self, config: SubscriptionConfig, connect: Connect, *, transport: str) -> None:
+        self._connect_flow = connect
+        self._machine = ListSubscription(
+            config,
+            local=("127.0.0.1", 0),  # replaced by the flow's own address before anything is sent
+            transport=transport,
+            token=lambda: secrets.token_hex(8),
+            jitter=random.random,
+        )
+        self._inbox: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        self._flow: Flow | None = None
+
+    @property
+    def phase(self) -> Phase:
+        return self._machine.phase
+
+    @property
+    def has_full_state(self) -> bool:
+        """Whether a full state of the list has arrived in the current subscription."""
+        return self._machine.tracker.version is not None
+
+    def stop(self) -> None:
+        """Unsubscribe and end `run` (safe to call from the loop at any time)."""
+        self._inbox.put_nowait(("stop", None))
+
+    async def run(self, on_event: Callable[[Event], None]) -> Phase:
+        """Subscribe, then keep the subscription until `stop()` or an error retrying cannot fix."""
+        loop = asyncio.get_running_loop()
+        self._on_event = on_event
+        if await self._reconnect(loop.time()):
+            self._dispatch(self._machine.start(loop.time()))
+        while self._machine.phase not in (Phase.FAILED, Phase.STOPPED):
+            deadline = self._machine.deadline
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                kind, value = await asyncio.wait_for(self._inbox.get(), timeout)
+            except TimeoutError:
+                await self._tick(loop.time())
+                continue
+            now = loop.time()
+            if kind == "message":
+                self._dispatch(self._machine.on_message(value, now))  # type: ignore[arg-type]
+            elif kind == "lost":
+                self._close_flow()
+                self._dispatch(self._machine.on_transport_lost(now, str(value or "closed by the server")))
+            elif kind == "stop":
+                self._dispatch(self._machine.stop(now))
+                await self._linger(UNSUBSCRIBE_GRACE)
+        self._close_flow()
+        return self._machine.phase
+
+    async def _tick(self, now: float) -> None:
+        if (self._flow is None or self._flow.closed) and not await self._reconnect(now):
+            return
+        self._dispatch(self._machine.on_timer(now))
+
+    async def _reconnect(self, now: float) -> bool:
+        self._close_flow()
+        try:
+            self._flow = await self._connect_flow(
+                lambda message: self._inbox.put_nowait(("message", message)),
+                lambda error: self._inbox.put_nowait(("lost", error)),
+            )
+        except Exception as exc:  # a transport error, said in one line
+            log.info("cannot connect: %s", exc)
+            self._dispatch(self._machine.on_transport_lost(now, str(exc)))
+            return False
+        self._machine.local = self._flow.local
+        return True
+
+    async def _linger(self, seconds: float) -> None:
+        """Let the answer to an unsubscription arrive (answering NOTIFYs meanwhile), then stop."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while (remaining := end - loop.time()) > 0:
+            try:
+                kind, value = await asyncio.wait_for(self._inbox.get(), remaining)
+            except TimeoutError:
+                return
+            if kind == "message":
+                self._dispatch(self._machine.on_message(value, loop.time()))  # type: ignore[arg-type]
+            elif kind == "lost":
+                return
+
+    def _dispatch(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, Send):
+                if self._flow is not None and not self._flow.closed:
+                    try:
+                        self._flow.send_bytes(output.data)
+                    except Exception as exc:  # a transport error (a message too big for UDP...)
+                        self._inbox.put_nowait(("lost", exc))
+            else:
+                self._on_event(output)
+
+    def _close_flow(self) -> None:
+        if self._flow is not None:
+            self._flow.close()
+            self._flow = None
