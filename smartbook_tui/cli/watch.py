@@ -152,6 +152,7 @@ async def _watch(
             on_message=lambda message, _source: on_message(message),
             on_lost=on_lost,
             ssl_context=ssl_context,
+            max_body=config.max_body,
             ca_option="--ca",
         )
 

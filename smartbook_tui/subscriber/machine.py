@@ -78,6 +78,8 @@ class SubscriptionConfig:
     deflate: bool = True
     user_agent: str = "smartbook"
     lang: str | None = None
+    # Cap on a NOTIFY body once inflated: a full state of 10,000 resources with their PIDF parts is ~7 MB.
+    max_body: int = 16 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -391,7 +393,9 @@ class ListSubscription:
         if state_header is None:
             return _response(request, 400, "Missing Subscription-State"), []
         try:
-            body = decode_notify_body(request.content_type, request.content_encoding, request.body)
+            body = decode_notify_body(
+                request.content_type, request.content_encoding, request.body, self.config.max_body
+            )
         except PresenceDocumentError as exc:
             return _response(request, 400, "Bad Request", warning=str(exc)), []
         outputs = self._on_state(state_header, now)

@@ -264,3 +264,14 @@ def test_stop_unsubscribes():
     assert statuses(outputs) == [(Phase.STOPPED, "unsubscribed")]
     final = notify(request, None, cseq=2, state="terminated;reason=timeout", branch="n2")
     assert statuses(subscription.on_message(final, 5.1)) == []  # no resubscribing after a stop
+
+
+def test_the_notify_size_cap_is_the_subscriptions_own():
+    counter = itertools.count(1)
+    small = SubscriptionConfig("sip:bob@example.org", "sip:rls@example.org", RESOURCES, max_body=200)
+    subscription = ListSubscription(small, local=("127.0.0.1", 1), transport="TCP", token=lambda: f"t{next(counter)}")
+    request = subscribed(subscription)
+    (response,) = sent(subscription.on_message(notify(request, full_state(), cseq=1), 0.2))
+    assert response.status == 400
+    assert "cap" in response.headers.get("Warning")
+    assert SubscriptionConfig("a", "b", None).max_body > 4 * 1024 * 1024  # a 10,000-resource full state fits

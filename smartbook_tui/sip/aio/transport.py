@@ -31,7 +31,15 @@ import socket
 import ssl
 from collections.abc import Callable
 
-from smartbook_tui.sip.message import SipMessage, SipParseError, SipRequest, StreamParser, is_keepalive, parse_message
+from smartbook_tui.sip.message import (
+    DEFAULT_MAX_BODY,
+    SipMessage,
+    SipParseError,
+    SipRequest,
+    StreamParser,
+    is_keepalive,
+    parse_message,
+)
 
 __all__ = [
     "DEFAULT_MAX_WRITE_BUFFER",
@@ -307,8 +315,9 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class UdpFlow(Flow):
     """A UDP socket bound to an ephemeral port, receiving from anyone."""
 
-    def __init__(self, on_message: OnMessage, on_lost: OnLost | None, max_write_buffer: int) -> None:
+    def __init__(self, on_message: OnMessage, on_lost: OnLost | None, max_write_buffer: int, max_body: int) -> None:
         super().__init__("UDP", on_message, on_lost)
+        self._max_body = max_body
         self._transport: asyncio.DatagramTransport | None = None
         self._max_write_buffer = max_write_buffer
         self.max_datagram = MAX_UDP_PAYLOAD_V4
@@ -345,7 +354,7 @@ class UdpFlow(Flow):
         if self._closing or is_keepalive(data):
             return
         try:
-            message = parse_message(data)
+            message = parse_message(data, self._max_body)
         except SipParseError as exc:
             log.debug("dropped a %d-byte datagram from %s that is not SIP: %s", len(data), format_address(source), exc)
             return
@@ -369,11 +378,13 @@ class _StreamProtocol(asyncio.Protocol):
 class StreamFlow(Flow):
     """A TCP or TLS connection to the server; the server's requests (NOTIFYs) come back over it."""
 
-    def __init__(self, transport: str, on_message: OnMessage, on_lost: OnLost | None, max_write_buffer: int) -> None:
+    def __init__(
+        self, transport: str, on_message: OnMessage, on_lost: OnLost | None, max_write_buffer: int, max_body: int
+    ) -> None:
         super().__init__(transport, on_message, on_lost)
         self._transport: asyncio.Transport | None = None
         self._max_write_buffer = max_write_buffer
-        self._parser = StreamParser()
+        self._parser = StreamParser(max_body)
 
     def send_to(self, message: SipMessage, address: Address) -> None:
         """Send over the connection; `address` must be the server's (a request received on a connection is answered
@@ -462,6 +473,7 @@ async def open_flow(
     local_host: str | None = None,
     connect_timeout: float = 10.0,
     max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+    max_body: int = DEFAULT_MAX_BODY,
     ca_option: str = "the CA option",
 ) -> Flow:
     """Open a flow to `server` (host, port) over "udp", "tcp" or "tls".
@@ -471,7 +483,8 @@ async def open_flow(
     sends from towards the server, 127.0.0.1 for a loopback server). TLS verifies the server's certificate against
     `ssl_context` (default: `ssl.create_default_context()`, the system's CAs) for `server_hostname` (default: the
     server's host); `ca_option` names, in the error, the setting that adds a CA. `connect_timeout` bounds the TCP
-    connect and the TLS handshake together.
+    connect and the TLS handshake together. `max_body` caps the body of a message that arrives (a list NOTIFY
+    of thousands of resources needs more than the 4 MiB default when it is not deflated).
 
     Raises `ConnectFailed` (the server cannot be reached) or its subclass `TlsError` (handshake or certificate).
     """
@@ -483,7 +496,13 @@ async def open_flow(
         raise ValueError(f"bad port {port!r} for the SIP server {host}")
     if name == "UDP":
         return await _open_udp(
-            host, port, on_message=on_message, on_lost=on_lost, local_host=local_host, max_write_buffer=max_write_buffer
+            host,
+            port,
+            on_message=on_message,
+            on_lost=on_lost,
+            local_host=local_host,
+            max_write_buffer=max_write_buffer,
+            max_body=max_body,
         )
     return await _open_stream(
         name,
@@ -496,6 +515,7 @@ async def open_flow(
         local_host=local_host,
         connect_timeout=connect_timeout,
         max_write_buffer=max_write_buffer,
+        max_body=max_body,
         ca_option=ca_option,
     )
 
@@ -508,6 +528,7 @@ async def _open_udp(
     on_lost: OnLost | None,
     local_host: str | None,
     max_write_buffer: int,
+    max_body: int,
 ) -> UdpFlow:
     loop = asyncio.get_running_loop()
     family, sockaddr = _resolve(host, port, socket.SOCK_DGRAM, "UDP")
@@ -525,7 +546,7 @@ async def _open_udp(
         raise ConnectFailed(
             f"cannot open a UDP socket on {format_address(bind_to)} for {format_address(sockaddr)}: {_reason(exc)}"
         ) from None
-    flow = UdpFlow(on_message, on_lost, max_write_buffer)
+    flow = UdpFlow(on_message, on_lost, max_write_buffer, max_body)
     try:
         datagram_transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(flow), sock=sock)
     except BaseException:
@@ -575,12 +596,13 @@ async def _open_stream(
     local_host: str | None,
     connect_timeout: float,
     max_write_buffer: int,
+    max_body: int,
     ca_option: str,
 ) -> StreamFlow:
     loop = asyncio.get_running_loop()
     family, sockaddr = _resolve(host, port, socket.SOCK_STREAM, name)
     where = format_address(sockaddr)
-    flow = StreamFlow(name, on_message, on_lost, max_write_buffer)
+    flow = StreamFlow(name, on_message, on_lost, max_write_buffer, max_body)
     stream: asyncio.Transport | None = None
     phase = "connect"
     try:
