@@ -119,3 +119,25 @@ async def test_a_wrong_password_is_one_line_and_exit_2(tmp_path):
         stderr = (await watch.process.stderr.read()).decode()
     assert watch.process.returncode == 2
     assert stderr == "smartbook: the server refused the user name or password\n"
+
+
+@pytest.mark.peer("kamailio")
+async def test_a_short_subscription_is_refreshed_in_its_dialog(tmp_path):
+    with run_kamailio(tmp_path, users=USERS, lists={"alice": {"buddies": BUDDIES}}) as kamailio:
+        watch = await start_watch(
+            "--sip-uri", "sip:alice@127.0.0.1", "--proxy", f"127.0.0.1:{kamailio.port}",
+            "--list-uri", kamailio.list_uri("alice", "buddies"), "--expires", "4",
+            password="wonderland",
+        )  # fmt: skip
+        try:
+            await watch.until(lambda line: line.get("phase") == "active")
+            await asyncio.sleep(6.5)  # past the first expiry: only a refresh keeps the subscription
+            server = ("127.0.0.1", kamailio.port)
+            assert await publish(server, "carol", "singer", pidf("sip:carol@127.0.0.1")) == 200
+            await watch.until(presence_of("sip:carol@127.0.0.1", status="online"))
+        finally:
+            code, stderr = await watch.interrupt()
+    assert code == 0, stderr
+    phases = [line["phase"] for line in watch.lines if line.get("event") == "state"]
+    assert phases.count("subscribing") == 1  # refreshed, never subscribed anew
+    assert "waiting" not in phases
