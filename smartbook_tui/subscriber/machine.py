@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from smartbook_tui.presence import (
     ListState,
@@ -130,6 +130,25 @@ class ListSubscription:
         self._unsubscribing = False
         self._retry_at = self._refresh_at = None
         return [*self._send(self._subscribe(self._expires, initial=True), now), self._status(Phase.SUBSCRIBING, "")]
+
+    def replace_list(self, resources: tuple[str, ...], now: float) -> list[Output]:
+        """The book changed: end the current subscription and subscribe anew with the new list (a refresh
+        cannot change a request-contained list; Linphone starts a new dialog too)."""
+        if self.config.resources is None or tuple(sorted(set(resources))) == tuple(sorted(set(self.config.resources))):
+            return []
+        outputs: list[Output] = []
+        if (
+            self._dialog is not None
+            and self._dialog.remote_tag is not None
+            and self.phase
+            in (
+                Phase.ACTIVE,
+                Phase.PENDING,
+            )
+        ):
+            outputs += self._end_quietly(now)
+        self.config = replace(self.config, resources=resources)
+        return [*outputs, *self.start(now)]
 
     def stop(self, now: float) -> list[Output]:
         """Unsubscribe (Expires: 0 in the dialog) and stay stopped."""

@@ -66,6 +66,10 @@ class Subscriber:
         """Whether a full state of the list has arrived in the current subscription."""
         return self._machine.tracker.version is not None
 
+    def replace_list(self, resources: tuple[str, ...]) -> None:
+        """Subscribe to a changed book (the old subscription is ended); a no-op when the list is the same."""
+        self._inbox.put_nowait(("list", resources))
+
     def stop(self) -> None:
         """Unsubscribe and end `run` (safe to call from the loop at any time)."""
         self._inbox.put_nowait(("stop", None))
@@ -90,6 +94,8 @@ class Subscriber:
             elif kind == "lost":
                 self._close_flow()
                 self._dispatch(self._machine.on_transport_lost(now, str(value or "closed by the server")))
+            elif kind == "list":
+                self._dispatch(self._machine.replace_list(value, now))  # type: ignore[arg-type]
             elif kind == "stop":
                 self._dispatch(self._machine.stop(now))
                 await self._linger(UNSUBSCRIBE_GRACE)

@@ -141,3 +141,18 @@ async def test_a_short_subscription_is_refreshed_in_its_dialog(tmp_path):
     phases = [line["phase"] for line in watch.lines if line.get("event") == "state"]
     assert phases.count("subscribing") == 1  # refreshed, never subscribed anew
     assert "waiting" not in phases
+
+
+@pytest.mark.peer("kamailio")
+async def test_once_exits_after_the_first_full_state(tmp_path):
+    with run_kamailio(tmp_path, users=USERS, lists={"alice": {"buddies": BUDDIES}}) as kamailio:
+        watch = await start_watch(
+            "--sip-uri", "sip:alice@127.0.0.1", "--proxy", f"127.0.0.1:{kamailio.port}",
+            "--list-uri", kamailio.list_uri("alice", "buddies"), "--once",
+            password="wonderland",
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(watch.process.communicate(), 15.0)
+    assert watch.process.returncode == 0, err.decode()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert sorted(line["uri"] for line in lines if line["event"] == "presence") == BUDDIES
+    assert lines[-1] == {"event": "state", "phase": "stopped", "detail": "unsubscribed"}

@@ -275,3 +275,16 @@ def test_the_notify_size_cap_is_the_subscriptions_own():
     assert response.status == 400
     assert "cap" in response.headers.get("Warning")
     assert SubscriptionConfig("a", "b", None).max_body > 4 * 1024 * 1024  # a 10,000-resource full state fits
+
+
+def test_a_changed_book_ends_the_old_subscription_and_starts_one_with_the_new_list():
+    subscription = machine()
+    request = subscribed(subscription)
+    subscription.on_message(notify(request, full_state(), cseq=1), 0.2)
+    assert subscription.replace_list((ALICE, DAVE), 1.0) == []  # the same book: nothing to do
+    outputs = subscription.replace_list((ALICE, DAVE, "sip:erin@example.org"), 1.0)
+    unsubscribe, fresh = sent(outputs)[:2]
+    assert unsubscribe.expires == 0
+    assert unsubscribe.call_id == request.call_id
+    assert fresh.call_id != request.call_id
+    assert len(parse_resource_lists(fresh.body)) == 3
