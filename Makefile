@@ -19,6 +19,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/documents.py
 	$(PY) bench/contacts.py
+	$(PY) bench/subscriber.py
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smartbook needs Python >= 3.11"'

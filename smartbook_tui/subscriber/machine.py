@@ -415,8 +415,9 @@ class ListSubscription:
             body = decode_notify_body(
                 request.content_type, request.content_encoding, request.body, self.config.max_body
             )
-        except PresenceDocumentError as exc:
-            return _response(request, 400, "Bad Request", warning=str(exc)), []
+        except PresenceDocumentError as exc:  # answered, and said: a state nobody sees is no state at all
+            why = f"a NOTIFY could not be read and was refused: {exc}"
+            return _response(request, 400, "Bad Request", warning=str(exc)), [Status(self.phase, why)]
         outputs = self._on_state(state_header, now)
         if isinstance(body, ListState):
             tracked = self.tracker.apply(body)

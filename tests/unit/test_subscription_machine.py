@@ -288,3 +288,15 @@ def test_a_changed_book_ends_the_old_subscription_and_starts_one_with_the_new_li
     assert unsubscribe.call_id == request.call_id
     assert fresh.call_id != request.call_id
     assert len(parse_resource_lists(fresh.body)) == 3
+
+
+def test_a_refused_notify_is_said_not_just_answered():
+    subscription = machine()
+    request = subscribed(subscription)
+    garbage = notify(request, None, cseq=1)
+    garbage.headers.add("Content-Type", "application/pidf+xml")
+    garbage.body = b"<presence"
+    outputs = subscription.on_message(garbage, 1.0)
+    ((phase, detail),) = statuses(outputs)
+    assert phase is Phase.PENDING
+    assert detail.startswith("a NOTIFY could not be read and was refused: PIDF document is not well-formed XML")
