@@ -71,28 +71,42 @@ def summarize(presence: Presence | None, lang: str | None = None) -> PresenceSum
     * note: in `lang` (or its primary language) if there is one, else one without a language, else the first.
     * last_seen: the newest timestamp or last user input.
     """
-    if presence is None or not any(item.basic is not None for item in presence.tuples):
+    if presence is None:
         return NO_PRESENCE
-    open_tuples = [item for item in presence.tuples if item.basic is BasicStatus.OPEN]
-    best = _best_contact(open_tuples)
+    # One pass over the tuples (this runs for every resource of every NOTIFY: 10,000 in a big full state).
+    has_basic = is_open = False
+    best: PresenceTuple | None = None
+    best_priority = -2.0
+    last_seen: datetime | None = None
+    for item in presence.tuples:
+        if item.basic is not None:
+            has_basic = True
+        if item.timestamp is not None and (last_seen is None or item.timestamp > last_seen):
+            last_seen = item.timestamp
+        if item.basic is BasicStatus.OPEN:
+            is_open = True
+            # Highest priority first; no priority ranks below any; document order breaks ties.
+            priority = -1.0 if item.contact_priority is None else item.contact_priority
+            if item.contact and priority > best_priority:
+                best, best_priority = item, priority
+    if not has_basic:
+        return NO_PRESENCE
+    for person in presence.persons:
+        for moment in (person.timestamp, person.last_input):
+            if moment is not None and (last_seen is None or moment > last_seen):
+                last_seen = moment
     return PresenceSummary(
         has_account=best is not None,
         sip_address=best.contact if best is not None else None,
-        status=_status(presence, bool(open_tuples)),
+        status=_status(presence, is_open),
         note=_note(presence, lang),
-        last_seen=_last_seen(presence),
+        last_seen=last_seen,
     )
 
 
-def _best_contact(open_tuples: list[PresenceTuple]) -> PresenceTuple | None:
-    with_contact = [item for item in open_tuples if item.contact]
-    if not with_contact:
-        return None
-    # Highest priority first; a tuple without priority ranks below any that has one; document order breaks ties.
-    return max(with_contact, key=lambda item: -1.0 if item.contact_priority is None else item.contact_priority)
-
-
 def _status(presence: Presence, is_open: bool) -> Availability:
+    if not presence.persons:
+        return Availability.ONLINE if is_open else Availability.OFFLINE
     activities = {activity for person in presence.persons for activity in person.activities}
     if not is_open:
         return Availability.BUSY if activities & _BUSY else Availability.OFFLINE
@@ -109,6 +123,8 @@ def _status(presence: Presence, is_open: bool) -> Availability:
 
 
 def _note(presence: Presence, lang: str | None) -> str | None:
+    if not presence.notes and not presence.persons and not any(item.notes for item in presence.tuples):
+        return None
     notes: list[Note] = []
     for person in presence.persons:
         notes += person.activity_notes + person.notes
@@ -132,11 +148,3 @@ def _language_rank(note_lang: str | None, preferred: str | None) -> int:
     if preferred and lowered.split("-")[0] == preferred.split("-")[0]:
         return 1
     return 3
-
-
-def _last_seen(presence: Presence) -> datetime | None:
-    moments = [item.timestamp for item in presence.tuples]
-    for person in presence.persons:
-        moments += (person.timestamp, person.last_input)
-    known = [moment for moment in moments if moment is not None]
-    return max(known, default=None)
