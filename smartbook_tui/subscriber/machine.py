@@ -131,21 +131,19 @@ class ListSubscription:
         self._retry_at = self._refresh_at = None
         return [*self._send(self._subscribe(self._expires, initial=True), now), self._status(Phase.SUBSCRIBING, "")]
 
+    @property
+    def _in_dialog(self) -> bool:
+        """Whether a subscription dialog stands that the server knows of (one to end before leaving it)."""
+        dialog = self._dialog
+        return dialog is not None and dialog.remote_tag is not None and self.phase in (Phase.ACTIVE, Phase.PENDING)
+
     def replace_list(self, resources: tuple[str, ...], now: float) -> list[Output]:
         """The book changed: end the current subscription and subscribe anew with the new list (a refresh
         cannot change a request-contained list; Linphone starts a new dialog too)."""
-        if self.config.resources is None or tuple(sorted(set(resources))) == tuple(sorted(set(self.config.resources))):
+        if self.config.resources is None or set(resources) == set(self.config.resources):
             return []
         outputs: list[Output] = []
-        if (
-            self._dialog is not None
-            and self._dialog.remote_tag is not None
-            and self.phase
-            in (
-                Phase.ACTIVE,
-                Phase.PENDING,
-            )
-        ):
+        if self._in_dialog:
             outputs += self._end_quietly(now)
         self.config = replace(self.config, resources=resources)
         return [*outputs, *self.start(now)]
@@ -153,15 +151,7 @@ class ListSubscription:
     def stop(self, now: float) -> list[Output]:
         """Unsubscribe (Expires: 0 in the dialog) and stay stopped."""
         outputs: list[Output] = []
-        if (
-            self._dialog is not None
-            and self._dialog.remote_tag is not None
-            and self.phase
-            in (
-                Phase.ACTIVE,
-                Phase.PENDING,
-            )
-        ):
+        if self._in_dialog:
             self._unsubscribing = True
             outputs += self._send(self._subscribe(0, initial=False), now)
         self._refresh_at = self._retry_at = None
