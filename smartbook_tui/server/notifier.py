@@ -1,0 +1,326 @@
+"""The NOTIFY bodies of one resource-list subscription (RFC 4662), sans-IO.
+
+A `ListNotifier` holds, for each entry of one subscriber's list, what the subscriber should see (`ResourceView`,
+given by the server once it has resolved phone aliases and applied the privacy gate) and what it was last sent.
+It never touches a socket or a clock: the caller passes `now` in, sends the returned bodies at or after their
+`due` time (in order: versions must reach the subscriber in sequence), and asks again at `next_due`. Tokens for
+cids, instance ids and boundaries come from the injected `token` callable.
+
+Choices, each mimicking Flexisip's presence server (wire-notes section 2) where it has one:
+
+* **Split full state.** A list longer than `max_resources` (200; at most 100 for a legacy client, which spends
+  ~75 us x n^2 of CPU on a NOTIFY of n resources) goes out as one run of NOTIFYs: the first is `fullState="true"`
+  with the first chunk, the others are partial with the next chunks, `SPLIT_DELAY` (500 ms) apart and versions
+  +1 each. RFC 4662 says a full-state RLMI names every resource, and "absent from a full state" is how a
+  subscriber learns a resource left the list. The run is one full state delivered in pieces: the first piece
+  resets the subscriber (liblinphone < 5.4 drops a first NOTIFY that is not `version="0" fullState="true"`), the
+  later pieces add resources it has not been told of yet, so once the run is through its view is exactly the full
+  state. A subscriber that starts from nothing has nothing to remove, so the only cost is a list that fills in
+  over `k` x 500 ms. The pieces are spaced rather than sent at once so that a slow client is not handed a burst of
+  expensive NOTIFYs (over UDP their retransmissions would pile up too), while 1,000 resources in chunks of 100 are
+  still all out within 4.5 s. Calling `full_state` again (after a refresh) repeats the run with versions
+  continuing; an RFC subscriber then briefly counts the resources past the first chunk as gone until the later
+  pieces arrive, so the caller should keep repeated full states for lists that fit one NOTIFY, or accept that.
+* **Coalescing.** Changes are sent as partial NOTIFYs naming only the resources whose view differs from what was
+  last sent (a resource changed twice goes once, with its latest view; one changed and changed back goes not at
+  all). A change after a quiet period goes out at once (`next_due == now`), which keeps the PUBLISH -> NOTIFY
+  latency low; changes arriving less than `interval` seconds after the previous NOTIFY wait until that interval
+  has passed and go together. A batch of changes larger than `max_resources` is split like the full state.
+  `interval` counts from the last NOTIFY of the previous run (whose `due` may be a little after `now`).
+* **Versions.** 0 for the first NOTIFY, +1 for each NOTIFY after it, whatever its kind (`version` is the last one
+  handed out).
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from smartbook_tui.presence import (
+    Instance,
+    InstanceState,
+    ListState,
+    Presence,
+    PresenceDocumentError,
+    ResourceState,
+    build_list_notify,
+    deflate,
+)
+
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "DEFAULT_MAX_RESOURCES",
+    "LEGACY_MAX_RESOURCES",
+    "NO_ACCOUNT",
+    "SPLIT_DELAY",
+    "ListNotifier",
+    "NotifyBody",
+    "ResourceView",
+]
+
+DEFAULT_INTERVAL = 2.0  # seconds between two runs of NOTIFYs of one subscription (Flexisip: 2 s)
+DEFAULT_MAX_RESOURCES = 200  # resources in one NOTIFY (Flexisip: 200)
+LEGACY_MAX_RESOURCES = 100  # liblinphone < 5.4 takes ~1 s of CPU for a NOTIFY of 100 resources
+SPLIT_DELAY = 0.5  # seconds between the NOTIFYs of one split run (Flexisip: 500 ms)
+
+_BOUNDARY_TRIES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceView:
+    """What a watcher is to see of one list entry: no account (`presence is None`: the resource is listed with no
+    active instance, so no PIDF part), or the account's presence as the server composed it for this watcher.
+
+    Build them with `NO_ACCOUNT` / `ResourceView.no_account()` and `ResourceView.account(presence)`.
+    """
+
+    presence: Presence | None = None
+
+    @property
+    def has_account(self) -> bool:
+        return self.presence is not None
+
+    @classmethod
+    def no_account(cls) -> ResourceView:
+        return NO_ACCOUNT
+
+    @classmethod
+    def account(cls, presence: Presence) -> ResourceView:
+        return cls(presence)
+
+
+NO_ACCOUNT = ResourceView()
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyBody:
+    """One NOTIFY's body and the headers that describe it; send it at or after `due`, after every lower version."""
+
+    version: int
+    content_type: str
+    content_encoding: str | None  # "deflate" or None (no Content-Encoding header)
+    body: bytes
+    due: float
+    full_state: bool = False
+    resources: int = 0  # how many resources its RLMI names
+
+
+class ListNotifier:
+    """The NOTIFY bodies of one list subscription; see the module docstring for when each goes out.
+
+    `resources` are the list's entry URIs in order (duplicates after the first are ignored); every resource shows
+    "no account" until `set_state` says otherwise. `legacy` selects the form liblinphone < 5.4 requires and caps
+    `max_resources` at 100; `deflate` compresses bodies (zlib stream, `Content-Encoding: deflate`) for a
+    subscriber whose Accept-Encoding lists deflate.
+    """
+
+    def __init__(
+        self,
+        list_uri: str,
+        resources: Sequence[str],
+        *,
+        legacy: bool,
+        deflate: bool,
+        interval: float = DEFAULT_INTERVAL,
+        max_resources: int = DEFAULT_MAX_RESOURCES,
+        token: Callable[[], str],
+    ) -> None:
+        if max_resources < 1:
+            raise ValueError(f"max_resources must be at least 1, got {max_resources}")
+        if interval < 0:
+            raise ValueError(f"interval must not be negative, got {interval}")
+        self.list_uri = list_uri
+        self.legacy = legacy
+        self.deflate = deflate
+        self.interval = interval
+        self.max_resources = min(max_resources, LEGACY_MAX_RESOURCES) if legacy else max_resources
+        self._token = token
+        self._uris: tuple[str, ...] = tuple(dict.fromkeys(resources))
+        # URI -> index by binary search over a sorted permutation: a dict would cost ~45 bytes an entry, and a
+        # server holds thousands of these (the usual list, sorted by the client, needs no permutation at all).
+        self._order: array[int] | None = None
+        if any(a > b for a, b in zip(self._uris, self._uris[1:], strict=False)):
+            self._order = array("I", sorted(range(len(self._uris)), key=self._uris.__getitem__))
+        self._instance_prefix = token()
+        count = len(self._uris)
+        self._current: list[ResourceView] = [NO_ACCOUNT] * count
+        self._sent: list[ResourceView] = [NO_ACCOUNT] * count
+        self._dirty: set[int] = set()  # indices whose current view differs from the sent one
+        self._dirty_since: float | None = None
+        self._started = False
+        self._next_version = 0
+        self._last_due: float | None = None
+
+    # ------------------------------------------------------------------------------------------ inspection
+
+    @property
+    def resources(self) -> tuple[str, ...]:
+        return self._uris
+
+    @property
+    def event(self) -> str:
+        """The Event header value to send: liblinphone < 5.4 ignores NOTIFYs unless it reads `Presence`."""
+        return "Presence" if self.legacy else "presence"
+
+    @property
+    def version(self) -> int | None:
+        """The RLMI version of the last NOTIFY handed out; None before the first."""
+        return self._next_version - 1 if self._next_version else None
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        """The resources whose view differs from what was last sent, in list order."""
+        return tuple(self._uris[i] for i in sorted(self._dirty))
+
+    def view(self, uri: str) -> ResourceView:
+        """What the subscriber is to see of `uri` now."""
+        return self._current[self._index(uri)]
+
+    def sent_view(self, uri: str) -> ResourceView:
+        """What the subscriber was last sent for `uri` (no account before the first full state)."""
+        return self._sent[self._index(uri)]
+
+    def instance_id(self, uri: str) -> str:
+        """The RLMI instance id of `uri`: the same in every NOTIFY of this subscription."""
+        return self._instance_id(self._index(uri))
+
+    @property
+    def next_due(self) -> float | None:
+        """When `pending` will next have something to send; None when nothing waits (or before the full state)."""
+        if not self._started or self._dirty_since is None:
+            return None
+        if self._last_due is None:
+            return self._dirty_since
+        return max(self._dirty_since, self._last_due + self.interval)
+
+    # ------------------------------------------------------------------------------------------ input
+
+    def set_state(self, uri: str, view: ResourceView, now: float) -> None:
+        """What the subscriber is to see of `uri` from now on. The PIDF's entity is made the resource URI; for a
+        phone alias (`;user=phone`) with an account every tuple must carry a <contact> (liblinphone 5.1 aborts
+        on a phone resource's PIDF without one): a view without is refused with ValueError."""
+        index = self._index(uri)
+        presence = view.presence
+        if presence is not None:
+            if _is_phone_alias(uri):
+                _check_phone_presence(uri, presence)
+            if presence.entity != uri:
+                view = ResourceView(dataclasses.replace(presence, entity=uri))
+        self._current[index] = view
+        if not self._started:
+            return  # the full state will carry it
+        if view == self._sent[index]:
+            self._dirty.discard(index)
+            if not self._dirty:
+                self._dirty_since = None
+        else:
+            if not self._dirty:
+                self._dirty_since = now
+            self._dirty.add(index)
+
+    # ------------------------------------------------------------------------------------------ output
+
+    def full_state(self, now: float) -> list[NotifyBody]:
+        """The NOTIFYs of the whole list: the first `fullState="true"`, the rest (when the list is longer than
+        `max_resources`) partial, `SPLIT_DELAY` apart. Anything pending is included and no longer pending."""
+        self._started = True
+        self._dirty.clear()
+        self._dirty_since = None
+        return self._run(list(range(len(self._uris))), full_state=True, now=now)
+
+    def pending(self, now: float) -> list[NotifyBody]:
+        """The partial NOTIFYs of what changed since it was last sent, once `next_due` has come; else []."""
+        due = self.next_due
+        if due is None or now < due:
+            return []
+        indices = sorted(self._dirty)
+        self._dirty.clear()
+        self._dirty_since = None
+        return self._run(indices, full_state=False, now=now)
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _index(self, uri: str) -> int:
+        uris = self._uris
+        if self._order is None:
+            position = bisect.bisect_left(uris, uri)
+            if position < len(uris) and uris[position] == uri:
+                return position
+        else:
+            position = bisect.bisect_left(self._order, uri, key=uris.__getitem__)
+            if position < len(uris) and uris[self._order[position]] == uri:
+                return self._order[position]
+        raise ValueError(f"{uri!r} is not an entry of the list {self.list_uri!r}")
+
+    def _instance_id(self, index: int) -> str:
+        return f"{self._instance_prefix}.{index}"
+
+    def _run(self, indices: list[int], *, full_state: bool, now: float) -> list[NotifyBody]:
+        size = self.max_resources
+        chunks = [indices[start : start + size] for start in range(0, len(indices), size)] or [[]]
+        bodies = []
+        for number, chunk in enumerate(chunks):
+            due = now + number * SPLIT_DELAY
+            bodies.append(self._notify(chunk, full_state=full_state and number == 0, due=due))
+            for index in chunk:
+                self._sent[index] = self._current[index]
+            self._last_due = due
+        return bodies
+
+    def _notify(self, indices: list[int], *, full_state: bool, due: float) -> NotifyBody:
+        version = self._next_version
+        prefix = self._token()
+        resources = []
+        for index in indices:
+            uri = self._uris[index]
+            presence = self._current[index].presence
+            if presence is None:
+                resources.append(ResourceState(uri))
+            else:
+                instance = Instance(self._instance_id(index), InstanceState.ACTIVE, cid=f"{prefix}.{index}")
+                resources.append(ResourceState(uri, instances=(instance,), presence=presence))
+        state = ListState(self.list_uri, version, full_state, resources=tuple(resources))
+        content_type, body = self._build(state, root_cid=f"{prefix}.rlmi")
+        self._next_version += 1
+        encoding = None
+        if self.deflate:
+            body, encoding = deflate(body), "deflate"
+        return NotifyBody(version, content_type, encoding, body, due, full_state, len(indices))
+
+    def _build(self, state: ListState, root_cid: str) -> tuple[str, bytes]:
+        # The builder refuses a boundary that happens to occur inside a part: draw another (an error that is not
+        # about the boundary fails every try and is raised).
+        tries = 0
+        while True:
+            try:
+                return build_list_notify(state, root_cid=root_cid, boundary=self._token(), legacy=self.legacy)
+            except PresenceDocumentError:
+                tries += 1
+                if tries >= _BOUNDARY_TRIES:
+                    raise
+
+
+def _is_phone_alias(uri: str) -> bool:
+    """Whether the URI carries `user=phone` among its parameters (any case, URI headers ignored)."""
+    head = uri.partition("?")[0]
+    if ";" not in head:
+        return False
+    return any(param.replace(" ", "").lower() == "user=phone" for param in head.split(";")[1:])
+
+
+def _check_phone_presence(uri: str, presence: Presence) -> None:
+    if not presence.tuples:
+        raise ValueError(f"the presence of the phone alias {uri!r} has no tuple: it needs one with a <contact>")
+    for item in presence.tuples:
+        if not item.contact:
+            raise ValueError(
+                f"tuple {item.id!r} of the phone alias {uri!r} has no <contact>; liblinphone 5.1 aborts on it:"
+                " give the account's SIP address"
+            )
