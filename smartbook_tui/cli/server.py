@@ -1,0 +1,276 @@
+"""`smartbook server`: the presence server's administration, its accounts (`account add|list|remove`) and the
+lists stored on it (`list set|show|remove`). Running the server itself will be another subcommand of `server`.
+
+`--db` and `--domain` may be given after `server` or after the action. Passwords never come from the command line
+(other users can read it): a file, standard input, or a prompt that does not echo when standard input is a
+terminal. They are never printed, and never in an error message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import platformdirs
+
+from smartbook_tui.contacts import number_resource_uri, to_e164
+from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, checked_domain, is_e164
+from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
+
+from .book import fail
+
+DEFAULT_DOMAIN = "127.0.0.1"
+_COMMENT = re.compile(r"(?:^|\s)#.*")  # a "#" starting a line or after a space; URIs hold no spaces
+
+Action = Callable[[Store, str, argparse.Namespace], int]
+
+
+class _Refused(Exception):
+    """Input the command cannot use; the message is one line for a person."""
+
+
+def default_db_path() -> Path:
+    return platformdirs.user_data_path("smartbook") / "server.sqlite3"
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    server = commands.add_parser(
+        "server",
+        help="the presence server: its accounts and the lists stored on it",
+        description="Manage the accounts of smartbook's presence server and the resource lists stored on it, in "
+        "its SQLite database.",
+    )
+    _add_store_options(server, suppress=False)
+    server.set_defaults(run=run)
+    parts = server.add_subparsers(dest="server_command", required=True, metavar="COMMAND")
+
+    account = _subparser(parts, "account", "add, list or remove accounts")
+    actions = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
+    add = _subparser(actions, "add", "create an account (the password from a file or standard input)")
+    add.add_argument("user", metavar="USER", help="the username (the account is USER@DOMAIN)")
+    add.add_argument("--phone", metavar="+E164", help="the account's verified phone number, e.g. +33612345678")
+    source = add.add_mutually_exclusive_group(required=True)
+    source.add_argument("--password-file", type=Path, metavar="FILE", help="a file holding the password alone")
+    source.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (asked for twice, without echo, on a terminal)",
+    )
+    add.set_defaults(server_action=_account_add)
+    listing = _subparser(actions, "list", "print the accounts of DOMAIN")
+    listing.add_argument("--json", action="store_true", help="one JSON object a line")
+    listing.set_defaults(server_action=_account_list)
+    remove = _subparser(actions, "remove", "remove an account with its number and lists")
+    remove.add_argument("user", metavar="USER")
+    remove.set_defaults(server_action=_account_remove)
+
+    lists = _subparser(parts, "list", "store, show or remove the resource lists of accounts")
+    actions = lists.add_subparsers(dest="list_command", required=True, metavar="ACTION")
+    store = _subparser(actions, "set", "store a list, replacing the one of that URI")
+    store.add_argument("owner", metavar="OWNER", help="the username of the account the list belongs to")
+    store.add_argument("list_uri", metavar="LIST-URI", help="the list's SIP URI, e.g. sip:friends@example.org")
+    store.add_argument(
+        "--entries",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="one SIP URI a line, in order ('#' starts a comment); a line with an E.164 number stands for the "
+        "number's resource, sip:+E164@DOMAIN;user=phone",
+    )
+    store.set_defaults(server_action=_list_set)
+    show = _subparser(actions, "show", "print a list's entries, one a line (without LIST-URI: every list)")
+    show.add_argument("owner", metavar="OWNER")
+    show.add_argument("list_uri", metavar="LIST-URI", nargs="?")
+    show.set_defaults(server_action=_list_show)
+    drop = _subparser(actions, "remove", "remove a list")
+    drop.add_argument("owner", metavar="OWNER")
+    drop.add_argument("list_uri", metavar="LIST-URI")
+    drop.set_defaults(server_action=_list_remove)
+
+
+def _subparser(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse.ArgumentParser:
+    parser = actions.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    _add_store_options(parser, suppress=True)
+    return parser
+
+
+def _add_store_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options of every server command; on the subcommands they default to nothing, so that a value given
+    after `server` is kept when the subcommand does not repeat it."""
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        default=argparse.SUPPRESS if suppress else None,
+        help=f"the server's database (default: {default_db_path()})",
+    )
+    parser.add_argument(
+        "--domain",
+        default=argparse.SUPPRESS if suppress else DEFAULT_DOMAIN,
+        help=f"the SIP domain of the accounts, also their digest realm (default: {DEFAULT_DOMAIN})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    action: Action = args.server_action
+    try:
+        domain = checked_domain(args.domain)
+        with Store.open(args.db or default_db_path()) as store:
+            return action(store, domain, args)
+    except (StoreError, _Refused) as exc:
+        return fail(str(exc))
+
+
+# ------------------------------------------------------------------------------------------------ accounts
+
+
+def _account_add(store: Store, domain: str, args: argparse.Namespace) -> int:
+    user = _username(args.user, domain)
+    phone = None
+    if args.phone is not None:
+        phone = to_e164(args.phone, None)
+        if phone is None:
+            raise _Refused(
+                f"--phone {args.phone[:40]!r} is not a phone number in international form: write it as "
+                "+<country code><number>, e.g. +33612345678"
+            )
+    password = _read_password(args, f"{user}@{domain}")
+    account = store.add_account(user, domain, password, phone)
+    print(f"added {account.name}" + (f" with the number {account.phone}" if account.phone else ""))
+    return 0
+
+
+def _account_list(store: Store, domain: str, args: argparse.Namespace) -> int:
+    for account in store.accounts(domain):
+        if args.json:
+            print(json.dumps(_account_json(account), ensure_ascii=False))
+        else:
+            state = "activated" if account.activated else "not activated"
+            created = account.created.strftime("%Y-%m-%d %H:%M:%SZ")
+            print(f"{account.name:<32} {account.phone or '-':<16} {state:<13} {created}")
+    return 0
+
+
+def _account_json(account: Account) -> dict[str, object]:
+    return {
+        "username": account.username,
+        "domain": account.domain,
+        "address": account.address,
+        "phone": account.phone,
+        "activated": account.activated,
+        "created": account.created.isoformat(),
+    }
+
+
+def _account_remove(store: Store, domain: str, args: argparse.Namespace) -> int:
+    user = _username(args.user, domain)
+    store.remove_account(user, domain)
+    print(f"removed {user}@{domain}")
+    return 0
+
+
+def _username(user: str, domain: str) -> str:
+    if "@" in user:
+        raise _Refused(f"give the username alone ({user.partition('@')[0]}), and the domain with --domain {domain}")
+    return user
+
+
+def _read_password(args: argparse.Namespace, account: str) -> str:
+    """The password from --password-file, or standard input: its one line, without the line break."""
+    if args.password_file is not None:
+        path = args.password_file.expanduser()
+        source = f"the password file {path}"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _Refused(f"cannot read {source}: {exc.strerror or type(exc).__name__}") from None
+        except UnicodeDecodeError:
+            raise _Refused(f"{source} is not UTF-8 text") from None
+    elif sys.stdin is not None and sys.stdin.isatty():
+        source = "the password typed"
+        text = getpass.getpass(f"Password for {account}: ")
+        if getpass.getpass("The same password again: ") != text:
+            raise _Refused("the two passwords typed differ: nothing was changed")
+    else:
+        source = "standard input"
+        try:
+            text = sys.stdin.read() if sys.stdin is not None else ""
+        except UnicodeDecodeError:
+            raise _Refused(f"{source} is not UTF-8 text") from None
+    password = text.strip("\r\n")  # as `smartbook watch` reads its password file
+    if not password:
+        raise _Refused(f"{source} holds no password")
+    if "\n" in password or "\r" in password:
+        raise _Refused(f"{source} holds more than one line: put the password alone on one line")
+    return password
+
+
+# ------------------------------------------------------------------------------------------------ lists
+
+
+def _list_set(store: Store, domain: str, args: argparse.Namespace) -> int:
+    owner = _username(args.owner, domain)
+    entries = _read_entries(args.entries.expanduser(), domain)
+    stored = store.set_list(owner, domain, args.list_uri, entries)
+    print(f"stored {stored.uri} of {owner}@{domain}: {_entries_count(stored)}")
+    return 0
+
+
+def _read_entries(path: Path, domain: str) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise _Refused(f"cannot read the entries file {path}: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise _Refused(f"the entries file {path} is not UTF-8 text") from None
+    entries: list[str] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        text = _COMMENT.sub("", line).strip()
+        if not text:
+            continue
+        if is_e164(text):
+            text = number_resource_uri(text, domain)
+        try:
+            entry = str(parse_sip_uri(text))
+        except SipParseError as exc:
+            raise _Refused(f"{path} line {number}: {exc}") from None
+        if entry in first_line:
+            raise _Refused(f"{path} line {number}: {entry} is on line {first_line[entry]} already")
+        first_line[entry] = number
+        entries.append(entry)
+    return entries
+
+
+def _list_show(store: Store, domain: str, args: argparse.Namespace) -> int:
+    owner = _username(args.owner, domain)
+    if args.list_uri is None:
+        for stored in store.lists_of(owner, domain):
+            print(f"{stored.uri} ({_entries_count(stored)})")
+            for entry in stored.entries:
+                print(f"    {entry}")
+        return 0
+    found = store.get_list(owner, domain, args.list_uri)
+    if found is None:
+        raise _Refused(f"{owner}@{domain} has no list {args.list_uri}: see smartbook server list show {owner}")
+    for entry in found.entries:  # as `list set --entries` reads them back
+        print(entry)
+    return 0
+
+
+def _list_remove(store: Store, domain: str, args: argparse.Namespace) -> int:
+    owner = _username(args.owner, domain)
+    store.remove_list(owner, domain, args.list_uri)
+    print(f"removed {args.list_uri} of {owner}@{domain}")
+    return 0
+
+
+def _entries_count(stored: ResourceList) -> str:
+    return f"{len(stored.entries)} entr{'y' if len(stored.entries) == 1 else 'ies'}"

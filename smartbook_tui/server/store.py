@@ -1,0 +1,587 @@
+"""The server's SQLite store: accounts with their digest HA1 values and their verified phone number, and the
+lists they store on the server (RFC 4662 list URIs with ordered entries).
+
+* One file, opened by `Store.open`: created with mode 0600 (SQLite gives its `-wal` and `-shm` files the same
+  mode), WAL journal, foreign keys on, `synchronous=FULL` (a committed write survives a power cut).
+* The password is never stored, only HA1 = MD5(user:realm:password) and SHA-256(user:realm:password), the realm
+  being the account's domain (RFC 2617 / RFC 7616), which is all a digest server needs.
+* Every write is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`, `ROLLBACK` on any exception): a crash in the
+  middle leaves the database as it was before the write. Every statement binds its values; batched lookups build
+  `IN (?, ?, ...)` from placeholders only.
+* The schema is versioned with `PRAGMA user_version` (and tagged with `PRAGMA application_id`); `_migrate` brings an
+  older file up to `SCHEMA_VERSION` and refuses a newer one, or a file that is some other program's database.
+* Phone numbers are checked strictly, as E.164 written without separators (`+[1-9]` then 6 to 14 digits): the
+  store compares numbers as strings, so it only takes their canonical form. Normalising what people type (spaces,
+  national forms) is for the edges, with `smartbook_tui.contacts.to_e164`.
+* Each change of which account a number belongs to is logged (`phone_changes`), so a running server notices the
+  accounts and numbers that the admin CLI, another process, adds or removes (issue 5, point 6).
+
+Every failure is a `StoreError` (or a subclass) whose message is one line for a person; none holds a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smartbook_tui.sip.uri import SipParseError, SipUri, parse_sip_uri
+
+__all__ = [
+    "ALGORITHMS",
+    "SCHEMA_VERSION",
+    "Account",
+    "AccountExists",
+    "DatabaseUnusable",
+    "InvalidValue",
+    "NoSuchAccount",
+    "NumberTaken",
+    "PhoneChanges",
+    "ResourceList",
+    "Store",
+    "StoreError",
+    "checked_domain",
+    "compute_ha1",
+    "is_e164",
+]
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x534D424B  # "SMBK": tells our files from other SQLite databases
+ALGORITHMS = ("MD5", "SHA-256")  # the -sess variants hash these HA1 values again with the nonces
+
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# RFC 3261 25.1: user = 1*(unreserved / escaped / user-unreserved). Escapes are left out: the store holds the
+# decoded user part, and "%" would make one account have two spellings.
+_USERNAME = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/]{1,64}")
+# A username made of digits and visual separators only, with a leading "+" or seven digits or more, is read as a
+# phone number by people and by dial plans; short ones ("1001") are extensions and stay allowed.
+_PHONE_LIKE = re.compile(r"\+[0-9\-.()]*[0-9][0-9\-.()]*|[\-.()]*(?:[0-9][\-.()]*){7,}")
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
+_BATCH = 500  # numbers per `IN (...)` lookup, well under SQLite's variable limit (999 before 3.32)
+_CHANGES_KEPT = 7 * 24 * 3600  # seconds a phone change stays in the log
+
+
+class StoreError(Exception):
+    """What went wrong with the store, in one line for a person; never a password."""
+
+
+class InvalidValue(StoreError):
+    """A username, domain, password, phone number or URI that the store does not take."""
+
+
+class AccountExists(StoreError):
+    pass
+
+
+class NoSuchAccount(StoreError):
+    pass
+
+
+class NumberTaken(StoreError):
+    """The phone number is another account's already."""
+
+
+class DatabaseUnusable(StoreError):
+    """The file cannot be opened, is not a smartbook database, or was written by a newer smartbook."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    domain: str
+    phone: str | None  # the verified number, E.164
+    activated: bool
+    created: datetime  # UTC
+
+    @property
+    def name(self) -> str:
+        """`alice@example.org`, as messages show it."""
+        return f"{self.username}@{self.domain}"
+
+    @property
+    def address(self) -> str:
+        """The account's SIP address, `sip:alice@example.org`, escaped where the URI grammar needs it."""
+        return str(_domain_uri(self.domain, self.username))
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceList:
+    owner: str  # username, in `domain`
+    domain: str
+    uri: str
+    entries: tuple[str, ...]  # in order
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneChanges:
+    last: int  # pass it as `after` next time
+    numbers: frozenset[str]  # E.164 numbers whose account changed (linked, unlinked, created, removed)
+
+
+def is_e164(number: str) -> bool:
+    """`+` then 7 to 15 digits, the first not 0, nothing else (no spaces or separators)."""
+    return _E164.fullmatch(number) is not None
+
+
+def compute_ha1(username: str, realm: str, password: str, algorithm: str) -> str:
+    """H(username:realm:password) in lower-case hex, the text encoded in UTF-8 (RFC 7616 section 3.4.2)."""
+    data = f"{username}:{realm}:{password}".encode()
+    kind = algorithm.upper()
+    if kind == "MD5":
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if kind == "SHA-256":
+        return hashlib.sha256(data).hexdigest()
+    raise InvalidValue(f"unknown digest algorithm {algorithm[:20]!r}: {' and '.join(ALGORITHMS)} are known")
+
+
+# ------------------------------------------------------------------------------------------------ the schema
+
+# Each migration is a list of fixed statements, the last one setting the version it brings the file to; PRAGMAs
+# take no bound parameters, so the numbers are written in the statements, never formatted in.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            domain TEXT NOT NULL,
+            ha1_md5 TEXT NOT NULL CHECK (length(ha1_md5) = 32),
+            ha1_sha256 TEXT NOT NULL CHECK (length(ha1_sha256) = 64),
+            activated INTEGER NOT NULL CHECK (activated IN (0, 1)),
+            created_at INTEGER NOT NULL,
+            UNIQUE (username, domain)
+        ) STRICT""",
+        # A number belongs to one account (primary key); an account has at most one number (UNIQUE account_id).
+        # Every number here is verified; numbers waiting for their SMS code will get a table of their own.
+        """CREATE TABLE phone_numbers (
+            e164 TEXT PRIMARY KEY CHECK (e164 GLOB '+[1-9][0-9][0-9][0-9][0-9][0-9][0-9]*'),
+            account_id INTEGER NOT NULL UNIQUE REFERENCES accounts (id) ON DELETE CASCADE,
+            verified_at INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE lists (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+            uri TEXT NOT NULL,
+            UNIQUE (owner_id, uri)
+        ) STRICT""",
+        """CREATE TABLE list_entries (
+            list_id INTEGER NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            uri TEXT NOT NULL,
+            PRIMARY KEY (list_id, position),
+            UNIQUE (list_id, uri)
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE phone_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            domain TEXT NOT NULL,
+            e164 TEXT NOT NULL,
+            changed_at INTEGER NOT NULL
+        ) STRICT""",
+        "PRAGMA application_id = 1397572171",  # APPLICATION_ID, tests hold the two equal
+        "PRAGMA user_version = 1",
+    ),
+}
+assert max(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def _migrate(connection: sqlite3.Connection, path: Path) -> None:
+    """Bring the file to SCHEMA_VERSION in one transaction, or raise DatabaseUnusable: written by a newer
+    smartbook, or another program's database."""
+    version = _check_version(connection, path)
+    if version == SCHEMA_VERSION:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = _check_version(connection, path)  # another process may have migrated it meanwhile
+        if version == 0 and connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
+            raise DatabaseUnusable(f"{path} is another program's SQLite database, not smartbook's: give another --db")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target]:
+                connection.execute(statement)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _check_version(connection: sqlite3.Connection, path: Path) -> int:
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    application = connection.execute("PRAGMA application_id").fetchone()[0]
+    if application not in (0, APPLICATION_ID) or (version and application != APPLICATION_ID):
+        raise DatabaseUnusable(f"{path} is another program's SQLite database, not smartbook's: give another --db")
+    if version > SCHEMA_VERSION:
+        raise DatabaseUnusable(
+            f"{path} has schema version {version}, newer than this smartbook knows ({SCHEMA_VERSION}): "
+            "use the smartbook that wrote it, or a newer one"
+        )
+    return int(version)
+
+
+# --------------------------------------------------------------------------------------------- the store
+
+# Whole statements, never assembled from pieces; only the batched lookup adds "?" placeholders to its end.
+_SELECT_ACCOUNTS = (
+    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at "
+    "FROM accounts a LEFT JOIN phone_numbers p ON p.account_id = a.id "
+)
+_ACCOUNT = _SELECT_ACCOUNTS + "WHERE a.username = ? AND a.domain = ?"
+_ALL_ACCOUNTS = _SELECT_ACCOUNTS + "ORDER BY a.domain, a.username"
+_DOMAIN_ACCOUNTS = _SELECT_ACCOUNTS + "WHERE a.domain = ? ORDER BY a.username"
+_ACCOUNTS_BY_PHONE = (
+    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at "
+    "FROM phone_numbers p JOIN accounts a ON a.id = p.account_id WHERE a.domain = ? AND p.e164 IN "
+)
+_HA1 = {
+    "MD5": "SELECT ha1_md5 FROM accounts WHERE username = ? AND domain = ? AND activated = 1",
+    "SHA-256": "SELECT ha1_sha256 FROM accounts WHERE username = ? AND domain = ? AND activated = 1",
+}
+
+
+class Store:
+    """The accounts and lists of one server. Not thread-safe: one Store per thread (or one asyncio loop)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, clock: Callable[[], float]) -> None:
+        self._conn = connection
+        self.path = path
+        self._clock = clock
+
+    @classmethod
+    def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
+        """Open the database at `path`, creating it (mode 0600, its directory 0700) and its schema if need
+        be. `clock` gives the creation and change times (seconds since the epoch)."""
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                try:
+                    os.fchmod(descriptor, 0o600)  # whatever the umask
+                finally:
+                    os.close(descriptor)
+        except OSError as exc:
+            raise DatabaseUnusable(f"cannot open the database {path}: {exc.strerror or exc}") from None
+        try:
+            connection = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+        except sqlite3.Error as exc:
+            raise DatabaseUnusable(f"cannot open the database {path}: {exc}") from None
+        try:
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")
+            _migrate(connection, path)
+        except DatabaseUnusable:
+            connection.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise DatabaseUnusable(f"cannot use the database {path}: {exc}") from None
+        return cls(connection, path, clock)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- plumbing
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back on any exception."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")  # the write lock now, so checks and writes see the same data
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the database {self.path}: {exc}") from None
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot write to the database {self.path}: {exc}") from None
+            raise
+
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the database {self.path}: {exc}") from None
+
+    def _account_id(self, username: str, domain: str) -> int:
+        rows = self._query("SELECT id FROM accounts WHERE username = ? AND domain = ?", (username, domain))
+        if not rows:
+            raise NoSuchAccount(f"no account {username}@{domain}")
+        return int(rows[0][0])
+
+    def _log_phone_change(self, domain: str, e164: str, now: int) -> None:
+        self._conn.execute("INSERT INTO phone_changes (domain, e164, changed_at) VALUES (?, ?, ?)", (domain, e164, now))
+        self._conn.execute("DELETE FROM phone_changes WHERE changed_at < ?", (now - _CHANGES_KEPT,))
+
+    def _link_phone(self, account_id: int, domain: str, e164: str, now: int) -> None:
+        self._conn.execute(
+            "INSERT INTO phone_numbers (e164, account_id, verified_at) VALUES (?, ?, ?)", (e164, account_id, now)
+        )
+        self._log_phone_change(domain, e164, now)
+
+    def _check_number_free(self, e164: str, account_id: int | None = None) -> None:
+        owner = self._query("SELECT account_id FROM phone_numbers WHERE e164 = ?", (e164,))
+        if owner and owner[0][0] != account_id:
+            raise NumberTaken(f"the number {e164} is another account's already")
+
+    # -- accounts
+
+    def add_account(
+        self, username: str, domain: str, password: str, phone: str | None = None, *, activated: bool = True
+    ) -> Account:
+        """Create an account; its HA1 values are computed here and the password forgotten. `phone`, if given, is
+        its verified number. A username that looks like a phone number is only taken when it is that number."""
+        domain = checked_domain(domain)
+        _check_username(username, phone)
+        _check_password(password)
+        if phone is not None:
+            _check_e164(phone)
+        ha1_md5 = compute_ha1(username, domain, password, "MD5")
+        ha1_sha256 = compute_ha1(username, domain, password, "SHA-256")
+        now = int(self._clock())
+        with self._write():
+            if self._query("SELECT 1 FROM accounts WHERE username = ? AND domain = ?", (username, domain)):
+                raise AccountExists(f"the account {username}@{domain} exists already")
+            if phone is not None:
+                self._check_number_free(phone)
+            cursor = self._conn.execute(
+                "INSERT INTO accounts (username, domain, ha1_md5, ha1_sha256, activated, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (username, domain, ha1_md5, ha1_sha256, int(activated), now),
+            )
+            if phone is not None:
+                self._link_phone(int(cursor.lastrowid or 0), domain, phone, now)
+        return Account(username, domain, phone, activated, datetime.fromtimestamp(now, UTC))
+
+    def remove_account(self, username: str, domain: str) -> None:
+        """Remove the account with its number and its lists; NoSuchAccount when there is none."""
+        domain = _normalise_domain(domain)
+        now = int(self._clock())
+        with self._write():
+            account_id = self._account_id(username, domain)
+            phone = self._query("SELECT e164 FROM phone_numbers WHERE account_id = ?", (account_id,))
+            self._conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))  # cascades
+            if phone:
+                self._log_phone_change(domain, phone[0][0], now)
+
+    def get_account(self, username: str, domain: str) -> Account | None:
+        rows = self._query(_ACCOUNT, (username, _normalise_domain(domain)))
+        return _account(rows[0]) if rows else None
+
+    def accounts(self, domain: str | None = None) -> list[Account]:
+        """Every account (of `domain`, if given), by domain then username."""
+        if domain is None:
+            rows = self._query(_ALL_ACCOUNTS)
+        else:
+            rows = self._query(_DOMAIN_ACCOUNTS, (_normalise_domain(domain),))
+        return [_account(row) for row in rows]
+
+    def ha1(self, username: str, domain: str, algorithm: str = "MD5") -> str | None:
+        """H(username:domain:password) for `algorithm` ("MD5" or "SHA-256", any case), the domain being the realm;
+        None when there is no such account or it is not activated (a digest server then refuses the request)."""
+        statement = _HA1.get(algorithm.upper())
+        if statement is None:
+            raise InvalidValue(f"unknown digest algorithm {algorithm[:20]!r}: {' and '.join(ALGORITHMS)} are known")
+        rows = self._query(statement, (username, _normalise_domain(domain)))
+        return str(rows[0][0]) if rows else None
+
+    def set_phone(self, username: str, domain: str, e164: str | None) -> Account:
+        """Make `e164` the account's verified number, in place of the one it had; None unlinks the number."""
+        domain = _normalise_domain(domain)
+        if e164 is not None:
+            _check_e164(e164)
+        now = int(self._clock())
+        with self._write():
+            account_id = self._account_id(username, domain)
+            if _looks_like_phone(username) and e164 != username:
+                raise InvalidValue(f"the account {username}@{domain} is named after its number: it keeps {username}")
+            if e164 is not None:
+                self._check_number_free(e164, account_id)
+            old = self._query("SELECT e164 FROM phone_numbers WHERE account_id = ?", (account_id,))
+            if old and old[0][0] != e164:
+                self._conn.execute("DELETE FROM phone_numbers WHERE account_id = ?", (account_id,))
+                self._log_phone_change(domain, old[0][0], now)
+            if e164 is not None and (not old or old[0][0] != e164):
+                self._link_phone(account_id, domain, e164, now)
+        account = self.get_account(username, domain)
+        assert account is not None
+        return account
+
+    def account_for_phone(self, e164: str, domain: str) -> Account | None:
+        """The account of `domain` whose verified number `e164` is; None when there is none, or when `e164` is not
+        an E.164 number (such a string has no account)."""
+        return self.accounts_for_phones((e164,), domain).get(e164)
+
+    def accounts_for_phones(self, e164s: Iterable[str], domain: str) -> dict[str, Account]:
+        """Number -> account, for the numbers of `e164s` that are the verified number of an account of `domain`;
+        other numbers (and strings that are not E.164 numbers) are left out. Looked up in batches."""
+        domain = _normalise_domain(domain)
+        numbers = list(dict.fromkeys(number for number in e164s if isinstance(number, str) and is_e164(number)))
+        found: dict[str, Account] = {}
+        for start in range(0, len(numbers), _BATCH):
+            batch = numbers[start : start + _BATCH]
+            placeholders = "(" + ", ".join("?" * len(batch)) + ")"  # placeholders only: the numbers are bound
+            rows = self._query(_ACCOUNTS_BY_PHONE + placeholders, (domain, *batch))
+            for row in rows:
+                found[row[2]] = _account(row)
+        return found
+
+    def phone_changes(self, domain: str, after: int = 0) -> PhoneChanges:
+        """The numbers of `domain` whose account changed since the change `after` (0: all those still logged, a
+        week's worth): a server polls this to tell the lists holding them."""
+        domain = _normalise_domain(domain)
+        rows = self._query("SELECT seq, domain, e164 FROM phone_changes WHERE seq > ?", (after,))  # one snapshot
+        last = max((row[0] for row in rows), default=after)
+        return PhoneChanges(last, frozenset(row[2] for row in rows if row[1] == domain))
+
+    # -- server-stored lists
+
+    def set_list(self, owner: str, domain: str, list_uri: str, entries: Iterable[str]) -> ResourceList:
+        """Store the list `list_uri` of `owner` with `entries` in this order, replacing it if it exists. Every
+        URI must be a SIP URI; it is kept in its canonical spelling. An entry given twice is refused."""
+        domain = _normalise_domain(domain)
+        if isinstance(entries, str):
+            raise InvalidValue("the entries of a list are a sequence of URIs, not one string")
+        uri = _canonical_uri(list_uri, "list URI")
+        canonical = [_canonical_uri(entry, "list entry") for entry in entries]
+        seen: set[str] = set()
+        for entry in canonical:
+            if entry in seen:
+                raise InvalidValue(f"the entry {entry} is in the list twice")
+            seen.add(entry)
+        with self._write():
+            owner_id = self._account_id(owner, domain)
+            self._conn.execute("DELETE FROM lists WHERE owner_id = ? AND uri = ?", (owner_id, uri))  # cascades
+            cursor = self._conn.execute("INSERT INTO lists (owner_id, uri) VALUES (?, ?)", (owner_id, uri))
+            list_id = cursor.lastrowid
+            self._conn.executemany(
+                "INSERT INTO list_entries (list_id, position, uri) VALUES (?, ?, ?)",
+                ((list_id, position, entry) for position, entry in enumerate(canonical)),
+            )
+        return ResourceList(owner, domain, uri, tuple(canonical))
+
+    def get_list(self, owner: str, domain: str, list_uri: str) -> ResourceList | None:
+        """The list, None when `owner` has no such list; NoSuchAccount when there is no such owner."""
+        domain = _normalise_domain(domain)
+        owner_id = self._account_id(owner, domain)
+        try:
+            uri = _canonical_uri(list_uri, "list URI")
+        except InvalidValue:
+            return None
+        rows = self._query("SELECT id FROM lists WHERE owner_id = ? AND uri = ?", (owner_id, uri))
+        if not rows:
+            return None
+        entries = self._query("SELECT uri FROM list_entries WHERE list_id = ? ORDER BY position", (rows[0][0],))
+        return ResourceList(owner, domain, uri, tuple(row[0] for row in entries))
+
+    def lists_of(self, owner: str, domain: str) -> list[ResourceList]:
+        """Every list of `owner`, by URI, with their entries; NoSuchAccount when there is no such owner."""
+        domain = _normalise_domain(domain)
+        owner_id = self._account_id(owner, domain)
+        rows = self._query(
+            "SELECT l.uri, e.uri FROM lists l LEFT JOIN list_entries e ON e.list_id = l.id "
+            "WHERE l.owner_id = ? ORDER BY l.uri, e.position",
+            (owner_id,),
+        )
+        grouped: dict[str, list[str]] = {}
+        for list_uri, entry in rows:
+            entries = grouped.setdefault(list_uri, [])
+            if entry is not None:
+                entries.append(entry)
+        return [ResourceList(owner, domain, uri, tuple(entries)) for uri, entries in grouped.items()]
+
+    def remove_list(self, owner: str, domain: str, list_uri: str) -> None:
+        """Remove the list; StoreError when `owner` has no such list."""
+        domain = _normalise_domain(domain)
+        uri = _canonical_uri(list_uri, "list URI")
+        with self._write():
+            owner_id = self._account_id(owner, domain)
+            cursor = self._conn.execute("DELETE FROM lists WHERE owner_id = ? AND uri = ?", (owner_id, uri))
+            if cursor.rowcount == 0:
+                raise StoreError(f"{owner}@{domain} has no list {uri}")
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def _account(row: tuple[Any, ...]) -> Account:
+    username, domain, phone, activated, created_at = row
+    return Account(username, domain, phone, bool(activated), datetime.fromtimestamp(created_at, UTC))
+
+
+def _domain_uri(domain: str, user: str | None = None) -> SipUri:
+    if domain.startswith("["):
+        return SipUri("sip", user, None, domain[1:-1])
+    return SipUri("sip", user, None, domain)
+
+
+def _normalise_domain(domain: str) -> str:
+    """Host names compare ignoring case: the store keeps them in lower case."""
+    return domain.strip().lower()
+
+
+def checked_domain(domain: str) -> str:
+    """A host name or address (no port: the domain is also the digest realm), in lower case."""
+    normalised = _normalise_domain(domain)
+    try:
+        uri = parse_sip_uri(f"sip:{normalised}")
+    except SipParseError:
+        uri = None
+    if uri is None or uri.user is not None or uri.port is not None or uri.params or uri.headers or not normalised:
+        raise InvalidValue(f"{domain[:60]!r} is not a SIP domain: give a host name or address, such as example.org")
+    return normalised
+
+
+def _looks_like_phone(username: str) -> bool:
+    return _PHONE_LIKE.fullmatch(username) is not None
+
+
+def _check_username(username: str, phone: str | None) -> None:
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+        raise InvalidValue(
+            f"{str(username)[:70]!r} is not a username: 1 to 64 letters, digits or -_.!~*'()&=+$,;?/ (no '@')"
+        )
+    if _looks_like_phone(username) and username != phone:
+        raise InvalidValue(
+            f"the username {username} looks like a phone number: only an account whose verified number it is "
+            "may be named so"
+        )
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or not password:
+        raise InvalidValue("the password is empty")
+    if _LINE_BREAK.search(password):
+        raise InvalidValue("the password holds a line break or a NUL character")
+
+
+def _check_e164(number: str) -> None:
+    if not isinstance(number, str) or not is_e164(number):
+        raise InvalidValue(
+            f"{str(number)[:40]!r} is not an E.164 number: '+', the country code and the number, with no spaces"
+        )
+
+
+def _canonical_uri(text: str, what: str) -> str:
+    try:
+        return str(parse_sip_uri(text))
+    except (SipParseError, AttributeError, TypeError) as exc:
+        raise InvalidValue(f"bad {what}: {exc}") from None

@@ -1,0 +1,263 @@
+import getpass
+import hashlib
+import io
+import json
+import sqlite3
+
+import pytest
+
+from smartbook_tui.cli import main
+from smartbook_tui.server.store import SCHEMA_VERSION, Store
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "server.sqlite3"
+
+
+@pytest.fixture
+def password_file(tmp_path):
+    path = tmp_path / "password"
+    path.write_text(PASSWORD + "\n")
+    return path
+
+
+@pytest.fixture
+def server(db):
+    def run(*args: str) -> int:
+        return main(["server", "--db", str(db), *args])
+
+    return run
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("smartbook: ")
+    return err.removeprefix("smartbook: ").rstrip("\n")
+
+
+def test_add_list_remove(server, db, password_file, capsys):
+    assert server("account", "add", "alice", "--phone", "+33 6 12 34 56 78", "--password-file", str(password_file)) == 0
+    assert server("--domain", "Example.org", "account", "add", "bob", "--password-file", str(password_file)) == 0
+    out, err = capsys.readouterr()
+    assert out == "added alice@127.0.0.1 with the number +33612345678\nadded bob@example.org\n"
+    assert err == ""
+    assert PASSWORD not in out
+
+    assert server("account", "list") == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.split()[:4] == ["alice@127.0.0.1", "+33612345678", "activated", line.split()[3]]
+
+    assert server("--domain", "example.org", "account", "list", "--json") == 0
+    (bob,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {key: bob[key] for key in ("username", "domain", "address", "phone", "activated")} == {
+        "username": "bob",
+        "domain": "example.org",
+        "address": "sip:bob@example.org",
+        "phone": None,
+        "activated": True,
+    }
+
+    with Store.open(db) as store:
+        a1 = f"alice:127.0.0.1:{PASSWORD}".encode()
+        assert store.ha1("alice", "127.0.0.1", "MD5") == hashlib.md5(a1).hexdigest()
+        assert store.ha1("alice", "127.0.0.1", "SHA-256") == hashlib.sha256(a1).hexdigest()
+
+    assert server("account", "remove", "alice") == 0
+    assert capsys.readouterr().out == "removed alice@127.0.0.1\n"
+    assert server("account", "list") == 0
+    assert capsys.readouterr().out == ""
+    assert server("account", "remove", "alice") == 2
+    assert error_line(capsys) == "no account alice@127.0.0.1"
+
+
+def test_options_may_follow_the_action(tmp_path, password_file, capsys):
+    db = tmp_path / "elsewhere.sqlite3"
+    args = ["--db", str(db), "--domain", "example.org"]
+    assert main(["server", "account", "add", "alice", "--password-file", str(password_file), *args]) == 0
+    assert main(["server", "--domain", "example.com", "account", "list", *args]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("alice@example.org ")
+
+
+def test_the_database_defaults_to_the_user_data_directory(tmp_path, password_file, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert main(["server", "account", "add", "alice", "--password-file", str(password_file)]) == 0
+    assert (tmp_path / "data" / "smartbook" / "server.sqlite3").is_file()
+
+
+def test_password_from_standard_input(server, db, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\r\n"))
+    assert server("account", "add", "alice", "--password-stdin") == 0
+    with Store.open(db) as store:
+        assert store.ha1("alice", "127.0.0.1", "MD5") == hashlib.md5(b"alice:127.0.0.1:s3cret").hexdigest()
+    assert "s3cret" not in "".join(capsys.readouterr())
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_password_typed_on_a_terminal_is_asked_twice_without_echo(server, db, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", Terminal())
+    typed = iter(["typed", "typed", "one", "other"])
+    prompts = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or next(typed))
+    assert server("account", "add", "alice", "--password-stdin") == 0
+    assert prompts == ["Password for alice@127.0.0.1: ", "The same password again: "]
+    with Store.open(db) as store:
+        assert store.ha1("alice", "127.0.0.1", "MD5") == hashlib.md5(b"alice:127.0.0.1:typed").hexdigest()
+    capsys.readouterr()
+    assert server("account", "add", "bob", "--password-stdin") == 2
+    assert error_line(capsys) == "the two passwords typed differ: nothing was changed"
+
+
+def test_password_problems_are_one_line(server, tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "missing"
+    assert server("account", "add", "alice", "--password-file", str(missing)) == 2
+    assert error_line(capsys) == f"cannot read the password file {missing}: No such file or directory"
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    assert server("account", "add", "alice", "--password-file", str(empty)) == 2
+    assert error_line(capsys) == f"the password file {empty} holds no password"
+    two = tmp_path / "two"
+    two.write_text("first\nsecond\n")
+    assert server("account", "add", "alice", "--password-file", str(two)) == 2
+    assert error_line(capsys) == f"the password file {two} holds more than one line: put the password alone on one line"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert server("account", "add", "alice", "--password-stdin") == 2
+    assert error_line(capsys) == "standard input holds no password"
+
+
+def test_passwords_are_never_arguments(server, capsys):
+    for option in ("--password", "--pass"):
+        with pytest.raises(SystemExit) as exit_:
+            server("account", "add", "alice", option, "hunter2")
+        assert exit_.value.code == 2
+    with pytest.raises(SystemExit):
+        server("account", "add", "alice")  # one of --password-file and --password-stdin is required
+    capsys.readouterr()
+
+
+def test_wrong_accounts_are_one_line_and_exit_2(server, password_file, capsys):
+    assert server("account", "add", "alice", "--password-file", str(password_file)) == 0
+    capsys.readouterr()
+    cases = [
+        (["alice"], "the account alice@127.0.0.1 exists already"),
+        (["bob@example.org"], "give the username alone (bob), and the domain with --domain 127.0.0.1"),
+        (["b b"], "'b b' is not a username: 1 to 64 letters, digits or -_.!~*'()&=+$,;?/ (no '@')"),
+        (
+            ["bob", "--phone", "06 12 34 56 78"],
+            "--phone '06 12 34 56 78' is not a phone number in international form: write it as "
+            "+<country code><number>, e.g. +33612345678",
+        ),
+        (
+            ["0612345678"],
+            "the username 0612345678 looks like a phone number: only an account whose verified number it is may be "
+            "named so",
+        ),
+        (["--domain", "a b", "bob"], "'a b' is not a SIP domain: give a host name or address, such as example.org"),
+    ]
+    for args, message in cases:
+        assert server("account", "add", *args, "--password-file", str(password_file)) == 2
+        assert error_line(capsys) == message
+    assert server("account", "add", "bob", "--phone", "+33612345678", "--password-file", str(password_file)) == 0
+    capsys.readouterr()
+    assert server("account", "add", "carol", "--phone", "+33612345678", "--password-file", str(password_file)) == 2
+    assert error_line(capsys) == "the number +33612345678 is another account's already"
+
+
+def test_list_set_show_remove(server, tmp_path, password_file, capsys):
+    assert server("account", "add", "alice", "--password-file", str(password_file)) == 0
+    capsys.readouterr()
+    entries = tmp_path / "friends.txt"
+    entries.write_text(
+        "# alice's friends\n"
+        "sip:zoe@example.org   # Zoé\n"
+        "\n"
+        "+33612345678\n"
+        "  SIP:bob@example.org\n"
+        "sip:%27%3B%20DROP%20TABLE%20accounts%3B%20--@example.org\n"
+    )
+    assert server("list", "set", "alice", "sip:friends@127.0.0.1", "--entries", str(entries)) == 0
+    assert capsys.readouterr().out == "stored sip:friends@127.0.0.1 of alice@127.0.0.1: 4 entries\n"
+    expected = [
+        "sip:zoe@example.org",
+        "sip:+33612345678@127.0.0.1;user=phone",
+        "sip:bob@example.org",
+        "sip:';%20DROP%20TABLE%20accounts;%20--@example.org",
+    ]
+    assert server("list", "show", "alice", "sip:friends@127.0.0.1") == 0
+    assert capsys.readouterr().out.splitlines() == expected
+
+    again = tmp_path / "again.txt"
+    again.write_text("\n".join(expected))  # what show prints, set reads back
+    assert server("list", "set", "alice", "sip:copy@127.0.0.1", "--entries", str(again)) == 0
+    single = tmp_path / "single.txt"
+    single.write_text("sip:bob@example.org\n")
+    assert server("list", "set", "alice", "sip:bob@127.0.0.1", "--entries", str(single)) == 0
+    capsys.readouterr()
+    assert server("list", "show", "alice") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "sip:bob@127.0.0.1 (1 entry)",
+        "    sip:bob@example.org",
+        "sip:copy@127.0.0.1 (4 entries)",
+        *(f"    {entry}" for entry in expected),
+        "sip:friends@127.0.0.1 (4 entries)",
+        *(f"    {entry}" for entry in expected),
+    ]
+
+    assert server("list", "remove", "alice", "sip:copy@127.0.0.1") == 0
+    assert capsys.readouterr().out == "removed sip:copy@127.0.0.1 of alice@127.0.0.1\n"
+    assert server("list", "show", "alice", "sip:copy@127.0.0.1") == 2
+    assert error_line(capsys) == (
+        "alice@127.0.0.1 has no list sip:copy@127.0.0.1: see smartbook server list show alice"
+    )
+    assert server("account", "list") == 0  # the accounts table is still there
+    assert capsys.readouterr().out.startswith("alice@127.0.0.1 ")
+
+
+def test_wrong_lists_are_one_line_and_exit_2(server, tmp_path, password_file, capsys):
+    assert server("account", "add", "alice", "--password-file", str(password_file)) == 0
+    good = tmp_path / "good.txt"
+    good.write_text("sip:bob@example.org\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("# header\nsip:bob@example.org\nbob@example.org\n")
+    twice = tmp_path / "twice.txt"
+    twice.write_text("sip:bob@example.org\nSIP:bob@example.org\n")
+    missing = tmp_path / "missing.txt"
+    capsys.readouterr()
+    cases = [
+        (["alice", "sip:f@x", "--entries", str(bad)], f"{bad} line 3: not a URI (no scheme): 'bob@example.org'"),
+        (["alice", "sip:f@x", "--entries", str(twice)], f"{twice} line 2: sip:bob@example.org is on line 1 already"),
+        (["alice", "sip:f@x", "--entries", str(missing)], f"cannot read the entries file {missing}"),
+        (["alice", "friends", "--entries", str(good)], "bad list URI: not a URI (no scheme): 'friends'"),
+        (["carol", "sip:f@x", "--entries", str(good)], "no account carol@127.0.0.1"),
+    ]
+    for args, message in cases:
+        assert server("list", "set", *args) == 2
+        assert error_line(capsys).startswith(message)
+    assert server("list", "show", "carol") == 2
+    assert error_line(capsys) == "no account carol@127.0.0.1"
+    assert server("list", "remove", "alice", "sip:f@x") == 2
+    assert error_line(capsys) == "alice@127.0.0.1 has no list sip:f@x"
+
+
+def test_a_newer_database_is_one_line_and_exit_2(server, db, capsys):
+    Store.open(db).close()
+    connection = sqlite3.connect(db)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.commit()
+    connection.close()
+    assert server("account", "list") == 2
+    assert "newer than this smartbook knows" in error_line(capsys)
+
+
+def test_server_needs_a_command(server, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        server()
+    assert exit_.value.code == 2
+    assert "required: COMMAND" in capsys.readouterr().err
