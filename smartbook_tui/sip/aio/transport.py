@@ -56,6 +56,9 @@ __all__ = [
     "TlsError",
     "TransportError",
     "UdpFlow",
+    "describe_message",
+    "error_reason",
+    "feed_stream",
     "format_address",
     "open_flow",
 ]
@@ -125,6 +128,42 @@ def _reason(exc: BaseException) -> str:
 
 def _describe(message: SipMessage) -> str:
     return f"{message.method} request" if isinstance(message, SipRequest) else f"{message.status} response"
+
+
+def error_reason(exc: BaseException) -> str:
+    """What an OS, asyncio or TLS error means, on one line in lower case (`connection refused`), for a message."""
+    return _reason(exc)
+
+
+def describe_message(message: SipMessage) -> str:
+    """`OPTIONS request` or `200 response`, for a message."""
+    return _describe(message)
+
+
+def feed_stream(parser: StreamParser, data: bytes) -> tuple[list[SipMessage], SipParseError | None]:
+    """Frame bytes that arrived on a TCP or TLS connection: the messages they complete, in order, and the error that
+    broke the stream's framing, or None. After an error, handle the messages returned with it, then close the
+    connection (a stream cannot resynchronise). The error's text is the reason alone."""
+    try:
+        messages = parser.feed(data)
+    except SipParseError as exc:
+        return [], _framing_error(exc)
+    if not parser.failed:
+        return messages, None
+    try:
+        parser.feed(b"")  # raises the error met after the messages
+    except SipParseError as exc:
+        return messages, _framing_error(exc)
+    return messages, None  # pragma: no cover - a failed parser always raises
+
+
+def _framing_error(exc: SipParseError) -> SipParseError:
+    text = str(exc)
+    if not text.startswith(_FAILED_PREFIX):
+        return exc
+    error = SipParseError(text.removeprefix(_FAILED_PREFIX))
+    error.__cause__ = exc
+    return error
 
 
 def _resolve(host: str, port: int, kind: socket.SocketKind, transport: str) -> tuple[socket.AddressFamily, tuple]:
@@ -421,20 +460,13 @@ class StreamFlow(Flow):
     def _data_received(self, data: bytes) -> None:
         if self._closing:
             return
-        try:
-            messages = self._parser.feed(data)
-        except SipParseError as exc:
-            self._framing_failed(exc)
-            return
+        messages, error = feed_stream(self._parser, data)
         for message in messages:
             if self._closing:  # a callback closed the flow
                 return
             self._deliver(message, self.server)
-        if self._parser.failed and not self._closing:
-            try:
-                self._parser.feed(b"")
-            except SipParseError as exc:
-                self._framing_failed(exc)
+        if error is not None and not self._closing:
+            self._framing_failed(error)
 
     def _framing_failed(self, exc: SipParseError) -> None:
         reason = str(exc).removeprefix(_FAILED_PREFIX)

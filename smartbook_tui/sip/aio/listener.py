@@ -1,0 +1,557 @@
+"""The server side of the asyncio SIP transport: one UDP socket and the TCP (and TLS) connections it accepts.
+
+`start_listener(host, port, on_message=...)` binds UDP and TCP on the same port (and TLS on its own port when given
+an `ssl.SSLContext`). Every message that arrives goes to `on_message(message, peer)`; `Listener.send(message, peer)`
+answers, or sends a request of the server's own (a NOTIFY), to that peer. Framing and parsing are the sans-IO
+codec's, through the same pieces as the client (`parse_message`, `StreamParser` via `feed_stream`); the errors are
+the client's `TransportError` family.
+
+* Everything runs on the event loop thread, from protocol callbacks and timer handles: no tasks per connection,
+  no thread executors (wire-notes section 4).
+* A `Peer` says where a message came from: the transport, the remote address and, for TCP and TLS, the connection
+  it came in on. Sending to a stream peer writes on that very connection, which is how a NOTIFY reaches a client
+  behind NAT (RFC 5626, and the Via `alias` of RFC 5923); when that connection has ended, `send` raises
+  `PeerGone`. Sending to a UDP peer is a `sendto` of its address: `rport`/`received` handling is the caller's.
+* UDP: keep-alive CRLFs are ignored, a datagram that is not SIP is dropped with a debug log line. What parses is
+  passed up, even when a header the caller reads later is malformed (the caller answers 400 to that). A message
+  over the datagram size cannot be sent: `MessageTooLarge`.
+* TCP and TLS: bytes that break a connection's framing close that connection (one log line), never the listener;
+  a double-CRLF keep-alive ping between messages is answered with a CRLF pong (RFC 5626 section 4.4.1). Over
+  `max_connections` open connections, a new one is closed at once. A connection with no traffic either way for
+  `idle_timeout` seconds is closed. A peer that stops reading is cut off when its write buffer would pass
+  `max_write_buffer` bytes (the send raises `PeerGone`).
+* `Listener.on_disconnect(peer)` is called once when a TCP or TLS connection ends by itself (closed or reset by
+  the client, garbage, idle, not reading), never for those `close()` ends, so the server can drop what was bound
+  to it (subscriptions whose NOTIFYs would go there).
+* Exceptions raised by the callbacks are logged and end nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import itertools
+import logging
+import os
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smartbook_tui.sip.message import (
+    DEFAULT_MAX_BODY,
+    SipMessage,
+    SipParseError,
+    StreamParser,
+    is_keepalive,
+    parse_message,
+)
+
+from .transport import (
+    DEFAULT_MAX_WRITE_BUFFER,
+    MAX_UDP_PAYLOAD_V4,
+    MAX_UDP_PAYLOAD_V6,
+    Address,
+    ConnectionLost,
+    MessageTooLarge,
+    TransportError,
+    describe_message,
+    error_reason,
+    feed_stream,
+    format_address,
+)
+
+__all__ = [
+    "ListenFailed",
+    "Listener",
+    "OnDisconnect",
+    "OnPeerMessage",
+    "Peer",
+    "PeerGone",
+    "start_listener",
+]
+
+log = logging.getLogger(__name__)
+
+_BIND_ATTEMPTS = 8  # port 0: tries at a port free for both TCP and UDP
+_TLS_HANDSHAKE_TIMEOUT = 10.0
+_TLS_SHUTDOWN_TIMEOUT = 5.0
+_PING = b"\r\n\r\n"
+_PONG = b"\r\n"
+
+
+# ----------------------------------------------------------------------------------------------- values, errors
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Where a message came from, and where `Listener.send` sends back to."""
+
+    transport: str
+    """"UDP", "TCP" or "TLS", as Via writes it."""
+    address: Address
+    """The remote (host, port) as the socket sees it (the `received`/`rport` of the top Via)."""
+    connection: int | None = None
+    """For TCP and TLS, an opaque id of the connection the message came in on; None for UDP."""
+
+    def __str__(self) -> str:
+        shown = f"{self.transport} {format_address(self.address)}"
+        return shown if self.connection is None else f"{shown} (connection {self.connection})"
+
+
+OnPeerMessage = Callable[[SipMessage, Peer], None]
+OnDisconnect = Callable[[Peer], None]
+
+
+class ListenFailed(TransportError):
+    """The listener could not bind its sockets: the address is in use, not local, or not permitted."""
+
+
+class PeerGone(ConnectionLost):
+    """The TCP or TLS connection a peer came in on has ended (or was just cut off because the peer stopped
+    reading): nothing can reach the peer until it connects again. A server fails the transaction."""
+
+
+# ------------------------------------------------------------------------------------------------- connections
+
+
+class _Connection(asyncio.Protocol):
+    """One accepted TCP or TLS connection."""
+
+    def __init__(self, listener: Listener, transport_name: str) -> None:
+        self._listener = listener
+        self.name = transport_name
+        self._parser = StreamParser(listener._max_body)
+        self._transport: asyncio.Transport | None = None
+        self._idle_handle: asyncio.TimerHandle | None = None
+        self._last_activity = 0.0
+        self.peer: Peer | None = None  # None until accepted (refused connections never get one)
+        self.closing = False
+        self.quiet = False  # ended by Listener.close(): on_disconnect is not called
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # -- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peername = transport.get_extra_info("peername") or ("", 0)
+        self._listener._accept(self, transport, (peername[0], peername[1]))
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing or self.peer is None:
+            return
+        self._last_activity = self._listener._loop.time()
+        if _PING in data and not self._parser.buffered and is_keepalive(data):
+            self._write_raw(_PONG)
+        messages, error = feed_stream(self._parser, data)
+        for message in messages:
+            if self.closing:  # a callback closed the connection (a send cut it off)
+                return
+            self._listener._deliver(message, self.peer)
+        if error is not None and not self.closing:
+            log.info(
+                "closed the %s connection from %s: it sent data that is not SIP (%s)", self.name, self.where, error
+            )
+            self.abort()
+
+    def eof_received(self) -> bool:
+        return False  # close our side as well: a SIP connection is not half-open
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        if not self.done.done():
+            self.done.set_result(None)
+        if exc is not None and self.peer is not None:
+            log.debug("the %s connection from %s was lost: %s", self.name, self.where, error_reason(exc))
+        self._listener._connection_ended(self)
+
+    # -- for the listener
+
+    @property
+    def where(self) -> str:
+        return str(self.peer) if self.peer is not None else self.name
+
+    def start(self, peer: Peer, idle_timeout: float) -> None:
+        self.peer = peer
+        self._last_activity = self._listener._loop.time()
+        self._idle_handle = self._listener._loop.call_later(idle_timeout, self._check_idle, idle_timeout)
+
+    def write(self, data: bytes, limit: int) -> None:
+        transport = self._transport
+        if self.closing or transport is None or transport.is_closing():
+            raise PeerGone(f"the {self.name} connection of {self.where} has ended; the peer must connect again")
+        waiting = transport.get_write_buffer_size()
+        if waiting + len(data) > limit:
+            log.info(
+                "cut off %s: it has stopped reading (%s bytes would wait to go out, over %s)",
+                self.where,
+                f"{waiting + len(data):,}",
+                f"{limit:,}",
+            )
+            self.abort()
+            raise PeerGone(
+                f"{self.where} has stopped reading: {waiting + len(data):,} bytes would wait to go out, over the "
+                f"{limit:,}-byte limit; connection closed"
+            )
+        transport.write(data)
+        self._last_activity = self._listener._loop.time()
+
+    def close(self) -> None:
+        """Close after the buffered writes are sent."""
+        self.closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Close at once, dropping the buffered writes."""
+        self.closing = True
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _write_raw(self, data: bytes) -> None:
+        with contextlib.suppress(PeerGone):
+            self.write(data, self._listener._max_write_buffer)
+
+    def _check_idle(self, idle_timeout: float) -> None:
+        self._idle_handle = None
+        if self.closing:
+            return
+        quiet_for = self._listener._loop.time() - self._last_activity
+        if quiet_for >= idle_timeout:
+            log.debug("closed the %s connection from %s: idle for %.3g s", self.name, self.where, quiet_for)
+            if self._transport is not None and self._transport.get_write_buffer_size() > 0:
+                self.abort()  # bytes still wait to go out: the peer is not reading them, a flush would never end
+            else:
+                self.close()
+            return
+        self._idle_handle = self._listener._loop.call_later(idle_timeout - quiet_for, self._check_idle, idle_timeout)
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, listener: Listener) -> None:
+        self._listener = listener
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self._listener._datagram_received(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:  # an ICMP error for an earlier sendto
+        log.debug("UDP socket %s: %s", format_address(self._listener.address), error_reason(exc))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._listener._udp_lost(exc)
+
+
+# ---------------------------------------------------------------------------------------------------- listener
+
+
+class Listener:
+    """The server's UDP socket and TCP/TLS servers. Made by `start_listener`; use it from the loop thread."""
+
+    address: Address
+    """The (host, port) UDP and TCP listen on."""
+    tls_address: Address | None
+    """The (host, port) TLS listens on, or None without TLS."""
+    on_disconnect: OnDisconnect | None
+    """Called with the peer of a TCP or TLS connection that ended by itself (see the module docstring)."""
+
+    def __init__(
+        self,
+        on_message: OnPeerMessage,
+        *,
+        max_body: int,
+        max_connections: int,
+        idle_timeout: float,
+        max_write_buffer: int,
+        on_disconnect: OnDisconnect | None,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._on_message = on_message
+        self.on_disconnect = on_disconnect
+        self._max_body = max_body
+        self._max_connections = max_connections
+        self._idle_timeout = idle_timeout
+        self._max_write_buffer = max_write_buffer
+        self.address = ("", 0)
+        self.tls_address = None
+        self.max_datagram = MAX_UDP_PAYLOAD_V4
+        self._udp: asyncio.DatagramTransport | None = None
+        self._udp_done: asyncio.Future[None] = self._loop.create_future()
+        self._servers: list[asyncio.Server] = []
+        self._connections: dict[int, _Connection] = {}
+        self._ids = itertools.count(1)
+        self._refusing = False  # logged that the connection limit is reached; logged again once under it
+        self._closed = False
+
+    def __repr__(self) -> str:
+        tls = f" TLS {format_address(self.tls_address)}" if self.tls_address else ""
+        state = "closed" if self._closed else f"{len(self._connections)} connections"
+        return f"<Listener UDP/TCP {format_address(self.address)}{tls} {state}>"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def connections(self) -> int:
+        """How many TCP and TLS connections are open."""
+        return len(self._connections)
+
+    def send(self, message: SipMessage, peer: Peer) -> None:
+        """Send a message to `peer`: a UDP datagram to its address, or a write on the TCP/TLS connection it came in
+        on. Raises `PeerGone` (that connection has ended), `MessageTooLarge` (over a UDP datagram) or
+        `ConnectionLost` (the listener is closed)."""
+        self._send(message.to_bytes(), peer, describe_message(message))
+
+    def send_bytes(self, data: bytes, peer: Peer) -> None:
+        """Send a message already serialised (a transaction's retransmission keeps its bytes); raises as `send`."""
+        self._send(data, peer, "message")
+
+    def close(self) -> None:
+        """Stop listening and close every connection (buffered writes are still sent first); `on_disconnect` is
+        not called for them."""
+        if self._closed:
+            return
+        self._closed = True
+        for server in self._servers:
+            server.close()
+        for connection in list(self._connections.values()):
+            connection.quiet = True
+            connection.close()
+        if self._udp is not None:
+            self._udp.close()
+        elif not self._udp_done.done():
+            self._udp_done.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Return once every socket is closed."""
+        waiting: list[asyncio.Future[None]] = [self._udp_done]
+        waiting += [connection.done for connection in self._connections.values()]
+        await asyncio.gather(*(asyncio.shield(future) for future in waiting))
+        for server in self._servers:
+            await server.wait_closed()
+
+    # -- sending
+
+    def _send(self, data: bytes, peer: Peer, what: str) -> None:
+        if self._closed:
+            raise ConnectionLost(f"the SIP listener on {format_address(self.address)} is closed")
+        if peer.transport == "UDP":
+            self._send_datagram(data, peer, what)
+            return
+        connection = self._connections.get(peer.connection) if peer.connection is not None else None
+        if connection is None or connection.peer is None or connection.peer.transport != peer.transport:
+            raise PeerGone(f"the {peer.transport} connection of {peer} has ended; the peer must connect again")
+        connection.write(data, self._max_write_buffer)
+
+    def _send_datagram(self, data: bytes, peer: Peer, what: str) -> None:
+        if len(data) > self.max_datagram:
+            raise MessageTooLarge(
+                f"the {what} for {peer} is {len(data):,} bytes, over the {self.max_datagram:,}-byte limit of a UDP "
+                "datagram: the peer must use TCP or TLS for it"
+            )
+        if self._udp is None:
+            raise ConnectionLost(f"the SIP listener on {format_address(self.address)} is closed")
+        waiting = self._udp.get_write_buffer_size()
+        if waiting + len(data) > self._max_write_buffer:  # UDP may lose packets; SIP retransmits
+            log.warning(
+                "UDP socket %s: %d bytes wait to be sent; a datagram is dropped", format_address(self.address), waiting
+            )
+            return
+        self._udp.sendto(data, peer.address)
+
+    # -- receiving
+
+    def _deliver(self, message: SipMessage, peer: Peer) -> None:
+        try:
+            self._on_message(message, peer)
+        except Exception:
+            log.exception("the on_message callback failed on a %s from %s", describe_message(message), peer)
+
+    def _datagram_received(self, data: bytes, source: Address) -> None:
+        if self._closed or is_keepalive(data):
+            return
+        try:
+            message = parse_message(data, self._max_body)
+        except SipParseError as exc:
+            log.debug("dropped a %d-byte datagram from %s that is not SIP: %s", len(data), format_address(source), exc)
+            return
+        self._deliver(message, Peer("UDP", source))
+
+    def _udp_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.warning("the UDP socket %s failed: %s", format_address(self.address), error_reason(exc))
+        self._udp = None
+        if not self._udp_done.done():
+            self._udp_done.set_result(None)
+
+    # -- connections
+
+    def _accept(self, connection: _Connection, transport: asyncio.Transport, remote: Address) -> None:
+        name = connection.name
+        if self._closed:
+            transport.abort()
+            return
+        if len(self._connections) >= self._max_connections:
+            if not self._refusing:
+                self._refusing = True
+                log.warning(
+                    "refused a %s connection from %s: %s connections are open, the limit (refusing until one ends)",
+                    name,
+                    format_address(remote),
+                    f"{len(self._connections):,}",
+                )
+            transport.abort()
+            return
+        self._refusing = False
+        number = next(self._ids)
+        peer = Peer(name, remote, number)
+        self._connections[number] = connection
+        connection.start(peer, self._idle_timeout)
+        log.debug("accepted %s", peer)
+
+    def _connection_ended(self, connection: _Connection) -> None:
+        peer = connection.peer
+        if peer is None or self._connections.get(peer.connection) is not connection:  # refused
+            return
+        del self._connections[peer.connection]  # type: ignore[arg-type]
+        log.debug("%s disconnected", peer)
+        if connection.quiet or self.on_disconnect is None:
+            return
+        try:
+            self.on_disconnect(peer)
+        except Exception:
+            log.exception("the on_disconnect callback failed for %s", peer)
+
+
+# ----------------------------------------------------------------------------------------------------- binding
+
+
+def _sockaddr(host: str, port: int, kind: socket.SocketKind) -> tuple[socket.AddressFamily, tuple]:
+    """The family and socket address to bind; a host name is resolved with a blocking lookup (at start-up)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=kind, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ListenFailed(
+            f"cannot listen on {format_address((host, port))}: cannot resolve {host!r} ({reason})"
+        ) from None
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr
+
+
+def _bind(family: socket.AddressFamily, kind: socket.SocketKind, sockaddr: tuple) -> socket.socket:
+    """A bound non-blocking socket; raises `OSError`."""
+    sock = socket.socket(family, kind)
+    try:
+        sock.setblocking(False)
+        if kind == socket.SOCK_STREAM and os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart despite TIME_WAIT connections
+        sock.bind(sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """TCP and UDP sockets bound to the same port; port 0: the port the system picks for TCP, tried again on
+    another when UDP has it in use."""
+    family, tcp_addr = _sockaddr(host, port, socket.SOCK_STREAM)
+    shown = format_address((host, port))
+    for attempt in range(_BIND_ATTEMPTS):
+        try:
+            tcp = _bind(family, socket.SOCK_STREAM, tcp_addr)
+        except OSError as exc:
+            raise ListenFailed(f"cannot listen on {shown} over TCP: {error_reason(exc)}") from None
+        udp_addr = (tcp_addr[0], tcp.getsockname()[1], *tcp_addr[2:])
+        try:
+            udp = _bind(family, socket.SOCK_DGRAM, udp_addr)
+        except OSError as exc:
+            tcp.close()
+            if port == 0 and exc.errno == errno.EADDRINUSE and attempt + 1 < _BIND_ATTEMPTS:
+                continue
+            raise ListenFailed(f"cannot listen on {format_address(udp_addr)} over UDP: {error_reason(exc)}") from None
+        return tcp, udp
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def start_listener(
+    host: str,
+    port: int,
+    *,
+    on_message: OnPeerMessage,
+    tls: ssl.SSLContext | None = None,
+    tls_port: int | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_connections: int = 10_000,
+    idle_timeout: float = 600.0,
+    max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+    on_disconnect: OnDisconnect | None = None,
+) -> Listener:
+    """Listen for SIP on UDP and TCP at `host`:`port` (0: a free port, the same for both), and on TLS at
+    `host`:`tls_port` when `tls` (a server context with its certificate loaded) is given (`tls_port` None or 0: a
+    free port; see `Listener.tls_address`).
+
+    `on_message(message, peer)` receives every message that arrives; `on_disconnect(peer)` (also settable on the
+    listener) hears of TCP and TLS connections that ended. `max_body` caps the body of a message that arrives,
+    `max_connections` the open TCP and TLS connections together; `idle_timeout` closes a connection with no traffic
+    for that many seconds; `max_write_buffer` cuts off a peer that stops reading. Raises `ListenFailed`.
+    """
+    if tls is None and tls_port is not None:
+        raise ValueError("tls_port needs a TLS context (tls=...)")
+    for name, value in (("port", port), ("tls_port", tls_port or 0)):
+        if not isinstance(value, int) or not 0 <= value < 65536:
+            raise ValueError(f"bad {name} {value!r} to listen on")
+    if max_connections < 1 or idle_timeout <= 0:
+        raise ValueError("max_connections must be at least 1 and idle_timeout positive")
+    loop = asyncio.get_running_loop()
+    listener = Listener(
+        on_message,
+        max_body=max_body,
+        max_connections=max_connections,
+        idle_timeout=idle_timeout,
+        max_write_buffer=max_write_buffer,
+        on_disconnect=on_disconnect,
+    )
+    tcp, udp = _bind_pair(host, port)
+    tls_sock: socket.socket | None = None
+    try:
+        if tls is not None:
+            family, tls_addr = _sockaddr(host, tls_port or 0, socket.SOCK_STREAM)
+            try:
+                tls_sock = _bind(family, socket.SOCK_STREAM, tls_addr)
+            except OSError as exc:
+                raise ListenFailed(
+                    f"cannot listen on {format_address((host, tls_port or 0))} over TLS: {error_reason(exc)}"
+                ) from None
+        listener._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(listener), sock=udp)
+        listener.max_datagram = MAX_UDP_PAYLOAD_V6 if udp.family == socket.AF_INET6 else MAX_UDP_PAYLOAD_V4
+        bound = tcp.getsockname()
+        listener.address = (bound[0], bound[1])
+        listener._servers.append(await loop.create_server(lambda: _Connection(listener, "TCP"), sock=tcp, backlog=1024))
+        if tls is not None and tls_sock is not None:
+            bound = tls_sock.getsockname()
+            listener.tls_address = (bound[0], bound[1])
+            listener._servers.append(
+                await loop.create_server(
+                    lambda: _Connection(listener, "TLS"),
+                    sock=tls_sock,
+                    backlog=1024,
+                    ssl=tls,
+                    ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT,
+                    ssl_shutdown_timeout=_TLS_SHUTDOWN_TIMEOUT,
+                )
+            )
+    except BaseException:
+        listener.close()
+        for sock in (tcp, udp, tls_sock):
+            if sock is not None:
+                sock.close()
+        raise
+    log.info("listening for SIP: %r", listener)
+    return listener
