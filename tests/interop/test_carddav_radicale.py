@@ -15,7 +15,6 @@ import logging
 import re
 import socket
 import stat
-import subprocess
 from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -35,8 +34,8 @@ from smartbook_tui.contacts.carddav import (
     SyncResult,
     sync_carddav,
 )
-from tests.peers import require_binary
 from tests.peers.radicale import Radicale, run_radicale
+from tests.peers.tls import make_certificates
 
 pytestmark = pytest.mark.peer("radicale")
 
@@ -430,29 +429,16 @@ def test_plain_http_is_refused_except_on_loopback() -> None:
         CardDavBook(CardDavAccount("https://alice:secret@dav.example.org/"))
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    openssl = require_binary("openssl", "openssl")  # makes the test's certificate
-    certificate, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(certificate), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return certificate, key
-
-
 async def test_tls_is_verified_and_a_private_ca_can_be_added(tmp_path: Path) -> None:
-    certificate = _self_signed(tmp_path)
-    with run_radicale(tmp_path / "radicale", {}, certificate=certificate) as server:
+    certificates = make_certificates(tmp_path)
+    with run_radicale(tmp_path / "radicale", {}, certificate=(certificates.cert, certificates.key)) as server:
         setup = _setup(server, tmp_path, {"bob.vcf": BOB})
         async with setup.book() as book:
             refused = await book.sync()
         assert isinstance(refused.error, CardDavTLSError)
         assert str(refused.error).startswith(f"cannot verify the TLS certificate of {server.url.rstrip('/')} (")
         assert str(refused.error).endswith("if the server uses a private CA, add it with --carddav-ca FILE")
-        async with setup.book(ca_file=certificate[0]) as book:
+        async with setup.book(ca_file=certificates.ca) as book:
             result = await synced(book)
     assert names(result) == ["Bob Brown"]
 

@@ -1,7 +1,7 @@
 """The server side of the asyncio SIP transport (`start_listener`) against the project's own client (`open_flow`),
 and raw sockets where the client would not misbehave, on 127.0.0.1.
 
-TLS uses the throwaway CA and server certificate of `test_sip_transport` (made with the `openssl` command).
+TLS uses the throwaway CA and server certificate of tests/interop/conftest.py (made with the `openssl` command).
 """
 
 from __future__ import annotations
@@ -27,19 +27,7 @@ from smartbook_tui.sip.aio import (
     open_flow,
     start_listener,
 )
-from tests.interop import test_sip_transport as transport_tests
-
-LOCALHOST = "127.0.0.1"
-TIMEOUT = 3.0
-
-# The TLS fixtures and the message builders of the client's tests.
-certificates = transport_tests.certificates
-client_context = transport_tests.client_context
-server_context = transport_tests.server_context
-Client = transport_tests.Client
-options = transport_tests.options
-response_to = transport_tests.response_to
-notify = transport_tests.notify
+from tests.peers.sip_kit import LOCALHOST, TIMEOUT, Client, notify, options, response_to
 
 
 class Server:

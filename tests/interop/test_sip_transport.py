@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import socket
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from smartbook_tui.sip import Headers, SipMessage, SipParseError, SipRequest, SipResponse, StreamParser, parse_message
+from smartbook_tui.sip import SipMessage, SipParseError, SipRequest, SipResponse, StreamParser, parse_message
 from smartbook_tui.sip.aio import (
     ConnectFailed,
     ConnectionLost,
@@ -28,114 +25,9 @@ from smartbook_tui.sip.aio import (
     TransportError,
     open_flow,
 )
-from tests.peers import require_binary
-
-LOCALHOST = "127.0.0.1"
-TIMEOUT = 3.0
-_branches = itertools.count(1)
-
+from tests.peers.sip_kit import LOCALHOST, TIMEOUT, Client, notify, options, response_to
 
 # ---------------------------------------------------------------------------------------------- certificates
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A throwaway CA, and a server certificate it signed for 127.0.0.1 and localhost."""
-    openssl = require_binary("openssl", "openssl")
-    directory = tmp_path_factory.mktemp("tls")
-    ca_key, ca_cert = directory / "ca.key", directory / "ca.pem"
-    key, request, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
-    extensions = directory / "server.ext"
-    extensions.write_text(
-        "basicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature\n"
-        "extendedKeyUsage = serverAuth\n"
-        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
-    )
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    ca_extensions = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
-    signing = ["-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial", "-extfile", extensions, "-days", "2"]
-    commands = [
-        [
-            openssl,
-            "req",
-            "-x509",
-            *ec,
-            *ca_extensions,
-            "-keyout",
-            ca_key,
-            "-out",
-            ca_cert,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=CA",
-        ],
-        [openssl, "req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
-        [openssl, "x509", "-req", *signing, "-in", request, "-out", cert],
-    ]
-    for command in commands:
-        subprocess.run([str(part) for part in command], check=True, capture_output=True, timeout=30)
-    return {"ca": ca_cert, "cert": cert, "key": key}
-
-
-@pytest.fixture
-def client_context(certificates: dict[str, Path]) -> ssl.SSLContext:
-    """A verifying client context that trusts the test CA."""
-    return ssl.create_default_context(cafile=str(certificates["ca"]))
-
-
-@pytest.fixture
-def server_context(certificates: dict[str, Path]) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certificates["cert"], certificates["key"])
-    return context
-
-
-# ---------------------------------------------------------------------------------------------------- messages
-
-
-def options(flow: Flow, number: int = 1, body: bytes = b"") -> SipRequest:
-    sent_by = f"{flow.local[0]}:{flow.local[1]}"
-    headers = Headers(
-        [
-            ("Via", f"SIP/2.0/{flow.transport} {sent_by};branch=z9hG4bK-c{next(_branches)};rport"),
-            ("Max-Forwards", 70),
-            ("From", "<sip:alice@example.org>;tag=c1"),
-            ("To", "<sip:example.org>"),
-            ("Call-ID", f"options-{number}@test"),
-            ("CSeq", f"{number} OPTIONS"),
-            ("Contact", f"<sip:alice@{sent_by};transport={flow.transport.lower()}>"),
-        ]
-    )
-    return SipRequest("OPTIONS", "sip:example.org", headers, body)
-
-
-def response_to(request: SipRequest, status: int = 200, reason: str = "OK") -> SipResponse:
-    headers = Headers()
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        for value in request.headers.get_all(name) if name == "Via" else [request.headers.get(name) or ""]:
-            headers.add(name, value)
-    if request.to_tag is None:
-        headers.set("To", f"{request.headers.get('To')};tag=s1")
-    return SipResponse(status, reason, headers)
-
-
-def notify(transport: str, server: tuple[str, int], number: int = 1) -> SipRequest:
-    headers = Headers(
-        [
-            ("Via", f"SIP/2.0/{transport} {server[0]}:{server[1]};branch=z9hG4bK-s{next(_branches)}"),
-            ("Max-Forwards", 70),
-            ("From", "<sip:rls@example.org>;tag=s1"),
-            ("To", "<sip:alice@example.org>;tag=c1"),
-            ("Call-ID", "list@test"),
-            ("CSeq", f"{number} NOTIFY"),
-            ("Event", "presence"),
-            ("Subscription-State", "active;expires=3600"),
-            ("Content-Type", "application/pidf+xml"),
-        ]
-    )
-    return SipRequest("NOTIFY", "sip:alice@127.0.0.1", headers, b"<presence/>")
 
 
 # ------------------------------------------------------------------------------------------------------ server
@@ -241,29 +133,6 @@ class SipPeer:
 
     async def next_message(self) -> tuple[SipMessage, tuple[str, int]]:
         return await asyncio.wait_for(self.received.get(), TIMEOUT)
-
-
-class Client:
-    """The callbacks of a flow, recording what they get."""
-
-    def __init__(self) -> None:
-        self.messages: asyncio.Queue[tuple[SipMessage, tuple[str, int]]] = asyncio.Queue()
-        self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
-        self.lost_calls = 0
-
-    def on_message(self, message: SipMessage, source: tuple[str, int]) -> None:
-        self.messages.put_nowait((message, source))
-
-    def on_lost(self, error: Exception | None) -> None:
-        self.lost_calls += 1
-        if not self.lost.done():
-            self.lost.set_result(error)
-
-    async def next_message(self) -> tuple[SipMessage, tuple[str, int]]:
-        return await asyncio.wait_for(self.messages.get(), TIMEOUT)
-
-    async def wait_lost(self) -> Exception | None:
-        return await asyncio.wait_for(asyncio.shield(self.lost), TIMEOUT)
 
 
 @contextlib.asynccontextmanager
