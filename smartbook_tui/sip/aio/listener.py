@@ -42,10 +42,8 @@ from dataclasses import dataclass
 from smartbook_tui.sip.message import (
     DEFAULT_MAX_BODY,
     SipMessage,
-    SipParseError,
     StreamParser,
     is_keepalive,
-    parse_message,
 )
 
 from .transport import (
@@ -60,6 +58,7 @@ from .transport import (
     error_reason,
     feed_stream,
     format_address,
+    parse_datagram,
 )
 
 __all__ = [
@@ -373,14 +372,9 @@ class Listener:
             log.exception("the on_message callback failed on a %s from %s", describe_message(message), peer)
 
     def _datagram_received(self, data: bytes, source: Address) -> None:
-        if self._closed or is_keepalive(data):
-            return
-        try:
-            message = parse_message(data, self._max_body)
-        except SipParseError as exc:
-            log.debug("dropped a %d-byte datagram from %s that is not SIP: %s", len(data), format_address(source), exc)
-            return
-        self._deliver(message, Peer("UDP", source))
+        message = None if self._closed else parse_datagram(data, source, self._max_body)
+        if message is not None:
+            self._deliver(message, Peer("UDP", source))
 
     def _udp_lost(self, exc: Exception | None) -> None:
         if exc is not None:

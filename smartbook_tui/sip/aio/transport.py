@@ -390,14 +390,20 @@ class UdpFlow(Flow):
             self._transport.close()
 
     def _datagram_received(self, data: bytes, source: Address) -> None:
-        if self._closing or is_keepalive(data):
-            return
-        try:
-            message = parse_message(data, self._max_body)
-        except SipParseError as exc:
-            log.debug("dropped a %d-byte datagram from %s that is not SIP: %s", len(data), format_address(source), exc)
-            return
-        self._deliver(message, source)
+        message = None if self._closing else parse_datagram(data, source, self._max_body)
+        if message is not None:
+            self._deliver(message, source)
+
+
+def parse_datagram(data: bytes, source: Address, max_body: int) -> SipMessage | None:
+    """The message a datagram carries; None for a keep-alive or for one that is not SIP (dropped, logged)."""
+    if is_keepalive(data):
+        return None
+    try:
+        return parse_message(data, max_body)
+    except SipParseError as exc:
+        log.debug("dropped a %d-byte datagram from %s that is not SIP: %s", len(data), format_address(source), exc)
+        return None
 
 
 class _StreamProtocol(asyncio.Protocol):
