@@ -117,7 +117,7 @@ class Challenge:
     domain: tuple[str, ...] = ()  # the URIs of the protection space, when the server lists them
 
 
-def _parse_parameters(text: str, start: int) -> dict[str, str]:
+def _parse_parameters(text: str, start: int, subject: str) -> dict[str, str]:
     """The auth-params of `text` from `start` on: lower-case names, unquoted values, the first of each name kept."""
     parameters: dict[str, str] = {}
     position = start
@@ -130,30 +130,30 @@ def _parse_parameters(text: str, start: int) -> dict[str, str]:
             return parameters
         name_match = _TOKEN.match(text, position)
         if name_match is None:
-            raise AuthError(f"the server's challenge is malformed at {_show(text[position:])}")
+            raise AuthError(f"{subject} is malformed at {_show(text[position:])}")
         name = name_match.group().lower()
         position = _WHITESPACE.match(text, name_match.end()).end()
         if position == length or text[position] != "=":
-            raise AuthError(f"the server's challenge has a parameter {_show(name_match.group())} without a value")
+            raise AuthError(f"{subject} has a parameter {_show(name_match.group())} without a value")
         position = _WHITESPACE.match(text, position + 1).end()
         if position < length and text[position] == '"':
-            value, position = _read_quoted(text, position)
+            value, position = _read_quoted(text, position, subject)
         else:
             value_match = _BARE_VALUE.match(text, position)
             if value_match is None:
-                raise AuthError(f"the server's challenge has a parameter {_show(name_match.group())} without a value")
+                raise AuthError(f"{subject} has a parameter {_show(name_match.group())} without a value")
             value, position = value_match.group(), value_match.end()
         position = _WHITESPACE.match(text, position).end()
         if position < length and text[position] != ",":
-            raise AuthError(f"the server's challenge has unexpected text {_show(text[position:])} after {name}")
+            raise AuthError(f"{subject} has unexpected text {_show(text[position:])} after {name}")
         if name in parameters:
             if name in _KNOWN_PARAMETERS:
-                raise AuthError(f"the server's challenge gives {name} twice")
+                raise AuthError(f"{subject} gives {name} twice")
             continue
         parameters[name] = value
 
 
-def _read_quoted(text: str, start: int) -> tuple[str, int]:
+def _read_quoted(text: str, start: int, subject: str) -> tuple[str, int]:
     """The unescaped content of the quoted string opening at `start`, and the position after its closing quote."""
     pieces: list[str] = []
     position = start + 1
@@ -169,7 +169,29 @@ def _read_quoted(text: str, start: int) -> tuple[str, int]:
             character = text[position]
         pieces.append(character)
         position += 1
-    raise AuthError("the server's challenge has an unterminated quoted string")
+    raise AuthError(f"{subject} has an unterminated quoted string")
+
+
+def read_digest_header(value: str, *, subject: str, wrong_scheme: Callable[[str], str]) -> dict[str, str]:
+    """The auth-params of a Digest header value (a challenge or credentials), by lower-case name, after the checks
+    both sides make: not empty, no control character, valid UTF-8, the Digest scheme. `subject` names the header
+    in the one-line AuthError messages; `wrong_scheme(scheme)` words the refusal of another scheme."""
+    text = _FOLD.sub(" ", value).strip(" \t")
+    if not text:
+        raise AuthError(f"{subject} is empty")
+    if _CONTROL.search(text):
+        raise AuthError(f"{subject} contains a control character")
+    if _SURROGATE.search(text):
+        raise AuthError(f"{subject} is not valid UTF-8")
+    scheme_match = _TOKEN.match(text)
+    if scheme_match is None:
+        raise AuthError(f"{subject} does not start with an authentication scheme: {_show(text)}")
+    if scheme_match.group().lower() != "digest":
+        raise AuthError(wrong_scheme(scheme_match.group()))
+    after_scheme = scheme_match.end()
+    if after_scheme < len(text) and text[after_scheme] not in " \t":
+        raise AuthError(f"{subject} is malformed at {_show(text[after_scheme:])}")
+    return _parse_parameters(text, after_scheme, subject)
 
 
 def parse_challenge(value: str) -> Challenge:
@@ -178,23 +200,11 @@ def parse_challenge(value: str) -> Challenge:
     Parameters may come in any order, quoted or not, with any spacing and with names in any case; unknown
     parameters are ignored. A missing algorithm means MD5 (RFC 2617). Raises AuthError for anything else.
     """
-    text = _FOLD.sub(" ", value).strip(" \t")
-    if not text:
-        raise AuthError("the server's challenge is empty")
-    if _CONTROL.search(text):
-        raise AuthError("the server's challenge contains a control character")
-    if _SURROGATE.search(text):
-        raise AuthError("the server's challenge is not valid UTF-8")
-    scheme_match = _TOKEN.match(text)
-    if scheme_match is None:
-        raise AuthError(f"the server's challenge does not start with an authentication scheme: {_show(text)}")
-    scheme = scheme_match.group()
-    if scheme.lower() != "digest":
-        raise AuthError(f"the server asks for {_show(scheme)} authentication; only Digest is supported")
-    after_scheme = scheme_match.end()
-    if after_scheme < len(text) and text[after_scheme] not in " \t":
-        raise AuthError(f"the server's challenge is malformed at {_show(text[after_scheme:])}")
-    parameters = _parse_parameters(text, after_scheme)
+    parameters = read_digest_header(
+        value,
+        subject="the server's challenge",
+        wrong_scheme=lambda scheme: f"the server asks for {_show(scheme)} authentication; only Digest is supported",
+    )
 
     if "realm" not in parameters:
         raise AuthError("the server's challenge has no realm")
@@ -299,6 +309,35 @@ def _quote(value: str, what: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def digest_response(
+    algorithm: str,
+    ha1: str,
+    *,
+    nonce: str,
+    nc: str,
+    cnonce: str,
+    qop: str | None,
+    method: str,
+    uri: str,
+    body: bytes = b"",
+) -> str:
+    """The `response` value of RFC 7616 section 3.4.1 from HA1 (the -sess session key is derived here): one formula
+    for the client answering a challenge and the server checking an answer."""
+    known = _ALGORITHMS[algorithm.upper()]
+    digest = known.digest
+
+    def hash_of(*parts: str) -> str:
+        try:
+            return digest(":".join(parts).encode())
+        except UnicodeEncodeError:
+            raise AuthError("the request contains text that is not valid UTF-8") from None
+
+    if known.session:
+        ha1 = hash_of(ha1, nonce, cnonce)
+    ha2 = hash_of(method, uri, digest(body)) if qop == "auth-int" else hash_of(method, uri)
+    return hash_of(ha1, nonce, nc, cnonce, qop, ha2) if qop is not None else hash_of(ha1, nonce, ha2)
+
+
 def authorization(
     challenge: Challenge,
     *,
@@ -333,7 +372,6 @@ def authorization(
     if qop is not None and not cnonce:
         raise AuthError("the client nonce (cnonce) is empty")
 
-    digest = algorithm.digest
     realm, nonce = challenge.realm, challenge.nonce
     nc = f"{nonce_count:08x}"
 
@@ -342,13 +380,12 @@ def authorization(
             data = ":".join(parts).encode()
         except UnicodeEncodeError:  # the message names no part: one of them is the password
             raise AuthError("the user name, password or request contains text that is not valid UTF-8") from None
-        return digest(data)
+        return algorithm.digest(data)
 
     ha1 = hash_of(credentials.username, realm, credentials.password)
-    if algorithm.session:
-        ha1 = hash_of(ha1, nonce, cnonce)
-    ha2 = hash_of(method, uri, digest(body)) if qop == "auth-int" else hash_of(method, uri)
-    response = hash_of(ha1, nonce, nc, cnonce, qop, ha2) if qop is not None else hash_of(ha1, nonce, ha2)
+    response = digest_response(
+        algorithm.name, ha1, nonce=nonce, nc=nc, cnonce=cnonce, qop=qop, method=method, uri=uri, body=body
+    )
 
     username = hash_of(credentials.username, realm) if challenge.userhash else credentials.username
     parts = [

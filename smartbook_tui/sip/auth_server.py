@@ -53,14 +53,13 @@ from typing import TypeAlias
 from smartbook_tui.sip.auth import (
     _ALGORITHMS,
     _CONTROL,
-    _FOLD,
     _SURROGATE,
-    _TOKEN,
     SUPPORTED_ALGORITHMS,
     AuthError,
     _Algorithm,
-    _parse_parameters,
     _show,
+    digest_response,
+    read_digest_header,
 )
 from smartbook_tui.sip.uri import parse_uri
 
@@ -112,27 +111,12 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _parse_authorization(value: str) -> dict[str, str]:
-    """The parameters of a Digest `Authorization` value, by lower-case name. Raises AuthError (one line).
-
-    A thin wrapper around auth.py's parser of auth-params: the checks before it mirror `parse_challenge`, and its
-    messages, written for challenges, are reworded for credentials.
-    """
-    text = _FOLD.sub(" ", value).strip(" \t")
-    if not text:
-        raise AuthError("the authorization header is empty")
-    if _CONTROL.search(text):
-        raise AuthError("the authorization header contains a control character")
-    if _SURROGATE.search(text):
-        raise AuthError("the authorization header is not valid UTF-8")
-    scheme = _TOKEN.match(text)
-    if scheme is None or (scheme.end() < len(text) and text[scheme.end()] not in " \t"):
-        raise AuthError(f"the authorization header does not start with an authentication scheme: {_show(text)}")
-    if scheme.group().lower() != "digest":
-        raise AuthError(f"the authorization header uses the {_show(scheme.group())} scheme, not Digest")
-    try:
-        return _parse_parameters(text, scheme.end())
-    except AuthError as error:
-        raise AuthError(str(error).replace("the server's challenge", "the authorization header")) from None
+    """The parameters of a Digest `Authorization` value, by lower-case name. Raises AuthError (one line)."""
+    return read_digest_header(
+        value,
+        subject="the authorization header",
+        wrong_scheme=lambda scheme: f"the authorization header uses the {_show(scheme)} scheme, not Digest",
+    )
 
 
 def _quoted(value: str) -> str:
@@ -317,14 +301,11 @@ class DigestVerifier:
         known = ha1(params["username"], base)
         secret = known if known is not None else digest(self._secret)  # a stand-in of the same length
 
-        def hash_of(*parts: str) -> str:
-            return digest(":".join(parts).encode("utf-8", "surrogateescape"))
-
         nonce, cnonce, nc, qop = params["nonce"], params["cnonce"], params["nc"], params["qop"]
-        if algorithm.session:
-            secret = hash_of(secret, nonce, cnonce)
-        ha2 = hash_of(method, params["uri"])  # the uri the client hashed, checked against the Request-URI above
-        expected = hash_of(secret, nonce, nc, cnonce, qop, ha2)
+        # The uri the client hashed, checked against the Request-URI before this.
+        expected = digest_response(
+            algorithm.name, secret, nonce=nonce, nc=nc, cnonce=cnonce, qop=qop, method=method, uri=params["uri"]
+        )
         given = params["response"].lower().encode("utf-8", "surrogateescape")
         return hmac.compare_digest(expected.encode(), given) and known is not None
 
