@@ -155,7 +155,7 @@ class ListSubscription:
             self._unsubscribing = True
             outputs += self._send(self._subscribe(0, initial=False), now)
         self._refresh_at = self._retry_at = None
-        return [*outputs, self._status(Phase.STOPPED, "unsubscribed")]
+        return [*outputs, self._status(Phase.STOPPED, "unsubscribed" if outputs else "stopped")]
 
     @property
     def deadline(self) -> float | None:
@@ -193,7 +193,7 @@ class ListSubscription:
             return []
         self._client = None
         self._servers.clear()
-        return self._retry_later(now, f"lost the connection to the server ({reason})")
+        return self._retry_later(now, f"no connection to the server ({reason})")
 
     def on_message(self, message: SipMessage, now: float) -> list[Output]:
         try:

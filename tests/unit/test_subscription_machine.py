@@ -232,9 +232,7 @@ def test_no_answer_and_lost_connections_back_off():
     assert statuses(outputs) == [(Phase.WAITING, "the server did not answer the SUBSCRIBE; trying again in 1 s")]
     subscription.on_timer(33.0)
     outputs = subscription.on_transport_lost(34.0, "connection reset")
-    assert statuses(outputs) == [
-        (Phase.WAITING, "lost the connection to the server (connection reset); trying again in 2 s")
-    ]
+    assert statuses(outputs) == [(Phase.WAITING, "no connection to the server (connection reset); trying again in 2 s")]
 
 
 def test_bad_notifies_are_answered_not_crashed_on():
@@ -262,6 +260,7 @@ def test_stop_unsubscribes():
     (unsubscribe,) = sent(outputs)
     assert unsubscribe.expires == 0
     assert statuses(outputs) == [(Phase.STOPPED, "unsubscribed")]
+    assert statuses(machine().stop(0.0)) == [(Phase.STOPPED, "stopped")]  # nothing to unsubscribe
     final = notify(request, None, cseq=2, state="terminated;reason=timeout", branch="n2")
     assert statuses(subscription.on_message(final, 5.1)) == []  # no resubscribing after a stop
 
