@@ -19,6 +19,7 @@ from pathlib import Path
 import platformdirs
 
 from smartbook_tui.contacts import number_resource_uri, to_e164
+from smartbook_tui.password_file import PasswordFileError, read_password_file
 from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, checked_domain, is_e164
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
@@ -185,14 +186,11 @@ def _username(user: str, domain: str) -> str:
 def _read_password(args: argparse.Namespace, account: str) -> str:
     """The password from --password-file, or standard input: its one line, without the line break."""
     if args.password_file is not None:
-        path = args.password_file.expanduser()
-        source = f"the password file {path}"
+        source = f"the password file {args.password_file.expanduser()}"
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise _Refused(f"cannot read {source}: {exc.strerror or type(exc).__name__}") from None
-        except UnicodeDecodeError:
-            raise _Refused(f"{source} is not UTF-8 text") from None
+            text = read_password_file(args.password_file)
+        except PasswordFileError as exc:
+            raise _Refused(str(exc)) from None
     elif sys.stdin is not None and sys.stdin.isatty():
         source = "the password typed"
         text = getpass.getpass(f"Password for {account}: ")
@@ -204,7 +202,7 @@ def _read_password(args: argparse.Namespace, account: str) -> str:
             text = sys.stdin.read() if sys.stdin is not None else ""
         except UnicodeDecodeError:
             raise _Refused(f"{source} is not UTF-8 text") from None
-    password = text.strip("\r\n")  # as `smartbook watch` reads its password file
+    password = text.strip("\r\n")  # as read_password_file reads a file
     if not password:
         raise _Refused(f"{source} holds no password")
     if "\n" in password or "\r" in password:

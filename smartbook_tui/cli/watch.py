@@ -16,6 +16,7 @@ from pathlib import Path
 from smartbook_tui import __version__
 from smartbook_tui.config import AccountSettings, load_settings
 from smartbook_tui.contacts import book_resource_uris, contacts_by_resource
+from smartbook_tui.password_file import read_password_file
 from smartbook_tui.sip.aio import TransportError, open_flow
 from smartbook_tui.sip.auth import Credentials
 from smartbook_tui.sip.uri import SipUri, parse_sip_uri
@@ -105,7 +106,7 @@ def _merge_account(args: argparse.Namespace, saved: AccountSettings) -> AccountS
 
 def _credentials(account: AccountSettings, aor: SipUri) -> Credentials | None:
     if account.password_file is not None:
-        password = account.password_file.expanduser().read_text(encoding="utf-8").strip("\r\n")
+        password = read_password_file(account.password_file)
     else:
         password = os.environ.get(PASSWORD_VARIABLE, "")
     if not password:

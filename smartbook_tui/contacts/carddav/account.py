@@ -13,6 +13,8 @@ from pathlib import Path
 import certifi
 import httpx
 
+from smartbook_tui.password_file import PasswordFileError, read_password_file
+
 from .errors import CardDavConfigError
 
 DEFAULT_TIMEOUT = 30.0  # seconds, per network operation
@@ -92,17 +94,10 @@ def _read_password(account: CardDavAccount) -> str | None:
         return account.password
     if account.password_file is None:
         return None
-    path = Path(account.password_file).expanduser()
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise CardDavConfigError(f"cannot read the CardDAV password file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CardDavConfigError(f"the CardDAV password file {path} is not UTF-8 text") from None
-    password = text.rstrip("\r\n")
-    if not password:
-        raise CardDavConfigError(f"the CardDAV password file {path} is empty")
-    return password
+        return read_password_file(Path(account.password_file), "the CardDAV password file")
+    except PasswordFileError as exc:
+        raise CardDavConfigError(str(exc)) from None
 
 
 def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:

@@ -1,0 +1,26 @@
+"""Reading a password from a file: the one rule for every password smartbook takes from one (the account's for
+`watch`, the CardDAV server's, a new server account's), since a password never goes on a command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PasswordFileError(ValueError):
+    """The file gives no password; the message names it, in one line a person can act on."""
+
+
+def read_password_file(path: Path, what: str = "the password file") -> str:
+    """The password `path` holds: its UTF-8 text (a BOM allowed) without the line breaks around it. Raises
+    PasswordFileError, naming the file as `what`, when it cannot be read, is not UTF-8 or holds nothing."""
+    path = path.expanduser()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise PasswordFileError(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise PasswordFileError(f"{what} {path} is not UTF-8 text") from None
+    password = text.strip("\r\n")
+    if not password:
+        raise PasswordFileError(f"{what} {path} holds no password")
+    return password
