@@ -1,5 +1,5 @@
-"""`smartbook server`: the presence server's administration, its accounts (`account add|list|remove`) and the
-lists stored on it (`list set|show|remove`). Running the server itself will be another subcommand of `server`.
+"""`smartbook server`: the presence server's administration, its accounts (`account add|list|set|remove`) and
+the lists stored on it (`list set|show|remove`). Running the server itself will be another subcommand of `server`.
 
 `--db` and `--domain` may be given after `server` or after the action. Passwords never come from the command line
 (other users can read it): a file, standard input, or a prompt that does not echo when standard input is a
@@ -26,6 +26,7 @@ from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 from .book import fail
 
 DEFAULT_DOMAIN = "127.0.0.1"
+_PUBLIC_HELP = "show the account's live status to every watcher, not only to the accounts it watches back"
 _COMMENT = re.compile(r"(?:^|\s)#.*")  # a "#" starting a line or after a space; URIs hold no spaces
 
 Action = Callable[[Store, str, argparse.Namespace], int]
@@ -50,7 +51,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     server.set_defaults(run=run)
     parts = server.add_subparsers(dest="server_command", required=True, metavar="COMMAND")
 
-    account = _subparser(parts, "account", "add, list or remove accounts")
+    account = _subparser(parts, "account", "add, list, change or remove accounts")
     actions = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
     add = _subparser(actions, "add", "create an account (the password from a file or standard input)")
     add.add_argument("user", metavar="USER", help="the username (the account is USER@DOMAIN)")
@@ -62,10 +63,28 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="read the password from standard input (asked for twice, without echo, on a terminal)",
     )
+    add.add_argument("--public-presence", action="store_true", help=_PUBLIC_HELP)
     add.set_defaults(server_action=_account_add)
     listing = _subparser(actions, "list", "print the accounts of DOMAIN")
     listing.add_argument("--json", action="store_true", help="one JSON object a line")
     listing.set_defaults(server_action=_account_list)
+    change = _subparser(actions, "set", "change an account's phone number or who sees its presence")
+    change.add_argument("user", metavar="USER")
+    phone = change.add_mutually_exclusive_group()
+    phone.add_argument("--phone", metavar="+E164", help="make this the account's verified phone number")
+    phone.add_argument("--no-phone", action="store_true", help="unlink the account's phone number")
+    presence = change.add_mutually_exclusive_group()
+    presence.add_argument(
+        "--public-presence", dest="public_presence", action="store_const", const=True, help=_PUBLIC_HELP
+    )
+    presence.add_argument(
+        "--private-presence",
+        dest="public_presence",
+        action="store_const",
+        const=False,
+        help="show the account's live status only to the accounts it watches back, as new accounts do",
+    )
+    change.set_defaults(server_action=_account_set)
     remove = _subparser(actions, "remove", "remove an account with its number and lists")
     remove.add_argument("user", metavar="USER")
     remove.set_defaults(server_action=_account_remove)
@@ -134,18 +153,44 @@ def run(args: argparse.Namespace) -> int:
 
 def _account_add(store: Store, domain: str, args: argparse.Namespace) -> int:
     user = _username(args.user, domain)
-    phone = None
-    if args.phone is not None:
-        phone = to_e164(args.phone, None)
-        if phone is None:
-            raise _Refused(
-                f"--phone {args.phone[:40]!r} is not a phone number in international form: write it as "
-                "+<country code><number>, e.g. +33612345678"
-            )
+    phone = _phone(args.phone) if args.phone is not None else None
     password = _read_password(args, f"{user}@{domain}")
-    account = store.add_account(user, domain, password, phone)
-    print(f"added {account.name}" + (f" with the number {account.phone}" if account.phone else ""))
+    account = store.add_account(user, domain, password, phone, public_presence=args.public_presence)
+    having = ([f"the number {account.phone}"] if account.phone else []) + (
+        ["public presence"] if account.public_presence else []
+    )
+    print(f"added {account.name}" + (f" with {' and '.join(having)}" if having else ""))
     return 0
+
+
+def _account_set(store: Store, domain: str, args: argparse.Namespace) -> int:
+    user = _username(args.user, domain)
+    if args.phone is None and not args.no_phone and args.public_presence is None:
+        raise _Refused(
+            f"nothing to change: give --phone +E164, --no-phone, --public-presence or --private-presence after {user}"
+        )
+    account: Account | None = None
+    having: list[str] = []
+    if args.phone is not None or args.no_phone:
+        account = store.set_phone(user, domain, _phone(args.phone) if args.phone is not None else None)
+        having.append(f"the number {account.phone}" if account.phone else "no number")
+    if args.public_presence is not None:
+        account = store.set_public_presence(user, domain, args.public_presence)
+        having.append("public presence" if account.public_presence else "private presence")
+    assert account is not None  # one of the two changes was asked for
+    print(f"{account.name} now has {' and '.join(having)}")
+    return 0
+
+
+def _phone(text: str) -> str:
+    """The --phone value in E.164; international form only, no region is guessed."""
+    phone = to_e164(text, None)
+    if phone is None:
+        raise _Refused(
+            f"--phone {text[:40]!r} is not a phone number in international form: write it as "
+            "+<country code><number>, e.g. +33612345678"
+        )
+    return phone
 
 
 def _account_list(store: Store, domain: str, args: argparse.Namespace) -> int:
@@ -154,8 +199,9 @@ def _account_list(store: Store, domain: str, args: argparse.Namespace) -> int:
             print(json.dumps(_account_json(account), ensure_ascii=False))
         else:
             state = "activated" if account.activated else "not activated"
+            presence = "public" if account.public_presence else "private"
             created = account.created.strftime("%Y-%m-%d %H:%M:%SZ")
-            print(f"{account.name:<32} {account.phone or '-':<16} {state:<13} {created}")
+            print(f"{account.name:<32} {account.phone or '-':<16} {state:<13} {presence:<7} {created}")
     return 0
 
 
@@ -166,6 +212,7 @@ def _account_json(account: Account) -> dict[str, object]:
         "address": account.address,
         "phone": account.phone,
         "activated": account.activated,
+        "public_presence": account.public_presence,
         "created": account.created.isoformat(),
     }
 

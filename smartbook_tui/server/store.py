@@ -1,5 +1,5 @@
-"""The server's SQLite store: accounts with their digest HA1 values and their verified phone number, and the
-lists they store on the server (RFC 4662 list URIs with ordered entries).
+"""The server's SQLite store: accounts with their digest HA1 values, their verified phone number and whether
+their presence is public, and the lists they store on the server (RFC 4662 list URIs with ordered entries).
 
 * One file, opened by `Store.open`: created with mode 0600 (SQLite gives its `-wal` and `-shm` files the same
   mode), WAL journal, foreign keys on, `synchronous=FULL` (a committed write survives a power cut).
@@ -13,8 +13,11 @@ lists they store on the server (RFC 4662 list URIs with ordered entries).
 * Phone numbers are checked strictly, as E.164 written without separators (`+[1-9]` then 6 to 14 digits): the
   store compares numbers as strings, so it only takes their canonical form. Normalising what people type (spaces,
   national forms) is for the edges, with `smartbook_tui.contacts.to_e164`.
-* Each change of which account a number belongs to is logged (`phone_changes`), so a running server notices the
-  accounts and numbers that the admin CLI, another process, adds or removes (issue 5, point 6).
+* Each change to an account that alters what its watchers see is logged (`account_changes`): the account created
+  or removed, its number linked, unlinked or changed, its activated or public-presence flag changed. A running
+  server polls `Store.changes` to notice what the admin CLI, another process, did (issue 5, point 6).
+* An account's `public_presence` says who may see its live status: every watcher when it is on, only the accounts
+  it watches back (mutual watchers) when it is off, the default. The server's privacy gate applies it.
 
 Every failure is a `StoreError` (or a subclass) whose message is one line for a person; none holds a password.
 """
@@ -39,12 +42,12 @@ __all__ = [
     "ALGORITHMS",
     "SCHEMA_VERSION",
     "Account",
+    "AccountChanges",
     "AccountExists",
     "DatabaseUnusable",
     "InvalidValue",
     "NoSuchAccount",
     "NumberTaken",
-    "PhoneChanges",
     "ResourceList",
     "Store",
     "StoreError",
@@ -53,7 +56,7 @@ __all__ = [
     "is_e164",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x534D424B  # "SMBK": tells our files from other SQLite databases
 ALGORITHMS = ("MD5", "SHA-256")  # the -sess variants hash these HA1 values again with the nonces
 
@@ -66,7 +69,7 @@ _USERNAME = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/]{1,64}")
 _PHONE_LIKE = re.compile(r"\+[0-9\-.()]*[0-9][0-9\-.()]*|[\-.()]*(?:[0-9][\-.()]*){7,}")
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 _BATCH = 500  # numbers per `IN (...)` lookup, well under SQLite's variable limit (999 before 3.32)
-_CHANGES_KEPT = 7 * 24 * 3600  # seconds a phone change stays in the log
+_CHANGES_KEPT = 7 * 24 * 3600  # seconds a change stays in the log
 
 
 class StoreError(Exception):
@@ -100,6 +103,7 @@ class Account:
     phone: str | None  # the verified number, E.164
     activated: bool
     created: datetime  # UTC
+    public_presence: bool = False  # live status shown to every watcher, not only to mutual ones
 
     @property
     def name(self) -> str:
@@ -121,9 +125,10 @@ class ResourceList:
 
 
 @dataclass(frozen=True, slots=True)
-class PhoneChanges:
+class AccountChanges:
     last: int  # pass it as `after` next time
-    numbers: frozenset[str]  # E.164 numbers whose account changed (linked, unlinked, created, removed)
+    numbers: frozenset[str]  # E.164 numbers whose account changed (linked, unlinked, or its account changed)
+    usernames: frozenset[str]  # accounts of the domain that changed in any way (created, removed, flags, number)
 
 
 def is_e164(number: str) -> bool:
@@ -187,6 +192,26 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "PRAGMA application_id = 1397572171",  # APPLICATION_ID, tests hold the two equal
         "PRAGMA user_version = 1",
     ),
+    2: (
+        "ALTER TABLE accounts ADD COLUMN public_presence INTEGER NOT NULL DEFAULT 0 CHECK (public_presence IN (0, 1))",
+        # The change log of every account change, not only of numbers: one row per (account, number) affected,
+        # `e164` NULL when the account had no number.
+        """CREATE TABLE account_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            domain TEXT NOT NULL,
+            username TEXT NOT NULL,
+            e164 TEXT,
+            changed_at INTEGER NOT NULL
+        ) STRICT""",
+        # The sequence goes on where phone_changes left it, so a seq handed out before stays behind every new one.
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'account_changes', seq FROM sqlite_sequence "
+        "WHERE name = 'phone_changes'",
+        # The old rows are kept, their username '' (unknown): `Store.changes` reports their numbers only.
+        "INSERT INTO account_changes (seq, domain, username, e164, changed_at) "
+        "SELECT seq, domain, '', e164, changed_at FROM phone_changes",
+        "DROP TABLE phone_changes",
+        "PRAGMA user_version = 2",
+    ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -228,16 +253,20 @@ def _check_version(connection: sqlite3.Connection, path: Path) -> int:
 
 # Whole statements, never assembled from pieces; only the batched lookup adds "?" placeholders to its end.
 _SELECT_ACCOUNTS = (
-    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at "
+    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at, a.public_presence "
     "FROM accounts a LEFT JOIN phone_numbers p ON p.account_id = a.id "
 )
 _ACCOUNT = _SELECT_ACCOUNTS + "WHERE a.username = ? AND a.domain = ?"
 _ALL_ACCOUNTS = _SELECT_ACCOUNTS + "ORDER BY a.domain, a.username"
 _DOMAIN_ACCOUNTS = _SELECT_ACCOUNTS + "WHERE a.domain = ? ORDER BY a.username"
 _ACCOUNTS_BY_PHONE = (
-    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at "
+    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at, a.public_presence "
     "FROM phone_numbers p JOIN accounts a ON a.id = p.account_id WHERE a.domain = ? AND p.e164 IN "
 )
+_SET_FLAG = {  # whole statements: the column is picked here, never formatted in
+    "activated": "UPDATE accounts SET activated = ? WHERE id = ? AND activated != ?",
+    "public_presence": "UPDATE accounts SET public_presence = ? WHERE id = ? AND public_presence != ?",
+}
 _HA1 = {
     "MD5": "SELECT ha1_md5 FROM accounts WHERE username = ? AND domain = ? AND activated = 1",
     "SHA-256": "SELECT ha1_sha256 FROM accounts WHERE username = ? AND domain = ? AND activated = 1",
@@ -327,15 +356,38 @@ class Store:
             raise NoSuchAccount(f"no account {username}@{domain}")
         return int(rows[0][0])
 
-    def _log_phone_change(self, domain: str, e164: str, now: int) -> None:
-        self._conn.execute("INSERT INTO phone_changes (domain, e164, changed_at) VALUES (?, ?, ?)", (domain, e164, now))
-        self._conn.execute("DELETE FROM phone_changes WHERE changed_at < ?", (now - _CHANGES_KEPT,))
+    def _log_change(self, domain: str, username: str, e164: str | None, now: int) -> None:
+        """Log that the account `username` changed, with the number it had or has now (None: no number); drop the
+        changes older than a week."""
+        self._conn.execute(
+            "INSERT INTO account_changes (domain, username, e164, changed_at) VALUES (?, ?, ?, ?)",
+            (domain, username, e164, now),
+        )
+        self._conn.execute("DELETE FROM account_changes WHERE changed_at < ?", (now - _CHANGES_KEPT,))
 
-    def _link_phone(self, account_id: int, domain: str, e164: str, now: int) -> None:
+    def _phone_of(self, account_id: int) -> str | None:
+        rows = self._query("SELECT e164 FROM phone_numbers WHERE account_id = ?", (account_id,))
+        return str(rows[0][0]) if rows else None
+
+    def _link_phone(self, account_id: int, e164: str, now: int) -> None:
         self._conn.execute(
             "INSERT INTO phone_numbers (e164, account_id, verified_at) VALUES (?, ?, ?)", (e164, account_id, now)
         )
-        self._log_phone_change(domain, e164, now)
+
+    def _set_flag(self, username: str, domain: str, column: str, value: bool) -> Account:
+        """Set the 0/1 column `column` ("activated" or "public_presence", never a caller's text) of the account,
+        logging the change when the value is a new one."""
+        statement = _SET_FLAG[column]
+        domain = _normalise_domain(domain)
+        now = int(self._clock())
+        with self._write():
+            account_id = self._account_id(username, domain)
+            cursor = self._conn.execute(statement, (int(value), account_id, int(value)))
+            if cursor.rowcount:
+                self._log_change(domain, username, self._phone_of(account_id), now)
+        account = self.get_account(username, domain)
+        assert account is not None
+        return account
 
     def _check_number_free(self, e164: str, account_id: int | None = None) -> None:
         owner = self._query("SELECT account_id FROM phone_numbers WHERE e164 = ?", (e164,))
@@ -345,10 +397,18 @@ class Store:
     # -- accounts
 
     def add_account(
-        self, username: str, domain: str, password: str, phone: str | None = None, *, activated: bool = True
+        self,
+        username: str,
+        domain: str,
+        password: str,
+        phone: str | None = None,
+        *,
+        activated: bool = True,
+        public_presence: bool = False,
     ) -> Account:
         """Create an account; its HA1 values are computed here and the password forgotten. `phone`, if given, is
-        its verified number. A username that looks like a phone number is only taken when it is that number."""
+        its verified number. A username that looks like a phone number is only taken when it is that number.
+        `public_presence` shows its live status to every watcher, not only to mutual ones."""
         domain = checked_domain(domain)
         _check_username(username, phone)
         _check_password(password)
@@ -363,13 +423,14 @@ class Store:
             if phone is not None:
                 self._check_number_free(phone)
             cursor = self._conn.execute(
-                "INSERT INTO accounts (username, domain, ha1_md5, ha1_sha256, activated, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (username, domain, ha1_md5, ha1_sha256, int(activated), now),
+                "INSERT INTO accounts (username, domain, ha1_md5, ha1_sha256, activated, created_at, public_presence) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (username, domain, ha1_md5, ha1_sha256, int(activated), now, int(public_presence)),
             )
             if phone is not None:
-                self._link_phone(int(cursor.lastrowid or 0), domain, phone, now)
-        return Account(username, domain, phone, activated, datetime.fromtimestamp(now, UTC))
+                self._link_phone(int(cursor.lastrowid or 0), phone, now)
+            self._log_change(domain, username, phone, now)
+        return Account(username, domain, phone, activated, datetime.fromtimestamp(now, UTC), public_presence)
 
     def remove_account(self, username: str, domain: str) -> None:
         """Remove the account with its number and its lists; NoSuchAccount when there is none."""
@@ -377,10 +438,9 @@ class Store:
         now = int(self._clock())
         with self._write():
             account_id = self._account_id(username, domain)
-            phone = self._query("SELECT e164 FROM phone_numbers WHERE account_id = ?", (account_id,))
+            phone = self._phone_of(account_id)
             self._conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))  # cascades
-            if phone:
-                self._log_phone_change(domain, phone[0][0], now)
+            self._log_change(domain, username, phone, now)
 
     def get_account(self, username: str, domain: str) -> Account | None:
         rows = self._query(_ACCOUNT, (username, _normalise_domain(domain)))
@@ -415,15 +475,26 @@ class Store:
                 raise InvalidValue(f"the account {username}@{domain} is named after its number: it keeps {username}")
             if e164 is not None:
                 self._check_number_free(e164, account_id)
-            old = self._query("SELECT e164 FROM phone_numbers WHERE account_id = ?", (account_id,))
-            if old and old[0][0] != e164:
+            old = self._phone_of(account_id)
+            if old is not None and old != e164:
                 self._conn.execute("DELETE FROM phone_numbers WHERE account_id = ?", (account_id,))
-                self._log_phone_change(domain, old[0][0], now)
-            if e164 is not None and (not old or old[0][0] != e164):
-                self._link_phone(account_id, domain, e164, now)
+                self._log_change(domain, username, old, now)
+            if e164 is not None and old != e164:
+                self._link_phone(account_id, e164, now)
+                self._log_change(domain, username, e164, now)
         account = self.get_account(username, domain)
         assert account is not None
         return account
+
+    def set_activated(self, username: str, domain: str, activated: bool) -> Account:
+        """Activate the account or not (one not activated has no HA1: it cannot sign in); NoSuchAccount when there
+        is none."""
+        return self._set_flag(username, domain, "activated", activated)
+
+    def set_public_presence(self, username: str, domain: str, public: bool) -> Account:
+        """Show the account's live status to every watcher (True), or only to mutual watchers (False); NoSuchAccount
+        when there is none."""
+        return self._set_flag(username, domain, "public_presence", public)
 
     def account_for_phone(self, e164: str, domain: str) -> Account | None:
         """The account of `domain` whose verified number `e164` is; None when there is none, or when `e164` is not
@@ -444,13 +515,20 @@ class Store:
                 found[row[2]] = _account(row)
         return found
 
-    def phone_changes(self, domain: str, after: int = 0) -> PhoneChanges:
-        """The numbers of `domain` whose account changed since the change `after` (0: all those still logged, a
-        week's worth): a server polls this to tell the lists holding them."""
+    def changes(self, domain: str, after: int = 0) -> AccountChanges:
+        """The accounts of `domain` that changed since the change `after` (0: all those still logged, a week's
+        worth), and the numbers they had or have: a server polls this to tell the watchers and lists holding
+        them. `last` covers every domain's changes."""
         domain = _normalise_domain(domain)
-        rows = self._query("SELECT seq, domain, e164 FROM phone_changes WHERE seq > ?", (after,))  # one snapshot
+        statement = "SELECT seq, domain, username, e164 FROM account_changes WHERE seq > ?"
+        rows = self._query(statement, (after,))  # one snapshot: `last` and the changes agree
         last = max((row[0] for row in rows), default=after)
-        return PhoneChanges(last, frozenset(row[2] for row in rows if row[1] == domain))
+        ours = [row for row in rows if row[1] == domain]
+        return AccountChanges(
+            last,
+            frozenset(row[3] for row in ours if row[3] is not None),
+            frozenset(row[2] for row in ours if row[2]),  # '': a change logged before schema 2, number only
+        )
 
     # -- server-stored lists
 
@@ -523,8 +601,10 @@ class Store:
 
 
 def _account(row: tuple[Any, ...]) -> Account:
-    username, domain, phone, activated, created_at = row
-    return Account(username, domain, phone, bool(activated), datetime.fromtimestamp(created_at, UTC))
+    username, domain, phone, activated, created_at, public_presence = row
+    return Account(
+        username, domain, phone, bool(activated), datetime.fromtimestamp(created_at, UTC), bool(public_presence)
+    )
 
 
 def _domain_uri(domain: str, user: str | None = None) -> SipUri:

@@ -49,16 +49,17 @@ def test_add_list_remove(server, db, password_file, capsys):
 
     assert server("account", "list") == 0
     (line,) = capsys.readouterr().out.splitlines()
-    assert line.split()[:4] == ["alice@127.0.0.1", "+33612345678", "activated", line.split()[3]]
+    assert line.split()[:4] == ["alice@127.0.0.1", "+33612345678", "activated", "private"]
 
     assert server("--domain", "example.org", "account", "list", "--json") == 0
     (bob,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert {key: bob[key] for key in ("username", "domain", "address", "phone", "activated")} == {
+    assert {key: bob[key] for key in ("username", "domain", "address", "phone", "activated", "public_presence")} == {
         "username": "bob",
         "domain": "example.org",
         "address": "sip:bob@example.org",
         "phone": None,
         "activated": True,
+        "public_presence": False,
     }
 
     with Store.open(db) as store:
@@ -168,6 +169,114 @@ def test_wrong_accounts_are_one_line_and_exit_2(server, password_file, capsys):
     capsys.readouterr()
     assert server("account", "add", "carol", "--phone", "+33612345678", "--password-file", str(password_file)) == 2
     assert error_line(capsys) == "the number +33612345678 is another account's already"
+
+
+def test_add_with_public_presence(server, db, password_file, capsys):
+    assert server("account", "add", "alice", "--public-presence", "--password-file", str(password_file)) == 0
+    args = ["--phone", "+33612345678", "--password-file", str(password_file), "--public-presence"]
+    assert server("account", "add", "bob", *args) == 0
+    assert server("account", "add", "carol", "--password-file", str(password_file)) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "added alice@127.0.0.1 with public presence",
+        "added bob@127.0.0.1 with the number +33612345678 and public presence",
+        "added carol@127.0.0.1",
+    ]
+    with Store.open(db) as store:
+        assert [account.public_presence for account in store.accounts()] == [True, True, False]
+        assert store.changes("127.0.0.1").usernames == {"alice", "bob", "carol"}
+
+    assert server("account", "list") == 0
+    assert [line.split()[:4] for line in capsys.readouterr().out.splitlines()] == [
+        ["alice@127.0.0.1", "-", "activated", "public"],
+        ["bob@127.0.0.1", "+33612345678", "activated", "public"],
+        ["carol@127.0.0.1", "-", "activated", "private"],
+    ]
+    assert server("account", "list", "--json") == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(account["username"], account["public_presence"]) for account in listed] == [
+        ("alice", True),
+        ("bob", True),
+        ("carol", False),
+    ]
+
+
+def test_account_set_changes_the_number_and_the_presence(server, db, password_file, capsys):
+    assert server("account", "add", "alice", "--password-file", str(password_file)) == 0
+    capsys.readouterr()
+    with Store.open(db) as store:
+        start = store.changes("127.0.0.1").last
+    steps = [
+        (["--phone", "+33 6 12 34 56 78"], "alice@127.0.0.1 now has the number +33612345678", "+33612345678", False),
+        (["--public-presence"], "alice@127.0.0.1 now has public presence", "+33612345678", True),
+        (
+            ["--phone", "+33699999999", "--private-presence"],
+            "alice@127.0.0.1 now has the number +33699999999 and private presence",
+            "+33699999999",
+            False,
+        ),
+        (["--no-phone", "--public-presence"], "alice@127.0.0.1 now has no number and public presence", None, True),
+        (["--public-presence"], "alice@127.0.0.1 now has public presence", None, True),  # already: no change
+    ]
+    for args, said, phone, public in steps:
+        assert server("account", "set", "alice", *args) == 0
+        assert capsys.readouterr() == (said + "\n", "")
+        with Store.open(db) as store:
+            alice = store.get_account("alice", "127.0.0.1")
+            assert (alice.phone, alice.public_presence) == (phone, public)
+    with Store.open(db) as store:
+        changes = store.changes("127.0.0.1", start)
+        assert changes.usernames == {"alice"}
+        assert changes.numbers == {"+33612345678", "+33699999999"}
+
+    args = ["--db", str(db), "--domain", "example.org"]  # the store options may follow the action here too
+    assert main(["server", "account", "set", "alice", "--public-presence", *args]) == 2
+    assert error_line(capsys) == "no account alice@example.org"
+
+
+def test_wrong_account_sets_are_one_line_and_exit_2(server, password_file, capsys):
+    assert server("account", "add", "alice", "--phone", "+33612345678", "--password-file", str(password_file)) == 0
+    assert server("account", "add", "bob", "--password-file", str(password_file)) == 0
+    assert (
+        server("account", "add", "+33611111111", "--phone", "+33611111111", "--password-file", str(password_file)) == 0
+    )
+    capsys.readouterr()
+    cases = [
+        (
+            ["bob"],
+            "nothing to change: give --phone +E164, --no-phone, --public-presence or --private-presence after bob",
+        ),
+        (["carol", "--no-phone"], "no account carol@127.0.0.1"),
+        (["carol", "--private-presence"], "no account carol@127.0.0.1"),
+        (["bob@example.org", "--no-phone"], "give the username alone (bob), and the domain with --domain 127.0.0.1"),
+        (
+            ["bob", "--phone", "06 12 34 56 78"],
+            "--phone '06 12 34 56 78' is not a phone number in international form: write it as "
+            "+<country code><number>, e.g. +33612345678",
+        ),
+        (["bob", "--phone", "+33612345678"], "the number +33612345678 is another account's already"),
+        (
+            ["bob", "--phone", "+33612345678", "--public-presence"],  # nothing changed: the number comes first
+            "the number +33612345678 is another account's already",
+        ),
+        (
+            ["+33611111111", "--no-phone"],
+            "the account +33611111111@127.0.0.1 is named after its number: it keeps +33611111111",
+        ),
+    ]
+    for args, message in cases:
+        assert server("account", "set", *args) == 2
+        assert error_line(capsys) == message
+    for args in (["--phone", "+33699999999", "--no-phone"], ["--public-presence", "--private-presence"]):
+        with pytest.raises(SystemExit) as exit_:
+            server("account", "set", "bob", *args)
+        assert exit_.value.code == 2
+        assert "not allowed with argument" in capsys.readouterr().err
+    assert server("account", "list") == 0
+    assert [line.split()[:4] for line in capsys.readouterr().out.splitlines()] == [
+        ["+33611111111@127.0.0.1", "+33611111111", "activated", "private"],
+        ["alice@127.0.0.1", "+33612345678", "activated", "private"],
+        ["bob@127.0.0.1", "-", "activated", "private"],
+    ]
 
 
 def test_list_set_show_remove(server, tmp_path, password_file, capsys):

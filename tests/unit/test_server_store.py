@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from smartbook_tui.server.store import (
+    _MIGRATIONS,
     APPLICATION_ID,
     SCHEMA_VERSION,
+    AccountChanges,
     AccountExists,
     DatabaseUnusable,
     InvalidValue,
@@ -20,6 +22,7 @@ from smartbook_tui.server.store import (
     ResourceList,
     Store,
     StoreError,
+    compute_ha1,
 )
 
 DOMAIN = "example.org"
@@ -64,7 +67,8 @@ def test_open_creates_a_private_file_with_the_current_schema(path):
     assert connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
-    assert {"accounts", "phone_numbers", "lists", "list_entries"} <= tables
+    assert {"accounts", "phone_numbers", "lists", "list_entries", "account_changes"} <= tables
+    assert "phone_changes" not in tables
     connection.close()
 
 
@@ -284,21 +288,212 @@ def test_set_phone_replaces_the_one_number_of_the_account(store):
         store.set_phone("carol", DOMAIN, "+33611111111")
 
 
-def test_phone_changes_say_which_numbers_changed_hands(store):
-    start = store.phone_changes(DOMAIN)
-    assert start.numbers == frozenset()
+def test_changes_say_which_numbers_changed_hands(store):
+    start = store.changes(DOMAIN)
+    assert start == AccountChanges(0, frozenset(), frozenset())
     store.add_account("alice", DOMAIN, "secret", ALICE_PHONE)
     store.add_account("bob", DOMAIN, "secret")
     store.add_account("carol", "example.com", "secret", "+33611111111")
-    changes = store.phone_changes(DOMAIN, start.last)
+    changes = store.changes(DOMAIN, start.last)
     assert changes.numbers == {ALICE_PHONE}
+    assert changes.usernames == {"alice", "bob"}
+    assert changes.last == 3  # carol's change too: `last` covers every domain
     store.set_phone("alice", DOMAIN, "+33699999999")
     store.set_phone("bob", DOMAIN, ALICE_PHONE)
-    later = store.phone_changes(DOMAIN, changes.last)
+    later = store.changes(DOMAIN, changes.last)
     assert later.numbers == {ALICE_PHONE, "+33699999999"}
-    assert store.phone_changes(DOMAIN, later.last).numbers == frozenset()
+    assert later.usernames == {"alice", "bob"}
+    assert store.changes(DOMAIN, later.last) == AccountChanges(later.last, frozenset(), frozenset())
     store.remove_account("bob", DOMAIN)
-    assert store.phone_changes("EXAMPLE.org", later.last).numbers == {ALICE_PHONE}
+    assert store.changes("EXAMPLE.org", later.last).numbers == {ALICE_PHONE}
+    assert store.changes("EXAMPLE.org", later.last).usernames == {"bob"}
+    assert store.changes("example.com").usernames == {"carol"}
+
+
+def logged(path, after=0):
+    connection = raw(path)
+    try:
+        return connection.execute(
+            "SELECT domain, username, e164 FROM account_changes WHERE seq > ? ORDER BY seq", (after,)
+        ).fetchall()
+    finally:
+        connection.close()
+
+
+def last_seq(path):
+    connection = raw(path)
+    try:
+        return connection.execute("SELECT coalesce(max(seq), 0) FROM account_changes").fetchone()[0]
+    finally:
+        connection.close()
+
+
+def test_every_change_logs_one_row_per_account_and_number(store, path):
+    other = "+33699999999"
+    steps = [
+        (lambda: store.add_account("alice", DOMAIN, "secret", ALICE_PHONE), [("alice", ALICE_PHONE)]),
+        (lambda: store.add_account("bob", DOMAIN, "secret"), [("bob", None)]),
+        (lambda: store.set_phone("bob", DOMAIN, other), [("bob", other)]),  # from nobody to bob
+        (lambda: store.set_phone("alice", DOMAIN, "+33611111111"), [("alice", ALICE_PHONE), ("alice", "+33611111111")]),
+        (lambda: store.set_phone("alice", DOMAIN, "+33611111111"), []),  # the same number: no change
+        (lambda: store.set_phone("alice", DOMAIN, None), [("alice", "+33611111111")]),
+        (lambda: store.set_phone("alice", DOMAIN, None), []),
+        (lambda: store.set_public_presence("bob", DOMAIN, True), [("bob", other)]),
+        (lambda: store.set_public_presence("bob", DOMAIN, True), []),
+        (lambda: store.set_public_presence("alice", DOMAIN, False), []),  # the default already
+        (lambda: store.set_activated("alice", DOMAIN, False), [("alice", None)]),
+        (lambda: store.set_activated("alice", DOMAIN, False), []),
+        (lambda: store.set_activated("alice", DOMAIN, True), [("alice", None)]),
+        (lambda: store.set_list("alice", DOMAIN, "sip:friends@example.org", ["sip:bob@example.org"]), []),
+        (lambda: store.remove_account("bob", DOMAIN), [("bob", other)]),
+        (lambda: store.remove_account("alice", DOMAIN), [("alice", None)]),
+    ]
+    for index, (change, rows) in enumerate(steps):
+        before = last_seq(path)
+        change()
+        assert logged(path, before) == [(DOMAIN, username, e164) for username, e164 in rows], index
+        seen = store.changes(DOMAIN, before)
+        assert seen.usernames == {username for username, _ in rows}, index
+        assert seen.numbers == {e164 for _, e164 in rows if e164 is not None}, index
+
+
+def test_a_refused_change_logs_nothing(store, path):
+    store.add_account("alice", DOMAIN, "secret", ALICE_PHONE)
+    store.add_account("bob", DOMAIN, "secret")
+    before = last_seq(path)
+    with pytest.raises(AccountExists):
+        store.add_account("alice", DOMAIN, "secret")
+    with pytest.raises(NumberTaken):
+        store.add_account("carol", DOMAIN, "secret", ALICE_PHONE)
+    with pytest.raises(NumberTaken):
+        store.set_phone("bob", DOMAIN, ALICE_PHONE)
+    with pytest.raises(NoSuchAccount):
+        store.remove_account("carol", DOMAIN)
+    for setter in (store.set_public_presence, store.set_activated):
+        with pytest.raises(NoSuchAccount) as error:
+            setter("carol", DOMAIN, True)
+        assert one_line(error) == "no account carol@example.org"
+    assert logged(path, before) == []
+    assert store.changes(DOMAIN, before) == AccountChanges(before, frozenset(), frozenset())
+
+
+def test_changes_are_kept_a_week(path):
+    now = [1_700_000_000.0]
+    with Store.open(path, clock=lambda: now[0]) as store:
+        store.add_account("alice", DOMAIN, "secret", ALICE_PHONE)
+        now[0] += 7 * 24 * 3600
+        store.add_account("bob", DOMAIN, "secret")
+        assert store.changes(DOMAIN).usernames == {"alice", "bob"}  # a week old: still there
+        now[0] += 1
+        store.set_public_presence("bob", DOMAIN, True)
+        changes = store.changes(DOMAIN)
+        assert changes.usernames == {"bob"}
+        assert changes.numbers == frozenset()
+        assert changes.last == 3  # the numbering goes on
+
+
+# ------------------------------------------------------------------------------------------------ presence
+
+
+def test_public_presence_is_off_unless_asked_for(store):
+    alice = store.add_account("alice", DOMAIN, "secret", ALICE_PHONE)
+    assert not alice.public_presence
+    bob = store.add_account("bob", DOMAIN, "secret", public_presence=True)
+    assert bob.public_presence
+    assert store.get_account("bob", DOMAIN) == bob
+    public = store.set_public_presence("alice", "EXAMPLE.org", True)
+    assert public.public_presence
+    assert public == store.get_account("alice", DOMAIN) == store.account_for_phone(ALICE_PHONE, DOMAIN)
+    assert [account.public_presence for account in store.accounts(DOMAIN)] == [True, True]
+    assert not store.set_public_presence("alice", DOMAIN, False).public_presence
+    assert not store.get_account("alice", DOMAIN).public_presence
+    assert store.accounts_for_phones([ALICE_PHONE], DOMAIN)[ALICE_PHONE].public_presence is False
+    with pytest.raises(NoSuchAccount) as error:
+        store.set_public_presence("carol", DOMAIN, True)
+    assert one_line(error) == "no account carol@example.org"
+
+
+def test_set_activated_decides_whether_the_account_may_sign_in(store):
+    store.add_account("alice", DOMAIN, "secret")
+    assert store.ha1("alice", DOMAIN) is not None
+    assert not store.set_activated("alice", DOMAIN, False).activated
+    assert store.ha1("alice", DOMAIN) is None
+    assert store.set_activated("alice", DOMAIN, True).activated
+    assert store.ha1("alice", DOMAIN) == compute_ha1("alice", DOMAIN, "secret", "MD5")
+
+
+def test_the_public_flag_is_a_boolean_in_the_file(store, path):
+    store.add_account("alice", DOMAIN, "secret", public_presence=True)
+    connection = raw(path)
+    assert connection.execute("SELECT public_presence FROM accounts").fetchall() == [(1,)]
+    with pytest.raises(sqlite3.IntegrityError):
+        connection.execute("UPDATE accounts SET public_presence = 2")
+    connection.close()
+
+
+# ------------------------------------------------------------------------------------------------ migrations
+
+
+def make_version_1(path):
+    """A file as smartbook wrote it at schema version 1: alice with her number, and three logged phone changes
+    of which the last was since pruned."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, isolation_level=None)
+    for statement in _MIGRATIONS[1]:
+        connection.execute(statement)
+    connection.execute(
+        "INSERT INTO accounts (id, username, domain, ha1_md5, ha1_sha256, activated, created_at) "
+        "VALUES (1, 'alice', ?, ?, ?, 1, 1700000000)",
+        (DOMAIN, compute_ha1("alice", DOMAIN, "secret", "MD5"), compute_ha1("alice", DOMAIN, "secret", "SHA-256")),
+    )
+    connection.execute(
+        "INSERT INTO phone_numbers (e164, account_id, verified_at) VALUES (?, 1, 1700000000)", (ALICE_PHONE,)
+    )
+    connection.executemany(
+        "INSERT INTO phone_changes (domain, e164, changed_at) VALUES (?, ?, 1700000000)",
+        [(DOMAIN, "+33600000000"), (DOMAIN, ALICE_PHONE), ("example.com", "+33611111111")],
+    )
+    connection.execute("DELETE FROM phone_changes WHERE seq = 3")
+    assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+    connection.close()
+
+
+def test_a_version_1_file_is_migrated_in_place(path):
+    make_version_1(path)
+    with Store.open(path, clock=lambda: 1_700_000_100.0) as store:
+        alice = store.get_account("alice", DOMAIN)
+        assert (alice.phone, alice.activated, alice.public_presence) == (ALICE_PHONE, True, False)
+        assert alice.created == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+        assert store.ha1("alice", DOMAIN, "SHA-256") == compute_ha1("alice", DOMAIN, "secret", "SHA-256")
+        old = store.changes(DOMAIN)  # the old notices, their usernames unknown
+        assert old == AccountChanges(2, frozenset({"+33600000000", ALICE_PHONE}), frozenset())
+        assert store.set_public_presence("alice", DOMAIN, True).public_presence
+        new = store.changes(DOMAIN, old.last)
+        assert new == AccountChanges(4, frozenset({ALICE_PHONE}), frozenset({"alice"}))  # 3 is never reused
+        assert store.add_account("bob", DOMAIN, "secret", public_presence=True).public_presence
+    connection = raw(path)
+    assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert connection.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    assert "phone_changes" not in tables
+    connection.close()
+    with Store.open(path) as store:  # opened again: nothing left to migrate
+        assert [account.username for account in store.accounts()] == ["alice", "bob"]
+
+
+def test_a_migrated_file_has_the_schema_of_a_new_one(path, tmp_path):
+    make_version_1(path)
+    Store.open(path).close()
+    fresh = tmp_path / "fresh.sqlite3"
+    Store.open(fresh).close()
+
+    def schema(file):
+        connection = raw(file)
+        rows = connection.execute("SELECT type, name, sql FROM sqlite_schema ORDER BY name").fetchall()
+        connection.close()
+        return rows
+
+    assert schema(path) == schema(fresh)
 
 
 def test_ten_thousand_numbers_are_looked_up_in_batches(store):
