@@ -63,8 +63,11 @@ NO_PRESENCE = PresenceSummary(False, None, Availability.UNKNOWN, None, None)
 def summarize(presence: Presence | None, lang: str | None = None) -> PresenceSummary:
     """The contact-list view of a presentity.
 
-    * has_account: some tuple is `open` and names a contact URI (Linphone's rule: a phone number's presence,
-      as the server resolves it, names the account's SIP address).
+    * has_account: some tuple with a basic status names a contact URI (a phone number's presence, as the server
+      resolves it, names the account's SIP address). Linphone asks for the tuple to be `open` as well; this rule
+      also keeps the badge of a user the server shows as offline (a `closed` tuple with the account's address),
+      which Linphone cannot express.
+    * sip_address: the contact of the best open tuple (highest priority), else of the best closed one.
     * status: offline when no tuple is open (busy when a closed tuple comes with busy activities: "do not
       disturb"); otherwise the activities decide (on the phone, busy, away, idle input = away); an open tuple
       with only the `unknown` activity means the server hides the live status (unknown); else online.
@@ -75,8 +78,8 @@ def summarize(presence: Presence | None, lang: str | None = None) -> PresenceSum
         return NO_PRESENCE
     # One pass over the tuples (this runs for every resource of every NOTIFY: 10,000 in a big full state).
     has_basic = is_open = False
-    best: PresenceTuple | None = None
-    best_priority = -2.0
+    best: PresenceTuple | None = None  # the tuple with a contact to show: open first, then by priority
+    best_rank = (False, -2.0)
     last_seen: datetime | None = None
     for item in presence.tuples:
         if item.basic is not None:
@@ -85,10 +88,11 @@ def summarize(presence: Presence | None, lang: str | None = None) -> PresenceSum
             last_seen = item.timestamp
         if item.basic is BasicStatus.OPEN:
             is_open = True
-            # Highest priority first; no priority ranks below any; document order breaks ties.
-            priority = -1.0 if item.contact_priority is None else item.contact_priority
-            if item.contact and priority > best_priority:
-                best, best_priority = item, priority
+        if item.contact and item.basic is not None:
+            # Open before closed, then highest priority; no priority ranks below any; document order breaks ties.
+            rank = (item.basic is BasicStatus.OPEN, -1.0 if item.contact_priority is None else item.contact_priority)
+            if rank > best_rank:
+                best, best_rank = item, rank
     if not has_basic:
         return NO_PRESENCE
     for person in presence.persons:

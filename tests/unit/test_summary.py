@@ -39,12 +39,12 @@ def test_open_tuple_with_contact_is_an_account_flexisip_style():
 
 @pytest.mark.parametrize(
     ("basic", "contact", "has_account"),
-    [(OPEN, None, False), (CLOSED, "sip:a@example.org", False), (None, "sip:a@example.org", False)],
+    [(OPEN, None, False), (CLOSED, "sip:a@example.org", True), (None, "sip:a@example.org", False)],
 )
-def test_account_needs_open_and_a_contact(basic, contact, has_account):
+def test_account_needs_a_status_and_a_contact(basic, contact, has_account):
     summary = summarize(presence(PresenceTuple("a", basic, contact), PresenceTuple("b", CLOSED)))
     assert summary.has_account is has_account
-    assert summary.sip_address is None
+    assert summary.sip_address == (contact if has_account else None)
 
 
 @pytest.mark.parametrize(
@@ -114,6 +114,19 @@ def test_captured_linphonec_publish_is_an_online_account():
     assert summary.has_account
     assert summary.sip_address == "sip:alice@127.0.0.1"
     assert summary.status is Availability.ONLINE
+
+
+def test_an_offline_account_keeps_its_badge_and_address():
+    closed = (PresenceTuple("a", CLOSED, "sip:a@example.org"), PresenceTuple("b", CLOSED, "sip:b@example.org", 0.9))
+    summary = summarize(presence(*closed))
+    assert (summary.has_account, summary.sip_address) == (True, "sip:b@example.org")
+    assert summary.status is Availability.OFFLINE
+
+
+def test_an_open_tuple_gives_the_address_before_a_closed_one():
+    tuples = (PresenceTuple("a", CLOSED, "sip:old@example.org", 1.0), PresenceTuple("b", OPEN, "sip:new@example.org"))
+    summary = summarize(presence(*tuples))
+    assert (summary.sip_address, summary.status) == ("sip:new@example.org", Availability.ONLINE)
 
 
 def test_captured_pjsua2_publish_has_status_but_no_contact():
