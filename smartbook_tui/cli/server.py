@@ -1,5 +1,5 @@
-"""`smartbook server`: the presence server's administration, its accounts (`account add|list|set|remove`) and
-the lists stored on it (`list set|show|remove`). Running the server itself will be another subcommand of `server`.
+"""`smartbook server`: the presence server (`run`), its accounts (`account add|list|set|remove`) and the lists
+stored on it (`list set|show|remove`).
 
 `--db` and `--domain` may be given after `server` or after the action. Passwords never come from the command line
 (other users can read it): a file, standard input, or a prompt that does not echo when standard input is a
@@ -16,14 +16,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import platformdirs
-
 from smartbook_tui.contacts import number_resource_uri, to_e164
 from smartbook_tui.password_file import PasswordFileError, read_password_file
 from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, checked_domain, is_e164
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
 from .book import fail
+from .server_run import add_run_parser, default_db_path
 
 DEFAULT_DOMAIN = "127.0.0.1"
 _PUBLIC_HELP = "show the account's live status to every watcher, not only to the accounts it watches back"
@@ -36,20 +35,17 @@ class _Refused(Exception):
     """Input the command cannot use; the message is one line for a person."""
 
 
-def default_db_path() -> Path:
-    return platformdirs.user_data_path("smartbook") / "server.sqlite3"
-
-
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     server = commands.add_parser(
         "server",
-        help="the presence server: its accounts and the lists stored on it",
-        description="Manage the accounts of smartbook's presence server and the resource lists stored on it, in "
-        "its SQLite database.",
+        help="the presence server: run it, manage its accounts and the lists stored on it",
+        description="Run smartbook's presence server, or manage its accounts and the resource lists stored on it, "
+        "in its SQLite database.",
     )
     _add_store_options(server, suppress=False)
     server.set_defaults(run=run)
     parts = server.add_subparsers(dest="server_command", required=True, metavar="COMMAND")
+    add_run_parser(parts, lambda parser: _add_store_options(parser, suppress=True))
 
     account = _subparser(parts, "account", "add, list, change or remove accounts")
     actions = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")

@@ -179,6 +179,14 @@ class ListNotifier:
         """The resources whose view differs from what was last sent, in list order."""
         return tuple(self._uris[i] for i in sorted(self._dirty))
 
+    def has_resource(self, uri: str) -> bool:
+        """Whether `uri` is an entry of the list (as spelt there)."""
+        try:
+            self._index(uri)
+        except ValueError:
+            return False
+        return True
+
     def view(self, uri: str) -> ResourceView:
         """What the subscriber is to see of `uri` now."""
         return self._current[self._index(uri)]
@@ -235,17 +243,28 @@ class ListNotifier:
         self._dirty_since = None
         return self._run(list(range(len(self._uris))), full_state=True, now=now)
 
+    def refresh(self, now: float) -> list[NotifyBody]:
+        """The NOTIFYs that answer a refresh of the subscription (RFC 6665 4.2.1.2: the current state): the full
+        state when the list fits one NOTIFY; for a longer list, what is pending, or else one partial NOTIFY naming
+        no resource, so that a split full state is never repeated (see the module docstring)."""
+        if not self._started or len(self._uris) <= self.max_resources:
+            return self.full_state(now)
+        return self._run(self._take_dirty(), full_state=False, now=now)
+
     def pending(self, now: float) -> list[NotifyBody]:
         """The partial NOTIFYs of what changed since it was last sent, once `next_due` has come; else []."""
         due = self.next_due
         if due is None or now < due:
             return []
+        return self._run(self._take_dirty(), full_state=False, now=now)
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _take_dirty(self) -> list[int]:
         indices = sorted(self._dirty)
         self._dirty.clear()
         self._dirty_since = None
-        return self._run(indices, full_state=False, now=now)
-
-    # ------------------------------------------------------------------------------------------ internals
+        return indices
 
     def _index(self, uri: str) -> int:
         uris = self._uris

@@ -1,0 +1,765 @@
+"""The presence server, sans-IO: registrar, presence (RFC 3856/3903/6665), resource lists (RFC 4662, RFC 5367) and
+phone aliases, as one state machine.
+
+`PresenceServer` takes messages (`receive`), the clock (`on_timer` at `next_deadline`), ended connections
+(`peer_gone`), failed sends (`send_failed`) and account changes read from the store (`accounts_changed`); each
+returns the `Send`s to make. The asyncio runner (`server/runner.py`) owns the sockets, the timer and the store
+polling. The store (SQLite, local and quick) is read synchronously.
+
+How a request is handled:
+
+* Retransmissions get the answer already given (server transactions; over UDP only, TCP never retransmits).
+* A source sending more than `rate_limit` requests a second gets 503 with Retry-After (one answer a second; the
+  rest are dropped): a subscriber learns which numbers have accounts, so floods are both load and enumeration.
+* Headers every request needs, then digest authentication: 401 for REGISTER, 407 for PUBLISH and SUBSCRIBE.
+* REGISTER goes to the `Registrar`; PUBLISH (only for oneself) to `Publications`; SUBSCRIBE makes a subscription:
+  a resource list (`Supported: eventlist`, with an RFC 5367 body, or bodyless to one of the subscriber's stored
+  lists) or one presentity (an account of the domain). The 200 goes out first, then the full-state NOTIFY.
+
+What each watcher sees of each entry is worked out in one place, `_view`: the entry's account (by SIP address or
+verified number), its composed publications, and the privacy gate (`views.account_view`). An index from each
+number and username to the (subscription, entry) pairs that name it carries every change to the right entries:
+a PUBLISH, an account created or a number linked, a watcher starting or ending the subscription that opens the gate.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from smartbook_tui.contacts.phones import number_resource_uri
+from smartbook_tui.presence import BodyTooLarge, PresenceDocumentError, decode_content_encoding
+from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
+from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse
+from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
+from smartbook_tui.sip.uri import SipParseError, parse_name_addr, parse_sip_uri
+
+from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, NO_ACCOUNT, ListNotifier, ResourceView
+from .publications import Publications, PublishError
+from .registrar import RegisterError, Registrar, contact_values
+from .requests import (
+    Refusal,
+    accepts_deflate,
+    check_request,
+    entry_key,
+    is_legacy_linphone,
+    option_tags,
+    read_list,
+)
+from .store import Account, Store
+from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
+from .views import account_view
+
+__all__ = ["LegacyMode", "PeerLike", "PresenceServer", "Send", "ServerConfig"]
+
+log = logging.getLogger(__name__)
+
+ALLOWED_METHODS = "REGISTER, SUBSCRIBE, PUBLISH, OPTIONS"
+SUPPORTED = "eventlist, recipient-list-subscribe"
+_KNOWN_OPTIONS = frozenset({"eventlist", "recipient-list-subscribe"})
+_MAX_LIST_BYTES = 4 * 1024 * 1024  # decoded: 10,000 entries are ~600 KB
+
+
+class PeerLike(Protocol):
+    """Where a message came from (the listener's `Peer`): the transport, the remote address, the connection."""
+
+    @property
+    def transport(self) -> str: ...
+    @property
+    def connection(self) -> int | None: ...
+
+
+LegacyMode = str  # "auto" (by User-Agent), "always" or "never"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    domain: str
+    via: dict[str, str]  # transport ("UDP", "TCP", "TLS") -> the host:port the server writes in its Via and Contact
+    notify_interval: float = DEFAULT_INTERVAL
+    notify_max_resources: int = DEFAULT_MAX_RESOURCES
+    max_list_size: int = 10_000
+    min_expires: int = 60
+    max_expires: int = 86_400
+    default_subscribe_expires: int = 3_600
+    max_subscriptions_per_account: int = 32
+    rate_limit: float = 200.0  # requests a second from one source (0: no limit); bursts of twice that
+    legacy: LegacyMode = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Bytes to send to `peer`. `branch` names the NOTIFY transaction they belong to, if any: when the send fails,
+    tell the server (`send_failed`)."""
+
+    data: bytes
+    peer: object
+    branch: str | None = None
+
+
+@dataclass(slots=True)
+class _Watched:
+    """One number or username that list entries name: its account (looked up once) and the entries naming it."""
+
+    account: Account | None
+    entries: list[tuple[Subscription, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+    refused_at: float = -1.0
+
+
+class PresenceServer:
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: Store,
+        *,
+        secret: bytes,
+        token: Callable[[], str],
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self._token = token
+        self._wall_clock = wall_clock
+        self._domain = config.domain
+        self._verifier = DigestVerifier(config.domain, secret)
+        limits = {"min_expires": config.min_expires, "max_expires": config.max_expires}
+        self.registrar = Registrar(**limits, default_expires=max(config.min_expires, 3_600))
+        self.publications = Publications(etag=token, **limits)
+        self._subscriptions: dict[DialogKey, Subscription] = {}
+        self._by_watcher: dict[str, list[Subscription]] = {}
+        self._by_connection: dict[tuple[str, int], set[Subscription]] = {}
+        self._in_flight: dict[str, Subscription] = {}  # NOTIFY branch -> its subscription
+        self._server_transactions: dict[tuple[str, str, str], ServerTransaction] = {}
+        self._watched: dict[str, _Watched] = {}
+        self._accounts: dict[str, Account | None] = {}  # username -> account, for the entries being watched
+        self._buckets: dict[object, _Bucket] = {}
+        self._timers: list[tuple[float, int, object]] = []
+        self._timer_serial = 0
+        self._out: list[Send] = []
+
+    # ------------------------------------------------------------------------------------------ inspection
+
+    @property
+    def subscriptions(self) -> int:
+        return len(self._subscriptions)
+
+    def next_deadline(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    # ------------------------------------------------------------------------------------------ input
+
+    def receive(self, message: SipMessage, peer: PeerLike, now: float) -> list[Send]:
+        if isinstance(message, SipResponse):
+            self._on_response(message, now)
+        else:
+            self._on_request(message, peer, now)
+        return self._flush()
+
+    def on_timer(self, now: float) -> list[Send]:
+        due: list[object] = []
+        while self._timers and self._timers[0][0] <= now:
+            due.append(heapq.heappop(self._timers)[2])
+        for item in dict.fromkeys(due):  # each once, in order
+            self._on_due(item, now)
+        return self._flush()
+
+    def peer_gone(self, peer: PeerLike, now: float) -> list[Send]:
+        """A TCP or TLS connection ended: its subscriptions can no longer be notified, so they end silently."""
+        if peer.connection is not None:
+            for subscription in list(self._by_connection.get((peer.transport, peer.connection), ())):
+                self._remove(subscription, "its connection closed", now)
+        return self._flush()
+
+    def send_failed(self, branch: str, now: float) -> list[Send]:
+        """A NOTIFY could not be sent (connection gone, datagram too large): its subscription ends."""
+        subscription = self._in_flight.pop(branch, None)
+        if subscription is not None:
+            self._remove(subscription, "its NOTIFY could not be sent", now)
+        return self._flush()
+
+    def accounts_changed(self, numbers: Iterable[str], usernames: Iterable[str], now: float) -> list[Send]:
+        """Accounts were created, removed or changed (numbers linked, public presence): every entry naming them
+        is looked up again and its watchers told."""
+        keys = set(numbers) | set(usernames)
+        for username in usernames:
+            self._accounts.pop(username, None)
+            for subscription in self._by_watcher.get(username, ()):
+                if self._account(username) is None:
+                    self._end(subscription, "rejected", now)
+        for key in keys:
+            watched = self._watched.get(key)
+            if watched is not None:
+                watched.account = self._lookup(key)
+                self._refresh_entries(watched, now)
+        for username in usernames:
+            account = self._account(username)
+            if account is not None:
+                self._presence_changed(account, now)
+        return self._flush()
+
+    def shutdown(self, now: float) -> list[Send]:
+        """A last NOTIFY (`terminated;reason=deactivated`: subscribe again) to every subscriber."""
+        for subscription in list(self._subscriptions.values()):
+            subscription.in_flight = None
+            self._end(subscription, "deactivated", now)
+        return self._flush()
+
+    # ------------------------------------------------------------------------------------------ requests
+
+    def _on_request(self, request: SipRequest, peer: PeerLike, now: float) -> None:
+        if request.method == "ACK":
+            return
+        if not request.headers.get("Via"):
+            log.debug("dropped a %s without Via from %s", request.method, peer)
+            return
+        key = server_key(request)
+        transaction = self._server_transactions.get(key)
+        if transaction is not None:
+            answer = transaction.on_retransmission()
+            if answer is not None:
+                self._out.append(Send(answer, peer))
+            return
+        if not self._admit(peer, now):
+            return
+        reliable = peer.transport != "UDP"
+        transaction = ServerTransaction(request, reliable=reliable)
+        if not reliable:
+            self._server_transactions[key] = transaction
+        after: list[Callable[[], None]] = []
+        try:
+            check_request(request)
+            response = self._handle(request, peer, now, after)
+        except (Refusal, PublishError, RegisterError) as refusal:
+            response = _response(request, refusal.status, refusal.reason, refusal.headers)
+        except Exception:  # a bug: answer, log it, and keep serving everyone else
+            log.exception("failed to handle a %s from %s", request.method, peer)
+            response = _response(request, 500, "Server Internal Error")
+            after.clear()
+        self._out.append(Send(transaction.respond(response, now), peer))
+        if transaction.deadline is not None:
+            self._schedule(transaction.deadline, ("server", key))
+        for action in after:  # the NOTIFYs of a SUBSCRIBE follow its 200
+            action()
+
+    def _handle(self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]) -> SipResponse:
+        method = request.method
+        if method == "OPTIONS":
+            return _response(request, 200, "OK", {"Allow": ALLOWED_METHODS, "Supported": SUPPORTED})
+        if method not in ("REGISTER", "PUBLISH", "SUBSCRIBE"):
+            return _response(request, 405, "Method Not Allowed", {"Allow": ALLOWED_METHODS})
+        unknown = option_tags(request, "Require") - _KNOWN_OPTIONS
+        if unknown:
+            return _response(request, 420, "Bad Extension", {"Unsupported": ", ".join(sorted(unknown))})
+        if method != "REGISTER" and (request.headers.get("Event") or "").split(";")[0].strip().lower() != "presence":
+            return _response(request, 489, "Bad Event", {"Allow-Events": "presence"})
+        if method == "SUBSCRIBE" and request.to_tag:
+            return self._resubscribe(request, now, after)
+        username = self._authenticate(request, now)
+        if isinstance(username, SipResponse):
+            return username
+        account = self._account(username)
+        if account is None:  # removed since the credentials were checked
+            return _response(request, 403, "Forbidden (no such account)")
+        if method == "REGISTER":
+            return self._register(request, account, peer, now)
+        if method == "PUBLISH":
+            return self._publish(request, account, now)
+        return self._subscribe(request, account, peer, now, after)
+
+    def _authenticate(self, request: SipRequest, now: float) -> str | SipResponse:
+        """The authenticated username, or the response to send (a challenge, or 400 for broken credentials)."""
+        registrar = request.method == "REGISTER"
+        header = "Authorization" if registrar else "Proxy-Authorization"
+        stale = False
+        for value in request.headers.get_all(header):
+            if _realm_of(value) not in (None, self._domain):
+                continue
+            verdict = self._verifier.verify(
+                value,
+                method=request.method,
+                uri=request.uri,
+                ha1=lambda user, algorithm: self.store.ha1(user, self._domain, algorithm),
+                now=now,
+            )
+            if isinstance(verdict, Accepted):
+                return verdict.username
+            if isinstance(verdict, Malformed):
+                return _response(request, 400, f"Bad Request ({verdict.reason})")
+            stale = isinstance(verdict, Stale)
+            log.info("refused credentials for %s from %s: %s", request.method, _from_user(request), verdict.reason)
+        status, reason, challenge = (
+            (401, "Unauthorized", "WWW-Authenticate")
+            if registrar
+            else (407, "Proxy Authentication Required", "Proxy-Authenticate")
+        )
+        response = _response(request, status, reason)
+        for value in self._verifier.challenge(now, stale=stale):
+            response.headers.add(challenge, value)
+        return response
+
+    def _register(self, request: SipRequest, account: Account, peer: PeerLike, now: float) -> SipResponse:
+        bindings = self.registrar.register(account.address, request, now, source=peer)
+        response = _response(request, 200, "OK")
+        for value in contact_values(bindings, now):
+            response.headers.add("Contact", value)
+        deadline = self.registrar.next_expiry
+        if deadline is not None:
+            self._schedule(deadline, "registrar")
+        return response
+
+    def _publish(self, request: SipRequest, account: Account, now: float) -> SipResponse:
+        if not _is_address_of(request.uri, account):
+            raise Refusal(403, f"Forbidden (one may only publish one's own presence, {account.address})")
+        outcome = self.publications.publish(
+            account.address,
+            etag=request.headers.get("SIP-If-Match"),
+            body=_decoded_body(request),
+            content_type=request.content_type,
+            expires=request.expires,
+            now=now,
+        )
+        deadline = self.publications.next_expiry
+        if deadline is not None:
+            self._schedule(deadline, "publications")
+        if outcome.changed:
+            self._presence_changed(account, now)
+        return _response(request, 200, "OK", {"SIP-ETag": outcome.etag, "Expires": str(outcome.expires)})
+
+    # ------------------------------------------------------------------------------------------ SUBSCRIBE
+
+    def _subscribe(
+        self, request: SipRequest, account: Account, peer: PeerLike, now: float, after: list[Callable[[], None]]
+    ) -> SipResponse:
+        if not _is_address_of(request.headers.get("From") or "", account, name_addr=True):
+            raise Refusal(403, f"Forbidden (the From address is not {account.address}, whose credentials came)")
+        expires = self._subscription_expiry(request)
+        eventlist = "eventlist" in option_tags(request, "Supported")
+        legacy = self._is_legacy(request)
+        entries: list[str] | None = None
+        if request.body:
+            if not eventlist:
+                raise Refusal(
+                    421, "Extension Required (a resource list needs Supported: eventlist)", {"Require": "eventlist"}
+                )
+            entries = read_list(request, max_entries=self.config.max_list_size, max_bytes=_MAX_LIST_BYTES)
+        elif eventlist:
+            stored = self.store.get_list(account.username, self._domain, request.uri)
+            entries = list(stored.entries) if stored is not None else None
+        target_key = entry_key(request.uri, self._domain)
+        if entries is None and (target_key is None or self._lookup(target_key) is None):
+            raise Refusal(404, f"Not Found (no account or list of yours is {request.uri[:80]})")
+        notifier: Notifier
+        if entries is not None:
+            notifier = ListNotifier(
+                request.uri,
+                [_intern(uri) for uri in entries],
+                legacy=legacy,
+                deflate=accepts_deflate(request),
+                interval=self.config.notify_interval,
+                max_resources=self.config.notify_max_resources,
+                token=self._token,
+            )
+        else:
+            notifier = PresentityNotifier(request.uri, interval=self.config.notify_interval)
+        local_tag = self._token()
+        to = request.headers.get("To") or ""
+        subscription = Subscription(
+            key=(request.call_id or "", request.from_tag or "", local_tag),
+            watcher=account.username,
+            notifier=notifier,
+            peer=peer,
+            transport=peer.transport,
+            remote=request.headers.get("From") or "",
+            local=f"{to};tag={local_tag}",
+            target=_contact_uri(request),
+            expires_at=now + expires,
+            legacy=legacy,
+            is_list=entries is not None,
+        )
+        self._cap_subscriptions(account.username, now)
+        self._add(subscription, now)
+        response = _response(request, 200, "OK", {"Expires": str(expires)}, to_tag=local_tag)
+        response.headers.add("Contact", self._contact(peer.transport))
+        if subscription.is_list:
+            response.headers.add("Require", "eventlist")
+        if expires == 0:  # a fetch: the state once, then the end (RFC 6665 4.4.3)
+            subscription.end("timeout", drain=True)
+
+        def notify() -> None:
+            subscription.queue(subscription.notifier.full_state(now))
+            self._service(subscription, now)
+
+        after.append(notify)
+        log.info(
+            "%s subscribes to %s (%s, %d entries, %s form, %s)",
+            account.name,
+            request.uri,
+            "list" if subscription.is_list else "presentity",
+            len(notifier.resources),
+            "legacy" if legacy else "RFC",
+            peer,
+        )
+        return response
+
+    def _resubscribe(self, request: SipRequest, now: float, after: list[Callable[[], None]]) -> SipResponse:
+        key = (request.call_id or "", request.from_tag or "", request.to_tag or "")
+        subscription = self._subscriptions.get(key)
+        if subscription is None or subscription.final_reason is not None:
+            return _response(request, 481, "Subscription Does Not Exist")
+        username = self._authenticate(request, now)
+        if isinstance(username, SipResponse):
+            return username
+        if username != subscription.watcher:
+            raise Refusal(403, "Forbidden (the subscription belongs to another account)")
+        expires = self._subscription_expiry(request)
+        response = _response(request, 200, "OK", {"Expires": str(expires)})
+        response.headers.add("Contact", self._contact(subscription.transport))
+        if subscription.is_list:
+            response.headers.add("Require", "eventlist")
+        if expires == 0:
+            subscription.end("timeout")
+            after.append(lambda: self._service(subscription, now))
+            return response
+        subscription.expires_at = now + expires
+        self._schedule(subscription.expires_at, subscription)
+
+        def notify() -> None:
+            subscription.queue(subscription.notifier.refresh(now))
+            self._service(subscription, now)
+
+        after.append(notify)
+        return response
+
+    def _subscription_expiry(self, request: SipRequest) -> int:
+        requested = request.expires
+        if requested is None:
+            return self.config.default_subscribe_expires
+        if 0 < requested < self.config.min_expires:
+            raise Refusal(423, "Interval Too Brief", {"Min-Expires": str(self.config.min_expires)})
+        return min(requested, self.config.max_expires)
+
+    def _is_legacy(self, request: SipRequest) -> bool:
+        if self.config.legacy == "always":
+            return True
+        if self.config.legacy == "never":
+            return False
+        return is_legacy_linphone(request.headers.get("User-Agent"))
+
+    def _cap_subscriptions(self, username: str, now: float) -> None:
+        """An account past its cap loses its oldest subscription (a client that restarted over UDP leaves its old
+        dialogs behind until they expire)."""
+        live = [s for s in self._by_watcher.get(username, ()) if s.final_reason is None]
+        for subscription in live[: max(0, len(live) - self.config.max_subscriptions_per_account + 1)]:
+            self._end(subscription, "deactivated", now)
+
+    # ------------------------------------------------------------------------------------------ subscriptions
+
+    def _add(self, subscription: Subscription, now: float) -> None:
+        self._subscriptions[subscription.key] = subscription
+        self._by_watcher.setdefault(subscription.watcher, []).append(subscription)
+        connection = _connection_key(subscription.peer)
+        if connection is not None:
+            self._by_connection.setdefault(connection, set()).add(subscription)
+        notifier = subscription.notifier
+        for uri in notifier.resources:
+            key = entry_key(uri, self._domain)
+            if key is None:
+                continue
+            watched = self._watched.get(key)
+            if watched is None:
+                watched = self._watched[key] = _Watched(self._lookup(key))
+            watched.entries.append((subscription, uri))
+            notifier.set_state(uri, self._view(subscription, uri, watched.account), now)
+        self._schedule(subscription.expires_at, subscription)
+        self._gate_changed(subscription.watcher, now)  # its watchers may now see it
+
+    def _remove(self, subscription: Subscription, why: str, now: float) -> None:
+        if self._subscriptions.pop(subscription.key, None) is None:
+            return
+        log.info("subscription of %s to %s ends: %s", subscription.watcher, subscription.notifier.resources[:1], why)
+        watcher_subs = self._by_watcher.get(subscription.watcher, [])
+        if subscription in watcher_subs:
+            watcher_subs.remove(subscription)
+        if not watcher_subs:
+            self._by_watcher.pop(subscription.watcher, None)
+        connection = _connection_key(subscription.peer)
+        if connection is not None:
+            peers = self._by_connection.get(connection, set())
+            peers.discard(subscription)
+            if not peers:
+                self._by_connection.pop(connection, None)
+        if subscription.in_flight is not None:
+            self._in_flight.pop(subscription.in_flight.key[0], None)
+        for uri in subscription.notifier.resources:
+            key = entry_key(uri, self._domain)
+            watched = self._watched.get(key) if key is not None else None
+            if watched is None:
+                continue
+            watched.entries = [(s, u) for s, u in watched.entries if s is not subscription]
+            if not watched.entries:
+                del self._watched[key]
+        self._gate_changed(subscription.watcher, now)
+
+    def _end(self, subscription: Subscription, reason: str, now: float) -> None:
+        subscription.end(reason)
+        self._service(subscription, now)
+
+    def _service(self, subscription: Subscription, now: float) -> None:
+        """Send the subscription's next NOTIFY if it is due, and wake up again when the one after is."""
+        if subscription.key not in self._subscriptions:
+            return
+        if subscription.final_reason is None and now >= subscription.expires_at:
+            subscription.end("timeout")
+        branch = self._token()
+        request = subscription.next_request(
+            now,
+            via=self.config.via[subscription.transport],
+            contact=self._contact(subscription.transport),
+            branch=branch,
+        )
+        if request is not None:
+            transaction = subscription.in_flight
+            assert transaction is not None
+            self._in_flight[transaction.key[0]] = subscription
+            self._out.append(Send(transaction.start(now), subscription.peer, transaction.key[0]))
+            deadline = transaction.deadline
+            if deadline is not None:
+                self._schedule(deadline, ("client", transaction.key[0]))
+            return
+        due = subscription.due(now)
+        if due is not None:
+            self._schedule(max(due, now), subscription)
+
+    def _on_response(self, response: SipResponse, now: float) -> None:
+        branch = response.via_branch or ""
+        subscription = self._in_flight.get(branch)
+        if subscription is None or subscription.in_flight is None:
+            return
+        if subscription.in_flight.on_response(response, now) is None or response.status < 200:
+            return
+        del self._in_flight[branch]
+        subscription.in_flight = None
+        if response.status >= 300:
+            self._remove(subscription, f"its NOTIFY got {response.status} {response.reason[:60]}", now)
+        elif subscription.final_sent:
+            self._remove(subscription, f"terminated ({subscription.final_reason})", now)
+        else:
+            self._service(subscription, now)
+
+    def _on_due(self, item: object, now: float) -> None:
+        if isinstance(item, Subscription):
+            self._service(item, now)
+        elif item == "publications":
+            for aor in self.publications.expire(now):
+                account = self._account_by_address(aor)
+                if account is not None:
+                    self._presence_changed(account, now)
+            if self.publications.next_expiry is not None:
+                self._schedule(self.publications.next_expiry, "publications")
+        elif item == "registrar":
+            self.registrar.expire(now)
+            if self.registrar.next_expiry is not None:
+                self._schedule(self.registrar.next_expiry, "registrar")
+        elif isinstance(item, tuple) and item[0] == "server":
+            transaction = self._server_transactions.get(item[1])
+            if transaction is not None:
+                transaction.on_timer(now)
+                if transaction.deadline is None or transaction.deadline <= now:
+                    del self._server_transactions[item[1]]
+        elif isinstance(item, tuple) and item[0] == "client":
+            self._client_timer(item[1], now)
+
+    def _client_timer(self, branch: str, now: float) -> None:
+        subscription = self._in_flight.get(branch)
+        if subscription is None or subscription.in_flight is None:
+            return
+        outcome = subscription.in_flight.on_timer(now)
+        if isinstance(outcome, Retransmit):
+            self._out.append(Send(outcome.data, subscription.peer, branch))
+        elif isinstance(outcome, TimedOut):
+            del self._in_flight[branch]
+            self._remove(subscription, "its NOTIFY got no answer", now)
+            return
+        deadline = subscription.in_flight.deadline
+        if deadline is not None:
+            self._schedule(deadline, ("client", branch))
+
+    # ------------------------------------------------------------------------------------------ views
+
+    def _view(self, subscription: Subscription, uri: str, account: Account | None) -> ResourceView:
+        if account is None:
+            return NO_ACCOUNT
+        live = self.publications.compose(account.address, contact=account.address)
+        allowed = self._allowed(subscription.watcher, account)
+        return account_view(uri, account.address, live, allowed=allowed, legacy=subscription.legacy)
+
+    def _allowed(self, watcher: str, account: Account) -> bool:
+        """The privacy gate: `watcher` sees `account`'s live status when it is its own, public, or when the
+        account has the watcher in one of its live subscriptions."""
+        if account.public_presence or account.username == watcher:
+            return True
+        subscriptions = self._by_watcher.get(account.username)
+        if not subscriptions:
+            return False
+        watcher_account = self._account(watcher)
+        if watcher_account is None:
+            return False
+        spellings = [watcher_account.address]
+        if watcher_account.phone:
+            spellings += [number_resource_uri(watcher_account.phone, self._domain), f"tel:{watcher_account.phone}"]
+        return any(s.notifier.has_resource(uri) for s in subscriptions for uri in spellings)
+
+    def _refresh_entries(self, watched: _Watched, now: float) -> None:
+        touched: dict[Subscription, None] = {}
+        for subscription, uri in watched.entries:
+            subscription.notifier.set_state(uri, self._view(subscription, uri, watched.account), now)
+            touched[subscription] = None
+        for subscription in touched:
+            self._service(subscription, now)
+
+    def _presence_changed(self, account: Account, now: float) -> None:
+        """Every entry that names `account` is due its new view."""
+        for key in (account.username, account.phone):
+            watched = self._watched.get(key) if key else None
+            if watched is not None:
+                self._refresh_entries(watched, now)
+
+    def _gate_changed(self, username: str, now: float) -> None:
+        """`username`'s subscriptions changed: what its watchers may see of it may have too."""
+        account = self._account(username)
+        if account is not None:
+            self._presence_changed(account, now)
+
+    # ------------------------------------------------------------------------------------------ accounts
+
+    def _account(self, username: str) -> Account | None:
+        if username not in self._accounts:
+            self._accounts[username] = self.store.get_account(username, self._domain)
+        return self._accounts[username]
+
+    def _account_by_address(self, address: str) -> Account | None:
+        key = entry_key(address, self._domain)
+        return self._account(key) if key is not None and not key.startswith("+") else None
+
+    def _lookup(self, key: str) -> Account | None:
+        if key.startswith("+"):
+            return self.store.account_for_phone(key, self._domain)
+        return self._account(key)
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def _contact(self, transport: str) -> str:
+        return f"<sip:{self.config.via[transport]};transport={transport.lower()}>"
+
+    def _admit(self, peer: PeerLike, now: float) -> bool:
+        """The per-source token bucket; False (after a 503 at most once a second) when the source is over it."""
+        rate = self.config.rate_limit
+        if rate <= 0:
+            return True
+        source = (peer.transport, peer.connection) if peer.connection is not None else getattr(peer, "address", peer)
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            bucket = self._buckets[source] = _Bucket(2 * rate, now)
+            if len(self._buckets) > 100_000:
+                self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < 10} or {source: bucket}
+        bucket.tokens = min(2 * rate, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return True
+        return False
+
+    def _schedule(self, when: float, item: object) -> None:
+        self._timer_serial += 1
+        heapq.heappush(self._timers, (when, self._timer_serial, item))
+
+    def _flush(self) -> list[Send]:
+        out, self._out = self._out, []
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+_interned: dict[str, str] = {}
+
+
+def _intern(uri: str) -> str:
+    """One string object for each entry URI, however many lists hold it (thousands of lists share numbers)."""
+    return _interned.setdefault(uri, uri)
+
+
+def _response(
+    request: SipRequest, status: int, reason: str, extra: dict[str, str] | None = None, *, to_tag: str | None = None
+) -> SipResponse:
+    headers = Headers()
+    for value in request.headers.get_all("Via"):
+        headers.add("Via", value)
+    to = request.headers.get("To") or ""
+    if to_tag is not None and not request.to_tag:
+        to = f"{to};tag={to_tag}"
+    for name, value in (("From", request.headers.get("From") or ""), ("To", to)):
+        headers.add(name, value)
+    for name in ("Call-ID", "CSeq"):
+        headers.add(name, request.headers.get(name) or "")
+    headers.add("Server", "smartbook")
+    for name, value in (extra or {}).items():
+        headers.add(name, value)
+    return SipResponse(status, reason, headers)
+
+
+def _realm_of(credentials: str) -> str | None:
+    marker = credentials.lower().find("realm=")
+    if marker < 0:
+        return None
+    rest = credentials[marker + 6 :].lstrip()
+    if rest.startswith('"'):
+        return rest[1:].split('"', 1)[0]
+    return rest.split(",", 1)[0].strip()
+
+
+def _from_user(request: SipRequest) -> str:
+    try:
+        return str(parse_name_addr(request.headers.get("From") or "").uri)[:80]
+    except SipParseError:
+        return "?"
+
+
+def _is_address_of(text: str, account: Account, *, name_addr: bool = False) -> bool:
+    try:
+        uri = parse_name_addr(text).uri if name_addr else parse_sip_uri(text)
+    except (SipParseError, ValueError):
+        return False
+    user = getattr(uri, "user", None)
+    host = getattr(uri, "host", "")
+    return user == account.username and host.lower() == account.domain.lower()
+
+
+def _contact_uri(request: SipRequest) -> str:
+    try:
+        return str(parse_name_addr(request.headers.get("Contact") or "").uri)
+    except SipParseError:
+        raise Refusal(400, "Bad Request (a SUBSCRIBE needs a Contact)") from None
+
+
+def _decoded_body(request: SipRequest) -> bytes:
+    try:
+        return decode_content_encoding(request.content_encoding, request.body, 64 * 1024)
+    except BodyTooLarge:
+        raise Refusal(413, "Request Entity Too Large (a presence document is at most 64 KB)") from None
+    except PresenceDocumentError as error:
+        raise Refusal(415, f"Unsupported Media Type ({error})", {"Accept-Encoding": "deflate, gzip"}) from None
+
+
+def _connection_key(peer: object) -> tuple[str, int] | None:
+    connection = getattr(peer, "connection", None)
+    return (getattr(peer, "transport", ""), connection) if connection is not None else None

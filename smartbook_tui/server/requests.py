@@ -1,0 +1,149 @@
+"""Reading what the server's requests carry, sans-IO: the checks every request passes, the resource list of an RFC
+5367 SUBSCRIBE, the client's capabilities (deflate, the legacy Linphone form) and what a list entry names.
+
+Every refusal is a `Refusal` (status, one-line reason, headers to add), which the core turns into the response.
+"""
+
+from __future__ import annotations
+
+import re
+
+from smartbook_tui.presence import (
+    BodyTooLarge,
+    PresenceDocumentError,
+    UnsupportedEncoding,
+    decode_content_encoding,
+    parse_content_type,
+    parse_resource_lists,
+)
+from smartbook_tui.sip import SipParseError, SipRequest, parse_name_addr, parse_uri, split_list
+from smartbook_tui.sip.uri import SipUri, TelUri
+
+__all__ = [
+    "RESOURCE_LISTS",
+    "Refusal",
+    "accepts_deflate",
+    "check_request",
+    "entry_key",
+    "is_legacy_linphone",
+    "option_tags",
+    "read_list",
+]
+
+RESOURCE_LISTS = "application/resource-lists+xml"
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# liblinphone names itself in one of these products; before 5.4 it only reads the legacy NOTIFY form.
+_LINPHONE_VERSION = re.compile(r"(?:LinphoneSDK|LinphoneCore|liblinphone|Linphonec)/(\d+)\.(\d+)", re.IGNORECASE)
+_LEGACY_BEFORE = (5, 4)
+
+
+class Refusal(Exception):
+    """A request to refuse: answer `status reason`, with `headers` added."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.headers = headers or {}
+
+
+def check_request(request: SipRequest) -> None:
+    """The headers every request needs (RFC 3261 8.1.1) and that the server reads; Refusal(400) otherwise."""
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        if not request.headers.get(name):
+            raise Refusal(400, f"Bad Request (no {name} header)")
+    try:
+        method = request.cseq[1]
+        parse_name_addr(request.headers.get("From") or "")
+        parse_name_addr(request.headers.get("To") or "")
+        request.expires  # noqa: B018 (read to check it)
+    except (SipParseError, ValueError) as error:
+        raise Refusal(400, f"Bad Request ({_one_line(error)})") from None
+    if method != request.method:
+        raise Refusal(400, f"Bad Request (CSeq names {method[:20]}, the request is {request.method})")
+    if not request.from_tag:
+        raise Refusal(400, "Bad Request (the From header has no tag)")
+
+
+def option_tags(request: SipRequest, header: str) -> set[str]:
+    """The option tags of Supported, Require or Proxy-Require, lower-cased."""
+    return {tag.strip().lower() for value in request.headers.get_all(header) for tag in split_list(value) if tag}
+
+
+def accepts_deflate(request: SipRequest) -> bool:
+    """Whether Accept-Encoding lists deflate (with a q-value above 0)."""
+    for value in request.headers.get_all("Accept-Encoding"):
+        for item in split_list(value):
+            coding, *params = (part.strip().lower() for part in item.split(";"))
+            if coding == "deflate" and "q=0" not in params and "q=0.0" not in params:
+                return True
+    return False
+
+
+def is_legacy_linphone(user_agent: str | None) -> bool:
+    """Whether the User-Agent is liblinphone older than 5.4 (which only reads the legacy NOTIFY form)."""
+    match = _LINPHONE_VERSION.search(user_agent or "")
+    return match is not None and (int(match[1]), int(match[2])) < _LEGACY_BEFORE
+
+
+def read_list(request: SipRequest, *, max_entries: int, max_bytes: int) -> list[str]:
+    """The entry URIs of an RFC 5367 SUBSCRIBE, in order, each once; Refusal when the body is not a usable list.
+    Entries that are not SIP or tel URIs are skipped (as Flexisip does); more than `max_entries` is refused."""
+    if not request.body:
+        raise Refusal(400, "Bad Request (the resource list is empty)")
+    content_type = request.content_type
+    try:
+        kind = parse_content_type(content_type).mime if content_type else None
+    except PresenceDocumentError:
+        kind = None
+    if kind != RESOURCE_LISTS:
+        raise Refusal(
+            415, "Unsupported Media Type (send the list as application/resource-lists+xml)", {"Accept": RESOURCE_LISTS}
+        )
+    try:
+        document = decode_content_encoding(request.content_encoding, request.body, max_bytes)
+        entries = parse_resource_lists(document, max_bytes)
+    except UnsupportedEncoding as error:
+        raise Refusal(
+            415, f"Unsupported Media Type ({_one_line(error)})", {"Accept-Encoding": "deflate, gzip"}
+        ) from None
+    except BodyTooLarge:
+        raise Refusal(413, f"Request Entity Too Large (a resource list is at most {max_bytes} bytes decoded)") from None
+    except PresenceDocumentError as error:
+        raise Refusal(400, f"Bad Request ({_one_line(error)})") from None
+    uris = [entry.uri for entry in entries if _is_entry(entry.uri)]
+    if len(uris) > max_entries:
+        raise Refusal(413, f"Request Entity Too Large (the list has {len(uris)} entries, at most {max_entries})")
+    return uris
+
+
+def entry_key(uri: str, domain: str) -> str | None:
+    """What a list entry names on this server: an E.164 number (`+33612345678`, from `sip:+33612345678@domain;
+    user=phone`, a `sip:` URI of the domain whose user part is such a number, or `tel:+33612345678`), a username
+    (`alice`, from `sip:alice@domain`), or None (another domain, or not an address)."""
+    try:
+        parsed = parse_uri(uri)
+    except SipParseError:
+        return None
+    if isinstance(parsed, TelUri):
+        number = parsed.digits if parsed.is_global else ""
+        return number if _E164.fullmatch(number) else None
+    if not isinstance(parsed, SipUri) or parsed.user is None or parsed.host.lower() != domain.lower():
+        return None
+    user = parsed.user
+    if user.startswith("+") or (parsed.param("user") or "").lower() == "phone":
+        number = re.sub(r"[-.()]", "", user)  # visual separators of RFC 3966
+        return number if _E164.fullmatch(number) else None
+    return user
+
+
+def _is_entry(uri: str) -> bool:
+    try:
+        parse_uri(uri)
+    except SipParseError:
+        return False
+    return True
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:160]

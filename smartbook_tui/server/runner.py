@@ -1,0 +1,210 @@
+"""The presence server's process: the asyncio side of `PresenceServer` (`smartbook server run`).
+
+One event loop, no threads: the listener hands messages to the core, one timer handle wakes the core at its next
+deadline, and a poll of the store's change log (every `poll_interval` seconds) tells it of accounts created,
+removed or changed by `smartbook server account ...` in another process. SIGINT and SIGTERM end it cleanly: every
+subscriber gets a last NOTIFY (`terminated;reason=deactivated`), answers get up to `SHUTDOWN_GRACE` seconds to
+come back, then the sockets close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from smartbook_tui.sip.aio.listener import Listener, ListenFailed, Peer, PeerGone, start_listener
+from smartbook_tui.sip.aio.transport import ConnectionLost, MessageTooLarge, format_address
+from smartbook_tui.sip.message import SipMessage
+
+from .core import PresenceServer, Send, ServerConfig
+from .store import Store
+
+__all__ = ["RunOptions", "ServerRunError", "serve"]
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 1.0  # seconds for the last NOTIFYs to be answered
+
+
+class ServerRunError(Exception):
+    """The server cannot start (address in use, unreadable certificate, database): one line for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    host: str
+    port: int
+    db: Path
+    config: ServerConfig  # its `via` is filled in once the sockets are bound
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_port: int | None = None
+    ready_file: Path | None = None
+    poll_interval: float = 1.0
+
+
+class _Server:
+    """The glue between the listener, the loop's clock and the core. `core` and `listener` are set by `serve` once
+    the sockets are bound (the core writes their addresses in its Via); no message arrives before that."""
+
+    core: PresenceServer
+    listener: Listener
+
+    def __init__(self, store: Store, domain: str, poll_interval: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.store = store
+        self._poll_interval = poll_interval
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._changes_seen = store.changes(domain).last
+
+    def on_message(self, message: SipMessage, peer: Peer) -> None:
+        self._send(self.core.receive(message, peer, self._loop.time()))
+
+    def on_disconnect(self, peer: Peer) -> None:
+        self._send(self.core.peer_gone(peer, self._loop.time()))
+
+    def _send(self, sends: list[Send]) -> None:
+        while sends:
+            failed: list[Send] = []
+            for send in sends:
+                try:
+                    self.listener.send_bytes(send.data, send.peer)  # type: ignore[arg-type]
+                except (PeerGone, MessageTooLarge, ConnectionLost) as error:
+                    log.info("could not send to %s: %s", send.peer, error)
+                    failed.append(send)
+            sends = []
+            now = self._loop.time()
+            for send in failed:
+                if send.branch is not None:
+                    sends += self.core.send_failed(send.branch, now)
+                if isinstance(send.peer, Peer) and send.peer.connection is not None:
+                    sends += self.core.peer_gone(send.peer, now)
+        self._arm()
+
+    def _arm(self) -> None:
+        deadline = self.core.next_deadline()
+        if deadline is None or deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = self._timer_at = None
+        self._send(self.core.on_timer(self._loop.time()))
+
+    async def poll_store(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                changes = self.store.changes(self.core.config.domain, self._changes_seen)
+            except Exception as error:  # a locked or damaged file: keep serving, say it once a poll
+                log.warning("cannot read account changes from the database: %s", error)
+                continue
+            self._changes_seen = changes.last
+            if changes.numbers or changes.usernames:
+                log.info("accounts changed: %d numbers, %d accounts", len(changes.numbers), len(changes.usernames))
+                self._send(self.core.accounts_changed(changes.numbers, changes.usernames, self._loop.time()))
+
+    async def shutdown(self) -> None:
+        self._send(self.core.shutdown(self._loop.time()))
+        deadline = self._loop.time() + SHUTDOWN_GRACE
+        while self.core.subscriptions and self._loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self._timer is not None:
+            self._timer.cancel()
+        self.listener.close()
+        await self.listener.wait_closed()
+
+
+async def serve(options: RunOptions) -> None:
+    """Run the server until SIGINT or SIGTERM; ServerRunError when it cannot start."""
+    tls = _tls_context(options) if options.tls_cert or options.tls_key else None
+    try:
+        store = Store.open(options.db)
+    except Exception as error:
+        raise ServerRunError(f"cannot open the database {options.db}: {error}") from None
+    try:
+        server = _Server(store, options.config.domain, options.poll_interval)
+        try:
+            listener = await start_listener(
+                options.host,
+                options.port,
+                on_message=server.on_message,
+                on_disconnect=server.on_disconnect,
+                tls=tls,
+                tls_port=options.tls_port if tls is not None else None,
+            )
+        except ListenFailed as error:
+            raise ServerRunError(str(error)) from None
+        via = {name: format_address(_advertised(listener.address)) for name in ("UDP", "TCP")}
+        if listener.tls_address is not None:
+            via["TLS"] = format_address(_advertised(listener.tls_address))
+        config = replace(options.config, via=via)
+        core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=lambda: secrets.token_hex(8))
+        server.core, server.listener = core, listener
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        log.info(
+            "smartbook server for %s listening on UDP and TCP %s%s",
+            config.domain,
+            via["UDP"],
+            f", TLS {via['TLS']}" if "TLS" in via else "",
+        )
+        if options.ready_file is not None:
+            _write_ready_file(options.ready_file, config, via)
+        poller = asyncio.create_task(server.poll_store())
+        try:
+            await stop.wait()
+        finally:
+            poller.cancel()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        log.info("stopping: telling %d subscribers", core.subscriptions)
+        await server.shutdown()
+    finally:
+        store.close()
+
+
+def _tls_context(options: RunOptions) -> ssl.SSLContext:
+    if options.tls_cert is None or options.tls_key is None:
+        raise ServerRunError("TLS needs both --tls-cert and --tls-key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(options.tls_cert, options.tls_key)
+    except (OSError, ssl.SSLError) as error:
+        raise ServerRunError(f"cannot load the TLS certificate {options.tls_cert}: {error}") from None
+    return context
+
+
+def _advertised(address: tuple[str, int]) -> tuple[str, int]:
+    """The address to write in Via and Contact: the bound one, or for a wildcard bind this host's address."""
+    host, port = address
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (recognising a wildcard bind, not making one)
+        with contextlib.suppress(OSError):
+            host = socket.gethostbyname(socket.gethostname())
+    return host, port
+
+
+def _write_ready_file(path: Path, config: ServerConfig, via: dict[str, str]) -> None:
+    """Say where the server listens, atomically (a reader never sees half a file)."""
+    document = {"domain": config.domain, "pid": os.getpid(), **{name.lower(): value for name, value in via.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        json.dump(document, handle)
+    os.replace(handle.name, path)
