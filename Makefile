@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 # Debian packages of the real peers the test suite drives.
-PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules
+PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules sip-tester
 
 .PHONY: test test-deps lint bench clean
 

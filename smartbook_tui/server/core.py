@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from smartbook_tui.contacts.phones import number_resource_uri
 from smartbook_tui.presence import BodyTooLarge, PresenceDocumentError, decode_content_encoding
@@ -229,7 +229,12 @@ class PresenceServer:
             if answer is not None:
                 self._out.append(Send(answer, peer))
             return
-        if not self._admit(peer, now):
+        verdict = self._admit(peer, now)
+        if verdict != "serve":
+            if verdict == "refuse":
+                self._out.append(
+                    Send(_response(request, 503, "Service Unavailable", {"Retry-After": "1"}).to_bytes(), peer)
+                )
             return
         reliable = peer.transport != "UDP"
         transaction = ServerTransaction(request, reliable=reliable)
@@ -661,11 +666,12 @@ class PresenceServer:
     def _contact(self, transport: str) -> str:
         return f"<sip:{self.config.via[transport]};transport={transport.lower()}>"
 
-    def _admit(self, peer: PeerLike, now: float) -> bool:
-        """The per-source token bucket; False (after a 503 at most once a second) when the source is over it."""
+    def _admit(self, peer: PeerLike, now: float) -> Literal["serve", "refuse", "drop"]:
+        """The per-source token bucket: "serve" the request; over the limit, "refuse" (answer 503) at most
+        once a second, "drop" (no answer, so that a flood is not answered by a flood) the rest of the time."""
         rate = self.config.rate_limit
         if rate <= 0:
-            return True
+            return "serve"
         source = (peer.transport, peer.connection) if peer.connection is not None else getattr(peer, "address", peer)
         bucket = self._buckets.get(source)
         if bucket is None:
@@ -676,8 +682,12 @@ class PresenceServer:
         bucket.updated = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
-            return True
-        return False
+            return "serve"
+        if now - bucket.refused_at < 1.0:
+            return "drop"
+        bucket.refused_at = now
+        log.warning("rate-limiting %s: over %g requests a second", peer, rate)
+        return "refuse"
 
     def _schedule(self, when: float, item: object) -> None:
         self._timer_serial += 1
