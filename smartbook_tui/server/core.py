@@ -362,6 +362,8 @@ class PresenceServer:
             entries = list(stored.entries) if stored is not None else None
         target_key = entry_key(request.uri, self._domain)
         if entries is None and (target_key is None or self._lookup(target_key) is None):
+            if eventlist and self.store.list_owners(request.uri, self._domain):
+                raise Refusal(403, f"Forbidden (the list {request.uri[:80]} belongs to another account)")
             raise Refusal(404, f"Not Found (no account or list of yours is {request.uri[:80]})")
         notifier: Notifier
         if entries is not None:

@@ -570,6 +570,21 @@ class Store:
         entries = self._query("SELECT uri FROM list_entries WHERE list_id = ? ORDER BY position", (rows[0][0],))
         return ResourceList(owner, domain, uri, tuple(row[0] for row in entries))
 
+    def list_owners(self, list_uri: str, domain: str) -> list[str]:
+        """The usernames of `domain` that have a list of this URI (a server tells a subscriber asking for someone
+        else's list 403, not 404)."""
+        domain = _normalise_domain(domain)
+        try:
+            uri = _canonical_uri(list_uri, "list URI")
+        except InvalidValue:
+            return []
+        rows = self._query(
+            "SELECT a.username FROM lists l JOIN accounts a ON a.id = l.owner_id WHERE l.uri = ? AND a.domain = ?"
+            " ORDER BY a.username",
+            (uri, domain),
+        )
+        return [row[0] for row in rows]
+
     def lists_of(self, owner: str, domain: str) -> list[ResourceList]:
         """Every list of `owner`, by URI, with their entries; NoSuchAccount when there is no such owner."""
         domain = _normalise_domain(domain)

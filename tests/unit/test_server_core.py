@@ -498,6 +498,13 @@ def test_a_stored_list_and_a_presentity(store):
         )
     )
     assert other.status == 404
+    store.set_list("bob", DOMAIN, f"sip:bobs@{DOMAIN}", [alias(ALICE_PHONE)])
+    not_hers = alice.send(
+        alice.request(
+            "SUBSCRIBE", f"sip:bobs@{DOMAIN}", headers={"Event": "presence", "Supported": "eventlist"}, call_id="call-4"
+        )
+    )
+    assert not_hers.status == 403
     single = alice.send(
         alice.request("SUBSCRIBE", f"sip:bob@{DOMAIN}", headers={"Event": "presence"}, call_id="call-3")
     )

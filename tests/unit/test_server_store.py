@@ -644,3 +644,11 @@ def test_a_process_killed_mid_transaction_leaves_no_half_account(path):
         assert [account.username for account in store.accounts()] == ["bob"]
         assert store.account_for_phone(ALICE_PHONE, DOMAIN) is None
         assert store.add_account("alice", DOMAIN, "secret", ALICE_PHONE).phone == ALICE_PHONE
+
+
+def test_list_owners_names_who_has_a_list_of_that_uri(store):
+    store.add_account("alice", DOMAIN, "secret")
+    store.set_list("alice", DOMAIN, "sip:friends@example.org", [])
+    assert store.list_owners("sip:friends@EXAMPLE.org", DOMAIN) == ["alice"]
+    assert store.list_owners("sip:nobody@example.org", DOMAIN) == []
+    assert store.list_owners("not a uri", DOMAIN) == []
