@@ -478,13 +478,16 @@ class PresenceServer:
         if connection is not None:
             self._by_connection.setdefault(connection, set()).add(subscription)
         notifier = subscription.notifier
-        for uri in notifier.resources:
-            key = entry_key(uri, self._domain)
+        keyed = [(uri, entry_key(uri, self._domain)) for uri in notifier.resources]
+        new_numbers = {key for _, key in keyed if key and key.startswith("+") and key not in self._watched}
+        found = self.store.accounts_for_phones(new_numbers, self._domain) if new_numbers else {}
+        for uri, key in keyed:
             if key is None:
                 continue
             watched = self._watched.get(key)
             if watched is None:
-                watched = self._watched[key] = _Watched(self._lookup(key))
+                account = found.get(key) if key in new_numbers else self._lookup(key)
+                watched = self._watched[key] = _Watched(account)
             watched.entries.append((subscription, uri))
             notifier.set_state(uri, self._view(subscription, uri, watched.account), now)
         self._schedule(subscription.expires_at, subscription)

@@ -32,6 +32,7 @@ __all__ = [
 
 RESOURCE_LISTS = "application/resource-lists+xml"
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_PHONE_ALIAS = re.compile(r"sip:(\+[1-9][0-9]{6,14})@([A-Za-z0-9.-]+);user=phone")
 # liblinphone names itself in one of these products; before 5.4 it only reads the legacy NOTIFY form.
 _LINPHONE_VERSION = re.compile(r"(?:LinphoneSDK|LinphoneCore|liblinphone|Linphonec)/(\d+)\.(\d+)", re.IGNORECASE)
 _LEGACY_BEFORE = (5, 4)
@@ -121,6 +122,9 @@ def entry_key(uri: str, domain: str) -> str | None:
     """What a list entry names on this server: an E.164 number (`+33612345678`, from `sip:+33612345678@domain;
     user=phone`, a `sip:` URI of the domain whose user part is such a number, or `tel:+33612345678`), a username
     (`alice`, from `sip:alice@domain`), or None (another domain, or not an address)."""
+    quick = _PHONE_ALIAS.fullmatch(uri)
+    if quick is not None and quick[2].lower() == domain.lower():  # the usual entry, read without a URI parse
+        return quick[1]
     try:
         parsed = parse_uri(uri)
     except SipParseError:
@@ -138,6 +142,8 @@ def entry_key(uri: str, domain: str) -> str | None:
 
 
 def _is_entry(uri: str) -> bool:
+    if _PHONE_ALIAS.fullmatch(uri):
+        return True
     try:
         parse_uri(uri)
     except SipParseError:

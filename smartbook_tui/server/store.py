@@ -67,6 +67,7 @@ _USERNAME = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/]{1,64}")
 # A username made of digits and visual separators only, with a leading "+" or seven digits or more, is read as a
 # phone number by people and by dial plans; short ones ("1001") are extensions and stay allowed.
 _PHONE_LIKE = re.compile(r"\+[0-9\-.()]*[0-9][0-9\-.()]*|[\-.()]*(?:[0-9][\-.()]*){7,}")
+_PLAIN_USER = re.compile(r"[A-Za-z0-9._~-]+")  # needs no escaping in a SIP URI
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 _BATCH = 500  # numbers per `IN (...)` lookup, well under SQLite's variable limit (999 before 3.32)
 _CHANGES_KEPT = 7 * 24 * 3600  # seconds a change stays in the log
@@ -113,6 +114,10 @@ class Account:
     @property
     def address(self) -> str:
         """The account's SIP address, `sip:alice@example.org`, escaped where the URI grammar needs it."""
+        if (
+            _PLAIN_USER.fullmatch(self.username) and ":" not in self.domain
+        ):  # nothing to escape: the common case, without a URI to build
+            return f"sip:{self.username}@{self.domain}"
         return str(_domain_uri(self.domain, self.username))
 
 
