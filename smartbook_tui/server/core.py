@@ -190,21 +190,21 @@ class PresenceServer:
     def accounts_changed(self, numbers: Iterable[str], usernames: Iterable[str], now: float) -> list[Send]:
         """Accounts were created, removed or changed (numbers linked, public presence): every entry naming them
         is looked up again and its watchers told."""
-        keys = set(numbers) | set(usernames)
-        for username in usernames:
-            self._accounts.pop(username, None)
-            for subscription in self._by_watcher.get(username, ()):
-                if self._account(username) is None:
+        names = set(usernames)
+        for username in names:
+            before = self._accounts.pop(username, None)
+            if self._account(username) is None:  # removed: its subscriptions and publications go with it
+                if before is not None:
+                    self.publications.drop(before.address)
+                for subscription in list(self._by_watcher.get(username, ())):
                     self._end(subscription, "rejected", now)
-        for key in keys:
+        # The change log names an account's number with every change of the account, so refreshing the entries
+        # of these keys reaches every entry whose view may have changed.
+        for key in names | set(numbers):
             watched = self._watched.get(key)
             if watched is not None:
                 watched.account = self._lookup(key)
                 self._refresh_entries(watched, now)
-        for username in usernames:
-            account = self._account(username)
-            if account is not None:
-                self._presence_changed(account, now)
         return self._flush()
 
     def shutdown(self, now: float) -> list[Send]:

@@ -515,3 +515,33 @@ def test_a_stored_list_and_a_presentity(store):
     assert isinstance(presence, Presence)
     assert summarize(presence).has_account
     assert Activity.UNKNOWN in presence.persons[0].activities
+
+
+def test_a_removed_account_disappears_and_its_subscriptions_end(store):
+    server = make_server(store)
+    alice, bob = Client(server, "alice"), Client(server, "bob")
+    alice.subscribe_list([alias(BOB_PHONE)])
+    alice.answer_all()
+    bob.subscribe_list([alias(ALICE_PHONE)])
+    bob.answer_all()
+    alice.answer_all()
+    store.remove_account("bob", DOMAIN)
+    changes = store.changes(DOMAIN)
+    alice.take(server.accounts_changed(changes.numbers, changes.usernames, 5.0))
+    [last] = bob.answer_all()
+    assert last.headers.get("Subscription-State") == "terminated;reason=rejected"
+    [partial] = alice.answer_all()
+    assert views(partial)[alias(BOB_PHONE)] is None
+
+
+def test_turning_public_presence_on_opens_the_gate_at_once(store):
+    server = make_server(store, notify_interval=0.0)
+    alice, bob = Client(server, "alice"), Client(server, "bob")
+    bob.publish(pidf(bob.aor, note="hi"))
+    alice.subscribe_list([alias(BOB_PHONE)])
+    assert summarize(views(alice.answer_all()[0])[alias(BOB_PHONE)]).status is Availability.UNKNOWN
+    store.set_public_presence("bob", DOMAIN, True)
+    changes = store.changes(DOMAIN)
+    alice.take(server.accounts_changed(changes.numbers, changes.usernames, 5.0))
+    [partial] = alice.answer_all()
+    assert summarize(views(partial)[alias(BOB_PHONE)]).note == "hi"
