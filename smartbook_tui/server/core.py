@@ -382,6 +382,7 @@ class PresenceServer:
         to = request.headers.get("To") or ""
         subscription = Subscription(
             key=(request.call_id or "", request.from_tag or "", local_tag),
+            uri=request.uri,
             watcher=account.username,
             notifier=notifier,
             peer=peer,
@@ -496,7 +497,7 @@ class PresenceServer:
     def _remove(self, subscription: Subscription, why: str, now: float) -> None:
         if self._subscriptions.pop(subscription.key, None) is None:
             return
-        log.info("subscription of %s to %s ends: %s", subscription.watcher, subscription.notifier.resources[:1], why)
+        log.info("subscription of %s to %s ends: %s", subscription.watcher, subscription.uri, why)
         watcher_subs = self._by_watcher.get(subscription.watcher, [])
         if subscription in watcher_subs:
             watcher_subs.remove(subscription)

@@ -96,6 +96,7 @@ class Subscription:
     came from (NOTIFYs go back there, on its very connection for TCP and TLS)."""
 
     key: DialogKey
+    uri: str  # what is subscribed to: the list's or the presentity's URI
     watcher: str  # the subscriber's username
     notifier: Notifier
     peer: object
