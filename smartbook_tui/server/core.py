@@ -27,7 +27,7 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -103,10 +103,22 @@ class Send:
 
 @dataclass(slots=True)
 class _Watched:
-    """One number or username that list entries name: its account (looked up once) and the entries naming it."""
+    """One number or username that list entries name: its account (looked up once) and the entries naming it,
+    flat (subscription, entry URI, subscription, entry URI, ...): a pair tuple each would cost 56 bytes more an
+    entry, a third of what a 200-entry subscription costs."""
 
     account: Account | None
-    entries: list[tuple[Subscription, str]] = field(default_factory=list)
+    flat_entries: list[Subscription | str] = field(default_factory=list)
+
+    def entries(self) -> Iterator[tuple[Subscription, str]]:
+        pairs = iter(self.flat_entries)
+        return zip(pairs, pairs, strict=True)  # type: ignore[arg-type]
+
+    def add(self, subscription: Subscription, uri: str) -> None:
+        self.flat_entries += (subscription, uri)
+
+    def discard(self, subscription: Subscription) -> None:
+        self.flat_entries = [item for pair in self.entries() if pair[0] is not subscription for item in pair]
 
 
 @dataclass(slots=True)
@@ -489,7 +501,7 @@ class PresenceServer:
             if watched is None:
                 account = found.get(key) if key in new_numbers else self._lookup(key)
                 watched = self._watched[key] = _Watched(account)
-            watched.entries.append((subscription, uri))
+            watched.add(subscription, uri)
             notifier.set_state(uri, self._view(subscription, uri, watched.account), now)
         self._schedule(subscription.expires_at, subscription)
         self._gate_changed(subscription.watcher, now)  # its watchers may now see it
@@ -516,8 +528,8 @@ class PresenceServer:
             watched = self._watched.get(key) if key is not None else None
             if watched is None:
                 continue
-            watched.entries = [(s, u) for s, u in watched.entries if s is not subscription]
-            if not watched.entries:
+            watched.discard(subscription)
+            if not watched.flat_entries:
                 del self._watched[key]
         self._gate_changed(subscription.watcher, now)
 
@@ -632,7 +644,7 @@ class PresenceServer:
 
     def _refresh_entries(self, watched: _Watched, now: float) -> None:
         touched: dict[Subscription, None] = {}
-        for subscription, uri in watched.entries:
+        for subscription, uri in watched.entries():
             subscription.notifier.set_state(uri, self._view(subscription, uri, watched.account), now)
             touched[subscription] = None
         for subscription in touched:
