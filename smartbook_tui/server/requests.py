@@ -35,6 +35,7 @@ _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _PHONE_ALIAS = re.compile(r"sip:(\+[1-9][0-9]{6,14})@([A-Za-z0-9.-]+);user=phone")
 # liblinphone names itself in one of these products; before 5.4 it only reads the legacy NOTIFY form.
 _LINPHONE_VERSION = re.compile(r"(?:LinphoneSDK|LinphoneCore|liblinphone|Linphonec)/(\d+)\.(\d+)", re.IGNORECASE)
+_LINPHONE_APP_VERSION = re.compile(r"\bLinphone[A-Za-z -]*/(\d+)\.", re.IGNORECASE)
 _LEGACY_BEFORE = (5, 4)
 
 
@@ -82,9 +83,14 @@ def accepts_deflate(request: SipRequest) -> bool:
 
 
 def is_legacy_linphone(user_agent: str | None) -> bool:
-    """Whether the User-Agent is liblinphone older than 5.4 (which only reads the legacy NOTIFY form)."""
-    match = _LINPHONE_VERSION.search(user_agent or "")
-    return match is not None and (int(match[1]), int(match[2])) < _LEGACY_BEFORE
+    """Whether the User-Agent is liblinphone older than 5.4 (which only reads the legacy NOTIFY form, and crashes
+    on the RFC one). Without the library's version, a Linphone app older than 5 (`Linphone/3.12.0`) is one too."""
+    text = user_agent or ""
+    match = _LINPHONE_VERSION.search(text)
+    if match is not None:
+        return (int(match[1]), int(match[2])) < _LEGACY_BEFORE
+    app = _LINPHONE_APP_VERSION.search(text)
+    return app is not None and int(app[1]) < _LEGACY_BEFORE[0]
 
 
 def read_list(request: SipRequest, *, max_entries: int, max_bytes: int) -> list[str]:
