@@ -23,19 +23,41 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     ca = "~/ca.pem"                   # extra CAs to trust
     insecure_http = false             # plain http beyond this machine
     cache = "~/.cache/smartbook/carddav"
+
+    [server]                          # `smartbook server ...`: each key is the option of the same name
+    sip = "0.0.0.0:5060"              # UDP and TCP address, HOST:PORT (default 127.0.0.1:5070)
+    domain = "example.org"            # the accounts' SIP domain and digest realm (not [account] domain)
+    db = "~/.local/share/smartbook/server.sqlite3"
+    tls_cert = "/etc/smartbook/fullchain.pem"   # with tls_key: also listen on TLS
+    tls_key = "/etc/smartbook/privkey.pem"
+    tls_port = 5061                   # default: the SIP port + 1
+    ready_file = "/run/smartbook/ready.json"    # the listening addresses, as JSON
+    notify_interval = 2               # seconds between two NOTIFYs of one subscription
+    notify_max_resources = 200        # resources in one NOTIFY
+    max_list_size = 10000             # entries of a list
+    min_expires = 60                  # seconds: shortest registration, publication or subscription
+    rate_limit = 200                  # requests a second from one source (0: no limit)
+    legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
+    log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 
+from smartbook_tui.server.store import StoreError, checked_domain
+
 ENVIRONMENT_VARIABLE = "SMARTBOOK_CONFIG"
+LEGACY_MODES = ("auto", "always", "never")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_NUMBER = (int, float)  # a TOML integer is as good as a float where a number is expected
 
 # section -> setting -> the type its value must have
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -52,6 +74,22 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "contacts": {"vcard": list, "region": str},
     "carddav": {"url": str, "user": str, "password_file": str, "ca": str, "insecure_http": bool, "cache": str},
+    "server": {
+        "sip": str,
+        "domain": str,
+        "db": str,
+        "tls_cert": str,
+        "tls_key": str,
+        "tls_port": int,
+        "ready_file": str,
+        "notify_interval": _NUMBER,
+        "notify_max_resources": int,
+        "max_list_size": int,
+        "min_expires": int,
+        "rate_limit": _NUMBER,
+        "legacy": str,
+        "log_level": str,
+    },
 }
 
 
@@ -86,12 +124,33 @@ class AccountSettings:
 
 
 @dataclass(slots=True)
+class ServerSettings:
+    """The [server] section: the options of `smartbook server` and its commands; None where the file is silent."""
+
+    sip: str | None = None
+    domain: str | None = None  # the server's accounts' domain, not the client's [account] domain
+    db: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_port: int | None = None
+    ready_file: Path | None = None
+    notify_interval: float | None = None
+    notify_max_resources: int | None = None
+    max_list_size: int | None = None
+    min_expires: int | None = None
+    rate_limit: float | None = None
+    legacy: str | None = None
+    log_level: str | None = None
+
+
+@dataclass(slots=True)
 class Settings:
     domain: str | None = None
     vcard: list[Path] = field(default_factory=list)
     region: str | None = None
     carddav: CardDavSettings = field(default_factory=CardDavSettings)
     account: AccountSettings = field(default_factory=AccountSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
 
 def load_settings(explicit: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -119,19 +178,86 @@ def _check(data: Mapping[str, object], path: Path) -> None:
             expected = _SCHEMA[section].get(key)
             if expected is None:
                 raise ConfigError(f"{path}: unknown setting {section}.{key}")
-            if not isinstance(value, expected):
+            if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
                 raise ConfigError(f"{path}: {section}.{key} has the wrong type ({type(value).__name__})")
     for entry in data.get("contacts", {}).get("vcard", []):
         if not isinstance(entry, str):
             raise ConfigError(f"{path}: contacts.vcard must be a list of paths")
+    for key, value in data.get("server", {}).items():
+        check = _SERVER_CHECKS.get(key)
+        problem = check(value) if check is not None else None
+        if problem:
+            raise ConfigError(f"{path}: server.{key} {problem}")
+
+
+def split_host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int] | None:
+    """HOST:PORT (an IPv6 host in brackets; no host: `default_host`) as host and port, or None when it is not."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        return None
+    return host.strip("[]") or default_host, int(port)
+
+
+def _at_least_one(value: object) -> str | None:
+    return f"must be at least 1, not {value}" if isinstance(value, int) and value < 1 else None
+
+
+def _not_negative(value: object) -> str | None:
+    if isinstance(value, _NUMBER) and not (math.isfinite(value) and value >= 0):
+        return f"must be a number of at least 0, not {value}"
+    return None
+
+
+def _port(value: object) -> str | None:
+    return f"must be a port, 0 to 65535, not {value}" if isinstance(value, int) and not 0 <= value < 65536 else None
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[object], str | None]:
+    def check(value: object) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}, not {str(value)[:40]!r}"
+
+    return check
+
+
+def _host_port(value: object) -> str | None:
+    if split_host_port(str(value)) is None:
+        return f"wants HOST:PORT, e.g. 127.0.0.1:5070, not {str(value)[:60]!r}"
+    return None
+
+
+def _domain(value: object) -> str | None:
+    try:
+        checked_domain(str(value))
+    except StoreError:
+        return f"{str(value)[:60]!r} is not a SIP domain: give a host name or address, such as example.org"
+    return None
+
+
+# [server] setting -> what is wrong with its (well-typed) value, if anything; as the options of `server run` check
+_SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
+    "sip": _host_port,
+    "domain": _domain,
+    "tls_port": _port,
+    "notify_interval": _not_negative,
+    "notify_max_resources": _at_least_one,
+    "max_list_size": _at_least_one,
+    "min_expires": _at_least_one,
+    "rate_limit": _not_negative,
+    "legacy": _one_of(LEGACY_MODES),
+    "log_level": _one_of(LOG_LEVELS),
+}
 
 
 def _path(value: object) -> Path | None:
     return Path(str(value)).expanduser() if value else None
 
 
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, _NUMBER) else None
+
+
 def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
-    account, contacts, carddav = (data.get(name, {}) for name in ("account", "contacts", "carddav"))
+    account, contacts, carddav, server = (data.get(name, {}) for name in ("account", "contacts", "carddav", "server"))
     return Settings(
         domain=account.get("domain"),  # type: ignore[arg-type]
         vcard=[Path(entry).expanduser() for entry in contacts.get("vcard", [])],  # type: ignore[union-attr]
@@ -153,5 +279,21 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             ca=_path(account.get("ca")),
             rls_uri=account.get("rls_uri"),  # type: ignore[arg-type]
             list_uri=account.get("list_uri"),  # type: ignore[arg-type]
+        ),
+        server=ServerSettings(
+            sip=server.get("sip"),  # type: ignore[arg-type]
+            domain=server.get("domain"),  # type: ignore[arg-type]
+            db=_path(server.get("db")),
+            tls_cert=_path(server.get("tls_cert")),
+            tls_key=_path(server.get("tls_key")),
+            tls_port=server.get("tls_port"),  # type: ignore[arg-type]
+            ready_file=_path(server.get("ready_file")),
+            notify_interval=_float(server.get("notify_interval")),
+            notify_max_resources=server.get("notify_max_resources"),  # type: ignore[arg-type]
+            max_list_size=server.get("max_list_size"),  # type: ignore[arg-type]
+            min_expires=server.get("min_expires"),  # type: ignore[arg-type]
+            rate_limit=_float(server.get("rate_limit")),
+            legacy=server.get("legacy"),  # type: ignore[arg-type]
+            log_level=server.get("log_level"),  # type: ignore[arg-type]
         ),
     )

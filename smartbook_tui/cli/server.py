@@ -1,9 +1,11 @@
 """`smartbook server`: the presence server (`run`), its accounts (`account add|list|set|remove`) and the lists
 stored on it (`list set|show|remove`).
 
-`--db` and `--domain` may be given after `server` or after the action. Passwords never come from the command line
-(other users can read it): a file, standard input, or a prompt that does not echo when standard input is a
-terminal. They are never printed, and never in an error message.
+`--db` and `--domain` may be given after `server` or after the action, or be set in the [server] section of the
+settings file (`db` and `domain`; [account] `domain` is the client's); the option wins.
+
+Passwords never come from the command line (other users can read it): a file, standard input, or a prompt that does
+not echo when standard input is a terminal. They are never printed, and never in an error message.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from smartbook_tui.config import ConfigError, load_settings
 from smartbook_tui.contacts import number_resource_uri, to_e164
 from smartbook_tui.password_file import PasswordFileError, read_password_file
-from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, checked_domain, is_e164
+from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, is_e164
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
 from .book import fail
-from .server_run import add_run_parser, default_db_path
+from .server_run import DEFAULT_DOMAIN, add_run_parser, default_db_path, store_location
 
-DEFAULT_DOMAIN = "127.0.0.1"
 _PUBLIC_HELP = "show the account's live status to every watcher, not only to the accounts it watches back"
 _COMMENT = re.compile(r"(?:^|\s)#.*")  # a "#" starting a line or after a space; URIs hold no spaces
 
@@ -125,22 +127,23 @@ def _add_store_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         type=Path,
         metavar="PATH",
         default=argparse.SUPPRESS if suppress else None,
-        help=f"the server's database (default: {default_db_path()})",
+        help=f"the server's database (default: [server] db in the settings file, else {default_db_path()})",
     )
     parser.add_argument(
         "--domain",
-        default=argparse.SUPPRESS if suppress else DEFAULT_DOMAIN,
-        help=f"the SIP domain of the accounts, also their digest realm (default: {DEFAULT_DOMAIN})",
+        default=argparse.SUPPRESS if suppress else None,
+        help="the SIP domain of the accounts, also their digest realm (default: [server] domain in the settings "
+        f"file, else {DEFAULT_DOMAIN})",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     action: Action = args.server_action
     try:
-        domain = checked_domain(args.domain)
-        with Store.open(args.db or default_db_path()) as store:
+        domain, db = store_location(args, load_settings(args.config))
+        with Store.open(db) as store:
             return action(store, domain, args)
-    except (StoreError, _Refused) as exc:
+    except (ConfigError, StoreError, _Refused) as exc:
         return fail(str(exc))
 
 

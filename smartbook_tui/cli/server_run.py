@@ -1,24 +1,38 @@
-"""`smartbook server run`: the presence server in the foreground, until Ctrl-C or SIGTERM."""
+"""`smartbook server run`: the presence server in the foreground, until Ctrl-C or SIGTERM.
+
+Every option may instead be set in the [server] section of the settings file (the key is the option's name with
+`_` for `-`, as `notify_interval`); the option wins.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import platformdirs
 
+from smartbook_tui.config import LEGACY_MODES, LOG_LEVELS, Settings, load_settings, split_host_port
 from smartbook_tui.server.core import ServerConfig
-from smartbook_tui.server.notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
 from smartbook_tui.server.store import StoreError, checked_domain
 
 from .book import fail
 
 DEFAULT_SIP = "127.0.0.1:5070"
+DEFAULT_DOMAIN = "127.0.0.1"
+DEFAULT_LOG_LEVEL = "INFO"
+_CORE = ServerConfig(domain=DEFAULT_DOMAIN, via={})  # the core's defaults, which the options default to
+_FROM_SETTINGS = (
+    "Each option may also be set in the [server] section of the settings file (see smartbook --help), as "
+    "notify_interval for --notify-interval; the option wins."
+)
+_T = TypeVar("_T")
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -27,53 +41,52 @@ def add_run_parser(
     add_store_options: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     summary = "run the presence server (registrar, presence, resource lists, phone aliases) until Ctrl-C"
-    run = parts.add_parser("run", help=summary, description=summary[0].upper() + summary[1:] + ".")
+    run = parts.add_parser("run", help=summary, description=summary[0].upper() + summary[1:] + ". " + _FROM_SETTINGS)
     add_store_options(run)
-    run.add_argument(
-        "--sip", default=DEFAULT_SIP, metavar="HOST:PORT", help=f"UDP and TCP address (default {DEFAULT_SIP})"
-    )
+    run.add_argument("--sip", metavar="HOST:PORT", help=f"UDP and TCP address (default {DEFAULT_SIP})")
     run.add_argument("--tls-cert", type=Path, metavar="PEM", help="certificate chain: also listen on TLS")
     run.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's private key")
-    run.add_argument("--tls-port", type=int, metavar="PORT", help="TLS port (default: the SIP port + 1)")
+    run.add_argument("--tls-port", type=_port, metavar="PORT", help="TLS port (default: the SIP port + 1)")
     run.add_argument("--ready-file", type=Path, metavar="PATH", help="write the listening addresses here (JSON)")
     run.add_argument(
         "--notify-interval",
-        type=_positive_float,
-        default=DEFAULT_INTERVAL,
+        type=_non_negative_float,
         metavar="SECONDS",
-        help=f"least time between two NOTIFYs of one subscription (default {DEFAULT_INTERVAL:g})",
+        help=f"least time between two NOTIFYs of one subscription (default {_CORE.notify_interval:g})",
     )
     run.add_argument(
         "--notify-max-resources",
         type=_positive_int,
-        default=DEFAULT_MAX_RESOURCES,
         metavar="N",
-        help=f"most resources in one NOTIFY, the rest shortly after (default {DEFAULT_MAX_RESOURCES})",
+        help=f"most resources in one NOTIFY, the rest shortly after (default {_CORE.notify_max_resources})",
     )
     run.add_argument(
-        "--max-list-size", type=_positive_int, default=10_000, metavar="N", help="most entries of a list (10000)"
+        "--max-list-size",
+        type=_positive_int,
+        metavar="N",
+        help=f"most entries of a list (default {_CORE.max_list_size})",
     )
     run.add_argument(
         "--min-expires",
         type=_positive_int,
-        default=60,
         metavar="SECONDS",
-        help="shortest registration, publication or subscription accepted (default 60)",
+        help=f"shortest registration, publication or subscription accepted (default {_CORE.min_expires})",
     )
     run.add_argument(
         "--rate-limit",
-        type=float,
-        default=200.0,
+        type=_non_negative_float,
         metavar="N",
-        help="requests a second from one source before 503 (default 200; 0: no limit)",
+        help=f"requests a second from one source before 503 (default {_CORE.rate_limit:g}; 0: no limit)",
     )
     run.add_argument(
         "--legacy",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="the NOTIFY form of liblinphone < 5.4: by User-Agent (auto, default), for every client, or never",
+        choices=LEGACY_MODES,
+        help=f"the NOTIFY form of liblinphone < 5.4: by User-Agent (auto), for every client, or never "
+        f"(default {_CORE.legacy})",
     )
-    run.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    run.add_argument(
+        "--log-level", choices=LOG_LEVELS, help=f"the least important messages logged (default {DEFAULT_LOG_LEVEL})"
+    )
     run.set_defaults(run=run_server)
 
 
@@ -81,33 +94,58 @@ def default_db_path() -> Path:
     return platformdirs.user_data_path("smartbook") / "server.sqlite3"
 
 
-def run_server(args: argparse.Namespace) -> int:
-    try:
-        host, port = _host_port(args.sip)
-        domain = checked_domain(args.domain)
-    except (ValueError, StoreError) as error:
-        return fail(str(error))
-    logging.basicConfig(level=args.log_level, format=_LOG_FORMAT, stream=sys.stderr)
+def store_location(args: argparse.Namespace, settings: Settings) -> tuple[str, Path]:
+    """The checked domain and the database of a server command: its options, else the settings file's [server]
+    section, else the defaults. Raises StoreError (InvalidValue) for a domain that is not one."""
+    domain = _given(args.domain, settings.server.domain, DEFAULT_DOMAIN)
+    db = _given(args.db, settings.server.db, None) or default_db_path()
+    return checked_domain(domain), db
+
+
+def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
+    """What `server run` serves: each option, else its [server] setting, else its default. Raises ValueError
+    (a wrong --sip) or StoreError (a wrong domain); the settings file's values are checked as it is read."""
+    saved = settings.server
+    sip = _given(args.sip, saved.sip, DEFAULT_SIP)
+    address = split_host_port(sip)
+    if address is None:
+        raise ValueError(f"--sip wants HOST:PORT, e.g. {DEFAULT_SIP}, not {sip!r}")
+    host, port = address
+    domain, db = store_location(args, settings)
     config = ServerConfig(
         domain=domain,
         via={},
-        notify_interval=args.notify_interval,
-        notify_max_resources=args.notify_max_resources,
-        max_list_size=args.max_list_size,
-        min_expires=args.min_expires,
-        rate_limit=args.rate_limit,
-        legacy=args.legacy,
+        notify_interval=_given(args.notify_interval, saved.notify_interval, _CORE.notify_interval),
+        notify_max_resources=_given(args.notify_max_resources, saved.notify_max_resources, _CORE.notify_max_resources),
+        max_list_size=_given(args.max_list_size, saved.max_list_size, _CORE.max_list_size),
+        min_expires=_given(args.min_expires, saved.min_expires, _CORE.min_expires),
+        rate_limit=_given(args.rate_limit, saved.rate_limit, _CORE.rate_limit),
+        legacy=_given(args.legacy, saved.legacy, _CORE.legacy),
     )
-    options = RunOptions(
+    tls_port = _given(args.tls_port, saved.tls_port, None)
+    return RunOptions(
         host=host,
         port=port,
-        db=args.db or default_db_path(),
+        db=db,
         config=config,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        tls_port=args.tls_port if args.tls_port is not None else (port + 1 if port else 0),
-        ready_file=args.ready_file,
+        tls_cert=_given(args.tls_cert, saved.tls_cert, None),
+        tls_key=_given(args.tls_key, saved.tls_key, None),
+        tls_port=tls_port if tls_port is not None else (port + 1 if port else 0),
+        ready_file=_given(args.ready_file, saved.ready_file, None),
     )
+
+
+def log_level(args: argparse.Namespace, settings: Settings) -> str:
+    return _given(args.log_level, settings.server.log_level, DEFAULT_LOG_LEVEL)
+
+
+def run_server(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+        options = run_options(args, settings)
+    except (ValueError, StoreError) as error:  # ConfigError included
+        return fail(str(error))
+    logging.basicConfig(level=log_level(args, settings), format=_LOG_FORMAT, stream=sys.stderr)
     try:
         asyncio.run(serve(options))
     except ServerRunError as error:
@@ -115,11 +153,11 @@ def run_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"--sip wants HOST:PORT, e.g. {DEFAULT_SIP}, not {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+def _given(option: _T | None, setting: _T | None, default: _T) -> _T:
+    """The option when given (0 and "" are given), else the setting when set, else the default."""
+    if option is not None:
+        return option
+    return setting if setting is not None else default
 
 
 def _positive_int(text: str) -> int:
@@ -129,8 +167,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _non_negative_float(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port, 0 to 65535, not {value}")
     return value

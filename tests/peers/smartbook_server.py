@@ -19,7 +19,9 @@ PASSWORD = "correct horse"
 _START_TIMEOUT = 15.0
 
 
-def smartbook(*args: str, env: dict[str, str] | None = None, input_text: str | None = None) -> subprocess.CompletedProcess:
+def smartbook(
+    *args: str, env: dict[str, str] | None = None, input_text: str | None = None
+) -> subprocess.CompletedProcess:
     """Run the `smartbook` command (this interpreter's), capturing its output."""
     return subprocess.run(
         [sys.executable, "-m", "smartbook_tui.cli", *args],
@@ -149,7 +151,9 @@ class SmartbookServer:
 
 
 @contextmanager
-def run_smartbook_server(directory: Path, *extra_args: str, accounts: Sequence[tuple[str, str | None]] = ()) -> Iterator[SmartbookServer]:
+def run_smartbook_server(
+    directory: Path, *extra_args: str, accounts: Sequence[tuple[str, str | None]] = ()
+) -> Iterator[SmartbookServer]:
     """A started server with `accounts` ((user, phone or None) pairs) made first; stopped at the end."""
     server = SmartbookServer(directory, extra_args)
     for user, phone in accounts:

@@ -370,3 +370,43 @@ def test_server_needs_a_command(server, capsys):
         server()
     assert exit_.value.code == 2
     assert "required: COMMAND" in capsys.readouterr().err
+
+
+def test_the_settings_file_gives_the_database_and_the_domain(tmp_path, password_file, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[account]\ndomain = "client.example"\n[server]\ndomain = "Example.org"\ndb = "~/srv/server.sqlite3"\n'
+    )
+    with_file = ["--config", str(config), "server"]
+    assert main([*with_file, "account", "add", "alice", "--password-file", str(password_file)]) == 0
+    assert capsys.readouterr().out == "added alice@example.org\n"  # [server] domain, not [account] domain
+    assert (tmp_path / "srv" / "server.sqlite3").is_file()
+
+    assert main([*with_file, "account", "list", "--json"]) == 0
+    (alice,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (alice["username"], alice["domain"]) == ("alice", "example.org")
+
+    other = tmp_path / "other.sqlite3"  # the options win, before or after the action
+    assert main([*with_file, "--domain", "other.example", "account", "list"]) == 0
+    assert main([*with_file, "account", "list", "--db", str(other)]) == 0
+    assert capsys.readouterr().out == ""
+    assert other.is_file()
+
+    entries = tmp_path / "entries.txt"
+    entries.write_text("+33612345678\n")
+    assert main([*with_file, "list", "set", "alice", "sip:friends@example.org", "--entries", str(entries)]) == 0
+    assert main([*with_file, "list", "show", "alice", "sip:friends@example.org"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "sip:+33612345678@example.org;user=phone"
+
+
+def test_a_wrong_server_section_is_one_line_and_exit_2(tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    for text, message in [
+        ("[server]\ndomain = 'a b'\n", "server.domain 'a b' is not a SIP domain"),
+        ("[server]\ndatabase = 'x'\n", "unknown setting server.database"),
+        ("[server]\ndb = false\n", "server.db has the wrong type (bool)"),
+    ]:
+        config.write_text(text)
+        assert main(["--config", str(config), "server", "account", "list"]) == 2
+        assert error_line(capsys).startswith(f"{config}: {message}")

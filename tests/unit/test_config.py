@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from smartbook_tui import config as config_module
 from smartbook_tui.cli import main
-from smartbook_tui.config import ConfigError, Settings, default_config_path, load_settings
+from smartbook_tui.config import ConfigError, ServerSettings, Settings, default_config_path, load_settings
 
 CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anne\r\nTEL:06 12 34 56 78\r\nEND:VCARD\r\n"
 
@@ -41,6 +42,25 @@ def test_values_and_paths(tmp_path, monkeypatch):
         ("[contacts]\nvcard = 'book.vcf'\n", "contacts.vcard has the wrong type"),
         ("[contacts]\nvcard = [1]\n", "contacts.vcard must be a list of paths"),
         ("[contacts\n", "is not valid TOML"),
+        ("[server]\nport = 5060\n", "unknown setting server.port"),
+        ("[server]\ntls_port = '5061'\n", "server.tls_port has the wrong type (str)"),
+        ("[server]\ntls_port = 5061.0\n", "server.tls_port has the wrong type (float)"),
+        ("[server]\nmax_list_size = true\n", "server.max_list_size has the wrong type (bool)"),
+        ("[server]\nrate_limit = true\n", "server.rate_limit has the wrong type (bool)"),
+        ("[server]\nnotify_interval = '2'\n", "server.notify_interval has the wrong type (str)"),
+        ("[server]\ndb = 1\n", "server.db has the wrong type (int)"),
+        ("[server]\nnotify_max_resources = 0\n", "server.notify_max_resources must be at least 1, not 0"),
+        ("[server]\nmax_list_size = -5\n", "server.max_list_size must be at least 1, not -5"),
+        ("[server]\nmin_expires = 0\n", "server.min_expires must be at least 1, not 0"),
+        ("[server]\nnotify_interval = -1\n", "server.notify_interval must be a number of at least 0, not -1"),
+        ("[server]\nrate_limit = nan\n", "server.rate_limit must be a number of at least 0, not nan"),
+        ("[server]\nrate_limit = inf\n", "server.rate_limit must be a number of at least 0, not inf"),
+        ("[server]\ntls_port = 65536\n", "server.tls_port must be a port, 0 to 65535, not 65536"),
+        ("[server]\nsip = '127.0.0.1'\n", "server.sip wants HOST:PORT, e.g. 127.0.0.1:5070, not '127.0.0.1'"),
+        ("[server]\nsip = 'host:99999'\n", "server.sip wants HOST:PORT, e.g. 127.0.0.1:5070, not 'host:99999'"),
+        ("[server]\ndomain = 'example.org:5060'\n", "server.domain 'example.org:5060' is not a SIP domain"),
+        ("[server]\nlegacy = 'Auto'\n", "server.legacy must be one of auto, always, never, not 'Auto'"),
+        ("[server]\nlog_level = 'VERBOSE'\n", "server.log_level must be one of DEBUG, INFO, WARNING, ERROR"),
     ],
 )
 def test_mistakes_are_named(tmp_path, text, message):
@@ -48,6 +68,55 @@ def test_mistakes_are_named(tmp_path, text, message):
     config.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings(config)
+
+
+def test_server_values_and_paths(tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[account]\ndomain = "client.example"\n'
+        '[server]\nsip = "[::1]:5060"\ndomain = "example.org"\ndb = "~/server.sqlite3"\ntls_cert = "~/cert.pem"\n'
+        'tls_key = "key.pem"\ntls_port = 0\nready_file = "~/ready.json"\nnotify_interval = 1\n'
+        "notify_max_resources = 10\nmax_list_size = 100\nmin_expires = 1\nrate_limit = 0\n"
+        'legacy = "always"\nlog_level = "WARNING"\n'
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = load_settings(config)
+    assert settings.domain == "client.example"  # [account] domain stays the client's
+    assert settings.server == ServerSettings(
+        sip="[::1]:5060",
+        domain="example.org",
+        db=tmp_path / "server.sqlite3",
+        tls_cert=tmp_path / "cert.pem",
+        tls_key=Path("key.pem"),
+        tls_port=0,
+        ready_file=tmp_path / "ready.json",
+        notify_interval=1.0,
+        notify_max_resources=10,
+        max_list_size=100,
+        min_expires=1,
+        rate_limit=0.0,
+        legacy="always",
+        log_level="WARNING",
+    )
+    assert type(settings.server.notify_interval) is float  # a TOML integer where a number is expected
+    assert type(settings.server.rate_limit) is float
+    assert load_settings(_written(tmp_path, "[server]\n")).server == ServerSettings()
+
+
+def test_the_example_in_the_docstring_is_a_valid_file(tmp_path, monkeypatch):
+    example = config_module.__doc__.split("\n\n", 1)[1]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = load_settings(_written(tmp_path, example))
+    assert settings.account.sip_uri == "sip:alice@example.org"
+    assert settings.server.sip == "0.0.0.0:5060"
+    assert settings.server.db == tmp_path / ".local" / "share" / "smartbook" / "server.sqlite3"
+    assert settings.server.log_level == "INFO"
+
+
+def _written(directory: Path, text: str) -> Path:
+    path = directory / "written.toml"
+    path.write_text(text)
+    return path
 
 
 def test_the_command_uses_the_file_and_flags_win(tmp_path, capsys):
@@ -70,3 +139,12 @@ def test_a_broken_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert capsys.readouterr().err == f"smartbook: {config}: unknown setting contacts.regoin\n"
     assert main(["--config", str(Path(tmp_path, "missing.toml")), "contacts"]) == 2
     assert "cannot read the settings file" in capsys.readouterr().err
+
+
+def test_a_wrong_server_value_is_one_line_and_exit_2_for_any_command(tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text("[server]\nlegacy = 'sometimes'\n")
+    assert main(["--config", str(config), "contacts", "--vcard", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"smartbook: {config}: server.legacy must be one of auto, always, never, not 'sometimes'\n"
+    )
