@@ -20,41 +20,64 @@ def pidf(entity: str, basic: str = "open", note: str | None = None) -> bytes:
     ).encode()
 
 
+class Publisher:
+    """One publication of one user, as a phone keeps it (RFC 3903): the first PUBLISH makes it, the next ones
+    modify it (SIP-If-Match: the ETag of the last 200). A PUBLISH without SIP-If-Match would be another device's
+    publication, composed with this one rather than replacing it. UDP, one digest challenge answered."""
+
+    def __init__(self, server: tuple[str, int], user: str, password: str) -> None:
+        self.server, self.user = server, user
+        self.aor = f"sip:{user}@{server[0]}"
+        self.etag: str | None = None
+        self._session = DigestSession(Credentials(user, password))
+        self._call_id, self._tag, self._cseq = secrets.token_hex(8), secrets.token_hex(4), 0
+
+    async def publish(self, basic: str = "open", note: str | None = None, *, expires: int = 300) -> int:
+        """PUBLISH the PIDF of `basic` and `note`; the final status code."""
+        return await self.send(pidf(self.aor, basic, note), expires=expires)
+
+    async def send(self, body: bytes, *, expires: int = 300) -> int:
+        answers: asyncio.Queue[SipMessage] = asyncio.Queue()
+        flow = await open_flow("udp", self.server, on_message=lambda message, _source: answers.put_nowait(message))
+        try:
+            authorization: tuple[str, str] | None = None
+            for _ in range(3):
+                self._cseq += 1
+                via = f"SIP/2.0/UDP {flow.local[0]}:{flow.local[1]};branch=z9hG4bK{secrets.token_hex(8)};rport"
+                headers = Headers(
+                    [
+                        ("Via", via),
+                        ("Max-Forwards", 70),
+                        ("From", f"<{self.aor}>;tag={self._tag}"),
+                        ("To", f"<{self.aor}>"),
+                        ("Call-ID", self._call_id),
+                        ("CSeq", f"{self._cseq} PUBLISH"),
+                        ("Event", "presence"),
+                        ("Expires", expires),
+                        ("Content-Type", "application/pidf+xml"),
+                    ]
+                )
+                if self.etag is not None:
+                    headers.add("SIP-If-Match", self.etag)
+                if authorization:
+                    headers.add(*authorization)
+                flow.send(SipRequest("PUBLISH", self.aor, headers, body))
+                response = await asyncio.wait_for(answers.get(), 5.0)
+                assert isinstance(response, SipResponse)
+                if response.status not in (401, 407):
+                    if response.status == 200:
+                        self.etag = response.headers.get("SIP-ETag")
+                    return response.status
+                name = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+                value = self._session.answer(
+                    response.headers.get_all(name), method="PUBLISH", uri=self.aor, cnonce=secrets.token_hex(8)
+                )
+                authorization = ("Authorization" if response.status == 401 else "Proxy-Authorization", value)
+            return 0
+        finally:
+            flow.close()
+
+
 async def publish(server: tuple[str, int], user: str, password: str, body: bytes, *, expires: int = 300) -> int:
-    """PUBLISH over UDP as sip:user@<server host>, answering one digest challenge; the final status code."""
-    answers: asyncio.Queue[SipMessage] = asyncio.Queue()
-    flow = await open_flow("udp", server, on_message=lambda message, _source: answers.put_nowait(message))
-    aor = f"sip:{user}@{server[0]}"
-    session = DigestSession(Credentials(user, password))
-    call_id, tag = secrets.token_hex(8), secrets.token_hex(4)
-    try:
-        authorization: tuple[str, str] | None = None
-        for cseq in (1, 2, 3):
-            headers = Headers(
-                [
-                    ("Via", f"SIP/2.0/UDP {flow.local[0]}:{flow.local[1]};branch=z9hG4bK{secrets.token_hex(8)};rport"),
-                    ("Max-Forwards", 70),
-                    ("From", f"<{aor}>;tag={tag}"),
-                    ("To", f"<{aor}>"),
-                    ("Call-ID", call_id),
-                    ("CSeq", f"{cseq} PUBLISH"),
-                    ("Event", "presence"),
-                    ("Expires", expires),
-                    ("Content-Type", "application/pidf+xml"),
-                ]
-            )
-            if authorization:
-                headers.add(*authorization)
-            flow.send(SipRequest("PUBLISH", aor, headers, body))
-            response = await asyncio.wait_for(answers.get(), 5.0)
-            assert isinstance(response, SipResponse)
-            if response.status not in (401, 407):
-                return response.status
-            name = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-            value = session.answer(
-                response.headers.get_all(name), method="PUBLISH", uri=aor, cnonce=secrets.token_hex(8)
-            )
-            authorization = ("Authorization" if response.status == 401 else "Proxy-Authorization", value)
-        return 0
-    finally:
-        flow.close()
+    """One PUBLISH (a new publication) over UDP as sip:user@<server host>; the final status code."""
+    return await Publisher(server, user, password).send(body, expires=expires)
