@@ -290,7 +290,7 @@ class PresenceServer:
         if method == "REGISTER":
             return self._register(request, account, peer, now)
         if method == "PUBLISH":
-            return self._publish(request, account, now)
+            return self._publish(request, account, peer, now)
         return self._subscribe(request, account, peer, now, after)
 
     def _authenticate(self, request: SipRequest, now: float) -> str | SipResponse:
@@ -334,7 +334,7 @@ class PresenceServer:
             self._schedule(deadline, "registrar")
         return response
 
-    def _publish(self, request: SipRequest, account: Account, now: float) -> SipResponse:
+    def _publish(self, request: SipRequest, account: Account, peer: PeerLike, now: float) -> SipResponse:
         if not _is_address_of(request.uri, account):
             raise Refusal(403, f"Forbidden (one may only publish one's own presence, {account.address})")
         outcome = self.publications.publish(
@@ -344,6 +344,7 @@ class PresenceServer:
             content_type=request.content_type,
             expires=request.expires,
             now=now,
+            device=self._device(account, peer, now),
         )
         deadline = self.publications.next_expiry
         if deadline is not None:
@@ -459,6 +460,15 @@ class PresenceServer:
 
         after.append(notify)
         return response
+
+    def _device(self, account: Account, peer: PeerLike, now: float) -> str | None:
+        """The device a PUBLISH comes from: the registration made from the same place (connection, or UDP address),
+        by its +sip.instance or else its Contact. A restarted phone has forgotten its ETag; knowing its device
+        lets its new publication replace the one it left behind."""
+        for binding in self.registrar.bindings(account.address, now):
+            if binding.source == peer:
+                return binding.instance or str(binding.contact.uri)
+        return None
 
     def _subscription_expiry(self, request: SipRequest) -> int:
         requested = request.expires

@@ -545,3 +545,21 @@ def test_turning_public_presence_on_opens_the_gate_at_once(store):
     alice.take(server.accounts_changed(changes.numbers, changes.usernames, 5.0))
     [partial] = alice.answer_all()
     assert summarize(views(partial)[alias(BOB_PHONE)]).note == "hi"
+
+
+def test_a_restarted_phone_replaces_the_publication_it_left_behind(store):
+    store.set_public_presence("bob", DOMAIN, True)
+    server = make_server(store, notify_interval=0.0)
+    alice = Client(server, "alice")
+    alice.subscribe_list([alias(BOB_PHONE)])
+    alice.answer_all()
+    instance = {"Expires": "600"}
+    for connection, basic in ((7, "open"), (8, "closed")):  # the same device, before and after a restart
+        bob = Client(server, "bob", FakePeer(connection=connection))
+        register = bob.request("REGISTER", f"sip:{DOMAIN}", headers=instance, to=bob.aor, call_id=f"run{connection}")
+        register.headers.set("Contact", '<sip:198.51.100.7:40000;transport=tcp>;+sip.instance="<urn:uuid:1>"')
+        assert bob.send(register).status == 200
+        assert bob.publish(pidf(bob.aor, basic=basic)).status == 200  # no SIP-If-Match: the ETag was lost
+    [*_, last] = alice.answer_all()
+    summary = summarize(views(last)[alias(BOB_PHONE)])
+    assert summary.status is Availability.OFFLINE
