@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from smartbook_tui.contacts.phones import number_resource_uri
-from smartbook_tui.presence import BodyTooLarge, PresenceDocumentError, decode_content_encoding
+from smartbook_tui.presence import BodyTooLarge, PresenceDocumentError, UnsupportedEncoding, decode_content_encoding
 from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
 from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
@@ -234,7 +234,11 @@ class PresenceServer:
         if not request.headers.get("Via"):
             log.debug("dropped a %s without Via from %s", request.method, peer)
             return
-        key = server_key(request)
+        try:
+            key = server_key(request)
+        except SipParseError:
+            log.debug("dropped a %s with an unreadable Via from %s", request.method, peer)
+            return
         transaction = self._server_transactions.get(key)
         if transaction is not None:
             answer = transaction.on_retransmission()
@@ -574,7 +578,10 @@ class PresenceServer:
             self._schedule(max(due, now), subscription)
 
     def _on_response(self, response: SipResponse, now: float) -> None:
-        branch = response.via_branch or ""
+        try:
+            branch = response.via_branch or ""
+        except SipParseError:
+            return  # not an answer to any NOTIFY of ours
         subscription = self._in_flight.get(branch)
         if subscription is None or subscription.in_flight is None:
             return
@@ -752,6 +759,8 @@ def _response(
     headers.add("Server", "smartbook")
     for name, value in (extra or {}).items():
         headers.add(name, value)
+    # Reasons quote what the client sent (a parse error, a URI): one line, printable, bounded.
+    reason = "".join(char if char.isprintable() else " " for char in " ".join(reason.split()))[:200]
     return SipResponse(status, reason, headers)
 
 
@@ -794,8 +803,10 @@ def _decoded_body(request: SipRequest) -> bytes:
         return decode_content_encoding(request.content_encoding, request.body, 64 * 1024)
     except BodyTooLarge:
         raise Refusal(413, "Request Entity Too Large (a presence document is at most 64 KB)") from None
-    except PresenceDocumentError as error:
+    except UnsupportedEncoding as error:
         raise Refusal(415, f"Unsupported Media Type ({error})", {"Accept-Encoding": "deflate, gzip"}) from None
+    except PresenceDocumentError as error:
+        raise Refusal(400, f"Bad Request ({error})") from None
 
 
 def _connection_key(peer: object) -> tuple[str, int] | None:
