@@ -185,6 +185,7 @@ _LIST_HEADERS = frozenset(
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # any control character but HT
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+_START_LINE_BYTE_CHECK = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # no start line holds one
 _STATUS = re.compile(r"[1-6][0-9][0-9]")
 _DIGITS = re.compile(r"[0-9]+")
 _CSEQ = re.compile(r"([0-9]{1,10})[ \t]+([A-Za-z0-9.!%*_+`'~-]+)")
@@ -631,6 +632,8 @@ class StreamParser:
                     if newline >= 0:  # garbage is refused at its first line, not after 64 KiB
                         _parse_start_line(buffer[start:newline].decode("utf-8", "replace").removesuffix("\r"))
                         self._start_checked = True
+                    elif _START_LINE_BYTE_CHECK.search(buffer, start):  # nor held until a line end that never comes
+                        raise SipParseError("the stream does not start with a SIP start line (binary bytes)")
                 if len(buffer) - start > MAX_HEADER_BYTES + 3:
                     raise SipParseError(f"the message headers are over the {MAX_HEADER_BYTES}-byte limit; refused")
                 self._scanned = len(buffer) - start

@@ -715,6 +715,20 @@ def test_garbage_is_refused_at_its_first_line():
     assert parser.failed
 
 
+def test_binary_bytes_are_refused_before_any_line_end():
+    parser = StreamParser()
+    with pytest.raises(SipParseError, match="binary"):
+        parser.feed(b"\x16\x03\x01\x02\x00")  # a TLS record header: no line end may ever come
+    assert parser.failed
+
+
+def test_a_start_line_split_anywhere_still_parses():
+    parser = StreamParser()
+    for byte in OPTIONS[:-1]:
+        assert parser.feed(bytes([byte])) == []
+    assert parser.feed(OPTIONS[-1:]) == [parse_message(OPTIONS)]
+
+
 def test_messages_before_garbage_are_delivered_then_the_error():
     parser = StreamParser()
     assert parser.feed(OPTIONS + b"\x16\x03\x01 not sip\r\n\r\n") == [parse_message(OPTIONS)]
