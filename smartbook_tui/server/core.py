@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from smartbook_tui.contacts.phones import number_resource_uri
 from smartbook_tui.presence import BodyTooLarge, PresenceDocumentError, UnsupportedEncoding, decode_content_encoding
@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 ALLOWED_METHODS = "REGISTER, SUBSCRIBE, PUBLISH, OPTIONS"
 SUPPORTED = "eventlist, recipient-list-subscribe"
 _KNOWN_OPTIONS = frozenset({"eventlist", "recipient-list-subscribe"})
+_PUBLICATIONS = ("publications", None)  # timer items: (kind, target)
+_REGISTRAR = ("registrar", None)
 _MAX_LIST_BYTES = 4 * 1024 * 1024  # decoded: 10,000 entries are ~600 KB
 
 
@@ -155,7 +157,8 @@ class PresenceServer:
         self._watched: dict[str, _Watched] = {}
         self._accounts: dict[str, Account | None] = {}  # username -> account, for the entries being watched
         self._buckets: dict[object, _Bucket] = {}
-        self._timers: list[tuple[float, int, object]] = []
+        self._timers: list[tuple[float, int, tuple[str, Any]]] = []
+        self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
         self._timer_serial = 0
         self._out: list[Send] = []
 
@@ -178,10 +181,13 @@ class PresenceServer:
         return self._flush()
 
     def on_timer(self, now: float) -> list[Send]:
-        due: list[object] = []
+        due: list[tuple[str, Any]] = []
         while self._timers and self._timers[0][0] <= now:
-            due.append(heapq.heappop(self._timers)[2])
-        for item in dict.fromkeys(due):  # each once, in order
+            when, _, item = heapq.heappop(self._timers)
+            if self._wakes.get(item) == when:  # else replaced by an earlier wake-up, already handled
+                del self._wakes[item]
+                due.append(item)
+        for item in due:
             self._on_due(item, now)
         return self._flush()
 
@@ -335,7 +341,7 @@ class PresenceServer:
             response.headers.add("Contact", value)
         deadline = self.registrar.next_expiry
         if deadline is not None:
-            self._schedule(deadline, "registrar")
+            self._schedule(deadline, _REGISTRAR)
         return response
 
     def _publish(self, request: SipRequest, account: Account, peer: PeerLike, now: float) -> SipResponse:
@@ -352,7 +358,7 @@ class PresenceServer:
         )
         deadline = self.publications.next_expiry
         if deadline is not None:
-            self._schedule(deadline, "publications")
+            self._schedule(deadline, _PUBLICATIONS)
         if outcome.changed:
             self._presence_changed(account, now)
         return _response(request, 200, "OK", {"SIP-ETag": outcome.etag, "Expires": str(outcome.expires)})
@@ -456,7 +462,7 @@ class PresenceServer:
             after.append(lambda: self._service(subscription, now))
             return response
         subscription.expires_at = now + expires
-        self._schedule(subscription.expires_at, subscription)
+        self._schedule(subscription.expires_at, ("expiry", subscription))
 
         def notify() -> None:
             subscription.queue(subscription.notifier.refresh(now))
@@ -517,7 +523,7 @@ class PresenceServer:
                 watched = self._watched[key] = _Watched(account)
             watched.add(subscription, uri)
             notifier.set_state(uri, self._view(subscription, uri, watched.account), now)
-        self._schedule(subscription.expires_at, subscription)
+        self._schedule(subscription.expires_at, ("expiry", subscription))
         self._gate_changed(subscription.watcher, now)  # its watchers may now see it
 
     def _remove(self, subscription: Subscription, why: str, now: float) -> None:
@@ -575,7 +581,7 @@ class PresenceServer:
             return
         due = subscription.due(now)
         if due is not None:
-            self._schedule(max(due, now), subscription)
+            self._schedule(max(due, now), ("notify", subscription))
 
     def _on_response(self, response: SipResponse, now: float) -> None:
         try:
@@ -596,28 +602,43 @@ class PresenceServer:
         else:
             self._service(subscription, now)
 
-    def _on_due(self, item: object, now: float) -> None:
-        if isinstance(item, Subscription):
-            self._service(item, now)
-        elif item == "publications":
-            for aor in self.publications.expire(now):
-                account = self._account_by_address(aor)
-                if account is not None:
-                    self._presence_changed(account, now)
-            if self.publications.next_expiry is not None:
-                self._schedule(self.publications.next_expiry, "publications")
-        elif item == "registrar":
-            self.registrar.expire(now)
-            if self.registrar.next_expiry is not None:
-                self._schedule(self.registrar.next_expiry, "registrar")
-        elif isinstance(item, tuple) and item[0] == "server":
-            transaction = self._server_transactions.get(item[1])
-            if transaction is not None:
-                transaction.on_timer(now)
-                if transaction.deadline is None or transaction.deadline <= now:
-                    del self._server_transactions[item[1]]
-        elif isinstance(item, tuple) and item[0] == "client":
-            self._client_timer(item[1], now)
+    def _on_due(self, item: tuple[str, Any], now: float) -> None:
+        kind, target = item
+        handlers: dict[str, Callable[[Any, float], None]] = {
+            "notify": self._service,
+            "expiry": self._expiry_due,
+            "client": self._client_timer,
+            "server": self._server_timer,
+            "publications": self._publications_due,
+            "registrar": self._registrar_due,
+        }
+        handlers[kind](target, now)
+
+    def _expiry_due(self, subscription: Subscription, now: float) -> None:
+        if now >= subscription.expires_at:
+            self._service(subscription, now)  # ends it
+        elif subscription.key in self._subscriptions:  # refreshed since: wake up at its new expiry
+            self._schedule(subscription.expires_at, ("expiry", subscription))
+
+    def _publications_due(self, _: None, now: float) -> None:
+        for aor in self.publications.expire(now):
+            account = self._account_by_address(aor)
+            if account is not None:
+                self._presence_changed(account, now)
+        if self.publications.next_expiry is not None:
+            self._schedule(self.publications.next_expiry, _PUBLICATIONS)
+
+    def _registrar_due(self, _: None, now: float) -> None:
+        self.registrar.expire(now)
+        if self.registrar.next_expiry is not None:
+            self._schedule(self.registrar.next_expiry, _REGISTRAR)
+
+    def _server_timer(self, key: tuple[str, str, str], now: float) -> None:
+        transaction = self._server_transactions.get(key)
+        if transaction is not None:
+            transaction.on_timer(now)
+            if transaction.deadline is None or transaction.deadline <= now:
+                del self._server_transactions[key]
 
     def _client_timer(self, branch: str, now: float) -> None:
         subscription = self._in_flight.get(branch)
@@ -724,7 +745,13 @@ class PresenceServer:
         log.warning("rate-limiting %s: over %g requests a second", peer, rate)
         return "refuse"
 
-    def _schedule(self, when: float, item: object) -> None:
+    def _schedule(self, when: float, item: tuple[str, Any]) -> None:
+        """Wake `item` up at `when`, unless it is already due to wake up no later (each wake-up handler schedules
+        the next one itself): a busy server pushes one entry per change, not one per PUBLISH and watcher."""
+        current = self._wakes.get(item)
+        if current is not None and current <= when:
+            return
+        self._wakes[item] = when
         self._timer_serial += 1
         heapq.heappush(self._timers, (when, self._timer_serial, item))
 
