@@ -20,6 +20,7 @@ bench: $(STAMP)
 	$(PY) bench/documents.py
 	$(PY) bench/contacts.py
 	$(PY) bench/subscriber.py
+	$(PY) bench/server.py
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smartbook needs Python >= 3.11"'
