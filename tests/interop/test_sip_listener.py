@@ -388,3 +388,32 @@ async def test_bad_arguments_are_refused() -> None:
         await start_listener(LOCALHOST, 0, on_message=on_message, tls_port=5061)
     with pytest.raises(ValueError, match="bad port"):
         await start_listener(LOCALHOST, 70_000, on_message=on_message)
+
+
+async def test_accepted_connections_send_without_delay():
+    """Nagle's algorithm is off on accepted connections, so a NOTIFY right after a 200 is not held back."""
+    seen: list[int] = []
+
+    def on_message(message, peer):
+        connection = listener._connections[peer.connection]  # the socket of this very connection
+        seen.append(connection._transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    listener = await start_listener("127.0.0.1", 0, on_message=on_message)
+    try:
+        _, writer = await asyncio.open_connection(*listener.address)
+        writer.write(
+            b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKa\r\n"
+            b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+        await writer.drain()
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        assert seen
+        assert seen[0] != 0
+    finally:
+        listener.close()
+        await listener.wait_closed()

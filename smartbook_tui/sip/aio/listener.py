@@ -440,7 +440,10 @@ def _sockaddr(host: str, port: int, kind: socket.SocketKind) -> tuple[socket.Add
 
 def _bind(family: socket.AddressFamily, kind: socket.SocketKind, sockaddr: tuple) -> socket.socket:
     """A bound non-blocking socket; raises `OSError`."""
-    sock = socket.socket(family, kind)
+    # Naming the protocol matters: asyncio turns Nagle's algorithm off (TCP_NODELAY) only for sockets whose
+    # protocol says TCP, and accepted sockets inherit it. With Nagle on, a NOTIFY written right after its
+    # SUBSCRIBE's 200 waited for the client's delayed ACK, ~40 ms.
+    sock = socket.socket(family, kind, socket.IPPROTO_TCP if kind == socket.SOCK_STREAM else 0)
     try:
         sock.setblocking(False)
         if kind == socket.SOCK_STREAM and os.name == "posix":
