@@ -39,6 +39,7 @@ class ResourceState:
     presence: Presence | None = None
     sublist: ListState | None = None
     error: str | None = None  # why this resource's part could not be read (the rest of the list still is)
+    document: bytes | None = None  # `presence` already written as PIDF (a server shares it between watchers)
 
 
 @dataclass(slots=True)
@@ -136,5 +137,6 @@ def build_list_notify(state: ListState, *, root_cid: str, boundary: str, legacy:
             continue
         cid = next(_active_cids(resource.instances), None)
         if cid is not None:
-            parts.append(BodyPart(_PIDF_PART_TYPE, build_pidf(resource.presence), cid))
+            document = resource.document if resource.document is not None else build_pidf(resource.presence)
+            parts.append(BodyPart(_PIDF_PART_TYPE, document, cid))
     return build_multipart_related(parts, boundary=boundary, legacy=legacy)

@@ -111,6 +111,8 @@ class _Watched:
 
     account: Account | None
     flat_entries: list[Subscription | str] = field(default_factory=list)
+    # What watchers see of it, by (entry URI, gate open, legacy form): one view, one PIDF written, for them all.
+    views: dict[tuple[str, bool, bool], ResourceView] = field(default_factory=dict)
 
     def entries(self) -> Iterator[tuple[Subscription, str]]:
         pairs = iter(self.flat_entries)
@@ -522,7 +524,7 @@ class PresenceServer:
                 account = found.get(key) if key in new_numbers else self._lookup(key)
                 watched = self._watched[key] = _Watched(account)
             watched.add(subscription, uri)
-            notifier.set_state(uri, self._view(subscription, uri, watched.account), now)
+            notifier.set_state(uri, self._view(subscription, uri, watched), now)
         self._schedule(subscription.expires_at, ("expiry", subscription))
         self._gate_changed(subscription.watcher, now)  # its watchers may now see it
 
@@ -657,12 +659,16 @@ class PresenceServer:
 
     # ------------------------------------------------------------------------------------------ views
 
-    def _view(self, subscription: Subscription, uri: str, account: Account | None) -> ResourceView:
+    def _view(self, subscription: Subscription, uri: str, watched: _Watched) -> ResourceView:
+        account = watched.account
         if account is None:
             return NO_ACCOUNT
-        live = self.publications.compose(account.address, contact=account.address)
-        allowed = self._allowed(subscription.watcher, account)
-        return account_view(uri, account.address, live, allowed=allowed, legacy=subscription.legacy)
+        key = (uri, self._allowed(subscription.watcher, account), subscription.legacy)
+        view = watched.views.get(key)
+        if view is None:
+            live = self.publications.compose(account.address, contact=account.address)
+            view = watched.views[key] = account_view(uri, account.address, live, allowed=key[1], legacy=key[2])
+        return view
 
     def _allowed(self, watcher: str, account: Account) -> bool:
         """The privacy gate: `watcher` sees `account`'s live status when it is its own, public, or when the
@@ -681,9 +687,10 @@ class PresenceServer:
         return any(s.notifier.has_resource(uri) for s in subscriptions for uri in spellings)
 
     def _refresh_entries(self, watched: _Watched, now: float) -> None:
+        watched.views.clear()
         touched: dict[Subscription, None] = {}
         for subscription, uri in watched.entries():
-            subscription.notifier.set_state(uri, self._view(subscription, uri, watched.account), now)
+            subscription.notifier.set_state(uri, self._view(subscription, uri, watched), now)
             touched[subscription] = None
         for subscription in touched:
             self._service(subscription, now)

@@ -47,6 +47,7 @@ from smartbook_tui.presence import (
     PresenceDocumentError,
     ResourceState,
     build_list_notify,
+    build_pidf,
     deflate,
 )
 
@@ -78,6 +79,7 @@ class ResourceView:
     """
 
     presence: Presence | None = None
+    document: bytes | None = None  # `presence` written as PIDF, when the caller shares one view between watchers
 
     @property
     def has_account(self) -> bool:
@@ -88,8 +90,10 @@ class ResourceView:
         return NO_ACCOUNT
 
     @classmethod
-    def account(cls, presence: Presence) -> ResourceView:
-        return cls(presence)
+    def account(cls, presence: Presence, *, written: bool = False) -> ResourceView:
+        """The view of an account's `presence`; `written` also serialises it once, for a view that many watchers'
+        NOTIFYs will carry."""
+        return cls(presence, build_pidf(presence) if written else None)
 
 
 NO_ACCOUNT = ResourceView()
@@ -219,7 +223,7 @@ class ListNotifier:
         if presence is not None:
             if _is_phone_alias(uri):
                 _check_phone_presence(uri, presence)
-            if presence.entity != uri:
+            if presence.entity != uri:  # (a document written for another entity is dropped)
                 view = ResourceView(dataclasses.replace(presence, entity=uri))
         self._current[index] = view
         if not self._started:
@@ -299,12 +303,14 @@ class ListNotifier:
         resources = []
         for index in indices:
             uri = self._uris[index]
-            presence = self._current[index].presence
-            if presence is None:
+            view = self._current[index]
+            if view.presence is None:
                 resources.append(ResourceState(uri))
             else:
                 instance = Instance(self._instance_id(index), InstanceState.ACTIVE, cid=f"{prefix}.{index}")
-                resources.append(ResourceState(uri, instances=(instance,), presence=presence))
+                resources.append(
+                    ResourceState(uri, instances=(instance,), presence=view.presence, document=view.document)
+                )
         state = ListState(self.list_uri, version, full_state, resources=tuple(resources))
         content_type, body = self._build(state, root_cid=f"{prefix}.rlmi")
         self._next_version += 1

@@ -33,13 +33,16 @@ _HIDDEN_PERSON = Person("hidden", activities=(Activity.UNKNOWN,))
 def account_view(entity: str, address: str, live: Presence | None, *, allowed: bool, legacy: bool) -> ResourceView:
     """The view of the account whose SIP address is `address`, listed as `entity` (the entry URI: the account's
     address or a phone alias), for a watcher the gate `allowed` or not; `live` is the account's composed state
-    (None when it publishes nothing), its tuples' contacts already filled in."""
+    (None when it publishes nothing), its tuples' contacts already filled in. The view carries its PIDF, written
+    once: the caller shares it between the watchers that see the same."""
     if allowed and live is not None and live.tuples:
-        return ResourceView.account(replace(live, entity=entity))
-    if allowed and not legacy:
-        return ResourceView.account(Presence(entity, tuples=(_account_tuple(address, BasicStatus.CLOSED),)))
-    persons = () if legacy else (_HIDDEN_PERSON,)
-    return ResourceView.account(Presence(entity, tuples=(_account_tuple(address, BasicStatus.OPEN),), persons=persons))
+        presence = replace(live, entity=entity)
+    elif allowed and not legacy:
+        presence = Presence(entity, tuples=(_account_tuple(address, BasicStatus.CLOSED),))
+    else:
+        persons = () if legacy else (_HIDDEN_PERSON,)
+        presence = Presence(entity, tuples=(_account_tuple(address, BasicStatus.OPEN),), persons=persons)
+    return ResourceView.account(presence, written=True)
 
 
 def _account_tuple(address: str, basic: BasicStatus) -> PresenceTuple:
