@@ -277,7 +277,7 @@ class PresenceServer:
         self._out.append(Send(transaction.respond(response, now), peer))
         if transaction.deadline is not None:
             self._schedule(transaction.deadline, ("server", key))
-        for action in after:  # the NOTIFYs of a SUBSCRIBE follow its 200
+        for action in after:  # the NOTIFYs a request causes follow its answer
             action()
 
     def _handle(self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]) -> SipResponse:
@@ -302,7 +302,7 @@ class PresenceServer:
         if method == "REGISTER":
             return self._register(request, account, peer, now)
         if method == "PUBLISH":
-            return self._publish(request, account, peer, now)
+            return self._publish(request, account, peer, now, after)
         return self._subscribe(request, account, peer, now, after)
 
     def _authenticate(self, request: SipRequest, now: float) -> str | SipResponse:
@@ -346,7 +346,9 @@ class PresenceServer:
             self._schedule(deadline, _REGISTRAR)
         return response
 
-    def _publish(self, request: SipRequest, account: Account, peer: PeerLike, now: float) -> SipResponse:
+    def _publish(
+        self, request: SipRequest, account: Account, peer: PeerLike, now: float, after: list[Callable[[], None]]
+    ) -> SipResponse:
         if not _is_address_of(request.uri, account):
             raise Refusal(403, f"Forbidden (one may only publish one's own presence, {account.address})")
         outcome = self.publications.publish(
@@ -361,8 +363,8 @@ class PresenceServer:
         deadline = self.publications.next_expiry
         if deadline is not None:
             self._schedule(deadline, _PUBLICATIONS)
-        if outcome.changed:
-            self._presence_changed(account, now)
+        if outcome.changed:  # the publisher hears its 200 first, then the watchers their NOTIFYs
+            after.append(lambda: self._presence_changed(account, now))
         return _response(request, 200, "OK", {"SIP-ETag": outcome.etag, "Expires": str(outcome.expires)})
 
     # ------------------------------------------------------------------------------------------ SUBSCRIBE

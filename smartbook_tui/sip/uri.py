@@ -94,6 +94,8 @@ def split_list(text: str, sep: str = ",") -> list[str]:
     """`text` split on `sep` wherever it is outside a quoted string (backslash escapes honoured) and outside
     `<...>`, each piece stripped of surrounding whitespace; empty pieces are kept. Never raises: an unclosed
     quote or bracket runs to the end of the text."""
+    if '"' not in text and "<" not in text:  # the usual header: nothing to skip over
+        return [piece.strip() for piece in text.split(sep)]
     pieces: list[str] = []
     start = 0
     quoted = False
