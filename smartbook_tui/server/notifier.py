@@ -151,8 +151,9 @@ class ListNotifier:
         self._instance_prefix = token()
         count = len(self._uris)
         self._current: list[ResourceView] = [NO_ACCOUNT] * count
-        self._sent: list[ResourceView] = [NO_ACCOUNT] * count
-        self._dirty: set[int] = set()  # indices whose current view differs from the sent one
+        # index -> the view last sent, for the entries whose current view differs from it (the others were sent as
+        # they are): a list of every sent view would cost 8 bytes an entry for what is mostly a copy of _current.
+        self._unsent: dict[int, ResourceView] = {}
         self._dirty_since: float | None = None
         self._started = False
         self._next_version = 0
@@ -181,7 +182,7 @@ class ListNotifier:
     @property
     def changed(self) -> tuple[str, ...]:
         """The resources whose view differs from what was last sent, in list order."""
-        return tuple(self._uris[i] for i in sorted(self._dirty))
+        return tuple(self._uris[i] for i in sorted(self._unsent))
 
     def has_resource(self, uri: str) -> bool:
         """Whether `uri` is an entry of the list (as spelt there)."""
@@ -197,7 +198,10 @@ class ListNotifier:
 
     def sent_view(self, uri: str) -> ResourceView:
         """What the subscriber was last sent for `uri` (no account before the first full state)."""
-        return self._sent[self._index(uri)]
+        if not self._started:
+            return NO_ACCOUNT
+        index = self._index(uri)
+        return self._unsent.get(index, self._current[index])
 
     def instance_id(self, uri: str) -> str:
         """The RLMI instance id of `uri`: the same in every NOTIFY of this subscription."""
@@ -225,17 +229,17 @@ class ListNotifier:
                 _check_phone_presence(uri, presence)
             if presence.entity != uri:  # (a document written for another entity is dropped)
                 view = ResourceView(dataclasses.replace(presence, entity=uri))
-        self._current[index] = view
+        before, self._current[index] = self._current[index], view
         if not self._started:
             return  # the full state will carry it
-        if view == self._sent[index]:
-            self._dirty.discard(index)
-            if not self._dirty:
+        sent = self._unsent.get(index, before)
+        if view == sent:
+            if self._unsent.pop(index, None) is not None and not self._unsent:
                 self._dirty_since = None
-        else:
-            if not self._dirty:
+        elif index not in self._unsent:
+            if not self._unsent:
                 self._dirty_since = now
-            self._dirty.add(index)
+            self._unsent[index] = sent
 
     # ------------------------------------------------------------------------------------------ output
 
@@ -243,7 +247,7 @@ class ListNotifier:
         """The NOTIFYs of the whole list: the first `fullState="true"`, the rest (when the list is longer than
         `max_resources`) partial, `SPLIT_DELAY` apart. Anything pending is included and no longer pending."""
         self._started = True
-        self._dirty.clear()
+        self._unsent.clear()
         self._dirty_since = None
         return self._run(list(range(len(self._uris))), full_state=True, now=now)
 
@@ -265,8 +269,8 @@ class ListNotifier:
     # ------------------------------------------------------------------------------------------ internals
 
     def _take_dirty(self) -> list[int]:
-        indices = sorted(self._dirty)
-        self._dirty.clear()
+        indices = sorted(self._unsent)
+        self._unsent.clear()
         self._dirty_since = None
         return indices
 
@@ -292,8 +296,6 @@ class ListNotifier:
         for number, chunk in enumerate(chunks):
             due = now + number * SPLIT_DELAY
             bodies.append(self._notify(chunk, full_state=full_state and number == 0, due=due))
-            for index in chunk:
-                self._sent[index] = self._current[index]
             self._last_due = due
         return bodies
 
