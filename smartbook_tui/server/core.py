@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -222,9 +223,15 @@ class PresenceServer:
         # of these keys reaches every entry whose view may have changed.
         for key in names | set(numbers):
             watched = self._watched.get(key)
-            if watched is not None:
-                watched.account = self._lookup(key)
-                self._refresh_entries(watched, now)
+            account = self._lookup(key)
+            if watched is None and account is not None:
+                watched = self._find_entries(key, account)
+            if watched is None:
+                continue
+            watched.account = account
+            self._refresh_entries(watched, now)
+            if account is None:  # nothing left to watch for: entries without an account are not indexed
+                del self._watched[key]
         return self._flush()
 
     def shutdown(self, now: float) -> list[Send]:
@@ -396,7 +403,7 @@ class PresenceServer:
         if entries is not None:
             notifier = ListNotifier(
                 request.uri,
-                [_intern(uri) for uri in entries],
+                [sys.intern(uri) for uri in entries],  # one string for each URI, however many lists hold it
                 legacy=legacy,
                 deflate=accepts_deflate(request),
                 interval=self.config.notify_interval,
@@ -524,6 +531,8 @@ class PresenceServer:
             watched = self._watched.get(key)
             if watched is None:
                 account = found.get(key) if key in new_numbers else self._lookup(key)
+                if account is None:
+                    continue  # shown with no account; `accounts_changed` finds the entry if one comes
                 watched = self._watched[key] = _Watched(account)
             watched.add(subscription, uri)
             notifier.set_state(uri, self._view(subscription, uri, watched), now)
@@ -683,10 +692,26 @@ class PresenceServer:
         watcher_account = self._account(watcher)
         if watcher_account is None:
             return False
-        spellings = [watcher_account.address]
+        spellings = _spellings(watcher_account.username, watcher_account, self._domain)
         if watcher_account.phone:
-            spellings += [number_resource_uri(watcher_account.phone, self._domain), f"tel:{watcher_account.phone}"]
+            spellings += _spellings(watcher_account.phone, watcher_account, self._domain)
         return any(s.notifier.has_resource(uri) for s in subscriptions for uri in spellings)
+
+    def _find_entries(self, key: str, account: Account) -> _Watched | None:
+        """Index the entries that name `key`, which had no account until now: entries without an account are not
+        kept in the index (most numbers of a book have none, and the index would cost more than the lists), so
+        every subscription is searched, for the spellings clients write (`number_resource_uri`, `tel:`, the
+        account's address). A subscription takes microseconds to search; accounts are not created that often."""
+        spellings = _spellings(key, account, self._domain)
+        watched = _Watched(account)
+        for subscription in self._subscriptions.values():
+            for uri in spellings:
+                if subscription.notifier.has_resource(uri):
+                    watched.add(subscription, uri)
+        if not watched.flat_entries:
+            return None
+        self._watched[key] = watched
+        return watched
 
     def _refresh_entries(self, watched: _Watched, now: float) -> None:
         watched.views.clear()
@@ -771,12 +796,12 @@ class PresenceServer:
 
 # ---------------------------------------------------------------------------------------------- helpers
 
-_interned: dict[str, str] = {}
 
-
-def _intern(uri: str) -> str:
-    """One string object for each entry URI, however many lists hold it (thousands of lists share numbers)."""
-    return _interned.setdefault(uri, uri)
+def _spellings(key: str, account: Account, domain: str) -> list[str]:
+    """How clients write an entry naming `key` (a number or the account's username)."""
+    if key.startswith("+"):
+        return [number_resource_uri(key, domain), f"tel:{key}"]
+    return [account.address]
 
 
 def _response(

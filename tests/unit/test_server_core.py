@@ -563,3 +563,16 @@ def test_a_restarted_phone_replaces_the_publication_it_left_behind(store):
     [*_, last] = alice.answer_all()
     summary = summarize(views(last)[alias(BOB_PHONE)])
     assert summary.status is Availability.OFFLINE
+
+
+def test_entries_without_an_account_are_found_when_one_comes(store):
+    server = make_server(store)
+    alice = Client(server, "alice")
+    alice.subscribe_list([f"sip:dave@{DOMAIN}", f"tel:{NOBODY_PHONE}"])
+    assert all(view is None for view in views(alice.answer_all()[0]).values())
+    store.add_account("dave", DOMAIN, PASSWORD, NOBODY_PHONE)
+    changes = store.changes(DOMAIN)
+    alice.take(server.accounts_changed(changes.numbers, changes.usernames, 5.0))
+    [partial] = alice.answer_all()
+    seen = {uri: summarize(view).sip_address for uri, view in views(partial).items()}
+    assert seen == {f"sip:dave@{DOMAIN}": f"sip:dave@{DOMAIN}", f"tel:{NOBODY_PHONE}": f"sip:dave@{DOMAIN}"}
