@@ -221,6 +221,7 @@ class PresenceServer:
                     self._end(subscription, "rejected", now)
         # The change log names an account's number with every change of the account, so refreshing the entries
         # of these keys reaches every entry whose view may have changed.
+        touched: dict[Subscription, None] = {}
         for key in names | set(numbers):
             watched = self._watched.get(key)
             account = self._lookup(key)
@@ -229,9 +230,11 @@ class PresenceServer:
             if watched is None:
                 continue
             watched.account = account
-            self._refresh_entries(watched, now)
+            self._refresh_entries(watched, now, touched)
             if account is None:  # nothing left to watch for: entries without an account are not indexed
                 del self._watched[key]
+        for subscription in touched:
+            self._service(subscription, now)
         return self._flush()
 
     def shutdown(self, now: float) -> list[Send]:
@@ -713,21 +716,23 @@ class PresenceServer:
         self._watched[key] = watched
         return watched
 
-    def _refresh_entries(self, watched: _Watched, now: float) -> None:
+    def _refresh_entries(self, watched: _Watched, now: float, touched: dict[Subscription, None]) -> None:
+        """Give every entry of `watched` its view anew; the subscriptions concerned are added to `touched`, for the
+        caller to `_service` once all its changes are in (so that they share a NOTIFY)."""
         watched.views.clear()
-        touched: dict[Subscription, None] = {}
         for subscription, uri in watched.entries():
             subscription.notifier.set_state(uri, self._view(subscription, uri, watched), now)
             touched[subscription] = None
-        for subscription in touched:
-            self._service(subscription, now)
 
     def _presence_changed(self, account: Account, now: float) -> None:
         """Every entry that names `account` is due its new view."""
+        touched: dict[Subscription, None] = {}
         for key in (account.username, account.phone):
             watched = self._watched.get(key) if key else None
             if watched is not None:
-                self._refresh_entries(watched, now)
+                self._refresh_entries(watched, now, touched)
+        for subscription in touched:
+            self._service(subscription, now)
 
     def _gate_changed(self, username: str, now: float) -> None:
         """`username`'s subscriptions changed: what its watchers may see of it may have too."""
