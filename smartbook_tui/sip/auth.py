@@ -117,6 +117,10 @@ class Challenge:
     domain: tuple[str, ...] = ()  # the URIs of the protection space, when the server lists them
 
 
+_QUOTED_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)  # backslash escapes any character
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+
+
 def _parse_parameters(text: str, start: int, subject: str) -> dict[str, str]:
     """The auth-params of `text` from `start` on: lower-case names, unquoted values, the first of each name kept."""
     parameters: dict[str, str] = {}
@@ -155,21 +159,11 @@ def _parse_parameters(text: str, start: int, subject: str) -> dict[str, str]:
 
 def _read_quoted(text: str, start: int, subject: str) -> tuple[str, int]:
     """The unescaped content of the quoted string opening at `start`, and the position after its closing quote."""
-    pieces: list[str] = []
-    position = start + 1
-    length = len(text)
-    while position < length:
-        character = text[position]
-        if character == '"':
-            return "".join(pieces), position + 1
-        if character == "\\":
-            position += 1
-            if position == length:
-                break
-            character = text[position]
-        pieces.append(character)
-        position += 1
-    raise AuthError(f"{subject} has an unterminated quoted string")
+    match = _QUOTED_STRING.match(text, start)
+    if match is None:
+        raise AuthError(f"{subject} has an unterminated quoted string")
+    content = match.group(1)
+    return (_QUOTED_PAIR.sub(r"\1", content) if "\\" in content else content), match.end()
 
 
 def read_digest_header(value: str, *, subject: str, wrong_scheme: Callable[[str], str]) -> dict[str, str]:
