@@ -883,9 +883,12 @@ async def part_b(args: argparse.Namespace, population: Population, workdir: Path
     print(
         f"(b) PUBLISH -> NOTIFY: {len(population.publishers_b):,} public publishing accounts over "
         f"{args.publish_connections} connections, each in the {args.entries}-entry lists of {args.fanout} of "
-        f"{len(population.watchers_b)} watchers (a connection each); server --notify-interval 0 --rate-limit 0"
+        f"{len(population.watchers_b)} watchers (a connection each); server --notify-interval "
+        f"{args.notify_interval:g} --rate-limit 0"
     )
-    server = ServerProcess(workdir, template, "b", ["--rate-limit", "0", "--notify-interval", "0"], args).start()
+    server = ServerProcess(
+        workdir, template, "b", ["--rate-limit", "0", "--notify-interval", str(args.notify_interval)], args
+    ).start()
     fan = FanOut(args)
     sweeps: list[list[Step]] = []
     try:
@@ -1067,6 +1070,12 @@ def main() -> None:
     parser.add_argument("--publishing-share", type=float, default=0.3, help="share of those that publish")
     parser.add_argument("--publishers", type=int, default=2000, help="(b) publishing accounts")
     parser.add_argument("--fanout", type=int, default=50, help="(b) watchers of each publisher")
+    parser.add_argument(
+        "--notify-interval",
+        type=float,
+        default=0.0,
+        help="(b) the server's --notify-interval: 0 sends each change at once, more coalesces a list's changes",
+    )
     parser.add_argument("--publish-connections", type=int, default=4, help="(b) connections the PUBLISHes use")
     parser.add_argument(
         "--rates", type=float, nargs="+", default=[25, 50, 75, 100, 150, 250, 500, 1000], help="(b) PUBLISH/s"

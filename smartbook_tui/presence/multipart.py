@@ -37,7 +37,13 @@ class ContentType:
         return next((value for key, value in self.params if key == name), None)
 
     def render(self) -> str:
-        return self.mime + "".join(f";{key}={_quote_if_needed(value)}" for key, value in self.params)
+        return _render(self)
+
+
+@functools.lru_cache(maxsize=256)
+def _render(content_type: ContentType) -> str:
+    # Every part of a NOTIFY renders the same few types: a cache spares a quoting check per part.
+    return content_type.mime + "".join(f";{key}={_quote_if_needed(value)}" for key, value in content_type.params)
 
 
 def _quote_if_needed(value: str) -> str:

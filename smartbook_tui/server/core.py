@@ -579,12 +579,11 @@ class PresenceServer:
             return
         if subscription.final_reason is None and now >= subscription.expires_at:
             subscription.end("timeout")
-        branch = self._token()
         request = subscription.next_request(
             now,
             via=self.config.via[subscription.transport],
             contact=self._contact(subscription.transport),
-            branch=branch,
+            branch=self._token,
         )
         if request is not None:
             transaction = subscription.in_flight

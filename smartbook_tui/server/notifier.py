@@ -336,6 +336,8 @@ class ListNotifier:
 
 def _is_phone_alias(uri: str) -> bool:
     """Whether the URI carries `user=phone` among its parameters (any case, URI headers ignored)."""
+    if "user=phone" not in uri.replace(" ", "").lower():  # the usual answer, without splitting the URI
+        return False
     head = uri.partition("?")[0]
     if ";" not in head:
         return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -131,18 +131,19 @@ class Subscription:
             return self.outbox[0].due
         return now if self.final_reason is not None else self.notifier.next_due
 
-    def next_request(self, now: float, *, via: str, contact: str, branch: str) -> SipRequest | None:
-        """The NOTIFY to send now, if one is due (its transaction becomes `in_flight`); else None."""
+    def next_request(self, now: float, *, via: str, contact: str, branch: Callable[[], str]) -> SipRequest | None:
+        """The NOTIFY to send now, if one is due (its transaction becomes `in_flight`); else None. `branch` makes
+        its Via branch (only when there is a NOTIFY to send)."""
         due = self.due(now)
         if due is None or due > now:
             return None
         if self.outbox:
             remaining = max(0, round(self.expires_at - now))
-            request = self._notify(f"active;expires={remaining}", self.outbox.popleft(), via, contact, branch)
+            request = self._notify(f"active;expires={remaining}", self.outbox.popleft(), via, contact, branch())
         else:
             assert self.final_reason is not None
             self.final_sent = True
-            request = self._notify(f"terminated;reason={self.final_reason}", None, via, contact, branch)
+            request = self._notify(f"terminated;reason={self.final_reason}", None, via, contact, branch())
         self.in_flight = ClientTransaction(request, reliable=self.reliable)
         return request
 
