@@ -80,6 +80,13 @@ class ResourceView:
 
     presence: Presence | None = None
     document: bytes | None = None  # `presence` written as PIDF, when the caller shares one view between watchers
+    # Every tuple names a contact (and there is one): fit for a phone alias. Worked out once per view, which the
+    # server shares between watchers, rather than once per watcher.
+    reachable: bool = dataclasses.field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        tuples = self.presence.tuples if self.presence is not None else ()
+        object.__setattr__(self, "reachable", bool(tuples) and all(item.contact for item in tuples))
 
     @property
     def has_account(self) -> bool:
@@ -225,7 +232,7 @@ class ListNotifier:
         index = self._index(uri)
         presence = view.presence
         if presence is not None:
-            if _is_phone_alias(uri):
+            if not view.reachable and _is_phone_alias(uri):
                 _check_phone_presence(uri, presence)
             if presence.entity != uri:  # (a document written for another entity is dropped)
                 view = ResourceView(dataclasses.replace(presence, entity=uri))

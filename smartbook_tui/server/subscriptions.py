@@ -21,10 +21,9 @@ from smartbook_tui.sip.message import Headers, SipRequest
 from smartbook_tui.sip.transaction import ClientTransaction
 
 from .notifier import NO_ACCOUNT, NotifyBody, ResourceView
+from .publications import PIDF_CONTENT_TYPE
 
 __all__ = ["DialogKey", "Notifier", "PresentityNotifier", "Subscription"]
-
-PIDF = "application/pidf+xml"
 
 
 class Notifier(Protocol):
@@ -76,8 +75,12 @@ class PresentityNotifier:
 
     def full_state(self, now: float) -> list[NotifyBody]:
         self._sent, self._last_sent = self._current, now
-        presence = self._current.presence or Presence(self.uri, tuples=(PresenceTuple("offline", BasicStatus.CLOSED),))
-        return [NotifyBody(0, PIDF, None, build_pidf(presence), now, full_state=True, resources=1)]
+        view = self._current
+        if view.presence is None:
+            document = build_pidf(Presence(self.uri, tuples=(PresenceTuple("offline", BasicStatus.CLOSED),)))
+        else:
+            document = view.document if view.document is not None else build_pidf(view.presence)
+        return [NotifyBody(0, PIDF_CONTENT_TYPE, None, document, now, full_state=True, resources=1)]
 
     refresh = full_state
 
