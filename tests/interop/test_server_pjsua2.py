@@ -4,60 +4,14 @@ another SIP stack's presence subscription sees of a user's PUBLISHed status."""
 from __future__ import annotations
 
 import asyncio
-import json
-import signal
 from collections.abc import Callable
 
 import pytest
 
+from tests.peers.json_lines import JsonLines, Line
 from tests.peers.pjsua2_buddy import REPO_ROOT, pjsua2_buddy_command
 from tests.peers.sip_publish import Publisher
 from tests.peers.smartbook_server import PASSWORD, run_smartbook_server
-
-Line = dict[str, object]
-
-
-class Buddy:
-    """The pjsua2 agent's JSON lines, read as they come."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[Line] = []
-
-    def mark(self) -> int:
-        return len(self.lines)
-
-    async def until(self, predicate: Callable[[Line], bool], *, after: int = 0, timeout: float = 15.0) -> Line:
-        async def read() -> Line:
-            checked = after
-            while True:
-                for line in self.lines[checked:]:
-                    if predicate(line):
-                        return line
-                checked = max(checked, len(self.lines))
-                raw = await self.process.stdout.readline()
-                if not raw:
-                    stderr = (await self.process.stderr.read()).decode()
-                    raise AssertionError(f"the pjsua2 agent ended: {stderr}; lines: {self.lines}")
-                self.lines.append(json.loads(raw))
-
-        try:
-            return await asyncio.wait_for(read(), timeout)
-        except TimeoutError:
-            raise AssertionError(
-                f"pjsua2 never printed the line waited for; it printed: {self.lines[after:]}"
-            ) from None
-
-    async def stop(self) -> tuple[int | None, str]:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            rest, stderr = await asyncio.wait_for(self.process.communicate(), 10.0)
-        except TimeoutError:
-            self.process.kill()
-            rest, stderr = await self.process.communicate()
-        self.lines += [json.loads(line) for line in rest.splitlines()]
-        return self.process.returncode, stderr.decode()
 
 
 def buddy_state(**expected: object) -> Callable[[Line], bool]:
@@ -77,7 +31,7 @@ async def test_a_pjsua2_buddy_sees_a_published_status_change(tmp_path):
         process = await asyncio.create_subprocess_exec(
             *command, cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        buddy = Buddy(process)
+        buddy = JsonLines(process, "the pjsua2 agent")
         bob = Publisher(server.sip, "bob", PASSWORD)
         try:
             assert (await buddy.until(lambda line: line.get("event") == "registered"))["code"] == 200

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.peers.json_lines import JsonLines, Line
 from tests.peers.sip_publish import Publisher, pidf, publish
 from tests.peers.smartbook_server import PASSWORD, SmartbookServer, run_smartbook_server
 
@@ -42,47 +43,12 @@ def write_book(path: Path, *cards: str) -> Path:
     return path
 
 
-Line = dict[str, object]
-
-
-class Watch:
+class Watch(JsonLines):
     """`smartbook watch` in a subprocess, its JSON lines read as they come (as in test_watch_kamailio)."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[Line] = []
+        super().__init__(process, "watch")
         self.exit: tuple[int | None, str] = (None, "still running")
-
-    def mark(self) -> int:
-        """Where the lines printed from now on start: pass it as `after` to look only at those."""
-        return len(self.lines)
-
-    async def until(self, predicate: Callable[[Line], bool], *, after: int = 0, timeout: float = 15.0) -> Line:
-        async def read() -> Line:
-            checked = after
-            while True:
-                for line in self.lines[checked:]:
-                    if predicate(line):
-                        return line
-                checked = max(checked, len(self.lines))
-                raw = await self.process.stdout.readline()
-                if not raw:
-                    stderr = (await self.process.stderr.read()).decode()
-                    raise AssertionError(f"watch ended: {stderr}; lines: {self.lines}")
-                self.lines.append(json.loads(raw))
-
-        try:
-            return await asyncio.wait_for(read(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"watch never printed the line waited for; it printed: {self.lines[after:]}") from None
-
-    async def interrupt(self) -> tuple[int, str]:
-        """Ctrl-C, as a user stops it; the lines it printed meanwhile are read too."""
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGINT)
-        rest, stderr = await asyncio.wait_for(self.process.communicate(), 10.0)
-        self.lines += [json.loads(line) for line in rest.splitlines()]
-        return self.process.returncode, stderr.decode()
 
     def presence(self, uri: str, *, after: int = 0) -> list[Line]:
         return [line for line in self.lines[after:] if line.get("event") == "presence" and line.get("uri") == uri]
@@ -130,7 +96,7 @@ def by_uri(lines: list[Line]) -> dict[object, Line]:
 
 async def stop(watch: Watch) -> None:
     """Ctrl-C; in a `finally`, so it asserts nothing that would hide the test's own failure."""
-    code, stderr = await watch.interrupt()
+    code, stderr = await watch.stop(signal.SIGINT)
     watch.exit = (code, stderr)
 
 

@@ -119,24 +119,19 @@ def linphonerc_text(
     return "\n".join(lines)
 
 
-def run_linphonec(
+@contextmanager
+def _started(
     workdir: Path,
     *,
     sip_port: int,
-    transport: str = "tcp",
+    transport: str,
     vcards: str,
-    identity: str = "sip:alice@127.0.0.1",
-    password: str = "secret",
-    seconds: float = 6.0,
-    extra_rc: Mapping[str, Mapping[str, str]] | None = None,
-    until: Callable[[], bool] | None = None,
-) -> LinphonecRun:
-    """Run linphonec for `seconds` (or until `until()` is true), then `quit`; HOME is `workdir`.
-
-    Its account is at the SIP server 127.0.0.1:sip_port. `extra_rc` adds or overrides linphonerc keys
-    ({"sip": {"bodyless_lists": "..."}}); `until` is polled every 50 ms, e.g.
-    `until=lambda: bool(recorder.requests("SUBSCRIBE"))`.
-    """
+    identity: str,
+    password: str,
+    extra_rc: Mapping[str, Mapping[str, str]] | None,
+) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """linphonec started with a fresh rc, HOME `workdir` and the book served over HTTP while the block runs;
+    yields the process, its stdout file and its log file. The caller ends the process."""
     binary = require_binary("linphonec", "linphone-cli")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)
@@ -165,7 +160,30 @@ def run_linphonec(
                 cwd=workdir,
                 env=env,
             )
-            returncode = _quit_after(process, seconds, until)
+            yield process, stdout_path, log_path
+
+
+def run_linphonec(
+    workdir: Path,
+    *,
+    sip_port: int,
+    transport: str = "tcp",
+    vcards: str,
+    identity: str = "sip:alice@127.0.0.1",
+    password: str = "secret",
+    seconds: float = 6.0,
+    extra_rc: Mapping[str, Mapping[str, str]] | None = None,
+    until: Callable[[], bool] | None = None,
+) -> LinphonecRun:
+    """Run linphonec for `seconds` (or until `until()` is true), then `quit`; HOME is `workdir`.
+
+    Its account is at the SIP server 127.0.0.1:sip_port. `extra_rc` adds or overrides linphonerc keys
+    ({"sip": {"bodyless_lists": "..."}}); `until` is polled every 50 ms, e.g.
+    `until=lambda: bool(recorder.requests("SUBSCRIBE"))`.
+    """
+    launch = {"transport": transport, "vcards": vcards, "identity": identity, "password": password}
+    with _started(workdir, sip_port=sip_port, extra_rc=extra_rc, **launch) as (process, stdout_path, log_path):
+        returncode = _quit_after(process, seconds, until)
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     return LinphonecRun(stdout_path.read_text(errors="replace"), log, returncode)
 
@@ -259,37 +277,12 @@ def linphonec_session(
 ) -> Iterator[LinphonecSession]:
     """linphonec running while the block runs (as `run_linphonec` starts it, same rc, same HOME), for tests that
     type commands at its prompt; at the end `quit`, and a kill after QUIT_GRACE_SECONDS."""
-    binary = require_binary("linphonec", "linphone-cli")
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)
-    rc_path, log_path, stdout_path = workdir / "linphonerc", workdir / "linphone.log", workdir / "stdout.txt"
-    log_path.unlink(missing_ok=True)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("XDG_")}
-    env["HOME"] = str(workdir)
-    with serve_vcards(vcards) as url:
-        rc_path.write_text(
-            linphonerc_text(
-                sip_port=sip_port,
-                transport=transport,
-                vcards_url=url,
-                identity=identity,
-                password=password,
-                extra=extra_rc,
-            )
-        )
-        with stdout_path.open("wb") as stdout:
-            process = subprocess.Popen(
-                [binary, "-c", str(rc_path), "-d", "6", "-l", str(log_path)],
-                stdin=subprocess.PIPE,
-                stdout=stdout,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-                env=env,
-            )
-            try:
-                yield LinphonecSession(process, stdout_path, log_path)
-            finally:
-                _quit_after(process, 0.0, None)
+    launch = {"transport": transport, "vcards": vcards, "identity": identity, "password": password}
+    with _started(workdir, sip_port=sip_port, extra_rc=extra_rc, **launch) as (process, stdout_path, log_path):
+        try:
+            yield LinphonecSession(process, stdout_path, log_path)
+        finally:
+            _quit_after(process, 0.0, None)
 
 
 # ---------------------------------------------------------------------------------------------- reading its log
