@@ -40,10 +40,10 @@ from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOu
 from smartbook_tui.sip.uri import SipParseError, parse_name_addr, parse_sip_uri
 
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, NO_ACCOUNT, ListNotifier, ResourceView
-from .publications import Publications, PublishError
-from .registrar import RegisterError, Registrar, contact_values
+from .publications import Publications
+from .refusal import Refusal, one_line
+from .registrar import Registrar, contact_values
 from .requests import (
-    Refusal,
     accepts_deflate,
     check_request,
     entry_key,
@@ -278,7 +278,7 @@ class PresenceServer:
         try:
             check_request(request)
             response = self._handle(request, peer, now, after)
-        except (Refusal, PublishError, RegisterError) as refusal:
+        except Refusal as refusal:
             response = _response(request, refusal.status, refusal.reason, refusal.headers)
         except Exception:  # a bug: answer, log it, and keep serving everyone else
             log.exception("failed to handle a %s from %s", request.method, peer)
@@ -824,9 +824,7 @@ def _response(
     headers.add("Server", "smartbook")
     for name, value in (extra or {}).items():
         headers.add(name, value)
-    # Reasons quote what the client sent (a parse error, a URI): one line, printable, bounded.
-    reason = "".join(char if char.isprintable() else " " for char in " ".join(reason.split()))[:200]
-    return SipResponse(status, reason, headers)
+    return SipResponse(status, one_line(reason), headers)  # reasons quote what the client sent
 
 
 def _realm_of(credentials: str) -> str | None:

@@ -16,7 +16,6 @@ phone-alias resources belong to the resource-list side).
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -32,6 +31,8 @@ from smartbook_tui.presence import (
     parse_content_type,
     parse_pidf,
 )
+
+from .refusal import Refusal
 
 __all__ = [
     "DEFAULT_EXPIRES",
@@ -55,8 +56,6 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024  # a PUBLISH body is a few hundred bytes; 16 
 # RFC 3903 section 6 step 5: a requested interval of an hour or more is never "too brief".
 _MAX_MIN_EXPIRES = 3600
 _ETAG_ATTEMPTS = 16
-_REASON_LIMIT = 160
-_NOT_PRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +72,8 @@ class PublishOutcome:
     changed: bool
 
 
-class PublishError(Exception):
+class PublishError(Refusal):
     """A PUBLISH to refuse: answer `status reason`, with `headers` added (Min-Expires for 423, Accept for 415)."""
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.reason = _one_line(reason)
-        self.headers: dict[str, str] = dict(headers or {})
-        super().__init__(f"{status} {self.reason}")
-
-
-def _one_line(text: str) -> str:
-    """A reason phrase goes in a status line: no control characters (CR/LF would inject headers), bounded."""
-    text = " ".join(_NOT_PRINTABLE.sub(" ", text).split())
-    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 3] + "..."
 
 
 @dataclass(slots=True)

@@ -16,20 +16,16 @@ from dataclasses import dataclass, field
 from smartbook_tui.sip.message import SipRequest
 from smartbook_tui.sip.uri import NameAddr, SipParseError, parse_name_addr, parse_sip_uri
 
+from .refusal import Refusal
+
 DEFAULT_EXPIRES = 3600
 DEFAULT_MIN_EXPIRES = 60
 DEFAULT_MAX_EXPIRES = 86400
 DEFAULT_MAX_BINDINGS = 10
 
 
-class RegisterError(Exception):
+class RegisterError(Refusal):
     """A REGISTER to refuse: the status, a one-line reason, and headers the answer needs (Min-Expires)."""
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True, slots=True)

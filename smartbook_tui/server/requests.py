@@ -19,9 +19,10 @@ from smartbook_tui.presence import (
 from smartbook_tui.sip import SipParseError, SipRequest, parse_name_addr, parse_uri, split_list
 from smartbook_tui.sip.uri import SipUri, TelUri
 
+from .refusal import Refusal, one_line
+
 __all__ = [
     "RESOURCE_LISTS",
-    "Refusal",
     "accepts_deflate",
     "check_request",
     "entry_key",
@@ -39,16 +40,6 @@ _LINPHONE_APP_VERSION = re.compile(r"\bLinphone[A-Za-z -]*/(\d+)\.", re.IGNORECA
 _LEGACY_BEFORE = (5, 4)
 
 
-class Refusal(Exception):
-    """A request to refuse: answer `status reason`, with `headers` added."""
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-        self.headers = headers or {}
-
-
 def check_request(request: SipRequest) -> None:
     """The headers every request needs (RFC 3261 8.1.1) and that the server reads; Refusal(400) otherwise."""
     for name in ("From", "To", "Call-ID", "CSeq"):
@@ -60,7 +51,7 @@ def check_request(request: SipRequest) -> None:
         parse_name_addr(request.headers.get("To") or "")
         request.expires  # noqa: B018 (read to check it)
     except (SipParseError, ValueError) as error:
-        raise Refusal(400, f"Bad Request ({_one_line(error)})") from None
+        raise Refusal(400, f"Bad Request ({one_line(str(error))})") from None
     if method != request.method:
         raise Refusal(400, f"Bad Request (CSeq names {method[:20]}, the request is {request.method})")
     if not request.from_tag:
@@ -112,12 +103,12 @@ def read_list(request: SipRequest, *, max_entries: int, max_bytes: int) -> list[
         entries = parse_resource_lists(document, max_bytes)
     except UnsupportedEncoding as error:
         raise Refusal(
-            415, f"Unsupported Media Type ({_one_line(error)})", {"Accept-Encoding": "deflate, gzip"}
+            415, f"Unsupported Media Type ({one_line(str(error))})", {"Accept-Encoding": "deflate, gzip"}
         ) from None
     except BodyTooLarge:
         raise Refusal(413, f"Request Entity Too Large (a resource list is at most {max_bytes} bytes decoded)") from None
     except PresenceDocumentError as error:
-        raise Refusal(400, f"Bad Request ({_one_line(error)})") from None
+        raise Refusal(400, f"Bad Request ({one_line(str(error))})") from None
     uris = [entry.uri for entry in entries if _is_entry(entry.uri)]
     if len(uris) > max_entries:
         raise Refusal(413, f"Request Entity Too Large (the list has {len(uris)} entries, at most {max_entries})")
@@ -155,7 +146,3 @@ def _is_entry(uri: str) -> bool:
     except SipParseError:
         return False
     return True
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:160]
