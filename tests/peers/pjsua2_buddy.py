@@ -16,17 +16,16 @@ and exit status 1.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import importlib
 import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from tests.peers.pjsua2_kit import account_config, pump_for, pump_until, silence_pjsip_start_up, start_endpoint
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WAIT_SECONDS = 5.0
 MAX_LIFETIME = 120.0  # seconds: a forgotten process ends on its own
 
 
@@ -46,14 +45,8 @@ def _emit(line: dict[str, object]) -> None:
     print(json.dumps(line), flush=True)
 
 
-def _silence_pjsip_start_up() -> None:
-    """libCreate logs to stdout before any LogWriter exists: lower pjlib's level first (wire-notes §4)."""
-    extension = importlib.import_module("pjsua2._pjsua2")
-    ctypes.CDLL(extension.__file__).pj_log_set_level(0)
-
-
 def _serve(port: int, transport: str, user: str, password: str, buddy_uri: str) -> int:
-    _silence_pjsip_start_up()
+    silence_pjsip_start_up()
     import pjsua2 as pj  # after the ctypes call above, so nothing is printed
 
     statuses = {
@@ -104,51 +97,18 @@ def _serve(port: int, transport: str, user: str, password: str, buddy_uri: str) 
         def onBuddyEvSubState(self, prm: pj.OnBuddyEvSubStateParam) -> None:  # type: ignore[name-defined]
             self.report()
 
-    def pump_until(done: Callable[[], bool], what: str, seconds: float = WAIT_SECONDS) -> None:
-        deadline = time.monotonic() + seconds
-        while not done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}")
-            endpoint.libHandleEvents(10)
-
-    def pump_for(seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            endpoint.libHandleEvents(10)
-
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, _frame: stopping.append(number))
 
-    writer = Writer()
-    endpoint = pj.Endpoint()
-    endpoint.libCreate()
-    config = pj.EpConfig()
-    config.uaConfig.threadCnt = 0
-    config.uaConfig.mainThreadOnly = True
-    config.uaConfig.userAgent = "smartbook-tests-pjsua2-buddy"
-    config.logConfig.writer = writer
-    config.logConfig.level = 1
-    config.logConfig.consoleLevel = 1
-    endpoint.libInit(config)
-    endpoint.audDevManager().setNullDev()
-    transport_type = pj.PJSIP_TRANSPORT_TCP if transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
-    transport_config = pj.TransportConfig()
-    transport_config.boundAddress = "127.0.0.1"
-    transport_config.port = 0
-    endpoint.transportCreate(transport_type, transport_config)
-    endpoint.libStart()
-
-    server = f"sip:127.0.0.1:{port};transport={transport}"
-    account_config = pj.AccountConfig()
-    account_config.idUri = f"sip:{user}@127.0.0.1"
-    account_config.regConfig.registrarUri = server
-    account_config.sipConfig.proxies.append(f"{server};lr")  # the SUBSCRIBE goes to the buddy's AOR: route it
-    account_config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
+    writer = Writer()  # referenced until _serve returns, after libDestroy
+    endpoint = start_endpoint(
+        pj, user_agent="smartbook-tests-pjsua2-buddy", writer=writer, log_level=1, transport=transport
+    )
     agent = Agent()
     buddy = Watched()
     try:
-        agent.create(account_config)
-        pump_until(lambda: any(code >= 200 for code in register_codes), "the REGISTER response")
+        agent.create(account_config(pj, user=user, password=password, port=port, transport=transport))
+        pump_until(endpoint, lambda: any(code >= 200 for code in register_codes), "the REGISTER response")
         _emit({"event": "registered", "code": register_codes[-1]})
         if register_codes[-1] != 200:
             raise RuntimeError(f"REGISTER answered {register_codes[-1]}")
@@ -161,9 +121,9 @@ def _serve(port: int, transport: str, user: str, password: str, buddy_uri: str) 
             endpoint.libHandleEvents(10)
         # Graceful part by hand (wire-notes §4): unsubscribe, unregister, then destroy without network.
         buddy.subscribePresence(False)
-        pump_for(0.3)
+        pump_for(endpoint, 0.3)
         agent.shutdown()
-        pump_for(0.3)
+        pump_for(endpoint, 0.3)
         _emit({"event": "stopped"})
     finally:
         del buddy, agent  # no pjsua2 object may outlive libDestroy

@@ -12,19 +12,17 @@ message log (through a LogWriter) to know when each PUBLISH got its final respon
 from __future__ import annotations
 
 import argparse
-import ctypes
-import importlib
 import re
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.peers.pjsua2_kit import account_config, pump_until, silence_pjsip_start_up, start_endpoint
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -74,14 +72,8 @@ def run_pjsua2_publisher(
 _RX_RESPONSE = re.compile(r"RX \d+ bytes Response msg (\d{3})/([A-Z]+)/cseq=\d+")
 
 
-def _silence_pjsip_start_up() -> None:
-    """libCreate logs to stdout before any LogWriter exists: lower pjlib's level first (wire-notes §4)."""
-    extension = importlib.import_module("pjsua2._pjsua2")
-    ctypes.CDLL(extension.__file__).pj_log_set_level(0)
-
-
 def _serve(port: int, transport: str, user: str, steps: list[Step]) -> int:
-    _silence_pjsip_start_up()
+    silence_pjsip_start_up()
     import pjsua2 as pj  # after the ctypes call above, so nothing is printed
 
     final_responses: Counter[str] = Counter()  # method -> final responses received
@@ -101,45 +93,22 @@ def _serve(port: int, transport: str, user: str, steps: list[Step]) -> int:
         def onRegState(self, prm: pj.OnRegStateParam) -> None:  # type: ignore[name-defined]
             register_codes.append(prm.code)
 
-    def pump_until(done: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}")
-            endpoint.libHandleEvents(10)
-
-    writer = Writer()
-    endpoint = pj.Endpoint()
-    endpoint.libCreate()
-    config = pj.EpConfig()
-    config.uaConfig.threadCnt = 0
-    config.uaConfig.mainThreadOnly = True
-    config.uaConfig.userAgent = "smartbook-tests-pjsua2-publisher"
-    config.logConfig.writer = writer
-    # pjsua logs each SIP message at level 4. The writer replaces the console, so consoleLevel gates it too.
-    config.logConfig.level = 4
-    config.logConfig.consoleLevel = 4
-    config.logConfig.msgLogging = True
-    endpoint.libInit(config)
-    endpoint.audDevManager().setNullDev()
-    transport_type = pj.PJSIP_TRANSPORT_TCP if transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
-    transport_config = pj.TransportConfig()
-    transport_config.boundAddress = "127.0.0.1"
-    transport_config.port = 0
-    endpoint.transportCreate(transport_type, transport_config)
-    endpoint.libStart()
-
-    server = f"sip:127.0.0.1:{port};transport={transport}"
-    account_config = pj.AccountConfig()
-    account_config.idUri = f"sip:{user}@127.0.0.1"
-    account_config.regConfig.registrarUri = server
-    account_config.sipConfig.proxies.append(f"{server};lr")  # PUBLISH goes to the AOR: route it to the server
-    account_config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, "secret"))
-    account_config.presConfig.publishEnabled = True
+    writer = Writer()  # referenced until _serve returns, after libDestroy
+    # pjsua logs each SIP message at level 4, and only with msgLogging on.
+    endpoint = start_endpoint(
+        pj,
+        user_agent="smartbook-tests-pjsua2-publisher",
+        writer=writer,
+        log_level=4,
+        transport=transport,
+        msg_logging=True,
+    )
+    config = account_config(pj, user=user, password="secret", port=port, transport=transport)
+    config.presConfig.publishEnabled = True
     agent = Agent()
     try:
-        agent.create(account_config)
-        pump_until(lambda: any(code >= 200 for code in register_codes), "the REGISTER response")
+        agent.create(config)
+        pump_until(endpoint, lambda: any(code >= 200 for code in register_codes), "the REGISTER response")
         if register_codes[-1] != 200:
             raise RuntimeError(f"REGISTER answered {register_codes[-1]}")
         # No PUBLISH is sent before the first setOnlineStatus: each step makes exactly one.
@@ -150,12 +119,13 @@ def _serve(port: int, transport: str, user: str, steps: list[Step]) -> int:
             status.activity = getattr(pj, step.activity)
             status.note = step.note
             agent.setOnlineStatus(status)
-            pump_until(lambda before=before: final_responses["PUBLISH"] > before, f"the {step.name} PUBLISH")
+            pump_until(endpoint, lambda before=before: final_responses["PUBLISH"] > before, f"the {step.name} PUBLISH")
             print(f"published {step.name}", flush=True)
         # Graceful part by hand: shutdown() un-PUBLISHes and un-REGISTERs; wait for both answers.
         published, registered = final_responses["PUBLISH"], final_responses["REGISTER"]
         agent.shutdown()
         pump_until(
+            endpoint,
             lambda: final_responses["PUBLISH"] > published and final_responses["REGISTER"] > registered,
             "the un-PUBLISH and un-REGISTER responses",
         )
