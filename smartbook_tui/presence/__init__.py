@@ -27,7 +27,7 @@ from .multipart import (
     parse_content_type,
     parse_multipart,
 )
-from .notify import ListState, NotifyBody, ResourceState, build_list_notify, decode_notify_body
+from .notify import ListState, NotifyBody, ResourceState, build_list_notify, decode_notify_body, write_list_notify
 from .pidf import (
     Activity,
     BasicStatus,
@@ -90,4 +90,5 @@ __all__ = [
     "parse_resource_lists",
     "parse_rlmi",
     "summarize",
+    "write_list_notify",
 ]

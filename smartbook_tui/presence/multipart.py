@@ -190,24 +190,45 @@ def build_multipart_related(parts: Sequence[BodyPart], *, boundary: str, legacy:
     """
     if not parts:
         raise PresenceDocumentError("a multipart/related body needs at least one part")
-    if not _BOUNDARY.fullmatch(boundary):
-        raise PresenceDocumentError(f"{boundary!r} is not a usable multipart boundary")
+    check_boundary(boundary)
     root = parts[0]
     marker = f"--{boundary}".encode()
     chunks: list[bytes] = []
     for part in parts:
-        if part.content_id is None or not _CONTENT_ID.fullmatch(part.content_id):
-            raise PresenceDocumentError(f"{part.content_id!r} is not a usable Content-ID for a multipart part")
-        if marker in part.body:
-            raise PresenceDocumentError(f"the boundary {boundary!r} occurs inside a part")
-        content_id = part.content_id if legacy else f"<{part.content_id}>"
-        id_header = "Content-Id" if legacy else "Content-ID"
-        head = (
-            f"{marker.decode()}\r\nContent-Transfer-Encoding: binary\r\n{id_header}: {content_id}\r\n"
-            f"Content-Type: {part.content_type.render()}\r\n\r\n"
-        )
-        chunks += (head.encode(), part.body, b"\r\n")
+        if part.content_id is None:
+            raise PresenceDocumentError("a multipart part needs a Content-ID")
+        check_part(part.body, part.content_id, marker)
+        chunks += (part_head(boundary, part.content_id, part.content_type, legacy), part.body, b"\r\n")
     chunks.append(marker + b"--\r\n")
+    return related_type(root.content_type.mime, root.content_id or "", boundary, legacy), b"".join(chunks)
+
+
+# The pieces of a multipart/related body, for `build_multipart_related` and for writers of many NOTIFYs.
+
+
+def check_boundary(boundary: str) -> None:
+    if not _BOUNDARY.fullmatch(boundary):
+        raise PresenceDocumentError(f"{boundary!r} is not a usable multipart boundary")
+
+
+def check_part(body: bytes, content_id: str, marker: bytes) -> None:
+    """A part can be written with this Content-ID, between delimiters `marker` (`--boundary`)."""
+    if not _CONTENT_ID.fullmatch(content_id):
+        raise PresenceDocumentError(f"{content_id!r} is not a usable Content-ID for a multipart part")
+    if marker in body:
+        raise PresenceDocumentError(f"the boundary {marker[2:].decode()!r} occurs inside a part")
+
+
+def part_head(boundary: str, content_id: str, content_type: ContentType, legacy: bool) -> bytes:
+    """The delimiter line and the headers of a part. `legacy`: `Content-Id: cid`, without <> (liblinphone < 5.4)."""
+    id_header = f"Content-Id: {content_id}" if legacy else f"Content-ID: <{content_id}>"
+    return (
+        f"--{boundary}\r\nContent-Transfer-Encoding: binary\r\n{id_header}\r\n"
+        f"Content-Type: {content_type.render()}\r\n\r\n"
+    ).encode()
+
+
+def related_type(root_type: str, root_cid: str, boundary: str, legacy: bool) -> str:
+    """The Content-Type header value. `legacy`: the boundary unquoted and last (liblinphone < 5.4)."""
     quoted_boundary = boundary if legacy else f'"{boundary}"'
-    header = f'multipart/related;type="{root.content_type.mime}";start="<{root.content_id}>";boundary={quoted_boundary}'
-    return header, b"".join(chunks)
+    return f'multipart/related;type="{root_type}";start="<{root_cid}>";boundary={quoted_boundary}'

@@ -3,21 +3,37 @@ resources carry their PIDF parts; decoded into one typed value, and built back f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from ._xml import xml_attribute
 from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding
 from .errors import MalformedDocument, PresenceDocumentError, UnsupportedContentType
 from .multipart import (
     BodyPart,
     ContentType,
     build_multipart_related,
+    check_boundary,
+    check_part,
     normalize_content_id,
     parse_content_type,
     parse_multipart,
+    part_head,
+    related_type,
 )
 from .pidf import Presence, build_pidf, parse_pidf
-from .rlmi import Instance, InstanceState, Name, Resource, Rlmi, build_rlmi, parse_rlmi
+from .rlmi import (
+    RLMI_CLOSE,
+    Instance,
+    InstanceState,
+    Name,
+    Resource,
+    Rlmi,
+    build_rlmi,
+    instance_xml,
+    parse_rlmi,
+    rlmi_open,
+)
 
 PIDF_TYPE = "application/pidf+xml"
 RLMI_TYPE = "application/rlmi+xml"
@@ -39,7 +55,6 @@ class ResourceState:
     presence: Presence | None = None
     sublist: ListState | None = None
     error: str | None = None  # why this resource's part could not be read (the rest of the list still is)
-    document: bytes | None = None  # `presence` already written as PIDF (a server shares it between watchers)
 
 
 @dataclass(slots=True)
@@ -120,6 +135,39 @@ def _active_cids(instances: Sequence[Instance]) -> Iterator[str]:
     return (i.cid for i in instances if i.state is InstanceState.ACTIVE and i.cid is not None)
 
 
+def write_list_notify(
+    list_uri: str,
+    version: int,
+    full_state: bool,
+    resources: Iterable[tuple[str, str, str, bytes] | tuple[str, None, None, None]],
+    *,
+    root_cid: str,
+    boundary: str,
+    legacy: bool = False,
+) -> tuple[str, bytes]:
+    """(Content-Type, body) of a list NOTIFY as a server writes thousands: each resource is (uri, instance id, cid,
+    its PIDF already written) for one active instance, or (uri, None, None, None) for a resource without one. The
+    same bytes as `build_list_notify` gives for that state, without the records in between."""
+    check_boundary(boundary)
+    marker = f"--{boundary}".encode()
+    rlmi = [rlmi_open(list_uri, version, full_state)]
+    parts: list[bytes] = []
+    for uri, instance_id, cid, document in resources:
+        if instance_id is None:
+            rlmi.append(f'<resource uri="{xml_attribute(uri)}"></resource>')
+            continue
+        rlmi.append(
+            f'<resource uri="{xml_attribute(uri)}">{instance_xml(instance_id, InstanceState.ACTIVE, cid)}</resource>'
+        )
+        check_part(document, cid, marker)
+        parts += (part_head(boundary, cid, _PIDF_PART_TYPE, legacy), document, b"\r\n")
+    rlmi.append(RLMI_CLOSE)
+    root = "".join(rlmi).encode()
+    check_part(root, root_cid, marker)
+    body = b"".join((part_head(boundary, root_cid, _RLMI_PART_TYPE, legacy), root, b"\r\n", *parts, marker, b"--\r\n"))
+    return related_type(RLMI_TYPE, root_cid, boundary, legacy), body
+
+
 def build_list_notify(state: ListState, *, root_cid: str, boundary: str, legacy: bool = False) -> tuple[str, bytes]:
     """(Content-Type, body) of a list NOTIFY: the RLMI root, then one PIDF part per active instance that has a
     cid and a presence (nested lists are not written). `legacy` gives the form liblinphone < 5.4 requires
@@ -137,6 +185,5 @@ def build_list_notify(state: ListState, *, root_cid: str, boundary: str, legacy:
             continue
         cid = next(_active_cids(resource.instances), None)
         if cid is not None:
-            document = resource.document if resource.document is not None else build_pidf(resource.presence)
-            parts.append(BodyPart(_PIDF_PART_TYPE, document, cid))
+            parts.append(BodyPart(_PIDF_PART_TYPE, build_pidf(resource.presence), cid))
     return build_multipart_related(parts, boundary=boundary, legacy=legacy)

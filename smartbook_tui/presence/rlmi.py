@@ -128,26 +128,34 @@ def _parse_resource(element: etree._Element) -> Resource | None:
 
 
 def build_rlmi(rlmi: Rlmi) -> bytes:
-    full_state = "true" if rlmi.full_state else "false"
-    out = [
-        XML_DECLARATION,
-        f'<list xmlns="{NS_RLMI}" uri="{xml_attribute(rlmi.uri)}" version="{rlmi.version}"',
-        f' fullState="{full_state}">',
-    ]
+    out = [rlmi_open(rlmi.uri, rlmi.version, rlmi.full_state)]
     _write_names(out, rlmi.names)
     for resource in rlmi.resources:
         out.append(f'<resource uri="{xml_attribute(resource.uri)}">')
         _write_names(out, resource.names)
         for instance in resource.instances:
-            out.append(f'<instance id="{xml_attribute(instance.id)}" state="{instance.state.value}"')
-            if instance.reason is not None:
-                out.append(f' reason="{xml_attribute(instance.reason)}"')
-            if instance.cid is not None:
-                out.append(f' cid="{xml_attribute(instance.cid)}"')
-            out.append("/>")
+            out.append(instance_xml(instance.id, instance.state, instance.cid, instance.reason))
         out.append("</resource>")
-    out.append("</list>")
+    out.append(RLMI_CLOSE)
     return "".join(out).encode()
+
+
+# The pieces of an RLMI document, for `build_rlmi` and for writers of many NOTIFYs that skip the records.
+RLMI_CLOSE = "</list>"
+
+
+def rlmi_open(uri: str, version: int, full_state: bool) -> str:
+    """The XML declaration and the opening <list> tag."""
+    full = "true" if full_state else "false"
+    attributes = f'uri="{xml_attribute(uri)}" version="{version}" fullState="{full}"'
+    return f'{XML_DECLARATION}<list xmlns="{NS_RLMI}" {attributes}>'
+
+
+def instance_xml(instance_id: str, state: InstanceState, cid: str | None = None, reason: str | None = None) -> str:
+    """One <instance/> element."""
+    reason_attribute = f' reason="{xml_attribute(reason)}"' if reason is not None else ""
+    cid_attribute = f' cid="{xml_attribute(cid)}"' if cid is not None else ""
+    return f'<instance id="{xml_attribute(instance_id)}" state="{state.value}"{reason_attribute}{cid_attribute}/>'
 
 
 def _write_names(out: list[str], names: Iterable[Name]) -> None:

@@ -40,15 +40,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from smartbook_tui.presence import (
-    Instance,
-    InstanceState,
-    ListState,
     Presence,
     PresenceDocumentError,
-    ResourceState,
-    build_list_notify,
     build_pidf,
     deflate,
+    write_list_notify,
 )
 
 __all__ = [
@@ -309,32 +305,44 @@ class ListNotifier:
     def _notify(self, indices: list[int], *, full_state: bool, due: float) -> NotifyBody:
         version = self._next_version
         prefix = self._token()
-        resources = []
+        resources: list[tuple[str, str, str, bytes] | tuple[str, None, None, None]] = []
         for index in indices:
             uri = self._uris[index]
             view = self._current[index]
             if view.presence is None:
-                resources.append(ResourceState(uri))
+                resources.append((uri, None, None, None))
             else:
-                instance = Instance(self._instance_id(index), InstanceState.ACTIVE, cid=f"{prefix}.{index}")
-                resources.append(
-                    ResourceState(uri, instances=(instance,), presence=view.presence, document=view.document)
-                )
-        state = ListState(self.list_uri, version, full_state, resources=tuple(resources))
-        content_type, body = self._build(state, root_cid=f"{prefix}.rlmi")
+                document = view.document if view.document is not None else build_pidf(view.presence)
+                resources.append((uri, self._instance_id(index), f"{prefix}.{index}", document))
+        content_type, body = self._write(resources, version, full_state, root_cid=f"{prefix}.rlmi")
         self._next_version += 1
         encoding = None
         if self.deflate:
             body, encoding = deflate(body), "deflate"
         return NotifyBody(version, content_type, encoding, body, due, full_state, len(indices))
 
-    def _build(self, state: ListState, root_cid: str) -> tuple[str, bytes]:
-        # The builder refuses a boundary that happens to occur inside a part: draw another (an error that is not
+    def _write(
+        self,
+        resources: list[tuple[str, str, str, bytes] | tuple[str, None, None, None]],
+        version: int,
+        full_state: bool,
+        root_cid: str,
+    ) -> tuple[str, bytes]:
+        # The writer refuses a boundary that happens to occur inside a part: draw another (an error that is not
         # about the boundary fails every try and is raised).
         tries = 0
         while True:
+            boundary = self._token()
             try:
-                return build_list_notify(state, root_cid=root_cid, boundary=self._token(), legacy=self.legacy)
+                return write_list_notify(
+                    self.list_uri,
+                    version,
+                    full_state,
+                    resources,
+                    root_cid=root_cid,
+                    boundary=boundary,
+                    legacy=self.legacy,
+                )
             except PresenceDocumentError:
                 tries += 1
                 if tries >= _BOUNDARY_TRIES:

@@ -15,12 +15,14 @@ from smartbook_tui.presence import (
     ResourceState,
     UnsupportedContentType,
     build_list_notify,
+    build_pidf,
     decode_content_encoding,
     decode_notify_body,
     deflate,
     inflate,
     parse_resource_lists,
     summarize,
+    write_list_notify,
 )
 from tests.fixtures import wire, wire_fixtures
 
@@ -153,3 +155,29 @@ def test_captured_kamailio_list_notifies():
     views = {resource.uri: summarize(resource.presence) for resource in partial.resources}
     assert views["sip:bob@127.0.0.1"].status is Availability.ONLINE
     assert views["sip:carol@127.0.0.1"].status is Availability.ONLINE
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_write_list_notify_gives_the_bytes_build_list_notify_gives(legacy):
+    alice = Presence(
+        "sip:+33612345678@example.org;user=phone", tuples=(PresenceTuple("a", BasicStatus.OPEN, "sip:a@x"),)
+    )
+    document = build_pidf(alice)
+    resources = (
+        ResourceState(alice.entity, instances=(Instance("i.0", InstanceState.ACTIVE, cid="c.0"),), presence=alice),
+        ResourceState("sip:+33611111111@example.org;user=phone"),
+    )
+    state = ListState("sip:rls@example.org", 3, False, resources=resources)
+    written = write_list_notify(
+        state.uri,
+        state.version,
+        state.full_state,
+        [(alice.entity, "i.0", "c.0", document), ("sip:+33611111111@example.org;user=phone", None, None, None)],
+        root_cid="root",
+        boundary="b0undary",
+        legacy=legacy,
+    )
+    assert written == build_list_notify(state, root_cid="root", boundary="b0undary", legacy=legacy)
+    decoded = decode_notify_body(written[0], None, written[1])
+    assert isinstance(decoded, ListState)
+    assert [resource.presence is not None for resource in decoded.resources] == [True, False]
