@@ -103,8 +103,12 @@ _ATTRIBUTE_ESCAPES = str.maketrans(
 )
 
 
+# Printable ASCII but & < > ": the usual value (a SIP URI, an id), recognised by a much simpler pattern.
+_PLAIN_ASCII = re.compile(r"[ !#-%'-;=?-~]*")
+
+
 def _escape(value: str, special: re.Pattern[str], escapes: dict[int, str]) -> str:
-    if special.search(value) is None:
+    if _PLAIN_ASCII.fullmatch(value) or special.search(value) is None:
         return value
     bad = _NOT_XML_CHARS.search(value)
     if bad:

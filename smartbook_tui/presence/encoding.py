@@ -16,7 +16,9 @@ _GZIP = zlib.MAX_WBITS | 16
 
 def deflate(data: bytes) -> bytes:
     """A body as `Content-Encoding: deflate` carries it: a zlib stream, which liblinphone and belle-sip expect."""
-    return zlib.compress(data, 6)
+    # Level 1: a server deflates every NOTIFY, and on these repetitive XML bodies level 1 is ~2.7x faster than the
+    # default level 6 for ~15% more bytes (a 1,000-resource NOTIFY still shrinks ~20x).
+    return zlib.compress(data, 1)
 
 
 def inflate(data: bytes, max_size: int = DEFAULT_MAX_BODY_BYTES) -> bytes:

@@ -236,7 +236,7 @@ class ListNotifier:
         if not self._started:
             return  # the full state will carry it
         sent = self._unsent.get(index, before)
-        if view == sent:
+        if _same(view, sent):
             if self._unsent.pop(index, None) is not None and not self._unsent:
                 self._dirty_since = None
         elif index not in self._unsent:
@@ -347,6 +347,16 @@ class ListNotifier:
                 tries += 1
                 if tries >= _BOUNDARY_TRIES:
                     raise
+
+
+def _same(one: ResourceView, other: ResourceView) -> bool:
+    """Whether two views show the same; by their written documents when both have one (comparing the records
+    behind them field by field costs more than the rest of `set_state`)."""
+    if one is other:
+        return True
+    if one.document is not None and other.document is not None:
+        return one.document == other.document
+    return one == other
 
 
 def _is_phone_alias(uri: str) -> bool:
