@@ -159,6 +159,7 @@ class PresenceServer:
         self._server_transactions: dict[tuple[str, str, str], ServerTransaction] = {}
         self._watched: dict[str, _Watched] = {}
         self._accounts: dict[str, Account | None] = {}  # username -> account, for the entries being watched
+        self._ha1s: dict[str, dict[str, str]] = {}  # username -> algorithm -> HA1
         self._buckets: dict[object, _Bucket] = {}
         self._timers: list[tuple[float, int, tuple[str, Any]]] = []
         self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
@@ -213,6 +214,7 @@ class PresenceServer:
         is looked up again and its watchers told."""
         names = set(usernames)
         for username in names:
+            self._ha1s.pop(username, None)
             before = self._accounts.pop(username, None)
             if self._account(username) is None:  # removed: its subscriptions and publications go with it
                 if before is not None:
@@ -327,7 +329,7 @@ class PresenceServer:
                 value,
                 method=request.method,
                 uri=request.uri,
-                ha1=lambda user, algorithm: self.store.ha1(user, self._domain, algorithm),
+                ha1=self._ha1,
                 now=now,
             )
             if isinstance(verdict, Accepted):
@@ -345,6 +347,17 @@ class PresenceServer:
         for value in self._verifier.challenge(now, stale=stale):
             response.headers.add(challenge, value)
         return response
+
+    def _ha1(self, username: str, algorithm: str) -> str | None:
+        """The account's digest HA1, read once from the store (a phone refreshes every few minutes); only found
+        ones are kept, so that unknown names sent by anyone cannot fill the cache."""
+        known = self._ha1s.get(username)
+        if known is not None and algorithm in known:
+            return known[algorithm]
+        ha1 = self.store.ha1(username, self._domain, algorithm)
+        if ha1 is not None:
+            self._ha1s.setdefault(username, {})[algorithm] = ha1
+        return ha1
 
     def _register(self, request: SipRequest, account: Account, peer: PeerLike, now: float) -> SipResponse:
         bindings = self.registrar.register(account.address, request, now, source=peer)
@@ -845,6 +858,8 @@ def _from_user(request: SipRequest) -> str:
 
 
 def _is_address_of(text: str, account: Account, *, name_addr: bool = False) -> bool:
+    if text == account.address:  # as clients usually write it
+        return True
     try:
         uri = parse_name_addr(text).uri if name_addr else parse_sip_uri(text)
     except (SipParseError, ValueError):

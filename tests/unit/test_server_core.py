@@ -532,6 +532,7 @@ def test_a_removed_account_disappears_and_its_subscriptions_end(store):
     assert last.headers.get("Subscription-State") == "terminated;reason=rejected"
     [partial] = alice.answer_all()
     assert views(partial)[alias(BOB_PHONE)] is None
+    assert bob.publish(pidf(bob.aor)).status == 407  # its credentials are forgotten with it
 
 
 def test_turning_public_presence_on_opens_the_gate_at_once(store):
