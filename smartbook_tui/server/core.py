@@ -17,9 +17,11 @@ How a request is handled:
   lists) or one presentity (an account of the domain). The 200 goes out first, then the full-state NOTIFY.
 
 What each watcher sees of each entry is worked out in one place, `_view`: the entry's account (by SIP address or
-verified number), its composed publications, and the privacy gate (`views.account_view`). An index from each
-number and username to the (subscription, entry) pairs that name it carries every change to the right entries:
-a PUBLISH, an account created or a number linked, a watcher starting or ending the subscription that opens the gate.
+verified number), its composed publications, and the privacy gate (`views.account_view`); one view (and one written
+PIDF) serves every watcher who sees the same. An index from each number and username that has an account to the
+(subscription, entry) pairs naming it carries every change to the right entries: a PUBLISH, a number linked, a
+watcher starting or ending the subscription that opens the gate. Entries without an account are not indexed (most
+numbers of a book have none); when their account comes, the subscriptions are searched for them.
 """
 
 from __future__ import annotations
