@@ -26,6 +26,7 @@ numbers of a book have none); when their account comes, the subscriptions are se
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import logging
 import sys
@@ -162,6 +163,9 @@ class PresenceServer:
         self._watched: dict[str, _Watched] = {}
         self._accounts: dict[str, Account | None] = {}  # username -> account, for the entries being watched
         self._ha1s: dict[str, dict[str, str]] = {}  # username -> algorithm -> HA1
+        # username -> the accounts its last subscription listed, once it has none live (the gate's memory; lost
+        # with the process, which its watchers' clients will notice as hidden statuses until it subscribes again)
+        self._remembered: dict[str, tuple[str, ...]] = {}
         self._buckets: dict[object, _Bucket] = {}
         self._timers: list[tuple[float, int, tuple[str, Any]]] = []
         self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
@@ -217,6 +221,7 @@ class PresenceServer:
         names = set(usernames)
         for username in names:
             self._ha1s.pop(username, None)
+            self._remembered.pop(username, None)
             before = self._accounts.pop(username, None)
             if self._account(username) is None:  # removed: its subscriptions and publications go with it
                 if before is not None:
@@ -536,6 +541,7 @@ class PresenceServer:
     def _add(self, subscription: Subscription, now: float) -> None:
         self._subscriptions[subscription.key] = subscription
         self._by_watcher.setdefault(subscription.watcher, []).append(subscription)
+        self._remembered.pop(subscription.watcher, None)  # its live subscriptions say whom it lists now
         connection = _connection_key(subscription.peer)
         if connection is not None:
             self._by_connection.setdefault(connection, set()).add(subscription)
@@ -566,6 +572,7 @@ class PresenceServer:
             watcher_subs.remove(subscription)
         if not watcher_subs:
             self._by_watcher.pop(subscription.watcher, None)
+            self._remembered[subscription.watcher] = self._accounts_listed(subscription)
         connection = _connection_key(subscription.peer)
         if connection is not None:
             peers = self._by_connection.get(connection, set())
@@ -700,12 +707,15 @@ class PresenceServer:
 
     def _allowed(self, watcher: str, account: Account) -> bool:
         """The privacy gate: `watcher` sees `account`'s live status when it is its own, public, or when the
-        account has the watcher in one of its live subscriptions."""
+        account has the watcher in one of its live subscriptions, or, with none live, had it in the last one (so
+        that a friend whose phone is off shows as offline, not as hidden)."""
         if account.public_presence or account.username == watcher:
             return True
         subscriptions = self._by_watcher.get(account.username)
         if not subscriptions:
-            return False
+            remembered = self._remembered.get(account.username, ())
+            position = bisect.bisect_left(remembered, watcher)
+            return position < len(remembered) and remembered[position] == watcher
         watcher_account = self._account(watcher)
         if watcher_account is None:
             return False
@@ -713,6 +723,16 @@ class PresenceServer:
         if watcher_account.phone:
             spellings += _spellings(watcher_account.phone, watcher_account, self._domain)
         return any(s.notifier.has_resource(uri) for s in subscriptions for uri in spellings)
+
+    def _accounts_listed(self, subscription: Subscription) -> tuple[str, ...]:
+        """The usernames of the accounts the subscription's entries name, sorted (what the gate remembers of it)."""
+        listed = set()
+        for uri in subscription.notifier.resources:
+            key = entry_key(uri, self._domain)
+            watched = self._watched.get(key) if key is not None else None
+            if watched is not None and watched.account is not None:
+                listed.add(sys.intern(watched.account.username))
+        return tuple(sorted(listed))
 
     def _find_entries(self, key: str, account: Account) -> _Watched | None:
         """Index the entries that name `key`, which had no account until now: entries without an account are not

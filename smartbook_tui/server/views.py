@@ -4,7 +4,8 @@ A list entry that names one of the server's accounts (by its SIP address or its 
 that the account exists: a tuple with the account's SIP address as `<contact>`, which is what makes a client show
 the "has an account" badge and lets the user call or write to it. What else the watcher sees depends on the gate:
 
-* **Allowed** (the two users have each other in their lists, or the account opted in to public presence): the
+* **Allowed** (the account has the watcher in its live subscription, or in its last one when none is live, or it
+  opted in to public presence; the watcher has the account in its list, or it would not be asking): the
   live state composed from the account's publications, every tuple carrying a contact; with no live publication,
   the account tuple `closed` (an offline user, still a user).
 * **Gated** (everyone else): the account tuple `open`, plus, for RFC clients, a person whose only activity is

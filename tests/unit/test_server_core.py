@@ -577,3 +577,25 @@ def test_entries_without_an_account_are_found_when_one_comes(store):
     [partial] = alice.answer_all()
     seen = {uri: summarize(view).sip_address for uri, view in views(partial).items()}
     assert seen == {f"sip:dave@{DOMAIN}": f"sip:dave@{DOMAIN}", f"tel:{NOBODY_PHONE}": f"sip:dave@{DOMAIN}"}
+
+
+def test_a_friend_whose_phone_is_off_shows_offline_not_hidden(store):
+    server = make_server(store, notify_interval=0.0)
+    alice, bob = Client(server, "alice"), Client(server, "bob")
+    alice.subscribe_list([alias(BOB_PHONE)])
+    alice.answer_all()
+    published = bob.publish(pidf(bob.aor, note="here"))
+    bob_list = bob.subscribe_list([alias(ALICE_PHONE)])
+    bob.answer_all()
+    alice.answer_all()
+    # Bob's phone goes off: it unpublishes and unsubscribes.
+    bob.publish(b"", expires=0, etag=published.headers.get("SIP-ETag"))
+    bob.send(
+        bob.request(
+            "SUBSCRIBE", f"sip:rls@{DOMAIN}", headers={"Event": "presence", "Expires": "0"}, to_tag=bob_list.to_tag
+        )
+    )
+    bob.answer_all()
+    [*_, last] = alice.answer_all()
+    summary = summarize(views(last)[alias(BOB_PHONE)])
+    assert (summary.has_account, summary.status) == (True, Availability.OFFLINE)
