@@ -26,6 +26,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
 
     [server]                          # `smartbook server ...`: each key is the option of the same name
     sip = "0.0.0.0:5060"              # UDP and TCP address, HOST:PORT (default 127.0.0.1:5070)
+    advertise = "sip.example.org"     # the host written in Via and Contact, when `sip` binds every address
     domain = "example.org"            # the accounts' SIP domain and digest realm (not [account] domain)
     db = "~/.local/share/smartbook/server.sqlite3"
     tls_cert = "/etc/smartbook/fullchain.pem"   # with tls_key: also listen on TLS
@@ -76,6 +77,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "carddav": {"url": str, "user": str, "password_file": str, "ca": str, "insecure_http": bool, "cache": str},
     "server": {
         "sip": str,
+        "advertise": str,
         "domain": str,
         "db": str,
         "tls_cert": str,
@@ -128,6 +130,7 @@ class ServerSettings:
     """The [server] section: the options of `smartbook server` and its commands; None where the file is silent."""
 
     sip: str | None = None
+    advertise: str | None = None
     domain: str | None = None  # the server's accounts' domain, not the client's [account] domain
     db: Path | None = None
     tls_cert: Path | None = None
@@ -282,6 +285,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
         ),
         server=ServerSettings(
             sip=server.get("sip"),  # type: ignore[arg-type]
+            advertise=server.get("advertise"),  # type: ignore[arg-type]
             domain=server.get("domain"),  # type: ignore[arg-type]
             db=_path(server.get("db")),
             tls_cert=_path(server.get("tls_cert")),

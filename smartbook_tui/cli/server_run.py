@@ -44,6 +44,12 @@ def add_run_parser(
     run = parts.add_parser("run", help=summary, description=summary[0].upper() + summary[1:] + ". " + _FROM_SETTINGS)
     add_store_options(run)
     run.add_argument("--sip", metavar="HOST:PORT", help=f"UDP and TCP address (default {DEFAULT_SIP})")
+    run.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="the host name or address clients reach the server at, written in Via and Contact (default: the --sip "
+        "host; for 0.0.0.0 or ::, this machine's name as it resolves)",
+    )
     run.add_argument("--tls-cert", type=Path, metavar="PEM", help="certificate chain: also listen on TLS")
     run.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's private key")
     run.add_argument("--tls-port", type=_port, metavar="PORT", help="TLS port (default: the SIP port + 1)")
@@ -132,6 +138,7 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         tls_key=_given(args.tls_key, saved.tls_key, None),
         tls_port=tls_port if tls_port is not None else (port + 1 if port else 0),
         ready_file=_given(args.ready_file, saved.ready_file, None),
+        advertise=_given(args.advertise, saved.advertise, None),
     )
 
 

@@ -50,6 +50,7 @@ class RunOptions:
     tls_key: Path | None = None
     tls_port: int | None = None
     ready_file: Path | None = None
+    advertise: str | None = None  # the host to write in Via and Contact, instead of the bound one
     poll_interval: float = 1.0
 
 
@@ -149,9 +150,9 @@ async def serve(options: RunOptions) -> None:
             )
         except ListenFailed as error:
             raise ServerRunError(str(error)) from None
-        via = {name: format_address(_advertised(listener.address)) for name in ("UDP", "TCP")}
+        via = {name: format_address(_advertised(listener.address, options.advertise)) for name in ("UDP", "TCP")}
         if listener.tls_address is not None:
-            via["TLS"] = format_address(_advertised(listener.tls_address))
+            via["TLS"] = format_address(_advertised(listener.tls_address, options.advertise))
         config = replace(options.config, via=via)
         core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=lambda: secrets.token_hex(8))
         server.core, server.listener = core, listener
@@ -166,7 +167,8 @@ async def serve(options: RunOptions) -> None:
             f", TLS {via['TLS']}" if "TLS" in via else "",
         )
         if options.ready_file is not None:
-            _write_ready_file(options.ready_file, config, via)
+            bound = {"udp": listener.address, "tcp": listener.address, "tls": listener.tls_address}
+            _write_ready_file(options.ready_file, config, bound, via)
         poller = asyncio.create_task(server.poll_store())
         try:
             await stop.wait()
@@ -192,18 +194,27 @@ def _tls_context(options: RunOptions) -> ssl.SSLContext:
     return context
 
 
-def _advertised(address: tuple[str, int]) -> tuple[str, int]:
-    """The address to write in Via and Contact: the bound one, or for a wildcard bind this host's address."""
+def _advertised(address: tuple[str, int], advertise: str | None) -> tuple[str, int]:
+    """The address to write in Via and Contact: `advertise` with the bound port, else the bound address, or for a
+    wildcard bind this host's address (which may well be wrong for clients elsewhere: give --advertise)."""
     host, port = address
+    if advertise:
+        return advertise, port
     if host in ("0.0.0.0", "::"):  # noqa: S104 (recognising a wildcard bind, not making one)
         with contextlib.suppress(OSError):
             host = socket.gethostbyname(socket.gethostname())
+        log.warning("listening on every address: clients are told %s; give --advertise if they cannot reach it", host)
     return host, port
 
 
-def _write_ready_file(path: Path, config: ServerConfig, via: dict[str, str]) -> None:
-    """Say where the server listens, atomically (a reader never sees half a file)."""
-    document = {"domain": config.domain, "pid": os.getpid(), **{name.lower(): value for name, value in via.items()}}
+def _write_ready_file(
+    path: Path, config: ServerConfig, bound: dict[str, tuple[str, int] | None], via: dict[str, str]
+) -> None:
+    """Say where the server listens (`udp`, `tcp`, `tls`: bound addresses) and what it tells clients (`advertised`),
+    atomically (a reader never sees half a file)."""
+    document: dict[str, object] = {"domain": config.domain, "pid": os.getpid()}
+    document |= {name: format_address(address) for name, address in bound.items() if address is not None}
+    document["advertised"] = {name.lower(): value for name, value in via.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
         json.dump(document, handle)

@@ -17,6 +17,7 @@ FULL = """\
 domain = "client.example"            # the client's domain: not the server's
 [server]
 sip = "0.0.0.0:5080"
+advertise = "sip.example.org"
 domain = "Example.org"
 db = "~/srv/server.sqlite3"
 tls_cert = "~/tls/cert.pem"
@@ -86,6 +87,7 @@ def test_the_server_section_is_used(home):
         tls_key=home / "tls" / "key.pem",
         tls_port=5443,
         ready_file=home / "run" / "ready.json",
+        advertise="sip.example.org",
     )
     assert isinstance(options.config.notify_interval, float)
     assert level == "DEBUG"
@@ -122,6 +124,8 @@ def test_options_win_over_the_file(home, tmp_path):
         "always",
         "--log-level",
         "ERROR",
+        "--advertise",
+        "flag.example",
     ]
     options, level = options_of("--config", str(config), "server", "--domain", "flag.example", "run", *flags)
     assert options == RunOptions(
@@ -142,6 +146,7 @@ def test_options_win_over_the_file(home, tmp_path):
         tls_key=tmp_path / "k.pem",
         tls_port=5443,  # not given: the file's
         ready_file=tmp_path / "ready",
+        advertise="flag.example",
     )
     assert level == "ERROR"
     options, _ = options_of("--config", str(config), "server", "run", "--domain", "after.example")
