@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -74,7 +75,22 @@ def _mark_the_log(request: pytest.FixtureRequest) -> None:
 # ---------------------------------------------------------------------------------------------- a bare client
 
 
-class UdpClient:
+class _Client:
+    """A raw socket to the server; `with` closes it."""
+
+    sock: socket.socket
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class UdpClient(_Client):
     transport = "UDP"
 
     def __init__(self, server: SmartbookServer) -> None:
@@ -91,11 +107,8 @@ class UdpClient:
         data, _ = self.sock.recvfrom(65_535)
         return parse_message(data)
 
-    def close(self) -> None:
-        self.sock.close()
 
-
-class TcpClient:
+class TcpClient(_Client):
     transport = "TCP"
 
     def __init__(self, server: SmartbookServer) -> None:
@@ -126,9 +139,6 @@ class TcpClient:
         except TimeoutError:
             raise AssertionError(f"the server kept the connection open (it sent {received!r})") from None
         return received
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 Client = UdpClient | TcpClient
@@ -248,20 +258,14 @@ def assert_still_serving(server: SmartbookServer) -> None:
     this test and never a password."""
     assert server.process is not None
     assert server.process.poll() is None, f"the server exited:\n{server.log[-3000:]}"
-    udp = UdpClient(server)
-    try:
+    with UdpClient(server) as udp:
         assert exchange(udp, make_request(udp, "OPTIONS", f"sip:{DOMAIN}")).status == 200
-    finally:
-        udp.close()
-    tcp = TcpClient(server)
-    try:
+    with TcpClient(server) as tcp:
         # One Contact for every check: a refresh of one binding (an account has at most 10 devices).
         headers = [("Expires", 60), ("Contact", "<sip:alice@127.0.0.1:5999;transport=tcp>")]
         register = make_request(tcp, "REGISTER", f"sip:{DOMAIN}", to=f"<{ALICE}>", headers=headers)
         challenge, answer = with_credentials(tcp, register)
         assert (challenge.status, answer.status) == (401, 200), answer.reason
-    finally:
-        tcp.close()
     log = server.log
     this_test = log[_log_marks.get(server.directory, 0) :]
     assert "Traceback" not in this_test, this_test[-5000:]
@@ -289,12 +293,9 @@ MALFORMED = {
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_malformed_request_gets_400_with_a_reason(server: SmartbookServer, transport: str, case: str) -> None:
     method, headers, without, named = MALFORMED[case]
-    client = connect(server, transport)
-    try:
+    with connect(server, transport) as client:
         request = make_request(client, method, f"sip:{DOMAIN}", to=f"<{ALICE}>", headers=headers, without=without)
         response = exchange(client, request)
-    finally:
-        client.close()
     assert response.status == 400, f"{case}: {response.status} {response.reason}"
     assert response.reason.startswith("Bad Request ("), response.reason
     assert named in response.reason, response.reason
@@ -321,16 +322,13 @@ GARBAGE = [
 
 
 def test_garbage_datagrams_are_dropped(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         for datagram in GARBAGE:
             client.send(datagram)
         # The server reads one socket in order: had it answered any garbage, that answer would come first.
         options = make_request(client, "OPTIONS", f"sip:{DOMAIN}")
         client.send(options.to_bytes())
         first = client.receive()
-    finally:
-        client.close()
     assert isinstance(first, SipResponse), first
     assert branch_of(first) == options.via_branch, first
     assert first.status == 200
@@ -364,8 +362,7 @@ def test_request_with_an_unreadable_via_is_refused_or_dropped(
 ) -> None:
     """A Via the server cannot read: a 400 or no answer, the next request on that socket served as ever, and no
     traceback."""
-    client = connect(server, transport)
-    try:
+    with connect(server, transport) as client:
         bad = make_request(client, "OPTIONS", f"sip:{DOMAIN}")
         bad.headers.set(
             "Via", BAD_VIAS[via].format(transport=client.transport, sent_by=f"{client.local[0]}:{client.local[1]}")
@@ -376,8 +373,6 @@ def test_request_with_an_unreadable_via_is_refused_or_dropped(
         before: list[SipMessage] = []
         while not (isinstance(answer := client.receive(), SipResponse) and branch_of(answer) == options.via_branch):
             before.append(answer)
-    finally:
-        client.close()
     assert answer.status == 200
     assert all(isinstance(m, SipResponse) and m.status == 400 for m in before), before
     assert_still_serving(server)
@@ -385,16 +380,13 @@ def test_request_with_an_unreadable_via_is_refused_or_dropped(
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_stray_response_with_an_unreadable_via_is_ignored(server: SmartbookServer, transport: str) -> None:
-    client = connect(server, transport)
-    try:
+    with connect(server, transport) as client:
         stray = response_to(make_request(client, "NOTIFY", f"sip:{DOMAIN}"))
         stray.headers.set("Via", 'SIP/2.0/UDP 127.0.0.1:5060;branch="z9hG4bK-unterminated')
         client.send(stray.to_bytes())
         options = make_request(client, "OPTIONS", f"sip:{DOMAIN}")
         client.send(options.to_bytes())
         first = client.receive()
-    finally:
-        client.close()
     assert isinstance(first, SipResponse), first
     assert branch_of(first) == options.via_branch, first
     assert first.status == 200
@@ -405,12 +397,9 @@ def test_stray_response_with_an_unreadable_via_is_ignored(server: SmartbookServe
 
 
 def test_register_without_credentials_gets_401(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         request = make_request(client, "REGISTER", f"sip:{DOMAIN}", to=f"<{ALICE}>", headers=[("Expires", 60)])
         response = exchange(client, request)
-    finally:
-        client.close()
     assert response.status == 401
     challenges = response.headers.get_all("WWW-Authenticate")
     assert challenges
@@ -421,8 +410,7 @@ def test_register_without_credentials_gets_401(server: SmartbookServer) -> None:
 
 @pytest.mark.parametrize("method", ["SUBSCRIBE", "PUBLISH"])
 def test_subscribe_or_publish_without_credentials_gets_407(server: SmartbookServer, method: str) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         if method == "SUBSCRIBE":
             request = subscribe(client, BOB)
         else:
@@ -434,8 +422,6 @@ def test_subscribe_or_publish_without_credentials_gets_407(server: SmartbookServ
                 body=pidf(ALICE),
             )
         response = exchange(client, request)
-    finally:
-        client.close()
     assert response.status == 407
     challenges = response.headers.get_all("Proxy-Authenticate")
     assert challenges
@@ -447,8 +433,7 @@ def test_subscribe_or_publish_without_credentials_gets_407(server: SmartbookServ
 @pytest.mark.parametrize("method", ["REGISTER", "SUBSCRIBE", "PUBLISH"])
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_wrong_password_is_challenged_again(server: SmartbookServer, method: str, transport: str) -> None:
-    client = connect(server, transport)
-    try:
+    with connect(server, transport) as client:
         if method == "REGISTER":
             request = make_request(client, "REGISTER", f"sip:{DOMAIN}", to=f"<{ALICE}>", headers=[("Expires", 60)])
         elif method == "SUBSCRIBE":
@@ -457,8 +442,6 @@ def test_wrong_password_is_challenged_again(server: SmartbookServer, method: str
             headers = [("Event", "presence"), ("Expires", 60), ("Content-Type", "application/pidf+xml")]
             request = make_request(client, "PUBLISH", ALICE, headers=headers, body=pidf(ALICE))
         challenge, answer = with_credentials(client, request, password=WRONG_PASSWORD)
-    finally:
-        client.close()
     expected = 401 if method == "REGISTER" else 407
     assert challenge.status == expected
     assert answer.status == expected, f"a wrong password got {answer.status} {answer.reason}"
@@ -488,39 +471,30 @@ def test_sipp_register_without_or_with_wrong_credentials_gets_401(
 
 
 def test_publish_for_another_account_gets_403(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         headers = [("Event", "presence"), ("Expires", 60), ("Content-Type", "application/pidf+xml")]
         request = make_request(client, "PUBLISH", BOB, headers=headers, body=pidf(BOB))
         challenge, answer = with_credentials(client, request)  # alice's credentials, bob's presence
-    finally:
-        client.close()
     assert challenge.status == 407
     assert answer.status == 403, f"{answer.status} {answer.reason}"
     assert_still_serving(server)
 
 
 def test_subscribe_from_another_account_than_the_credentials_gets_403(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         challenge, answer = with_credentials(client, subscribe(client, ALICE, user="bob"))  # From bob, as alice
-    finally:
-        client.close()
     assert challenge.status == 407
     assert answer.status == 403, f"{answer.status} {answer.reason}"
     assert_still_serving(server)
 
 
 def test_eventlist_subscribe_to_a_list_of_another_account_is_refused(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         # bob may fetch his own list (Expires 0: the state once): the list exists.
         own = subscribe(client, BOB_LIST, user="bob", headers=[("Supported", "eventlist"), ("Expires", 0)])
         _, bobs = with_credentials(client, own, user="bob")
         theirs = subscribe(client, BOB_LIST, headers=[("Supported", "eventlist")])
         _, alices = with_credentials(client, theirs)
-    finally:
-        client.close()
     assert bobs.status == 200, f"{bobs.status} {bobs.reason}"
     assert alices.status in (403, 404), f"{alices.status} {alices.reason}"
     assert_still_serving(server)
@@ -551,14 +525,11 @@ def test_deflate_bomb_list_gets_413(server: SmartbookServer) -> None:
 
 def test_list_over_max_list_size_gets_413(server: SmartbookServer) -> None:
     entries = [f"sip:user{n}@{DOMAIN}" for n in range(MAX_LIST_SIZE + 1)]
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         _, answer = with_credentials(client, list_subscribe(client, resource_list(*entries)))
         _, deflated = with_credentials(
             client, list_subscribe(client, zlib.compress(resource_list(*entries)), encoding="deflate")
         )
-    finally:
-        client.close()
     assert answer.status == 413, f"{answer.status} {answer.reason}"
     assert deflated.status == 413, f"{deflated.status} {deflated.reason}"
     assert_still_serving(server)
@@ -582,54 +553,39 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
     ids=["text", "truncated", "unclosed", "xxe", "entities"],
 )
 def test_list_body_that_is_not_a_plain_xml_document_gets_400(server: SmartbookServer, body: bytes) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         _, answer = with_credentials(client, list_subscribe(client, body))
-    finally:
-        client.close()
     assert answer.status == 400, f"{answer.status} {answer.reason}"
     assert answer.reason.startswith("Bad Request (")
     assert_still_serving(server)
 
 
 def test_list_of_another_xml_kind_gets_400(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         _, answer = with_credentials(client, list_subscribe(client, pidf(ALICE)))
-    finally:
-        client.close()
     assert answer.status == 400, f"{answer.status} {answer.reason}"
     assert_still_serving(server)
 
 
 def test_unknown_content_encoding_gets_415(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         _, answer = with_credentials(client, list_subscribe(client, b"\x1b\x00\x00compressed", encoding="br"))
-    finally:
-        client.close()
     assert answer.status == 415, f"{answer.status} {answer.reason}"
     assert "deflate" in (answer.headers.get("Accept-Encoding") or "")
     assert_still_serving(server)
 
 
 def test_corrupt_deflate_body_is_refused(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         _, answer = with_credentials(client, list_subscribe(client, b"not a zlib stream", encoding="deflate"))
-    finally:
-        client.close()
     assert answer.status == 400, f"{answer.status} {answer.reason}"
     assert_still_serving(server)
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/pidf+xml", "application/xml", "not a type"])
 def test_wrong_content_type_gets_415(server: SmartbookServer, content_type: str) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         _, answer = with_credentials(client, list_subscribe(client, resource_list(BOB), content_type=content_type))
-    finally:
-        client.close()
     assert answer.status == 415, f"{answer.status} {answer.reason}"
     assert answer.headers.get("Accept") == RESOURCE_LISTS
     assert_still_serving(server)
@@ -683,25 +639,19 @@ def test_flood_from_one_source_gets_503_while_another_is_served(tmp_path: Path) 
 
 
 def test_in_dialog_subscribe_with_an_unknown_to_tag_gets_481(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         response = exchange(client, subscribe(client, BOB, to=f"<{BOB}>;tag=no-such-dialog"))
-    finally:
-        client.close()
     assert response.status == 481, f"{response.status} {response.reason}"
     assert_still_serving(server)
 
 
 @pytest.mark.parametrize("method", ["MESSAGE", "INFO", "INVITE", "FOO"])
 def test_unknown_method_gets_405_with_allow(server: SmartbookServer, method: str) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         response = exchange(client, make_request(client, method, BOB))
         if method == "INVITE":  # a final response to an INVITE is acknowledged
             ack = make_request(client, "ACK", BOB, to=response.headers.get("To"))
             client.send(ack.to_bytes())
-    finally:
-        client.close()
     assert response.status == 405, f"{response.status} {response.reason}"
     allowed = {name.strip() for name in response.headers.get_all("Allow")}
     assert {"REGISTER", "SUBSCRIBE", "PUBLISH", "OPTIONS"} <= allowed, allowed
@@ -711,33 +661,24 @@ def test_unknown_method_gets_405_with_allow(server: SmartbookServer, method: str
 
 @pytest.mark.parametrize("event", ["dialog", "message-summary", "presence.winfo"])
 def test_subscribe_to_another_event_package_gets_489(server: SmartbookServer, event: str) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         response = exchange(client, subscribe(client, BOB, headers=[("Event", event)]))
-    finally:
-        client.close()
     assert response.status == 489, f"{response.status} {response.reason}"
     assert "presence" in response.headers.get_all("Allow-Events")
     assert_still_serving(server)
 
 
 def test_require_of_an_unknown_extension_gets_420(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         response = exchange(client, subscribe(client, BOB, headers=[("Require", "foo")]))
-    finally:
-        client.close()
     assert response.status == 420, f"{response.status} {response.reason}"
     assert response.headers.get_all("Unsupported") == ["foo"]
     assert_still_serving(server)
 
 
 def test_subscribe_expires_too_brief_gets_423(server: SmartbookServer) -> None:
-    client = UdpClient(server)
-    try:
+    with UdpClient(server) as client:
         _, answer = with_credentials(client, subscribe(client, BOB, headers=[("Expires", 1)]))
-    finally:
-        client.close()
     assert answer.status == 423, f"{answer.status} {answer.reason}"
     assert answer.headers.get("Min-Expires") == "60"
     assert_still_serving(server)
