@@ -40,6 +40,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     rate_limit = 200                  # requests a second from one source (0: no limit)
     legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
+    log_format = "text"               # text, or json (one object a line)
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from pathlib import Path
 
 import platformdirs
 
+from smartbook_tui.server.logs import LOG_FORMATS
 from smartbook_tui.server.store import StoreError, checked_domain
 
 ENVIRONMENT_VARIABLE = "SMARTBOOK_CONFIG"
@@ -91,6 +93,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "rate_limit": _NUMBER,
         "legacy": str,
         "log_level": str,
+        "log_format": str,
     },
 }
 
@@ -144,6 +147,7 @@ class ServerSettings:
     rate_limit: float | None = None
     legacy: str | None = None
     log_level: str | None = None
+    log_format: str | None = None
 
 
 @dataclass(slots=True)
@@ -248,6 +252,7 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "rate_limit": _not_negative,
     "legacy": _one_of(LEGACY_MODES),
     "log_level": _one_of(LOG_LEVELS),
+    "log_format": _one_of(LOG_FORMATS),
 }
 
 
@@ -299,5 +304,6 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             rate_limit=_float(server.get("rate_limit")),
             legacy=server.get("legacy"),  # type: ignore[arg-type]
             log_level=server.get("log_level"),  # type: ignore[arg-type]
+            log_format=server.get("log_format"),  # type: ignore[arg-type]
         ),
     )

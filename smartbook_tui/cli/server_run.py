@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -19,6 +17,7 @@ import platformdirs
 
 from smartbook_tui.config import LEGACY_MODES, LOG_LEVELS, Settings, load_settings, split_host_port
 from smartbook_tui.server.core import ServerConfig
+from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
 from smartbook_tui.server.store import StoreError, checked_domain
 
@@ -33,7 +32,6 @@ _FROM_SETTINGS = (
     "notify_interval for --notify-interval; the option wins."
 )
 _T = TypeVar("_T")
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def add_run_parser(
@@ -92,6 +90,9 @@ def add_run_parser(
     )
     run.add_argument(
         "--log-level", choices=LOG_LEVELS, help=f"the least important messages logged (default {DEFAULT_LOG_LEVEL})"
+    )
+    run.add_argument(
+        "--log-format", choices=LOG_FORMATS, help="text lines for a person (default), or one JSON object a line"
     )
     run.set_defaults(run=run_server)
 
@@ -152,7 +153,7 @@ def run_server(args: argparse.Namespace) -> int:
         options = run_options(args, settings)
     except (ValueError, StoreError) as error:  # ConfigError included
         return fail(str(error))
-    logging.basicConfig(level=log_level(args, settings), format=_LOG_FORMAT, stream=sys.stderr)
+    configure_logging(log_level(args, settings), _given(args.log_format, settings.server.log_format, "text"))
     try:
         asyncio.run(serve(options))
     except ServerRunError as error:

@@ -23,3 +23,12 @@ def test_sigterm_stops_it_cleanly(tmp_path):
         assert server.stop(signal.SIGTERM) == 0
         assert "stopping: telling 0 subscribers" in server.log
         assert "Traceback" not in server.log
+
+
+def test_json_logs_are_one_object_a_line(tmp_path):
+    with run_smartbook_server(tmp_path / "server", "--log-format", "json") as server:
+        pass
+    entries = [json.loads(line) for line in server.log.splitlines() if line.strip()]
+    assert {"time", "level", "logger", "message"} <= set(entries[0])
+    assert any(entry["message"].startswith("smartbook server for 127.0.0.1 listening") for entry in entries)
+    assert entries[-1]["message"] == "stopping: telling 0 subscribers"
