@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from smartbook_tui.contacts.phones import number_resource_uri
 from smartbook_tui.presence import BodyTooLarge, PresenceDocumentError, UnsupportedEncoding, decode_content_encoding
@@ -44,6 +44,7 @@ from smartbook_tui.sip.uri import SipParseError, parse_name_addr, parse_sip_uri
 
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, NO_ACCOUNT, ListNotifier, ResourceView
 from .publications import Publications
+from .ratelimit import SourceLimiter
 from .refusal import Refusal, one_line
 from .registrar import Registrar, contact_values
 from .requests import (
@@ -129,13 +130,6 @@ class _Watched:
         self.flat_entries = [item for pair in self.entries() if pair[0] is not subscription for item in pair]
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
-    refused_at: float = -1.0
-
-
 class PresenceServer:
     def __init__(
         self,
@@ -166,7 +160,7 @@ class PresenceServer:
         # username -> the accounts its last subscription listed, once it has none live (the gate's memory; lost
         # with the process, which its watchers' clients will notice as hidden statuses until it subscribes again)
         self._remembered: dict[str, tuple[str, ...]] = {}
-        self._buckets: dict[object, _Bucket] = {}
+        self._limiter = SourceLimiter(config.rate_limit)
         self._timers: list[tuple[float, int, tuple[str, Any]]] = []
         self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
         self._timer_serial = 0
@@ -272,9 +266,11 @@ class PresenceServer:
             if answer is not None:
                 self._out.append(Send(answer, peer))
             return
-        verdict = self._admit(peer, now)
+        source = (peer.transport, peer.connection) if peer.connection is not None else getattr(peer, "address", peer)
+        verdict = self._limiter.admit(source, now)
         if verdict != "serve":
             if verdict == "refuse":
+                log.warning("rate-limiting %s: over %g requests a second", peer, self.config.rate_limit)
                 self._out.append(
                     Send(_response(request, 503, "Service Unavailable", {"Retry-After": "1"}).to_bytes(), peer)
                 )
@@ -794,29 +790,6 @@ class PresenceServer:
 
     def _contact(self, transport: str) -> str:
         return f"<sip:{self.config.via[transport]};transport={transport.lower()}>"
-
-    def _admit(self, peer: PeerLike, now: float) -> Literal["serve", "refuse", "drop"]:
-        """The per-source token bucket: "serve" the request; over the limit, "refuse" (answer 503) at most
-        once a second, "drop" (no answer, so that a flood is not answered by a flood) the rest of the time."""
-        rate = self.config.rate_limit
-        if rate <= 0:
-            return "serve"
-        source = (peer.transport, peer.connection) if peer.connection is not None else getattr(peer, "address", peer)
-        bucket = self._buckets.get(source)
-        if bucket is None:
-            bucket = self._buckets[source] = _Bucket(2 * rate, now)
-            if len(self._buckets) > 100_000:
-                self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < 10} or {source: bucket}
-        bucket.tokens = min(2 * rate, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return "serve"
-        if now - bucket.refused_at < 1.0:
-            return "drop"
-        bucket.refused_at = now
-        log.warning("rate-limiting %s: over %g requests a second", peer, rate)
-        return "refuse"
 
     def _schedule(self, when: float, item: tuple[str, Any]) -> None:
         """Wake `item` up at `when`, unless it is already due to wake up no later (each wake-up handler schedules

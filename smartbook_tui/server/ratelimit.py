@@ -1,0 +1,54 @@
+"""Requests a second from one source, sans-IO: a token bucket per source (a TCP connection, or a UDP address).
+
+A subscriber learns which numbers have accounts, so a flood is both load and enumeration. Over the limit a source
+gets one refusal (the caller answers 503 with Retry-After) a second and silence the rest of the time, so that a
+flood is not answered by a flood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["SourceLimiter", "Verdict"]
+
+Verdict = Literal["serve", "refuse", "drop"]
+
+_MAX_SOURCES = 100_000  # past this many, the sources quiet for 10 s are forgotten
+_QUIET = 10.0
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+    refused_at: float = -1.0
+
+
+class SourceLimiter:
+    """`rate` requests a second from each source, in bursts of up to twice that; 0 lets everything through."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._buckets: dict[Hashable, _Bucket] = {}
+
+    def admit(self, source: Hashable, now: float) -> Verdict:
+        """ "serve" the request; over the limit "refuse" (answer 503) at most once a second, else "drop"."""
+        rate = self.rate
+        if rate <= 0:
+            return "serve"
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_SOURCES:
+                self._buckets = {key: b for key, b in self._buckets.items() if now - b.updated < _QUIET}
+            bucket = self._buckets[source] = _Bucket(2 * rate, now)
+        bucket.tokens = min(2 * rate, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return "serve"
+        if now - bucket.refused_at < 1.0:
+            return "drop"
+        bucket.refused_at = now
+        return "refuse"
