@@ -16,33 +16,27 @@ How a request is handled:
   a resource list (`Supported: eventlist`, with an RFC 5367 body, or bodyless to one of the subscriber's stored
   lists) or one presentity (an account of the domain). The 200 goes out first, then the full-state NOTIFY.
 
-What each watcher sees of each entry is worked out in one place, `_view`: the entry's account (by SIP address or
-verified number), its composed publications, and the privacy gate (`views.account_view`); one view (and one written
-PIDF) serves every watcher who sees the same. An index from each number and username that has an account to the
-(subscription, entry) pairs naming it carries every change to the right entries: a PUBLISH, a number linked, a
-watcher starting or ending the subscription that opens the gate. Entries without an account are not indexed (most
-numbers of a book have none); when their account comes, the subscriptions are searched for them.
+What each watcher sees of each entry, and which entries a change reaches, is `watching.WatchIndex`'s: the index
+from accounts to the entries naming them, the shared views and the privacy gate. The core hands it every change
+(a subscription added or ended, a PUBLISH, accounts changed) and sends the NOTIFYs of the subscriptions it names.
 """
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import logging
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from smartbook_tui.contacts.phones import number_resource_uri
 from smartbook_tui.presence import BodyTooLarge, PresenceDocumentError, UnsupportedEncoding, decode_content_encoding
 from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
 from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
 from smartbook_tui.sip.uri import SipParseError, parse_name_addr, parse_sip_uri
 
-from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, NO_ACCOUNT, ListNotifier, ResourceView
+from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
 from .publications import Publications
 from .ratelimit import SourceLimiter
 from .refusal import Refusal, one_line
@@ -57,7 +51,7 @@ from .requests import (
 )
 from .store import Account, Store
 from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
-from .views import account_view
+from .watching import Touched, WatchIndex
 
 __all__ = ["LegacyMode", "PeerLike", "PresenceServer", "Send", "ServerConfig"]
 
@@ -108,28 +102,6 @@ class Send:
     branch: str | None = None
 
 
-@dataclass(slots=True)
-class _Watched:
-    """One number or username that list entries name: its account (looked up once) and the entries naming it,
-    flat (subscription, entry URI, subscription, entry URI, ...): a pair tuple each would cost 56 bytes more an
-    entry, a third of what a 200-entry subscription costs."""
-
-    account: Account | None
-    flat_entries: list[Subscription | str] = field(default_factory=list)
-    # What watchers see of it, by (entry URI, gate open, legacy form): one view, one PIDF written, for them all.
-    views: dict[tuple[str, bool, bool], ResourceView] = field(default_factory=dict)
-
-    def entries(self) -> Iterator[tuple[Subscription, str]]:
-        pairs = iter(self.flat_entries)
-        return zip(pairs, pairs, strict=True)  # type: ignore[arg-type]
-
-    def add(self, subscription: Subscription, uri: str) -> None:
-        self.flat_entries += (subscription, uri)
-
-    def discard(self, subscription: Subscription) -> None:
-        self.flat_entries = [item for pair in self.entries() if pair[0] is not subscription for item in pair]
-
-
 class PresenceServer:
     def __init__(
         self,
@@ -138,28 +110,21 @@ class PresenceServer:
         *,
         secret: bytes,
         token: Callable[[], str],
-        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.store = store
         self._token = token
-        self._wall_clock = wall_clock
         self._domain = config.domain
         self._verifier = DigestVerifier(config.domain, secret)
         limits = {"min_expires": config.min_expires, "max_expires": config.max_expires}
         self.registrar = Registrar(**limits, default_expires=max(config.min_expires, 3_600))
         self.publications = Publications(etag=token, **limits)
+        self.watching = WatchIndex(store, self.publications, config.domain)
         self._subscriptions: dict[DialogKey, Subscription] = {}
-        self._by_watcher: dict[str, list[Subscription]] = {}
         self._by_connection: dict[tuple[str, int], set[Subscription]] = {}
         self._in_flight: dict[str, Subscription] = {}  # NOTIFY branch -> its subscription
         self._server_transactions: dict[tuple[str, str, str], ServerTransaction] = {}
-        self._watched: dict[str, _Watched] = {}
-        self._accounts: dict[str, Account | None] = {}  # username -> account, for the entries being watched
         self._ha1s: dict[str, dict[str, str]] = {}  # username -> algorithm -> HA1
-        # username -> the accounts its last subscription listed, once it has none live (the gate's memory; lost
-        # with the process, which its watchers' clients will notice as hidden statuses until it subscribes again)
-        self._remembered: dict[str, tuple[str, ...]] = {}
         self._limiter = SourceLimiter(config.rate_limit)
         self._timers: list[tuple[float, int, tuple[str, Any]]] = []
         self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
@@ -211,33 +176,18 @@ class PresenceServer:
 
     def accounts_changed(self, numbers: Iterable[str], usernames: Iterable[str], now: float) -> list[Send]:
         """Accounts were created, removed or changed (numbers linked, public presence): every entry naming them
-        is looked up again and its watchers told."""
+        is looked up again and its watchers told; a removed account's subscriptions end (`rejected`) and its
+        publications go."""
         names = set(usernames)
         for username in names:
             self._ha1s.pop(username, None)
-            self._remembered.pop(username, None)
-            before = self._accounts.pop(username, None)
-            if self._account(username) is None:  # removed: its subscriptions and publications go with it
-                if before is not None:
-                    self.publications.drop(before.address)
-                for subscription in list(self._by_watcher.get(username, ())):
-                    self._end(subscription, "rejected", now)
-        # The change log names an account's number with every change of the account, so refreshing the entries
-        # of these keys reaches every entry whose view may have changed.
-        touched: dict[Subscription, None] = {}
-        for key in names | set(numbers):
-            watched = self._watched.get(key)
-            account = self._lookup(key)
-            if watched is None and account is not None:
-                watched = self._find_entries(key, account)
-            if watched is None:
-                continue
-            watched.account = account
-            self._refresh_entries(watched, now, touched)
-            if account is None:  # nothing left to watch for: entries without an account are not indexed
-                del self._watched[key]
-        for subscription in touched:
-            self._service(subscription, now)
+        touched: Touched = {}
+        removed = self.watching.accounts_changed(numbers, names, self._subscriptions.values(), now, touched)
+        for account in removed:
+            self.publications.drop(account.address)
+            for subscription in self.watching.subscriptions_of(account.username):
+                self._end(subscription, "rejected", now)
+        self._service_all(touched, now)
         return self._flush()
 
     def shutdown(self, now: float) -> list[Send]:
@@ -311,7 +261,7 @@ class PresenceServer:
         username = self._authenticate(request, now)
         if isinstance(username, SipResponse):
             return username
-        account = self._account(username)
+        account = self.watching.account(username)
         if account is None:  # removed since the credentials were checked
             return _response(request, 403, "Forbidden (no such account)")
         if method == "REGISTER":
@@ -414,7 +364,7 @@ class PresenceServer:
             stored = self.store.get_list(account.username, self._domain, request.uri)
             entries = list(stored.entries) if stored is not None else None
         target_key = entry_key(request.uri, self._domain)
-        if entries is None and (target_key is None or self._lookup(target_key) is None):
+        if entries is None and (target_key is None or self.watching.lookup(target_key) is None):
             if eventlist and self.store.list_owners(request.uri, self._domain):
                 raise Refusal(403, f"Forbidden (the list {request.uri[:80]} belongs to another account)")
             raise Refusal(404, f"Not Found (no account or list of yours is {request.uri[:80]})")
@@ -528,7 +478,7 @@ class PresenceServer:
     def _cap_subscriptions(self, username: str, now: float) -> None:
         """An account past its cap loses its oldest subscription (a client that restarted over UDP leaves its old
         dialogs behind until they expire)."""
-        live = [s for s in self._by_watcher.get(username, ()) if s.final_reason is None]
+        live = [s for s in self.watching.subscriptions_of(username) if s.final_reason is None]
         for subscription in live[: max(0, len(live) - self.config.max_subscriptions_per_account + 1)]:
             self._end(subscription, "deactivated", now)
 
@@ -536,39 +486,18 @@ class PresenceServer:
 
     def _add(self, subscription: Subscription, now: float) -> None:
         self._subscriptions[subscription.key] = subscription
-        self._by_watcher.setdefault(subscription.watcher, []).append(subscription)
-        self._remembered.pop(subscription.watcher, None)  # its live subscriptions say whom it lists now
         connection = _connection_key(subscription.peer)
         if connection is not None:
             self._by_connection.setdefault(connection, set()).add(subscription)
-        notifier = subscription.notifier
-        keyed = [(uri, entry_key(uri, self._domain)) for uri in notifier.resources]
-        new_numbers = {key for _, key in keyed if key and key.startswith("+") and key not in self._watched}
-        found = self.store.accounts_for_phones(new_numbers, self._domain) if new_numbers else {}
-        for uri, key in keyed:
-            if key is None:
-                continue
-            watched = self._watched.get(key)
-            if watched is None:
-                account = found.get(key) if key in new_numbers else self._lookup(key)
-                if account is None:
-                    continue  # shown with no account; `accounts_changed` finds the entry if one comes
-                watched = self._watched[key] = _Watched(account)
-            watched.add(subscription, uri)
-            notifier.set_state(uri, self._view(subscription, uri, watched), now)
+        touched: Touched = {}
+        self.watching.add(subscription, now, touched)
         self._schedule(subscription.expires_at, ("expiry", subscription))
-        self._gate_changed(subscription.watcher, now)  # its watchers may now see it
+        self._service_all(touched, now)
 
     def _remove(self, subscription: Subscription, why: str, now: float) -> None:
         if self._subscriptions.pop(subscription.key, None) is None:
             return
         log.info("subscription of %s to %s ends: %s", subscription.watcher, subscription.uri, why)
-        watcher_subs = self._by_watcher.get(subscription.watcher, [])
-        if subscription in watcher_subs:
-            watcher_subs.remove(subscription)
-        if not watcher_subs:
-            self._by_watcher.pop(subscription.watcher, None)
-            self._remembered[subscription.watcher] = self._accounts_listed(subscription)
         connection = _connection_key(subscription.peer)
         if connection is not None:
             peers = self._by_connection.get(connection, set())
@@ -577,15 +506,18 @@ class PresenceServer:
                 self._by_connection.pop(connection, None)
         if subscription.in_flight is not None:
             self._in_flight.pop(subscription.in_flight.key[0], None)
-        for uri in subscription.notifier.resources:
-            key = entry_key(uri, self._domain)
-            watched = self._watched.get(key) if key is not None else None
-            if watched is None:
-                continue
-            watched.discard(subscription)
-            if not watched.flat_entries:
-                del self._watched[key]
-        self._gate_changed(subscription.watcher, now)
+        touched: Touched = {}
+        self.watching.remove(subscription, now, touched)
+        self._service_all(touched, now)
+
+    def _presence_changed(self, account: Account, now: float) -> None:
+        touched: Touched = {}
+        self.watching.presence_changed(account, now, touched)
+        self._service_all(touched, now)
+
+    def _service_all(self, touched: Touched, now: float) -> None:
+        for subscription in touched:
+            self._service(subscription, now)
 
     def _end(self, subscription: Subscription, reason: str, now: float) -> None:
         subscription.end(reason)
@@ -655,7 +587,7 @@ class PresenceServer:
 
     def _publications_due(self, _: None, now: float) -> None:
         for aor in self.publications.expire(now):
-            account = self._account_by_address(aor)
+            account = self.watching.account_by_address(aor)
             if account is not None:
                 self._presence_changed(account, now)
         if self.publications.next_expiry is not None:
@@ -688,104 +620,6 @@ class PresenceServer:
         if deadline is not None:
             self._schedule(deadline, ("client", branch))
 
-    # ------------------------------------------------------------------------------------------ views
-
-    def _view(self, subscription: Subscription, uri: str, watched: _Watched) -> ResourceView:
-        account = watched.account
-        if account is None:
-            return NO_ACCOUNT
-        key = (uri, self._allowed(subscription.watcher, account), subscription.legacy)
-        view = watched.views.get(key)
-        if view is None:
-            live = self.publications.compose(account.address, contact=account.address)
-            view = watched.views[key] = account_view(uri, account.address, live, allowed=key[1], legacy=key[2])
-        return view
-
-    def _allowed(self, watcher: str, account: Account) -> bool:
-        """The privacy gate: `watcher` sees `account`'s live status when it is its own, public, or when the
-        account has the watcher in one of its live subscriptions, or, with none live, had it in the last one (so
-        that a friend whose phone is off shows as offline, not as hidden)."""
-        if account.public_presence or account.username == watcher:
-            return True
-        subscriptions = self._by_watcher.get(account.username)
-        if not subscriptions:
-            remembered = self._remembered.get(account.username, ())
-            position = bisect.bisect_left(remembered, watcher)
-            return position < len(remembered) and remembered[position] == watcher
-        watcher_account = self._account(watcher)
-        if watcher_account is None:
-            return False
-        spellings = _spellings(watcher_account.username, watcher_account, self._domain)
-        if watcher_account.phone:
-            spellings += _spellings(watcher_account.phone, watcher_account, self._domain)
-        return any(s.notifier.has_resource(uri) for s in subscriptions for uri in spellings)
-
-    def _accounts_listed(self, subscription: Subscription) -> tuple[str, ...]:
-        """The usernames of the accounts the subscription's entries name, sorted (what the gate remembers of it)."""
-        listed = set()
-        for uri in subscription.notifier.resources:
-            key = entry_key(uri, self._domain)
-            watched = self._watched.get(key) if key is not None else None
-            if watched is not None and watched.account is not None:
-                listed.add(sys.intern(watched.account.username))
-        return tuple(sorted(listed))
-
-    def _find_entries(self, key: str, account: Account) -> _Watched | None:
-        """Index the entries that name `key`, which had no account until now: entries without an account are not
-        kept in the index (most numbers of a book have none, and the index would cost more than the lists), so
-        every subscription is searched, for the spellings clients write (`number_resource_uri`, `tel:`, the
-        account's address). A subscription takes microseconds to search; accounts are not created that often."""
-        spellings = _spellings(key, account, self._domain)
-        watched = _Watched(account)
-        for subscription in self._subscriptions.values():
-            for uri in spellings:
-                if subscription.notifier.has_resource(uri):
-                    watched.add(subscription, uri)
-        if not watched.flat_entries:
-            return None
-        self._watched[key] = watched
-        return watched
-
-    def _refresh_entries(self, watched: _Watched, now: float, touched: dict[Subscription, None]) -> None:
-        """Give every entry of `watched` its view anew; the subscriptions concerned are added to `touched`, for the
-        caller to `_service` once all its changes are in (so that they share a NOTIFY)."""
-        watched.views.clear()
-        for subscription, uri in watched.entries():
-            subscription.notifier.set_state(uri, self._view(subscription, uri, watched), now)
-            touched[subscription] = None
-
-    def _presence_changed(self, account: Account, now: float) -> None:
-        """Every entry that names `account` is due its new view."""
-        touched: dict[Subscription, None] = {}
-        for key in (account.username, account.phone):
-            watched = self._watched.get(key) if key else None
-            if watched is not None:
-                self._refresh_entries(watched, now, touched)
-        for subscription in touched:
-            self._service(subscription, now)
-
-    def _gate_changed(self, username: str, now: float) -> None:
-        """`username`'s subscriptions changed: what its watchers may see of it may have too."""
-        account = self._account(username)
-        if account is not None:
-            self._presence_changed(account, now)
-
-    # ------------------------------------------------------------------------------------------ accounts
-
-    def _account(self, username: str) -> Account | None:
-        if username not in self._accounts:
-            self._accounts[username] = self.store.get_account(username, self._domain)
-        return self._accounts[username]
-
-    def _account_by_address(self, address: str) -> Account | None:
-        key = entry_key(address, self._domain)
-        return self._account(key) if key is not None and not key.startswith("+") else None
-
-    def _lookup(self, key: str) -> Account | None:
-        if key.startswith("+"):
-            return self.store.account_for_phone(key, self._domain)
-        return self._account(key)
-
     # ------------------------------------------------------------------------------------------ plumbing
 
     def _contact(self, transport: str) -> str:
@@ -807,13 +641,6 @@ class PresenceServer:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _spellings(key: str, account: Account, domain: str) -> list[str]:
-    """How clients write an entry naming `key` (a number or the account's username)."""
-    if key.startswith("+"):
-        return [number_resource_uri(key, domain), f"tel:{key}"]
-    return [account.address]
 
 
 def _response(

@@ -1,0 +1,242 @@
+"""Who watches what, and what each watcher sees of it, sans-IO: the index from accounts to the list entries that
+name them, the views (`views.account_view`) shared by the watchers who see the same, and the privacy gate.
+
+`WatchIndex` keeps, for each number or username that has an account, the (subscription, entry URI) pairs naming it
+(`_Watched`). Entries without an account are not indexed (most numbers of a book have none, and the index would
+cost more than the lists); when their account comes, `accounts_changed` searches the subscriptions for them under
+the spellings clients write. Every method that changes what someone sees adds the subscriptions concerned to the
+caller's `touched`, for it to send their NOTIFYs once all the changes of one event are in.
+
+The gate: a watcher sees an account's live status when it is its own, when the account has public presence, when
+the account has the watcher in one of its live subscriptions, or, with none live, had it in its last one (so that
+a friend whose phone is off shows as offline, not as hidden). That memory lives in the process.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from smartbook_tui.contacts.phones import number_resource_uri
+
+from .notifier import NO_ACCOUNT, ResourceView
+from .publications import Publications
+from .requests import entry_key
+from .store import Account, Store
+from .subscriptions import Subscription
+from .views import account_view
+
+__all__ = ["Touched", "WatchIndex"]
+
+Touched = dict[Subscription, None]  # the subscriptions due a look, in order, each once
+
+
+@dataclass(slots=True)
+class _Watched:
+    """One number or username that list entries name: its account (looked up once) and the entries naming it,
+    flat (subscription, entry URI, subscription, entry URI, ...): a pair tuple each would cost 56 bytes more an
+    entry, a third of what a 200-entry subscription costs."""
+
+    account: Account | None
+    flat_entries: list[Subscription | str] = field(default_factory=list)
+    # What watchers see of it, by (entry URI, gate open, legacy form): one view, one PIDF written, for them all.
+    views: dict[tuple[str, bool, bool], ResourceView] = field(default_factory=dict)
+
+    def entries(self) -> Iterator[tuple[Subscription, str]]:
+        pairs = iter(self.flat_entries)
+        return zip(pairs, pairs, strict=True)  # type: ignore[arg-type]
+
+    def add(self, subscription: Subscription, uri: str) -> None:
+        self.flat_entries += (subscription, uri)
+
+    def discard(self, subscription: Subscription) -> None:
+        self.flat_entries = [item for pair in self.entries() if pair[0] is not subscription for item in pair]
+
+
+class WatchIndex:
+    def __init__(self, store: Store, publications: Publications, domain: str) -> None:
+        self.store = store
+        self.publications = publications
+        self.domain = domain
+        self._watched: dict[str, _Watched] = {}
+        self._accounts: dict[str, Account | None] = {}  # username -> account (None: no such account)
+        self._by_watcher: dict[str, list[Subscription]] = {}
+        self._remembered: dict[str, tuple[str, ...]] = {}  # username -> whom its last subscription listed
+
+    # ------------------------------------------------------------------------------------------ accounts
+
+    def account(self, username: str) -> Account | None:
+        if username not in self._accounts:
+            self._accounts[username] = self.store.get_account(username, self.domain)
+        return self._accounts[username]
+
+    def account_by_address(self, address: str) -> Account | None:
+        key = entry_key(address, self.domain)
+        return self.account(key) if key is not None and not key.startswith("+") else None
+
+    def lookup(self, key: str) -> Account | None:
+        """The account an entry key (a number or a username) names."""
+        if key.startswith("+"):
+            return self.store.account_for_phone(key, self.domain)
+        return self.account(key)
+
+    def subscriptions_of(self, username: str) -> list[Subscription]:
+        """The live subscriptions of `username`, oldest first."""
+        return list(self._by_watcher.get(username, ()))
+
+    # ------------------------------------------------------------------------------------------ changes
+
+    def add(self, subscription: Subscription, now: float, touched: Touched) -> None:
+        """Index a new subscription's entries and give each its view; its watchers may now see its owner."""
+        self._by_watcher.setdefault(subscription.watcher, []).append(subscription)
+        self._remembered.pop(subscription.watcher, None)  # its live subscriptions say whom it lists now
+        notifier = subscription.notifier
+        keyed = [(uri, entry_key(uri, self.domain)) for uri in notifier.resources]
+        new_numbers = {key for _, key in keyed if key and key.startswith("+") and key not in self._watched}
+        found = self.store.accounts_for_phones(new_numbers, self.domain) if new_numbers else {}
+        for uri, key in keyed:
+            if key is None:
+                continue
+            watched = self._watched.get(key)
+            if watched is None:
+                account = found.get(key) if key in new_numbers else self.lookup(key)
+                if account is None:
+                    continue  # shown with no account; `accounts_changed` finds the entry if one comes
+                watched = self._watched[key] = _Watched(account)
+            watched.add(subscription, uri)
+            notifier.set_state(uri, self._view(subscription, uri, watched), now)
+        self._gate_changed(subscription.watcher, now, touched)
+
+    def remove(self, subscription: Subscription, now: float, touched: Touched) -> None:
+        """Forget an ended subscription; its owner's watchers may see it differently now."""
+        watcher_subs = self._by_watcher.get(subscription.watcher, [])
+        if subscription in watcher_subs:
+            watcher_subs.remove(subscription)
+        if not watcher_subs:
+            self._by_watcher.pop(subscription.watcher, None)
+            self._remembered[subscription.watcher] = self._accounts_listed(subscription)
+        for uri in subscription.notifier.resources:
+            key = entry_key(uri, self.domain)
+            watched = self._watched.get(key) if key is not None else None
+            if watched is None:
+                continue
+            watched.discard(subscription)
+            if not watched.flat_entries:
+                del self._watched[key]
+        self._gate_changed(subscription.watcher, now, touched)
+
+    def presence_changed(self, account: Account, now: float, touched: Touched) -> None:
+        """Every entry that names `account` is due its new view."""
+        for key in (account.username, account.phone):
+            watched = self._watched.get(key) if key else None
+            if watched is not None:
+                self._refresh_entries(watched, now, touched)
+
+    def accounts_changed(
+        self,
+        numbers: Iterable[str],
+        usernames: Iterable[str],
+        subscriptions: Iterable[Subscription],
+        now: float,
+        touched: Touched,
+    ) -> list[Account]:
+        """Accounts were created, removed or changed (numbers linked, public presence): every entry naming them
+        is looked up again. `subscriptions` are all of them, searched for entries that had no account. The accounts
+        that no longer exist are returned (the caller ends their subscriptions and drops their publications)."""
+        names = set(usernames)
+        removed = []
+        for username in names:
+            self._remembered.pop(username, None)
+            before = self._accounts.pop(username, None)
+            if before is not None and self.account(username) is None:
+                removed.append(before)
+        everything = list(subscriptions)
+        # The change log names an account's number with every change of the account, so refreshing the entries
+        # of these keys reaches every entry whose view may have changed.
+        for key in names | set(numbers):
+            watched = self._watched.get(key)
+            account = self.lookup(key)
+            if watched is None and account is not None:
+                watched = self._find_entries(key, account, everything)
+            if watched is None:
+                continue
+            watched.account = account
+            self._refresh_entries(watched, now, touched)
+            if account is None:  # nothing left to watch for: entries without an account are not indexed
+                del self._watched[key]
+        return removed
+
+    # ------------------------------------------------------------------------------------------ views and the gate
+
+    def _view(self, subscription: Subscription, uri: str, watched: _Watched) -> ResourceView:
+        account = watched.account
+        if account is None:
+            return NO_ACCOUNT
+        key = (uri, self._allowed(subscription.watcher, account), subscription.legacy)
+        view = watched.views.get(key)
+        if view is None:
+            live = self.publications.compose(account.address, contact=account.address)
+            view = watched.views[key] = account_view(uri, account.address, live, allowed=key[1], legacy=key[2])
+        return view
+
+    def _allowed(self, watcher: str, account: Account) -> bool:
+        if account.public_presence or account.username == watcher:
+            return True
+        subscriptions = self._by_watcher.get(account.username)
+        if not subscriptions:
+            remembered = self._remembered.get(account.username, ())
+            position = bisect.bisect_left(remembered, watcher)
+            return position < len(remembered) and remembered[position] == watcher
+        watcher_account = self.account(watcher)
+        if watcher_account is None:
+            return False
+        spellings = _spellings(watcher_account.username, watcher_account, self.domain)
+        if watcher_account.phone:
+            spellings += _spellings(watcher_account.phone, watcher_account, self.domain)
+        return any(s.notifier.has_resource(uri) for s in subscriptions for uri in spellings)
+
+    def _accounts_listed(self, subscription: Subscription) -> tuple[str, ...]:
+        """The usernames of the accounts the subscription's entries name, sorted (what the gate remembers of it)."""
+        listed = set()
+        for uri in subscription.notifier.resources:
+            key = entry_key(uri, self.domain)
+            watched = self._watched.get(key) if key is not None else None
+            if watched is not None and watched.account is not None:
+                listed.add(sys.intern(watched.account.username))
+        return tuple(sorted(listed))
+
+    def _find_entries(self, key: str, account: Account, subscriptions: list[Subscription]) -> _Watched | None:
+        """Index the entries that name `key`, which had no account until now, searching every subscription for the
+        spellings clients write (`number_resource_uri`, `tel:`, the account's address): microseconds each, and
+        accounts are not created that often."""
+        spellings = _spellings(key, account, self.domain)
+        watched = _Watched(account)
+        for subscription in subscriptions:
+            for uri in spellings:
+                if subscription.notifier.has_resource(uri):
+                    watched.add(subscription, uri)
+        if not watched.flat_entries:
+            return None
+        self._watched[key] = watched
+        return watched
+
+    def _refresh_entries(self, watched: _Watched, now: float, touched: Touched) -> None:
+        watched.views.clear()
+        for subscription, uri in watched.entries():
+            subscription.notifier.set_state(uri, self._view(subscription, uri, watched), now)
+            touched[subscription] = None
+
+    def _gate_changed(self, username: str, now: float, touched: Touched) -> None:
+        """`username`'s subscriptions changed: what its watchers may see of it may have too."""
+        account = self.account(username)
+        if account is not None:
+            self.presence_changed(account, now, touched)
+
+
+def _spellings(key: str, account: Account, domain: str) -> list[str]:
+    """How clients write an entry naming `key` (a number or the account's username)."""
+    if key.startswith("+"):
+        return [number_resource_uri(key, domain), f"tel:{key}"]
+    return [account.address]
