@@ -148,10 +148,11 @@ class WatchIndex:
         names = set(usernames)
         removed = []
         for username in names:
-            self._remembered.pop(username, None)
             before = self._accounts.pop(username, None)
-            if before is not None and self.account(username) is None:
-                removed.append(before)
+            if self.account(username) is None:  # removed (or never was): nothing of it to remember
+                self._remembered.pop(username, None)
+                if before is not None:
+                    removed.append(before)
         everything = list(subscriptions)
         # The change log names an account's number with every change of the account, so refreshing the entries
         # of these keys reaches every entry whose view may have changed.

@@ -599,3 +599,26 @@ def test_a_friend_whose_phone_is_off_shows_offline_not_hidden(store):
     [*_, last] = alice.answer_all()
     summary = summarize(views(last)[alias(BOB_PHONE)])
     assert (summary.has_account, summary.status) == (True, Availability.OFFLINE)
+
+
+def test_the_gate_remembers_through_a_change_of_the_account(store):
+    server = make_server(store, notify_interval=0.0)
+    alice, bob = Client(server, "alice"), Client(server, "bob")
+    alice.subscribe_list([alias(BOB_PHONE)])
+    alice.answer_all()
+    bob_list = bob.subscribe_list([alias(ALICE_PHONE)])
+    bob.send(
+        bob.request(
+            "SUBSCRIBE", f"sip:rls@{DOMAIN}", headers={"Event": "presence", "Expires": "0"}, to_tag=bob_list.to_tag
+        )
+    )
+    bob.answer_all()
+    alice.answer_all()
+    store.set_public_presence("bob", DOMAIN, True)
+    store.set_public_presence("bob", DOMAIN, False)
+    changes = store.changes(DOMAIN)
+    alice.take(server.accounts_changed(changes.numbers, changes.usernames, 5.0))
+    alice.answer_all()
+    bob.publish(pidf(bob.aor, note="back"))
+    [*_, last] = alice.answer_all()
+    assert summarize(views(last)[alias(BOB_PHONE)]).note == "back"
