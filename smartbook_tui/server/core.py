@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from smartbook_tui.presence import BodyTooLarge, PresenceDocumentError, UnsupportedEncoding, decode_content_encoding
 from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
 from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
@@ -44,6 +43,7 @@ from .registrar import Registrar, contact_values
 from .requests import (
     accepts_deflate,
     check_request,
+    decoded_body,
     entry_key,
     is_legacy_linphone,
     option_tags,
@@ -330,7 +330,7 @@ class PresenceServer:
         outcome = self.publications.publish(
             account.address,
             etag=request.headers.get("SIP-If-Match"),
-            body=_decoded_body(request),
+            body=decoded_body(request, self.publications.max_body_bytes, "a presence document"),
             content_type=request.content_type,
             expires=request.expires,
             now=now,
@@ -696,17 +696,6 @@ def _contact_uri(request: SipRequest) -> str:
         return str(parse_name_addr(request.headers.get("Contact") or "").uri)
     except SipParseError:
         raise Refusal(400, "Bad Request (a SUBSCRIBE needs a Contact)") from None
-
-
-def _decoded_body(request: SipRequest) -> bytes:
-    try:
-        return decode_content_encoding(request.content_encoding, request.body, 64 * 1024)
-    except BodyTooLarge:
-        raise Refusal(413, "Request Entity Too Large (a presence document is at most 64 KB)") from None
-    except UnsupportedEncoding as error:
-        raise Refusal(415, f"Unsupported Media Type ({error})", {"Accept-Encoding": "deflate, gzip"}) from None
-    except PresenceDocumentError as error:
-        raise Refusal(400, f"Bad Request ({error})") from None
 
 
 def _connection_key(peer: object) -> tuple[str, int] | None:

@@ -25,6 +25,7 @@ __all__ = [
     "RESOURCE_LISTS",
     "accepts_deflate",
     "check_request",
+    "decoded_body",
     "entry_key",
     "is_legacy_linphone",
     "option_tags",
@@ -98,21 +99,31 @@ def read_list(request: SipRequest, *, max_entries: int, max_bytes: int) -> list[
         raise Refusal(
             415, "Unsupported Media Type (send the list as application/resource-lists+xml)", {"Accept": RESOURCE_LISTS}
         )
+    document = decoded_body(request, max_bytes, "a resource list")
     try:
-        document = decode_content_encoding(request.content_encoding, request.body, max_bytes)
         entries = parse_resource_lists(document, max_bytes)
-    except UnsupportedEncoding as error:
-        raise Refusal(
-            415, f"Unsupported Media Type ({one_line(str(error))})", {"Accept-Encoding": "deflate, gzip"}
-        ) from None
-    except BodyTooLarge:
-        raise Refusal(413, f"Request Entity Too Large (a resource list is at most {max_bytes} bytes decoded)") from None
     except PresenceDocumentError as error:
         raise Refusal(400, f"Bad Request ({one_line(str(error))})") from None
     uris = [entry.uri for entry in entries if _is_entry(entry.uri)]
     if len(uris) > max_entries:
         raise Refusal(413, f"Request Entity Too Large (the list has {len(uris)} entries, at most {max_entries})")
     return uris
+
+
+def decoded_body(request: SipRequest, max_bytes: int, what: str) -> bytes:
+    """The body with its Content-Encoding undone (deflate, gzip, identity), at most `max_bytes` decoded; Refusal
+    415 for an encoding not known, 413 past the size (a bomb included), 400 for corrupt data. `what` names the
+    body in the 413's reason."""
+    try:
+        return decode_content_encoding(request.content_encoding, request.body, max_bytes)
+    except UnsupportedEncoding as error:
+        raise Refusal(
+            415, f"Unsupported Media Type ({one_line(str(error))})", {"Accept-Encoding": "deflate, gzip"}
+        ) from None
+    except BodyTooLarge:
+        raise Refusal(413, f"Request Entity Too Large ({what} is at most {max_bytes} bytes decoded)") from None
+    except PresenceDocumentError as error:
+        raise Refusal(400, f"Bad Request ({one_line(str(error))})") from None
 
 
 def entry_key(uri: str, domain: str) -> str | None:
