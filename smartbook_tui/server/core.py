@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
 from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
-from smartbook_tui.sip.uri import SipParseError, parse_name_addr, parse_sip_uri
+from smartbook_tui.sip.uri import SipParseError, parse_name_addr
 
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
 from .publications import Publications
@@ -680,15 +680,15 @@ def _from_user(request: SipRequest) -> str:
 
 
 def _is_address_of(text: str, account: Account, *, name_addr: bool = False) -> bool:
+    """Whether `text` (a SIP URI, or a name-addr) is the account's address, by the entry rule (`entry_key`)."""
     if text == account.address:  # as clients usually write it
         return True
-    try:
-        uri = parse_name_addr(text).uri if name_addr else parse_sip_uri(text)
-    except (SipParseError, ValueError):
-        return False
-    user = getattr(uri, "user", None)
-    host = getattr(uri, "host", "")
-    return user == account.username and host.lower() == account.domain.lower()
+    if name_addr:
+        try:
+            text = str(parse_name_addr(text).uri)
+        except SipParseError:
+            return False
+    return entry_key(text, account.domain) == account.username
 
 
 def _contact_uri(request: SipRequest) -> str:
