@@ -123,7 +123,49 @@ _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
 def _parse_parameters(text: str, start: int, subject: str) -> dict[str, str]:
     """The auth-params of `text` from `start` on: lower-case names, unquoted values, the first of each name kept."""
+    pairs = _plain_pairs(text, start)
+    if pairs is None:
+        pairs = _checked_pairs(text, start, subject)
     parameters: dict[str, str] = {}
+    for raw_name, value in pairs:
+        name = raw_name.lower()
+        if name in parameters:
+            if name in _KNOWN_PARAMETERS:
+                raise AuthError(f"{subject} gives {name} twice")
+            continue
+        parameters[name] = value
+    return parameters
+
+
+# One parameter of a well-formed list, with the separators before it and the comma (or the end) after it.
+_PARAMETER = re.compile(
+    rf"[ \t,]*({_TOKEN.pattern})[ \t]*=[ \t]*(?:{_QUOTED_STRING.pattern}|({_BARE_VALUE.pattern}))[ \t]*(?:,|\Z)",
+    re.DOTALL,
+)
+
+
+def _plain_pairs(text: str, start: int) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of a well-formed parameter list, read with one pattern a parameter (a server reads
+    one of these with every request); None when the list is not well-formed, for `_checked_pairs` to say why."""
+    pairs = []
+    position, length = start, len(text)
+    while position < length:
+        match = _PARAMETER.match(text, position)
+        if match is None:
+            return pairs if not text[position:].strip(" \t,") else None
+        name, quoted, bare = match.groups()
+        if quoted is None:
+            pairs.append((name, bare))
+        else:
+            pairs.append((name, _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted))
+        position = match.end()
+    return pairs
+
+
+def _checked_pairs(text: str, start: int, subject: str) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a parameter list read step by step, which says where a malformed one goes wrong
+    (AuthError)."""
+    pairs = []
     position = start
     length = len(text)
     while True:
@@ -131,30 +173,26 @@ def _parse_parameters(text: str, start: int, subject: str) -> dict[str, str]:
         while position < length and text[position] in " \t,":
             position += 1
         if position == length:
-            return parameters
+            return pairs
         name_match = _TOKEN.match(text, position)
         if name_match is None:
             raise AuthError(f"{subject} is malformed at {_show(text[position:])}")
-        name = name_match.group().lower()
+        name = name_match.group()
         position = _WHITESPACE.match(text, name_match.end()).end()
         if position == length or text[position] != "=":
-            raise AuthError(f"{subject} has a parameter {_show(name_match.group())} without a value")
+            raise AuthError(f"{subject} has a parameter {_show(name)} without a value")
         position = _WHITESPACE.match(text, position + 1).end()
         if position < length and text[position] == '"':
             value, position = _read_quoted(text, position, subject)
         else:
             value_match = _BARE_VALUE.match(text, position)
             if value_match is None:
-                raise AuthError(f"{subject} has a parameter {_show(name_match.group())} without a value")
+                raise AuthError(f"{subject} has a parameter {_show(name)} without a value")
             value, position = value_match.group(), value_match.end()
         position = _WHITESPACE.match(text, position).end()
         if position < length and text[position] != ",":
-            raise AuthError(f"{subject} has unexpected text {_show(text[position:])} after {name}")
-        if name in parameters:
-            if name in _KNOWN_PARAMETERS:
-                raise AuthError(f"{subject} gives {name} twice")
-            continue
-        parameters[name] = value
+            raise AuthError(f"{subject} has unexpected text {_show(text[position:])} after {name.lower()}")
+        pairs.append((name, value))
 
 
 def _read_quoted(text: str, start: int, subject: str) -> tuple[str, int]:
@@ -170,12 +208,13 @@ def read_digest_header(value: str, *, subject: str, wrong_scheme: Callable[[str]
     """The auth-params of a Digest header value (a challenge or credentials), by lower-case name, after the checks
     both sides make: not empty, no control character, valid UTF-8, the Digest scheme. `subject` names the header
     in the one-line AuthError messages; `wrong_scheme(scheme)` words the refusal of another scheme."""
-    text = _FOLD.sub(" ", value).strip(" \t")
+    text = (_FOLD.sub(" ", value) if "\n" in value else value).strip(" \t")
     if not text:
         raise AuthError(f"{subject} is empty")
-    if _CONTROL.search(text):
+    # (isprintable and isascii answer the usual header at a glance; the patterns look only when they say no)
+    if not text.isprintable() and _CONTROL.search(text):
         raise AuthError(f"{subject} contains a control character")
-    if _SURROGATE.search(text):
+    if not text.isascii() and _SURROGATE.search(text):
         raise AuthError(f"{subject} is not valid UTF-8")
     scheme_match = _TOKEN.match(text)
     if scheme_match is None:

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smartbook_tui.sip import auth as auth_module
 from smartbook_tui.sip.auth import (
     REFUSED,
     SUPPORTED_ALGORITHMS,
@@ -593,3 +594,20 @@ def test_quoted_values_survive_a_round_trip(realm, nonce, opaque, username):
     )
     got = fields(header)
     assert (got["username"], got["realm"], got["nonce"], got["opaque"]) == (username, realm, nonce, opaque)
+
+
+_LIST_PIECES = st.sampled_from(["a", "Nc", "=", '"', "\\", ",", " ", "\t", "x y", "/=", "é", '\\"'])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_LIST_PIECES, max_size=24).map("".join))
+def test_the_quick_parameter_reader_agrees_with_the_checked_one(text):
+    """A server reads every request's credentials with one pattern a parameter; whenever that reader takes a list,
+    the step-by-step reader (which words the errors) reads it the same, and where it gives up, that one refuses."""
+    quick = auth_module._plain_pairs(text, 0)
+    try:
+        checked = auth_module._checked_pairs(text, 0, "the header")
+    except AuthError:
+        assert quick is None
+        return
+    assert quick in (None, checked)
