@@ -213,19 +213,34 @@ def check_boundary(boundary: str) -> None:
 
 def check_part(body: bytes, content_id: str, marker: bytes) -> None:
     """A part can be written with this Content-ID, between delimiters `marker` (`--boundary`)."""
+    check_content_id(content_id)
+    check_delimited(body, marker)
+
+
+def check_content_id(content_id: str) -> None:
     if not _CONTENT_ID.fullmatch(content_id):
         raise PresenceDocumentError(f"{content_id!r} is not a usable Content-ID for a multipart part")
+
+
+def check_delimited(body: bytes, marker: bytes) -> None:
+    """The part's body does not hold the delimiter `marker` (`--boundary`)."""
     if marker in body:
         raise PresenceDocumentError(f"the boundary {marker[2:].decode()!r} occurs inside a part")
 
 
 def part_head(boundary: str, content_id: str, content_type: ContentType, legacy: bool) -> bytes:
     """The delimiter line and the headers of a part. `legacy`: `Content-Id: cid`, without <> (liblinphone < 5.4)."""
-    id_header = f"Content-Id: {content_id}" if legacy else f"Content-ID: <{content_id}>"
+    before, after = part_head_around(boundary, content_type, legacy)
+    return before + content_id.encode() + after
+
+
+def part_head_around(boundary: str, content_type: ContentType, legacy: bool) -> tuple[bytes, bytes]:
+    """`part_head` in the two pieces that go before and after the Content-ID, for a writer of many parts."""
+    id_open, id_close = ("Content-Id: ", "") if legacy else ("Content-ID: <", ">")
     return (
-        f"--{boundary}\r\nContent-Transfer-Encoding: binary\r\n{id_header}\r\n"
-        f"Content-Type: {content_type.render()}\r\n\r\n"
-    ).encode()
+        f"--{boundary}\r\nContent-Transfer-Encoding: binary\r\n{id_open}".encode(),
+        f"{id_close}\r\nContent-Type: {content_type.render()}\r\n\r\n".encode(),
+    )
 
 
 def related_type(root_type: str, root_cid: str, boundary: str, legacy: bool) -> str:

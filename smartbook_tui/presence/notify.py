@@ -14,11 +14,14 @@ from .multipart import (
     ContentType,
     build_multipart_related,
     check_boundary,
+    check_content_id,
+    check_delimited,
     check_part,
     normalize_content_id,
     parse_content_type,
     parse_multipart,
     part_head,
+    part_head_around,
     related_type,
 )
 from .pidf import Presence, build_pidf, parse_pidf
@@ -29,8 +32,8 @@ from .rlmi import (
     Name,
     Resource,
     Rlmi,
+    active_resource_writer,
     build_rlmi,
-    instance_xml,
     parse_rlmi,
     rlmi_open,
 )
@@ -139,28 +142,33 @@ def write_list_notify(
     list_uri: str,
     version: int,
     full_state: bool,
-    resources: Iterable[tuple[str, str, str, bytes] | tuple[str, None, None, None]],
+    resources: Iterable[tuple[str, int, bytes | None]],
     *,
+    instance_prefix: str,
+    cid_prefix: str,
     root_cid: str,
     boundary: str,
     legacy: bool = False,
 ) -> tuple[str, bytes]:
-    """(Content-Type, body) of a list NOTIFY as a server writes thousands: each resource is (uri, instance id, cid,
-    its PIDF already written) for one active instance, or (uri, None, None, None) for a resource without one. The
-    same bytes as `build_list_notify` gives for that state, without the records in between."""
+    """(Content-Type, body) of a list NOTIFY as a server writes thousands: each resource is (uri, key, its PIDF
+    already written) for one active instance named `instance_prefix + str(key)` whose part is `cid_prefix +
+    str(key)` (keys unique in the list), or (uri, key, None) for a resource without one. The same bytes as
+    `build_list_notify` gives for that state, without the records in between."""
     check_boundary(boundary)
     marker = f"--{boundary}".encode()
+    check_content_id(f"{cid_prefix}0")
+    write_resource = active_resource_writer(instance_prefix, cid_prefix)
+    before_cid, after_cid = part_head_around(boundary, _PIDF_PART_TYPE, legacy)
+    before_key = before_cid + cid_prefix.encode()
     rlmi = [rlmi_open(list_uri, version, full_state)]
     parts: list[bytes] = []
-    for uri, instance_id, cid, document in resources:
-        if instance_id is None:
+    for uri, key, document in resources:
+        if document is None:
             rlmi.append(f'<resource uri="{xml_attribute(uri)}"></resource>')
             continue
-        rlmi.append(
-            f'<resource uri="{xml_attribute(uri)}">{instance_xml(instance_id, InstanceState.ACTIVE, cid)}</resource>'
-        )
-        check_part(document, cid, marker)
-        parts += (part_head(boundary, cid, _PIDF_PART_TYPE, legacy), document, b"\r\n")
+        rlmi.append(write_resource(uri, key))
+        check_delimited(document, marker)
+        parts += (before_key, b"%d" % key, after_cid, document, b"\r\n")
     rlmi.append(RLMI_CLOSE)
     root = "".join(rlmi).encode()
     check_part(root, root_cid, marker)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -156,6 +156,19 @@ def instance_xml(instance_id: str, state: InstanceState, cid: str | None = None,
     reason_attribute = f' reason="{xml_attribute(reason)}"' if reason is not None else ""
     cid_attribute = f' cid="{xml_attribute(cid)}"' if cid is not None else ""
     return f'<instance id="{xml_attribute(instance_id)}" state="{state.value}"{reason_attribute}{cid_attribute}/>'
+
+
+def active_resource_writer(instance_prefix: str, cid_prefix: str) -> Callable[[str, int], str]:
+    """A writer of <resource> elements with one active instance each, as `build_rlmi` writes them, for a server
+    that writes thousands: `write(uri, key)` names the instance `instance_prefix + str(key)` and its part
+    `cid_prefix + str(key)` (the prefixes are escaped once, and an int key needs no escaping)."""
+    instance_open = f'"><instance id="{xml_attribute(instance_prefix)}'
+    cid_open = f'" state="{InstanceState.ACTIVE.value}" cid="{xml_attribute(cid_prefix)}'
+
+    def write(uri: str, key: int) -> str:
+        return f'<resource uri="{xml_attribute(uri)}{instance_open}{key}{cid_open}{key}"/></resource>'
+
+    return write
 
 
 def _write_names(out: list[str], names: Iterable[Name]) -> None:

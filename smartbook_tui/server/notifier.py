@@ -221,10 +221,13 @@ class ListNotifier:
 
     # ------------------------------------------------------------------------------------------ input
 
-    def set_state(self, uri: str, view: ResourceView, now: float) -> None:
+    def set_state(self, uri: str, view: ResourceView, now: float) -> bool:
         """What the subscriber is to see of `uri` from now on. The PIDF's entity is made the resource URI; for a
         phone alias (`;user=phone`) with an account every tuple must carry a <contact> (liblinphone 5.1 aborts
-        on a phone resource's PIDF without one): a view without is refused with ValueError."""
+        on a phone resource's PIDF without one): a view without is refused with ValueError.
+
+        True when the list had nothing to send and now has (`next_due` appeared): only then need the caller look
+        at when to send, which saves that look for the other changes of a busy list."""
         index = self._index(uri)
         presence = view.presence
         if presence is not None:
@@ -234,15 +237,17 @@ class ListNotifier:
                 view = ResourceView(dataclasses.replace(presence, entity=uri))
         before, self._current[index] = self._current[index], view
         if not self._started:
-            return  # the full state will carry it
+            return False  # the full state will carry it
         sent = self._unsent.get(index, before)
         if _same(view, sent):
             if self._unsent.pop(index, None) is not None and not self._unsent:
                 self._dirty_since = None
         elif index not in self._unsent:
-            if not self._unsent:
-                self._dirty_since = now
             self._unsent[index] = sent
+            if len(self._unsent) == 1:
+                self._dirty_since = now
+                return True
+        return False
 
     # ------------------------------------------------------------------------------------------ output
 
@@ -304,17 +309,9 @@ class ListNotifier:
 
     def _notify(self, indices: list[int], *, full_state: bool, due: float) -> NotifyBody:
         version = self._next_version
-        prefix = self._token()
-        resources: list[tuple[str, str, str, bytes] | tuple[str, None, None, None]] = []
-        for index in indices:
-            uri = self._uris[index]
-            view = self._current[index]
-            if view.presence is None:
-                resources.append((uri, None, None, None))
-            else:
-                document = view.document if view.document is not None else build_pidf(view.presence)
-                resources.append((uri, self._instance_id(index), f"{prefix}.{index}", document))
-        content_type, body = self._write(resources, version, full_state, root_cid=f"{prefix}.rlmi")
+        uris, current = self._uris, self._current
+        resources = [(uris[index], index, _document(current[index])) for index in indices]
+        content_type, body = self._write(resources, version, full_state)
         self._next_version += 1
         encoding = None
         if self.deflate:
@@ -322,14 +319,11 @@ class ListNotifier:
         return NotifyBody(version, content_type, encoding, body, due, full_state, len(indices))
 
     def _write(
-        self,
-        resources: list[tuple[str, str, str, bytes] | tuple[str, None, None, None]],
-        version: int,
-        full_state: bool,
-        root_cid: str,
+        self, resources: list[tuple[str, int, bytes | None]], version: int, full_state: bool
     ) -> tuple[str, bytes]:
         # The writer refuses a boundary that happens to occur inside a part: draw another (an error that is not
         # about the boundary fails every try and is raised).
+        prefix = self._token()
         tries = 0
         while True:
             boundary = self._token()
@@ -339,7 +333,9 @@ class ListNotifier:
                     version,
                     full_state,
                     resources,
-                    root_cid=root_cid,
+                    instance_prefix=f"{self._instance_prefix}.",
+                    cid_prefix=f"{prefix}.",
+                    root_cid=f"{prefix}.rlmi",
                     boundary=boundary,
                     legacy=self.legacy,
                 )
@@ -347,6 +343,13 @@ class ListNotifier:
                 tries += 1
                 if tries >= _BOUNDARY_TRIES:
                     raise
+
+
+def _document(view: ResourceView) -> bytes | None:
+    """The view's PIDF, written (None: no account, no active instance)."""
+    if view.presence is None:
+        return None
+    return view.document if view.document is not None else build_pidf(view.presence)
 
 
 def _same(one: ResourceView, other: ResourceView) -> bool:

@@ -36,7 +36,7 @@ class Notifier(Protocol):
     @property
     def next_due(self) -> float | None: ...
     def has_resource(self, uri: str) -> bool: ...
-    def set_state(self, uri: str, view: ResourceView, now: float) -> None: ...
+    def set_state(self, uri: str, view: ResourceView, now: float) -> bool: ...
     def full_state(self, now: float) -> list[NotifyBody]: ...
     def refresh(self, now: float) -> list[NotifyBody]: ...
     def pending(self, now: float) -> list[NotifyBody]: ...
@@ -68,10 +68,13 @@ class PresentityNotifier:
             return None
         return 0.0 if self._last_sent is None else self._last_sent + self.interval
 
-    def set_state(self, uri: str, view: ResourceView, now: float) -> None:
+    def set_state(self, uri: str, view: ResourceView, now: float) -> bool:
+        """The presentity's view from now on; True when it now has a NOTIFY to send and had none before."""
         if view.presence is not None and view.presence.entity != self.uri:
             view = ResourceView(dataclasses.replace(view.presence, entity=self.uri))
+        had_pending = self.next_due is not None
         self._current = view
+        return not had_pending and self.next_due is not None
 
     def full_state(self, now: float) -> list[NotifyBody]:
         self._sent, self._last_sent = self._current, now

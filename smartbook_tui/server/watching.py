@@ -5,7 +5,8 @@ name them, the views (`views.account_view`) shared by the watchers who see the s
 (`_Watched`). Entries without an account are not indexed (most numbers of a book have none, and the index would
 cost more than the lists); when their account comes, `accounts_changed` searches the subscriptions for them under
 the spellings clients write. Every method that changes what someone sees adds the subscriptions concerned to the
-caller's `touched`, for it to send their NOTIFYs once all the changes of one event are in.
+caller's `touched` when they now have something to send and had nothing before (the others are already waiting
+for their next NOTIFY), for it to send their NOTIFYs once all the changes of one event are in.
 
 The gate: a watcher sees an account's live status when it is its own, when the account has public presence, when
 the account has the watcher in one of its live subscriptions, or, with none live, had it in its last one (so that
@@ -106,7 +107,7 @@ class WatchIndex:
                     continue  # shown with no account; `accounts_changed` finds the entry if one comes
                 watched = self._watched[key] = _Watched(account)
             watched.add(subscription, uri)
-            notifier.set_state(uri, self._view(subscription, uri, watched), now)
+            notifier.set_state(uri, self._view(subscription, uri, watched), now)  # before its full state: no NOTIFY
         self._gate_changed(subscription.watcher, now, touched)
 
     def remove(self, subscription: Subscription, now: float, touched: Touched) -> None:
@@ -226,8 +227,8 @@ class WatchIndex:
     def _refresh_entries(self, watched: _Watched, now: float, touched: Touched) -> None:
         watched.views.clear()
         for subscription, uri in watched.entries():
-            subscription.notifier.set_state(uri, self._view(subscription, uri, watched), now)
-            touched[subscription] = None
+            if subscription.notifier.set_state(uri, self._view(subscription, uri, watched), now):
+                touched[subscription] = None
 
     def _gate_changed(self, username: str, now: float, touched: Touched) -> None:
         """`username`'s subscriptions changed: what its watchers may see of it may have too."""
