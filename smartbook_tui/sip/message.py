@@ -468,7 +468,44 @@ def _parse_head(head: bytes) -> tuple[_StartLine, Headers]:
     lines = head.decode("utf-8", "replace").split("\n")
     start = _parse_start_line(lines[0].removesuffix("\r"))
     headers = Headers()
-    fields = headers._fields
+    fields = _plain_fields(lines) if _NEEDS_CARE.search(head) is None else None
+    headers._fields = fields if fields is not None else _checked_fields(lines)
+    return start, headers
+
+
+# What only a head read line by line handles: a control character (a bare CR among them), a folded line.
+_NEEDS_CARE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|\n[ \t]")
+# Header names as written -> (key, canonical spelling), for the valid names met so far (bounded: names are the
+# sender's to choose): a server reads the same dozen names all day.
+_NAMES: dict[str, tuple[str, str]] = {}
+_MAX_NAMES = 1024
+
+
+def _plain_fields(lines: list[str]) -> list[tuple[str, str, str]] | None:
+    """The fields of a head without control characters or folded lines (the usual one), a field a line; None when
+    a line is not `name: value` with a valid name, for `_checked_fields` to say what is wrong."""
+    fields = []
+    names = _NAMES
+    for line in lines[1:]:
+        written, colon, value = line.partition(":")
+        if not colon:
+            return None
+        known = names.get(written)
+        if known is None:
+            name = written.rstrip(" \t")
+            if not _TOKEN.fullmatch(name):
+                return None
+            canonical = canonical_header_name(name)
+            known = (canonical.lower(), canonical)
+            if len(names) < _MAX_NAMES:
+                names[written] = known
+        fields.append((*known, value.strip(" \t\r")))
+    return fields if len(fields) <= MAX_HEADER_FIELDS else None
+
+
+def _checked_fields(lines: list[str]) -> list[tuple[str, str, str]]:
+    """The fields of any head, line by line, joining folded lines; SipParseError says which line is wrong."""
+    fields: list[tuple[str, str, str]] = []
     name: str | None = None
     parts: list[str] = []
 
@@ -498,7 +535,7 @@ def _parse_head(head: bytes) -> tuple[_StartLine, Headers]:
         parts = [line[colon + 1 :].strip(" \t")]
     if name is not None:
         flush(name, parts)
-    return start, headers
+    return fields
 
 
 def _content_length(headers: Headers, max_body: int) -> int | None:

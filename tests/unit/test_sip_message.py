@@ -23,6 +23,7 @@ from smartbook_tui.sip import (
     is_keepalive,
     parse_message,
 )
+from smartbook_tui.sip import message as message_module
 from smartbook_tui.sip.message import SipParseError as MessageSipParseError
 
 
@@ -910,3 +911,21 @@ def test_random_chunks_into_a_stream_raise_only_the_typed_error(chunks):
     for chunk in chunks:
         _, error = outcome(parser.feed, chunk)
         assert error is None or ("\n" not in str(error) and parser.failed)
+
+
+@FUZZ
+@given(st.lists(st.sampled_from([*SIP_PIECES, b"Via:", b"via :", b"X-Y:  v ", b"a b:"]), max_size=30).map(b"".join))
+def test_the_quick_head_reader_agrees_with_the_line_by_line_one(data):
+    """Heads without control characters or folded lines are read a field a line by a quick reader; whenever it
+    takes a head, the line-by-line reader (which words the errors) reads the same fields, and where that one
+    refuses a head, the quick one does too."""
+    lines = (b"OPTIONS sip:a@b SIP/2.0\r\n" + data).decode("utf-8", "replace").split("\n")
+    if message_module._NEEDS_CARE.search("\n".join(lines).encode()):
+        return
+    quick = message_module._plain_fields(lines)
+    try:
+        checked = message_module._checked_fields(lines)
+    except MessageSipParseError:
+        assert quick is None
+        return
+    assert quick in (None, checked)
