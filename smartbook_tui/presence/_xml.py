@@ -103,12 +103,8 @@ _ATTRIBUTE_ESCAPES = str.maketrans(
 )
 
 
-# Printable ASCII but & < > ": the usual value (a SIP URI, an id), recognised by a much simpler pattern.
-_PLAIN_ASCII = re.compile(r"[ !#-%'-;=?-~]*")
-
-
 def _escape(value: str, special: re.Pattern[str], escapes: dict[int, str]) -> str:
-    if _PLAIN_ASCII.fullmatch(value) or special.search(value) is None:
+    if special.search(value) is None:
         return value
     bad = _NOT_XML_CHARS.search(value)
     if bad:
@@ -116,11 +112,26 @@ def _escape(value: str, special: re.Pattern[str], escapes: dict[int, str]) -> st
     return value.translate(escapes)
 
 
+# The usual value (a SIP URI, an id, a note) is printable ASCII without & < > ": str methods tell at a glance,
+# several times faster than a pattern; only the rest is searched for what needs escaping.
+
+
 def xml_text(value: str) -> str:
+    if value.isascii() and value.isprintable() and "&" not in value and "<" not in value and ">" not in value:
+        return value
     return _escape(value, _TEXT_SPECIAL, _TEXT_ESCAPES)
 
 
 def xml_attribute(value: str) -> str:
+    if (
+        value.isascii()
+        and value.isprintable()
+        and "&" not in value
+        and "<" not in value
+        and ">" not in value
+        and '"' not in value
+    ):
+        return value
     return _escape(value, _ATTRIBUTE_SPECIAL, _ATTRIBUTE_ESCAPES)
 
 

@@ -214,7 +214,8 @@ def check_boundary(boundary: str) -> None:
 def check_part(body: bytes, content_id: str, marker: bytes) -> None:
     """A part can be written with this Content-ID, between delimiters `marker` (`--boundary`)."""
     check_content_id(content_id)
-    check_delimited(body, marker)
+    if marker in body:
+        raise PresenceDocumentError(f"the boundary {marker[2:].decode()!r} occurs inside a part")
 
 
 def check_content_id(content_id: str) -> None:
@@ -222,9 +223,10 @@ def check_content_id(content_id: str) -> None:
         raise PresenceDocumentError(f"{content_id!r} is not a usable Content-ID for a multipart part")
 
 
-def check_delimited(body: bytes, marker: bytes) -> None:
-    """The part's body does not hold the delimiter `marker` (`--boundary`)."""
-    if marker in body:
+def check_delimiters(body: bytes, marker: bytes, parts: int) -> None:
+    """A whole multipart body of `parts` parts holds the delimiter `marker` only where they start and at its end
+    (one search of the whole body: quicker than one a part, for a body of many small parts)."""
+    if body.count(marker) != parts + 1:
         raise PresenceDocumentError(f"the boundary {marker[2:].decode()!r} occurs inside a part")
 
 

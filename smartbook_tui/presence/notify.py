@@ -15,8 +15,7 @@ from .multipart import (
     build_multipart_related,
     check_boundary,
     check_content_id,
-    check_delimited,
-    check_part,
+    check_delimiters,
     normalize_content_id,
     parse_content_type,
     parse_multipart,
@@ -162,17 +161,19 @@ def write_list_notify(
     before_key = before_cid + cid_prefix.encode()
     rlmi = [rlmi_open(list_uri, version, full_state)]
     parts: list[bytes] = []
+    documents = 0
     for uri, key, document in resources:
         if document is None:
             rlmi.append(f'<resource uri="{xml_attribute(uri)}"></resource>')
             continue
         rlmi.append(write_resource(uri, key))
-        check_delimited(document, marker)
         parts += (before_key, b"%d" % key, after_cid, document, b"\r\n")
+        documents += 1
     rlmi.append(RLMI_CLOSE)
     root = "".join(rlmi).encode()
-    check_part(root, root_cid, marker)
+    check_content_id(root_cid)
     body = b"".join((part_head(boundary, root_cid, _RLMI_PART_TYPE, legacy), root, b"\r\n", *parts, marker, b"--\r\n"))
+    check_delimiters(body, marker, 1 + documents)
     return related_type(RLMI_TYPE, root_cid, boundary, legacy), body
 
 

@@ -19,6 +19,7 @@ Every bad input raises `SipParseError`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -458,6 +459,13 @@ def _parse_tel(rest: str, text: str) -> TelUri:
 # ---------------------------------------------------------------------------------------------- entry points
 
 
+# The results are immutable, and a message's handling reads the same few values several times (From and To when
+# it is checked, then for its tags; an account's address for each of its requests): a small cache spares those
+# parses. It stays small so that it costs nothing to keep, whatever the traffic.
+_RECENT = 128
+
+
+@functools.lru_cache(maxsize=_RECENT)
 def parse_uri(text: str) -> SipUri | TelUri:
     """A `sip:`, `sips:` or `tel:` URI (scheme in any case; surrounding whitespace ignored)."""
     text = text.strip()
@@ -561,6 +569,7 @@ def _read_bracketed(text: str, whole: str) -> tuple[str, str]:
     return text[1:close].strip(), text[close + 1 :]
 
 
+@functools.lru_cache(maxsize=_RECENT)
 def parse_name_addr(text: str) -> NameAddr:
     """`"Alice" <sip:alice@example.org>;tag=abc`, `Alice <sip:a@b>`, `<sip:a@b>;expires=60` or the addr-spec
     form `sip:alice@example.org;tag=abc`, in which (RFC 3261 20.10) the parameters belong to the header, not the
