@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
-from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse
+from smartbook_tui.sip.message import SipMessage, SipRequest, SipResponse
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
 from smartbook_tui.sip.uri import SipParseError, parse_name_addr
 
@@ -646,16 +646,9 @@ class PresenceServer:
 def _response(
     request: SipRequest, status: int, reason: str, extra: dict[str, str] | None = None, *, to_tag: str | None = None
 ) -> SipResponse:
-    headers = Headers()
-    for value in request.headers.get_all("Via"):
-        headers.add("Via", value)
-    to = request.headers.get("To") or ""
+    headers = request.headers.only("Via", "From", "To", "Call-ID", "CSeq")
     if to_tag is not None and not request.to_tag:
-        to = f"{to};tag={to_tag}"
-    for name, value in (("From", request.headers.get("From") or ""), ("To", to)):
-        headers.add(name, value)
-    for name in ("Call-ID", "CSeq"):
-        headers.add(name, request.headers.get(name) or "")
+        headers.set("To", f"{request.headers.get('To') or ''};tag={to_tag}")
     headers.add("Server", "smartbook")
     for name, value in (extra or {}).items():
         headers.add(name, value)

@@ -204,6 +204,21 @@ def canonical_header_name(name: str) -> str:
     return _CANONICAL.get(name.lower(), name)
 
 
+# Valid header names as spelt -> (key, canonical spelling), for the names met so far: a server reads and writes
+# the same dozen names all day. Bounded: names are the sender's to choose.
+_NAMES: dict[str, tuple[str, str]] = {}
+_MAX_NAMES = 1024
+
+
+def _remember_name(name: str) -> tuple[str, str]:
+    """(key, canonical spelling) of the valid header name `name`; kept while there is room."""
+    canonical = canonical_header_name(name)
+    known = (canonical.lower(), canonical)
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[name] = known
+    return known
+
+
 def _key(name: str) -> str:
     return _CANONICAL.get(name.lower(), name).lower()
 
@@ -229,17 +244,19 @@ class Headers:
 
     @staticmethod
     def _field(name: str, value: str | int) -> tuple[str, str, str]:
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            raise ValueError(f"not a valid SIP header name: {name!r}")
+        known = _NAMES.get(name) if isinstance(name, str) else None
+        if known is None:
+            if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+                raise ValueError(f"not a valid SIP header name: {name!r}")
+            known = _remember_name(name)
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
             raise TypeError(f"header {name} needs a str or int value, not {type(value).__name__}")
         value = value.strip(" \t")
-        if _CONTROL.search(value):
+        if not value.isprintable() and _CONTROL.search(value):  # (isprintable answers the usual value at a glance)
             raise ValueError(f"header {name} value contains a control character: {value!r}")
-        canonical = canonical_header_name(name)
-        return canonical.lower(), canonical, value
+        return (*known, value)
 
     def add(self, name: str, value: str | int) -> None:
         """Append a field (after any others of that name)."""
@@ -301,6 +318,14 @@ class Headers:
     def copy(self) -> Headers:
         other = Headers()
         other._fields = list(self._fields)
+        return other
+
+    def only(self, *names: str) -> Headers:
+        """A copy with just the fields of these names, in their order (a response copies a request's Via, From,
+        To, Call-ID and CSeq)."""
+        keys = {_key(name) for name in names}
+        other = Headers()
+        other._fields = [field for field in self._fields if field[0] in keys]
         return other
 
     def __eq__(self, other: object) -> bool:
@@ -475,10 +500,6 @@ def _parse_head(head: bytes) -> tuple[_StartLine, Headers]:
 
 # What only a head read line by line handles: a control character (a bare CR among them), a folded line.
 _NEEDS_CARE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|\n[ \t]")
-# Header names as written -> (key, canonical spelling), for the valid names met so far (bounded: names are the
-# sender's to choose): a server reads the same dozen names all day.
-_NAMES: dict[str, tuple[str, str]] = {}
-_MAX_NAMES = 1024
 
 
 def _plain_fields(lines: list[str]) -> list[tuple[str, str, str]] | None:
@@ -495,10 +516,7 @@ def _plain_fields(lines: list[str]) -> list[tuple[str, str, str]] | None:
             name = written.rstrip(" \t")
             if not _TOKEN.fullmatch(name):
                 return None
-            canonical = canonical_header_name(name)
-            known = (canonical.lower(), canonical)
-            if len(names) < _MAX_NAMES:
-                names[written] = known
+            known = _remember_name(name)
         fields.append((*known, value.strip(" \t\r")))
     return fields if len(fields) <= MAX_HEADER_FIELDS else None
 

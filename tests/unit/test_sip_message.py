@@ -162,6 +162,16 @@ def test_copy_is_independent_and_equality_ignores_name_spelling():
     assert "Call-ID" in repr(headers)
 
 
+def test_only_keeps_the_named_fields_in_their_order():
+    headers = Headers([("Via", "a"), ("v", "b"), ("f", "<sip:x@y>"), ("Route", "<sip:r>"), ("CSeq", "1 X")])
+    assert headers.only("cseq", "Via", "From").items() == [
+        ("Via", "a"),
+        ("Via", "b"),
+        ("From", "<sip:x@y>"),
+        ("CSeq", "1 X"),
+    ]
+
+
 def test_values_are_stripped_and_ints_accepted():
     headers = Headers([("Subject", "  hi there \t"), ("Max-Forwards", 70)])
     assert headers.items() == [("Subject", "hi there"), ("Max-Forwards", "70")]
