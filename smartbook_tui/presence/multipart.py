@@ -17,7 +17,7 @@ from .errors import MalformedDocument, PresenceDocumentError
 
 _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _MIME = re.compile(rf"\s*({_TCHARS}/{_TCHARS})\s*")
-_PARAMETER = re.compile(rf';\s*({_TCHARS})\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_PARAMETER = re.compile(rf';\s*({_TCHARS})\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"|[^;]*)')
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,./:=?-]{1,70}")
 # What a Content-ID may hold when written (RFC 2392's msg-id characters): nothing that could end a header,

@@ -117,7 +117,8 @@ class Challenge:
     domain: tuple[str, ...] = ()  # the URIs of the protection space, when the server lists them
 
 
-_QUOTED_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)  # backslash escapes any character
+# Backslash escapes any character; written as an unrolled loop, which the regex engine runs several times faster.
+_QUOTED_STRING = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
 

@@ -180,7 +180,8 @@ class DigestVerifier:
         self._opaque = hmac.new(secret, _OPAQUE_LABEL + self._realm_bytes, hashlib.sha256).hexdigest()[:32]
         self._replay_cache_size = replay_cache_size
         self._serial = 0  # of the last nonce issued
-        self._nonce_counts: OrderedDict[str, tuple[int, int]] = OrderedDict()  # nonce -> (serial, highest nc)
+        # nonce -> (issued, serial, highest nc), for the nonces answered rightly lately
+        self._nonce_counts: OrderedDict[str, tuple[float, int, int]] = OrderedDict()
         self._evicted_serial = 0  # the highest serial whose entry left the replay map (0: none)
 
     def __repr__(self) -> str:
@@ -266,9 +267,9 @@ class DigestVerifier:
         seen = self._nonce_counts.get(nonce)
         if seen is None and serial <= self._evicted_serial:
             return Stale("the nonce left the replay map; a fresh one is needed")
-        if seen is not None and nc <= seen[1]:
+        if seen is not None and nc <= seen[2]:
             return Refused(f"nonce count {nc} was already used with this nonce (a replay?)")
-        self._record(nonce, serial, nc)
+        self._record(nonce, issued_at, serial, nc)
         return Accepted(params["username"], algorithm.name)
 
     def _match_offer(self, params: dict[str, str], request_uri: str) -> Refused | tuple[_Algorithm, float, int]:
@@ -282,7 +283,9 @@ class DigestVerifier:
             return Refused(f"the algorithm {_show(algorithm_name)} was not offered")
         if params.get("userhash", "false").lower() != "false":
             return Refused("userhash was not offered")
-        issued = self._read_nonce(params["nonce"])
+        nonce = params["nonce"]
+        seen = self._nonce_counts.get(nonce)  # a nonce in use: read and checked when it was first answered
+        issued = seen[:2] if seen is not None else self._read_nonce(nonce)
         if issued is None:
             return Refused("the nonce was not issued here (forged, for another realm, or from before a restart)")
         opaque = params.get("opaque")  # optional: the nonce carries all the state, the opaque value nothing
@@ -309,11 +312,11 @@ class DigestVerifier:
         given = params["response"].lower().encode("utf-8", "surrogateescape")
         return hmac.compare_digest(expected.encode(), given) and known is not None
 
-    def _record(self, nonce: str, serial: int, nc: int) -> None:
-        self._nonce_counts[nonce] = (serial, nc)
+    def _record(self, nonce: str, issued: float, serial: int, nc: int) -> None:
+        self._nonce_counts[nonce] = (issued, serial, nc)
         self._nonce_counts.move_to_end(nonce)
         while len(self._nonce_counts) > self._replay_cache_size:
-            _, (evicted, _) = self._nonce_counts.popitem(last=False)
+            _, (_, evicted, _) = self._nonce_counts.popitem(last=False)
             self._evicted_serial = max(self._evicted_serial, evicted)
 
 

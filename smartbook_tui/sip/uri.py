@@ -68,7 +68,7 @@ _LOCAL_NUMBER = re.compile(r"[0-9A-Fa-f*#().-]+")
 _VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_GEN_VALUE = re.compile(r'[^\s;,"<>]+|"(?:[^"\\]|\\.)*"')
+_GEN_VALUE = re.compile(r'[^\s;,"<>]+|"[^"\\]*(?:\\.[^"\\]*)*"')
 
 # RFC 3261 19.1.4: these parameters, present in one URI only, make two URIs differ (transport: "a URI omitting
 # any component with a default value will not match a URI explicitly containing that component").
