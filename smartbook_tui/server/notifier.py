@@ -145,12 +145,15 @@ class ListNotifier:
         self.interval = interval
         self.max_resources = min(max_resources, LEGACY_MAX_RESOURCES) if legacy else max_resources
         self._token = token
-        self._uris: tuple[str, ...] = tuple(dict.fromkeys(resources))
-        # URI -> index by binary search over a sorted permutation: a dict would cost ~45 bytes an entry, and a
-        # server holds thousands of these (the usual list, sorted by the client, needs no permutation at all).
-        self._order: array[int] | None = None
-        if any(a > b for a, b in zip(self._uris, self._uris[1:], strict=False)):
-            self._order = array("I", sorted(range(len(self._uris)), key=self._uris.__getitem__))
+        listed = tuple(dict.fromkeys(resources))
+        # The entries are kept sorted, so that URI -> index is one plain binary search (a dict would cost ~45 bytes
+        # an entry, and a server holds thousands of these); `_listed` gives the list's own order, which full states
+        # follow, when it differs (the usual list, sorted by the client, needs none).
+        self._uris: tuple[str, ...] = tuple(sorted(listed))
+        self._listed: array[int] | None = None
+        if listed != self._uris:
+            position = {uri: index for index, uri in enumerate(self._uris)}
+            self._listed = array("I", (position[uri] for uri in listed))
         self._instance_prefix = token()
         count = len(self._uris)
         self._current: list[ResourceView] = [NO_ACCOUNT] * count
@@ -166,7 +169,10 @@ class ListNotifier:
 
     @property
     def resources(self) -> tuple[str, ...]:
-        return self._uris
+        """The list's entry URIs, in its order."""
+        if self._listed is None:
+            return self._uris
+        return tuple(self._uris[index] for index in self._listed)
 
     @property
     def event(self) -> str:
@@ -184,7 +190,7 @@ class ListNotifier:
 
     @property
     def changed(self) -> tuple[str, ...]:
-        """The resources whose view differs from what was last sent, in list order."""
+        """The resources whose view differs from what was last sent, in URI order."""
         return tuple(self._uris[i] for i in sorted(self._unsent))
 
     def has_resource(self, uri: str) -> bool:
@@ -257,7 +263,8 @@ class ListNotifier:
         self._started = True
         self._unsent.clear()
         self._dirty_since = None
-        return self._run(list(range(len(self._uris))), full_state=True, now=now)
+        order = self._listed if self._listed is not None else range(len(self._uris))
+        return self._run(list(order), full_state=True, now=now)
 
     def refresh(self, now: float) -> list[NotifyBody]:
         """The NOTIFYs that answer a refresh of the subscription (RFC 6665 4.2.1.2: the current state): the full
@@ -284,14 +291,9 @@ class ListNotifier:
 
     def _index(self, uri: str) -> int:
         uris = self._uris
-        if self._order is None:
-            position = bisect.bisect_left(uris, uri)
-            if position < len(uris) and uris[position] == uri:
-                return position
-        else:
-            position = bisect.bisect_left(self._order, uri, key=uris.__getitem__)
-            if position < len(uris) and uris[self._order[position]] == uri:
-                return self._order[position]
+        position = bisect.bisect_left(uris, uri)
+        if position < len(uris) and uris[position] == uri:
+            return position
         raise ValueError(f"{uri!r} is not an entry of the list {self.list_uri!r}")
 
     def _instance_id(self, index: int) -> str:
