@@ -152,8 +152,7 @@ class ListNotifier:
         self._uris: tuple[str, ...] = tuple(sorted(listed))
         self._listed: array[int] | None = None
         if listed != self._uris:
-            position = {uri: index for index, uri in enumerate(self._uris)}
-            self._listed = array("I", (position[uri] for uri in listed))
+            self._listed = array("I", (bisect.bisect_left(self._uris, uri) for uri in listed))
         self._instance_prefix = token()
         count = len(self._uris)
         self._current: list[ResourceView] = [NO_ACCOUNT] * count
@@ -195,11 +194,16 @@ class ListNotifier:
 
     def has_resource(self, uri: str) -> bool:
         """Whether `uri` is an entry of the list (as spelt there)."""
-        try:
-            self._index(uri)
-        except ValueError:
-            return False
-        return True
+        return self.index_of(uri) is not None
+
+    def index_of(self, uri: str) -> int | None:
+        """The entry's index (fixed for the subscription's life), or None when `uri` is not an entry."""
+        uris = self._uris
+        position = bisect.bisect_left(uris, uri)
+        return position if position < len(uris) and uris[position] == uri else None
+
+    def uri_at(self, index: int) -> str:
+        return self._uris[index]
 
     def view(self, uri: str) -> ResourceView:
         """What the subscriber is to see of `uri` now."""
@@ -228,13 +232,17 @@ class ListNotifier:
     # ------------------------------------------------------------------------------------------ input
 
     def set_state(self, uri: str, view: ResourceView, now: float) -> bool:
-        """What the subscriber is to see of `uri` from now on. The PIDF's entity is made the resource URI; for a
-        phone alias (`;user=phone`) with an account every tuple must carry a <contact> (liblinphone 5.1 aborts
-        on a phone resource's PIDF without one): a view without is refused with ValueError.
+        """What the subscriber is to see of `uri` from now on (`set_state_at` for the entry's index)."""
+        return self.set_state_at(self._index(uri), view, now)
+
+    def set_state_at(self, index: int, view: ResourceView, now: float) -> bool:
+        """What the subscriber is to see of the entry at `index` from now on. The PIDF's entity is made the
+        resource URI; for a phone alias (`;user=phone`) with an account every tuple must carry a <contact>
+        (liblinphone 5.1 aborts on a phone resource's PIDF without one): a view without is refused with ValueError.
 
         True when the list had nothing to send and now has (`next_due` appeared): only then need the caller look
         at when to send, which saves that look for the other changes of a busy list."""
-        index = self._index(uri)
+        uri = self._uris[index]
         presence = view.presence
         if presence is not None:
             if not view.reachable and _is_phone_alias(uri):
@@ -290,10 +298,9 @@ class ListNotifier:
         return indices
 
     def _index(self, uri: str) -> int:
-        uris = self._uris
-        position = bisect.bisect_left(uris, uri)
-        if position < len(uris) and uris[position] == uri:
-            return position
+        index = self.index_of(uri)
+        if index is not None:
+            return index
         raise ValueError(f"{uri!r} is not an entry of the list {self.list_uri!r}")
 
     def _instance_id(self, index: int) -> str:

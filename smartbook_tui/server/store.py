@@ -28,6 +28,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -622,8 +623,14 @@ class Store:
 
 def _account(row: tuple[Any, ...]) -> Account:
     username, domain, phone, activated, created_at, public_presence = row
+    # (a server keeps thousands of accounts of one domain: one string for it, not one an account)
     return Account(
-        username, domain, phone, bool(activated), datetime.fromtimestamp(created_at, UTC), bool(public_presence)
+        username,
+        sys.intern(domain),
+        phone,
+        bool(activated),
+        datetime.fromtimestamp(created_at, UTC),
+        bool(public_presence),
     )
 
 

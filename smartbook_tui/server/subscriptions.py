@@ -36,7 +36,9 @@ class Notifier(Protocol):
     @property
     def next_due(self) -> float | None: ...
     def has_resource(self, uri: str) -> bool: ...
-    def set_state(self, uri: str, view: ResourceView, now: float) -> bool: ...
+    def index_of(self, uri: str) -> int | None: ...
+    def uri_at(self, index: int) -> str: ...
+    def set_state_at(self, index: int, view: ResourceView, now: float) -> bool: ...
     def full_state(self, now: float) -> list[NotifyBody]: ...
     def refresh(self, now: float) -> list[NotifyBody]: ...
     def pending(self, now: float) -> list[NotifyBody]: ...
@@ -62,13 +64,19 @@ class PresentityNotifier:
     def has_resource(self, uri: str) -> bool:
         return uri == self.uri
 
+    def index_of(self, uri: str) -> int | None:
+        return 0 if uri == self.uri else None
+
+    def uri_at(self, index: int) -> str:
+        return self.uri
+
     @property
     def next_due(self) -> float | None:
         if self._sent is None or self._current == self._sent:
             return None
         return 0.0 if self._last_sent is None else self._last_sent + self.interval
 
-    def set_state(self, uri: str, view: ResourceView, now: float) -> bool:
+    def set_state_at(self, index: int, view: ResourceView, now: float) -> bool:
         """The presentity's view from now on; True when it now has a NOTIFY to send and had none before."""
         if view.presence is not None and view.presence.entity != self.uri:
             view = ResourceView(dataclasses.replace(view.presence, entity=self.uri))

@@ -37,23 +37,34 @@ Touched = dict[Subscription, None]  # the subscriptions due a look, in order, ea
 @dataclass(slots=True)
 class _Watched:
     """One number or username that list entries name: its account (looked up once) and the entries naming it,
-    flat (subscription, entry URI, subscription, entry URI, ...): a pair tuple each would cost 56 bytes more an
-    entry, a third of what a 200-entry subscription costs."""
+    flat (subscription, entry index, subscription, entry index, ...): a pair tuple each would cost 56 bytes more
+    an entry, a third of what a 200-entry subscription costs."""
 
     account: Account | None
-    flat_entries: list[Subscription | str] = field(default_factory=list)
+    flat_entries: list[Subscription | int] = field(default_factory=list)
     # What watchers see of it, by (entry URI, gate open, legacy form): one view, one PIDF written, for them all.
     views: dict[tuple[str, bool, bool], ResourceView] = field(default_factory=dict)
 
-    def entries(self) -> Iterator[tuple[Subscription, str]]:
+    def entries(self) -> Iterator[tuple[Subscription, int]]:
         pairs = iter(self.flat_entries)
         return zip(pairs, pairs, strict=True)  # type: ignore[arg-type]
 
-    def add(self, subscription: Subscription, uri: str) -> None:
-        self.flat_entries += (subscription, uri)
+    def add(self, subscription: Subscription, index: int) -> None:
+        self.flat_entries += (subscription, _shared_index(index))
 
     def discard(self, subscription: Subscription) -> None:
         self.flat_entries = [item for pair in self.entries() if pair[0] is not subscription for item in pair]
+
+
+# One int object for each entry index, shared by every list: an int past 256 is an object of 28 bytes, which the
+# flat entries would otherwise hold one of an entry.
+_INDICES: list[int] = []
+
+
+def _shared_index(index: int) -> int:
+    if index >= len(_INDICES):
+        _INDICES.extend(range(len(_INDICES), index + 1))
+    return _INDICES[index]
 
 
 class WatchIndex:
@@ -106,8 +117,10 @@ class WatchIndex:
                 if account is None:
                     continue  # shown with no account; `accounts_changed` finds the entry if one comes
                 watched = self._watched[key] = _Watched(account)
-            watched.add(subscription, uri)
-            notifier.set_state(uri, self._view(subscription, uri, watched), now)  # before its full state: no NOTIFY
+            index = notifier.index_of(uri)
+            assert index is not None  # (the URI is one of its entries)
+            watched.add(subscription, index)
+            notifier.set_state_at(index, self._view(subscription, uri, watched), now)  # before the full state
         self._gate_changed(subscription.watcher, now, touched)
 
     def remove(self, subscription: Subscription, now: float, touched: Touched) -> None:
@@ -217,8 +230,9 @@ class WatchIndex:
         watched = _Watched(account)
         for subscription in subscriptions:
             for uri in spellings:
-                if subscription.notifier.has_resource(uri):
-                    watched.add(subscription, uri)
+                index = subscription.notifier.index_of(uri)
+                if index is not None:
+                    watched.add(subscription, index)
         if not watched.flat_entries:
             return None
         self._watched[key] = watched
@@ -226,8 +240,9 @@ class WatchIndex:
 
     def _refresh_entries(self, watched: _Watched, now: float, touched: Touched) -> None:
         watched.views.clear()
-        for subscription, uri in watched.entries():
-            if subscription.notifier.set_state(uri, self._view(subscription, uri, watched), now):
+        for subscription, index in watched.entries():
+            notifier = subscription.notifier
+            if notifier.set_state_at(index, self._view(subscription, notifier.uri_at(index), watched), now):
                 touched[subscription] = None
 
     def _gate_changed(self, username: str, now: float, touched: Touched) -> None:
