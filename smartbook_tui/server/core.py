@@ -226,7 +226,7 @@ class PresenceServer:
                 )
             return
         reliable = peer.transport != "UDP"
-        transaction = ServerTransaction(request, reliable=reliable)
+        transaction = ServerTransaction(request, reliable=reliable, key=key)
         if not reliable:
             self._server_transactions[key] = transaction
         after: list[Callable[[], None]] = []

@@ -151,14 +151,15 @@ class Subscription:
         due = self.due(now)
         if due is None or due > now:
             return None
+        token = f"z9hG4bK{branch()}"
         if self.outbox:
             remaining = max(0, round(self.expires_at - now))
-            request = self._notify(f"active;expires={remaining}", self.outbox.popleft(), via, contact, branch())
+            request = self._notify(f"active;expires={remaining}", self.outbox.popleft(), via, contact, token)
         else:
             assert self.final_reason is not None
             self.final_sent = True
-            request = self._notify(f"terminated;reason={self.final_reason}", None, via, contact, branch())
-        self.in_flight = ClientTransaction(request, reliable=self.reliable)
+            request = self._notify(f"terminated;reason={self.final_reason}", None, via, contact, token)
+        self.in_flight = ClientTransaction(request, reliable=self.reliable, key=(token, "NOTIFY"))
         return request
 
     def end(self, reason: str, *, drain: bool = False) -> None:
@@ -173,7 +174,7 @@ class Subscription:
         self.cseq += 1
         headers = Headers(
             [
-                ("Via", f"SIP/2.0/{self.transport} {via};branch=z9hG4bK{branch}"),
+                ("Via", f"SIP/2.0/{self.transport} {via};branch={branch}"),
                 ("Max-Forwards", 70),
                 ("From", self.local),
                 ("To", self.remote),

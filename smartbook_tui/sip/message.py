@@ -220,7 +220,8 @@ def _remember_name(name: str) -> tuple[str, str]:
 
 
 def _key(name: str) -> str:
-    return _CANONICAL.get(name.lower(), name).lower()
+    known = _NAMES.get(name)
+    return known[0] if known is not None else _CANONICAL.get(name.lower(), name).lower()
 
 
 # ---------------------------------------------------------------------------------------------------- Headers

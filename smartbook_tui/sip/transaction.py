@@ -40,13 +40,16 @@ TimerOutcome = Retransmit | TimedOut | None
 class ClientTransaction:
     """One non-INVITE request and its responses. `key` (top Via branch, CSeq method) matches responses to it."""
 
-    def __init__(self, request: SipRequest, *, reliable: bool) -> None:
-        branch = request.via_branch
-        if not branch:
-            raise ValueError("a client transaction needs a Via branch")
+    def __init__(self, request: SipRequest, *, reliable: bool, key: tuple[str, str] | None = None) -> None:
+        """`key`: the request's Via branch and CSeq method, when the caller made them (and need not read them)."""
+        if key is None:
+            branch = request.via_branch
+            if not branch:
+                raise ValueError("a client transaction needs a Via branch")
+            key = (branch, request.cseq[1])
         self.request = request
         self.reliable = reliable
-        self.key = (branch, request.cseq[1])
+        self.key = key
         self.state = State.TRYING
         self._data = request.to_bytes()
         self._interval = T1
@@ -103,10 +106,11 @@ class ServerTransaction:
     """One received non-INVITE request (a NOTIFY, here) and the response the owner gives it. Retransmissions of
     the request are answered again with that response, never passed up twice."""
 
-    def __init__(self, request: SipRequest, *, reliable: bool) -> None:
+    def __init__(self, request: SipRequest, *, reliable: bool, key: tuple[str, str, str] | None = None) -> None:
+        """`key`: the request's `server_key`, when the caller has read it already."""
         self.request = request
         self.reliable = reliable
-        self.key = server_key(request)
+        self.key = key if key is not None else server_key(request)
         self.state = State.TRYING
         self._last: bytes | None = None
         self._terminate_at: float | None = None
