@@ -63,6 +63,8 @@ _KNOWN_OPTIONS = frozenset({"eventlist", "recipient-list-subscribe"})
 _PUBLICATIONS = ("publications", None)  # timer items: (kind, target)
 _REGISTRAR = ("registrar", None)
 _MAX_LIST_BYTES = 4 * 1024 * 1024  # decoded: 10,000 entries are ~600 KB
+_TIMER_SLICE = 8  # messages `on_timer` makes before it lets the caller read its sockets...
+_TIMER_LATE = 0.02  # ...unless what is due has waited this long (seconds)
 
 
 class PeerLike(Protocol):
@@ -150,14 +152,16 @@ class PresenceServer:
         return self._flush()
 
     def on_timer(self, now: float) -> list[Send]:
-        due: list[tuple[str, Any]] = []
-        while self._timers and self._timers[0][0] <= now:
-            when, _, item = heapq.heappop(self._timers)
+        """Handle what is due, until about `_TIMER_SLICE` messages are to be sent; what is left stays due
+        (`next_deadline` <= now), for the caller to call again once it has read its sockets: a coalescing interval
+        that ends for many subscriptions at once is not one long burst during which no PUBLISH is read. What has
+        waited `_TIMER_LATE` seconds is handled whatever the slice, so that a busy server still sends."""
+        timers = self._timers
+        while timers and timers[0][0] <= now and (len(self._out) < _TIMER_SLICE or timers[0][0] <= now - _TIMER_LATE):
+            when, _, item = heapq.heappop(timers)
             if self._wakes.get(item) == when:  # else replaced by an earlier wake-up, already handled
                 del self._wakes[item]
-                due.append(item)
-        for item in due:
-            self._on_due(item, now)
+                self._on_due(item, now)
         return self._flush()
 
     def peer_gone(self, peer: PeerLike, now: float) -> list[Send]:

@@ -373,6 +373,36 @@ def test_changes_are_coalesced_within_the_interval(store):
     assert summarize(views(coalesced)[alias(BOB_PHONE)]).note == "three"
 
 
+def test_an_interval_ending_for_many_lists_at_once_is_sent_in_slices_that_let_requests_in(store):
+    store.set_public_presence("bob", DOMAIN, True)
+    server = make_server(store, notify_interval=2.0)
+    bob = Client(server, "bob")
+    watchers = []
+    for number in range(12):
+        store.add_account(f"w{number}", DOMAIN, PASSWORD)
+        watcher = Client(server, f"w{number}", FakePeer(connection=100 + number))
+        watcher.subscribe_list([alias(BOB_PHONE)])
+        watcher.answer_all()
+        watchers.append(watcher)
+    server.on_timer(1.0)  # (the transactions of the SUBSCRIBEs end)
+    bob.now = 10.0
+    bob.publish(pidf(bob.aor, note="one"))  # after a quiet period every list gets it at once...
+    for watcher in watchers:
+        assert len(watcher.answer_all()) == 1
+    bob.publish(pidf(bob.aor, note="two"))  # ...and the next change 2 s later, for all twelve at 12.0
+    first = server.on_timer(12.0)
+    assert 0 < len(first) < len(watchers)
+    assert server.next_deadline() == 12.0  # the rest is still due: the caller reads its sockets, then comes back
+    rest = server.on_timer(12.0)
+    assert len(first) + len(rest) == len(watchers)
+    watchers[0].take(first + rest)  # (each NOTIFY goes to its watcher, who answers it)
+    for watcher in watchers:
+        assert len(watcher.answer_all()) == 1
+    bob.now = 12.5
+    bob.publish(pidf(bob.aor, note="three"))
+    assert len(server.on_timer(14.05)) == len(watchers)  # late by more than the slack: all at once
+
+
 def test_legacy_linphone_gets_the_legacy_form_in_chunks_one_at_a_time(store):
     server = make_server(store)
     old = Client(server, "alice", user_agent="Linphonec/5.1.65 (belle-sip/5.1.55)")
