@@ -13,7 +13,8 @@ parsing beyond what it needs: every NOTIFY is answered 200 on its connection). P
     a shuffled set of publishers), server run with `--notify-interval 0 --rate-limit 0`; every PUBLISH is a
     modification (SIP-If-Match) with a new note whose token the watcher side finds in the (inflated) NOTIFY. The
     offered rate is stepped up; for each step: the latency from the PUBLISH written to each NOTIFY carrying it
-    received, p50/p99, and what the server's CPU did.
+    received, p50/p99, and what the server's CPU did. The sustained rate is the highest whose median p99 over the
+    sweeps is <= 100 ms, with every lower rate's too. `--notify-interval 0.05` measures the coalesced case.
 (c) full state: from the authenticated SUBSCRIBE written (after the 407 round) to the first and to the last
     full-state NOTIFY received for a 1,000-entry list; with the default 200 resources a NOTIFY (5 NOTIFYs, sent
     SPLIT_DELAY = 0.5 s apart by design) and with `--notify-max-resources 1000` (one NOTIFY).
@@ -944,6 +945,7 @@ def print_step(step: Step, fanout: int) -> None:
 def summarize_b(args: argparse.Namespace, sweeps: list[list[Step]]) -> None:
     print("  per offered rate over the sweeps (median / best):")
     sustained = 0.0
+    held = True  # every rate below held too: a rate that passes past one that failed is luck, not capacity
     for rate in args.rates:
         steps = [step for sweep in sweeps for step in sweep if step.rate == rate and step.latency_ms]
         if not steps:
@@ -953,10 +955,11 @@ def summarize_b(args: argparse.Namespace, sweeps: list[list[Step]]) -> None:
         kept_up = all(step.drained and step.sent >= 0.95 * rate * args.step_seconds for step in steps)
         row(f"{rate:6.0f} PUBLISH/s ({len(steps)} runs): p50", med_best(p50s))
         row("                         p99", med_best(p99s))
-        if statistics.median(p99s) <= 100 and kept_up:
+        held = held and statistics.median(p99s) <= 100 and kept_up
+        if held:
             sustained = max(sustained, rate)
     row(
-        "sustained PUBLISH rate with p99 <= 100 ms (median of the sweeps)",
+        "sustained PUBLISH rate: p99 <= 100 ms (median of the sweeps) there and below",
         f"{sustained:9.0f} /s    target >= 1,000 /s with {args.fanout} watchers each",
     )
 
