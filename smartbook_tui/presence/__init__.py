@@ -10,7 +10,7 @@ construction costs five times as much, which on the 1,000 resources of a full-st
 decoding time (bench/documents.py). `ContentType`, shared through a cache, and `PresenceSummary` are frozen.
 """
 
-from ._xml import LocalizedText
+from ._xml import LocalizedText, xml_attribute
 from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding, deflate, inflate
 from .errors import (
     BodyTooLarge,
@@ -27,7 +27,15 @@ from .multipart import (
     parse_content_type,
     parse_multipart,
 )
-from .notify import ListState, NotifyBody, ResourceState, build_list_notify, decode_notify_body, write_list_notify
+from .notify import (
+    ListState,
+    NotifyBody,
+    ResourceState,
+    build_list_notify,
+    decode_notify_body,
+    pidf_part,
+    write_list_notify,
+)
 from .pidf import (
     Activity,
     BasicStatus,
@@ -89,6 +97,8 @@ __all__ = [
     "parse_pidf",
     "parse_resource_lists",
     "parse_rlmi",
+    "pidf_part",
     "summarize",
     "write_list_notify",
+    "xml_attribute",
 ]

@@ -232,17 +232,19 @@ def check_delimiters(body: bytes, marker: bytes, parts: int) -> None:
 
 def part_head(boundary: str, content_id: str, content_type: ContentType, legacy: bool) -> bytes:
     """The delimiter line and the headers of a part. `legacy`: `Content-Id: cid`, without <> (liblinphone < 5.4)."""
-    before, after = part_head_around(boundary, content_type, legacy)
-    return before + content_id.encode() + after
+    return delimiter_line(boundary) + part_headers(content_id, content_type, legacy)
 
 
-def part_head_around(boundary: str, content_type: ContentType, legacy: bool) -> tuple[bytes, bytes]:
-    """`part_head` in the two pieces that go before and after the Content-ID, for a writer of many parts."""
-    id_open, id_close = ("Content-Id: ", "") if legacy else ("Content-ID: <", ">")
+def delimiter_line(boundary: str) -> bytes:
+    return f"--{boundary}\r\n".encode()
+
+
+def part_headers(content_id: str, content_type: ContentType, legacy: bool) -> bytes:
+    """The headers of a part and the blank line after them: what follows its delimiter line, before its body."""
+    id_header = f"Content-Id: {content_id}" if legacy else f"Content-ID: <{content_id}>"
     return (
-        f"--{boundary}\r\nContent-Transfer-Encoding: binary\r\n{id_open}".encode(),
-        f"{id_close}\r\nContent-Type: {content_type.render()}\r\n\r\n".encode(),
-    )
+        f"Content-Transfer-Encoding: binary\r\n{id_header}\r\nContent-Type: {content_type.render()}\r\n\r\n"
+    ).encode()
 
 
 def related_type(root_type: str, root_cid: str, boundary: str, legacy: bool) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ._xml import xml_attribute
 from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding
 from .errors import MalformedDocument, PresenceDocumentError, UnsupportedContentType
 from .multipart import (
@@ -16,11 +15,12 @@ from .multipart import (
     check_boundary,
     check_content_id,
     check_delimiters,
+    delimiter_line,
     normalize_content_id,
     parse_content_type,
     parse_multipart,
     part_head,
-    part_head_around,
+    part_headers,
     related_type,
 )
 from .pidf import Presence, build_pidf, parse_pidf
@@ -137,43 +137,45 @@ def _active_cids(instances: Sequence[Instance]) -> Iterator[str]:
     return (i.cid for i in instances if i.state is InstanceState.ACTIVE and i.cid is not None)
 
 
+def pidf_part(content_id: str, document: bytes, *, legacy: bool) -> bytes:
+    """A PIDF document as a part of a list NOTIFY, without its delimiter line (for `write_list_notify`)."""
+    check_content_id(content_id)
+    return part_headers(content_id, _PIDF_PART_TYPE, legacy) + document + b"\r\n"
+
+
 def write_list_notify(
     list_uri: str,
     version: int,
     full_state: bool,
-    resources: Iterable[tuple[str, int, bytes | None]],
+    resources: Iterable[tuple[str, int, str, bytes] | tuple[str, int, None, None]],
     *,
     instance_prefix: str,
-    cid_prefix: str,
     root_cid: str,
     boundary: str,
     legacy: bool = False,
 ) -> tuple[str, bytes]:
-    """(Content-Type, body) of a list NOTIFY as a server writes thousands: each resource is (uri, key, its PIDF
-    already written) for one active instance named `instance_prefix + str(key)` whose part is `cid_prefix +
-    str(key)` (keys unique in the list), or (uri, key, None) for a resource without one. The same bytes as
-    `build_list_notify` gives for that state, without the records in between."""
+    """(Content-Type, body) of a list NOTIFY as a server writes thousands: each resource is (its URI escaped for
+    an attribute, key, cid, its `pidf_part` with that cid) for one active instance named `instance_prefix +
+    str(key)` (keys unique in the list), or (escaped URI, key, None, None) for a resource without one. The same
+    bytes as `build_list_notify` gives for that state, without the records in between; the parts may be made once
+    for every NOTIFY that carries them."""
     check_boundary(boundary)
     marker = f"--{boundary}".encode()
-    check_content_id(f"{cid_prefix}0")
-    write_resource = active_resource_writer(instance_prefix, cid_prefix)
-    before_cid, after_cid = part_head_around(boundary, _PIDF_PART_TYPE, legacy)
-    before_key = before_cid + cid_prefix.encode()
+    delimiter = delimiter_line(boundary)
+    write_resource = active_resource_writer(instance_prefix)
     rlmi = [rlmi_open(list_uri, version, full_state)]
     parts: list[bytes] = []
-    documents = 0
-    for uri, key, document in resources:
-        if document is None:
-            rlmi.append(f'<resource uri="{xml_attribute(uri)}"></resource>')
+    for uri, key, cid, part in resources:
+        if part is None:
+            rlmi.append(f'<resource uri="{uri}"></resource>')
             continue
-        rlmi.append(write_resource(uri, key))
-        parts += (before_key, b"%d" % key, after_cid, document, b"\r\n")
-        documents += 1
+        rlmi.append(write_resource(uri, key, cid))
+        parts += (delimiter, part)
     rlmi.append(RLMI_CLOSE)
     root = "".join(rlmi).encode()
     check_content_id(root_cid)
     body = b"".join((part_head(boundary, root_cid, _RLMI_PART_TYPE, legacy), root, b"\r\n", *parts, marker, b"--\r\n"))
-    check_delimiters(body, marker, 1 + documents)
+    check_delimiters(body, marker, 1 + len(parts) // 2)
     return related_type(RLMI_TYPE, root_cid, boundary, legacy), body
 
 

@@ -158,15 +158,15 @@ def instance_xml(instance_id: str, state: InstanceState, cid: str | None = None,
     return f'<instance id="{xml_attribute(instance_id)}" state="{state.value}"{reason_attribute}{cid_attribute}/>'
 
 
-def active_resource_writer(instance_prefix: str, cid_prefix: str) -> Callable[[str, int], str]:
+def active_resource_writer(instance_prefix: str) -> Callable[[str, int, str], str]:
     """A writer of <resource> elements with one active instance each, as `build_rlmi` writes them, for a server
-    that writes thousands: `write(uri, key)` names the instance `instance_prefix + str(key)` and its part
-    `cid_prefix + str(key)` (the prefixes are escaped once, and an int key needs no escaping)."""
+    that writes thousands: `write(uri, key, cid)` takes the URI and the cid already escaped for an attribute, and
+    names the instance `instance_prefix + str(key)` (the prefix is escaped once; an int key needs no escaping)."""
     instance_open = f'"><instance id="{xml_attribute(instance_prefix)}'
-    cid_open = f'" state="{InstanceState.ACTIVE.value}" cid="{xml_attribute(cid_prefix)}'
+    cid_open = f'" state="{InstanceState.ACTIVE.value}" cid="'
 
-    def write(uri: str, key: int) -> str:
-        return f'<resource uri="{xml_attribute(uri)}{instance_open}{key}{cid_open}{key}"/></resource>'
+    def write(uri: str, key: int, cid: str) -> str:
+        return f'<resource uri="{uri}{instance_open}{key}{cid_open}{cid}"/></resource>'
 
     return write
 

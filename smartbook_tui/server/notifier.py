@@ -44,7 +44,9 @@ from smartbook_tui.presence import (
     PresenceDocumentError,
     build_pidf,
     deflate,
+    pidf_part,
     write_list_notify,
+    xml_attribute,
 )
 
 __all__ = [
@@ -64,6 +66,13 @@ LEGACY_MAX_RESOURCES = 100  # liblinphone < 5.4 takes ~1 s of CPU for a NOTIFY o
 SPLIT_DELAY = 0.5  # seconds between the NOTIFYs of one split run (Flexisip: 500 ms)
 
 _BOUNDARY_TRIES = 4
+
+# Each view's NOTIFY pieces (escaped URI, cid, multipart part), by (id(view), legacy form): a view is shared by all
+# the watchers who see the same, and a change of a watched account goes out in as many NOTIFYs as it has watchers.
+# Bounded and global rather than kept on the views, which a server holds thousands of; the view is kept in the
+# entry, so an id is never mistaken for another's.
+_RENDERED: dict[tuple[int, bool], tuple[ResourceView, str, str, bytes]] = {}
+_RENDERED_CAP = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +328,14 @@ class ListNotifier:
     def _notify(self, indices: list[int], *, full_state: bool, due: float) -> NotifyBody:
         version = self._next_version
         uris, current = self._uris, self._current
-        resources = [(uris[index], index, _document(current[index])) for index in indices]
+        resources: list[tuple[str, int, str, bytes] | tuple[str, int, None, None]] = []
+        for index in indices:
+            view = current[index]
+            if view.presence is None:
+                resources.append((xml_attribute(uris[index]), index, None, None))
+            else:
+                uri, cid, part = self._rendered(view, uris[index])
+                resources.append((uri, index, cid, part))
         content_type, body = self._write(resources, version, full_state)
         self._next_version += 1
         encoding = None
@@ -327,12 +343,30 @@ class ListNotifier:
             body, encoding = deflate(body), "deflate"
         return NotifyBody(version, content_type, encoding, body, due, full_state, len(indices))
 
+    def _rendered(self, view: ResourceView, uri: str) -> tuple[str, str, bytes]:
+        """(the URI escaped for an attribute, the cid, the multipart part) of an account's view, made once for all
+        the NOTIFYs that carry it while it is recent (see `_RENDERED`)."""
+        key = (id(view), self.legacy)
+        rendered = _RENDERED.get(key)
+        if rendered is None or rendered[0] is not view:
+            if len(_RENDERED) >= _RENDERED_CAP:
+                _RENDERED.clear()
+            cid = self._token()
+            assert view.presence is not None
+            document = view.document if view.document is not None else build_pidf(view.presence)
+            rendered = (view, xml_attribute(uri), xml_attribute(cid), pidf_part(cid, document, legacy=self.legacy))
+            _RENDERED[key] = rendered
+        return rendered[1], rendered[2], rendered[3]
+
     def _write(
-        self, resources: list[tuple[str, int, bytes | None]], version: int, full_state: bool
+        self,
+        resources: list[tuple[str, int, str, bytes] | tuple[str, int, None, None]],
+        version: int,
+        full_state: bool,
     ) -> tuple[str, bytes]:
         # The writer refuses a boundary that happens to occur inside a part: draw another (an error that is not
         # about the boundary fails every try and is raised).
-        prefix = self._token()
+        root_cid = f"{self._token()}.rlmi"
         tries = 0
         while True:
             boundary = self._token()
@@ -343,8 +377,7 @@ class ListNotifier:
                     full_state,
                     resources,
                     instance_prefix=f"{self._instance_prefix}.",
-                    cid_prefix=f"{prefix}.",
-                    root_cid=f"{prefix}.rlmi",
+                    root_cid=root_cid,
                     boundary=boundary,
                     legacy=self.legacy,
                 )
@@ -352,13 +385,6 @@ class ListNotifier:
                 tries += 1
                 if tries >= _BOUNDARY_TRIES:
                     raise
-
-
-def _document(view: ResourceView) -> bytes | None:
-    """The view's PIDF, written (None: no account, no active instance)."""
-    if view.presence is None:
-        return None
-    return view.document if view.document is not None else build_pidf(view.presence)
 
 
 def _same(one: ResourceView, other: ResourceView) -> bool:

@@ -21,6 +21,7 @@ from smartbook_tui.presence import (
     deflate,
     inflate,
     parse_resource_lists,
+    pidf_part,
     summarize,
     write_list_notify,
 )
@@ -172,9 +173,11 @@ def test_write_list_notify_gives_the_bytes_build_list_notify_gives(legacy):
         state.uri,
         state.version,
         state.full_state,
-        [(alice.entity, 0, document), ("sip:+33611111111@example.org;user=phone", 1, None)],
+        [
+            (alice.entity, 0, "c.0", pidf_part("c.0", document, legacy=legacy)),
+            ("sip:+33611111111@example.org;user=phone", 1, None, None),
+        ],
         instance_prefix="i.",
-        cid_prefix="c.",
         root_cid="root",
         boundary="b0undary",
         legacy=legacy,

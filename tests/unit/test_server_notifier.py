@@ -195,7 +195,7 @@ def test_an_empty_list_gets_one_full_state():
 
 
 def test_a_boundary_found_inside_a_part_is_drawn_again():
-    tokens = iter(["inst", "cid", "taken", "fresh"])
+    tokens = iter(["inst", "cid", "root", "taken", "fresh"])
     subscription = ListNotifier(LIST, [DAVE], legacy=False, deflate=False, token=lambda: next(tokens))
     subscription.set_state(DAVE, account("sip:--taken@example.org", entity=DAVE), now=0.0)
     [body] = subscription.full_state(now=0.0)
