@@ -445,3 +445,18 @@ def test_a_repeated_full_state_continues_the_versions_and_takes_what_was_pending
     assert decode(again).resources[0].presence is not None
     assert subscription.changed == ()
     assert subscription.next_due is None
+
+
+def test_set_state_says_when_a_list_starts_to_have_something_to_send():
+    subscription = notifier([ALICE_PHONE, DAVE], interval=2.0)
+    assert subscription.set_state(DAVE, account("sip:dave@example.org"), now=0.0) is False  # the full state has it
+    subscription.full_state(now=0.0)
+    assert subscription.set_state(DAVE, account("sip:dave@example.org", note="away"), now=1.0) is True
+    # Already waiting for its NOTIFY: the caller need not look again.
+    assert subscription.set_state(ALICE_PHONE, account("sip:alice@example.org"), now=1.1) is False
+    assert subscription.next_due == 2.0
+    # Back to what was sent, for both: nothing waits, and a new change starts the wait again.
+    subscription.set_state(ALICE_PHONE, NO_ACCOUNT, now=1.2)
+    assert subscription.set_state(DAVE, account("sip:dave@example.org"), now=1.3) is False
+    assert subscription.next_due is None
+    assert subscription.set_state(DAVE, account("sip:dave@example.org", note="back"), now=1.4) is True
