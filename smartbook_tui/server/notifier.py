@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ _BOUNDARY_TRIES = 4
 # entry, so an id is never mistaken for another's.
 _RENDERED: dict[tuple[int, bool], tuple[ResourceView, str, str, bytes]] = {}
 _RENDERED_CAP = 512
+_PART_SERIALS = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +353,7 @@ class ListNotifier:
         if rendered is None or rendered[0] is not view:
             if len(_RENDERED) >= _RENDERED_CAP:
                 _RENDERED.clear()
-            cid = self._token()
+            cid = f"p{next(_PART_SERIALS):x}"  # unique in the process, so in every NOTIFY that carries it
             assert view.presence is not None
             document = view.document if view.document is not None else build_pidf(view.presence)
             rendered = (view, xml_attribute(uri), xml_attribute(cid), pidf_part(cid, document, legacy=self.legacy))

@@ -76,6 +76,9 @@ class WatchIndex:
         self._accounts: dict[str, Account | None] = {}  # username -> account (None: no such account)
         self._by_watcher: dict[str, list[Subscription]] = {}
         self._remembered: dict[str, tuple[str, ...]] = {}  # username -> whom its last subscription listed
+        # username -> whom its live subscriptions list, worked out when the gate first asks (a PUBLISH asks for each
+        # of its watchers) and forgotten when they or the accounts change
+        self._listing: dict[str, tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------------------------------ accounts
 
@@ -104,6 +107,7 @@ class WatchIndex:
         """Index a new subscription's entries and give each its view; its watchers may now see its owner."""
         self._by_watcher.setdefault(subscription.watcher, []).append(subscription)
         self._remembered.pop(subscription.watcher, None)  # its live subscriptions say whom it lists now
+        self._listing.pop(subscription.watcher, None)
         notifier = subscription.notifier
         keyed = [(uri, entry_key(uri, self.domain)) for uri in notifier.resources]
         new_numbers = {key for _, key in keyed if key and key.startswith("+") and key not in self._watched}
@@ -128,9 +132,10 @@ class WatchIndex:
         watcher_subs = self._by_watcher.get(subscription.watcher, [])
         if subscription in watcher_subs:
             watcher_subs.remove(subscription)
+        self._listing.pop(subscription.watcher, None)
         if not watcher_subs:
             self._by_watcher.pop(subscription.watcher, None)
-            self._remembered[subscription.watcher] = self._accounts_listed(subscription)
+            self._remembered[subscription.watcher] = self._accounts_listed([subscription])
         for uri in subscription.notifier.resources:
             key = entry_key(uri, self.domain)
             watched = self._watched.get(key) if key is not None else None
@@ -178,6 +183,7 @@ class WatchIndex:
             if watched is None:
                 continue
             watched.account = account
+            self._listing.clear()  # (whom a list names may have changed with any account)
             self._refresh_entries(watched, now, touched)
             if account is None:  # nothing left to watch for: entries without an account are not indexed
                 del self._watched[key]
@@ -200,26 +206,24 @@ class WatchIndex:
         if account.public_presence or account.username == watcher:
             return True
         subscriptions = self._by_watcher.get(account.username)
-        if not subscriptions:
-            remembered = self._remembered.get(account.username, ())
-            position = bisect.bisect_left(remembered, watcher)
-            return position < len(remembered) and remembered[position] == watcher
-        watcher_account = self.account(watcher)
-        if watcher_account is None:
-            return False
-        spellings = _spellings(watcher_account.username, watcher_account, self.domain)
-        if watcher_account.phone:
-            spellings += _spellings(watcher_account.phone, watcher_account, self.domain)
-        return any(s.notifier.has_resource(uri) for s in subscriptions for uri in spellings)
+        if subscriptions:
+            listed = self._listing.get(account.username)
+            if listed is None:
+                listed = self._listing[account.username] = self._accounts_listed(subscriptions)
+        else:
+            listed = self._remembered.get(account.username, ())
+        position = bisect.bisect_left(listed, watcher)
+        return position < len(listed) and listed[position] == watcher
 
-    def _accounts_listed(self, subscription: Subscription) -> tuple[str, ...]:
-        """The usernames of the accounts the subscription's entries name, sorted (what the gate remembers of it)."""
+    def _accounts_listed(self, subscriptions: Iterable[Subscription]) -> tuple[str, ...]:
+        """The usernames of the accounts the subscriptions' entries name, sorted (whom the gate lets see)."""
         listed = set()
-        for uri in subscription.notifier.resources:
-            key = entry_key(uri, self.domain)
-            watched = self._watched.get(key) if key is not None else None
-            if watched is not None and watched.account is not None:
-                listed.add(sys.intern(watched.account.username))
+        for subscription in subscriptions:
+            for uri in subscription.notifier.resources:
+                key = entry_key(uri, self.domain)
+                watched = self._watched.get(key) if key is not None else None
+                if watched is not None and watched.account is not None:
+                    listed.add(sys.intern(watched.account.username))
         return tuple(sorted(listed))
 
     def _find_entries(self, key: str, account: Account, subscriptions: list[Subscription]) -> _Watched | None:

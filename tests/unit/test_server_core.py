@@ -331,6 +331,25 @@ def test_live_status_only_through_the_gate(store):
     assert (summary.has_account, summary.status) == (True, Availability.OFFLINE)
 
 
+def test_the_gate_opens_when_a_listed_number_becomes_the_watchers(store):
+    server = make_server(store, notify_interval=0.0)
+    bob, carol = Client(server, "bob"), Client(server, "carol")
+    bob.subscribe_list([alias(NOBODY_PHONE)])  # a number of bob's book that has no account yet
+    bob.answer_all()
+    published = bob.publish(pidf(bob.aor, note="one"))
+    carol.subscribe_list([alias(BOB_PHONE)])
+    [hidden] = carol.answer_all()
+    assert summarize(views(hidden)[alias(BOB_PHONE)]).status is Availability.UNKNOWN  # bob does not list carol
+    store.set_phone("carol", DOMAIN, NOBODY_PHONE)  # the number is carol's now: bob lists her
+    changes = store.changes(DOMAIN)
+    bob.now = carol.now = 5.0
+    carol.take(server.accounts_changed(changes.numbers, changes.usernames, 5.0))
+    carol.answer_all()
+    bob.publish(pidf(bob.aor, note="two"), etag=published.headers.get("SIP-ETag"))
+    [*_, live] = carol.answer_all()
+    assert summarize(views(live)[alias(BOB_PHONE)]).note == "two"
+
+
 def test_public_presence_opens_the_gate(store):
     store.set_public_presence("bob", DOMAIN, True)
     server = make_server(store, notify_interval=0.0)
