@@ -175,7 +175,7 @@ def write_list_notify(
     root = "".join(rlmi).encode()
     check_content_id(root_cid)
     body = b"".join((part_head(boundary, root_cid, _RLMI_PART_TYPE, legacy), root, b"\r\n", *parts, marker, b"--\r\n"))
-    check_delimiters(body, marker, 1 + len(parts) // 2)
+    check_delimiters(body, marker, 1 + len(parts) // 2)  # (the root, then two items a part in `parts`)
     return related_type(RLMI_TYPE, root_cid, boundary, legacy), body
 
 

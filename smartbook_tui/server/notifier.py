@@ -4,7 +4,8 @@ A `ListNotifier` holds, for each entry of one subscriber's list, what the subscr
 given by the server once it has resolved phone aliases and applied the privacy gate) and what it was last sent.
 It never touches a socket or a clock: the caller passes `now` in, sends the returned bodies at or after their
 `due` time (in order: versions must reach the subscriber in sequence), and asks again at `next_due`. Tokens for
-cids, instance ids and boundaries come from the injected `token` callable.
+the root part's cid, instance ids and boundaries come from the injected `token` callable; a resource's part has
+the cid of its view (see `_RENDERED`).
 
 Choices, each mimicking Flexisip's presence server (wire-notes section 2) where it has one:
 
@@ -202,10 +203,6 @@ class ListNotifier:
     def changed(self) -> tuple[str, ...]:
         """The resources whose view differs from what was last sent, in URI order."""
         return tuple(self._uris[i] for i in sorted(self._unsent))
-
-    def has_resource(self, uri: str) -> bool:
-        """Whether `uri` is an entry of the list (as spelt there)."""
-        return self.index_of(uri) is not None
 
     def index_of(self, uri: str) -> int | None:
         """The entry's index (fixed for the subscription's life), or None when `uri` is not an entry."""

@@ -175,7 +175,7 @@ def test_unknown_resources_are_refused_and_duplicates_ignored():
     subscription = notifier(unsorted)
     assert subscription.resources == (DAVE, ALICE_PHONE, NOBODY_PHONE)
     for uri in subscription.resources:
-        assert subscription.view(uri) is NO_ACCOUNT  # found through the sorted permutation
+        assert subscription.view(uri) is NO_ACCOUNT  # found in the sorted entries
     with pytest.raises(ValueError, match="not an entry"):
         subscription.set_state("sip:eve@example.org", NO_ACCOUNT, now=0.0)
     [body] = subscription.full_state(now=0.0)
