@@ -133,7 +133,7 @@ def build_population(args: argparse.Namespace, path: Path) -> Population:
         for user in watchers_a + watchers_c + watchers_b:
             store.add_account(user, DOMAIN, PASSWORD)
         for user, number in zip(publishers_b, publisher_numbers_b, strict=True):
-            store.add_account(user, DOMAIN, PASSWORD, number, public_presence=True)
+            store.add_account(user, DOMAIN, PASSWORD, number, public_presence=not args.private_publishers)
     finally:
         store.close()
     return Population(
@@ -864,6 +864,17 @@ async def setup_fanout(
         match = _ETAG.search(head)
         if status == 200 and match:
             publisher.etag = match.group(1).decode().strip()
+    if args.private_publishers:  # the gate opens for those a private account lists: each lists its watchers
+        publisher_of = dict(zip(numbers, publishers, strict=True))
+        watchers_of: dict[str, list[str]] = {user: [] for user in publishers}
+        for w, entries in enumerate(lists):
+            for uri in entries:
+                watchers_of[publisher_of[uri[4:].partition("@")[0]]].append(watchers[w])
+        for publisher in fan.publishers:
+            uris = [f"sip:{watcher}@{DOMAIN}" for watcher in watchers_of[publisher.user]]
+            failure = await subscribe_list(publisher.conn, publisher.user, uris, f"own-{publisher.user}", _ignore)
+            if failure:
+                print(f"  {publisher.user}'s own list failed: {failure}")
     watcher_conns = await open_connections(server.address, len(watchers))
     semaphore = asyncio.Semaphore(64)
 
@@ -884,7 +895,8 @@ async def setup_fanout(
 
 async def part_b(args: argparse.Namespace, population: Population, workdir: Path, template: Path) -> None:
     print(
-        f"(b) PUBLISH -> NOTIFY: {len(population.publishers_b):,} public publishing accounts over "
+        f"(b) PUBLISH -> NOTIFY: {len(population.publishers_b):,} "
+        f"{'private (each listing its watchers)' if args.private_publishers else 'public'} publishing accounts over "
         f"{args.publish_connections} connections, each in the {args.entries}-entry lists of {args.fanout} of "
         f"{len(population.watchers_b)} watchers (a connection each); server --notify-interval "
         f"{args.notify_interval:g} --rate-limit 0"
@@ -1082,6 +1094,11 @@ def main() -> None:
         help="(b) the server's --notify-interval: 0 sends each change at once, more coalesces a list's changes",
     )
     parser.add_argument("--publish-connections", type=int, default=4, help="(b) connections the PUBLISHes use")
+    parser.add_argument(
+        "--private-publishers",
+        action="store_true",
+        help="(b) publishers without public presence, each subscribed to a list of its watchers (the gate opens)",
+    )
     parser.add_argument(
         "--rates", type=float, nargs="+", default=[25, 50, 75, 100, 150, 250, 500, 1000], help="(b) PUBLISH/s"
     )
