@@ -165,7 +165,7 @@ class ListNotifier:
         self._listed: array[int] | None = None
         if listed != self._uris:
             self._listed = array("I", (bisect.bisect_left(self._uris, uri) for uri in listed))
-        self._instance_prefix = token()
+        self._instance_prefix = f"{token()}."  # an entry's instance id is this and its index
         count = len(self._uris)
         self._current: list[ResourceView] = [NO_ACCOUNT] * count
         # index -> the view last sent, for the entries whose current view differs from it (the others were sent as
@@ -226,7 +226,7 @@ class ListNotifier:
 
     def instance_id(self, uri: str) -> str:
         """The RLMI instance id of `uri`: the same in every NOTIFY of this subscription."""
-        return self._instance_id(self._index(uri))
+        return f"{self._instance_prefix}{self._index(uri)}"
 
     @property
     def next_due(self) -> float | None:
@@ -311,9 +311,6 @@ class ListNotifier:
             return index
         raise ValueError(f"{uri!r} is not an entry of the list {self.list_uri!r}")
 
-    def _instance_id(self, index: int) -> str:
-        return f"{self._instance_prefix}.{index}"
-
     def _run(self, indices: list[int], *, full_state: bool, now: float) -> list[NotifyBody]:
         size = self.max_resources
         chunks = [indices[start : start + size] for start in range(0, len(indices), size)] or [[]]
@@ -375,7 +372,7 @@ class ListNotifier:
                     version,
                     full_state,
                     resources,
-                    instance_prefix=f"{self._instance_prefix}.",
+                    instance_prefix=self._instance_prefix,
                     root_cid=root_cid,
                     boundary=boundary,
                     legacy=self.legacy,
