@@ -1,0 +1,205 @@
+"""The demo's backend, a process of its own (`python -m smartbook_tui.demo.backend`): the embedded presence server
+on a free loopback port with a fresh database seeded from the cast, and the cast's demo users, who register,
+publish a new status every `--period` seconds, and one of whom joins the service (gets their number) after
+`--join-after` seconds.
+
+Everything it writes goes in `--dir` (the database, the password file of the account the app opens as) and its
+log lines go to standard error. Once it serves, it writes `--ready-file` (JSON: `sip` HOST:PORT, `domain`,
+`account`, `username`, `password_file`, `pid`), atomically. SIGTERM or SIGINT stop it, and so does the death of the
+process that started it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from smartbook_tui.server.core import ServerConfig
+from smartbook_tui.server.logs import configure_logging
+from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
+from smartbook_tui.server.store import Store, StoreError
+
+from .agent import AgentError, UserAgent
+from .cast import Cast, CastError, DemoUser, load_cast
+
+log = logging.getLogger("smartbook_tui.demo")
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PERIOD = 5.0
+MIN_PERIOD = 0.2
+DEFAULT_JOIN_AFTER = 10.0
+DEFAULT_NOTIFY_INTERVAL = 0.3  # snappier than a production server's 2 s: a demo is watched by a person
+_POLL = 0.02  # seconds between two looks at the server's ready file
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m smartbook_tui.demo.backend",
+        description="The backend of smartbook demo: the presence server and the demo users.",
+    )
+    parser.add_argument("--cast", type=Path, required=True, metavar="TOML", help="the demo's cast")
+    parser.add_argument("--dir", type=Path, required=True, metavar="DIR", help="where to keep the database")
+    parser.add_argument("--ready-file", type=Path, required=True, metavar="PATH", help="written once serving")
+    parser.add_argument("--period", type=_period, default=DEFAULT_PERIOD, metavar="SECONDS")
+    parser.add_argument("--join-after", type=_seconds, default=DEFAULT_JOIN_AFTER, metavar="SECONDS")
+    parser.add_argument("--notify-interval", type=_seconds, default=DEFAULT_NOTIFY_INTERVAL, metavar="SECONDS")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging("INFO", "text")
+    try:
+        cast = load_cast(args.cast)
+        db = seed(cast, args.dir)
+        password_file = _write_secret(args.dir / "password", cast.me.password)
+    except (CastError, StoreError, OSError) as error:
+        log.error("cannot set the demo up: %s", error)
+        return 1
+    try:
+        asyncio.run(_run(cast, db, password_file, args))
+    except ServerRunError as error:
+        log.error("cannot start the demo's server: %s", error)
+        return 1
+    return 0
+
+
+def seed(cast: Cast, directory: Path) -> Path:
+    """A new database in `directory` holding the cast's accounts (a user who joins later has no number yet)."""
+    db = directory / "server.sqlite3"
+    with Store.open(db) as store:
+        for user in (cast.me, *cast.users):
+            phone = None if user.joins else user.phone
+            store.add_account(user.username, cast.domain, user.password, phone, public_presence=user.public_presence)
+    return db
+
+
+async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespace) -> None:
+    server_ready = args.dir / "server.json"
+    options = RunOptions(
+        host=LOOPBACK,
+        port=0,
+        db=db,
+        config=ServerConfig(domain=cast.domain, via={}, notify_interval=args.notify_interval),
+        ready_file=server_ready,
+    )
+    server = asyncio.create_task(serve(options))
+    port = await _wait_for_port(server, server_ready)
+    address = (LOOPBACK, port)
+    players = [user for user in cast.users if user.statuses]
+    tasks = [
+        asyncio.create_task(_play(user, address, cast.domain, args.period, args.period * index / len(players)))
+        for index, user in enumerate(players)
+    ]
+    tasks += [asyncio.create_task(_join(user, cast.domain, db, args.join_after)) for user in cast.users if user.joins]
+    tasks.append(asyncio.create_task(_stop_when_orphaned()))
+    ready = {
+        "sip": f"{LOOPBACK}:{port}",
+        "domain": cast.domain,
+        "account": cast.me_uri,
+        "username": cast.me.username,
+        "password_file": str(password_file),
+        "pid": os.getpid(),
+    }
+    _write_atomically(args.ready_file, json.dumps(ready).encode())
+    log.info("demo ready: %s on %s:%d, %d demo users", cast.me_uri, LOOPBACK, port, len(cast.users))
+    try:
+        await server
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _wait_for_port(server: asyncio.Task[None], ready_file: Path) -> int:
+    while not ready_file.exists():
+        if server.done():
+            server.result()  # its ServerRunError
+            raise ServerRunError("the server stopped before it served")
+        await asyncio.sleep(_POLL)
+    document = json.loads(ready_file.read_text(encoding="utf-8"))
+    return int(document["tcp"].rpartition(":")[2])
+
+
+async def _play(user: DemoUser, server: tuple[str, int], domain: str, period: float, offset: float) -> None:
+    """Register, then publish the user's statuses in turn, one every `period` seconds, for ever; after a failure
+    (logged), start again a period later."""
+    await asyncio.sleep(offset)
+    agent = UserAgent(server, domain, user.username, user.password)
+    try:
+        while True:
+            try:
+                await agent.register()
+                while True:
+                    for step in user.statuses:
+                        await agent.publish(step)
+                        log.info("%s is %s%s", user.username, step.status.value, f" ({step.note})" if step.note else "")
+                        await asyncio.sleep(period)
+                        await agent.refresh_registration()
+            except AgentError as error:
+                log.warning("%s", error)
+                agent.close()
+                await asyncio.sleep(period)
+    finally:
+        agent.close()
+
+
+async def _join(user: DemoUser, domain: str, db: Path, delay: float) -> None:
+    """Give the user their number, as `smartbook server account set USER --phone` does: the server notices."""
+    await asyncio.sleep(delay)
+    with Store.open(db) as store:
+        store.set_phone(user.username, domain, user.phone)
+    log.info("%s joins the service with %s", user.username, user.phone)
+
+
+async def _stop_when_orphaned() -> None:
+    """Stop the server (as SIGTERM does) once the process that started this one is gone."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    log.info("the demo that started this backend is gone: stopping")
+    signal.raise_signal(signal.SIGTERM)
+
+
+def _write_secret(path: Path, text: str) -> Path:
+    """The password alone on a line, in a file only its owner reads (0600), written atomically."""
+    _write_atomically(path, (text + "\n").encode())
+    return path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+
+
+def _period(text: str) -> float:
+    value = _seconds(text)
+    if value < MIN_PERIOD:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_PERIOD:g} s, not {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, not {text}")
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
