@@ -23,6 +23,14 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     ca = "~/ca.pem"                   # extra CAs to trust
     insecure_http = false             # plain http beyond this machine
     cache = "~/.cache/smartbook/carddav"
+    poll = 5                          # seconds between two looks for changes while the app runs
+
+    [app]                             # the app (`smartbook` with no command)
+    users_only = false                # start with only the service's users shown
+    share_book = false                # true: consent given to send the book's numbers to the service
+    null_audio = false                # no sound card: the null audio device
+    log_file = "~/.local/state/smartbook/log/smartbook.log"
+    service_name = "Linphone"         # the service's name on the badge and the toggle
 
     [server]                          # `smartbook server ...`: each key is the option of the same name
     sip = "0.0.0.0:5060"              # UDP and TCP address, HOST:PORT (default 127.0.0.1:5070)
@@ -49,13 +57,15 @@ import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import platformdirs
 
+from smartbook_tui.atomic_file import write_atomically
 from smartbook_tui.server.logs import LOG_FORMATS
 from smartbook_tui.server.store import StoreError, checked_domain
+from smartbook_tui.settings_writer import replace_section
 
 ENVIRONMENT_VARIABLE = "SMARTBOOK_CONFIG"
 LEGACY_MODES = ("auto", "always", "never")
@@ -76,7 +86,16 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "list_uri": str,
     },
     "contacts": {"vcard": list, "region": str},
-    "carddav": {"url": str, "user": str, "password_file": str, "ca": str, "insecure_http": bool, "cache": str},
+    "carddav": {
+        "url": str,
+        "user": str,
+        "password_file": str,
+        "ca": str,
+        "insecure_http": bool,
+        "cache": str,
+        "poll": _NUMBER,
+    },
+    "app": {"users_only": bool, "share_book": bool, "null_audio": bool, "log_file": str, "service_name": str},
     "server": {
         "sip": str,
         "advertise": str,
@@ -114,6 +133,18 @@ class CardDavSettings:
     ca: Path | None = None
     insecure_http: bool = False
     cache: Path | None = None
+    poll: float | None = None  # seconds between two syncs while a session runs
+
+
+@dataclass(slots=True)
+class AppSettings:
+    """The [app] section: the app's own options; None where the file is silent."""
+
+    users_only: bool | None = None
+    share_book: bool | None = None
+    null_audio: bool | None = None
+    log_file: Path | None = None
+    service_name: str | None = None
 
 
 @dataclass(slots=True)
@@ -158,23 +189,71 @@ class Settings:
     carddav: CardDavSettings = field(default_factory=CardDavSettings)
     account: AccountSettings = field(default_factory=AccountSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    app: AppSettings = field(default_factory=AppSettings)
+
+
+def settings_path(explicit: Path | None = None, environ: Mapping[str, str] = os.environ) -> Path:
+    """The settings file: the one given, else $SMARTBOOK_CONFIG's, else the default path (which may not exist)."""
+    if explicit is not None:
+        return explicit.expanduser()
+    if environ.get(ENVIRONMENT_VARIABLE):
+        return Path(environ[ENVIRONMENT_VARIABLE]).expanduser()
+    return default_config_path()
 
 
 def load_settings(explicit: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
     """The settings of the file given, else of $SMARTBOOK_CONFIG, else of the default path if it exists."""
-    path = explicit or (Path(environ[ENVIRONMENT_VARIABLE]) if environ.get(ENVIRONMENT_VARIABLE) else None)
-    if path is None:
-        path = default_config_path()
-        if not path.exists():
-            return Settings()  # first run: no file is fine
-    try:
-        data = tomllib.loads(path.expanduser().read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from None
+    path = settings_path(explicit, environ)
+    if explicit is None and not environ.get(ENVIRONMENT_VARIABLE) and not path.exists():
+        return Settings()  # first run: no file is fine
+    data = _read(path)
     _check(data, path)
     return _settings(data)
+
+
+def save_account(path: Path, account: AccountSettings) -> None:
+    """Write `account` as the [account] section of the settings file `path` (created if need be), atomically.
+    The other sections, and [account] keys that are not part of an account (domain), are kept as the user wrote
+    them. Raises ConfigError when the file cannot be read, is not a valid settings file, or cannot be written."""
+    path = path.expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        text, mode = "", 0o644
+    except OSError as exc:
+        raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from None
+    data = _parse(text, path)
+    _check(data, path)
+    saved: dict[str, object] = {}
+    for name in _ACCOUNT_KEYS:
+        value = getattr(account, name)
+        if value is not None:
+            saved[name] = str(value)
+    kept = {key: value for key, value in data.get("account", {}).items() if key not in _ACCOUNT_KEYS}
+    try:
+        write_atomically(path, replace_section(text, "account", saved | kept).encode("utf-8"), mode=mode)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the settings file {path}: {exc.strerror}") from None
+
+
+def _read(path: Path) -> dict[str, object]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from None
+    return _parse(text, path)
+
+
+def _parse(text: str, path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from None
 
 
 def _check(data: Mapping[str, object], path: Path) -> None:
@@ -195,6 +274,12 @@ def _check(data: Mapping[str, object], path: Path) -> None:
         problem = check(value) if check is not None else None
         if problem:
             raise ConfigError(f"{path}: server.{key} {problem}")
+    poll = data.get("carddav", {}).get("poll")
+    if poll is not None and not (math.isfinite(poll) and poll > 0):
+        raise ConfigError(f"{path}: carddav.poll must be a number of seconds above 0, not {poll}")
+
+
+_ACCOUNT_KEYS = tuple(entry.name for entry in fields(AccountSettings))  # in the order they are written
 
 
 def split_host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int] | None:
@@ -265,7 +350,9 @@ def _float(value: object) -> float | None:
 
 
 def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
-    account, contacts, carddav, server = (data.get(name, {}) for name in ("account", "contacts", "carddav", "server"))
+    account, contacts, carddav, server, app = (
+        data.get(name, {}) for name in ("account", "contacts", "carddav", "server", "app")
+    )
     return Settings(
         domain=account.get("domain"),  # type: ignore[arg-type]
         vcard=[Path(entry).expanduser() for entry in contacts.get("vcard", [])],  # type: ignore[union-attr]
@@ -277,6 +364,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             ca=_path(carddav.get("ca")),
             insecure_http=bool(carddav.get("insecure_http", False)),
             cache=_path(carddav.get("cache")),
+            poll=_float(carddav.get("poll")),
         ),
         account=AccountSettings(
             sip_uri=account.get("sip_uri"),  # type: ignore[arg-type]
@@ -305,5 +393,12 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             legacy=server.get("legacy"),  # type: ignore[arg-type]
             log_level=server.get("log_level"),  # type: ignore[arg-type]
             log_format=server.get("log_format"),  # type: ignore[arg-type]
+        ),
+        app=AppSettings(
+            users_only=app.get("users_only"),  # type: ignore[arg-type]
+            share_book=app.get("share_book"),  # type: ignore[arg-type]
+            null_audio=app.get("null_audio"),  # type: ignore[arg-type]
+            log_file=_path(app.get("log_file")),
+            service_name=app.get("service_name"),  # type: ignore[arg-type]
         ),
     )

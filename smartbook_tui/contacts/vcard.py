@@ -59,7 +59,7 @@ def read_vcard_paths(paths: Iterable[Path]) -> ImportResult:
     """Every card of the given files and of the `*.vcf` files under the given directories (in name order)."""
     result = ImportResult([], [])
     for path in paths:
-        for file in _vcard_files(path):
+        for file in vcard_files(path):
             try:
                 data = file.read_bytes()
             except OSError as exc:
@@ -71,7 +71,8 @@ def read_vcard_paths(paths: Iterable[Path]) -> ImportResult:
     return result
 
 
-def _vcard_files(path: Path) -> list[Path]:
+def vcard_files(path: Path) -> list[Path]:
+    """The vCard files `path` stands for: itself, or the `*.vcf` and `*.vcard` files under it, in name order."""
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix.lower() in (".vcf", ".vcard") and p.is_file())
     return [path]
