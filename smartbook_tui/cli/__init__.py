@@ -9,7 +9,7 @@ from pathlib import Path
 from smartbook_tui import __version__
 from smartbook_tui.config import ENVIRONMENT_VARIABLE, default_config_path
 
-from . import contacts, inspect, server, watch
+from . import contacts, demo, inspect, server, watch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     contacts.add_parser(commands)
+    demo.add_parser(commands)
     inspect.add_parser(commands)
     server.add_parser(commands)
     watch.add_parser(commands)

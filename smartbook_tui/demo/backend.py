@@ -48,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cast", type=Path, required=True, metavar="TOML", help="the demo's cast")
     parser.add_argument("--dir", type=Path, required=True, metavar="DIR", help="where to keep the database")
     parser.add_argument("--ready-file", type=Path, required=True, metavar="PATH", help="written once serving")
-    parser.add_argument("--period", type=_period, default=DEFAULT_PERIOD, metavar="SECONDS")
-    parser.add_argument("--join-after", type=_seconds, default=DEFAULT_JOIN_AFTER, metavar="SECONDS")
-    parser.add_argument("--notify-interval", type=_seconds, default=DEFAULT_NOTIFY_INTERVAL, metavar="SECONDS")
+    parser.add_argument("--period", type=parse_period, default=DEFAULT_PERIOD, metavar="SECONDS")
+    parser.add_argument("--join-after", type=parse_seconds, default=DEFAULT_JOIN_AFTER, metavar="SECONDS")
+    parser.add_argument("--notify-interval", type=parse_seconds, default=DEFAULT_NOTIFY_INTERVAL, metavar="SECONDS")
     return parser
 
 
@@ -187,14 +187,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _period(text: str) -> float:
-    value = _seconds(text)
+def parse_period(text: str) -> float:
+    """The --period of a demo user's statuses (an argparse type)."""
+    value = parse_seconds(text)
     if value < MIN_PERIOD:
         raise argparse.ArgumentTypeError(f"must be at least {MIN_PERIOD:g} s, not {text}")
     return value
 
 
-def _seconds(text: str) -> float:
+def parse_seconds(text: str) -> float:
+    """A delay of the demo (an argparse type)."""
     value = float(text)
     if not 0 <= value <= 3600:
         raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, not {text}")
