@@ -1,0 +1,289 @@
+"""The app: it makes the session (once the account is known and consent asked), runs it on its own loop, and
+hands what it says to the main screen; keys become intentions (set presence, share the book, quit)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+
+from smartbook_tui.phone.states import OwnPresence, OwnStatus
+from smartbook_tui.roster.consent import ConsentStore
+from smartbook_tui.roster.events import (
+    BookLoaded,
+    ListStatus,
+    Notice,
+    OwnPresenceChanged,
+    PresenceChanged,
+    RegistrationChanged,
+    SessionEvent,
+)
+from smartbook_tui.roster.logfile import log_to_file
+from smartbook_tui.roster.session import Session, SessionOptions
+from smartbook_tui.tui.commands import SmartbookCommands
+from smartbook_tui.tui.screens.account import AccountScreen, SavedAccount
+from smartbook_tui.tui.screens.dialogs import ConsentDialog, HelpDialog, PresenceChoice, PresenceDialog
+from smartbook_tui.tui.screens.main import MainScreen
+from smartbook_tui.tui.widgets.contact_table import ContactTable
+
+log = logging.getLogger(__name__)
+
+SessionFactory = Callable[[SessionOptions], Session]
+_STOP_TIMEOUT = 5.0  # seconds the session gets to unsubscribe and unregister before it is cancelled
+_NOTICE_TIMEOUTS: dict[SeverityLevel, float] = {"information": 5, "warning": 10, "error": 20}
+
+
+class SmartbookApp(App[int]):
+    CSS_PATH = "smartbook.tcss"
+    TITLE = "smartbook"
+    COMMANDS = App.COMMANDS | {SmartbookCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("p", "presence", "Presence", id="presence"),
+        Binding("b", "share_book", "Share book", show=False, id="share-book"),
+    ]
+
+    def __init__(
+        self, options: SessionOptions, *, config_path: Path, session_factory: SessionFactory = Session
+    ) -> None:
+        super().__init__()
+        self.options = options
+        self.config_path = config_path
+        self.session_factory = session_factory
+        self.service_name = options.service_name
+        self.session: Session | None = None
+        self.book_shared: bool | None = None  # None: not asked yet for this account
+        self.own = OwnPresence(OwnStatus.ONLINE)
+        self._session_task: asyncio.Task[None] | None = None
+        self._list_status: ListStatus | None = None
+        self._book: BookLoaded | None = None
+        self._asking = False
+        self.main = MainScreen(
+            service_name=options.service_name,
+            account=options.settings.account.sip_uri or "no account",
+            users_only=options.users_only,
+            config_path=config_path,
+        )
+
+    def get_default_screen(self) -> Screen:
+        return self.main
+
+    def on_main_screen_ready(self) -> None:
+        if self.options.settings.account.sip_uri:
+            self._start_session()
+        else:
+            self.push_screen(AccountScreen(config_path=self.config_path), self._account_saved)
+
+    def _account_saved(self, saved: SavedAccount | None) -> None:
+        if saved is None:
+            return
+        settings = dataclasses.replace(self.options.settings, account=saved.account)
+        self.options = dataclasses.replace(self.options, settings=settings, password=saved.password)
+        self.main.set_account(saved.account.sip_uri or "")
+        self.notify(f"Account saved in {self.config_path}.", timeout=5)
+        self._start_session()
+
+    # -- the session
+
+    @property
+    def _account(self) -> str:
+        return self.options.settings.account.sip_uri or ""
+
+    def _start_session(self) -> None:
+        self.book_shared = self._known_consent()
+        self.main.set_list(None, self.book_shared)
+        try:
+            session = self.session_factory(dataclasses.replace(self.options, share_book=self.book_shared))
+        except (ValueError, OSError) as exc:  # settings the session cannot use: say so, keep the screen
+            log.warning("cannot start the session: %s", exc)
+            self.notify(f"Cannot start: {exc}", severity="error", timeout=30)
+            return
+        self.session = session
+        self._session_task = asyncio.create_task(self._run_session(session), name="smartbook session")
+
+    def _known_consent(self) -> bool | None:
+        """Consent to send the book: the flag, else the answer given before for this account, else None (ask)."""
+        if self.options.settings.account.list_uri:
+            return True  # the list lives on the server: the book is not sent
+        if self.options.share_book:
+            self._remember_consent(True)
+            return True
+        return ConsentStore().get(self._account)
+
+    def _remember_consent(self, allowed: bool) -> None:
+        try:
+            ConsentStore().set(self._account, allowed)
+        except OSError as exc:
+            log.warning("cannot save the consent answer: %s", exc)
+            self.notify(
+                f"Your answer could not be saved ({exc.strerror}); you will be asked again.", severity="warning"
+            )
+
+    async def _run_session(self, session: Session) -> None:
+        try:
+            await session.run(self._on_event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("the session stopped")
+            self.notify(
+                f"The connection to the service stopped ({exc}). See the log: {self.options.log_file}",
+                severity="error",
+                timeout=30,
+            )
+
+    def _on_event(self, event: SessionEvent) -> None:
+        try:
+            self._handle(event)
+        except Exception:
+            log.exception("cannot show %s", type(event).__name__)
+            self.notify(f"Something could not be shown; see the log: {self.options.log_file}", severity="error")
+
+    def _handle(self, event: SessionEvent) -> None:
+        match event:
+            case PresenceChanged(updates):
+                self.main.add_presence(updates)
+            case BookLoaded():
+                self._book = event
+                self.main.load_book(event)
+                for card in event.skipped:
+                    log.warning("%s", card)
+                if event.skipped:
+                    self.notify(
+                        f"{len(event.skipped)} card(s) could not be read; see the log: {self.options.log_file}",
+                        severity="warning",
+                    )
+                if self.book_shared is None:
+                    self._ask_consent()
+            case ListStatus():
+                self._list_status = event
+                self.main.set_list(event, self.book_shared)
+            case RegistrationChanged(registration):
+                self.main.set_registration(registration)
+            case OwnPresenceChanged(presence):
+                self.own = presence
+                self.main.set_own(presence)
+            case Notice(severity, message):
+                level: SeverityLevel = severity.value  # type: ignore[assignment]
+                log.log(logging.ERROR if level == "error" else logging.WARNING, "%s", message)
+                self.notify(message, severity=level, timeout=_NOTICE_TIMEOUTS[level])
+
+    async def _stop_session(self) -> None:
+        session, task = self.session, self._session_task
+        self.session, self._session_task = None, None
+        if session is None or task is None:
+            return
+        session.stop()
+        try:
+            await asyncio.wait_for(task, _STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("the session did not stop in %.0f s; cancelled", _STOP_TIMEOUT)
+        except Exception:
+            log.exception("the session failed while stopping")
+
+    async def on_unmount(self) -> None:
+        await self._stop_session()
+
+    # -- consent
+
+    def _ask_consent(self) -> None:
+        book = self._book
+        if self._asking or book is None:
+            return
+        contacts = [c for c in book.contacts if c.sip_addresses or any(n.e164 for n in c.numbers)]
+        if not contacts:
+            return  # nothing would be sent: ask when the book has something
+        numbers = sum(len(c.sip_addresses) + sum(1 for n in c.numbers if n.e164) for c in contacts)
+        self._asking = True
+        dialog = ConsentDialog(
+            service_name=self.service_name, recipient=self._recipient(), contacts=len(contacts), numbers=numbers
+        )
+        self.push_screen(dialog, self._consent_answered)
+
+    def _recipient(self) -> str:
+        account = self.options.settings.account
+        domain = self._account.partition("@")[2].split(";")[0] or self._account
+        return f"{domain} (through {account.proxy})" if account.proxy and account.proxy != domain else domain
+
+    def _consent_answered(self, allowed: bool | None) -> None:
+        self._asking = False
+        allowed = bool(allowed)
+        self._remember_consent(allowed)
+        self._set_shared(allowed)
+        if not allowed:
+            self.notify(
+                "Your book stays on this computer. To share it later: press b, or “Share my book” in the "
+                "command palette (Ctrl+P), or start with --share-book.",
+                title="Not shared",
+                timeout=15,
+            )
+
+    def _set_shared(self, allowed: bool) -> None:
+        self.book_shared = allowed
+        if self.session is not None:
+            self.session.share_book(allowed)
+        self.main.set_list(self._list_status, allowed)
+
+    # -- keys
+
+    def action_share_book(self) -> None:
+        if self.book_shared:
+            self.notify("Your book is already shared.", timeout=4)
+        elif self._book is None:
+            self.notify("The book is not read yet.", timeout=4)
+        else:
+            self._ask_consent()
+
+    def action_unshare_book(self) -> None:
+        self._remember_consent(False)
+        self._set_shared(False)
+        self.notify("Your book is no longer shared. Press b to share it again.", timeout=8)
+
+    def action_presence(self) -> None:
+        self.push_screen(PresenceDialog(self.own.status, self.own.note), self._presence_chosen)
+
+    def _presence_chosen(self, choice: PresenceChoice | None) -> None:
+        if choice is None:
+            return
+        if self.session is None:
+            self.notify("No account is connected yet.", severity="warning")
+            return
+        self.own = OwnPresence(choice.status, choice.note)
+        self.main.set_own(self.own)
+        self.session.set_presence(choice.status, choice.note)
+
+    def action_help(self) -> None:
+        self.push_screen(
+            HelpDialog(self.key_table(), log_file=str(self.options.log_file), config_path=str(self.config_path))
+        )
+
+    def key_table(self) -> list[tuple[str, str]]:
+        """Every key the app answers, as bound: the main screen's, the table's, the app's, the palette."""
+        keys: list[tuple[str, str]] = []
+        for bindings in (MainScreen.BINDINGS, ContactTable.BINDINGS, self.BINDINGS):
+            for binding in (item for item in bindings if isinstance(item, Binding)):
+                shown = " ".join(
+                    self.get_key_display(dataclasses.replace(binding, key=key)) for key in binding.key.split(",")
+                )
+                keys.append((shown, binding.description))
+        keys.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette"))
+        return keys
+
+    async def action_quit(self) -> None:
+        await self._stop_session()
+        self.exit(0)
+
+
+def run_app(options: SessionOptions, config_path: Path) -> int:
+    """Run the app on this terminal until the user quits; its exit status. Logs go to the log file only."""
+    log_to_file(options.log_file)
+    return SmartbookApp(options, config_path=config_path).run() or 0

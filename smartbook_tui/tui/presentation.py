@@ -1,0 +1,101 @@
+"""How states read on screen: the one place for the words and colour classes of statuses, registration, the list
+subscription and one's own presence."""
+
+from __future__ import annotations
+
+from smartbook_tui.phone.states import OwnPresence, OwnStatus, Registration, RegistrationState
+from smartbook_tui.presence.summary import Availability
+from smartbook_tui.roster.events import ListStatus
+from smartbook_tui.subscriber.machine import Phase
+
+# availability -> (symbol and words, the colour class of the stylesheet's component classes)
+AVAILABILITY: dict[Availability, tuple[str, str]] = {
+    Availability.ONLINE: ("● online", "online"),
+    Availability.AWAY: ("◐ away", "away"),
+    Availability.BUSY: ("⊘ busy", "busy"),
+    Availability.ON_THE_PHONE: ("☎ on the phone", "phone"),
+    Availability.OFFLINE: ("○ offline", "offline"),
+    Availability.UNKNOWN: ("◌ hidden", "unknown"),  # an account whose live status the server keeps private
+}
+
+# display order when sorting or picking: who is reachable first
+OWN_STATUSES: tuple[tuple[OwnStatus, str], ...] = (
+    (OwnStatus.ONLINE, "● online"),
+    (OwnStatus.AWAY, "◐ away"),
+    (OwnStatus.BUSY, "⊘ busy"),
+    (OwnStatus.DO_NOT_DISTURB, "⛔ do not disturb"),
+    (OwnStatus.OFFLINE, "○ offline"),
+)
+_OWN_WORDS = dict(OWN_STATUSES)
+
+
+# colour class -> the style of a status in Content markup (the stylesheet gives the table the same colours)
+STATUS_STYLES: dict[str, str] = {
+    "online": "$success",
+    "away": "$warning",
+    "busy": "$error",
+    "phone": "$accent",
+    "offline": "dim",
+    "unknown": "dim italic",
+    "none": "",
+    "ok": "$success",
+    "error": "$error",
+}
+
+
+def availability_text(status: Availability, has_account: bool) -> tuple[str, str]:
+    """The status cell of a contact: nothing for a contact without an account (there is no status to show)."""
+    if not has_account:
+        return "", "none"
+    return AVAILABILITY[status]
+
+
+def registration_text(registration: Registration | None) -> tuple[str, str]:
+    """The registration part of the status bar and its colour class (ok, busy, error)."""
+    if registration is None:
+        return "phone: starting", "busy"
+    state = registration.state
+    if state is RegistrationState.REGISTERED:
+        return "registered", "ok"
+    if state is RegistrationState.REGISTERING:
+        return "registering…", "busy"
+    if state is RegistrationState.FAILED:
+        retry = ", retrying" if registration.retrying else ""
+        return f"not registered: {registration.detail or 'failed'}{retry}", "error"
+    return "unregistered", "busy"
+
+
+_PHASES: dict[Phase, tuple[str, str]] = {
+    Phase.IDLE: ("list: not subscribed", "busy"),
+    Phase.SUBSCRIBING: ("list: subscribing…", "busy"),
+    Phase.PENDING: ("list: waiting for the server", "busy"),
+    Phase.ACTIVE: ("list: live", "ok"),
+    Phase.WAITING: ("list: retrying", "error"),
+    Phase.STOPPED: ("list: stopped", "busy"),
+    Phase.FAILED: ("list: failed", "error"),
+}
+
+
+def list_text(status: ListStatus | None, shared: bool | None) -> tuple[str, str]:
+    """The list subscription part of the status bar."""
+    if shared is False:
+        return "book not shared", "busy"
+    if status is None:
+        return "list: not yet subscribed", "busy"
+    words, colour = _PHASES[status.phase]
+    if status.phase is Phase.ACTIVE and not status.complete:
+        words = "list: loading…"
+    if status.phase in (Phase.WAITING, Phase.FAILED) and status.detail:
+        words = f"{words}: {status.detail}"
+    return words, colour
+
+
+def own_presence_text(presence: OwnPresence | None) -> tuple[str, str]:
+    if presence is None:
+        return "me: —", "busy"
+    words = _OWN_WORDS[presence.status]
+    if presence.note:
+        words = f"{words} “{presence.note}”"
+    if presence.detail and not presence.published:
+        return f"me: {words} (not published: {presence.detail})", "error"
+    return f"me: {words}", "ok" if presence.published else "busy"

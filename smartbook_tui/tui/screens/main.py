@@ -1,0 +1,209 @@
+"""The main screen: the contact table with its switch, search box, sort, detail pane and status bar. It owns the
+roster and its view; the app hands it what the session says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static, Switch
+
+from smartbook_tui.phone.states import OwnPresence, Registration
+from smartbook_tui.roster.batch import UpdateBatcher
+from smartbook_tui.roster.events import BookLoaded, ListStatus
+from smartbook_tui.roster.model import Roster
+from smartbook_tui.roster.view import RosterView, SortKey
+from smartbook_tui.subscriber.tracker import PresenceUpdate
+from smartbook_tui.tui.widgets.contact_table import ContactTable
+from smartbook_tui.tui.widgets.detail_pane import DetailPane
+from smartbook_tui.tui.widgets.status_bar import StatusBar
+
+FLUSH_INTERVAL = 0.1  # seconds: presence reaches the table in one pass this often, however fast it arrives
+_SORT_WORDS = {SortKey.NAME: "name", SortKey.STATUS: "status"}
+
+
+def no_book_text(config_path: Path) -> str:
+    return (
+        "No address book yet.\n\n"
+        "Start smartbook with one:\n"
+        "  smartbook --vcard PATH        a .vcf file or a directory of them (repeatable)\n"
+        "  smartbook --carddav URL       a CardDAV server (with --carddav-user and --carddav-password-file)\n\n"
+        f"or name it in the settings file, {config_path}:\n"
+        "  [contacts]\n"
+        '  vcard = ["~/Contacts"]'
+    )
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("l", "toggle_users", "Users only", id="toggle-users"),
+        Binding("slash", "search", "Search", id="search"),
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("escape", "clear_search", "Clear search", show=False, id="clear-search"),
+    ]
+
+    class Ready(Message):
+        """The screen is composed: the session's news can be shown."""
+
+    def __init__(self, *, service_name: str, account: str, users_only: bool, config_path: Path) -> None:
+        super().__init__()
+        self.service_name = service_name
+        self.config_path = config_path
+        self.roster = Roster([], None)
+        self.view = RosterView(self.roster, users_only=users_only)
+        self.batcher = UpdateBatcher()
+        self.book_loaded = False
+        self._account = account
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="toolbar"):
+            yield Label("smartbook", id="brand")
+            yield Label(self._account, id="account-label")
+            yield Switch(value=self.view.users_only, id="users-switch", animate=False)
+            yield Label(f"{self.service_name} users only", id="users-label")
+            yield Label("", id="users-count")
+            yield Label("", id="sort-label")
+        yield Input(placeholder="Search names, numbers, addresses  (Esc clears)", id="search")
+        with Horizontal(id="body"):
+            table = ContactTable(self.roster, self.view, service_name=self.service_name, id="contacts")
+            table.empty_text = "Reading the address book…"
+            yield table
+            yield DetailPane(service_name=self.service_name, id="detail")
+            yield Static(no_book_text(self.config_path), id="empty")
+        yield StatusBar(account=self._account, id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#empty", Static).border_title = "Empty book"
+        self.query_one(ContactTable).border_title = "Contacts"
+        self.query_one(ContactTable).focus()
+        self.set_interval(FLUSH_INTERVAL, self.flush_presence)
+        self._show_counts()
+        self.post_message(self.Ready())
+
+    @property
+    def table(self) -> ContactTable:
+        return self.query_one(ContactTable)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    # -- what the session says
+
+    def set_account(self, account: str) -> None:
+        self._account = account
+        self.query_one("#account-label", Label).update(account)
+        self.status_bar.set_account(account)
+
+    def load_book(self, book: BookLoaded) -> None:
+        self.flush_presence()  # updates for the old book land on it first
+        self.roster.set_book(book.contacts, book.domain)
+        self.view.rebuild()
+        self.book_loaded = True
+        empty = not book.contacts
+        self.query_one("#empty", Static).set_class(empty and not book.sources, "-shown")
+        self.table.display = not (empty and not book.sources)
+        self.query_one(DetailPane).display = self.table.display
+        self.table.empty_text = "The book has no contacts." if empty else self._no_match_text()
+        self.table.book_changed()
+        self._show_counts()
+
+    def add_presence(self, updates: list[PresenceUpdate]) -> None:
+        self.batcher.add(updates)
+
+    def flush_presence(self) -> None:
+        """Apply what arrived since the last flush in one pass; repaint only what the eye would see change."""
+        if not self.batcher.pending:
+            return
+        changed = self.roster.apply(self.batcher.take())
+        if not changed:
+            return
+        if self.view.rows_changed(changed):
+            self.table.view_changed()
+        else:
+            self.table.rows_updated(changed)
+        self._show_counts()
+
+    def set_registration(self, registration: Registration) -> None:
+        self.status_bar.set_registration(registration)
+
+    def set_list(self, status: ListStatus | None, shared: bool | None) -> None:
+        self.status_bar.set_list(status, shared)
+
+    def set_own(self, presence: OwnPresence) -> None:
+        self.status_bar.set_own(presence)
+
+    # -- keys
+
+    def action_toggle_users(self) -> None:
+        switch = self.query_one("#users-switch", Switch)
+        switch.value = not switch.value  # Switch.Changed does the rest, as for a click
+
+    @on(Switch.Changed, "#users-switch")
+    def _users_switched(self, event: Switch.Changed) -> None:
+        if event.value != self.view.users_only:
+            self.view.set_users_only(event.value)
+            self._view_changed()
+        self.table.focus()
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.add_class("-shown")
+        search.focus()
+
+    def action_clear_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.remove_class("-shown")
+        self.table.focus()
+        if search.value:
+            search.value = ""  # Input.Changed clears the view's query
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.view.set_query(event.value)
+        self._view_changed()
+
+    @on(Input.Submitted, "#search")
+    def _search_done(self) -> None:
+        if not self.query_one("#search", Input).value:
+            self.query_one("#search", Input).remove_class("-shown")
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        self.view.set_sort(SortKey.STATUS if self.view.sort is SortKey.NAME else SortKey.NAME)
+        self._view_changed()
+
+    @on(ContactTable.Highlighted)
+    def _highlighted(self, event: ContactTable.Highlighted) -> None:
+        self.query_one(DetailPane).show(event.row)
+
+    # -- what it shows
+
+    def _view_changed(self) -> None:
+        if self.book_loaded and self.roster.rows:
+            self.table.empty_text = self._no_match_text()
+        self.table.view_changed()
+        self._show_counts()
+
+    def _no_match_text(self) -> str:
+        if self.view.query:
+            return f"No contact matches “{self.view.query}”. Esc clears the search."
+        if self.view.users_only:
+            return f"No {self.service_name} user in the book yet. Press l to see every contact."
+        return "The book has no contacts."
+
+    def _show_counts(self) -> None:
+        view = self.view
+        filtered = view.users_only or view.query
+        count = f"{view.shown:,} of {view.total:,}" if filtered else f"{view.total:,} contacts"
+        self.query_one("#users-count", Label).update(count)
+        self.query_one("#sort-label", Label).update(f"sorted by {_SORT_WORDS[view.sort]}  (s)")
+        users = self.roster.users
+        self.status_bar.set_counts(f"{users:,} {self.service_name} user{'s' if users != 1 else ''}")

@@ -1,0 +1,68 @@
+"""The detail pane: everything known of the contact under the cursor, number by number."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from smartbook_tui.roster.model import ResourceState, Row
+from smartbook_tui.tui.presentation import STATUS_STYLES, availability_text
+
+_HEADING = "bold $text-accent"
+_QUIET = "dim"
+Part = tuple[str, str] | str
+
+
+class DetailPane(Static):
+    """Shows one row: its name and status, each number or address with its own account state, the SIP address
+    the server revealed, the note, and where the card came from."""
+
+    def __init__(self, *, service_name: str, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.service_name = service_name
+        self.border_title = "Contact"
+
+    def show(self, row: Row | None) -> None:
+        if row is None:
+            self.update(Content.styled("No contact selected.", _QUIET))
+        else:
+            self.update(Content.assemble(*self._describe(row)))
+
+    def _describe(self, row: Row) -> list[Part]:
+        parts: list[Part] = [(row.contact.name, "bold"), "\n"]
+        if row.has_account:
+            words, colour = availability_text(row.status, True)
+            parts += [(f" {self.service_name} ", "reverse $success"), "  ", (words, STATUS_STYLES[colour])]
+        else:
+            parts.append((f"no {self.service_name} account seen", _QUIET))
+        if row.note:
+            parts.append((f"\n“{row.note}”", "italic"))
+        kinds = {number.raw: number.kinds for number in row.contact.numbers}
+        if row.numbers:
+            parts.append(("\n\nNumbers and addresses\n", _HEADING))
+            for resource in row.numbers:
+                parts += self._resource(resource, kinds.get(resource.label, ()))
+        if row.sip_address:
+            parts += [("\nSIP address\n", _HEADING), f"  {row.sip_address}\n"]
+        card = f", card {row.contact.index}" if row.contact.index else ""
+        parts += [("\nFrom\n", _HEADING), (f"  {row.contact.source or 'unknown source'}{card}", _QUIET)]
+        return parts
+
+    def _resource(self, resource: ResourceState, kinds: tuple[str, ...]) -> list[Part]:
+        parts: list[Part] = [f"  {resource.label}"]
+        shown_kinds = [kind for kind in kinds if kind not in ("voice", "pref")]
+        if shown_kinds:
+            parts.append((f"  {', '.join(shown_kinds)}", _QUIET))
+        parts.append("\n    ")
+        summary = resource.summary
+        if resource.uri is None:
+            parts.append(("not a number it can check: never sent", _QUIET))
+        elif summary.has_account:
+            words, colour = availability_text(summary.status, True)
+            parts += [(self.service_name, "bold"), "  ", (words, STATUS_STYLES[colour])]
+            if summary.sip_address:
+                parts.append((f"\n    {summary.sip_address}", _QUIET))
+        else:
+            parts.append(("no account", _QUIET))
+        parts.append("\n")
+        return parts
