@@ -6,11 +6,15 @@ default) lies between Min-Expires (423 below it) and the maximum (lowered to it)
 every binding, a repeated Call-ID must come with a higher CSeq, and one account holds a bounded number of
 bindings (several devices, not unbounded state). A binding is one device's contact: a new REGISTER for the
 same contact URI, or the same `+sip.instance` (RFC 5626), replaces it. The clock is passed in.
+
+Each new and each removed binding (unregistered or expired) is logged at INFO with the account, the contact and
+the device's User-Agent, as operators expect of a registrar; refreshes only at DEBUG.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 from dataclasses import dataclass, field
 
 from smartbook_tui.sip.message import SipRequest
@@ -22,6 +26,8 @@ DEFAULT_EXPIRES = 3600
 DEFAULT_MIN_EXPIRES = 60
 DEFAULT_MAX_EXPIRES = 86400
 DEFAULT_MAX_BINDINGS = 10
+
+log = logging.getLogger(__name__)
 
 
 class RegisterError(Refusal):
@@ -35,6 +41,7 @@ class Binding:
     call_id: str
     cseq: int
     source: object = None  # where the REGISTER came from (a listener peer): how to reach the device
+    user_agent: str | None = None
 
     @property
     def instance(self) -> str | None:
@@ -77,8 +84,9 @@ class Registrar:
         if not call_id:
             raise RegisterError(400, "the REGISTER has no Call-ID")
         cseq = request.cseq[0]
-        account = self._accounts.setdefault(_normalise_aor(aor), _Account())
-        self._drop_expired(account, now)
+        key = _normalise_aor(aor)
+        account = self._accounts.setdefault(key, _Account())
+        self._drop_expired(key, account, now)
         contacts = request.headers.get_all("Contact")
         if not contacts:
             return list(account.bindings)  # a query: what is registered
@@ -87,30 +95,35 @@ class Registrar:
             if len(contacts) != 1 or header_expires != 0:
                 raise RegisterError(400, "Contact: * needs Expires: 0 and no other Contact")
             self._check_order(account, call_id, cseq)
+            for binding in account.bindings:
+                _log_removed(key, binding)
             account.bindings.clear()
             return []
         changes = [(_name_addr(value, "Contact"), header_expires) for value in contacts]
         for contact, _ in changes:
             self._check_order(account, call_id, cseq, contact)
+        user_agent = request.headers.get("User-Agent")
         updated = list(account.bindings)
         for contact, expires in changes:
             seconds = self._expiry(contact, expires)
             updated = [b for b in updated if not _same_device(b.contact, contact)]
             if seconds > 0:
-                updated.append(Binding(contact, now + seconds, call_id, cseq, source))
+                updated.append(Binding(contact, now + seconds, call_id, cseq, source, user_agent))
         if len(updated) > self.max_bindings:
             raise RegisterError(403, f"an account may register at most {self.max_bindings} devices")
+        _log_changes(key, account.bindings, updated, now)
         account.bindings = updated  # all or nothing: a refused REGISTER changes no binding
         for binding in updated:
             if binding.call_id == call_id and binding.cseq == cseq:
-                heapq.heappush(self._expiries, (binding.expires_at, _normalise_aor(aor)))
+                heapq.heappush(self._expiries, (binding.expires_at, key))
         return list(account.bindings)
 
     def bindings(self, aor: str, now: float) -> list[Binding]:
-        account = self._accounts.get(_normalise_aor(aor))
+        key = _normalise_aor(aor)
+        account = self._accounts.get(key)
         if account is None:
             return []
-        self._drop_expired(account, now)
+        self._drop_expired(key, account, now)
         return list(account.bindings)
 
     @property
@@ -123,14 +136,20 @@ class Registrar:
         while self._expiries and self._expiries[0][0] <= now:
             _, aor = heapq.heappop(self._expiries)
             account = self._accounts.get(aor)
-            if account is not None and self._drop_expired(account, now):
+            if account is not None and self._drop_expired(aor, account, now):
                 changed.add(aor)
         return changed
 
-    def _drop_expired(self, account: _Account, now: float) -> bool:
-        before = len(account.bindings)
-        account.bindings = [b for b in account.bindings if b.expires_at > now]
-        return len(account.bindings) != before
+    @staticmethod
+    def _drop_expired(aor: str, account: _Account, now: float) -> bool:
+        live = [b for b in account.bindings if b.expires_at > now]
+        if len(live) == len(account.bindings):
+            return False
+        for binding in account.bindings:
+            if binding.expires_at <= now:
+                log.info("%s: registration of %s expired (%s)", aor, binding.contact.uri, _device(binding))
+        account.bindings = live
+        return True
 
     def _expiry(self, contact: NameAddr, header_expires: int | None) -> int:
         written = contact.param("expires")
@@ -158,6 +177,37 @@ class Registrar:
 def contact_values(bindings: list[Binding], now: float) -> list[str]:
     """The Contact header values of a 200 to REGISTER: every binding with the seconds it has left."""
     return [str(b.contact.without_params("expires").with_params(expires=str(b.expires_in(now)))) for b in bindings]
+
+
+def _log_changes(aor: str, before: list[Binding], after: list[Binding], now: float) -> None:
+    """New and removed bindings at INFO, refreshed ones at DEBUG."""
+    for binding in after:
+        if binding in before:
+            continue  # another device of the account, untouched by this REGISTER
+        old = next((b for b in before if _same_device(b.contact, binding.contact)), None)
+        if old is not None and old.contact.uri == binding.contact.uri:
+            log.debug("%s refreshes %s for %d s", aor, binding.contact.uri, binding.expires_in(now))
+        else:
+            source = "" if binding.source is None else f" from {binding.source}"
+            log.info(
+                "%s registers %s%s for %d s (%s)",
+                aor,
+                binding.contact.uri,
+                source,
+                binding.expires_in(now),
+                _device(binding),
+            )
+    for binding in before:
+        if not any(_same_device(binding.contact, b.contact) and binding.contact.uri == b.contact.uri for b in after):
+            _log_removed(aor, binding)
+
+
+def _log_removed(aor: str, binding: Binding) -> None:
+    log.info("%s unregisters %s (%s)", aor, binding.contact.uri, _device(binding))
+
+
+def _device(binding: Binding) -> str:
+    return f"User-Agent: {binding.user_agent}" if binding.user_agent else "no User-Agent"
 
 
 def _name_addr(value: str | None, header: str) -> NameAddr:

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from smartbook_tui.server.registrar import RegisterError, Registrar, contact_values
@@ -104,3 +106,28 @@ def test_a_refused_register_changes_nothing():
     with pytest.raises(RegisterError):
         registrar.register(ALICE, register("<sip:a@192.0.2.1>;expires=0", "<sip:a@192.0.2.3>;expires=5"), 2.0)
     assert registrar.bindings(ALICE, 3.0) == before
+
+
+def test_new_and_removed_registrations_are_logged_with_the_user_agent(caplog):
+    caplog.set_level(logging.DEBUG, logger="smartbook_tui.server.registrar")
+    registrar = Registrar()
+    phone = register("<sip:a@192.0.2.1;transport=tcp>", expires=600)
+    phone.headers.add("User-Agent", "smartbook/0.1.0")
+    registrar.register(ALICE, phone, 0.0, source="TCP 192.0.2.1:40000")
+    registrar.register(ALICE, register("<sip:a@192.0.2.2>", expires=60, call_id="desk"), 0.0)
+    refresh = register("<sip:a@192.0.2.1;transport=tcp>", expires=600, cseq=2)
+    refresh.headers.add("User-Agent", "smartbook/0.1.0")
+    registrar.register(ALICE, refresh, 100.0)
+    registrar.expire(60.0)
+    registrar.register(ALICE, register("<sip:a@192.0.2.1;transport=tcp>;expires=0", cseq=3), 200.0)
+
+    info = [record.getMessage() for record in caplog.records if record.levelno == logging.INFO]
+    assert info == [
+        "sip:alice@example.org registers sip:a@192.0.2.1;transport=tcp from TCP 192.0.2.1:40000 for 600 s"
+        " (User-Agent: smartbook/0.1.0)",
+        "sip:alice@example.org registers sip:a@192.0.2.2 for 60 s (no User-Agent)",
+        "sip:alice@example.org: registration of sip:a@192.0.2.2 expired (no User-Agent)",
+        "sip:alice@example.org unregisters sip:a@192.0.2.1;transport=tcp (User-Agent: smartbook/0.1.0)",
+    ]
+    debug = [record.getMessage() for record in caplog.records if record.levelno == logging.DEBUG]
+    assert debug == ["sip:alice@example.org refreshes sip:a@192.0.2.1;transport=tcp for 600 s"]
