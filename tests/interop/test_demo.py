@@ -1,0 +1,183 @@
+"""`smartbook demo --backend-only` as a user runs it: the embedded server on a free port with the demo users, watched
+by `smartbook watch` as the demo's account on the fixtures book; the badges, a status changing, a user joining;
+then Ctrl-C, after which no process and no file of the demo is left."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from smartbook_tui.demo.cast import load_cast
+from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST
+from tests.peers.json_lines import JsonLines, Line
+
+CAST = load_cast(DEFAULT_CAST)
+JOINER = next(user for user in CAST.users if user.joins)
+PUBLIC = [  # found by their number, with a live status that changes
+    user for user in CAST.users if user.public_presence and len(user.statuses) > 1 and user.phone and not user.joins
+]
+SILENT = next(user for user in CAST.users if not user.statuses)  # has an account, never signs in
+JOIN_AFTER = 5  # long enough for the watcher's first full state to come before the join
+
+
+def resource(phone: str) -> str:
+    return f"sip:{phone}@{CAST.domain};user=phone"
+
+
+def presence_of(uri: str):
+    return lambda line: line.get("event") == "presence" and line.get("uri") == uri
+
+
+async def start_demo(tmp_path: Path, *extra: str) -> tuple[asyncio.subprocess.Process, dict[str, object], Path]:
+    """`smartbook demo --backend-only` with its temporary directory under tmp_path; the process, what its ready file
+    says, and that temporary root."""
+    temporary_root = tmp_path / "tmp"
+    temporary_root.mkdir()
+    ready_file = tmp_path / "ready.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "smartbook_tui.cli",
+        "demo",
+        "--backend-only",
+        "--ready-file",
+        str(ready_file),
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=os.environ | {"TMPDIR": str(temporary_root)},
+    )
+    async with asyncio.timeout(30):
+        while not ready_file.exists():
+            assert process.returncode is None, (await process.communicate())[1].decode()
+            await asyncio.sleep(0.05)
+    return process, json.loads(ready_file.read_text()), temporary_root
+
+
+async def start_watch(ready: dict[str, object]) -> JsonLines:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "smartbook_tui.cli",
+        "watch",
+        "--sip-uri",
+        str(ready["account"]),
+        "--proxy",
+        str(ready["sip"]),
+        "--password-file",
+        str(ready["password_file"]),
+        "--vcard",
+        str(DEFAULT_BOOK),
+        "--region",
+        "FR",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    return JsonLines(process, "smartbook watch")
+
+
+def process_gone(pid: int) -> bool:
+    """Whether `pid` ends within 10 s (a zombie waiting for a parent that does not reap it counts as ended)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def test_the_demo_shows_badges_status_changes_and_a_user_joining_then_leaves_nothing(tmp_path: Path) -> None:
+    demo, ready, temporary_root = await start_demo(tmp_path, "--period", "1", "--join-after", str(JOIN_AFTER))
+    watch = await start_watch(ready)
+    try:
+        complete = await watch.until(lambda line: "state of all" in str(line.get("detail")), timeout=30)
+        first: dict[str, Line] = {}
+        for line in watch.lines[: watch.lines.index(complete)]:
+            if line.get("event") == "presence":
+                first[str(line["uri"])] = line
+
+        # The demo users' numbers have accounts, live status for the public ones, the badge alone for one who
+        # never signs in; the joining user has no account yet.
+        for user in PUBLIC:
+            assert first[resource(user.phone)]["has_account"] is True, user
+            assert first[resource(user.phone)]["sip_address"] == f"sip:{user.username}@{CAST.domain}"
+        assert first[resource(SILENT.phone)]["has_account"] is True
+        assert first[resource(SILENT.phone)]["status"] in ("offline", "unknown")
+        assert first[resource(JOINER.phone)]["has_account"] is False
+
+        # A demo user's status changes while we watch.
+        mover = resource(PUBLIC[0].phone)
+        before = (first[mover]["status"], first[mover]["note"])
+        await watch.until(
+            lambda line: presence_of(mover)(line) and (line["status"], line["note"]) != before,
+            after=watch.mark(),
+            timeout=15,
+        )
+
+        # The joining user's badge appears, with their address and live status.
+        joined = await watch.until(
+            lambda line: presence_of(resource(JOINER.phone))(line) and line["has_account"] is True, timeout=30
+        )
+        assert joined["sip_address"] == f"sip:{JOINER.username}@{CAST.domain}"
+        assert joined["status"] in {step.status.value for step in JOINER.statuses}
+    finally:
+        await watch.stop(signal.SIGINT)
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        async with asyncio.timeout(15):
+            _, stderr = await demo.communicate()
+    assert demo.returncode == 0, stderr.decode()
+    assert process_gone(int(ready["pid"]))
+    assert list(temporary_root.iterdir()) == []
+
+
+async def test_the_demo_says_so_when_its_server_dies_and_cleans_up(tmp_path: Path) -> None:
+    demo, ready, temporary_root = await start_demo(tmp_path)
+    os.kill(int(ready["pid"]), signal.SIGKILL)
+    async with asyncio.timeout(15):
+        _, stderr = await demo.communicate()
+    assert demo.returncode == 1
+    assert "the demo's server stopped" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert list(temporary_root.iterdir()) == []
+
+
+async def test_the_backend_stops_when_the_demo_is_killed(tmp_path: Path) -> None:
+    demo, ready, _ = await start_demo(tmp_path)
+    demo.kill()
+    await demo.wait()
+    assert process_gone(int(ready["pid"]))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--period", "0"], "--period: must be at least"),
+        (["--cast", "/nonexistent/cast.toml"], "cast /nonexistent/cast.toml is missing"),
+    ],
+)
+async def test_bad_demo_options_get_one_line(tmp_path: Path, arguments: list[str], message: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "smartbook_tui.cli",
+        "demo",
+        "--backend-only",
+        *arguments,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 2
+    assert message in stderr.decode()
+    assert "Traceback" not in stderr.decode()
