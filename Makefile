@@ -7,10 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 # Debian packages of the real peers the test suite drives.
 PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules sip-tester
 
-.PHONY: test test-deps lint bench clean
+.PHONY: test test-deps lint bench clean demo
 
 test: $(STAMP) test-deps lint
 	$(PY) -m pytest
+
+# The app against the embedded server with demo users whose numbers are in fixtures/contacts (quit with q).
+demo: $(STAMP)
+	$(VENV)/bin/smartbook demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
