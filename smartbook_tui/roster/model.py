@@ -1,0 +1,171 @@
+"""Contacts x list-subscription updates -> one row per contact: the badge, the best status, where the account was
+found, the note; and each number's and address's own state for the detail pane.
+
+A contact's resources are its checked numbers (as resource URIs, by the contacts package's rule) and its SIP
+addresses, as the list subscription carries them (`contacts.contact_resource_uris`). The row shows one of them,
+the best: first one with an account, then the best status by `STATUS_ORDER`, then card order (numbers before
+addresses); its status, note and revealed SIP address are the row's, and it is what the account was "found by".
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+from dataclasses import dataclass
+
+from smartbook_tui.contacts import Contact, number_resource_uri
+from smartbook_tui.presence import NO_PRESENCE, Availability, PresenceSummary
+from smartbook_tui.subscriber.tracker import PresenceUpdate
+
+from . import search
+
+# Best first: who can be reached now, then who is there but taken, then who is away; "unknown" (a status the server
+# keeps hidden, or nothing known) last, since it says nothing.
+STATUS_ORDER: tuple[Availability, ...] = (
+    Availability.ONLINE,
+    Availability.ON_THE_PHONE,
+    Availability.BUSY,
+    Availability.AWAY,
+    Availability.OFFLINE,
+    Availability.UNKNOWN,
+)
+STATUS_RANK: dict[Availability, int] = {status: rank for rank, status in enumerate(STATUS_ORDER)}
+_RANK = STATUS_RANK
+_NO_ACCOUNT = len(STATUS_ORDER)  # added to the rank of a resource without an account: any account ranks first
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceState:
+    label: str  # the number as the card writes it, or the SIP address
+    uri: str | None  # the resource URI subscribed to (None: an unchecked number, never sent)
+    summary: PresenceSummary  # NO_PRESENCE until something arrives
+
+
+@dataclass(slots=True)
+class Row:
+    contact: Contact
+    has_account: bool
+    status: Availability
+    found_by: str | None
+    sip_address: str | None
+    note: str | None
+    version: int  # unique across the roster's life: (contact id, version) names what a row looked like
+    numbers: list[ResourceState]
+    text_key: str = ""  # folded name and SIP addresses (the contact's and the revealed one), for search
+    digits_key: str = ""  # the numbers' digits in every spelling, for search
+
+
+class Roster:
+    """The rows of a book, in book order, kept up to date by presence updates."""
+
+    def __init__(self, contacts: list[Contact], domain: str | None) -> None:
+        self._versions = itertools.count(1)
+        self._known: dict[str, PresenceSummary] = {}  # the last summary per resource URI, kept over book changes
+        self.rows: list[Row] = []
+        self.users = 0
+        self.by_name: list[int] = []  # row indices sorted by folded name (book order breaks ties)
+        self.name_rank: list[int] = []  # each row's position in by_name
+        self._slots: dict[str, list[tuple[int, int]]] = {}  # resource URI -> (row index, index in row.numbers)
+        self._row_of: dict[str, int] = {}  # contact id -> row index (the first, when two cards share an id)
+        self.set_book(contacts, domain)
+
+    def set_book(self, contacts: list[Contact], domain: str | None) -> None:
+        """Replace the book; resources still in it keep what is known of their presence."""
+        collecting = gc.isenabled()
+        gc.disable()  # the objects made here hold no cycles: collections passing over them cost a third of the time
+        try:
+            self._build(contacts, domain)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _build(self, contacts: list[Contact], domain: str | None) -> None:
+        known = self._known
+        rows: list[Row] = []
+        slots: dict[str, list[tuple[int, int]]] = {}
+        row_of: dict[str, int] = {}
+        names: list[str] = []
+        for row_index, contact in enumerate(contacts):
+            name = search.fold(contact.name)
+            names.append(name)
+            numbers: list[ResourceState] = []
+            for number in contact.numbers:
+                if number.e164 and domain:
+                    uri = number_resource_uri(number.e164, domain)
+                    slots.setdefault(uri, []).append((row_index, len(numbers)))
+                    numbers.append(ResourceState(number.raw, uri, known.get(uri, NO_PRESENCE)))
+                else:
+                    numbers.append(ResourceState(number.raw, None, NO_PRESENCE))
+            for address in contact.sip_addresses:
+                slots.setdefault(address, []).append((row_index, len(numbers)))
+                numbers.append(ResourceState(address, address, known.get(address, NO_PRESENCE)))
+            row = Row(contact, False, Availability.UNKNOWN, None, None, None, 0, numbers)
+            row.text_key = search.KEY_SEPARATOR.join((name, *map(search.fold, contact.sip_addresses)))
+            row.digits_key = search.digits_key(contact.numbers)
+            self._settle(row)
+            rows.append(row)
+            row_of.setdefault(contact.id, row_index)
+        self.rows = rows
+        self._slots = slots
+        self._row_of = row_of
+        self.by_name = sorted(range(len(rows)), key=names.__getitem__)
+        self.name_rank = [0] * len(rows)
+        for rank, row_index in enumerate(self.by_name):
+            self.name_rank[row_index] = rank
+        self.users = sum(row.has_account for row in rows)
+
+    def row_of(self, contact_id: str) -> int | None:
+        return self._row_of.get(contact_id)
+
+    def apply(self, updates: list[PresenceUpdate]) -> set[int]:
+        """Take presence updates (the list subscription's, per resource URI); the indices of the rows that changed."""
+        known = self._known
+        slots_of = self._slots
+        rows = self.rows
+        touched: set[int] = set()
+        for update in updates:
+            uri = update.uri
+            if update.removed:
+                summary = NO_PRESENCE
+                old = known.pop(uri, NO_PRESENCE)
+            else:
+                summary = update.summary
+                old = known.get(uri, NO_PRESENCE)
+                known[uri] = summary
+            if old is summary or (old.status is summary.status and old == summary):
+                continue
+            for row_index, slot in slots_of.get(uri, ()):
+                numbers = rows[row_index].numbers
+                numbers[slot] = ResourceState(numbers[slot].label, uri, summary)
+                touched.add(row_index)
+        users = self.users
+        for row_index in touched:
+            row = rows[row_index]
+            users -= row.has_account
+            self._settle(row)
+            users += row.has_account
+        self.users = users
+        return touched
+
+    def _settle(self, row: Row) -> None:
+        """Derive the row's badge, status, address and note from its resources; a new version."""
+        best = NO_PRESENCE
+        best_label: str | None = None
+        best_rank = 2 * _NO_ACCOUNT
+        for state in row.numbers:
+            summary = state.summary
+            rank = _RANK[summary.status] if summary.has_account else _NO_ACCOUNT + _RANK[summary.status]
+            if rank < best_rank:
+                best, best_label, best_rank = summary, state.label, rank
+        revealed = best.sip_address
+        if revealed != row.sip_address:
+            if row.sip_address is not None:  # the old revealed address ends the key
+                row.text_key = row.text_key.rpartition(search.KEY_SEPARATOR)[0]
+            if revealed is not None:
+                row.text_key += search.KEY_SEPARATOR + search.fold(revealed)
+            row.sip_address = revealed
+        row.has_account = best.has_account
+        row.status = best.status
+        row.found_by = best_label if best.has_account else None
+        row.note = best.note
+        row.version = next(self._versions)
