@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cast import load_cast
+
 __all__ = ["DEFAULT_BOOK", "DEFAULT_CAST", "Backend", "DemoError", "DemoOptions", "backend_running", "run_demo"]
 
 _CHECKOUT = Path(__file__).resolve().parents[2]  # the source tree the package runs from (make demo's editable one)
@@ -63,13 +65,15 @@ class Backend:
 
 def run_demo(options: DemoOptions, app: Callable[[Sequence[str]], int]) -> int:
     """Run the demo; `app` is the `smartbook` command line's entry, given the app's arguments. The exit status of
-    the app (or, with `backend_only`, 0 after Ctrl-C). Raises DemoError when the backend cannot start."""
+    the app (or, with `backend_only`, 0 after Ctrl-C). Raises DemoError when the backend cannot start, CastError
+    for a cast file it cannot use."""
     for path, what in ((options.cast, "cast"), (options.book, "book")):
         if not path.exists():
             raise DemoError(
                 f"the demo's {what} {path} is missing: run the demo from a smartbook source tree (make demo), "
                 f"or give --{what}"
             )
+    load_cast(options.cast)  # a mistake in it is told here, in one line, rather than in the backend's log
     with _interrupted_by_term_and_hangup(), tempfile.TemporaryDirectory(prefix="smartbook-demo-") as temporary:
         workdir = Path(temporary)
         with backend_running(workdir, options) as backend:

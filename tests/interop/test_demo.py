@@ -159,14 +159,29 @@ async def test_the_backend_stops_when_the_demo_is_killed(tmp_path: Path) -> None
     assert process_gone(int(ready["pid"]))
 
 
+BAD_CAST = """domain = "example.org"
+[me]
+username = "demo"
+password = "x"
+[[user]]
+username = "sam"
+password = "y"
+statuses = [{ status = "sleepy" }]
+"""
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (["--period", "0"], "--period: must be at least"),
         (["--cast", "/nonexistent/cast.toml"], "cast /nonexistent/cast.toml is missing"),
+        (["--cast", "{bad_cast}"], "[[user]] number 1: status 'sleepy' is none of online, away, busy"),
     ],
 )
 async def test_bad_demo_options_get_one_line(tmp_path: Path, arguments: list[str], message: str) -> None:
+    bad_cast = tmp_path / "cast.toml"
+    bad_cast.write_text(BAD_CAST)
+    arguments = [argument.format(bad_cast=bad_cast) for argument in arguments]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -179,5 +194,5 @@ async def test_bad_demo_options_get_one_line(tmp_path: Path, arguments: list[str
     )
     _, stderr = await process.communicate()
     assert process.returncode == 2
-    assert message in stderr.decode()
+    assert message in stderr.decode().strip().splitlines()[-1]  # after argparse's usage lines, if any
     assert "Traceback" not in stderr.decode()
