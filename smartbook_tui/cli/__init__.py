@@ -1,4 +1,5 @@
-"""The `smartbook` command line: one module per command, each adding its parser and its `run`."""
+"""The `smartbook` command line: the app when no command is given, else one module per command, each adding its
+parser and its `run`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from pathlib import Path
 from smartbook_tui import __version__
 from smartbook_tui.config import ENVIRONMENT_VARIABLE, default_config_path
 
-from . import contacts, demo, inspect, server, watch
+from . import app, contacts, demo, inspect, server, watch
+from .options import add_app_arguments, add_session_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smartbook",
-        description="A terminal softphone whose contact list shows which contacts have an account.",
+        description="A terminal softphone whose contact list shows which contacts have an account. Without a "
+        "command it opens the app; its options may also be set in the settings file, and each option wins over "
+        "its setting.",
     )
     parser.add_argument("--version", action="version", version=f"smartbook {__version__}")
     parser.add_argument(
@@ -24,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"the settings file (default: ${ENVIRONMENT_VARIABLE}, else {default_config_path()})",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_session_arguments(parser)
+    add_app_arguments(parser)
+    parser.set_defaults(run=app.run)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands (none: the app)")
     contacts.add_parser(commands)
     demo.add_parser(commands)
     inspect.add_parser(commands)

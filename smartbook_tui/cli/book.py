@@ -8,14 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartbook_tui.config import CardDavSettings, Settings
-from smartbook_tui.contacts import (
-    ImportResult,
-    default_region,
-    normalize_contacts,
-    read_vcard_paths,
-    system_locale_name,
-)
-from smartbook_tui.contacts.carddav import CardDavAccount, CardDavError, sync_carddav
+from smartbook_tui.contacts import ImportResult, normalize_contacts, read_vcard_paths
+from smartbook_tui.contacts.carddav import CardDavError, sync_carddav
+from smartbook_tui.roster.live_book import book_region, carddav_account
 from smartbook_tui.sip.uri import parse_sip_uri
 
 
@@ -29,31 +24,53 @@ class Book:
     region: str | None
 
 
-def add_book_arguments(parser: argparse.ArgumentParser) -> None:
+def add_book_arguments(parser: argparse._ActionsContainer, *, suppress: bool = False) -> None:
+    """The book's options. With `suppress` (a command under `smartbook`, which has them too) an option left out
+    keeps the value given before the command."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
     parser.add_argument(
         "--vcard",
         type=Path,
         action="append",
-        default=[],
+        default=default([]),
         metavar="PATH",
         help="a .vcf file, or a directory searched for them recursively (repeatable)",
     )
-    parser.add_argument("--carddav", metavar="URL", help="a CardDAV server, principal or address book URL")
-    parser.add_argument("--carddav-user", metavar="USER", help="the CardDAV user name")
     parser.add_argument(
-        "--carddav-password-file", type=Path, metavar="FILE", help="a file holding the CardDAV password"
+        "--carddav", default=default(None), metavar="URL", help="a CardDAV server, principal or address book URL"
     )
-    parser.add_argument("--carddav-ca", type=Path, metavar="FILE", help="a PEM file of CAs to trust as well")
+    parser.add_argument("--carddav-user", default=default(None), metavar="USER", help="the CardDAV user name")
     parser.add_argument(
-        "--carddav-insecure-http", action="store_true", help="allow plain http to hosts other than this machine"
+        "--carddav-password-file",
+        type=Path,
+        default=default(None),
+        metavar="FILE",
+        help="a file holding the CardDAV password",
+    )
+    parser.add_argument(
+        "--carddav-ca", type=Path, default=default(None), metavar="FILE", help="a PEM file of CAs to trust as well"
+    )
+    parser.add_argument(
+        "--carddav-insecure-http",
+        action="store_true",
+        default=default(False),
+        help="allow plain http to hosts other than this machine",
     )
     parser.add_argument(
         "--carddav-cache",
         type=Path,
+        default=default(None),
         metavar="DIR",
         help="where the last good copy of the CardDAV book is kept (default: the user cache directory)",
     )
-    parser.add_argument("--region", help="ISO 3166 region of national numbers, e.g. FR (default: from the locale)")
+    parser.add_argument(
+        "--region",
+        default=default(None),
+        help="ISO 3166 region of national numbers, e.g. FR (default: from the locale)",
+    )
 
 
 def merge_book_settings(args: argparse.Namespace, saved: Settings) -> Settings:
@@ -67,27 +84,38 @@ def merge_book_settings(args: argparse.Namespace, saved: Settings) -> Settings:
         ca=args.carddav_ca or saved.carddav.ca,
         insecure_http=args.carddav_insecure_http or saved.carddav.insecure_http,
         cache=args.carddav_cache or saved.carddav.cache,
+        poll=saved.carddav.poll,
     )
     return saved
 
 
-def load_book(settings: Settings, own_number: str | None = None) -> Book:
-    """Read the vCards and the CardDAV book of `settings`; skipped cards and CardDAV trouble go to stderr as
-    warnings. Raises BookUnavailable when there is nothing to show."""
+def check_book(settings: Settings) -> str | None:
+    """The region of national numbers, once the book's options are seen to work. Raises BookUnavailable."""
     try:
-        region = default_region(settings.region, own_number, system_locale_name())
+        region = book_region(settings)
     except ValueError as exc:
         raise BookUnavailable(str(exc)) from None
-    carddav = settings.carddav
-    if not settings.vcard and not carddav.url:
+    if not settings.vcard and not settings.carddav.url:
         raise BookUnavailable("no address book given: use --vcard PATH (a .vcf file or a directory) or --carddav URL")
     missing = [str(path) for path in settings.vcard if not path.exists()]
     if missing:
         raise BookUnavailable(f"no such file or directory: {', '.join(missing)}")
+    return region
+
+
+def nothing_read(sources: list[str], result: ImportResult) -> BookUnavailable:
+    return BookUnavailable(f"nothing could be read from {', '.join(sources)} ({result.summary()})")
+
+
+def load_book(settings: Settings) -> Book:
+    """Read the vCards and the CardDAV book of `settings`; skipped cards and CardDAV trouble go to stderr as
+    warnings. Raises BookUnavailable when there is nothing to show."""
+    region = check_book(settings)
+    carddav = settings.carddav
     result = read_vcard_paths(settings.vcard)
     if carddav.url:
         try:
-            synced = sync_carddav(_carddav_account(carddav), cache_dir=carddav.cache)
+            synced = sync_carddav(carddav_account(carddav), cache_dir=carddav.cache)
         except CardDavError as exc:  # a URL or option that cannot work: nothing was tried
             raise BookUnavailable(str(exc)) from None
         if synced.error is not None:
@@ -97,19 +125,8 @@ def load_book(settings: Settings, own_number: str | None = None) -> Book:
     for skipped in result.skipped:
         warn(str(skipped))
     if not result.contacts:
-        sources = [*map(str, settings.vcard), *([carddav.url] if carddav.url else [])]
-        raise BookUnavailable(f"nothing could be read from {', '.join(sources)} ({result.summary()})")
+        raise nothing_read([*map(str, settings.vcard), *([carddav.url] if carddav.url else [])], result)
     return Book(ImportResult(normalize_contacts(result.contacts, region), result.skipped), region)
-
-
-def _carddav_account(carddav: CardDavSettings) -> CardDavAccount:
-    return CardDavAccount(
-        carddav.url or "",
-        carddav.user,
-        password_file=carddav.password_file,
-        ca_file=carddav.ca,
-        allow_insecure_http=carddav.insecure_http,
-    )
 
 
 def account_domain(settings: Settings) -> str | None:

@@ -1,0 +1,144 @@
+"""The options of a session (the account and the book), defined once for the app (`smartbook` with no command) and
+for `smartbook watch`, and how they meet the settings file: each flag wins over its setting."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from smartbook_tui.config import AccountSettings, Settings
+from smartbook_tui.password_file import read_password_file
+from smartbook_tui.roster.consent import ConsentStore
+from smartbook_tui.roster.logfile import default_log_path
+from smartbook_tui.roster.session import DEFAULT_SERVICE_NAME, SessionOptions
+
+from .book import add_book_arguments, merge_book_settings
+
+PASSWORD_VARIABLE = "SMARTBOOK_PASSWORD"  # noqa: S105 (the name of the variable, not a password)
+_ACCOUNT_OPTIONS = ("sip_uri", "username", "password_file", "proxy", "transport", "ca", "rls_uri", "list_uri")
+
+
+def add_session_arguments(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """The account and book options. With `suppress` (a command under `smartbook`, which has them too) an option
+    left out keeps the value given before the command."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    account = parser.add_argument_group("account", "also [account] in the settings file")
+    account.add_argument("--sip-uri", default=default(None), help="the account, e.g. sip:alice@example.org")
+    account.add_argument(
+        "--username", default=default(None), help="the digest user name (default: the user part of --sip-uri)"
+    )
+    account.add_argument(
+        "--password-file",
+        type=Path,
+        default=default(None),
+        metavar="FILE",
+        help=f"a file holding the password (or ${PASSWORD_VARIABLE})",
+    )
+    account.add_argument(
+        "--proxy",
+        default=default(None),
+        metavar="HOST[:PORT]",
+        help="where to send requests (default: the account's domain)",
+    )
+    account.add_argument(
+        "--transport",
+        choices=("udp", "tcp", "tls"),
+        default=default(None),
+        help="default: tcp (a book rarely fits UDP)",
+    )
+    account.add_argument(
+        "--ca", type=Path, default=default(None), metavar="FILE", help="a PEM file of CAs to trust for TLS"
+    )
+    account.add_argument(
+        "--rls-uri", default=default(None), help="the resource list server (default: sip:rls@<domain>)"
+    )
+    account.add_argument(
+        "--list-uri", default=default(None), help="subscribe to this server-stored list instead of sending the book"
+    )
+    book = parser.add_argument_group("address book", "also [contacts] and [carddav] in the settings file")
+    add_book_arguments(book, suppress=suppress)
+    book.add_argument(
+        "--carddav-poll",
+        type=_seconds,
+        default=default(None),
+        metavar="SECONDS",
+        help="how often the CardDAV book is looked at for changes while running (default: 5)",
+    )
+
+
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    app = parser.add_argument_group("the app", "also [app] in the settings file")
+    app.add_argument(
+        "--users-only",
+        action=argparse.BooleanOptionalAction,
+        help="start with only the contacts who have an account shown",
+    )
+    app.add_argument(
+        "--share-book",
+        action=argparse.BooleanOptionalAction,
+        help="agree to send the book's numbers to the service to find its users (default: asked once per "
+        "account); --no-share-book: use the app as a plain address book and phone",
+    )
+    app.add_argument(
+        "--null-audio",
+        action=argparse.BooleanOptionalAction,
+        help="use no sound device (the null audio device)",
+    )
+    app.add_argument(
+        "--log-file", type=Path, metavar="PATH", help=f"where the app logs (default: {default_log_path()})"
+    )
+
+
+def merge_session_settings(args: argparse.Namespace, saved: Settings) -> Settings:
+    """The settings file's account and book values, each replaced by its flag when the flag is given."""
+    merge_book_settings(args, saved)
+    account = saved.account
+    saved.account = AccountSettings(
+        **{name: getattr(args, name) or getattr(account, name) for name in _ACCOUNT_OPTIONS}  # type: ignore[arg-type]
+    )
+    saved.carddav.poll = args.carddav_poll or saved.carddav.poll
+    return saved
+
+
+def read_password(account: AccountSettings, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The account's password: its file's, else $SMARTBOOK_PASSWORD's; None when neither gives one. Raises
+    PasswordFileError (a ValueError) for a password file that cannot be read."""
+    if account.password_file is not None:
+        return read_password_file(account.password_file)
+    return environ.get(PASSWORD_VARIABLE) or None
+
+
+def app_options(
+    args: argparse.Namespace, settings: Settings, environ: Mapping[str, str] = os.environ
+) -> SessionOptions:
+    """What the app runs with: `settings` (flags merged already) and the app's own flags, each winning over its
+    setting. Consent not given by either is the one remembered for the account, if any."""
+    app = settings.app
+    share_book = _flag(args.share_book, app.share_book)
+    if share_book is None and settings.account.sip_uri:
+        share_book = ConsentStore().get(settings.account.sip_uri)
+    return SessionOptions(
+        settings,
+        password=read_password(settings.account, environ),
+        share_book=share_book,
+        users_only=bool(_flag(args.users_only, app.users_only)),
+        null_audio=bool(_flag(args.null_audio, app.null_audio)),
+        log_file=args.log_file or app.log_file or default_log_path(),
+        service_name=app.service_name or DEFAULT_SERVICE_NAME,
+    )
+
+
+def _flag(option: bool | None, setting: bool | None) -> bool | None:
+    return option if option is not None else setting
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value

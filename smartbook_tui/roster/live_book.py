@@ -1,0 +1,225 @@
+"""The address book while a session runs: vCard files and a CardDAV account read at start, then watched, so that
+an edit reaches the session without a restart.
+
+Files are watched by polling their modification times and sizes (directories recursively): a few stat calls a
+second cost nothing next to a book's parsing, work the same on every system and file system (network shares
+included), and need no dependency. Only the files that changed are read again. CardDAV is synced every few seconds
+(a sync-token REPORT answers "nothing new" in one small request). Parsing and number normalisation run in a worker
+thread, so that a 10,000-card book never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from smartbook_tui.config import CardDavSettings, Settings
+from smartbook_tui.contacts import (
+    Contact,
+    SkippedCard,
+    default_region,
+    normalize_contacts,
+    read_vcard_paths,
+    system_locale_name,
+)
+from smartbook_tui.contacts.carddav import CardDavAccount, CardDavBook, CardDavError, SyncResult
+from smartbook_tui.contacts.vcard import vcard_files
+
+from .events import Notice, Severity
+
+log = logging.getLogger(__name__)
+
+FILE_POLL_INTERVAL = 1.5  # seconds between two looks at the vCard files
+CARDDAV_POLL_INTERVAL = 5.0  # seconds between two CardDAV syncs, unless the settings say otherwise
+SKIPPED_NOTICES = 3  # skipped cards told one by one; beyond that, one line for the rest
+
+Stamp = tuple[int, int, int] | None  # (modification time in ns, size, inode) of a file; None: it is not there
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    contacts: list[Contact]  # every number's E.164 form set where it can be checked
+    skipped: list[SkippedCard]
+    sources: tuple[str, ...]  # the files, directories and CardDAV URL read
+    region: str | None  # the region national numbers were read in
+    settled: bool  # False while a CardDAV book is shown from its cached copy, before its first sync answers
+
+
+def book_region(settings: Settings) -> str | None:
+    """The region national numbers are read in. Raises ValueError for a region setting that is not one."""
+    return default_region(settings.region, None, system_locale_name())
+
+
+def carddav_account(carddav: CardDavSettings) -> CardDavAccount:
+    return CardDavAccount(
+        carddav.url or "",
+        carddav.user,
+        password_file=carddav.password_file,
+        ca_file=carddav.ca,
+        allow_insecure_http=carddav.insecure_http,
+    )
+
+
+class _Files:
+    """The vCard files of the book, each read again only when its stamp changes."""
+
+    def __init__(self, paths: list[Path], region: str | None) -> None:
+        self._paths = paths
+        self._region = region
+        self._read: dict[Path, tuple[Stamp, list[Contact], list[SkippedCard]]] = {}
+
+    def stamps(self) -> list[tuple[Path, Stamp]]:
+        """Every file the book is made of, in book order, with its stamp (runs in a worker thread)."""
+        return [(file, _stamp(file)) for path in self._paths for file in vcard_files(path)]
+
+    def read(self, stamps: list[tuple[Path, Stamp]]) -> tuple[list[Contact], list[SkippedCard]]:
+        """The book's cards, reading the files whose stamp changed (runs in a worker thread)."""
+        contacts: list[Contact] = []
+        skipped: list[SkippedCard] = []
+        fresh: dict[Path, tuple[Stamp, list[Contact], list[SkippedCard]]] = {}
+        for file, stamp in stamps:
+            known = self._read.get(file)
+            if known is None or known[0] != stamp:
+                found = read_vcard_paths([file])
+                known = (stamp, normalize_contacts(found.contacts, self._region), found.skipped)
+            fresh[file] = known
+            contacts += known[1]
+            skipped += known[2]
+        self._read = fresh
+        return contacts, skipped
+
+
+def _stamp(file: Path) -> Stamp:
+    try:
+        status = file.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size, status.st_ino
+
+
+class LiveBook:
+    """Reads the book of `settings`, then tells `on_book` of every change until cancelled; trouble (a region that
+    is not one, an unreadable file or card, CardDAV failing) goes to `on_notice`, once, and the rest keeps
+    working."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        on_notice: Callable[[Notice], None],
+        file_poll: float = FILE_POLL_INTERVAL,
+        carddav_poll: float | None = None,
+    ) -> None:
+        self._on_notice = on_notice
+        self._file_poll = file_poll
+        self._carddav_poll = carddav_poll or settings.carddav.poll or CARDDAV_POLL_INTERVAL
+        try:
+            self._region = book_region(settings)
+        except ValueError as exc:
+            self._notice(Severity.WARNING, f"{exc}; national numbers stay unchecked until it is fixed")
+            self._region = None
+        self._files = _Files(list(settings.vcard), self._region)
+        self._carddav_settings = settings.carddav
+        self._sources = (*map(str, settings.vcard), *([settings.carddav.url] if settings.carddav.url else []))
+        self._file_contacts: list[Contact] = []
+        self._file_skipped: list[SkippedCard] = []
+        self._dav_contacts: list[Contact] = []
+        self._dav_skipped: list[SkippedCard] = []
+        self._dav_error: str | None = None
+        self._told_skipped: set[tuple[str, int, str]] = set()
+        self._on_book: Callable[[BookSnapshot], None] = lambda _snapshot: None
+
+    @property
+    def empty(self) -> bool:
+        """Whether no source is configured at all (the app then says how to add one)."""
+        return not self._sources
+
+    async def run(self, on_book: Callable[[BookSnapshot], None]) -> None:
+        self._on_book = on_book
+        carddav = self._open_carddav()
+        try:
+            stamps = await asyncio.to_thread(self._files.stamps)
+            self._file_contacts, self._file_skipped = await asyncio.to_thread(self._files.read, stamps)
+            if carddav is None:
+                self._emit(settled=True)
+            else:
+                cached = await asyncio.to_thread(carddav.cached)
+                if cached.book.contacts:
+                    await self._take_carddav(cached, first=True)
+                    self._emit(settled=False)
+                await self._take_carddav(await carddav.sync(), first=True)
+                self._emit(settled=True)
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._watch_files(stamps))
+                if carddav is not None:
+                    tasks.create_task(self._watch_carddav(carddav))
+        finally:
+            if carddav is not None:
+                await carddav.aclose()
+
+    def _open_carddav(self) -> CardDavBook | None:
+        settings = self._carddav_settings
+        if not settings.url:
+            return None
+        try:
+            return CardDavBook(carddav_account(settings), cache_dir=settings.cache)
+        except CardDavError as exc:  # a URL or option that cannot work: nothing is tried
+            self._notice(Severity.ERROR, f"CardDAV: {exc}")
+            return None
+
+    async def _watch_files(self, stamps: list[tuple[Path, Stamp]]) -> None:
+        while True:
+            await asyncio.sleep(self._file_poll)
+            now = await asyncio.to_thread(self._files.stamps)
+            if now == stamps:
+                continue
+            stamps = now
+            log.info("the vCard files changed: reading them again")
+            self._file_contacts, self._file_skipped = await asyncio.to_thread(self._files.read, stamps)
+            self._emit(settled=True)
+
+    async def _watch_carddav(self, carddav: CardDavBook) -> None:
+        while True:
+            await asyncio.sleep(self._carddav_poll)
+            if await self._take_carddav(await carddav.sync(), first=False):
+                self._emit(settled=True)
+
+    async def _take_carddav(self, result: SyncResult, *, first: bool) -> bool:
+        """Keep what a sync gave; whether the book changed."""
+        error = str(result.error) if result.error is not None else None
+        if error != self._dav_error:
+            if error is None:
+                self._notice(Severity.INFORMATION, "CardDAV: the address book is reachable again")
+            else:
+                served = "the last good copy" if result.synced_at is not None else "nothing: no copy was ever made"
+                self._notice(Severity.WARNING, f"CardDAV: {error}; showing {served}")
+            self._dav_error = error
+        if not (first or result.has_changes):
+            return False
+        self._dav_contacts = await asyncio.to_thread(normalize_contacts, result.book.contacts, self._region)
+        self._dav_skipped = list(result.book.skipped)
+        return True
+
+    def _emit(self, *, settled: bool) -> None:
+        skipped = self._file_skipped + self._dav_skipped
+        self._tell_skipped(skipped)
+        self._on_book(
+            BookSnapshot(self._file_contacts + self._dav_contacts, skipped, self._sources, self._region, settled)
+        )
+
+    def _tell_skipped(self, skipped: list[SkippedCard]) -> None:
+        new = [card for card in skipped if (card.source, card.index, card.reason) not in self._told_skipped]
+        self._told_skipped = {(card.source, card.index, card.reason) for card in skipped}
+        for card in new:
+            log.warning("%s", card)
+        for card in new[:SKIPPED_NOTICES]:
+            self._notice(Severity.WARNING, str(card))
+        if len(new) > SKIPPED_NOTICES:
+            rest = len(new) - SKIPPED_NOTICES
+            self._notice(Severity.WARNING, f"{rest} more cards skipped: each is named in the log")
+
+    def _notice(self, severity: Severity, message: str) -> None:
+        self._on_notice(Notice(severity, message))
