@@ -6,7 +6,17 @@ import pytest
 
 from smartbook_tui import config as config_module
 from smartbook_tui.cli import main
-from smartbook_tui.config import ConfigError, ServerSettings, Settings, default_config_path, load_settings
+from smartbook_tui.config import (
+    AccountSettings,
+    AppSettings,
+    ConfigError,
+    ServerSettings,
+    Settings,
+    default_config_path,
+    load_settings,
+    save_account,
+)
+from smartbook_tui.password_file import PasswordFileError, read_password_file, write_password_file
 
 CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anne\r\nTEL:06 12 34 56 78\r\nEND:VCARD\r\n"
 
@@ -148,3 +158,82 @@ def test_a_wrong_server_value_is_one_line_and_exit_2_for_any_command(tmp_path, c
     assert capsys.readouterr().err == (
         f"smartbook: {config}: server.legacy must be one of auto, always, never, not 'sometimes'\n"
     )
+
+
+ALICE = AccountSettings(
+    sip_uri="sip:alice@example.org",
+    username="alice",
+    password_file=Path("/home/alice/.config/smartbook/password"),
+    proxy="sip.example.org:5061",
+    transport="tls",
+)
+
+
+def test_save_account_creates_the_file_and_reads_back(tmp_path):
+    config = tmp_path / "new" / "config.toml"
+    save_account(config, ALICE)
+    assert load_settings(config).account == ALICE
+    assert config.read_text().startswith('[account]\nsip_uri = "sip:alice@example.org"\n')
+
+
+def test_save_account_keeps_the_rest_of_the_file_as_written(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "# my settings\n"
+        '[contacts]\nvcard = ["~/Contacts"]  # the family\nregion = "FR"\n\n'
+        '[account]\nsip_uri = "sip:old@example.org"\nlist_uri = "sip:buddies@example.org"\ndomain = "example.org"\n'
+        "\n# the app\n[app]\nusers_only = true\n"
+    )
+    config.chmod(0o640)
+    save_account(config, ALICE)
+    text = config.read_text()
+    assert text.startswith('# my settings\n[contacts]\nvcard = ["~/Contacts"]  # the family\n')
+    assert text.endswith("\n# the app\n[app]\nusers_only = true\n")
+    settings = load_settings(config)
+    assert settings.account == ALICE  # the old list_uri went with the old account
+    assert settings.domain == "example.org"  # not part of an account: kept
+    assert settings.region == "FR"
+    assert settings.app.users_only is True
+    assert config.stat().st_mode & 0o777 == 0o640
+
+
+def test_save_account_writes_any_text_toml_can_hold(tmp_path):
+    config = tmp_path / "config.toml"
+    odd = AccountSettings(sip_uri='sip:"quoted"\\back\tslash\x01@example.org', username="é ü 中")
+    save_account(config, odd)
+    assert load_settings(config).account == odd
+
+
+def test_save_account_refuses_a_broken_file_and_leaves_it(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[contacts\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        save_account(config, ALICE)
+    assert config.read_text() == "[contacts\n"
+
+
+def test_the_password_file_is_0600_and_reads_back(tmp_path):
+    path = tmp_path / "dir" / "password"
+    write_password_file(path, "s3cr3t pass")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_password_file(path) == "s3cr3t pass"
+    path.chmod(0o644)
+    write_password_file(path, "another")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_password_file(path) == "another"
+    assert [entry.name for entry in path.parent.iterdir()] == ["password"]  # no temporary file left
+    with pytest.raises(PasswordFileError):
+        write_password_file(path, "two\nlines")
+
+
+def test_app_and_carddav_poll_settings(tmp_path):
+    config = _written(
+        tmp_path,
+        '[app]\nusers_only = true\nshare_book = false\nnull_audio = true\nlog_file = "~/app.log"\n'
+        'service_name = "Acme"\n[carddav]\npoll = 2\n',
+    )
+    settings = load_settings(config)
+    assert settings.app == AppSettings(True, False, True, Path("~/app.log").expanduser(), "Acme")
+    assert settings.carddav.poll == 2.0
+    with pytest.raises(ConfigError, match=re.escape("carddav.poll must be a number of seconds above 0, not 0")):
+        load_settings(_written(tmp_path, "[carddav]\npoll = 0\n"))
