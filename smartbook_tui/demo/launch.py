@@ -89,7 +89,7 @@ def run_demo(options: DemoOptions, app: Callable[[Sequence[str]], int]) -> int:
 
 
 def app_arguments(backend: Backend, workdir: Path, book: Path) -> list[str]:
-    settings = workdir / "xdg_config_home" / "smartbook" / "config.toml"
+    settings = _xdg_home(workdir, "XDG_CONFIG_HOME") / "smartbook" / "config.toml"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.touch()
     return [
@@ -230,7 +230,7 @@ def _private_directories(workdir: Path) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in _XDG}
     try:
         for name in _XDG:
-            os.environ[name] = str(workdir / name.lower())
+            os.environ[name] = str(_xdg_home(workdir, name))
         yield
     finally:
         for name, value in saved.items():
@@ -238,6 +238,10 @@ def _private_directories(workdir: Path) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _xdg_home(workdir: Path, variable: str) -> Path:
+    return workdir / variable.lower()
 
 
 def _last_line(log_file: Path) -> str:
