@@ -1,0 +1,171 @@
+"""The pjsua2 endpoint's lifecycle on the asyncio loop: no PJSIP threads, its events handled by a task of the
+loop every ~10 ms (so every callback runs on the loop's thread), its log routed to `logging`, null audio when
+there is no sound card, one SIP transport. One endpoint per process, created and destroyed on the same thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .pjsua import pj, quiet
+
+log = logging.getLogger("smartbook_tui.phone")
+
+PUMP_SECONDS = 0.01
+# pjsip's levels: 1 error, 2 warning, 3 info (chatty), 4 and up the detail, SIP messages included.
+_LEVELS = {1: logging.ERROR, 2: logging.WARNING}
+# Level 4 carries the "RX ... Response msg" lines the engine follows (pjsua2 has no callback for PUBLISH answers).
+_PJSIP_LOG_LEVEL = 4
+_TRANSPORTS = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}
+
+_lock = threading.Lock()
+_running: PhoneEndpoint | None = None
+
+
+class PhoneError(Exception):
+    """The phone cannot start; the message is one line for a person."""
+
+
+def guarded(what: str, action: Callable[[], None]) -> None:
+    """Run `action` from a pjsua2 callback: an exception must not cross into pjsip (it would be printed on the
+    terminal), so it is logged instead."""
+    try:
+        action()
+    except Exception:
+        log.exception("error while handling %s", what)
+
+
+class _LogWriter(pj.LogWriter):  # type: ignore[misc]
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        super().__init__()
+        self._on_line = on_line
+
+    def write(self, entry: Any) -> None:
+        def handle() -> None:
+            line = entry.msg.rstrip()
+            log.log(_LEVELS.get(entry.level, logging.DEBUG), "%s", line)
+            self._on_line(line)
+
+        guarded("a pjsip log line", handle)
+
+
+class _Endpoint(pj.Endpoint):  # type: ignore[misc]
+    def __init__(self, on_transport_lost: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_transport_lost = on_transport_lost
+
+    def onTransportState(self, prm: Any) -> None:
+        if prm.state == pj.PJSIP_TP_STATE_DISCONNECTED:
+            guarded("a lost connection", self._on_transport_lost)
+
+
+class PhoneEndpoint:
+    """`start()` on the loop's thread; `close()` on the same thread. `on_log_line` sees each of pjsip's log
+    lines (the engine follows SIP answers there); `on_transport_lost` hears of a connection that dropped."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        transport: str,
+        ca: Path | None,
+        null_audio: bool,
+        on_log_line: Callable[[str], None],
+        on_transport_lost: Callable[[], None],
+    ) -> None:
+        if transport not in _TRANSPORTS:
+            raise PhoneError(f"unknown transport {transport!r}; use udp, tcp or tls")
+        self._user_agent = user_agent
+        self._transport = transport
+        self._ca = ca
+        self._null_audio = null_audio
+        self._on_log_line = on_log_line
+        self._on_transport_lost = on_transport_lost
+        self._writer: _LogWriter | None = None
+        self._endpoint: _Endpoint | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    @property
+    def transport(self) -> str:
+        return self._transport
+
+    def start(self) -> None:
+        global _running  # noqa: PLW0603  (the one endpoint of the process)
+        with _lock:
+            if _running is not None:
+                raise PhoneError("a phone is already running in this process")
+            _running = self
+        try:
+            self._start()
+        except PhoneError:
+            self.close()
+            raise
+        except pj.Error as exc:
+            self.close()
+            raise PhoneError(f"the phone cannot start: {error_words(exc)}") from None
+        self._pump = asyncio.get_running_loop().create_task(self._handle_events(), name="pjsua2 events")
+
+    def _start(self) -> None:
+        if self._transport == "tls" and self._ca is not None and not self._ca.is_file():
+            raise PhoneError(f"the CA file {self._ca} cannot be read")
+        quiet()
+        self._endpoint = _Endpoint(self._on_transport_lost)
+        self._endpoint.libCreate()
+        # pjsua2 takes the writer over (and deletes it in libDestroy); the reference keeps its Python half alive.
+        self._writer = _LogWriter(self._on_log_line)
+        config = pj.EpConfig()
+        config.uaConfig.threadCnt = 0
+        config.uaConfig.mainThreadOnly = True
+        config.uaConfig.userAgent = self._user_agent
+        config.logConfig.writer = self._writer
+        config.logConfig.level = _PJSIP_LOG_LEVEL
+        config.logConfig.consoleLevel = _PJSIP_LOG_LEVEL  # the writer replaces the console: this gates it too
+        config.logConfig.msgLogging = True
+        config.logConfig.decor = pj.PJ_LOG_HAS_SENDER
+        self._endpoint.libInit(config)
+        devices = self._endpoint.audDevManager()
+        if self._null_audio or devices.getDevCount() == 0:
+            devices.setNullDev()
+        transport = pj.TransportConfig()
+        transport.port = 0
+        if self._transport == "tls":
+            if self._ca is not None:
+                transport.tlsConfig.CaListFile = str(self._ca)
+            transport.tlsConfig.verifyServer = True
+        self._endpoint.transportCreate(_TRANSPORTS[self._transport], transport)
+        self._endpoint.libStart()
+
+    async def _handle_events(self) -> None:
+        # No local reference to the endpoint: the Endpoint must be gone once `close()` returns (pjsua2 allows
+        # the next one only then).
+        while self._endpoint is not None:
+            self._endpoint.libHandleEvents(0)
+            await asyncio.sleep(PUMP_SECONDS)
+
+    def close(self) -> None:
+        """Stop handling events and destroy the library without sending anything more (the graceful part,
+        un-REGISTER and un-PUBLISH, is the engine's, before this)."""
+        global _running  # noqa: PLW0603
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+        if self._endpoint is not None:
+            with contextlib.suppress(pj.Error):
+                self._endpoint.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+            self._endpoint = None  # the last reference: ~Endpoint runs here, on this thread
+        self._writer = None
+        with _lock:
+            if _running is self:
+                _running = None
+
+
+def error_words(error: Any) -> str:
+    """A pjsua2 Error in one line."""
+    reason = str(getattr(error, "reason", "") or error).strip().splitlines()
+    return reason[0] if reason else type(error).__name__

@@ -1,0 +1,238 @@
+"""The phone: the user's registration and own presence, over the pjsua2 endpoint on the asyncio loop.
+
+Registration: typed states for the owner; failures the network or the server may fix are retried with backoff
+(`rules.retry_delay`), a wrong password is not (the owner makes a new Phone once the settings change); a
+connection that drops while registered (a server restart) leads to a new REGISTER at once, and the own presence
+is published again afterwards (the server may have forgotten it). Own presence: PUBLISH through pjsua's
+publication, whose answers are read from pjsip's message log (pjsua2 has no callback for them).
+
+Every method is called on the loop's thread, and `shutdown()` must be awaited before the loop ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import replace
+
+from smartbook_tui import __version__
+
+from .account import RegisterAnswer, UserAccount, account_config
+from .endpoint import PUMP_SECONDS, PhoneEndpoint, PhoneError, error_words, guarded
+from .pjsua import pj
+from .rules import publish_refusal, published_as, registration_outcome, retry_delay, sip_answer
+from .settings import PhoneAccount
+from .states import OwnPresence, OwnStatus, Registration, RegistrationState
+
+__all__ = ["DEFAULT_USER_AGENT", "Phone", "PhoneAccount", "PhoneError", "PhoneEvent"]
+
+log = logging.getLogger("smartbook_tui.phone")
+
+DEFAULT_USER_AGENT = f"smartbook/{__version__}"
+GOODBYE_SECONDS = 0.3  # how long shutdown() waits for the answers to the un-PUBLISH and un-REGISTER
+# Answers after which pjsip sends the request again by itself (credentials, a publication the server forgot).
+_RESENT_AFTER = frozenset({401, 407, 412})
+
+PhoneEvent = Registration | OwnPresence
+
+
+class Phone:
+    def __init__(
+        self,
+        account: PhoneAccount,
+        *,
+        on_event: Callable[[PhoneEvent], None],
+        null_audio: bool = False,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        self.account = account
+        self.registration = Registration(RegistrationState.UNREGISTERED)
+        self.presence: OwnPresence | None = None  # the latest asked for, and whether the server took it
+        self._on_event = on_event
+        self._null_audio = null_audio
+        self._user_agent = user_agent
+        self._endpoint: PhoneEndpoint | None = None
+        self._user: UserAccount | None = None
+        self._failures = 0  # REGISTERs failed in a row
+        self._retry: asyncio.TimerHandle | None = None
+        self._has_registered = False
+        self._publishing = 0  # PUBLISHes sent and not answered yet
+        self._closing = False
+        self._goodbyes: set[str] = set()  # methods whose final answer shutdown() still waits for
+        # The last answer the server sent to each method (pjsip reports a request it could not send with a
+        # made-up answer: this tells them apart).
+        self._answered: dict[str, int | None] = {}
+
+    async def start(self) -> None:
+        """Start the endpoint on the running loop and send the REGISTER (and the own presence, if set).
+        Raises PhoneError (one line) when the phone cannot start."""
+        if self._endpoint is not None or self._closing:
+            raise PhoneError("this phone has already been started")
+        self._loop = asyncio.get_running_loop()
+        endpoint = PhoneEndpoint(
+            user_agent=self._user_agent,
+            transport=self.account.transport,
+            ca=self.account.ca,
+            null_audio=self._null_audio,
+            on_log_line=self._on_log_line,
+            on_transport_lost=self._on_transport_lost,
+        )
+        endpoint.start()
+        self._endpoint = endpoint
+        self._set_registration(Registration(RegistrationState.REGISTERING))
+        self._user = UserAccount(self._on_register_answer)
+        try:
+            self._user.create(account_config(self.account))
+        except pj.Error as exc:
+            self._user.forget_owner()
+            self._user = None
+            self._endpoint = None
+            endpoint.close()
+            self._set_registration(Registration(RegistrationState.UNREGISTERED))
+            raise PhoneError(f"the account {self.account.sip_uri} cannot be used: {error_words(exc)}") from None
+        if self.presence is not None:
+            self._publish()
+
+    def set_presence(self, status: OwnStatus, note: str | None = None) -> None:
+        """PUBLISH the user's own status and note; an OwnPresence event follows when the server accepts it (or
+        refuses it, with the reason). Before start(), it is kept and published once registered."""
+        self.presence = OwnPresence(status, note or None)
+        self._emit(self.presence)
+        if self._user is not None and not self._closing:
+            self._publish()
+
+    async def shutdown(self) -> None:
+        """Un-PUBLISH and un-REGISTER (waiting a moment for the answers), then destroy the endpoint: nothing is
+        left behind, on the server or in the process. Safe to call more than once."""
+        if self._endpoint is None:
+            return
+        self._closing = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self.registration.state is RegistrationState.REGISTERED:
+            self._goodbyes.add("REGISTER")
+        if self.presence is not None and (self.presence.published or self._publishing):
+            self._goodbyes.add("PUBLISH")
+        user, self._user = self._user, None
+        if user is not None:
+            user.forget_owner()
+            try:
+                user.shutdown()  # sends the un-PUBLISH and the un-REGISTER
+            except pj.Error as exc:
+                log.warning("the account did not shut down cleanly: %s", error_words(exc))
+            deadline = self._loop.time() + GOODBYE_SECONDS
+            while self._goodbyes and self._loop.time() < deadline:
+                await asyncio.sleep(PUMP_SECONDS / 2)
+            if self._goodbyes:
+                log.info("no answer to the %s before closing", " and ".join(sorted(self._goodbyes)))
+            del user  # the last reference: freed here, on the loop's thread, before the library goes
+        endpoint, self._endpoint = self._endpoint, None
+        endpoint.close()
+        self._set_registration(Registration(RegistrationState.UNREGISTERED))
+
+    # -------------------------------------------------------------------------------------------- registration
+
+    def _on_register_answer(self, answer: RegisterAnswer) -> None:
+        if self._closing or self._endpoint is None:
+            return
+        answered, self._answered["REGISTER"] = self._answered.get("REGISTER") == answer.code, None
+        outcome = registration_outcome(
+            answer.code, answer.reason, answer.expiration, self.account.where, answered=answered
+        )
+        if outcome.state is RegistrationState.REGISTERED:
+            self._failures = 0
+            renew = self._has_registered and self.registration.state is not RegistrationState.REGISTERED
+            self._has_registered = True
+            self._set_registration(outcome)
+            if renew and self.presence is not None:
+                self._publish()
+            return
+        if outcome.state is RegistrationState.FAILED:
+            log.info("registration of %s failed: %s (SIP %d)", self.account.sip_uri, outcome.detail, answer.code)
+            if outcome.retrying:
+                self._failures += 1
+                self._register_later(retry_delay(self._failures, random.random()))
+        self._set_registration(outcome)
+
+    def _on_transport_lost(self) -> None:
+        if self._closing or self.registration.state is not RegistrationState.REGISTERED:
+            return
+        where = self.account.where.server
+        self._set_registration(
+            Registration(RegistrationState.REGISTERING, f"lost the connection to {where}; registering again")
+        )
+        self._register_later(0.0)  # after pjsua has dropped the dead connection (it does so after this callback)
+
+    def _register_later(self, seconds: float) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+        log.debug("registering again in %.1f s", seconds)
+        self._retry = self._loop.call_later(seconds, guarded, "a new registration", self._register_again)
+
+    def _register_again(self) -> None:
+        self._retry = None
+        if self._user is None or self._closing:
+            return
+        try:
+            self._user.setRegistration(True)
+        except pj.Error as exc:
+            log.info("could not send a REGISTER: %s", error_words(exc))
+            self._failures += 1
+            self._register_later(retry_delay(self._failures, random.random()))
+
+    def _set_registration(self, registration: Registration) -> None:
+        if registration != self.registration:
+            self.registration = registration
+            self._emit(registration)
+
+    # ------------------------------------------------------------------------------------------- own presence
+
+    def _publish(self) -> None:
+        assert self.presence is not None
+        assert self._user is not None
+        open_tuple, activity = published_as(self.presence.status)
+        status = pj.PresenceStatus()
+        status.status = pj.PJSUA_BUDDY_STATUS_ONLINE if open_tuple else pj.PJSUA_BUDDY_STATUS_OFFLINE
+        status.activity = getattr(pj, activity.value)
+        status.note = self.presence.note or ""
+        try:
+            self._user.setOnlineStatus(status)
+        except pj.Error as exc:
+            self._presence_answered(False, f"it could not be sent: {error_words(exc)}")
+            return
+        if self.registration.state is RegistrationState.REGISTERED:
+            self._publishing += 1  # before registration pjsua holds it back, and sends it once registered
+
+    def _on_log_line(self, line: str) -> None:
+        answer = sip_answer(line)
+        if answer is not None:
+            self._answered[answer.method] = answer.code
+            if answer.code >= 200 and answer.code not in _RESENT_AFTER:
+                self._goodbyes.discard(answer.method)
+                if answer.method == "PUBLISH" and not self._closing:
+                    self._publishing = max(0, self._publishing - 1)
+                    if 200 <= answer.code < 300 and not self._publishing:
+                        self._presence_answered(True, "")
+            return
+        refusal = publish_refusal(line, self._answered.get("PUBLISH"))
+        if refusal is not None:
+            self._answered.pop("PUBLISH", None)
+            if not self._closing:
+                self._publishing = 0
+                self._presence_answered(False, refusal)
+
+    def _presence_answered(self, published: bool, detail: str) -> None:
+        if self.presence is None:
+            return
+        answered = replace(self.presence, published=published, detail=detail)
+        if answered != self.presence:
+            self.presence = answered
+            if not published:
+                log.warning("own presence not published: %s", detail)
+            self._emit(answered)
+
+    def _emit(self, event: PhoneEvent) -> None:
+        self._on_event(event)

@@ -1,0 +1,55 @@
+"""What the phone engine needs to know of the account (no pjsua2 here: the session builds it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
+
+from .rules import Where
+
+TRANSPORTS = ("udp", "tcp", "tls")
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneAccount:
+    sip_uri: str  # the address of record, sip:user@domain
+    username: str  # for digest authentication
+    password: str
+    proxy: tuple[str, int] | None  # every request goes through it when given
+    transport: str  # udp, tcp or tls
+    ca: Path | None = None  # the CA file a TLS server's certificate is checked against
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {self.transport!r}; use udp, tcp or tls")
+        try:
+            uri = parse_sip_uri(self.sip_uri)
+        except SipParseError as exc:
+            raise ValueError(f"{self.sip_uri!r} is not a SIP address: {exc}") from None
+        if not uri.user:
+            raise ValueError(f"{self.sip_uri!r} names no user: write it sip:USER@DOMAIN")
+
+    def __repr__(self) -> str:  # never the password
+        return f"PhoneAccount({self.sip_uri!r}, proxy={self.proxy!r}, transport={self.transport!r})"
+
+    @property
+    def domain(self) -> str:
+        uri = parse_sip_uri(self.sip_uri)
+        return uri.host if uri.port is None else f"{uri.host}:{uri.port}"
+
+    @property
+    def where(self) -> Where:
+        server = f"{self.proxy[0]}:{self.proxy[1]}" if self.proxy else self.domain
+        return Where(self.username, parse_sip_uri(self.sip_uri).host, server)
+
+    def route(self) -> tuple[str, str | None]:
+        """The registrar's URI, and the proxy's (loose routing) when there is one: every request goes there."""
+        parameter = "" if self.transport == "udp" else f";transport={self.transport}"
+        registrar = f"sip:{self.domain}{parameter}"
+        if self.proxy is None:
+            return registrar, None
+        host, port = self.proxy
+        host = f"[{host}]" if ":" in host else host
+        return registrar, f"sip:{host}:{port}{parameter};lr"

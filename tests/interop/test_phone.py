@@ -1,0 +1,197 @@
+"""The phone engine (pjsua2, in this process, null audio) against `smartbook server run`: registration, a wrong
+password, a server restart, own presence as a watcher (`smartbook watch`) sees it, and a clean shutdown.
+
+Each test makes and shuts down its own Phone; nothing may be printed on the terminal (pjsip's log goes to
+`logging`), which `capfd` checks at the file-descriptor level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from smartbook_tui.phone.engine import DEFAULT_USER_AGENT, Phone, PhoneAccount, PhoneEvent
+from smartbook_tui.phone.states import OwnPresence, OwnStatus, Registration, RegistrationState
+from tests.peers.json_lines import JsonLines, Line
+from tests.peers.smartbook_server import PASSWORD, SmartbookServer, run_smartbook_server
+
+pytestmark = pytest.mark.peer("pjsua2")
+
+WAIT = 15.0
+
+
+class Events:
+    """What a Phone told its owner, with a way to wait for one."""
+
+    def __init__(self) -> None:
+        self.seen: list[PhoneEvent] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, event: PhoneEvent) -> None:
+        self.seen.append(event)
+        self._changed.set()
+
+    def mark(self) -> int:
+        return len(self.seen)
+
+    async def until(self, predicate: Callable[[PhoneEvent], bool], *, after: int = 0) -> PhoneEvent:
+        async def wait() -> PhoneEvent:
+            while True:
+                for event in self.seen[after:]:
+                    if predicate(event):
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            return await asyncio.wait_for(wait(), WAIT)
+        except TimeoutError:
+            raise AssertionError(f"the phone never said that; it said {self.seen[after:]}") from None
+
+
+def registration(state: RegistrationState) -> Callable[[PhoneEvent], bool]:
+    return lambda event: isinstance(event, Registration) and event.state is state
+
+
+def published(status: OwnStatus) -> Callable[[PhoneEvent], bool]:
+    return lambda event: isinstance(event, OwnPresence) and event.status is status and event.published
+
+
+def account_of(server: SmartbookServer, user: str, password: str = PASSWORD) -> PhoneAccount:
+    return PhoneAccount(server.aor(user), user, password, server.sip, "tcp")
+
+
+@asynccontextmanager
+async def running_phone(account: PhoneAccount) -> AsyncIterator[tuple[Phone, Events]]:
+    events = Events()
+    phone = Phone(account, on_event=events, null_audio=True)
+    await phone.start()
+    try:
+        yield phone, events
+    finally:
+        await phone.shutdown()
+
+
+async def test_registers_then_leaves_nothing_behind(tmp_path, capfd):
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        async with running_phone(account_of(server, "alice")) as (phone, events):
+            await events.until(registration(RegistrationState.REGISTERED))
+            assert phone.registration == Registration(RegistrationState.REGISTERED)
+            server.wait_for_log(f"(User-Agent: {DEFAULT_USER_AGENT})")
+        assert phone.registration == Registration(RegistrationState.UNREGISTERED)
+        assert events.seen[-1] == Registration(RegistrationState.UNREGISTERED)
+        server.wait_for_log("sip:alice@127.0.0.1 unregisters")
+        await phone.shutdown()  # a second time: nothing happens
+    assert capfd.readouterr() == ("", "")
+
+
+async def test_a_wrong_password_is_said_once_and_not_retried(tmp_path, capfd):
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        async with running_phone(account_of(server, "alice", "wrong horse")) as (phone, events):
+            failed = await events.until(registration(RegistrationState.FAILED))
+            assert failed == Registration(
+                RegistrationState.FAILED, "wrong password for alice at 127.0.0.1", retrying=False
+            )
+            refused = server.log.count("refused credentials for REGISTER")
+            await asyncio.sleep(3.0)  # longer than the first retry of a failure that is retried
+            assert phone.registration == failed
+            assert server.log.count("refused credentials for REGISTER") == refused  # no more tries: no storm
+    assert capfd.readouterr() == ("", "")
+
+
+async def test_registers_again_when_the_server_comes_back(tmp_path):
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        async with running_phone(account_of(server, "alice")) as (phone, events):
+            await events.until(registration(RegistrationState.REGISTERED))
+            mark = events.mark()
+            await asyncio.to_thread(server.stop)
+            lost = await events.until(lambda event: isinstance(event, Registration), after=mark)
+            assert lost == Registration(
+                RegistrationState.REGISTERING, f"lost the connection to {server.proxy}; registering again"
+            )
+            failed = await events.until(registration(RegistrationState.FAILED), after=mark)
+            assert failed.detail.startswith(f"cannot reach {server.proxy}")
+            assert failed.retrying
+
+            await asyncio.to_thread(server.start)
+            await events.until(registration(RegistrationState.REGISTERED), after=mark)
+            assert phone.registration == Registration(RegistrationState.REGISTERED)
+            server.wait_for_log("sip:alice@127.0.0.1 registers")
+
+
+async def test_registers_over_tls_with_the_ca_file(tmp_path, certificates):
+    tls = ("--tls-cert", str(certificates.cert), "--tls-key", str(certificates.key), "--tls-port", "0")
+    with run_smartbook_server(tmp_path / "server", *tls, accounts=[("alice", None)]) as server:
+        assert server.tls is not None
+        account = PhoneAccount(server.aor("alice"), "alice", PASSWORD, server.tls, "tls", certificates.ca)
+        async with running_phone(account) as (_, events):
+            await events.until(registration(RegistrationState.REGISTERED))
+        server.wait_for_log("sip:alice@127.0.0.1 unregisters")
+
+
+# ------------------------------------------------------------------------------------------ own presence
+
+
+class Watch(JsonLines):
+    """`smartbook watch` as alice, on a book with bob's address: what a contact's list shows of bob."""
+
+    @classmethod
+    async def start(cls, server: SmartbookServer, book: Path) -> Watch:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smartbook_tui.cli", "watch",
+            "--sip-uri", server.aor("alice"), "--proxy", server.proxy, "--password-file", str(server.password_file),
+            "--vcard", str(book),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        return cls(process, "watch")
+
+    async def bob(self, status: str, note: str | None, *, after: int) -> Line:
+        return await self.until(
+            lambda line: (
+                line.get("event") == "presence"
+                and line.get("uri") == "sip:bob@127.0.0.1"
+                and (line.get("status"), line.get("note")) == (status, note)
+            ),
+            after=after,
+        )
+
+
+async def test_own_presence_is_what_a_watcher_sees(tmp_path, capfd):
+    book = tmp_path / "book.vcf"
+    book.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bob\r\nIMPP:sip:bob@127.0.0.1\r\nEND:VCARD\r\n")
+    fast = ("--notify-interval", "0.2")
+    with run_smartbook_server(tmp_path / "server", *fast, accounts=[("alice", None)]) as server:
+        server.add_account("bob", public=True)  # public: alice may see bob's status
+        watch = await Watch.start(server, book)
+        try:
+            async with running_phone(account_of(server, "bob")) as (phone, events):
+                await events.until(registration(RegistrationState.REGISTERED))
+                steps = [
+                    (OwnStatus.AWAY, "Gone fishing", "away"),
+                    (OwnStatus.BUSY, None, "busy"),
+                    (OwnStatus.DO_NOT_DISTURB, "In a meeting", "busy"),
+                    (OwnStatus.OFFLINE, None, "offline"),
+                    (OwnStatus.ONLINE, "Back", "online"),
+                ]
+                for status, note, seen in steps:
+                    mark, lines = events.mark(), watch.mark()
+                    phone.set_presence(status, note)
+                    assert events.seen[mark] == OwnPresence(status, note, published=False)
+                    await events.until(published(status), after=mark)
+                    await watch.bob(seen, note, after=lines)
+
+                # A server restart forgets publications: the phone publishes its status again.
+                mark, lines = events.mark(), watch.mark()
+                await asyncio.to_thread(server.restart)
+                await events.until(registration(RegistrationState.REGISTERED), after=mark)
+                await watch.bob("online", "Back", after=lines)
+                assert phone.presence == OwnPresence(OwnStatus.ONLINE, "Back", published=True)
+            server.wait_for_log("sip:bob@127.0.0.1 unregisters")
+        finally:
+            await watch.stop()
+    assert capfd.readouterr() == ("", "")
