@@ -16,6 +16,7 @@ from typing import Any
 from .pjsua import pj, quiet
 
 log = logging.getLogger("smartbook_tui.phone")
+log.addHandler(logging.NullHandler())  # with no logging set up, Python would print warnings on the terminal
 
 PUMP_SECONDS = 0.01
 # pjsip's levels: 1 error, 2 warning, 3 info (chatty), 4 and up the detail, SIP messages included.

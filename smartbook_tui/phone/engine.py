@@ -235,4 +235,5 @@ class Phone:
             self._emit(answered)
 
     def _emit(self, event: PhoneEvent) -> None:
-        self._on_event(event)
+        # The owner's mistakes must not leave the engine half-way through a change (or reach pjsip).
+        guarded("a phone event", lambda: self._on_event(event))

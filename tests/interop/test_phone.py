@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from smartbook_tui.phone.engine import DEFAULT_USER_AGENT, Phone, PhoneAccount, PhoneEvent
+from smartbook_tui.phone.engine import DEFAULT_USER_AGENT, Phone, PhoneAccount, PhoneError, PhoneEvent
 from smartbook_tui.phone.states import OwnPresence, OwnStatus, Registration, RegistrationState
 from tests.peers.json_lines import JsonLines, Line
 from tests.peers.smartbook_server import PASSWORD, SmartbookServer, run_smartbook_server
@@ -82,11 +82,46 @@ async def test_registers_then_leaves_nothing_behind(tmp_path, capfd):
         async with running_phone(account_of(server, "alice")) as (phone, events):
             await events.until(registration(RegistrationState.REGISTERED))
             assert phone.registration == Registration(RegistrationState.REGISTERED)
-            server.wait_for_log(f"(User-Agent: {DEFAULT_USER_AGENT})")
+            await asyncio.to_thread(server.wait_for_log, f"(User-Agent: {DEFAULT_USER_AGENT})")
         assert phone.registration == Registration(RegistrationState.UNREGISTERED)
         assert events.seen[-1] == Registration(RegistrationState.UNREGISTERED)
         server.wait_for_log("sip:alice@127.0.0.1 unregisters")
         await phone.shutdown()  # a second time: nothing happens
+    assert capfd.readouterr() == ("", "")
+
+
+async def test_registers_over_udp_straight_to_the_domain(tmp_path):
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        host, port = server.sip
+        account = PhoneAccount(f"sip:alice@{host}:{port}", "alice", PASSWORD, None, "udp")  # no proxy
+        async with running_phone(account) as (_, events):
+            await events.until(registration(RegistrationState.REGISTERED))
+            await asyncio.to_thread(server.wait_for_log, "sip:alice@127.0.0.1 registers")
+        server.wait_for_log("sip:alice@127.0.0.1 unregisters")
+
+
+async def test_one_phone_at_a_time_and_an_owner_error_is_logged_not_printed(tmp_path, caplog, capfd):
+    seen: list[PhoneEvent] = []
+
+    def broken_owner(event: PhoneEvent) -> None:
+        seen.append(event)
+        raise RuntimeError("the owner's own bug")
+
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        phone = Phone(account_of(server, "alice"), on_event=broken_owner, null_audio=True)
+        await phone.start()
+        try:
+            with pytest.raises(PhoneError, match="a phone is already running in this process"):
+                await Phone(account_of(server, "alice"), on_event=broken_owner).start()
+            await asyncio.to_thread(server.wait_for_log, "sip:alice@127.0.0.1 registers")
+        finally:
+            await phone.shutdown()
+    assert [event.state for event in seen if isinstance(event, Registration)] == [
+        RegistrationState.REGISTERING,
+        RegistrationState.REGISTERED,
+        RegistrationState.UNREGISTERED,
+    ]
+    assert "the owner's own bug" in caplog.text
     assert capfd.readouterr() == ("", "")
 
 
@@ -121,7 +156,7 @@ async def test_registers_again_when_the_server_comes_back(tmp_path):
             await asyncio.to_thread(server.start)
             await events.until(registration(RegistrationState.REGISTERED), after=mark)
             assert phone.registration == Registration(RegistrationState.REGISTERED)
-            server.wait_for_log("sip:alice@127.0.0.1 registers")
+            await asyncio.to_thread(server.wait_for_log, "sip:alice@127.0.0.1 registers")
 
 
 async def test_registers_over_tls_with_the_ca_file(tmp_path, certificates):
