@@ -26,7 +26,6 @@ from smartbook_tui.roster.events import (
     RegistrationChanged,
     SessionEvent,
 )
-from smartbook_tui.roster.logfile import log_to_file
 from smartbook_tui.roster.session import Session, SessionOptions
 from smartbook_tui.tui.commands import SmartbookCommands
 from smartbook_tui.tui.screens.account import AccountScreen, SavedAccount
@@ -46,10 +45,10 @@ class SmartbookApp(App[int]):
     TITLE = "smartbook"
     COMMANDS = App.COMMANDS | {SmartbookCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("p", "presence", "Presence", id="presence"),
-        Binding("b", "share_book", "Share book", show=False, id="share-book"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit (unsubscribes and unregisters first)"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="This help"),
+        Binding("p", "presence", "Presence", id="presence", tooltip="Set my presence and note"),
+        Binding("b", "share_book", "Share book", show=False, id="share-book", tooltip="Share my book with the service"),
     ]
 
     def __init__(
@@ -142,6 +141,8 @@ class SmartbookApp(App[int]):
             )
 
     def _on_event(self, event: SessionEvent) -> None:
+        if self.session is None or not self.main.is_attached:
+            return  # the app is closing: what the session says while it stops is for the log alone
         try:
             self._handle(event)
         except Exception:
@@ -155,13 +156,6 @@ class SmartbookApp(App[int]):
             case BookLoaded():
                 self._book = event
                 self.main.load_book(event)
-                for card in event.skipped:
-                    log.warning("%s", card)
-                if event.skipped:
-                    self.notify(
-                        f"{len(event.skipped)} card(s) could not be read; see the log: {self.options.log_file}",
-                        severity="warning",
-                    )
                 if self.book_shared is None:
                     self._ask_consent()
             case ListStatus():
@@ -174,7 +168,6 @@ class SmartbookApp(App[int]):
                 self.main.set_own(presence)
             case Notice(severity, message):
                 level: SeverityLevel = severity.value  # type: ignore[assignment]
-                log.log(logging.ERROR if level == "error" else logging.WARNING, "%s", message)
                 self.notify(message, severity=level, timeout=_NOTICE_TIMEOUTS[level])
 
     async def _stop_session(self) -> None:
@@ -274,7 +267,7 @@ class SmartbookApp(App[int]):
                 shown = " ".join(
                     self.get_key_display(dataclasses.replace(binding, key=key)) for key in binding.key.split(",")
                 )
-                keys.append((shown, binding.description))
+                keys.append((shown, binding.tooltip or binding.description))
         keys.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette"))
         return keys
 
@@ -284,6 +277,6 @@ class SmartbookApp(App[int]):
 
 
 def run_app(options: SessionOptions, config_path: Path) -> int:
-    """Run the app on this terminal until the user quits; its exit status. Logs go to the log file only."""
-    log_to_file(options.log_file)
+    """Run the app on this terminal until the user quits; its exit status (the caller sends the logs to the log
+    file, `roster.logfile.log_to_file`, before: nothing may print on the terminal the app draws on)."""
     return SmartbookApp(options, config_path=config_path).run() or 0

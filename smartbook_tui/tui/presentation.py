@@ -23,7 +23,7 @@ OWN_STATUSES: tuple[tuple[OwnStatus, str], ...] = (
     (OwnStatus.ONLINE, "● online"),
     (OwnStatus.AWAY, "◐ away"),
     (OwnStatus.BUSY, "⊘ busy"),
-    (OwnStatus.DO_NOT_DISTURB, "⛔ do not disturb"),
+    (OwnStatus.DO_NOT_DISTURB, "⊖ do not disturb"),
     (OwnStatus.OFFLINE, "○ offline"),
 )
 _OWN_WORDS = dict(OWN_STATUSES)
@@ -39,6 +39,8 @@ STATUS_STYLES: dict[str, str] = {
     "unknown": "dim italic",
     "none": "",
     "ok": "$success",
+    "pending": "$warning",
+    "idle": "$text-muted",
     "error": "$error",
 }
 
@@ -51,27 +53,26 @@ def availability_text(status: Availability, has_account: bool) -> tuple[str, str
 
 
 def registration_text(registration: Registration | None) -> tuple[str, str]:
-    """The registration part of the status bar and its colour class (ok, busy, error)."""
+    """The registration part of the status bar and its colour class (ok, pending, idle, error)."""
     if registration is None:
-        return "phone: starting", "busy"
+        return "phone: starting", "pending"
     state = registration.state
     if state is RegistrationState.REGISTERED:
         return "registered", "ok"
     if state is RegistrationState.REGISTERING:
-        return "registering…", "busy"
-    if state is RegistrationState.FAILED:
-        retry = ", retrying" if registration.retrying else ""
-        return f"not registered: {registration.detail or 'failed'}{retry}", "error"
-    return "unregistered", "busy"
+        return "registering…", "pending"
+    if state is RegistrationState.FAILED:  # the why is in the notification and the help's log file: one line here
+        return ("not registered, retrying" if registration.retrying else "not registered"), "error"
+    return "unregistered", "idle"
 
 
 _PHASES: dict[Phase, tuple[str, str]] = {
-    Phase.IDLE: ("list: not subscribed", "busy"),
-    Phase.SUBSCRIBING: ("list: subscribing…", "busy"),
-    Phase.PENDING: ("list: waiting for the server", "busy"),
+    Phase.IDLE: ("list: not subscribed", "idle"),
+    Phase.SUBSCRIBING: ("list: subscribing…", "pending"),
+    Phase.PENDING: ("list: waiting for the server", "pending"),
     Phase.ACTIVE: ("list: live", "ok"),
     Phase.WAITING: ("list: retrying", "error"),
-    Phase.STOPPED: ("list: stopped", "busy"),
+    Phase.STOPPED: ("list: stopped", "idle"),
     Phase.FAILED: ("list: failed", "error"),
 }
 
@@ -79,23 +80,21 @@ _PHASES: dict[Phase, tuple[str, str]] = {
 def list_text(status: ListStatus | None, shared: bool | None) -> tuple[str, str]:
     """The list subscription part of the status bar."""
     if shared is False:
-        return "book not shared", "busy"
+        return "book not shared", "idle"
     if status is None:
-        return "list: not yet subscribed", "busy"
+        return "list: not yet subscribed", "idle"
     words, colour = _PHASES[status.phase]
     if status.phase is Phase.ACTIVE and not status.complete:
         words = "list: loading…"
-    if status.phase in (Phase.WAITING, Phase.FAILED) and status.detail:
-        words = f"{words}: {status.detail}"
     return words, colour
 
 
 def own_presence_text(presence: OwnPresence | None) -> tuple[str, str]:
     if presence is None:
-        return "me: —", "busy"
+        return "me: not published", "idle"
     words = _OWN_WORDS[presence.status]
     if presence.note:
         words = f"{words} “{presence.note}”"
     if presence.detail and not presence.published:
-        return f"me: {words} (not published: {presence.detail})", "error"
-    return f"me: {words}", "ok" if presence.published else "busy"
+        return f"me: {words} (not published)", "error"
+    return f"me: {words}", "ok" if presence.published else "pending"

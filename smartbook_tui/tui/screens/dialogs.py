@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -108,12 +109,17 @@ class HelpDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         width = max((len(key) for key, _ in self.keys), default=0) + 3
-        lines = "\n".join(f"[b $text-accent]{key:<{width}}[/]{description}" for key, description in self.keys)
+        keys: list[tuple[str, str] | str] = []
+        for key, description in self.keys:
+            keys += [(f"{key:<{width}}", "bold $text-accent"), f"{description}\n"]
+        files = Content.assemble(
+            ("\nLog file       ", "bold"),
+            self.log_file,
+            ("\nSettings file  ", "bold"),
+            self.config_path,
+            "\n\nEsc closes this help.",
+        )
         with Vertical(classes="dialog"):
             yield Label("Keys", classes="dialog-title")
-            yield Static(lines, id="help-keys", markup=True)
-            yield Static(
-                f"\n[b]Log file[/b]       {self.log_file}\n[b]Settings file[/b]  {self.config_path}\n\n"
-                "Enter is kept for calls. Esc closes this help.",
-                classes="dialog-text",
-            )
+            yield Static(Content.assemble(*keys), id="help-keys")
+            yield Static(files, classes="dialog-text")

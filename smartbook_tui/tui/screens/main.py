@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static, Switch
+from textual.widgets import Footer, Input, Label, Static
 
 from smartbook_tui.phone.states import OwnPresence, Registration
 from smartbook_tui.roster.batch import UpdateBatcher
@@ -23,6 +23,7 @@ from smartbook_tui.subscriber.tracker import PresenceUpdate
 from smartbook_tui.tui.widgets.contact_table import ContactTable
 from smartbook_tui.tui.widgets.detail_pane import DetailPane
 from smartbook_tui.tui.widgets.status_bar import StatusBar
+from smartbook_tui.tui.widgets.users_toggle import UsersToggle
 
 FLUSH_INTERVAL = 0.1  # seconds: presence reaches the table in one pass this often, however fast it arrives
 _SORT_WORDS = {SortKey.NAME: "name", SortKey.STATUS: "status"}
@@ -42,10 +43,10 @@ def no_book_text(config_path: Path) -> str:
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("l", "toggle_users", "Users only", id="toggle-users"),
-        Binding("slash", "search", "Search", id="search"),
-        Binding("s", "sort", "Sort", id="sort"),
-        Binding("escape", "clear_search", "Clear search", show=False, id="clear-search"),
+        Binding("l", "toggle_users", "Users only", id="toggle-users", tooltip="Show only the service's users, or all"),
+        Binding("slash", "search", "Search", id="search", tooltip="Search names, numbers and SIP addresses"),
+        Binding("s", "sort", "Sort", id="sort", tooltip="Sort by name or by status"),
+        Binding("escape", "clear_search", "Clear search", show=False, id="clear-search", tooltip="Clear the search"),
     ]
 
     class Ready(Message):
@@ -65,11 +66,11 @@ class MainScreen(Screen[None]):
         with Horizontal(id="toolbar"):
             yield Label("smartbook", id="brand")
             yield Label(self._account, id="account-label")
-            yield Switch(value=self.view.users_only, id="users-switch", animate=False)
-            yield Label(f"{self.service_name} users only", id="users-label")
-            yield Label("", id="users-count")
+            yield UsersToggle(service_name=self.service_name, on=self.view.users_only, id="users-toggle")
             yield Label("", id="sort-label")
-        yield Input(placeholder="Search names, numbers, addresses  (Esc clears)", id="search")
+        with Horizontal(id="search-bar"):
+            yield Label("Search", id="search-label")
+            yield Input(placeholder="names, numbers, SIP addresses · Enter keeps it · Esc clears", id="search")
         with Horizontal(id="body"):
             table = ContactTable(self.roster, self.view, service_name=self.service_name, id="contacts")
             table.empty_text = "Reading the address book…"
@@ -143,24 +144,20 @@ class MainScreen(Screen[None]):
     # -- keys
 
     def action_toggle_users(self) -> None:
-        switch = self.query_one("#users-switch", Switch)
-        switch.value = not switch.value  # Switch.Changed does the rest, as for a click
+        self.view.set_users_only(not self.view.users_only)
+        self._view_changed()
 
-    @on(Switch.Changed, "#users-switch")
-    def _users_switched(self, event: Switch.Changed) -> None:
-        if event.value != self.view.users_only:
-            self.view.set_users_only(event.value)
-            self._view_changed()
-        self.table.focus()
+    @on(UsersToggle.Flipped)
+    def _toggle_clicked(self) -> None:
+        self.action_toggle_users()
 
     def action_search(self) -> None:
-        search = self.query_one("#search", Input)
-        search.add_class("-shown")
-        search.focus()
+        self.query_one("#search-bar").add_class("-shown")
+        self.query_one("#search", Input).focus()
 
     def action_clear_search(self) -> None:
         search = self.query_one("#search", Input)
-        search.remove_class("-shown")
+        self.query_one("#search-bar").remove_class("-shown")
         self.table.focus()
         if search.value:
             search.value = ""  # Input.Changed clears the view's query
@@ -173,7 +170,7 @@ class MainScreen(Screen[None]):
     @on(Input.Submitted, "#search")
     def _search_done(self) -> None:
         if not self.query_one("#search", Input).value:
-            self.query_one("#search", Input).remove_class("-shown")
+            self.query_one("#search-bar").remove_class("-shown")
         self.table.focus()
 
     def action_sort(self) -> None:
@@ -202,8 +199,9 @@ class MainScreen(Screen[None]):
     def _show_counts(self) -> None:
         view = self.view
         filtered = view.users_only or view.query
-        count = f"{view.shown:,} of {view.total:,}" if filtered else f"{view.total:,} contacts"
-        self.query_one("#users-count", Label).update(count)
+        toggle = self.query_one(UsersToggle)
+        toggle.on = view.users_only
+        toggle.count = f"{view.shown:,} of {view.total:,}" if filtered else f"{view.total:,} contacts"
         self.query_one("#sort-label", Label).update(f"sorted by {_SORT_WORDS[view.sort]}  (s)")
         users = self.roster.users
         self.status_bar.set_counts(f"{users:,} {self.service_name} user{'s' if users != 1 else ''}")

@@ -44,7 +44,7 @@ class DetailPane(Static):
                 parts += self._resource(resource, kinds.get(resource.label, ()))
         if row.sip_address:
             parts += [("\nSIP address\n", _HEADING), f"  {row.sip_address}\n"]
-        card = f", card {row.contact.index}" if row.contact.index else ""
+        card = f"\n  card {row.contact.index}" if row.contact.index else ""
         parts += [("\nFrom\n", _HEADING), (f"  {row.contact.source or 'unknown source'}{card}", _QUIET)]
         return parts
 

@@ -1,0 +1,88 @@
+"""Reading what the app shows, as a person would read it: the lines of the table, the detail pane, the status bar,
+the switch and the notifications; and waiting until the screen says something."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import Static
+from textual.widgets._toast import Toast
+
+from smartbook_tui.tui.widgets.contact_table import ContactTable
+from smartbook_tui.tui.widgets.users_toggle import UsersToggle
+
+WAIT = 20.0  # seconds a pilot test waits for the screen to say something before it fails, showing the screen
+
+
+def table_lines(app: App) -> list[str]:
+    """The table's lines as drawn (the header first), without the blank ones."""
+    table = app.screen.query_one(ContactTable)
+    lines = [table.render_line(y).text.rstrip() for y in range(table.size.height)]
+    return [line for line in lines if line]
+
+
+def row_of(app: App, name: str) -> str | None:
+    """The table line that shows contact `name`, if one does."""
+    return next((line for line in table_lines(app)[1:] if line[1:].startswith(name)), None)
+
+
+def names(app: App) -> list[str]:
+    """The names shown, top to bottom (the name column, without the padding)."""
+    table = app.screen.query_one(ContactTable)
+    width = table._columns.name
+    return [line[1 : 1 + width].rstrip(" …") for line in table_lines(app)[1:]]
+
+
+def cursor_name(app: App) -> str | None:
+    row = app.screen.query_one(ContactTable).cursor_row
+    return row.contact.name if row is not None else None
+
+
+def text_of(app: App, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def detail(app: App) -> str:
+    return text_of(app, "#detail")
+
+
+def status_bar(app: App) -> str:
+    return text_of(app, "#status")
+
+
+def toggle(app: App) -> str:
+    return str(app.screen.query_one(UsersToggle).render())
+
+
+def notifications(app: App) -> list[str]:
+    return [str(toast.render()) for toast in app.screen.query(Toast)]
+
+
+def screen_dump(app: App) -> str:
+    parts = [f"screen: {type(app.screen).__name__}"]
+    try:
+        parts += ["toolbar: " + toggle(app), "status: " + status_bar(app), *table_lines(app)[:25]]
+        parts += ["detail: " + detail(app)]
+    except Exception as exc:  # another screen is on top: say what can be said
+        parts.append(f"({exc})")
+    parts += ["notifications: " + " | ".join(notifications(app))]
+    return "\n".join(parts)
+
+
+async def wait_until(pilot: Pilot, what: str, condition: Callable[[], object], timeout: float = WAIT) -> None:
+    """Let the app run until `condition()` holds; fail with the screen's text when it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except Exception:  # the widget is not there yet
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen never showed {what}:\n{screen_dump(pilot.app)}")
+        await pilot.pause(0.05)
+        await asyncio.sleep(0)
