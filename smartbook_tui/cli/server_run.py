@@ -62,7 +62,8 @@ def add_run_parser(
         "--notify-max-resources",
         type=_positive_int,
         metavar="N",
-        help=f"most resources in one NOTIFY, the rest shortly after (default {_CORE.notify_max_resources})",
+        help=f"most resources in one NOTIFY; a longer state goes in several, back to back (0.5 s apart for "
+        f"liblinphone < 5.4) (default {_CORE.notify_max_resources})",
     )
     run.add_argument(
         "--max-list-size",

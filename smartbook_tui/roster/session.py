@@ -28,8 +28,9 @@ from smartbook_tui.phone.states import OwnPresence, OwnStatus, Registration, Reg
 from smartbook_tui.sip.aio import open_flow
 from smartbook_tui.sip.auth import Credentials
 from smartbook_tui.sip.uri import SipParseError, SipUri, parse_sip_uri
+from smartbook_tui.subscriber.book import BookSubscription
 from smartbook_tui.subscriber.machine import Phase, Status, SubscriptionConfig, Updates
-from smartbook_tui.subscriber.runner import Connect, Event, Flow, Subscriber
+from smartbook_tui.subscriber.runner import Connect, Event, Flow
 
 from .events import (
     BookLoaded,
@@ -142,9 +143,9 @@ def _ssl_context(ca: Path | None) -> ssl.SSLContext:
     return context
 
 
-def list_subscriber(config: SubscriptionConfig, connect: Connect, transport: str) -> Subscriber:
+def list_subscriber(config: SubscriptionConfig, connect: Connect, transport: str) -> BookSubscription:
     """The list subscription of a book: the one place that says which class carries it."""
-    return Subscriber(config, connect, transport=transport)
+    return BookSubscription(config, connect, transport=transport)
 
 
 class Session:
@@ -161,7 +162,7 @@ class Session:
         self._on_event: Callable[[SessionEvent], None] = lambda _event: None
         self._book = LiveBook(options.settings, on_notice=self._notice)
         self._resources: tuple[str, ...] | None = None  # None until the book has settled
-        self._subscriber: Subscriber | None = None
+        self._subscriber: BookSubscription | None = None
         self._subscriber_task: asyncio.Task[None] | None = None
         self._subscriber_stopping = False
         # The list the server refused for good (a 1-tuple around it, whose None is the list stored on the server),
@@ -292,7 +293,7 @@ class Session:
         self._subscriber = subscriber
         self._subscriber_task = asyncio.create_task(self._run_list(subscriber))
 
-    async def _run_list(self, subscriber: Subscriber) -> None:
+    async def _run_list(self, subscriber: BookSubscription) -> None:
         try:
             await subscriber.run(lambda event: self._list_event(subscriber, event))
         except Exception as exc:  # a transport that cannot be set up at all
@@ -313,17 +314,17 @@ class Session:
         subscriber.stop()
         await task  # _run_list says itself what went wrong, if anything did
 
-    def _list_event(self, subscriber: Subscriber, event: Event) -> None:
+    def _list_event(self, subscriber: BookSubscription, event: Event) -> None:
         if subscriber is not self._subscriber:
             return
         resources = len(subscriber.resources or ()) if self._list_uri is None else 0
         if isinstance(event, Updates):
             self._emit(PresenceChanged(event.updates))
-            if subscriber.has_full_state != self._list_state.complete:
+            if subscriber.complete != self._list_state.complete:
                 state = self._list_state
-                self._set_list_state(ListStatus(state.phase, state.detail, subscriber.has_full_state, resources))
+                self._set_list_state(ListStatus(state.phase, state.detail, subscriber.complete, resources))
             return
-        self._set_list_state(ListStatus(event.phase, event.detail, subscriber.has_full_state, resources))
+        self._set_list_state(ListStatus(event.phase, event.detail, subscriber.complete, resources))
         if event.phase is Phase.FAILED:
             self._refused = (subscriber.resources,)
             self._notice(Severity.ERROR, event.detail)

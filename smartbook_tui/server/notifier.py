@@ -11,17 +11,17 @@ Choices, each mimicking Flexisip's presence server (wire-notes section 2) where 
 
 * **Split full state.** A list longer than `max_resources` (200; at most 100 for a legacy client, which spends
   ~75 us x n^2 of CPU on a NOTIFY of n resources) goes out as one run of NOTIFYs: the first is `fullState="true"`
-  with the first chunk, the others are partial with the next chunks, `SPLIT_DELAY` (500 ms) apart and versions
-  +1 each. RFC 4662 says a full-state RLMI names every resource, and "absent from a full state" is how a
-  subscriber learns a resource left the list. The run is one full state delivered in pieces: the first piece
-  resets the subscriber (liblinphone < 5.4 drops a first NOTIFY that is not `version="0" fullState="true"`), the
-  later pieces add resources it has not been told of yet, so once the run is through its view is exactly the full
-  state. A subscriber that starts from nothing has nothing to remove, so the only cost is a list that fills in
-  over `k` x 500 ms. The pieces are spaced rather than sent at once so that a slow client is not handed a burst of
-  expensive NOTIFYs (over UDP their retransmissions would pile up too), while 1,000 resources in chunks of 100 are
-  still all out within 4.5 s. Calling `full_state` again (after a refresh) repeats the run with versions
-  continuing; an RFC subscriber then briefly counts the resources past the first chunk as gone until the later
-  pieces arrive, so the caller should keep repeated full states for lists that fit one NOTIFY, or accept that.
+  with the first chunk, the others are partial with the next chunks, versions +1 each. RFC 4662 says a full-state
+  RLMI names every resource, and "absent from a full state" is how a subscriber learns a resource left the list.
+  The run is one full state delivered in pieces: the first piece resets the subscriber (liblinphone < 5.4 drops a
+  first NOTIFY that is not `version="0" fullState="true"`), the later pieces add resources it has not been told of
+  yet, so once the run is through its view is exactly the full state (a subscriber that sent the list knows it is
+  through when every entry has been named). The pieces go back to back (each as soon as the previous one is
+  answered), so a list arrives as fast as the link and the subscriber take it; only for a legacy client are they
+  `SPLIT_DELAY` (500 ms) apart, as Flexisip spaces them, so that liblinphone 5.1 is not handed a burst of
+  expensive NOTIFYs. Calling `full_state` again (after a refresh) repeats the run with versions continuing; an RFC
+  subscriber then briefly counts the resources past the first chunk as gone until the later pieces arrive, so the
+  caller should keep repeated full states for lists that fit one NOTIFY, or accept that.
 * **Coalescing.** Changes are sent as partial NOTIFYs naming only the resources whose view differs from what was
   last sent (a resource changed twice goes once, with its latest view; one changed and changed back goes not at
   all). A change after a quiet period goes out at once (`next_due == now`), which keeps the PUBLISH -> NOTIFY
@@ -65,7 +65,7 @@ __all__ = [
 DEFAULT_INTERVAL = 2.0  # seconds between two runs of NOTIFYs of one subscription (Flexisip: 2 s)
 DEFAULT_MAX_RESOURCES = 200  # resources in one NOTIFY (Flexisip: 200)
 LEGACY_MAX_RESOURCES = 100  # liblinphone < 5.4 takes ~1 s of CPU for a NOTIFY of 100 resources
-SPLIT_DELAY = 0.5  # seconds between the NOTIFYs of one split run (Flexisip: 500 ms)
+SPLIT_DELAY = 0.5  # seconds between the NOTIFYs of one split run for a legacy client (Flexisip: 500 ms)
 
 _BOUNDARY_TRIES = 4
 
@@ -275,7 +275,8 @@ class ListNotifier:
 
     def full_state(self, now: float) -> list[NotifyBody]:
         """The NOTIFYs of the whole list: the first `fullState="true"`, the rest (when the list is longer than
-        `max_resources`) partial, `SPLIT_DELAY` apart. Anything pending is included and no longer pending."""
+        `max_resources`) partial, back to back (`SPLIT_DELAY` apart for a legacy client). Anything pending is
+        included and no longer pending."""
         self._started = True
         self._unsent.clear()
         self._dirty_since = None
@@ -314,9 +315,10 @@ class ListNotifier:
     def _run(self, indices: list[int], *, full_state: bool, now: float) -> list[NotifyBody]:
         size = self.max_resources
         chunks = [indices[start : start + size] for start in range(0, len(indices), size)] or [[]]
+        spacing = SPLIT_DELAY if self.legacy else 0.0
         bodies = []
         for number, chunk in enumerate(chunks):
-            due = now + number * SPLIT_DELAY
+            due = now + number * spacing
             bodies.append(self._notify(chunk, full_state=full_state and number == 0, due=due))
             self._last_due = due
         return bodies

@@ -106,7 +106,12 @@ def read_list(request: SipRequest, *, max_entries: int, max_bytes: int) -> list[
         raise Refusal(400, f"Bad Request ({one_line(str(error))})") from None
     uris = [entry.uri for entry in entries if _is_entry(entry.uri)]
     if len(uris) > max_entries:
-        raise Refusal(413, f"Request Entity Too Large (the list has {len(uris)} entries, at most {max_entries})")
+        # The limit is said in a Warning too, for a client to split its list rather than send it again.
+        raise Refusal(
+            413,
+            f"Request Entity Too Large (the list has {len(uris)} entries, at most {max_entries})",
+            {"Warning": f'399 smartbook "a list holds at most {max_entries} entries"'},
+        )
     return uris
 
 

@@ -11,11 +11,15 @@ at once, `probation`/`giveup` after `retry-after`, `rejected`/`noresource` ends 
 server's Min-Expires; 401/407 are answered once per nonce; a transport loss or a server error is retried with
 backoff (1 s doubling to 5 min, with jitter). A server that answers 200 but does not treat the SUBSCRIBE as a
 list (no `Require: eventlist`: Kamailio with a request-contained list) is reported, not shown as an empty book.
+A list refused for its size (413) is never sent again as it was: the machine says how many entries the server
+takes, when the server says it (`refused`), and stops; sending the book in parts is its owner's to do
+(`book.BookSubscription`).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -63,6 +67,16 @@ class Updates:
 class Status:
     phase: Phase
     detail: str
+    complete: bool = False  # the whole list's state has arrived in this subscription (see tracker.ListTracker)
+
+
+@dataclass(frozen=True, slots=True)
+class TooLarge:
+    """The server refused the list for its size (413): how many entries were sent, and how many it takes at most
+    when it said so (in its Warning or its reason phrase)."""
+
+    entries: int
+    limit: int | None
 
 
 Output = Send | Updates | Status
@@ -109,7 +123,8 @@ class ListSubscription:
         self._token = token  # random tokens for tags, branches, Call-IDs and cnonces
         self._jitter = jitter  # 0..1, spreads retries of many clients
         self.phase = Phase.IDLE
-        self.tracker = ListTracker(config.lang)
+        self.tracker = ListTracker(config.lang, config.resources)
+        self.refused: TooLarge | None = None  # set when the server refused the list for its size
         self._auth = DigestSession(config.credentials) if config.credentials else None
         self._dialog: _Dialog | None = None
         self._client: ClientTransaction | None = None
@@ -125,7 +140,7 @@ class ListSubscription:
 
     def start(self, now: float) -> list[Output]:
         """Subscribe anew (a new dialog): the first SUBSCRIBE, with the list when it is request-contained."""
-        self.tracker.reset()
+        self.tracker.reset(self.config.resources)
         self._dialog = _Dialog(call_id=f"{self._token()}@{self.local[0]}", local_tag=self._token())
         self._unsubscribing = False
         self._retry_at = self._refresh_at = None
@@ -275,6 +290,8 @@ class ListSubscription:
             return self._challenged(request, passed, now)
         if status == 423:
             return self._too_brief(passed, now)
+        if status == 413 and _is_initial(request) and self.config.resources is not None:
+            return self._too_large(passed)
         if status == 415 and request.headers.get("Content-Encoding"):
             self._deflate = False  # the server does not take deflated bodies: send the list plain
             return self.start(now)
@@ -345,6 +362,14 @@ class ListSubscription:
         self._expires = int(minimum)
         return self.start(now)
 
+    def _too_large(self, response: SipResponse) -> list[Output]:
+        texts = [*response.headers.get_all("Warning"), response.reason]
+        limit = next((int(found[1]) for text in texts if (found := _AT_MOST.search(text))), None)
+        entries = len(self.config.resources or ())
+        self.refused = TooLarge(entries, limit)
+        takes = f"takes at most {limit}" if limit is not None else "did not say how many it takes"
+        return [self._status(Phase.FAILED, f"the server refused a list of {entries} entries as too large ({takes})")]
+
     def _next_cseq(self) -> int:
         assert self._dialog is not None
         self._dialog.local_cseq += 1
@@ -407,17 +432,24 @@ class ListSubscription:
             )
         except PresenceDocumentError as exc:  # answered, and said: a state nobody sees is no state at all
             why = f"a NOTIFY could not be read and was refused: {exc}"
-            return _response(request, 400, "Bad Request", warning=str(exc)), [Status(self.phase, why)]
+            return _response(request, 400, "Bad Request", warning=str(exc)), [self._status(self.phase, why)]
         outputs = self._on_state(state_header, now)
         if isinstance(body, ListState):
-            tracked = self.tracker.apply(body)
-            if tracked.updates:
-                outputs.append(Updates(tracked.updates))
-            if tracked.needs_full_state:
-                outputs += [*self._end_quietly(now), *self._restart_for_full_state(now, tracked.needs_full_state)]
+            outputs += self._on_list_state(body, now)
         elif body is not None and self.phase is not Phase.FAILED:
             outputs += [*self._end_quietly(now), self._status(Phase.FAILED, self._not_a_list())]
         return _response(request, 200, "OK"), outputs
+
+    def _on_list_state(self, body: ListState, now: float) -> list[Output]:
+        outputs: list[Output] = []
+        tracked = self.tracker.apply(body)
+        if tracked.updates:
+            outputs.append(Updates(tracked.updates))
+        if tracked.completed:
+            outputs.append(self._status(self.phase, self._complete_detail()))
+        if tracked.needs_full_state:
+            outputs += [*self._end_quietly(now), *self._restart_for_full_state(now, tracked.needs_full_state)]
+        return outputs
 
     def _restart_for_full_state(self, now: float, why: str) -> list[Output]:
         self._retry_at = now  # a new subscription on the next timer tick
@@ -450,9 +482,15 @@ class ListSubscription:
         why = f"the server ended the subscription ({reason or 'no reason given'})"
         return self._retry_later(now, why, retry_after)
 
+    def _complete_detail(self) -> str:
+        resources = self.config.resources
+        if resources is None:
+            return "the full state of the list has arrived"
+        return f"the state of all {len(resources)} resources has arrived"
+
     def _status(self, phase: Phase, detail: str) -> Status:
         self.phase = phase
-        return Status(phase, detail)
+        return Status(phase, detail, self.tracker.complete)
 
 
 _FATAL = {
@@ -463,6 +501,10 @@ _FATAL = {
     421: "the server requires an extension smartbook does not have ({reason})",
     489: "the server does not offer presence subscriptions ({reason})",
 }
+
+
+# "at most 10000 entries" (smartbook's Warning), "max 10000 resources"...; never a size in bytes.
+_AT_MOST = re.compile(r"(?:at most|max(?:imum)?)\s*:?\s*(\d{1,9})\s*(?:entries|entry|resources|URIs)\b", re.IGNORECASE)
 
 
 def _is_initial(request: SipRequest) -> bool:

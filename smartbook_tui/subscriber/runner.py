@@ -16,7 +16,7 @@ from typing import Protocol
 
 from smartbook_tui.sip.message import SipMessage
 
-from .machine import ListSubscription, Output, Phase, Send, Status, SubscriptionConfig, Updates
+from .machine import ListSubscription, Output, Phase, Send, Status, SubscriptionConfig, TooLarge, Updates
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,20 @@ class Subscriber:
         return self._machine.phase
 
     @property
-    def has_full_state(self) -> bool:
-        """Whether a full state of the list has arrived in the current subscription."""
-        return self._machine.tracker.version is not None
+    def complete(self) -> bool:
+        """Whether the state of the whole list has arrived in the current subscription (every resource listed has
+        been named, in however many NOTIFYs the server used)."""
+        return self._machine.tracker.complete
+
+    @property
+    def refused(self) -> TooLarge | None:
+        """Set when the server refused the list for its size (413): `run` has then ended with Phase.FAILED."""
+        return self._machine.refused
+
+    @property
+    def resources(self) -> tuple[str, ...] | None:
+        """The resources subscribed to (None for a list stored on the server)."""
+        return self._machine.config.resources
 
     def replace_list(self, resources: tuple[str, ...]) -> None:
         """Subscribe to a changed book (the old subscription is ended); a no-op when the list is the same."""

@@ -5,11 +5,17 @@ everything (resources it no longer names are reported gone); a partial one chang
 version the tracker has already seen is a duplicate (a UDP retransmission, or a reordered packet) and is
 ignored; a gap in the versions, or a first NOTIFY that is not full state, means the list is no longer known for
 sure: the caller must subscribe again to get a full state (`needs_full_state`).
+
+A server may deliver a long list's full state in pieces (Flexisip, and smartbook's server: a `fullState` NOTIFY
+with the first resources, then partial ones with the rest), so a full state alone does not say the whole list has
+arrived. `complete` does: every resource the subscriber listed has been named since the subscription began (or as
+many resources as it listed, for a server that writes their URIs its own way); for a list stored on the server,
+whose entries the subscriber does not know, the first full state is all it can go by.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from smartbook_tui.presence import (
@@ -37,17 +43,28 @@ class TrackResult:
     updates: list[PresenceUpdate] = field(default_factory=list)
     needs_full_state: str | None = None  # why the caller must resubscribe, if it must
     duplicate: bool = False
+    completed: bool = False  # this NOTIFY made the list complete (see the module docstring)
 
 
 class ListTracker:
-    def __init__(self, lang: str | None = None) -> None:
+    def __init__(self, lang: str | None = None, expected: Iterable[str] | None = None) -> None:
         self.lang = lang
         self.version: int | None = None
         self._views: dict[str, PresenceUpdate] = {}
+        self._expected: frozenset[str] | None = None
+        self._missing: set[str] = set()  # listed resources not named yet in this subscription
+        self._named: set[str] = set()  # every resource named in this subscription
+        self.complete = False
+        self.reset(expected)
 
-    def reset(self) -> None:
-        """Forget the list (a new subscription starts): the next NOTIFY must be full state."""
+    def reset(self, expected: Iterable[str] | None = None) -> None:
+        """Forget the list (a new subscription starts): the next NOTIFY must be full state. `expected` are the
+        resources the new subscription lists (None: a list stored on the server)."""
         self.version = None
+        self._expected = frozenset(expected) if expected is not None else None
+        self._missing = set(self._expected) if self._expected is not None else set()
+        self._named = set()
+        self.complete = False
 
     @property
     def views(self) -> dict[str, PresenceUpdate]:
@@ -66,13 +83,28 @@ class ListTracker:
         seen: dict[str, PresenceUpdate] = {}
         for resource in _flatten(state):
             seen[resource.uri] = _view(resource, self.lang)
-        updates = [view for uri, view in seen.items() if self._views.get(uri) != view]
+        views = self._views
+        updates = [view for uri, view in seen.items() if views.get(uri) != view]
         if state.full_state:
-            updates += [PresenceUpdate(uri, NO_PRESENCE, removed=True) for uri in self._views if uri not in seen]
+            updates += [PresenceUpdate(uri, NO_PRESENCE, removed=True) for uri in views if uri not in seen]
             self._views = seen
         else:
-            self._views.update(seen)
-        return TrackResult(updates=updates)
+            views.update(seen)
+        return TrackResult(updates=updates, completed=self._note_named(seen, state.full_state))
+
+    def _note_named(self, seen: dict[str, PresenceUpdate], full_state: bool) -> bool:
+        """Whether the list has just become complete."""
+        if self.complete:
+            return False
+        if self._expected is None:
+            self.complete = full_state
+            return full_state
+        self._missing.difference_update(seen)
+        self._named.update(seen)
+        self.complete = not self._missing or len(self._named) >= len(self._expected)
+        if self.complete:
+            self._missing, self._named = set(), set()
+        return self.complete
 
 
 def _flatten(state: ListState) -> Iterator[ResourceState]:

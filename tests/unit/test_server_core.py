@@ -511,6 +511,7 @@ def test_a_list_over_the_limit_is_refused(store):
     alice = Client(make_server(store, max_list_size=3), "alice")
     response = alice.subscribe_list([alias(f"+3361000{n:04d}") for n in range(4)])
     assert response.status == 413
+    assert "at most 3 entries" in (response.headers.get("Warning") or "")  # for the client to split its list
 
 
 def test_a_deflate_bomb_is_refused(store):

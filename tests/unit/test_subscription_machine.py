@@ -299,3 +299,41 @@ def test_a_refused_notify_is_said_not_just_answered():
     ((phase, detail),) = statuses(outputs)
     assert phase is Phase.PENDING
     assert detail.startswith("a NOTIFY could not be read and was refused: PIDF document is not well-formed XML")
+
+
+def test_the_status_says_when_the_whole_list_has_arrived():
+    subscription = machine()
+    request = subscribed(subscription)
+    alice_only = full_state()
+    alice_only.resources = alice_only.resources[:1]  # the first piece of a full state
+    outputs = subscription.on_message(notify(request, alice_only, cseq=1), 0.2)
+    assert not any(output.complete for output in outputs if isinstance(output, Status))
+    dave = ListState("sip:rls@example.org", 1, False, resources=(ResourceState(DAVE),))
+    outputs = subscription.on_message(notify(request, dave, cseq=2, branch="n2"), 0.3)
+    [complete] = [output for output in outputs if isinstance(output, Status)]
+    assert complete == Status(Phase.ACTIVE, "the state of all 2 resources has arrived", complete=True)
+    subscription.replace_list((DAVE,), 0.4)
+    assert not subscription.tracker.complete  # a new subscription: its state has yet to come
+
+
+def test_a_list_refused_for_its_size_is_not_sent_again():
+    subscription = machine()
+    (request,) = sent(subscription.start(0.0))
+    warning = ("Warning", '399 smartbook "a list holds at most 1 entries"')
+    outputs = subscription.on_message(answer(request, 413, warning), 0.1)
+    assert statuses(outputs) == [
+        (Phase.FAILED, "the server refused a list of 2 entries as too large (takes at most 1)")
+    ]
+    assert subscription.refused is not None
+    assert (subscription.refused.entries, subscription.refused.limit) == (2, 1)
+    assert subscription.deadline is None
+    assert run_until(subscription, 3600.0) == []  # nothing is ever sent again
+
+
+def test_a_413_without_a_figure_is_said_too():
+    subscription = machine()
+    (request,) = sent(subscription.start(0.0))
+    subscription.on_message(answer(request, 413), 0.1)
+    assert subscription.phase is Phase.FAILED
+    assert subscription.refused is not None
+    assert subscription.refused.limit is None

@@ -79,3 +79,32 @@ def test_nested_lists_stand_for_their_members():
     inner = notify(0, True, resource(DAVE, contact=DAVE))
     outer = notify(0, True, ResourceState("sip:team@example.org", sublist=inner))
     assert [u.uri for u in ListTracker().apply(outer).updates] == [DAVE]
+
+
+def test_a_list_is_complete_once_every_listed_resource_is_named_over_several_notifies():
+    tracker = ListTracker(expected=(ALICE, BRUNO, DAVE))
+    first = tracker.apply(notify(0, True, resource(ALICE, contact="sip:a@x")))  # a full state sent in pieces
+    assert not first.completed
+    assert not tracker.complete
+    second = tracker.apply(notify(1, False, resource(BRUNO, None)))
+    assert not second.completed
+    last = tracker.apply(notify(2, False, resource(DAVE, contact=DAVE)))
+    assert last.completed
+    assert tracker.complete
+    assert not tracker.apply(notify(3, False, resource(ALICE, None))).completed  # said once
+    assert tracker.complete
+    tracker.reset((ALICE,))  # a new subscription: complete again only once its state has come
+    assert not tracker.complete
+    assert tracker.apply(notify(0, True, resource(ALICE, None))).completed
+
+
+def test_a_server_writing_uris_its_own_way_still_completes_by_count():
+    tracker = ListTracker(expected=("sip:+33612345678@example.org;user=phone", DAVE))
+    tracker.apply(notify(0, True, resource("sip:+33612345678@example.org;user=phone;x=1", None)))
+    assert not tracker.complete
+    assert tracker.apply(notify(1, False, resource(DAVE, None))).completed
+
+
+def test_a_stored_list_is_complete_with_its_first_full_state():
+    tracker = ListTracker()
+    assert tracker.apply(notify(0, True, resource(ALICE, None))).completed
