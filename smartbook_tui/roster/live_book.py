@@ -116,10 +116,11 @@ class LiveBook:
         self._on_notice = on_notice
         self._file_poll = file_poll
         self._carddav_poll = carddav_poll or settings.carddav.poll or CARDDAV_POLL_INTERVAL
+        self._region_problem: str | None = None
         try:
             self._region = book_region(settings)
-        except ValueError as exc:
-            self._notice(Severity.WARNING, f"{exc}; national numbers stay unchecked until it is fixed")
+        except ValueError as exc:  # told once `run` has someone to tell
+            self._region_problem = f"{exc}; national numbers stay unchecked until it is fixed"
             self._region = None
         self._files = _Files(list(settings.vcard), self._region)
         self._carddav_settings = settings.carddav
@@ -139,6 +140,8 @@ class LiveBook:
 
     async def run(self, on_book: Callable[[BookSnapshot], None]) -> None:
         self._on_book = on_book
+        if self._region_problem is not None:
+            self._notice(Severity.WARNING, self._region_problem)
         carddav = self._open_carddav()
         try:
             stamps = await asyncio.to_thread(self._files.stamps)
@@ -213,8 +216,8 @@ class LiveBook:
     def _tell_skipped(self, skipped: list[SkippedCard]) -> None:
         new = [card for card in skipped if (card.source, card.index, card.reason) not in self._told_skipped]
         self._told_skipped = {(card.source, card.index, card.reason) for card in skipped}
-        for card in new:
-            log.warning("%s", card)
+        for card in new[SKIPPED_NOTICES:]:
+            log.info("%s", card)
         for card in new[:SKIPPED_NOTICES]:
             self._notice(Severity.WARNING, str(card))
         if len(new) > SKIPPED_NOTICES:

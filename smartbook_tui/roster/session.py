@@ -160,7 +160,7 @@ class Session:
         self._rls_uri = options.settings.account.rls_uri or f"sip:rls@{self._account.domain}"
         self._stop = asyncio.Event()
         self._on_event: Callable[[SessionEvent], None] = lambda _event: None
-        self._book = LiveBook(options.settings, on_notice=self._notice)
+        self._book = LiveBook(options.settings, on_notice=self._tell)
         self._resources: tuple[str, ...] | None = None  # None until the book has settled
         self._subscriber: BookSubscription | None = None
         self._subscriber_task: asyncio.Task[None] | None = None
@@ -330,7 +330,7 @@ class Session:
             self._notice(Severity.ERROR, event.detail)
         elif event.phase is Phase.WAITING and not self._list_trouble:
             self._list_trouble = True
-            self._notice(Severity.WARNING, f"the contacts' status is out of date: {event.detail}; retrying")
+            self._notice(Severity.WARNING, f"the contacts' status is out of date: {event.detail}")
         elif event.phase is Phase.ACTIVE and self._list_trouble:
             self._list_trouble = False
             self._notice(Severity.INFORMATION, "the contacts' status is live again")
@@ -409,17 +409,18 @@ class Session:
     # ------------------------------------------------------------------------------------------------ events
 
     def _notice(self, severity: Severity, message: str) -> None:
-        log.log(_LOG_LEVELS[severity], "%s", message)
-        self._emit(Notice(severity, message))
+        self._tell(Notice(severity, message))
+
+    def _tell(self, notice: Notice) -> None:
+        # INFO whatever the severity: the owner shows it; a WARNING would reach stderr where logging is not set up.
+        log.info("notice (%s): %s", notice.severity.value, notice.message)
+        self._emit(notice)
 
     def _emit(self, event: SessionEvent) -> None:
         try:
             self._on_event(event)
         except Exception:  # the owner's fault must not end the session's tasks
             log.exception("the session's owner failed on %s", type(event).__name__)
-
-
-_LOG_LEVELS = {Severity.INFORMATION: logging.INFO, Severity.WARNING: logging.WARNING, Severity.ERROR: logging.ERROR}
 
 
 async def _address(host: str, port: int) -> str:

@@ -1,0 +1,198 @@
+"""The session (the app's and `watch`'s) against `smartbook server run`: the book read and watched, the list
+subscription with the user's consent, and trouble told as notices and states, never raised."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from smartbook_tui.config import AccountSettings, Settings
+from smartbook_tui.roster.events import BookLoaded, ListStatus, Notice, PresenceChanged, SessionEvent, Severity
+from smartbook_tui.roster.session import Session, SessionOptions
+from smartbook_tui.subscriber.machine import Phase
+from tests.peers.sip_publish import pidf, publish
+from tests.peers.smartbook_server import PASSWORD, SmartbookServer, run_smartbook_server
+
+FAST = ("--notify-interval", "0.2")
+ALICE, BOB, CAROL, NOBODY = "+33611111111", "+33612345678", "+33622222222", "+33699999999"
+
+
+def phone(number: str) -> str:
+    return f"sip:{number}@127.0.0.1;user=phone"
+
+
+def vcard(name: str, *properties: str) -> str:
+    return "".join(f"{line}\r\n" for line in ("BEGIN:VCARD", "VERSION:3.0", f"FN:{name}", *properties, "END:VCARD"))
+
+
+class Events:
+    """What the session told, in order, and a way to wait for one."""
+
+    def __init__(self) -> None:
+        self.seen: list[SessionEvent] = []
+        self._arrived = asyncio.Event()
+
+    def __call__(self, event: SessionEvent) -> None:
+        self.seen.append(event)
+        self._arrived.set()
+
+    def mark(self) -> int:
+        return len(self.seen)
+
+    async def until(self, predicate: Callable[[SessionEvent], bool], *, after: int = 0, timeout: float = 20.0):
+        async def wait() -> SessionEvent:
+            checked = after
+            while True:
+                for event in self.seen[checked:]:
+                    if predicate(event):
+                        return event
+                checked = max(checked, len(self.seen))
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"never told: it told {self.seen[after:]}") from None
+
+    def notices(self, severity: Severity) -> list[str]:
+        return [event.message for event in self.seen if isinstance(event, Notice) and event.severity is severity]
+
+
+def presence(uri: str, **expected: object) -> Callable[[SessionEvent], bool]:
+    def matches(event: SessionEvent) -> bool:
+        return isinstance(event, PresenceChanged) and any(
+            update.uri == uri and all(getattr(update.summary, key) == value for key, value in expected.items())
+            for update in event.updates
+        )
+
+    return matches
+
+
+def list_phase(phase: Phase) -> Callable[[SessionEvent], bool]:
+    return lambda event: isinstance(event, ListStatus) and event.phase is phase
+
+
+def book_of(count: int) -> Callable[[SessionEvent], bool]:
+    return lambda event: isinstance(event, BookLoaded) and len(event.contacts) == count
+
+
+def options(server: SmartbookServer, *books: Path, share_book: bool | None = True, password: str = PASSWORD):
+    settings = Settings(
+        vcard=list(books),
+        region="FR",
+        account=AccountSettings(sip_uri=server.aor("alice"), proxy=server.proxy),
+    )
+    return SessionOptions(settings, password=password, share_book=share_book)
+
+
+@asynccontextmanager
+async def running(session: Session) -> AsyncIterator[Events]:
+    events = Events()
+    task = asyncio.create_task(session.run(events))
+    try:
+        yield events
+    finally:
+        session.stop()
+        await asyncio.wait_for(task, 10.0)  # run ends, and raises nothing
+
+
+def subscriptions(server: SmartbookServer) -> int:
+    return server.log.count("alice@127.0.0.1 subscribes to")
+
+
+async def test_the_book_then_presence_then_an_edited_file_resubscribes(tmp_path):
+    book = tmp_path / "book.vcf"
+    book.write_text(vcard("Bob", f"TEL:{BOB}") + vcard("Nobody", "TEL:06 99 99 99 99"))
+    accounts = [("alice", ALICE), ("carol", CAROL)]
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=accounts) as server:
+        server.add_account("bob", BOB, public=True)
+        async with running(Session(options(server, book), phone=False)) as events:
+            loaded = await events.until(book_of(2))
+            assert [contact.name for contact in loaded.contacts] == ["Bob", "Nobody"]
+            assert loaded.domain == "127.0.0.1"
+            assert loaded.sources == (str(book),)
+            await events.until(presence(phone(BOB), has_account=True, sip_address="sip:bob@127.0.0.1"))
+            await events.until(presence(phone(NOBODY), has_account=False))  # a national number, read as FR
+            await events.until(lambda event: isinstance(event, ListStatus) and event.complete)
+
+            mark = events.mark()
+            assert await publish(server.sip, "bob", PASSWORD, pidf("sip:bob@127.0.0.1", note="at lunch")) == 200
+            await events.until(presence(phone(BOB), note="at lunch"), after=mark)
+
+            mark = events.mark()
+            with book.open("a") as file:  # the user adds Carol while the session runs
+                file.write(vcard("Carol", f"TEL:{CAROL}"))
+            again = await events.until(book_of(3), after=mark)
+            assert again.contacts[-1].name == "Carol"
+            carol = await events.until(presence(phone(CAROL)), after=mark)
+            assert carol.updates[0].summary.has_account is True
+            assert subscriptions(server) == 2  # the new book in a new subscription
+    assert events.notices(Severity.ERROR) == []
+
+
+async def test_nothing_is_sent_before_consent_and_it_can_be_withdrawn(tmp_path):
+    book = tmp_path / "book.vcf"
+    book.write_text(vcard("Bob", f"TEL:{BOB}"))
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE), ("bob", BOB)]) as server:
+        session = Session(options(server, book, share_book=None), phone=False)
+        async with running(session) as events:
+            await events.until(book_of(1))
+            idle = await events.until(list_phase(Phase.IDLE))
+            assert "not shared with Linphone" in idle.detail
+
+            mark = events.mark()
+            session.share_book(True)
+            await events.until(presence(phone(BOB), has_account=True), after=mark)
+            assert subscriptions(server) == 1  # the one after consent, none before
+
+            mark = events.mark()
+            session.share_book(False)
+            stopped = await events.until(list_phase(Phase.STOPPED), after=mark)
+            assert stopped.detail == "unsubscribed"
+            await events.until(list_phase(Phase.IDLE), after=mark)
+            server.wait_for_log("subscription of alice to sip:rls@127.0.0.1 ends")
+            assert "the book is no longer sent to Linphone" in events.notices(Severity.INFORMATION)
+
+
+async def test_a_dead_server_is_a_state_and_a_notice_then_the_session_recovers(tmp_path):
+    book = tmp_path / "book.vcf"
+    book.write_text(vcard("Bob", f"TEL:{BOB}"))
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE)]) as server:
+        server.add_account("bob", BOB, public=True)
+        async with running(Session(options(server, book), phone=False)) as events:
+            await events.until(list_phase(Phase.ACTIVE))
+
+            mark = events.mark()
+            server.stop(signal.SIGKILL)  # no goodbye: the connection just drops
+            waiting = await events.until(list_phase(Phase.WAITING), after=mark)
+            assert "no connection to the server" in waiting.detail
+            [warning] = events.notices(Severity.WARNING)
+            assert warning.startswith("the contacts' status is out of date: no connection to the server")
+
+            mark = events.mark()
+            server.start()
+            await events.until(list_phase(Phase.ACTIVE), after=mark, timeout=30.0)
+            assert "the contacts' status is live again" in events.notices(Severity.INFORMATION)
+            assert await publish(server.sip, "bob", PASSWORD, pidf("sip:bob@127.0.0.1", note="back")) == 200
+            await events.until(presence(phone(BOB), note="back"), after=mark)
+
+
+async def test_a_broken_card_and_a_wrong_password_are_notices_not_exceptions(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "good.vcf").write_text(vcard("Bob", f"TEL:{BOB}"))
+    (books / "broken.vcf").write_text("BEGIN:VCARD\r\nno colon here\r\nEND:VCARD\r\n")
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE), ("bob", BOB)]) as server:
+        session = Session(options(server, books, password="not it"), phone=False)
+        async with running(session) as events:
+            loaded = await events.until(book_of(1))
+            assert [card.source for card in loaded.skipped] == [str(books / "broken.vcf")]
+            failed = await events.until(list_phase(Phase.FAILED))
+            assert "user name or password" in failed.detail
+            assert events.notices(Severity.ERROR) == [failed.detail]
+            [skipped] = events.notices(Severity.WARNING)
+            assert skipped.startswith(f"{books / 'broken.vcf'}: card 1 skipped")
