@@ -10,7 +10,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from smartbook_tui.config import AccountSettings, Settings
-from smartbook_tui.roster.events import BookLoaded, ListStatus, Notice, PresenceChanged, SessionEvent, Severity
+from smartbook_tui.phone.states import OwnStatus, RegistrationState
+from smartbook_tui.roster.events import (
+    BookLoaded,
+    ListStatus,
+    Notice,
+    OwnPresenceChanged,
+    PresenceChanged,
+    RegistrationChanged,
+    SessionEvent,
+    Severity,
+)
 from smartbook_tui.roster.session import Session, SessionOptions
 from smartbook_tui.subscriber.machine import Phase
 from tests.peers.sip_publish import pidf, publish
@@ -86,7 +96,7 @@ def options(server: SmartbookServer, *books: Path, share_book: bool | None = Tru
         region="FR",
         account=AccountSettings(sip_uri=server.aor("alice"), proxy=server.proxy),
     )
-    return SessionOptions(settings, password=password, share_book=share_book)
+    return SessionOptions(settings, password=password, share_book=share_book, null_audio=True)
 
 
 @asynccontextmanager
@@ -196,3 +206,38 @@ async def test_a_broken_card_and_a_wrong_password_are_notices_not_exceptions(tmp
             assert events.notices(Severity.ERROR) == [failed.detail]
             [skipped] = events.notices(Severity.WARNING)
             assert skipped.startswith(f"{books / 'broken.vcf'}: card 1 skipped")
+
+
+def registration(state: RegistrationState) -> Callable[[SessionEvent], bool]:
+    return lambda event: isinstance(event, RegistrationChanged) and event.registration.state is state
+
+
+async def test_with_the_phone_the_account_registers_and_publishes_its_status(tmp_path, capfd):
+    book = tmp_path / "book.vcf"
+    book.write_text(vcard("Bob", f"TEL:{BOB}"))
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE)]) as server:
+        server.add_account("bob", BOB, public=True)
+        session = Session(options(server, book), phone=True)
+        session.set_presence(OwnStatus.AWAY, "at lunch")  # before it runs: published once the phone is up
+        async with running(session) as events:
+            await events.until(registration(RegistrationState.REGISTERED))
+            mine = await events.until(lambda event: isinstance(event, OwnPresenceChanged) and event.presence.published)
+            assert (mine.presence.status, mine.presence.note) == (OwnStatus.AWAY, "at lunch")
+            await events.until(presence(phone(BOB), has_account=True))
+            server.wait_for_log("alice@127.0.0.1 registers")
+        server.wait_for_log("alice@127.0.0.1 unregisters")  # stopping the session leaves nothing behind
+    assert capfd.readouterr().out == ""  # pjsip printed nothing on the terminal
+
+
+async def test_with_the_phone_a_wrong_password_is_a_state_and_one_notice(tmp_path):
+    book = tmp_path / "book.vcf"
+    book.write_text(vcard("Bob", f"TEL:{BOB}"))
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE)]) as server:
+        session = Session(options(server, book, password="not it"), phone=True)
+        async with running(session) as events:
+            failed = await events.until(registration(RegistrationState.FAILED))
+            await events.until(list_phase(Phase.FAILED))
+            assert failed.registration.retrying is False
+            errors = events.notices(Severity.ERROR)
+            assert f"not registered: {failed.registration.detail}" in errors
+            assert len(errors) == 2  # one for the registration, one for the list: said once each
