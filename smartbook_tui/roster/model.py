@@ -90,20 +90,24 @@ class Roster:
         for row_index in by_name:
             contact = contacts[row_index]
             numbers: list[ResourceState] = []
-            for number in contact.numbers:
-                if number.e164 and domain:
-                    uri = number_resource_uri(number.e164, domain)
+            resources = [
+                (number.raw, number_resource_uri(number.e164, domain) if number.e164 and domain else None)
+                for number in contact.numbers
+            ]
+            resources += [(address, address) for address in contact.sip_addresses]
+            known_any = False
+            for label, uri in resources:
+                summary = NO_PRESENCE
+                if uri is not None:
                     slots.setdefault(uri, []).append((row_index, len(numbers)))
-                    numbers.append(ResourceState(number.raw, uri, known.get(uri, NO_PRESENCE)))
-                else:
-                    numbers.append(ResourceState(number.raw, None, NO_PRESENCE))
-            for address in contact.sip_addresses:
-                slots.setdefault(address, []).append((row_index, len(numbers)))
-                numbers.append(ResourceState(address, address, known.get(address, NO_PRESENCE)))
-            row = Row(contact, False, Availability.UNKNOWN, None, None, None, 0, numbers)
+                    if uri in known:
+                        summary, known_any = known[uri], True
+                numbers.append(ResourceState(label, uri, summary))
+            row = Row(contact, False, Availability.UNKNOWN, None, None, None, next(self._versions), numbers)
             row.text_key = search.KEY_SEPARATOR.join((names[row_index], *map(search.fold, contact.sip_addresses)))
             row.digits_key = search.digits_key(contact.numbers)
-            self._settle(row)
+            if known_any:
+                self._settle(row)
             rows[row_index] = row
         self.rows = rows
         self._slots = slots
