@@ -1,6 +1,7 @@
 """The pjsua2 endpoint's lifecycle on the asyncio loop: no PJSIP threads, its events handled by a task of the
-loop every ~10 ms (so every callback runs on the loop's thread), its log routed to `logging`, null audio when
-there is no sound card, one SIP transport. One endpoint per process, created and destroyed on the same thread.
+loop every 10 ms, 40 ms when idle (so every callback runs on the loop's thread), its log routed to `logging`
+(credentials left out), null audio when there is no sound card, one SIP transport. One endpoint per process,
+created and destroyed on the same thread.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .pjsua import pj, quiet
+from .rules import without_credentials
 
 log = logging.getLogger("smartbook_tui.phone")
 log.addHandler(logging.NullHandler())  # with no logging set up, Python would print warnings on the terminal
@@ -55,7 +57,7 @@ class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     def write(self, entry: Any) -> None:
         def handle() -> None:
             line = entry.msg.rstrip()
-            log.log(_LEVELS.get(entry.level, logging.DEBUG), "%s", line)
+            log.log(_LEVELS.get(entry.level, logging.DEBUG), "%s", without_credentials(line))
             self._on_line(line)
 
         guarded("a pjsip log line", handle)
@@ -97,10 +99,6 @@ class PhoneEndpoint:
         self._endpoint: _Endpoint | None = None
         self._pump: asyncio.Task[None] | None = None
         self._busy_at = 0.0  # when pjsip last did something (the pump's pace follows it)
-
-    @property
-    def transport(self) -> str:
-        return self._transport
 
     def start(self) -> None:
         global _running  # noqa: PLW0603  (the one endpoint of the process)

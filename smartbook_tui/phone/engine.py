@@ -2,9 +2,9 @@
 
 Registration: typed states for the owner; failures the network or the server may fix are retried with backoff
 (`rules.retry_delay`), a wrong password is not (the owner makes a new Phone once the settings change); a
-connection that drops while registered (a server restart) leads to a new REGISTER at once, and the own presence
-is published again afterwards (the server may have forgotten it). Own presence: PUBLISH through pjsua's
-publication, whose answers are read from pjsip's message log (pjsua2 has no callback for them).
+connection that drops while registered (a server restart) leads to a new REGISTER at once. Own presence: PUBLISH
+through pjsua's publication, sent whenever the phone becomes registered (the server may have forgotten it) and
+when the user changes it; its answers are read from pjsip's message log (pjsua2 has no callback for them).
 
 Every method is called on the loop's thread, and `shutdown()` must be awaited before the loop ends.
 """
@@ -57,7 +57,6 @@ class Phone:
         self._user: UserAccount | None = None
         self._failures = 0  # REGISTERs failed in a row
         self._retry: asyncio.TimerHandle | None = None
-        self._has_registered = False
         self._publishing = 0  # PUBLISHes sent and not answered yet
         self._closing = False
         self._goodbyes: set[str] = set()  # methods whose final answer shutdown() still waits for
@@ -66,11 +65,10 @@ class Phone:
         self._answered: dict[str, int | None] = {}
 
     async def start(self) -> None:
-        """Start the endpoint on the running loop and send the REGISTER (and the own presence, if set).
-        Raises PhoneError (one line) when the phone cannot start."""
+        """Start the endpoint on the running loop and send the REGISTER (the own presence, if set, follows once
+        registered). Raises PhoneError (one line) when the phone cannot start."""
         if self._endpoint is not None or self._closing:
             raise PhoneError("this phone has already been started")
-        self._loop = asyncio.get_running_loop()
         endpoint = PhoneEndpoint(
             user_agent=self._user_agent,
             transport=self.account.transport,
@@ -92,15 +90,13 @@ class Phone:
             endpoint.close()
             self._set_registration(Registration(RegistrationState.UNREGISTERED))
             raise PhoneError(f"the account {self.account.sip_uri} cannot be used: {error_words(exc)}") from None
-        if self.presence is not None:
-            self._publish()
 
     def set_presence(self, status: OwnStatus, note: str | None = None) -> None:
         """PUBLISH the user's own status and note; an OwnPresence event follows when the server accepts it (or
-        refuses it, with the reason). Before start(), it is kept and published once registered."""
+        refuses it, with the reason). While not registered, it is kept and published once registered."""
         self.presence = OwnPresence(status, note or None)
         self._emit(self.presence)
-        if self._user is not None and not self._closing:
+        if self.registration.state is RegistrationState.REGISTERED and not self._closing:
             self._publish()
 
     async def shutdown(self) -> None:
@@ -123,8 +119,9 @@ class Phone:
                 user.shutdown()  # sends the un-PUBLISH and the un-REGISTER
             except pj.Error as exc:
                 log.warning("the account did not shut down cleanly: %s", error_words(exc))
-            deadline = self._loop.time() + GOODBYE_SECONDS
-            while self._goodbyes and self._loop.time() < deadline:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + GOODBYE_SECONDS
+            while self._goodbyes and loop.time() < deadline:
                 await asyncio.sleep(PUMP_SECONDS / 2)
             if self._goodbyes:
                 log.info("no answer to the %s before closing", " and ".join(sorted(self._goodbyes)))
@@ -144,10 +141,9 @@ class Phone:
         )
         if outcome.state is RegistrationState.REGISTERED:
             self._failures = 0
-            renew = self._has_registered and self.registration.state is not RegistrationState.REGISTERED
-            self._has_registered = True
+            newly = self.registration.state is not RegistrationState.REGISTERED  # not a refresh
             self._set_registration(outcome)
-            if renew and self.presence is not None:
+            if newly and self.presence is not None:
                 self._publish()
             return
         if outcome.state is RegistrationState.FAILED:
@@ -170,7 +166,8 @@ class Phone:
         if self._retry is not None:
             self._retry.cancel()
         log.debug("registering again in %.1f s", seconds)
-        self._retry = self._loop.call_later(seconds, guarded, "a new registration", self._register_again)
+        loop = asyncio.get_running_loop()  # pjsua2's callbacks run in the loop's event pump
+        self._retry = loop.call_later(seconds, guarded, "a new registration", self._register_again)
 
     def _register_again(self) -> None:
         self._retry = None
@@ -191,6 +188,7 @@ class Phone:
     # ------------------------------------------------------------------------------------------- own presence
 
     def _publish(self) -> None:
+        """PUBLISH the own presence (registered only: pjsua's publication starts with the registration)."""
         assert self.presence is not None
         assert self._user is not None
         open_tuple, activity = published_as(self.presence.status)
@@ -203,8 +201,7 @@ class Phone:
         except pj.Error as exc:
             self._presence_answered(False, f"it could not be sent: {error_words(exc)}")
             return
-        if self.registration.state is RegistrationState.REGISTERED:
-            self._publishing += 1  # before registration pjsua holds it back, and sends it once registered
+        self._publishing += 1
 
     def _on_log_line(self, line: str) -> None:
         answer = sip_answer(line)

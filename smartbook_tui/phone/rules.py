@@ -96,6 +96,15 @@ _RX_RESPONSE = re.compile(r"RX \d+ bytes Response msg (\d{3})/([A-Z]+)/cseq=\d+"
 _PUBLISH_FAILED = re.compile(r"Client publication \(PUBLISH\) failed(?: \((\d{3})/([^)]*)\)|, status=\d+, msg=(.*))")
 
 
+_CREDENTIALS = re.compile(r"^((?:Proxy-)?Authorization:)[^\r\n]*", re.IGNORECASE | re.MULTILINE)
+
+
+def without_credentials(message: str) -> str:
+    """A logged SIP message with its Authorization values left out (a digest answer lets anyone who reads the
+    log try passwords offline)."""
+    return _CREDENTIALS.sub(r"\1 (not logged)", message)
+
+
 def sip_answer(line: str) -> SipAnswer | None:
     """The response a pjsip log line says arrived, if it says so."""
     match = _RX_RESPONSE.search(line)

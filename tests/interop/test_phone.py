@@ -90,6 +90,25 @@ async def test_registers_then_leaves_nothing_behind(tmp_path, capfd):
     assert capfd.readouterr() == ("", "")
 
 
+async def test_a_status_set_before_start_is_published_once_registered(tmp_path):
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        events = Events()
+        phone = Phone(account_of(server, "alice"), on_event=events, null_audio=True)
+        phone.set_presence(OwnStatus.BUSY, "Writing")
+        await phone.start()
+        try:
+            await events.until(published(OwnStatus.BUSY))
+        finally:
+            await phone.shutdown()
+    assert [type(event).__name__ for event in events.seen] == [
+        "OwnPresence",  # asked for
+        "Registration",  # registering
+        "Registration",  # registered
+        "OwnPresence",  # published
+        "Registration",  # unregistered
+    ]
+
+
 async def test_registers_over_udp_straight_to_the_domain(tmp_path):
     with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
         host, port = server.sip

@@ -14,6 +14,7 @@ from smartbook_tui.phone.rules import (
     registration_outcome,
     retry_delay,
     sip_answer,
+    without_credentials,
 )
 from smartbook_tui.phone.settings import PhoneAccount
 from smartbook_tui.phone.states import OwnStatus, Registration, RegistrationState
@@ -108,6 +109,21 @@ def test_pjsip_log_lines():
     failed = "pjsua_pres.c Client publication (PUBLISH) failed, status=120111, msg=Connection refused"
     assert publish_refusal(failed, None) == "it could not be sent: Connection refused"
     assert publish_refusal("pjsua_pres.c Acc 0: sending PUBLISH..", 200) is None
+
+
+def test_logged_messages_leave_the_credentials_out():
+    message = (
+        "TX 934 bytes Request msg REGISTER/cseq=2 (tdta0x5) to TCP 127.0.0.1:5060:\r\n"
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+        'Authorization: Digest username="alice", realm="127.0.0.1", response="0123456789abcdef"\r\n'
+        'proxy-authorization: Digest username="alice", response="fedcba9876543210"\r\n'
+        "Content-Length:  0\r\n"
+    )
+    logged = without_credentials(message)
+    assert "response=" not in logged
+    assert "Authorization: (not logged)\r\n" in logged
+    assert "proxy-authorization: (not logged)\r\n" in logged
+    assert logged.endswith("Content-Length:  0\r\n")
 
 
 def test_an_account_routes_through_its_proxy_and_hides_its_password():
