@@ -32,6 +32,7 @@ STATUS_ORDER: tuple[Availability, ...] = (
 STATUS_RANK: dict[Availability, int] = {status: rank for rank, status in enumerate(STATUS_ORDER)}
 _RANK = STATUS_RANK
 _NO_ACCOUNT = len(STATUS_ORDER)  # added to the rank of a resource without an account: any account ranks first
+_LAST = 2 * len(STATUS_ORDER) - 1  # the rank of a resource without an account or any status
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class Row:
     note: str | None
     version: int  # unique across the roster's life: (contact id, version) names what a row looked like
     numbers: list[ResourceState]
+    rank: int = _LAST  # the status sort's group: users by STATUS_ORDER, then the others
     text_key: str = ""  # folded name and SIP addresses (the contact's and the revealed one), for search
     digits_key: str = ""  # the numbers' digits in every spelling, for search
 
@@ -157,7 +159,7 @@ class Roster:
         """Derive the row's badge, status, address and note from its resources; a new version."""
         best = NO_PRESENCE
         best_label: str | None = None
-        best_rank = 2 * _NO_ACCOUNT
+        best_rank = _LAST + 1
         for state in row.numbers:
             summary = state.summary
             rank = _RANK[summary.status] if summary.has_account else _NO_ACCOUNT + _RANK[summary.status]
@@ -174,4 +176,5 @@ class Roster:
         row.status = best.status
         row.found_by = best_label if best.has_account else None
         row.note = best.note
+        row.rank = min(best_rank, _LAST)
         row.version = next(self._versions)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from bisect import bisect_left
 
-from .model import STATUS_ORDER, STATUS_RANK, Roster, Row
+from .model import STATUS_ORDER, Roster
 from .search import Query
 
 _GROUPS = 2 * len(STATUS_ORDER)  # status groups: users by status, then the others by status
@@ -20,7 +20,7 @@ _MOVE_ONE_BY_ONE = 32  # above this, one merge costs less than a list insertion 
 
 class SortKey(enum.Enum):
     NAME = "name"
-    STATUS = "status"  # users first, best status first (model.STATUS_ORDER), then by name
+    STATUS = "status"  # users first, best status first (model.STATUS_ORDER), then by name: Row.rank
 
 
 class RosterView:
@@ -94,12 +94,17 @@ class RosterView:
         if self.sort is SortKey.NAME and not self.users_only and not self._query.text:
             return False  # every row is shown, in name order: nothing a presence change can move
         rows = self.roster.rows
+        name_rank = self.roster.name_rank
         keys = self._keys
+        by_status = len(rows) if self.sort is SortKey.STATUS else 0
+        users_only = self.users_only
+        query = self._query if self._query.text else None
         moves: list[tuple[int, int | None, bool, int]] = []  # row index, its position now, shown after, new key
         for i in changed:
+            row = rows[i]
             position = self._position(i)
-            shown = self._passes(rows[i])
-            key = self._key(i)
+            shown = (row.has_account or not users_only) and (query is None or query.matches(row))
+            key = row.rank * by_status + name_rank[i]
             if position is None and not shown:
                 keys[i] = key  # not in the list, so its key orders nothing yet
             elif position is None or not shown or key != keys[i]:
@@ -136,20 +141,6 @@ class RosterView:
         position = bisect_left(indices, keys[i], key=keys.__getitem__)
         return position if position < len(indices) and indices[position] == i else None
 
-    def _passes(self, row: Row) -> bool:
-        return (row.has_account or not self.users_only) and (not self._query.text or self._query.matches(row))
-
-    def _key(self, i: int) -> int:
-        if self.sort is SortKey.NAME:
-            return self.roster.name_rank[i]
-        return _status_group(self.roster.rows[i]) * len(self.roster.rows) + self.roster.name_rank[i]
-
     def _status_keys(self) -> list[int]:
         total = len(self.roster.rows)
-        return [
-            _status_group(row) * total + rank for row, rank in zip(self.roster.rows, self.roster.name_rank, strict=True)
-        ]
-
-
-def _status_group(row: Row) -> int:
-    return STATUS_RANK[row.status] + (0 if row.has_account else len(STATUS_ORDER))
+        return [row.rank * total + rank for row, rank in zip(self.roster.rows, self.roster.name_rank, strict=True)]
