@@ -33,6 +33,7 @@ from .events import Notice, Severity
 log = logging.getLogger(__name__)
 
 FILE_POLL_INTERVAL = 1.5  # seconds between two looks at the vCard files
+SETTLE_INTERVAL = 0.2  # seconds a changed file must stand still before it is read
 CARDDAV_POLL_INTERVAL = 5.0  # seconds between two CardDAV syncs, unless the settings say otherwise
 SKIPPED_NOTICES = 3  # skipped cards told one by one; beyond that, one line for the rest
 
@@ -179,7 +180,11 @@ class LiveBook:
             now = await asyncio.to_thread(self._files.stamps)
             if now == stamps:
                 continue
-            stamps = now
+            while True:  # a file being written (or a sync tool at work) is read once it stands still
+                await asyncio.sleep(SETTLE_INTERVAL)
+                stamps, now = now, await asyncio.to_thread(self._files.stamps)
+                if now == stamps:
+                    break
             log.info("the vCard files changed: reading them again")
             self._file_contacts, self._file_skipped = await asyncio.to_thread(self._files.read, stamps)
             self._emit(settled=True)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from smartbook_tui.config import AccountSettings, Settings
+from smartbook_tui.config import AccountSettings, CardDavSettings, Settings
 from smartbook_tui.phone.states import OwnStatus, RegistrationState
 from smartbook_tui.roster.events import (
     BookLoaded,
@@ -23,6 +23,7 @@ from smartbook_tui.roster.events import (
 )
 from smartbook_tui.roster.session import Session, SessionOptions
 from smartbook_tui.subscriber.machine import Phase
+from tests.peers.radicale import run_radicale
 from tests.peers.sip_publish import pidf, publish
 from tests.peers.smartbook_server import PASSWORD, SmartbookServer, run_smartbook_server
 
@@ -241,3 +242,38 @@ async def test_with_the_phone_a_wrong_password_is_a_state_and_one_notice(tmp_pat
             errors = events.notices(Severity.ERROR)
             assert f"not registered: {failed.registration.detail}" in errors
             assert len(errors) == 2  # one for the registration, one for the list: said once each
+
+
+async def test_a_carddav_book_is_followed_and_its_failures_are_notices(tmp_path):
+    anne = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:anne\r\nFN:Anne\r\nTEL:+33612345678\r\nEND:VCARD\r\n"
+    carol = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:carol\r\nFN:Carol\r\nTEL:06 22 22 22 22\r\nEND:VCARD\r\n"
+    secret = tmp_path / "carddav-password"
+    secret.write_text("s3cret\n")
+    with (
+        run_radicale(tmp_path / "radicale", {"alice": "s3cret"}) as dav,
+        run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE), ("carol", CAROL)]) as server,
+    ):
+        address_book = dav.make_address_book("alice")
+        dav.put_card("alice", address_book, "anne.vcf", anne)
+        settings = options(server).settings
+        settings.carddav = CardDavSettings(
+            url=dav.url, user="alice", password_file=secret, cache=tmp_path / "cache", poll=0.2
+        )
+        async with running(
+            Session(SessionOptions(settings, password=PASSWORD, share_book=True), phone=False)
+        ) as events:
+            loaded = await events.until(book_of(1))
+            assert loaded.sources == (dav.url,)
+            await events.until(list_phase(Phase.ACTIVE))
+
+            mark = events.mark()
+            dav.put_card("alice", address_book, "carol.vcf", carol)
+            await events.until(book_of(2), after=mark)
+            await events.until(presence(phone(CAROL), has_account=True), after=mark)
+
+            mark = events.mark()
+            dav.stop()
+            warning = await events.until(lambda event: isinstance(event, Notice), after=mark)
+            assert warning.message.startswith(f"CardDAV: cannot reach {dav.url.rstrip('/')}")
+            assert warning.message.endswith("showing the last good copy")
+            assert not any(isinstance(event, BookLoaded) for event in events.seen[mark:])  # the book stays
