@@ -1,7 +1,8 @@
 """Figures for the phone engine (issue 10): against `smartbook server run` on loopback (TCP), in one process, each
 round a new Phone: start() to registered (the endpoint's creation included), a PUBLISH to its acceptance,
 shutdown() of a registered phone with a published status (un-PUBLISH, un-REGISTER, the library destroyed), and
-the CPU the registered phone takes while idle (the event pump). Prints figures; asserts nothing.
+the CPU the registered phone takes while idle (the event pump); and once, shutdown() of a phone registered over
+UDP to a server that is gone (no answer comes: the longest wait). Prints figures; asserts nothing.
 
     python bench/phone.py [--rounds 5] [--idle 3]
 
@@ -64,12 +65,25 @@ async def one_round(server: SmartbookServer, idle: float) -> dict[str, float]:
     return figures
 
 
+async def shutdown_without_a_server(server: SmartbookServer) -> float:
+    seen: list[PhoneEvent] = []
+    account = PhoneAccount(server.aor("alice"), "alice", PASSWORD, server.sip, "udp")
+    phone = Phone(account, on_event=seen.append, null_audio=True)
+    await phone.start()
+    await _until(seen, lambda event: isinstance(event, Registration) and event.state is RegistrationState.REGISTERED)
+    await asyncio.to_thread(server.stop)
+    closing = time.perf_counter()
+    await phone.shutdown()
+    return time.perf_counter() - closing
+
+
 async def main(rounds: int, idle: float) -> None:
     with (
         tempfile.TemporaryDirectory() as directory,
         run_smartbook_server(Path(directory), accounts=[("alice", None)]) as server,
     ):
         results = [await one_round(server, idle if index == 0 else 0.0) for index in range(rounds)]
+        orphaned = await shutdown_without_a_server(server)
     print(f"phone engine, {rounds} rounds in one process, TCP on loopback to smartbook server run")
     for name in results[0]:
         values = [result[name] for result in results if name in result]
@@ -77,6 +91,7 @@ async def main(rounds: int, idle: float) -> None:
             print(f"  {name:<36} {values[0]:6.1f}")
         else:
             print(f"  {name:<36} median {statistics.median(values) * 1000:6.1f} ms  best {min(values) * 1000:6.1f} ms")
+    print(f"  {'shutdown(), UDP, server gone':<36} {orphaned * 1000:6.1f} ms")
 
 
 if __name__ == "__main__":
