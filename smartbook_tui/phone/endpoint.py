@@ -74,8 +74,9 @@ class _Endpoint(pj.Endpoint):  # type: ignore[misc]
 
 
 class PhoneEndpoint:
-    """`start()` on the loop's thread; `close()` on the same thread. `on_log_line` sees each of pjsip's log
-    lines (the engine follows SIP answers there); `on_transport_lost` hears of a connection that dropped."""
+    """`start()` on the loop's thread; `close()` on the same thread. `transport` is udp, tcp or tls (checked
+    by the engine). `on_log_line` sees each of pjsip's log lines (the engine follows SIP answers there);
+    `on_transport_lost` hears of a connection that dropped."""
 
     def __init__(
         self,
@@ -87,8 +88,6 @@ class PhoneEndpoint:
         on_log_line: Callable[[str], None],
         on_transport_lost: Callable[[], None],
     ) -> None:
-        if transport not in _TRANSPORTS:
-            raise PhoneError(f"unknown transport {transport!r}; use udp, tcp or tls")
         self._user_agent = user_agent
         self._transport = transport
         self._ca = ca
@@ -108,17 +107,12 @@ class PhoneEndpoint:
             _running = self
         try:
             self._start()
-        except PhoneError:
-            self.close()
-            raise
         except pj.Error as exc:
             self.close()
             raise PhoneError(f"the phone cannot start: {error_words(exc)}") from None
         self._pump = asyncio.get_running_loop().create_task(self._handle_events(), name="pjsua2 events")
 
     def _start(self) -> None:
-        if self._transport == "tls" and self._ca is not None and not self._ca.is_file():
-            raise PhoneError(f"the CA file {self._ca} cannot be read")
         quiet()
         self._endpoint = _Endpoint(self._on_transport_lost)
         self._endpoint.libCreate()

@@ -69,6 +69,9 @@ class Phone:
         registered). Raises PhoneError (one line) when the phone cannot start."""
         if self._endpoint is not None or self._closing:
             raise PhoneError("this phone has already been started")
+        problem = self.account.problem()
+        if problem is not None:
+            raise PhoneError(problem)
         endpoint = PhoneEndpoint(
             user_agent=self._user_agent,
             transport=self.account.transport,

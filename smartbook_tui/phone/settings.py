@@ -21,15 +21,19 @@ class PhoneAccount:
     transport: str  # udp, tcp or tls
     ca: Path | None = None  # the CA file a TLS server's certificate is checked against
 
-    def __post_init__(self) -> None:
+    def problem(self) -> str | None:
+        """What makes this account unusable, in one line; None when it can be tried."""
         if self.transport not in TRANSPORTS:
-            raise ValueError(f"unknown transport {self.transport!r}; use udp, tcp or tls")
+            return f"unknown transport {self.transport!r}; use udp, tcp or tls"
         try:
             uri = parse_sip_uri(self.sip_uri)
         except SipParseError as exc:
-            raise ValueError(f"{self.sip_uri!r} is not a SIP address: {exc}") from None
+            return f"{self.sip_uri!r} is not a SIP address: {exc}"
         if not uri.user:
-            raise ValueError(f"{self.sip_uri!r} names no user: write it sip:USER@DOMAIN")
+            return f"{self.sip_uri!r} names no user: write it sip:USER@DOMAIN"
+        if self.transport == "tls" and self.ca is not None and not self.ca.is_file():
+            return f"the CA file {self.ca} cannot be read"
+        return None
 
     def __repr__(self) -> str:  # never the password
         return f"PhoneAccount({self.sip_uri!r}, proxy={self.proxy!r}, transport={self.transport!r})"

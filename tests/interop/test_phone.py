@@ -245,6 +245,8 @@ async def test_own_presence_is_what_a_watcher_sees(tmp_path, capfd):
                 await events.until(registration(RegistrationState.REGISTERED), after=mark)
                 await watch.bob("online", "Back", after=lines)
                 assert phone.presence == OwnPresence(OwnStatus.ONLINE, "Back", published=True)
+                lines = watch.mark()
+            await watch.bob("offline", None, after=lines)  # bob's phone withdrew its status when it shut down
             server.wait_for_log("sip:bob@127.0.0.1 unregisters")
         finally:
             await watch.stop()

@@ -3,6 +3,8 @@ again, the backoff, what each own status publishes (as the contact list reads it
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from smartbook_tui.phone.rules import (
@@ -133,5 +135,14 @@ def test_an_account_routes_through_its_proxy_and_hides_its_password():
     assert "s3cret" not in repr(account)
     direct = PhoneAccount("sip:alice@example.org:5080", "alice", "s3cret", None, "udp")
     assert direct.route() == ("sip:example.org:5080", None)
-    with pytest.raises(ValueError, match="unknown transport 'sctp'"):
-        PhoneAccount("sip:alice@example.org", "alice", "s3cret", None, "sctp")
+    assert direct.problem() is None
+
+
+def test_an_unusable_account_is_said_in_one_line():
+    def account(sip_uri: str = "sip:alice@example.org", transport: str = "tcp", ca: Path | None = None):
+        return PhoneAccount(sip_uri, "alice", "pw", None, transport, ca)
+
+    assert account(transport="sctp").problem() == "unknown transport 'sctp'; use udp, tcp or tls"
+    assert account("sip:example.org").problem() == "'sip:example.org' names no user: write it sip:USER@DOMAIN"
+    missing = Path("/nonexistent/ca.pem")
+    assert account(transport="tls", ca=missing).problem() == "the CA file /nonexistent/ca.pem cannot be read"
