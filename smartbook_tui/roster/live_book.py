@@ -20,6 +20,7 @@ from smartbook_tui.config import CardDavSettings, Settings
 from smartbook_tui.contacts import (
     Contact,
     SkippedCard,
+    book_resource_uris,
     default_region,
     normalize_contacts,
     read_vcard_paths,
@@ -47,6 +48,7 @@ class BookSnapshot:
     sources: tuple[str, ...]  # the files, directories and CardDAV URL read
     region: str | None  # the region national numbers were read in
     settled: bool  # False while a CardDAV book is shown from its cached copy, before its first sync answers
+    resources: tuple[str, ...]  # what the list subscription carries for it: every resource once, sorted
 
 
 def book_region(settings: Settings) -> str | None:
@@ -102,19 +104,21 @@ def _stamp(file: Path) -> Stamp:
 
 
 class LiveBook:
-    """Reads the book of `settings`, then tells `on_book` of every change until cancelled; trouble (a region that
-    is not one, an unreadable file or card, CardDAV failing) goes to `on_notice`, once, and the rest keeps
-    working."""
+    """Reads the book of `settings`, then tells `on_book` of every change until cancelled, with the resources its
+    numbers become in `domain`; trouble (a region that is not one, an unreadable file or card, CardDAV failing)
+    goes to `on_notice`, once, and the rest keeps working."""
 
     def __init__(
         self,
         settings: Settings,
         *,
+        domain: str | None,
         on_notice: Callable[[Notice], None],
         file_poll: float = FILE_POLL_INTERVAL,
         carddav_poll: float | None = None,
     ) -> None:
         self._on_notice = on_notice
+        self._domain = domain
         self._file_poll = file_poll
         self._carddav_poll = carddav_poll or settings.carddav.poll or CARDDAV_POLL_INTERVAL
         self._region_problem: str | None = None
@@ -148,14 +152,14 @@ class LiveBook:
             stamps = await asyncio.to_thread(self._files.stamps)
             self._file_contacts, self._file_skipped = await asyncio.to_thread(self._files.read, stamps)
             if carddav is None:
-                self._emit(settled=True)
+                await self._emit(settled=True)
             else:
                 cached = await asyncio.to_thread(carddav.cached)
                 if cached.book.contacts:
                     await self._take_carddav(cached, first=True)
-                    self._emit(settled=False)
+                    await self._emit(settled=False)
                 await self._take_carddav(await carddav.sync(), first=True)
-                self._emit(settled=True)
+                await self._emit(settled=True)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._watch_files(stamps))
                 if carddav is not None:
@@ -187,13 +191,13 @@ class LiveBook:
                     break
             log.info("the vCard files changed: reading them again")
             self._file_contacts, self._file_skipped = await asyncio.to_thread(self._files.read, stamps)
-            self._emit(settled=True)
+            await self._emit(settled=True)
 
     async def _watch_carddav(self, carddav: CardDavBook) -> None:
         while True:
             await asyncio.sleep(self._carddav_poll)
             if await self._take_carddav(await carddav.sync(), first=False):
-                self._emit(settled=True)
+                await self._emit(settled=True)
 
     async def _take_carddav(self, result: SyncResult, *, first: bool) -> bool:
         """Keep what a sync gave; whether the book changed."""
@@ -211,12 +215,12 @@ class LiveBook:
         self._dav_skipped = list(result.book.skipped)
         return True
 
-    def _emit(self, *, settled: bool) -> None:
+    async def _emit(self, *, settled: bool) -> None:
         skipped = self._file_skipped + self._dav_skipped
         self._tell_skipped(skipped)
-        self._on_book(
-            BookSnapshot(self._file_contacts + self._dav_contacts, skipped, self._sources, self._region, settled)
-        )
+        contacts = self._file_contacts + self._dav_contacts
+        resources = await asyncio.to_thread(book_resource_uris, contacts, self._domain) if self._domain else []
+        self._on_book(BookSnapshot(contacts, skipped, self._sources, self._region, settled, tuple(resources)))
 
     def _tell_skipped(self, skipped: list[SkippedCard]) -> None:
         new = [card for card in skipped if (card.source, card.index, card.reason) not in self._told_skipped]

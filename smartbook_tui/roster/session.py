@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from smartbook_tui import __version__
 from smartbook_tui.config import Settings
-from smartbook_tui.contacts import book_resource_uris
 from smartbook_tui.phone.states import OwnPresence, OwnStatus, Registration, RegistrationState
 from smartbook_tui.sip.aio import open_flow
 from smartbook_tui.sip.auth import Credentials
@@ -160,7 +159,7 @@ class Session:
         self._rls_uri = options.settings.account.rls_uri or f"sip:rls@{self._account.domain}"
         self._stop = asyncio.Event()
         self._on_event: Callable[[SessionEvent], None] = lambda _event: None
-        self._book = LiveBook(options.settings, on_notice=self._tell)
+        self._book = LiveBook(options.settings, domain=self._account.domain, on_notice=self._tell)
         self._resources: tuple[str, ...] | None = None  # None until the book has settled
         self._subscriber: BookSubscription | None = None
         self._subscriber_task: asyncio.Task[None] | None = None
@@ -239,7 +238,7 @@ class Session:
             return
         self._emit(BookLoaded(snapshot.contacts, snapshot.skipped, snapshot.sources, self.domain))
         if snapshot.settled:
-            self._resources = tuple(book_resource_uris(snapshot.contacts, self.domain))
+            self._resources = snapshot.resources
             self._update_list()
 
     # ------------------------------------------------------------------------------------------------ the list
