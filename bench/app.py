@@ -351,11 +351,15 @@ async def launch(pilot: Pilot, session: BenchSession, stamps: Stamps, spawned: f
     await wait_until(pilot, "the full state applied", lambda: session.full_state_said > 0 and bool(said()))
     applied = said()[0]
     await wait_until(pilot, "the full paint", lambda: stamps.frame_after(applied) is not None)
-    figures.add("full paint after launch", stamps.frame_after(applied)[0] - spawned)  # type: ignore[index]
-    # Where the time to the full paint goes: the book read in a thread, the roster made, the full state applied.
-    figures.add("  book said, after launch", session.book_said - spawned)
-    figures.add("  roster made, after launch", stamps.books[-1][1] - spawned)
-    figures.add("  full state applied, after launch", applied - spawned)
+    painted = stamps.frame_after(applied)[0]  # type: ignore[index]
+    # The bench makes the full state between the book and the presence, and the network is not here: the figure
+    # is the app's own time, as if the full state arrived when the roster is made. The parts follow it.
+    made = stamps.books[-1][1]
+    figures.add("full paint after launch", painted - spawned - (session.full_state_said - made))
+    figures.add("  book read and said", session.book_said - spawned)
+    figures.add("  roster made", made - session.book_said)
+    figures.add("  full state applied", applied - session.full_state_said)
+    figures.add("  frame", painted - applied)
     figures.values["users"] = pilot.app.main.roster.users  # type: ignore[attr-defined]
 
 
@@ -464,14 +468,14 @@ def report(n: int, result: dict) -> None:
             (target for key, target in TARGETS_MS.items() if name.removeprefix("screen: ").startswith(key)), None
         )
         goal = f"<= {base * scale:g} ms" if base is not None and "CPU" not in name else ""
-        print(f"  {name:<34} {median:9.2f} {best:9.2f}   {goal}")
+        print(f"  {name:<40} {median:9.2f} {best:9.2f}   {goal}")
     for name, value in result["values"].items():
         goal = ""
         if name.startswith("peak RSS"):
             goal = f"<= {TARGET_RSS_MB * scale:g} MB"
         elif name.startswith("idle CPU"):
             goal = f"<= {TARGET_IDLE_CPU * scale:g} %"
-        print(f"  {name:<34} {value:9.1f}   {goal}")
+        print(f"  {name:<40} {value:9.1f}   {goal}")
 
 
 def main(argv: list[str] | None = None) -> None:
