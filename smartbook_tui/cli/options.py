@@ -10,7 +10,6 @@ from pathlib import Path
 
 from smartbook_tui.config import AccountSettings, Settings
 from smartbook_tui.password_file import read_password_file
-from smartbook_tui.roster.consent import ConsentStore
 from smartbook_tui.roster.logfile import default_log_path
 from smartbook_tui.roster.session import DEFAULT_SERVICE_NAME, SessionOptions
 
@@ -117,15 +116,12 @@ def app_options(
     args: argparse.Namespace, settings: Settings, environ: Mapping[str, str] = os.environ
 ) -> SessionOptions:
     """What the app runs with: `settings` (flags merged already) and the app's own flags, each winning over its
-    setting. Consent not given by either is the one remembered for the account, if any."""
+    setting. Consent neither gives is left to the app (None), which knows the answers remembered per account."""
     app = settings.app
-    share_book = _flag(args.share_book, app.share_book)
-    if share_book is None and settings.account.sip_uri:
-        share_book = ConsentStore().get(settings.account.sip_uri)
     return SessionOptions(
         settings,
         password=read_password(settings.account, environ),
-        share_book=share_book,
+        share_book=_flag(args.share_book, app.share_book),
         users_only=bool(_flag(args.users_only, app.users_only)),
         null_audio=bool(_flag(args.null_audio, app.null_audio)),
         log_file=args.log_file or app.log_file or default_log_path(),

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.cli import build_parser, main
-from smartbook_tui.roster.consent import ConsentStore
 from smartbook_tui.roster.session import SessionOptions
 
 
@@ -85,12 +84,14 @@ def test_the_settings_file_fills_in_and_each_flag_wins(tmp_path, opened):
     assert (given.log_file, given.settings.carddav.poll) == (tmp_path / "flag.log", 2)
 
 
-def test_consent_is_the_one_remembered_for_the_account_unless_a_flag_says(tmp_path, opened):
-    ConsentStore().set("sip:alice@example.org", False)
-    main(["--sip-uri", "sip:alice@example.org", "--log-file", str(tmp_path / "log")])
-    main(["--sip-uri", "sip:bob@example.org", "--log-file", str(tmp_path / "log")])
-    main(["--sip-uri", "sip:alice@example.org", "--share-book", "--log-file", str(tmp_path / "log")])
-    assert [options.share_book for options, _ in opened] == [False, None, True]
+def test_consent_comes_from_the_flag_else_the_settings_else_the_app_asks(tmp_path, opened):
+    config = tmp_path / "config.toml"
+    config.write_text("[app]\nshare_book = true\n")
+    log = ["--log-file", str(tmp_path / "log")]
+    main([*log])
+    main(["--config", str(config), *log])
+    main(["--config", str(config), "--no-share-book", *log])
+    assert [options.share_book for options, _ in opened] == [None, True, False]
 
 
 def test_the_password_comes_from_its_file_else_the_environment(tmp_path, opened, monkeypatch):
