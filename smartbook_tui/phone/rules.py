@@ -13,8 +13,8 @@ from .states import OwnStatus, Registration, RegistrationState
 FIRST_RETRY_SECONDS = 2.0
 LONGEST_RETRY_SECONDS = 300.0
 
-# Answers that say "not now" rather than "not you": tried again with backoff.
-_TRANSIENT = frozenset({408, 429, 480, 500, 502, 503, 504})
+# Answers that say "not now" rather than "not you", with any 5xx: tried again with backoff.
+_TRANSIENT = frozenset({408, 429, 480})
 _WRONG_CREDENTIALS = frozenset({401, 403, 407})
 
 
@@ -55,7 +55,7 @@ def registration_outcome(code: int, reason: str, expiration: int, where: Where, 
             RegistrationState.FAILED, f"wrong password for {where.user} at {where.domain}", retrying=False
         )
     answer = f"{code} {reason}".strip()
-    if code in _TRANSIENT or code >= 500:
+    if code in _TRANSIENT or 500 <= code < 600:
         return Registration(RegistrationState.FAILED, f"{where.server} answered {answer}", retrying=True)
     return Registration(RegistrationState.FAILED, f"{where.server} refused the registration: {answer}", retrying=False)
 

@@ -45,7 +45,6 @@ def test_a_wrong_password_says_so_and_is_not_retried(code):
         (503, "Service Unavailable", True, "proxy.example.org:5060 answered 503 Service Unavailable"),
         (408, "Request Timeout", True, "proxy.example.org:5060 answered 408 Request Timeout"),
         (500, "Server Internal Error", True, "proxy.example.org:5060 answered 500 Server Internal Error"),
-        (604, "Does Not Exist Anywhere", True, "proxy.example.org:5060 answered 604 Does Not Exist Anywhere"),
     ],
 )
 def test_network_failures_and_server_errors_are_retried(code, reason, answered, detail):
@@ -54,9 +53,10 @@ def test_network_failures_and_server_errors_are_retried(code, reason, answered, 
     )
 
 
-def test_another_refusal_is_shown_and_left_to_the_settings():
-    assert registration_outcome(404, "Not Found", 0, WHERE, answered=True) == Registration(
-        RegistrationState.FAILED, "proxy.example.org:5060 refused the registration: 404 Not Found", retrying=False
+@pytest.mark.parametrize(("code", "reason"), [(404, "Not Found"), (604, "Does Not Exist Anywhere")])
+def test_another_refusal_is_shown_and_left_to_the_settings(code, reason):
+    assert registration_outcome(code, reason, 0, WHERE, answered=True) == Registration(
+        RegistrationState.FAILED, f"proxy.example.org:5060 refused the registration: {code} {reason}", retrying=False
     )
 
 
