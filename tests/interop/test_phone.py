@@ -8,6 +8,7 @@ Each test makes and shuts down its own Phone; nothing may be printed on the term
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -158,18 +159,18 @@ async def test_a_wrong_password_is_said_once_and_not_retried(tmp_path, capfd):
     assert capfd.readouterr() == ("", "")
 
 
-async def test_registers_again_when_the_server_comes_back(tmp_path):
+async def test_registers_again_when_the_server_comes_back_after_being_killed(tmp_path):
     with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
         async with running_phone(account_of(server, "alice")) as (phone, events):
             await events.until(registration(RegistrationState.REGISTERED))
             mark = events.mark()
-            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(server.stop, signal.SIGKILL)
             lost = await events.until(lambda event: isinstance(event, Registration), after=mark)
             assert lost == Registration(
                 RegistrationState.REGISTERING, f"lost the connection to {server.proxy}; registering again"
             )
             failed = await events.until(registration(RegistrationState.FAILED), after=mark)
-            assert failed.detail.startswith(f"cannot reach {server.proxy}")
+            assert server.proxy in failed.detail  # "cannot reach 127.0.0.1:PORT: Connection refused"
             assert failed.retrying
 
             await asyncio.to_thread(server.start)
