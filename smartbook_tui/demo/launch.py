@@ -82,9 +82,7 @@ def run_demo(options: DemoOptions, app: Callable[[Sequence[str]], int]) -> int:
             with _private_directories(workdir):
                 status = app(app_arguments(backend, workdir, options.book))
             if backend.process.poll() is not None:
-                print(
-                    f"smartbook demo: the demo's server stopped early: {_last_line(backend.log_file)}", file=sys.stderr
-                )
+                print(f"smartbook demo: the demo's server stopped early, {_ended(backend)}", file=sys.stderr)
             return status
 
 
@@ -202,10 +200,10 @@ def _serve(backend: Backend, options: DemoOptions) -> int:
         flush=True,
     )
     try:
-        status = backend.process.wait()
+        backend.process.wait()
     except KeyboardInterrupt:
         return 0
-    print(f"smartbook demo: the demo's server stopped (exit {status}): {_last_line(backend.log_file)}", file=sys.stderr)
+    print(f"smartbook demo: the demo's server stopped, {_ended(backend)}", file=sys.stderr)
     return 1
 
 
@@ -242,6 +240,13 @@ def _private_directories(workdir: Path) -> Iterator[None]:
 
 def _xdg_home(workdir: Path, variable: str) -> Path:
     return workdir / variable.lower()
+
+
+def _ended(backend: Backend) -> str:
+    """How the backend ended, and the last line of its log."""
+    status = backend.process.returncode
+    how = f"killed by {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
+    return f"{how}; its last words: {_last_line(backend.log_file)}"
 
 
 def _last_line(log_file: Path) -> str:
