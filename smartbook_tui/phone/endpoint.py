@@ -57,7 +57,9 @@ class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     def write(self, entry: Any) -> None:
         def handle() -> None:
             line = entry.msg.rstrip()
-            log.log(_LEVELS.get(entry.level, logging.DEBUG), "%s", without_credentials(line))
+            level = _LEVELS.get(entry.level, logging.DEBUG)
+            if log.isEnabledFor(level):
+                log.log(level, "%s", without_credentials(line))
             self._on_line(line)
 
         guarded("a pjsip log line", handle)
