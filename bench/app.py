@@ -9,7 +9,8 @@ model: the roster (`smartbook_tui/roster/`, no screen), as the app's main screen
   others) through `Roster.apply` and `RosterView.rows_changed`;
 * toggle: "users only" on, then off; keystroke: one key of a search typed and erased ("mar", "06 39");
 * burst: 1,000 status changes (5 % of them users leaving, 5 % joining) through `apply` + `rows_changed`, in three
-  views: every contact by name, users only by name, users only by status.
+  views: every contact by name, users only by name, users only by status;
+* book edited: the book read again with one card changed, through `Roster.set_book` and `RosterView.rebuild`.
 
 screen: `smartbook_tui.tui.app.SmartbookApp` headless under `run_test` (120 x 40), fed by a stand-in session that
 reads the book in a thread as the live book does and hands over the book and the presence, nothing else: launch
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import os
 import random
@@ -187,6 +189,11 @@ def model_figures(book: Book, repeat: int, figures: Figures) -> None:
             figures.add(name, timed(lambda: view.rows_changed(roster.apply(updates))))  # noqa: B023
         view.set_users_only(False)
         view.set_sort(SortKey.NAME)
+        edited = [copy.copy(contact) for contact in book.contacts]  # the file read again: equal, not the same
+        edited[rng.randrange(len(edited))].name += " Jr"
+        figures.add("book edited (one card)", timed(lambda: (roster.set_book(edited, DOMAIN), view.rebuild())))  # noqa: B023
+        roster.set_book(book.contacts, DOMAIN)
+        view.rebuild()
         contact_id = book.contacts[rng.randrange(len(book.contacts))].id
         figures.add("position_of", timed(lambda: view.position_of(contact_id)))  # noqa: B023
 

@@ -194,7 +194,6 @@ def test_a_new_book_keeps_the_badges_of_numbers_still_in_it():
         PresenceUpdate(number_uri("+33639981201"), account("sip:helene@example.org")),
         PresenceUpdate(number_uri("+33639981234"), account("sip:camille@example.org")),
     ])  # fmt: skip
-    old_versions = {row.version for row in roster.rows}
     camille = next(contact for contact in book if contact.name == "Camille Martin")
     edited = [contact for contact in book if contact is not camille]
     edited.append(Contact("new", "Éloïse Nouvelle", (PhoneNumber("06 39 98 12 01", (), "+33639981201"),)))
@@ -204,10 +203,44 @@ def test_a_new_book_keeps_the_badges_of_numbers_still_in_it():
     assert row_named(roster, "Hélène Lévesque").has_account
     assert row_named(roster, "Éloïse Nouvelle").found_by == "06 39 98 12 01"  # the same number, now hers too
     assert roster.users == 2
-    # Rows are new: their versions are too, so nothing drawn for the old book is mistaken for them.
-    assert not {row.version for row in roster.rows} & old_versions
     roster.set_book(book, DOMAIN)
     assert row_named(roster, "Camille Martin").has_account  # what the subscription said is still known
+    assert roster.users == 2
+
+
+def test_a_contact_edited_in_the_book_gets_a_new_row_and_the_others_keep_theirs():
+    book = fixture_book()
+    roster = Roster(book, DOMAIN)
+    roster.apply([PresenceUpdate(number_uri("+33639981201"), account("sip:helene@example.org", note="Hi"))])
+    before = {row.contact.id: (row, row.version) for row in roster.rows}
+    helene = next(contact for contact in book if contact.name == "Hélène Lévesque")
+    renamed = Contact(helene.id, "Hélène Lévesque-Roy", helene.numbers, helene.sip_addresses, helene.source, 1)
+    # The file is read again: equal contacts, new objects, and one of them edited.
+    edited = [
+        renamed if contact is helene else Contact(*(getattr(contact, f) for f in contact.__slots__)) for contact in book
+    ]
+    roster.set_book(edited, DOMAIN)
+
+    edited_row = roster.rows[roster.row_of(helene.id)]
+    assert edited_row.contact.name == "Hélène Lévesque-Roy"
+    assert edited_row.version != before[helene.id][1]  # what was drawn for the old card is not taken for it
+    assert (edited_row.has_account, edited_row.note) == (True, "Hi")
+    others = [row for row in roster.rows if row.contact.id != helene.id]
+    assert all(before[row.contact.id] == (row, row.version) for row in others)
+    view_names = [roster.rows[i].contact.name for i in roster.by_name]
+    assert view_names.index("Haddad, Karim") + 1 == view_names.index("Hélène Lévesque-Roy")  # sorted by its new name
+
+
+def test_two_cards_with_the_same_id_are_two_rows():
+    book = fixture_book()
+    twin = next(contact for contact in book if contact.name == "Camille Martin")
+    roster = Roster([*book, twin], DOMAIN)
+    roster.set_book([*book, twin], DOMAIN)
+    first, second = (row for row in roster.rows if row.contact is twin)
+    assert first is not second
+    roster.apply([PresenceUpdate(number_uri("+33639981234"), account("sip:camille@example.org"))])
+    assert first.has_account
+    assert second.has_account
 
 
 def test_without_a_domain_numbers_are_not_resources_but_sip_addresses_are():
