@@ -8,6 +8,7 @@ Each test makes and shuts down its own Phone; nothing may be printed on the term
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -78,7 +79,8 @@ async def running_phone(account: PhoneAccount) -> AsyncIterator[tuple[Phone, Eve
         await phone.shutdown()
 
 
-async def test_registers_then_leaves_nothing_behind(tmp_path, capfd):
+async def test_registers_then_leaves_nothing_behind(tmp_path, capfd, caplog):
+    caplog.set_level(logging.DEBUG, logger="smartbook_tui.phone")
     with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
         async with running_phone(account_of(server, "alice")) as (phone, events):
             await events.until(registration(RegistrationState.REGISTERED))
@@ -89,6 +91,11 @@ async def test_registers_then_leaves_nothing_behind(tmp_path, capfd):
         server.wait_for_log("sip:alice@127.0.0.1 unregisters")
         await phone.shutdown()  # a second time: nothing happens
     assert capfd.readouterr() == ("", "")
+    # pjsip's log, SIP messages included, went to `logging`, without the credentials.
+    assert "Response msg 200/REGISTER" in caplog.text
+    assert "Authorization: (not logged)" in caplog.text
+    assert 'response="' not in caplog.text
+    assert PASSWORD not in caplog.text
 
 
 async def test_a_status_set_before_start_is_published_once_registered(tmp_path):
