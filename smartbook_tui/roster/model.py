@@ -30,13 +30,14 @@ STATUS_ORDER: tuple[Availability, ...] = (
     Availability.UNKNOWN,
 )
 STATUS_RANK: dict[Availability, int] = {status: rank for rank, status in enumerate(STATUS_ORDER)}
-_RANK = STATUS_RANK
 _NO_ACCOUNT = len(STATUS_ORDER)  # added to the rank of a resource without an account: any account ranks first
 _LAST = 2 * len(STATUS_ORDER) - 1  # the rank of a resource without an account or any status
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceState:
+    """One number or SIP address of a contact, with what the list says of it."""
+
     label: str  # the number as the card writes it, or the SIP address
     uri: str | None  # the resource URI subscribed to (None: an unchecked number, never sent)
     summary: PresenceSummary  # NO_PRESENCE until something arrives
@@ -44,6 +45,8 @@ class ResourceState:
 
 @dataclass(slots=True)
 class Row:
+    """One contact as the table shows it."""
+
     contact: Contact
     has_account: bool
     status: Availability
@@ -52,7 +55,7 @@ class Row:
     note: str | None
     version: int  # unique across the roster's life: (contact id, version) names what a row looked like
     numbers: list[ResourceState]
-    rank: int = _LAST  # the status sort's group: users by STATUS_ORDER, then the others
+    status_rank: int = _LAST  # the status sort's group: users by STATUS_ORDER, then the others
     text_key: str = ""  # folded name and SIP addresses (the contact's and the revealed one), for search
     digits_key: str = ""  # the numbers' digits in every spelling, for search
 
@@ -178,7 +181,7 @@ class Roster:
         best_rank = _LAST + 1
         for state in row.numbers:
             summary = state.summary
-            rank = _RANK[summary.status] if summary.has_account else _NO_ACCOUNT + _RANK[summary.status]
+            rank = STATUS_RANK[summary.status] + (0 if summary.has_account else _NO_ACCOUNT)
             if rank < best_rank:
                 best, best_label, best_rank = summary, state.label, rank
         revealed = best.sip_address
@@ -192,5 +195,5 @@ class Roster:
         row.status = best.status
         row.found_by = best_label if best.has_account else None
         row.note = best.note
-        row.rank = min(best_rank, _LAST)
+        row.status_rank = min(best_rank, _LAST)
         row.version = next(self._versions)

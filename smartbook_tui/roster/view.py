@@ -20,7 +20,7 @@ _MOVE_ONE_BY_ONE = 32  # above this, one merge costs less than a list insertion 
 
 class SortKey(enum.Enum):
     NAME = "name"
-    STATUS = "status"  # users first, best status first (model.STATUS_ORDER), then by name: Row.rank
+    STATUS = "status"  # users first, best status first (model.STATUS_ORDER), then by name: Row.status_rank
 
 
 class RosterView:
@@ -104,7 +104,7 @@ class RosterView:
             row = rows[i]
             position = self._position(i)
             shown = (row.has_account or not users_only) and (query is None or query.matches(row))
-            key = row.rank * by_status + name_rank[i]
+            key = row.status_rank * by_status + name_rank[i]
             if position is None and not shown:
                 keys[i] = key  # not in the list, so its key orders nothing yet
             elif position is None or not shown or key != keys[i]:
@@ -143,4 +143,6 @@ class RosterView:
 
     def _status_keys(self) -> list[int]:
         total = len(self.roster.rows)
-        return [row.rank * total + rank for row, rank in zip(self.roster.rows, self.roster.name_rank, strict=True)]
+        return [
+            row.status_rank * total + rank for row, rank in zip(self.roster.rows, self.roster.name_rank, strict=True)
+        ]
