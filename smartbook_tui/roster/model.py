@@ -135,7 +135,7 @@ class Roster:
             known_any = known_any or summary is not NO_PRESENCE
             numbers.append(ResourceState(address, address, summary))
         row = Row(contact, False, Availability.UNKNOWN, None, None, None, next(self._versions), numbers)
-        row.text_key = search.KEY_SEPARATOR.join((name, *map(search.fold, contact.sip_addresses)))
+        row.text_key = search.text_key(name, contact.sip_addresses)
         row.digits_key = search.digits_key(contact.numbers)
         if known_any:
             self._settle(row)

@@ -36,6 +36,8 @@ class _FoldTable(dict[int, str]):
 
 
 class _DigitsTable(dict[int, str | None]):
+    """str.translate's table for `digits`: ASCII digits kept, anything else dropped."""
+
     def __missing__(self, code: int) -> str | None:
         kept = chr(code) if 48 <= code <= 57 else None
         self[code] = kept
@@ -55,9 +57,9 @@ def digits(text: str) -> str:
     return text.translate(_DIGITS)
 
 
-def text_key(name: str, addresses: Iterable[str]) -> str:
-    """A row's name and SIP addresses, folded."""
-    return KEY_SEPARATOR.join([fold(name), *(fold(address) for address in addresses)])
+def text_key(folded_name: str, addresses: Iterable[str]) -> str:
+    """A row's name (folded already: the sort has it) and SIP addresses, folded."""
+    return KEY_SEPARATOR.join((folded_name, *map(fold, addresses)))
 
 
 def digits_key(numbers: Iterable[PhoneNumber]) -> str:
