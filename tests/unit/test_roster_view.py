@@ -57,6 +57,13 @@ def test_search_folds_accents_and_case(typed):
     assert names(view) == ["Éloïse Dupré"]
 
 
+@pytest.mark.parametrize(("name", "typed"), [("Laëtitia Cœur", "laetitia coeur"), ("Jörg Strauß", "jorg strauss")])
+def test_search_spells_letters_out_as_people_type_them(name, typed):
+    view = RosterView(Roster(book_with(Contact("x", name)), DOMAIN))
+    view.set_query(typed)
+    assert names(view) == [name]
+
+
 @pytest.mark.parametrize(
     "typed", ["0639981201", "06 39 98 12 01", "+33 6 39 98 12 01", "+33639981201", "0033 6 39 98 12 01"]
 )
