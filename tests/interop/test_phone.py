@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -79,15 +81,23 @@ async def running_phone(account: PhoneAccount) -> AsyncIterator[tuple[Phone, Eve
         await phone.shutdown()
 
 
+def process_resources() -> tuple[int, int]:
+    """Open file descriptors, and threads Python does not know of (pjsip's own), in this process."""
+    native_threads = len(os.listdir("/proc/self/task")) - threading.active_count()
+    return len(os.listdir("/proc/self/fd")), native_threads
+
+
 async def test_registers_then_leaves_nothing_behind(tmp_path, capfd, caplog):
     caplog.set_level(logging.DEBUG, logger="smartbook_tui.phone")
     with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        before = process_resources()
         async with running_phone(account_of(server, "alice")) as (phone, events):
             await events.until(registration(RegistrationState.REGISTERED))
             assert phone.registration == Registration(RegistrationState.REGISTERED)
             await asyncio.to_thread(server.wait_for_log, f"(User-Agent: {DEFAULT_USER_AGENT})")
         assert phone.registration == Registration(RegistrationState.UNREGISTERED)
         assert events.seen[-1] == Registration(RegistrationState.UNREGISTERED)
+        assert process_resources() == before  # no socket, no thread of pjsip's left
         server.wait_for_log("sip:alice@127.0.0.1 unregisters")
         await phone.shutdown()  # a second time: nothing happens
     assert capfd.readouterr() == ("", "")
