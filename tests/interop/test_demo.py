@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from smartbook_tui.demo.cast import load_cast
 from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST
+from tests.peers import require_binary
 from tests.peers.json_lines import JsonLines, Line
 
 CAST = load_cast(DEFAULT_CAST)
@@ -196,3 +200,81 @@ async def test_bad_demo_options_get_one_line(tmp_path: Path, arguments: list[str
     assert process.returncode == 2
     assert message in stderr.decode().strip().splitlines()[-1]  # after argparse's usage lines, if any
     assert "Traceback" not in stderr.decode()
+
+
+class Terminal:
+    """A tmux server of the test's own (its socket under tmp_path) with one 150x50 window running `command`."""
+
+    def __init__(self, tmux: str, socket: Path, command: str) -> None:
+        self.tmux, self.socket = tmux, socket
+        self._run("new-session", "-d", "-x", "150", "-y", "50", command)
+
+    def _run(self, *arguments: str) -> str:
+        done = subprocess.run(
+            [self.tmux, "-S", str(self.socket), *arguments], capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def screen(self) -> str:
+        return self._run("capture-pane", "-p")
+
+    def keys(self, *keys: str) -> None:
+        self._run("send-keys", *keys)
+
+    async def until(self, predicate: Callable[[str], bool], what: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the screen never showed {what}:\n{screen}")
+            await asyncio.sleep(0.1)
+
+    def close(self) -> None:
+        subprocess.run([self.tmux, "-S", str(self.socket), "kill-server"], capture_output=True, check=False)
+
+
+def row(screen: str, name: str) -> str:
+    return next((line for line in screen.splitlines() if f" {name} " in line), "")
+
+
+def processes_naming(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_text(errors="replace"):
+                found.append(cmdline.parent.name)
+        except OSError:
+            continue
+    return found
+
+
+async def test_smartbook_demo_in_a_terminal_shows_live_badges_and_the_toggle_then_quits_cleanly(tmp_path: Path) -> None:
+    tmux = require_binary("tmux", "tmux")
+    temporary_root = tmp_path / "tmp"
+    temporary_root.mkdir()
+    demo = shlex.join(
+        [sys.executable, "-m", "smartbook_tui.cli", "demo", "--period", "1", "--join-after", str(JOIN_AFTER)]
+    )
+    # (the pane may get COLUMNS=80 and LINES=24 from its environment, which the app would take over the window's size)
+    command = f"env -u COLUMNS -u LINES TMPDIR={shlex.quote(str(temporary_root))} {demo}; echo EXIT=$?; sleep 60"
+    terminal = Terminal(tmux, tmp_path / "tmux.sock", command)
+    try:
+        screen = await terminal.until(lambda screen: "Linphone" in row(screen, "Camille Martin"), "Camille's badge")
+        assert "Linphone" not in row(screen, "Zoé Duval")  # not a user yet
+        assert "Linphone" in row(screen, "Chloé Lambert")  # found by her SIP address
+        assert "Linphone" not in row(screen, "Antoine Chevalier")
+        await terminal.until(lambda screen: "Linphone" in row(screen, "Zoé Duval"), "Zoé joining")
+
+        terminal.keys("l")
+        screen = await terminal.until(lambda screen: "of 40" in screen, "the users-only count")
+        assert row(screen, "Antoine Chevalier") == ""
+        assert "Linphone" in row(screen, "Zoé Duval")
+
+        terminal.keys("q")
+        await terminal.until(lambda screen: "EXIT=0" in screen, "the demo's end", timeout=15)
+    finally:
+        terminal.close()
+    assert processes_naming(str(temporary_root)) == []
+    assert list(temporary_root.iterdir()) == []
