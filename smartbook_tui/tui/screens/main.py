@@ -186,7 +186,7 @@ class MainScreen(Screen[None]):
     def _view_changed(self) -> None:
         if self.book_loaded and self.roster.rows:
             self.table.empty_text = self._no_match_text()
-        self.table.view_changed()
+        self.table.view_changed(keep_line=False)
         self._show_counts()
 
     def _no_match_text(self) -> str:

@@ -40,7 +40,7 @@ class Columns:
     @classmethod
     def fit(cls, width: int, badge: int) -> Columns:
         free = width - (badge + _STATUS_WIDTH + _FOUND_WIDTH + 4 * _GAP + 1)
-        name = min(max(free * 2 // 3, 14), 32)
+        name = min(max(free * 3 // 5, 16), 32)
         return cls(name, badge, _STATUS_WIDTH, _FOUND_WIDTH, max(free - name, 0))
 
 
@@ -115,16 +115,18 @@ class ContactTable(ScrollView, can_focus=True):
 
     # -- what the screen tells it
 
-    def view_changed(self) -> None:
+    def view_changed(self, *, keep_line: bool = True) -> None:
         """The view's rows or their order changed: keep the cursor on its contact (or where it was, when that
-        contact left the view), at the same height on screen."""
-        screen_offset = self._cursor - round(self.scroll_y)
+        contact left the view). Live changes keep it on the same screen line too, so that nothing jumps under the
+        eye; after a key (filter, search, sort) the list starts from its top when the contact fits on the page."""
+        screen_line = self._cursor - round(self.scroll_y)
         position = self.view.position_of(self._cursor_id) if self._cursor_id is not None else None
         if position is None:
             position = self._cursor
         self._cursor = max(min(position, len(self.view.indices) - 1), 0)
         self.virtual_size = Size(0, len(self.view.indices) + 1)
-        self.scroll_to(y=max(self._cursor - screen_offset, 0), animate=False, immediate=True)
+        top = self._cursor - screen_line if keep_line or self._cursor >= self._page else 0
+        self.scroll_to(y=max(top, 0), animate=False, immediate=True)
         self._keep_cursor_visible()
         self.refresh()
         self._announce()
