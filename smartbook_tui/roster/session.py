@@ -63,7 +63,7 @@ class SessionOptions:
     """Everything a session runs with, resolved from the flags and the settings file (the flag wins)."""
 
     settings: Settings
-    password: str | None = None  # the account's, from --password-file or $SMARTBOOK_PASSWORD
+    password: str | None = field(default=None, repr=False)  # the account's, from its file or $SMARTBOOK_PASSWORD
     share_book: bool | None = None  # True: consent given; None: not asked yet (the app asks, the session never)
     users_only: bool = False
     null_audio: bool = False

@@ -133,3 +133,11 @@ def test_the_other_commands_do_not_load_textual_or_pjsua2():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "'textual'" not in loaded
     assert "pjsua2" not in loaded
+
+
+def test_the_password_never_shows_in_the_options(tmp_path, opened, monkeypatch):
+    monkeypatch.setenv("SMARTBOOK_PASSWORD", "s3cr3t-value")
+    main(["--sip-uri", "sip:a@b", "--log-file", str(tmp_path / "log")])
+    [(options, _)] = opened
+    assert options.password == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(options)
