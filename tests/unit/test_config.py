@@ -237,3 +237,10 @@ def test_app_and_carddav_poll_settings(tmp_path):
     assert settings.carddav.poll == 2.0
     with pytest.raises(ConfigError, match=re.escape("carddav.poll must be a number of seconds above 0, not 0")):
         load_settings(_written(tmp_path, "[carddav]\npoll = 0\n"))
+
+
+def test_save_account_rewrites_a_file_whose_account_is_not_a_plain_section(tmp_path):
+    config = _written(tmp_path, 'account.sip_uri = "sip:old@example.org"\naccount.domain = "example.org"\n')
+    save_account(config, ALICE)
+    settings = load_settings(config)
+    assert (settings.account, settings.domain) == (ALICE, "example.org")
