@@ -19,7 +19,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "numbers in E.164 (or 'not checked' when a number cannot be), the presence resources smartbook would "
         "subscribe to, and its SIP addresses; then how many cards were read and skipped.",
     )
-    add_book_arguments(contacts)
+    add_book_arguments(contacts, suppress=True)
     contacts.add_argument("--domain", help="the SIP domain of the account, to show the resource URIs")
     contacts.add_argument("--json", action="store_true", help="one JSON object a line, then the counts")
     contacts.set_defaults(run=run)

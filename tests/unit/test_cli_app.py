@@ -141,3 +141,10 @@ def test_the_password_never_shows_in_the_options(tmp_path, opened, monkeypatch):
     [(options, _)] = opened
     assert options.password == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(options)
+
+
+def test_book_options_given_before_a_command_count_for_it(tmp_path, capsys):
+    book = tmp_path / "book.vcf"
+    book.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anne\r\nTEL:06 12 34 56 78\r\nEND:VCARD\r\n")
+    assert main(["--vcard", str(book), "--region", "FR", "contacts", "--json"]) == 0
+    assert '"e164": "+33612345678"' in capsys.readouterr().out
