@@ -1,4 +1,4 @@
-"""The address-book options and loading shared by the commands that read the book (contacts, watch)."""
+"""The address-book options and loading shared by the commands that read the book (the app, contacts, watch)."""
 
 from __future__ import annotations
 
