@@ -534,6 +534,10 @@ async def live_run(args: argparse.Namespace, figures: Figures) -> None:
         all_there = next(end for _, end, _, shown in stamps.applied if shown >= users)
         await wait_until(pilot, "the frame", lambda: stamps.frame_after(all_there) is not None)
         figures.add("every badge painted after launch", stamps.frame_after(all_there)[0] - spawned)  # type: ignore[index]
+        # Where the time goes: the book in the roster, then the list's presence from its first badge to the last.
+        figures.add("  roster made", stamps.books[-1][1] - spawned)
+        figures.add("  first badges applied", next(end for _, end, _, shown in stamps.applied if shown) - spawned)
+        figures.add("  last badges applied", all_there - spawned)
         registered = lambda: bool(registrations) and registrations[-1].state is RegistrationState.REGISTERED  # noqa: E731
         await wait_until(pilot, "the registration", registered, timeout=60)
         await pilot.pause(2.0)
