@@ -113,9 +113,10 @@ class SmartbookApp(App[int]):
         """Consent to send the book: the flag, else the answer given before for this account, else None (ask)."""
         if self.options.settings.account.list_uri:
             return True  # the list lives on the server: the book is not sent
-        if self.options.share_book:
-            self._remember_consent(True)
-            return True
+        if self.options.share_book is not None:  # --share-book answers yes for good; --no-share-book, for this run
+            if self.options.share_book:
+                self._remember_consent(True)
+            return self.options.share_book
         return ConsentStore().get(self._account)
 
     def _remember_consent(self, allowed: bool) -> None:

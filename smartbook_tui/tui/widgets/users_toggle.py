@@ -10,7 +10,7 @@ from textual.widget import Widget
 
 class UsersToggle(Widget):
     on: reactive[bool] = reactive(False)
-    count: reactive[str] = reactive("")
+    count: reactive[str] = reactive("", layout=True)  # its width changes with the count
 
     class Flipped(Message):
         """The user clicked the switch."""
