@@ -9,6 +9,7 @@ import pytest
 
 from smartbook_tui.contacts import Contact, PhoneNumber, normalize_contacts
 from smartbook_tui.presence import NO_PRESENCE, Activity, Availability, BasicStatus
+from smartbook_tui.roster.batch import UpdateBatcher
 from smartbook_tui.roster.model import Roster
 from smartbook_tui.roster.search import fold
 from smartbook_tui.roster.view import RosterView, SortKey
@@ -251,4 +252,55 @@ def test_statuses_read_as_a_person_expects_in_the_status_sort():
         Availability.ONLINE,
         Availability.ON_THE_PHONE,
         Availability.BUSY,
+    ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_mix_of_presence_typing_toggling_sorting_and_book_edits_shows_what_a_fresh_view_shows(seed):
+    rng = random.Random(seed)
+    book = fixture_book()
+    roster = Roster(book, DOMAIN)
+    uris = sorted({state.uri for row in roster.rows for state in row.numbers if state.uri})
+    view = RosterView(roster)
+    said = UpdateBatcher()  # everything the list said, the last word per resource
+    current = book
+    typed = ""
+    for _ in range(60):
+        action = rng.randrange(6)
+        if action == 0:
+            updates = [
+                PresenceUpdate(
+                    uri, account(f"{uri}-a", activities=rng.choice(((), (Activity.AWAY,)))), rng.random() < 0.3
+                )
+                for uri in rng.choices(uris, k=rng.choice((1, 5, 50)))
+            ]
+            said.add(updates)
+            view.rows_changed(roster.apply(updates))
+        elif action == 1:
+            typed = typed + rng.choice("ae0 6") if rng.random() < 0.7 else typed[:-1]
+            view.set_query(typed)
+        elif action == 2:
+            view.set_users_only(not view.users_only)
+        elif action == 3:
+            view.set_sort(rng.choice(list(SortKey)))
+        elif action == 4:
+            current = rng.sample(book, len(book) - 3)
+            roster.set_book(current, DOMAIN)
+            view.rebuild()
+        else:
+            current = book
+            roster.set_book(book, DOMAIN)
+            view.rebuild()
+        fresh = RosterView(roster, users_only=view.users_only)
+        fresh.set_sort(view.sort)
+        fresh.set_query(view.query)
+        assert view.indices == fresh.indices
+        assert (view.shown, view.total) == (fresh.shown, len(roster.rows))
+        assert roster.users == sum(row.has_account for row in roster.rows)
+    last_word = said.take()
+    fresh_roster = Roster(current, DOMAIN)
+    fresh_roster.apply(last_word)
+    shown = [(r.contact, r.has_account, r.status, r.found_by, r.sip_address, r.numbers) for r in roster.rows]
+    assert shown == [
+        (r.contact, r.has_account, r.status, r.found_by, r.sip_address, r.numbers) for r in fresh_roster.rows
     ]
