@@ -239,14 +239,16 @@ def row(screen: str, name: str) -> str:
     return next((line for line in screen.splitlines() if f" {name} " in line), "")
 
 
-def processes_naming(text: str) -> list[str]:
+def backends_under(temporary_root: Path) -> list[str]:
+    """The ids of the demo backends running with their files under `temporary_root`."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if text in cmdline.read_text(errors="replace"):
-                found.append(cmdline.parent.name)
+            arguments = cmdline.read_text(errors="replace").split("\0")
         except OSError:
             continue
+        if "smartbook_tui.demo.backend" in arguments and any(str(temporary_root) in item for item in arguments):
+            found.append(cmdline.parent.name)
     return found
 
 
@@ -272,9 +274,11 @@ async def test_smartbook_demo_in_a_terminal_shows_live_badges_and_the_toggle_the
         assert row(screen, "Antoine Chevalier") == ""
         assert "Linphone" in row(screen, "Zoé Duval")
 
+        assert backends_under(temporary_root)
+
         terminal.keys("q")
         await terminal.until(lambda screen: "EXIT=0" in screen, "the demo's end", timeout=15)
+        assert backends_under(temporary_root) == []
+        assert list(temporary_root.iterdir()) == []
     finally:
         terminal.close()
-    assert processes_naming(str(temporary_root)) == []
-    assert list(temporary_root.iterdir()) == []
