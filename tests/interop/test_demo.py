@@ -29,6 +29,7 @@ PUBLIC = [  # found by their number, with a live status that changes
 ]
 SILENT = next(user for user in CAST.users if not user.statuses)  # has an account, never signs in
 JOIN_AFTER = 5  # long enough for the watcher's first full state to come before the join
+APP_JOIN_AFTER = 8  # the same for the app's first screen with badges (pjsua2 and Textual start first)
 
 
 def resource(phone: str) -> str:
@@ -257,7 +258,7 @@ async def test_smartbook_demo_in_a_terminal_shows_live_badges_and_the_toggle_the
     temporary_root = tmp_path / "tmp"
     temporary_root.mkdir()
     demo = shlex.join(
-        [sys.executable, "-m", "smartbook_tui.cli", "demo", "--period", "1", "--join-after", str(JOIN_AFTER)]
+        [sys.executable, "-m", "smartbook_tui.cli", "demo", "--period", "1", "--join-after", str(APP_JOIN_AFTER)]
     )
     # (the pane may get COLUMNS=80 and LINES=24 from its environment, which the app would take over the window's size)
     command = f"env -u COLUMNS -u LINES TMPDIR={shlex.quote(str(temporary_root))} {demo}; echo EXIT=$?; sleep 60"
