@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SERVICE_NAME = "Linphone"
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 USER_AGENT = f"smartbook/{__version__}"
+TROUBLE_NOTICE_AFTER = 3.0  # seconds the list subscription must stay down before a notice says so
 
 
 class SessionError(ValueError):
@@ -168,7 +169,9 @@ class Session:
         # never sent again as it is.
         self._refused: tuple[tuple[str, ...] | None] | None = None
         self._list_state = ListStatus(Phase.IDLE, "", complete=False, resources=0)
-        self._list_trouble = False
+        self._list_trouble = False  # a notice said the status is out of date
+        self._trouble_timer: asyncio.TimerHandle | None = None
+        self._waiting_detail = ""
         self._phone: Phone | None = None
         self._registration_trouble: str | None = None
         self._presence: tuple[OwnStatus, str | None] | None = None  # asked for before the phone was up
@@ -195,6 +198,7 @@ class Session:
             await self._stop.wait()
         finally:
             self._running = False
+            self._cancel_trouble_timer()
             book_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await book_task
@@ -324,15 +328,30 @@ class Session:
                 self._set_list_state(ListStatus(state.phase, state.detail, subscriber.complete, resources))
             return
         self._set_list_state(ListStatus(event.phase, event.detail, subscriber.complete, resources))
+        if event.phase is Phase.WAITING:
+            self._waiting_detail = event.detail
         if event.phase is Phase.FAILED:
             self._refused = (subscriber.resources,)
             self._notice(Severity.ERROR, event.detail)
-        elif event.phase is Phase.WAITING and not self._list_trouble:
+        elif event.phase is Phase.WAITING and not self._list_trouble and self._trouble_timer is None:
+            # A server restart resubscribes within a moment: only trouble that lasts is worth a notice.
+            self._trouble_timer = asyncio.get_running_loop().call_later(TROUBLE_NOTICE_AFTER, self._tell_trouble)
+        elif event.phase is Phase.ACTIVE:
+            self._cancel_trouble_timer()
+            if self._list_trouble:
+                self._list_trouble = False
+                self._notice(Severity.INFORMATION, "the contacts' status is live again")
+
+    def _tell_trouble(self) -> None:
+        self._trouble_timer = None
+        if self._list_state.phase in (Phase.WAITING, Phase.SUBSCRIBING):
             self._list_trouble = True
-            self._notice(Severity.WARNING, f"the contacts' status is out of date: {event.detail}")
-        elif event.phase is Phase.ACTIVE and self._list_trouble:
-            self._list_trouble = False
-            self._notice(Severity.INFORMATION, "the contacts' status is live again")
+            self._notice(Severity.WARNING, f"the contacts' status is out of date: {self._waiting_detail}")
+
+    def _cancel_trouble_timer(self) -> None:
+        if self._trouble_timer is not None:
+            self._trouble_timer.cancel()
+            self._trouble_timer = None
 
     def _set_list_state(self, state: ListStatus) -> None:
         self._list_state = state

@@ -181,8 +181,9 @@ async def test_a_dead_server_is_a_state_and_a_notice_then_the_session_recovers(t
             server.stop(signal.SIGKILL)  # no goodbye: the connection just drops
             waiting = await events.until(list_phase(Phase.WAITING), after=mark)
             assert "no connection to the server" in waiting.detail
-            [warning] = events.notices(Severity.WARNING)
-            assert warning.startswith("the contacts' status is out of date: no connection to the server")
+            warning = await events.until(lambda event: isinstance(event, Notice), after=mark)
+            assert warning.severity is Severity.WARNING
+            assert warning.message.startswith("the contacts' status is out of date: no connection to the server")
 
             mark = events.mark()
             server.start()
