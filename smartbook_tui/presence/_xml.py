@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lxml import etree
 
-from smartbook_tui.xmlsafe import UntrustedXmlError, parse_untrusted_xml
+from smartbook_tui.xmlsafe import UntrustedXmlError, parse_untrusted_documents, parse_untrusted_xml
 
 from .errors import BodyTooLarge, MalformedDocument, PresenceDocumentError
 
@@ -39,6 +40,26 @@ def parse_xml(data: bytes, what: str, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTE
         return parse_untrusted_xml(data, what)
     except UntrustedXmlError as exc:
         raise MalformedDocument(str(exc)) from None
+
+
+def parse_xml_documents(
+    documents: Sequence[bytes], what: str, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+) -> list[etree._Element | PresenceDocumentError]:
+    """`parse_xml` of each document, with the same answers, quicker for many small ones (they are parsed together
+    where they can be: see xmlsafe.parse_untrusted_documents)."""
+    sized = [document for document in documents if len(document) <= max_bytes]
+    together = iter(parse_untrusted_documents(sized, what) if len(sized) > 1 else [None] * len(sized))
+    found: list[etree._Element | PresenceDocumentError] = []
+    for document in documents:
+        root = next(together) if len(document) <= max_bytes else None
+        if root is None:
+            try:
+                root = parse_xml(document, what, max_bytes)
+            except PresenceDocumentError as exc:
+                found.append(exc)
+                continue
+        found.append(root)
+    return found
 
 
 def split_tag(tag: object) -> tuple[str | None, str]:

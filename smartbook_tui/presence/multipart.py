@@ -109,7 +109,7 @@ def parse_multipart(content_type: ContentType, body: bytes) -> tuple[BodyPart, .
             continue  # the boundary text in the middle of a line: not a delimiter
         if previous_end is not None:
             line_start = start - 2 if body[start - 2 : start] == b"\r\n" else start - 1
-            parts.append(_parse_part(body[previous_end : max(line_start, previous_end)]))
+            parts.append(_parse_part(body, previous_end, max(line_start, previous_end)))
         if match.group(1):  # the close delimiter: what follows is an epilogue
             if not parts:
                 raise MalformedDocument("multipart body has no parts")
@@ -120,50 +120,47 @@ def parse_multipart(content_type: ContentType, body: bytes) -> tuple[BodyPart, .
     raise MalformedDocument("multipart body is truncated: its closing boundary is missing")
 
 
-def _parse_part(raw: bytes) -> BodyPart:
-    # `raw` starts with the line end of the delimiter line.
-    raw = raw[2:] if raw.startswith(b"\r\n") else raw[1:]
-    if raw.startswith((b"\r\n", b"\n")):  # no headers at all
-        header_block, body = b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
+def _parse_part(body: bytes, start: int, end: int) -> BodyPart:
+    """The part in body[start:end], which starts with the line end of its delimiter line (read in place: a list
+    NOTIFY has thousands of parts, and copies of each would cost more than reading it)."""
+    start = start + 2 if body.startswith(b"\r\n", start, end) else min(start + 1, end)
+    if body.startswith(b"\r\n", start, end):  # no headers at all
+        header_block, content = b"", body[start + 2 : end]
+    elif body.startswith(b"\n", start, end):
+        header_block, content = b"", body[start + 1 : end]
     else:
-        header_block, body = _split_headers(raw)
-    headers = _parse_headers(header_block)
+        crlf = body.find(b"\r\n\r\n", start, end)
+        # The common case without the regex: when every line end before it is CRLF, the first CRLF CRLF is the
+        # first blank line. A bare LF anywhere before it sends the part down the general path.
+        if crlf != -1 and body.count(b"\n", start, crlf) == body.count(b"\r\n", start, crlf):
+            header_block, content = body[start:crlf], body[crlf + 4 : end]
+        else:
+            blank = _BLANK_LINE.search(body, start, end)
+            if blank is None:
+                raise MalformedDocument("a multipart part has no blank line after its headers")
+            header_block, content = body[start : blank.start()], body[blank.end() : end]
+    text = header_block.decode("utf-8", "replace")
+    if "\n " in text or "\n\t" in text:
+        text = _FOLD.sub(" ", text)
+    headers = []
     content_type = _DEFAULT_PART_TYPE
     content_id: str | None = None
     transfer_encoding = ""
-    for name, value in headers:
+    for line in text.splitlines():
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not name:
+            continue
+        value = value.strip()
+        headers.append((name, value))
         lowered = name.lower()
         if lowered == "content-type":
             content_type = parse_content_type(value)
         elif lowered == "content-id":
             content_id = normalize_content_id(value)
         elif lowered == "content-transfer-encoding":
-            transfer_encoding = value.strip().lower()
-    return BodyPart(content_type, _decode_transfer_encoding(transfer_encoding, body), content_id, headers)
-
-
-def _split_headers(raw: bytes) -> tuple[bytes, bytes]:
-    crlf = raw.find(b"\r\n\r\n")
-    # The common case without the regex: when every line end before it is CRLF, the first CRLF CRLF is the
-    # first blank line. A bare LF anywhere before it sends the part down the general path.
-    if crlf != -1 and raw.count(b"\n", 0, crlf) == raw.count(b"\r\n", 0, crlf):
-        return raw[:crlf], raw[crlf + 4 :]
-    blank = _BLANK_LINE.search(raw)
-    if blank is None:
-        raise MalformedDocument("a multipart part has no blank line after its headers")
-    return raw[: blank.start()], raw[blank.end() :]
-
-
-def _parse_headers(block: bytes) -> tuple[tuple[str, str], ...]:
-    text = block.decode("utf-8", "replace")
-    if "\n " in text or "\n\t" in text:
-        text = _FOLD.sub(" ", text)
-    headers = []
-    for line in text.splitlines():
-        name, colon, value = line.partition(":")
-        if colon and name.strip():
-            headers.append((name.strip(), value.strip()))
-    return tuple(headers)
+            transfer_encoding = value.lower()
+    return BodyPart(content_type, _decode_transfer_encoding(transfer_encoding, content), content_id, tuple(headers))
 
 
 def _decode_transfer_encoding(encoding: str, body: bytes) -> bytes:

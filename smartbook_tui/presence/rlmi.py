@@ -114,17 +114,18 @@ def _parse_resource(element: etree._Element) -> Resource | None:
     uri = (element.get("uri") or "").strip()
     if not uri:
         return None  # a resource without a URI cannot be matched to anything: skipped
-    names: list[Name] = []
-    instances: list[Instance] = []
+    names: tuple[Name, ...] = ()
+    instances: tuple[Instance, ...] = ()
     for child in element:
         tag = child.tag
         if tag == _INSTANCE:
-            state = _INSTANCE_STATES.get((child.get("state") or "").strip().lower())
+            given = child.get("state") or ""
+            state = _INSTANCE_STATES.get(given) or _INSTANCE_STATES.get(given.strip().lower())
             if state is not None:  # an instance with no valid state says nothing usable: skipped
-                instances.append(Instance(child.get("id", ""), state, child.get("reason"), child.get("cid")))
+                instances += (Instance(child.get("id", ""), state, child.get("reason"), child.get("cid")),)
         elif tag == _NAME:
-            names.append(read_localized(child))
-    return Resource(uri, tuple(names), tuple(instances))
+            names += (read_localized(child),)
+    return Resource(uri, names, instances)
 
 
 def build_rlmi(rlmi: Rlmi) -> bytes:

@@ -127,7 +127,11 @@ def _status(presence: Presence, is_open: bool) -> Availability:
 
 
 def _note(presence: Presence, lang: str | None) -> str | None:
-    if not presence.notes and not presence.persons and not any(item.notes for item in presence.tuples):
+    if (
+        not presence.notes
+        and not any(person.notes or person.activity_notes for person in presence.persons)
+        and not any(item.notes for item in presence.tuples)
+    ):
         return None
     notes: list[Note] = []
     for person in presence.persons:

@@ -8,10 +8,12 @@ callback on the loop thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 from smartbook_tui.sip.message import SipMessage
@@ -101,7 +103,9 @@ class Subscriber:
                 continue
             now = loop.time()
             if kind == "message":
-                self._dispatch(self._machine.on_message(value, now))  # type: ignore[arg-type]
+                with _collector_paused():
+                    outputs = self._machine.on_message(value, now)  # type: ignore[arg-type]
+                self._dispatch(outputs)
             elif kind == "lost":
                 self._close_flow()
                 self._dispatch(self._machine.on_transport_lost(now, str(value or "closed by the server")))
@@ -161,3 +165,17 @@ class Subscriber:
         if self._flow is not None:
             self._flow.close()
             self._flow = None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a NOTIFY is read: a full state of 10,000 resources makes ~150,000 objects,
+    none of them in a cycle, and the collector would walk them again and again as they are made (~15% of the
+    time to read it). It is back on, as it was, right after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

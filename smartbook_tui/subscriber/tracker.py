@@ -119,7 +119,9 @@ def _flatten(state: ListState) -> Iterator[ResourceState]:
 def _view(resource: ResourceState, lang: str | None) -> PresenceUpdate:
     if resource.error is not None:
         return PresenceUpdate(resource.uri, NO_PRESENCE, reason=resource.error)
-    ended = next((i for i in resource.instances if i.state is InstanceState.TERMINATED and i.reason), None)
-    if resource.presence is None and ended is not None:
-        return PresenceUpdate(resource.uri, NO_PRESENCE, reason=ended.reason)
-    return PresenceUpdate(resource.uri, summarize(resource.presence, lang))
+    presence = resource.presence
+    if presence is None:
+        ended = next((i for i in resource.instances if i.state is InstanceState.TERMINATED and i.reason), None)
+        if ended is not None:
+            return PresenceUpdate(resource.uri, NO_PRESENCE, reason=ended.reason)
+    return PresenceUpdate(resource.uri, summarize(presence, lang))
