@@ -1,9 +1,9 @@
 """A demo user's phone as the server sees it: a registration and one presence publication, kept over one TCP
 connection with smartbook's own SIP code (a process has one pjsua2 endpoint at most, and it is the app's).
 
-One request at a time, answered by the branch of its Via; digest challenges are answered (401 for REGISTER, 407
-for PUBLISH) and later requests carry credentials for the last nonce. A PUBLISH after the first modifies the same
-publication (SIP-If-Match), as a phone's status changes do.
+One request at a time (the caller awaits each), answered by the branch of its Via; digest challenges are answered
+(401 for REGISTER, 407 for PUBLISH) and later requests carry credentials for the last nonce. A PUBLISH after the
+first modifies the same publication (SIP-If-Match), as a phone's status changes do.
 """
 
 from __future__ import annotations
@@ -66,15 +66,13 @@ class UserAgent:
         self._etag: str | None = None
         self._flow: Flow | None = None
         self._waiting: dict[str, asyncio.Future[SipResponse]] = {}
-        self._lock = asyncio.Lock()
         self._registered_at: float | None = None
 
     async def register(self) -> None:
-        async with self._lock:
-            flow = await self._connected()
-            contact = f"<sip:{self._username}@{flow.local[0]}:{flow.local[1]};transport=tcp>"
-            await self._request("REGISTER", self._registrar, [("Contact", contact), ("Expires", REGISTER_EXPIRES)])
-            self._registered_at = asyncio.get_running_loop().time()
+        flow = await self._connected()
+        contact = f"<sip:{self._username}@{flow.local[0]}:{flow.local[1]};transport=tcp>"
+        await self._request("REGISTER", self._registrar, [("Contact", contact), ("Expires", REGISTER_EXPIRES)])
+        self._registered_at = asyncio.get_running_loop().time()
 
     async def refresh_registration(self) -> None:
         """REGISTER again once half the registration's time has passed."""
@@ -82,25 +80,24 @@ class UserAgent:
         if self._registered_at is None or now - self._registered_at > REGISTER_EXPIRES / 2:
             await self.register()
 
-    async def publish(self, step: Step, expires: int = PUBLISH_EXPIRES) -> None:
+    async def publish(self, step: Step) -> None:
         body = presence_document(self.aor, step)
-        async with self._lock:
-            for _ in range(2):
-                fields: list[tuple[str, str | int]] = [
-                    ("Event", "presence"),
-                    ("Expires", expires),
-                    ("Content-Type", "application/pidf+xml"),
-                ]
-                if self._etag is not None:
-                    fields.append(("SIP-If-Match", self._etag))
-                try:
-                    response = await self._request("PUBLISH", self.aor, fields, body)
-                except _Unknown:  # the publication expired or the server forgot it: make a new one
-                    self._etag = None
-                    continue
-                self._etag = response.headers.get("SIP-ETag")
-                return
-            raise AgentError(f"PUBLISH of {self.aor}: the server forgets the publication as soon as it is made")
+        for _ in range(2):
+            fields: list[tuple[str, str | int]] = [
+                ("Event", "presence"),
+                ("Expires", PUBLISH_EXPIRES),
+                ("Content-Type", "application/pidf+xml"),
+            ]
+            if self._etag is not None:
+                fields.append(("SIP-If-Match", self._etag))
+            try:
+                response = await self._request("PUBLISH", self.aor, fields, body)
+            except _Unknown:  # the publication expired or the server forgot it: make a new one
+                self._etag = None
+                continue
+            self._etag = response.headers.get("SIP-ETag")
+            return
+        raise AgentError(f"PUBLISH of {self.aor}: the server forgets the publication as soon as it is made")
 
     def close(self) -> None:
         """Drop the connection (the server forgets the registration's flow; the next request reconnects)."""

@@ -35,6 +35,7 @@ log = logging.getLogger("smartbook_tui.demo")
 LOOPBACK = "127.0.0.1"
 DEFAULT_PERIOD = 5.0
 MIN_PERIOD = 0.2
+MAX_PERIOD = 60.0  # well within a publication's life (agent.PUBLISH_EXPIRES)
 DEFAULT_JOIN_AFTER = 10.0
 DEFAULT_NOTIFY_INTERVAL = 0.3  # snappier than a production server's 2 s: a demo is watched by a person
 _POLL = 0.02  # seconds between two looks at the server's ready file
@@ -190,8 +191,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def parse_period(text: str) -> float:
     """The --period of a demo user's statuses (an argparse type)."""
     value = parse_seconds(text)
-    if value < MIN_PERIOD:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_PERIOD:g} s, not {text}")
+    if not MIN_PERIOD <= value <= MAX_PERIOD:
+        raise argparse.ArgumentTypeError(f"must be {MIN_PERIOD:g} to {MAX_PERIOD:g} s, not {text}")
     return value
 
 

@@ -178,7 +178,7 @@ statuses = [{ status = "sleepy" }]
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--period", "0"], "--period: must be at least"),
+        (["--period", "0"], "--period: must be 0.2 to 60 s, not 0"),
         (["--cast", "/nonexistent/cast.toml"], "cast /nonexistent/cast.toml is missing"),
         (["--cast", "{bad_cast}"], "[[user]] number 1: status 'sleepy' is none of online, away, busy"),
     ],
