@@ -11,14 +11,16 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from smartbook_tui.cli import build_parser
 from smartbook_tui.demo.cast import load_cast
-from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST
+from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST, DemoOptions, run_demo
 from tests.peers import require_binary
 from tests.peers.json_lines import JsonLines, Line
 
@@ -283,3 +285,34 @@ async def test_smartbook_demo_in_a_terminal_shows_live_badges_and_the_toggle_the
         assert list(temporary_root.iterdir()) == []
     finally:
         terminal.close()
+
+
+def test_the_app_runs_on_private_directories_and_its_crash_stops_the_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temporary_root = tmp_path / "tmp"
+    temporary_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary_root))
+    xdg = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
+    before = {name: os.environ.get(name) for name in xdg}
+    seen: dict[str, object] = {}
+
+    def crashing_app(arguments: list[str]) -> int:
+        seen["options"] = build_parser().parse_args(arguments)  # what `smartbook` makes of them
+        seen["directories"] = {name: os.environ[name] for name in xdg}
+        seen["backends"] = backends_under(temporary_root)
+        raise RuntimeError("the app crashed")
+
+    with pytest.raises(RuntimeError, match="the app crashed"):
+        run_demo(DemoOptions(), crashing_app)
+
+    options = seen["options"]
+    assert options.command is None  # the app, not a subcommand
+    assert (options.sip_uri, options.region, options.share_book, options.null_audio) == (CAST.me_uri, "FR", True, True)
+    assert options.vcard == [DEFAULT_BOOK]
+    for path in (options.config, options.password_file, options.log_file, *seen["directories"].values()):
+        assert Path(path).is_relative_to(temporary_root)
+    assert seen["backends"]
+    assert backends_under(temporary_root) == []
+    assert list(temporary_root.iterdir()) == []
+    assert {name: os.environ.get(name) for name in xdg} == before
