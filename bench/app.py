@@ -133,7 +133,7 @@ def burst(book: Book, rng: random.Random) -> list[PresenceUpdate]:
     """1,000 changes: most users change status; 5 % leave the service and 5 % of the others join."""
     users = list(book.users)
     updates = []
-    for uri in rng.sample(users, int(BURST * 0.95)):
+    for uri in rng.sample(users, min(int(BURST * 0.95), len(users))):
         if rng.random() < 0.05:
             updates.append(PresenceUpdate(uri, NO_PRESENCE, removed=True))
         else:
