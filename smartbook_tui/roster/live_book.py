@@ -46,7 +46,6 @@ class BookSnapshot:
     contacts: list[Contact]  # every number's E.164 form set where it can be checked
     skipped: list[SkippedCard]
     sources: tuple[str, ...]  # the files, directories and CardDAV URL read
-    region: str | None  # the region national numbers were read in
     settled: bool  # False while a CardDAV book is shown from its cached copy, before its first sync answers
     resources: tuple[str, ...]  # what the list subscription carries for it: every resource once, sorted
 
@@ -220,7 +219,7 @@ class LiveBook:
         self._tell_skipped(skipped)
         contacts = self._file_contacts + self._dav_contacts
         resources = await asyncio.to_thread(book_resource_uris, contacts, self._domain) if self._domain else []
-        self._on_book(BookSnapshot(contacts, skipped, self._sources, self._region, settled, tuple(resources)))
+        self._on_book(BookSnapshot(contacts, skipped, self._sources, settled, tuple(resources)))
 
     def _tell_skipped(self, skipped: list[SkippedCard]) -> None:
         new = [card for card in skipped if (card.source, card.index, card.reason) not in self._told_skipped]
