@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 
 from smartbook_tui.config import AccountSettings, Settings
@@ -16,7 +17,6 @@ from smartbook_tui.roster.session import DEFAULT_SERVICE_NAME, SessionOptions
 from .book import add_book_arguments, merge_book_settings
 
 PASSWORD_VARIABLE = "SMARTBOOK_PASSWORD"  # noqa: S105 (the name of the variable, not a password)
-_ACCOUNT_OPTIONS = ("sip_uri", "username", "password_file", "proxy", "transport", "ca", "rls_uri", "list_uri")
 
 
 def add_session_arguments(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
@@ -97,8 +97,9 @@ def merge_session_settings(args: argparse.Namespace, saved: Settings) -> Setting
     """The settings file's account and book values, each replaced by its flag when the flag is given."""
     merge_book_settings(args, saved)
     account = saved.account
+    # Each account setting has the option of the same name.
     saved.account = AccountSettings(
-        **{name: getattr(args, name) or getattr(account, name) for name in _ACCOUNT_OPTIONS}  # type: ignore[arg-type]
+        **{entry.name: getattr(args, entry.name) or getattr(account, entry.name) for entry in fields(AccountSettings)}
     )
     saved.carddav.poll = args.carddav_poll or saved.carddav.poll
     return saved
