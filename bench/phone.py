@@ -1,8 +1,9 @@
 """Figures for the phone engine (issue 10): against `smartbook server run` on loopback (TCP), in one process, each
-round a new Phone: start() to registered (the endpoint's creation included), a PUBLISH to its acceptance,
-shutdown() of a registered phone with a published status (un-PUBLISH, un-REGISTER, the library destroyed), and
-the CPU the registered phone takes while idle (the event pump); and once, shutdown() of a phone registered over
-UDP to a server that is gone (no answer comes: the longest wait). Prints figures; asserts nothing.
+round a new Phone: start() to registered (the endpoint's creation included) and to its first PUBLISH (online)
+accepted, a status change to its acceptance, shutdown() of a registered phone with a published status
+(un-PUBLISH, un-REGISTER, the library destroyed), and the CPU the registered phone takes while idle (the event
+pump); and once, shutdown() of a phone registered over UDP to a server that is gone (no answer comes: the longest
+wait). Prints figures; asserts nothing.
 
     python bench/phone.py [--rounds 5] [--idle 3]
 
@@ -46,13 +47,17 @@ async def one_round(server: SmartbookServer, idle: float) -> dict[str, float]:
     registered = await _until(
         seen, lambda event: isinstance(event, Registration) and event.state is RegistrationState.REGISTERED
     )
+    online = await _until(seen, lambda event: isinstance(event, OwnPresence) and event.published)
     asked = time.perf_counter()
     phone.set_presence(OwnStatus.AWAY, "Back soon")
-    published = await _until(seen, lambda event: isinstance(event, OwnPresence) and event.published)
+    away = await _until(
+        seen, lambda event: isinstance(event, OwnPresence) and event.status is OwnStatus.AWAY and event.published
+    )
     figures = {
         "start() returns": started - began,
         "start() to registered": registered - began,
-        "PUBLISH to accepted": published - asked,
+        "start() to online published": online - began,
+        "set_presence() to accepted": away - asked,
     }
     if idle:
         await asyncio.sleep(2.0)  # settled: what a registered phone costs while nothing happens

@@ -4,7 +4,9 @@ Registration: typed states for the owner; failures the network or the server may
 (`rules.retry_delay`), a wrong password is not (the owner makes a new Phone once the settings change); a
 connection that drops while registered (a server restart) leads to a new REGISTER at once. Own presence: PUBLISH
 through pjsua's publication, sent whenever the phone becomes registered (the server may have forgotten it) and
-when the user changes it; its answers are read from pjsip's message log (pjsua2 has no callback for them).
+when the user changes it; its answers are read from pjsip's message log (pjsua2 has no callback for them). A
+registered phone is online unless the user says otherwise (so there is always a publication for the un-PUBLISH
+at shutdown to withdraw: pjsua would send one anyway, and without a publication the server refuses it).
 
 Every method is called on the loop's thread, and `shutdown()` must be awaited before the loop ends.
 """
@@ -31,7 +33,7 @@ __all__ = ["DEFAULT_USER_AGENT", "Phone", "PhoneAccount", "PhoneError", "PhoneEv
 log = logging.getLogger("smartbook_tui.phone")
 
 DEFAULT_USER_AGENT = f"smartbook/{__version__}"
-GOODBYE_SECONDS = 0.3  # how long shutdown() waits for the answers to the un-PUBLISH and un-REGISTER
+GOODBYE_SECONDS = 0.25  # how long shutdown() waits for the answers to the un-PUBLISH and un-REGISTER
 # Answers after which pjsip sends the request again by itself (credentials, a publication the server forgot).
 _RESENT_AFTER = frozenset({401, 407, 412})
 
@@ -49,7 +51,8 @@ class Phone:
     ) -> None:
         self.account = account
         self.registration = Registration(RegistrationState.UNREGISTERED)
-        self.presence: OwnPresence | None = None  # the latest asked for, and whether the server took it
+        # The latest asked for, and whether the server took it: online until set_presence() says otherwise.
+        self.presence = OwnPresence(OwnStatus.ONLINE)
         self._on_event = on_event
         self._null_audio = null_audio
         self._user_agent = user_agent
@@ -65,7 +68,7 @@ class Phone:
         self._answered: dict[str, int | None] = {}
 
     async def start(self) -> None:
-        """Start the endpoint on the running loop and send the REGISTER (the own presence, if set, follows once
+        """Start the endpoint on the running loop and send the REGISTER (the own presence follows once
         registered). Raises PhoneError (one line) when the phone cannot start."""
         if self._endpoint is not None or self._closing:
             raise PhoneError("this phone has already been started")
@@ -113,7 +116,7 @@ class Phone:
             self._retry = None
         if self.registration.state is RegistrationState.REGISTERED:
             self._goodbyes.add("REGISTER")
-        if self.presence is not None and (self.presence.published or self._publishing):
+        if self.presence.published or self._publishing:
             self._goodbyes.add("PUBLISH")
         user, self._user = self._user, None
         if user is not None:
@@ -146,7 +149,7 @@ class Phone:
             self._failures = 0
             newly = self.registration.state is not RegistrationState.REGISTERED  # not a refresh
             self._set_registration(outcome)
-            if newly and self.presence is not None:
+            if newly:
                 self._publish()
             return
         if outcome.state is RegistrationState.FAILED:
@@ -192,7 +195,6 @@ class Phone:
 
     def _publish(self) -> None:
         """PUBLISH the own presence (registered only: pjsua's publication starts with the registration)."""
-        assert self.presence is not None
         assert self._user is not None
         open_tuple, activity = published_as(self.presence.status)
         status = pj.PresenceStatus()
@@ -225,8 +227,6 @@ class Phone:
                 self._presence_answered(False, refusal)
 
     def _presence_answered(self, published: bool, detail: str) -> None:
-        if self.presence is None:
-            return
         answered = replace(self.presence, published=published, detail=detail)
         if answered != self.presence:
             self.presence = answered

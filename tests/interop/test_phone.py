@@ -94,6 +94,7 @@ async def test_registers_then_leaves_nothing_behind(tmp_path, capfd, caplog):
         async with running_phone(account_of(server, "alice")) as (phone, events):
             await events.until(registration(RegistrationState.REGISTERED))
             assert phone.registration == Registration(RegistrationState.REGISTERED)
+            await events.until(published(OwnStatus.ONLINE))  # registered, and online for the contacts
             await asyncio.to_thread(server.wait_for_log, f"(User-Agent: {DEFAULT_USER_AGENT})")
         assert phone.registration == Registration(RegistrationState.UNREGISTERED)
         assert events.seen[-1] == Registration(RegistrationState.UNREGISTERED)
