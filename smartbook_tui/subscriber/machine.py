@@ -135,6 +135,7 @@ class ListSubscription:
         self._retry_at: float | None = None
         self._backoff = MIN_BACKOFF
         self._unsubscribing = False
+        self._farewell = False  # the NOTIFY that ends a dialog we are leaving has come
 
     # ------------------------------------------------------------------------------------------------ owner API
 
@@ -142,7 +143,7 @@ class ListSubscription:
         """Subscribe anew (a new dialog): the first SUBSCRIBE, with the list when it is request-contained."""
         self.tracker.reset(self.config.resources)
         self._dialog = _Dialog(call_id=f"{self._token()}@{self.local[0]}", local_tag=self._token())
-        self._unsubscribing = False
+        self._unsubscribing = self._farewell = False
         self._retry_at = self._refresh_at = None
         return [*self._send(self._subscribe(self._expires, initial=True), now), self._status(Phase.SUBSCRIBING, "")]
 
@@ -171,6 +172,11 @@ class ListSubscription:
             outputs += self._send(self._subscribe(0, initial=False), now)
         self._refresh_at = self._retry_at = None
         return [*outputs, self._status(Phase.STOPPED, "unsubscribed" if outputs else "stopped")]
+
+    @property
+    def leaving(self) -> bool:
+        """Whether, after `stop`, the server has yet to answer the unsubscription or to send its last NOTIFY."""
+        return self._client is not None or (self._unsubscribing and not self._farewell)
 
     @property
     def deadline(self) -> float | None:
@@ -457,6 +463,7 @@ class ListSubscription:
 
     def _on_state(self, header: str, now: float) -> list[Output]:
         if self._unsubscribing or self.phase in (Phase.STOPPED, Phase.FAILED):
+            self._farewell = self._farewell or header.partition(";")[0].strip().lower() == "terminated"
             return []  # the end of a dialog we are leaving: nothing to act on
         value, params = split_params(header)
         state = value.strip().lower()

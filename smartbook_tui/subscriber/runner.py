@@ -140,7 +140,7 @@ class Subscriber:
         """Let the answer to an unsubscription arrive (answering NOTIFYs meanwhile), then stop."""
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
-        while (remaining := end - loop.time()) > 0:
+        while self._machine.leaving and (remaining := end - loop.time()) > 0:
             try:
                 kind, value = await asyncio.wait_for(self._inbox.get(), remaining)
             except TimeoutError:

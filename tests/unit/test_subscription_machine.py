@@ -261,8 +261,12 @@ def test_stop_unsubscribes():
     assert unsubscribe.expires == 0
     assert statuses(outputs) == [(Phase.STOPPED, "unsubscribed")]
     assert statuses(machine().stop(0.0)) == [(Phase.STOPPED, "stopped")]  # nothing to unsubscribe
+    assert subscription.leaving  # the server has yet to answer and to send its last NOTIFY
+    subscription.on_message(answer(unsubscribe, 200, ("Expires", "0")), 5.05)
+    assert subscription.leaving
     final = notify(request, None, cseq=2, state="terminated;reason=timeout", branch="n2")
     assert statuses(subscription.on_message(final, 5.1)) == []  # no resubscribing after a stop
+    assert not subscription.leaving  # the owner need not wait any longer
 
 
 def test_the_notify_size_cap_is_the_subscriptions_own():
