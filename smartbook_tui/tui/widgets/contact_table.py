@@ -39,7 +39,7 @@ class Columns:
 
     @classmethod
     def fit(cls, width: int, badge: int) -> Columns:
-        free = width - (badge + _STATUS_WIDTH + _FOUND_WIDTH + 4 * _GAP + 1)
+        free = width - (badge + _STATUS_WIDTH + _FOUND_WIDTH + 4 * _GAP + 2)  # the cursor's mark, a space at the end
         name = min(max(free * 3 // 5, 16), 32)
         return cls(name, badge, _STATUS_WIDTH, _FOUND_WIDTH, max(free - name, 0))
 
@@ -124,21 +124,29 @@ class ContactTable(ScrollView, can_focus=True):
         if position is None:
             position = self._cursor
         self._cursor = max(min(position, len(self.view.indices) - 1), 0)
-        self.virtual_size = Size(0, len(self.view.indices) + 1)
+        self._size_to_view()
         top = self._cursor - screen_line if keep_line or self._cursor >= self._page else 0
         self.scroll_to(y=max(top, 0), animate=False, immediate=True)
         self._keep_cursor_visible()
         self.refresh()
         self._announce()
 
+    def _size_to_view(self) -> None:
+        """Fit the scrollable height to the view. The table's own box keeps its size, so the scrollbar is told
+        directly instead of through a layout of the whole screen (which would double the cost of a repaint)."""
+        size = Size(0, len(self.view.indices) + 1)
+        if size != self.virtual_size:
+            self.set_reactive(ContactTable.virtual_size, size)
+            self._scroll_update(size)
+
     def rows_updated(self, changed: set[int]) -> None:
-        """Rows changed in place (same view order): repaint only when one of them is on screen."""
+        """Rows changed in place (same view order): repaint the lines of those on screen, if any."""
         if not changed:
             return
         start = round(self.scroll_y)
-        visible = self.view.indices[start : start + self._page]
-        if any(index in changed for index in visible):
-            self.refresh()
+        for offset, index in enumerate(self.view.indices[start : start + self._page]):
+            if index in changed:
+                self.refresh_line(start + offset + 1)
         if self.view.indices and self.view.indices[self._cursor] in changed:
             self.post_message(self.Highlighted(self.cursor_row))
 
@@ -169,9 +177,14 @@ class ContactTable(ScrollView, can_focus=True):
         position = max(min(position, len(self.view.indices) - 1), 0)
         if position == self._cursor:
             return
+        top, previous = round(self.scroll_y), self._cursor
         self._cursor = position
         self._keep_cursor_visible()
-        self.refresh()
+        if round(self.scroll_y) == top:  # no scroll: only the two lines the cursor left and reached change
+            self.refresh_line(previous + 1)
+            self.refresh_line(position + 1)
+        else:
+            self.refresh()
         self._announce()
 
     def _keep_cursor_visible(self) -> None:
@@ -191,7 +204,7 @@ class ContactTable(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._columns = Columns.fit(event.size.width, self._badge_width)
         self._cache.clear()
-        self.virtual_size = Size(0, len(self.view.indices) + 1)
+        self._size_to_view()
         self._keep_cursor_visible()
 
     def on_focus(self) -> None:

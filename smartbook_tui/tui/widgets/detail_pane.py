@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from textual.content import Content
 from textual.widgets import Static
 
@@ -23,10 +25,11 @@ class DetailPane(Static):
         self.border_title = "Contact"
 
     def show(self, row: Row | None) -> None:
+        # The pane's size never depends on its text: no layout, only a repaint.
         if row is None:
-            self.update(Content.styled("No contact selected.", _QUIET))
+            self.update(Content.styled("No contact selected.", _QUIET), layout=False)
         else:
-            self.update(Content.assemble(*self._describe(row)))
+            self.update(Content.assemble(*self._describe(row)), layout=False)
 
     def _describe(self, row: Row) -> list[Part]:
         parts: list[Part] = [(row.contact.name, "bold"), "\n"]
@@ -44,8 +47,7 @@ class DetailPane(Static):
                 parts += self._resource(resource, kinds.get(resource.label, ()))
         if row.sip_address:
             parts += [("\nSIP address\n", _HEADING), f"  {row.sip_address}\n"]
-        card = f"\n  card {row.contact.index}" if row.contact.index else ""
-        parts += [("\nFrom\n", _HEADING), (f"  {row.contact.source or 'unknown source'}{card}", _QUIET)]
+        parts += [("\nFrom\n", _HEADING), *_source(row.contact.source, row.contact.index)]
         return parts
 
     def _resource(self, resource: ResourceState, kinds: tuple[str, ...]) -> list[Part]:
@@ -66,3 +68,12 @@ class DetailPane(Static):
             parts.append(("no account", _QUIET))
         parts.append("\n")
         return parts
+
+
+def _source(source: str, index: int) -> list[Part]:
+    """Where the card came from: a CardDAV book's URL as it is; a file by its name (and card), then its folder."""
+    card = f", card {index}" if index else ""
+    if not source or "://" in source:
+        return [(f"  {source or 'unknown'}{card}", _QUIET)]
+    path = PurePath(source)
+    return [f"  {path.name}{card}", (f"\n  in {path.parent}", _QUIET)]

@@ -56,4 +56,4 @@ class StatusBar(Static):
             parts += [_SEPARATOR, (words, STATUS_STYLES.get(colour, ""))]
         if self.counts:
             parts += [_SEPARATOR, self.counts]
-        self.update(Content.assemble(*parts))
+        self.update(Content.assemble(*parts), layout=False)  # one line, as wide as the screen whatever it says

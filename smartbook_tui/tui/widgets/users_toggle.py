@@ -10,7 +10,7 @@ from textual.widget import Widget
 
 class UsersToggle(Widget):
     on: reactive[bool] = reactive(False)
-    count: reactive[str] = reactive("", layout=True)  # its width changes with the count
+    count: reactive[str] = reactive("")
 
     class Flipped(Message):
         """The user clicked the switch."""
@@ -19,6 +19,10 @@ class UsersToggle(Widget):
         super().__init__(id=id)
         self.service_name = service_name
         self.set_reactive(UsersToggle.on, on)
+
+    def on_mount(self) -> None:
+        # As wide as its longest count ("50,000 of 50,000"), so that a new count repaints it without a layout.
+        self.styles.width = len(f"━━● {self.service_name} users only ") + len("50,000 of 50,000") + 1
 
     def render(self) -> Content:
         knob = ("━━●", "$success bold") if self.on else ("○━━", "$text-muted")
