@@ -91,7 +91,7 @@ def parse_untrusted_documents(documents: Sequence[bytes], what: str) -> list[etr
         else:
             declaration = _DECLARATION.match(document)
             body = document[declaration.end() :] if declaration else document
-        if b"<!" in body or b"<?" in body or not body.lstrip(_LEADING_SPACE).startswith(b"<"):
+        if b"<!" in body or b"<?" in body or (body[:1] != b"<" and not body.lstrip(_LEADING_SPACE).startswith(b"<")):
             continue
         bodies.append(body)
         slots.append(index)

@@ -147,7 +147,11 @@ def _list_state(rlmi: Rlmi, parts: dict[str, BodyPart], max_size: int, depth: in
 
 def _state_part(resource: Resource, parts: dict[str, BodyPart]) -> BodyPart | None:
     """The part that holds the resource's state: that of its first active instance that has one."""
-    return next((parts[cid] for cid in _active_cids(resource.instances) if cid in parts), None)
+    instances = resource.instances
+    if len(instances) == 1:  # the usual resource, without the generator
+        instance = instances[0]
+        return parts.get(instance.cid) if instance.state is InstanceState.ACTIVE and instance.cid else None
+    return next((parts[cid] for cid in _active_cids(instances) if cid in parts), None)
 
 
 def _active_cids(instances: Sequence[Instance]) -> Iterator[str]:

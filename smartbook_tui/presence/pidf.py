@@ -168,17 +168,23 @@ def parse_pidf(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Pres
 def parse_pidf_documents(
     documents: Sequence[bytes], max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
 ) -> list[Presence | PresenceDocumentError]:
-    """`parse_pidf` of each document (a list NOTIFY's parts), each error in its place; quicker than one at a time."""
+    """`parse_pidf` of each document (a list NOTIFY's parts), each error in its place; quicker than one at a time.
+    They are parsed `_BATCH` at a time: all the speed of parsing them together, and only one batch's trees in
+    memory at once (all 10,000 of a full state would hold ~20 MB more)."""
     found: list[Presence | PresenceDocumentError] = []
-    for root in parse_xml_documents(documents, "PIDF document", max_bytes):
-        if isinstance(root, PresenceDocumentError):
-            found.append(root)
-            continue
-        try:
-            found.append(_read_presence(root))
-        except PresenceDocumentError as exc:
-            found.append(exc)
+    for start in range(0, len(documents), _BATCH):
+        for root in parse_xml_documents(documents[start : start + _BATCH], "PIDF document", max_bytes):
+            if isinstance(root, PresenceDocumentError):
+                found.append(root)
+                continue
+            try:
+                found.append(_read_presence(root))
+            except PresenceDocumentError as exc:
+                found.append(exc)
     return found
+
+
+_BATCH = 250
 
 
 def _read_presence(root: etree._Element) -> Presence:

@@ -80,9 +80,8 @@ class ListTracker:
             lost = f"NOTIFY version {state.version} follows version {self.version}: some were lost"
             return TrackResult(needs_full_state=lost)
         self.version = state.version
-        seen: dict[str, PresenceUpdate] = {}
-        for resource in _flatten(state):
-            seen[resource.uri] = _view(resource, self.lang)
+        lang = self.lang
+        seen = {resource.uri: _view(resource, lang) for resource in _flatten(state.resources)}
         views = self._views
         updates = [view for uri, view in seen.items() if views.get(uri) != view]
         if state.full_state:
@@ -107,11 +106,17 @@ class ListTracker:
         return self.complete
 
 
-def _flatten(state: ListState) -> Iterator[ResourceState]:
+def _flatten(resources: tuple[ResourceState, ...]) -> tuple[ResourceState, ...] | Iterator[ResourceState]:
     """The resources of a list, those of nested lists included (a nested list stands for its members)."""
-    for resource in state.resources:
+    if all(resource.sublist is None for resource in resources):
+        return resources  # the usual list, as it is
+    return _members(resources)
+
+
+def _members(resources: tuple[ResourceState, ...]) -> Iterator[ResourceState]:
+    for resource in resources:
         if resource.sublist is not None:
-            yield from _flatten(resource.sublist)
+            yield from _members(resource.sublist.resources)
         else:
             yield resource
 
