@@ -93,6 +93,7 @@ class Roster:
         for contact in contacts:
             row = kept.pop(contact.id, None)
             if row is not None and (row.contact is contact or row.contact == contact):
+                row.contact = contact  # the same card: the old object need not be kept
                 names.append(row.text_key.partition(search.KEY_SEPARATOR)[0])
                 reused.append(row)
             else:
