@@ -1,11 +1,12 @@
-# Two commands: `make test` (set up, then lint and test) and, once the app exists, `make demo`.
+# Two commands: `make demo` (set up, then run the app against the embedded server) and `make test` (set up, then
+# lint and test).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-# Debian packages of the real peers the test suite drives.
-PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules sip-tester
+# Debian packages of the real peers the test suite drives (tmux: the end-to-end tests of the app in a terminal).
+PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules sip-tester tmux
 
 .PHONY: test test-deps lint bench clean demo
 
@@ -25,6 +26,9 @@ bench: $(STAMP)
 	$(PY) bench/contacts.py
 	$(PY) bench/subscriber.py
 	$(PY) bench/server.py
+	$(PY) bench/list.py
+	$(PY) bench/phone.py
+	$(PY) bench/app.py
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smartbook needs Python >= 3.11"'
