@@ -6,6 +6,7 @@ cap), escaping for the string builders, and the small shared value types. The bu
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,10 +114,6 @@ def format_timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-_NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# Most values need no escaping at all: one search decides, and only the rest pays for translate().
-_TEXT_SPECIAL = re.compile("[&<>\r]|" + _NOT_XML_CHARS.pattern)
-_ATTRIBUTE_SPECIAL = re.compile('[&<>"\r\n\t]|' + _NOT_XML_CHARS.pattern)
 # \r must survive a parse (parsers turn a literal CR into LF), as must tabs and newlines inside attributes.
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
 _ATTRIBUTE_ESCAPES = str.maketrans(
@@ -124,10 +121,14 @@ _ATTRIBUTE_ESCAPES = str.maketrans(
 )
 
 
-def _escape(value: str, special: re.Pattern[str], escapes: dict[int, str]) -> str:
-    if special.search(value) is None:
-        return value
-    bad = _NOT_XML_CHARS.search(value)
+@functools.cache
+def _not_xml_chars() -> re.Pattern[str]:
+    # Made on first need: a class over all of Unicode takes milliseconds to compile, and most runs never need it.
+    return re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape(value: str, escapes: dict[int, str]) -> str:
+    bad = _not_xml_chars().search(value)
     if bad:
         raise PresenceDocumentError(f"character {bad.group()!r} cannot be written in an XML document")
     return value.translate(escapes)
@@ -140,7 +141,7 @@ def _escape(value: str, special: re.Pattern[str], escapes: dict[int, str]) -> st
 def xml_text(value: str) -> str:
     if value.isascii() and value.isprintable() and "&" not in value and "<" not in value and ">" not in value:
         return value
-    return _escape(value, _TEXT_SPECIAL, _TEXT_ESCAPES)
+    return _escape(value, _TEXT_ESCAPES)
 
 
 def xml_attribute(value: str) -> str:
@@ -153,7 +154,7 @@ def xml_attribute(value: str) -> str:
         and '"' not in value
     ):
         return value
-    return _escape(value, _ATTRIBUTE_SPECIAL, _ATTRIBUTE_ESCAPES)
+    return _escape(value, _ATTRIBUTE_ESCAPES)
 
 
 def lang_attribute(lang: str | None) -> str:
