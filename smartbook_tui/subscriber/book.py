@@ -218,7 +218,9 @@ class BookSubscription:
         running = [part for part in self._parts if part.task is not None]
         chunks = split_book(resources, self._limits.get(self._config.target))
         for part, chunk in zip(running, chunks, strict=False):
-            part.subscriber.replace_list(chunk)
+            if set(chunk) != set(part.subscriber.resources or ()):
+                part.subscriber.replace_list(chunk)
+                part.status = replace(part.status, complete=False)  # until the new list's state has come
         for part in running[len(chunks) :]:
             self._parts.remove(part)  # its last events are no longer the book's
             self._leaving.append(part)

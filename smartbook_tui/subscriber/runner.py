@@ -58,6 +58,7 @@ class Subscriber:
         )
         self._inbox: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
         self._flow: Flow | None = None
+        self._lists_asked = 0  # changed lists asked for and not yet subscribed to
 
     @property
     def phase(self) -> Phase:
@@ -66,8 +67,8 @@ class Subscriber:
     @property
     def complete(self) -> bool:
         """Whether the state of the whole list has arrived in the current subscription (every resource listed has
-        been named, in however many NOTIFYs the server used)."""
-        return self._machine.tracker.complete
+        been named, in however many NOTIFYs the server used); never while a changed list waits to be subscribed."""
+        return self._machine.tracker.complete and not self._lists_asked
 
     @property
     def refused(self) -> TooLarge | None:
@@ -81,6 +82,7 @@ class Subscriber:
 
     def replace_list(self, resources: tuple[str, ...]) -> None:
         """Subscribe to a changed book (the old subscription is ended); a no-op when the list is the same."""
+        self._lists_asked += 1
         self._inbox.put_nowait(("list", resources))
 
     def stop(self) -> None:
@@ -110,6 +112,7 @@ class Subscriber:
                 self._close_flow()
                 self._dispatch(self._machine.on_transport_lost(now, str(value or "closed by the server")))
             elif kind == "list":
+                self._lists_asked -= 1
                 self._dispatch(self._machine.replace_list(value, now))  # type: ignore[arg-type]
             elif kind == "stop":
                 self._dispatch(self._machine.stop(now))

@@ -144,3 +144,32 @@ async def test_only_legacy_linphone_gets_its_full_state_spaced(tmp_path):
     # client gets its pieces back to back, well within the time that spacing would take for its 5.
     assert legacy.notifies_at[-1] - legacy.started >= 9 * SPLIT_DELAY
     assert rfc.notifies_at[-1] - rfc.started < 4 * SPLIT_DELAY
+
+
+async def test_a_book_that_grows_over_the_limit_and_shrinks_back_changes_its_parts(tmp_path):
+    small, big = book(5_000), book(20_000)  # big starts with small's numbers
+    accounts = [("alice", ALICE), ("bob", "+33670019999")]  # in big only
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=accounts) as server:
+        seen, limits = Seen(), ListLimits()
+        limits.learn(f"sip:rls@{server.domain}", 10_000)  # learnt earlier in the session
+        subscription = BookSubscription(config(server, small), connector(server, seen), transport="tcp", limits=limits)
+        steps = iter([big, small])
+        parts: list[int] = []
+
+        def on_event(event: Event) -> None:
+            seen.on_event(event)
+            if subscription.complete and isinstance(event, Status) and event.phase is Phase.ACTIVE:
+                parts.append(subscription.parts)
+                following = next(steps, None)
+                if following is None:
+                    subscription.stop()
+                else:
+                    subscription.replace_list(following)
+
+        await asyncio.wait_for(subscription.run(on_event), WAIT)
+
+    assert parts == [1, 2, 1]  # the book alone, then in two parts, then alone again
+    assert 413 not in seen.answers  # the limit was known: nothing too large was ever sent
+    assert set(seen.updates) == set(big)
+    assert seen.updates[phone("+33670019999")].summary.has_account
+    assert seen.statuses[-1].phase is Phase.STOPPED
