@@ -5,13 +5,15 @@ Files are watched by polling their modification times and sizes (directories rec
 second cost nothing next to a book's parsing, work the same on every system and file system (network shares
 included), and need no dependency. Only the files that changed are read again. CardDAV is synced every few seconds
 (a sync-token REPORT answers "nothing new" in one small request). Parsing and number normalisation run in a worker
-thread, so that a 10,000-card book never stalls the event loop.
+thread, so that a 10,000-card book never stalls the event loop; at launch, the files unchanged since the last run
+come from the book's cache (`contacts.book_cache`) instead, and the cache is written again once the book is shown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from smartbook_tui.contacts import (
     read_vcard_paths,
     system_locale_name,
 )
+from smartbook_tui.contacts.book_cache import BookCache, FileBook, Stamp, default_book_cache, file_stamp
 from smartbook_tui.contacts.carddav import CardDavAccount, CardDavBook, CardDavError, SyncResult
 from smartbook_tui.contacts.vcard import vcard_files
 
@@ -36,9 +39,9 @@ log = logging.getLogger(__name__)
 FILE_POLL_INTERVAL = 1.5  # seconds between two looks at the vCard files
 SETTLE_INTERVAL = 0.2  # seconds a changed file must stand still before it is read
 CARDDAV_POLL_INTERVAL = 5.0  # seconds between two CardDAV syncs, unless the settings say otherwise
+# seconds after launch before the book's cache is written: the app's first paint needs the interpreter more
+CACHE_SAVE_DELAY = 2.0
 SKIPPED_NOTICES = 3  # skipped cards told one by one; beyond that, one line for the rest
-
-Stamp = tuple[int, int, int] | None  # (modification time in ns, size, inode) of a file; None: it is not there
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,40 +69,48 @@ def carddav_account(carddav: CardDavSettings) -> CardDavAccount:
 
 
 class _Files:
-    """The vCard files of the book, each read again only when its stamp changes."""
+    """The vCard files of the book, each read again only when its stamp changes; at launch, the cache's reading of
+    a file whose stamp is unchanged stands for reading it."""
 
-    def __init__(self, paths: list[Path], region: str | None) -> None:
+    def __init__(self, paths: list[Path], region: str | None, cache: BookCache) -> None:
         self._paths = paths
         self._region = region
-        self._read: dict[Path, tuple[Stamp, list[Contact], list[SkippedCard]]] = {}
+        self._cache = cache
+        self._read: dict[Path, FileBook] = {}
+        self._unsaved = False  # files were read since the cache was last written
 
-    def stamps(self) -> list[tuple[Path, Stamp]]:
+    def stamps(self) -> list[tuple[Path, Stamp | None]]:
         """Every file the book is made of, in book order, with its stamp (runs in a worker thread)."""
-        return [(file, _stamp(file)) for path in self._paths for file in vcard_files(path)]
+        return [(file, file_stamp(file)) for path in self._paths for file in vcard_files(path)]
 
-    def read(self, stamps: list[tuple[Path, Stamp]]) -> tuple[list[Contact], list[SkippedCard]]:
+    def read(self, stamps: list[tuple[Path, Stamp | None]]) -> tuple[list[Contact], list[SkippedCard]]:
         """The book's cards, reading the files whose stamp changed (runs in a worker thread)."""
+        read_at_ns = time.time_ns()  # not before the stamps were taken: see book_cache.RECENT_NS
+        known = self._read or self._cache.load()
         contacts: list[Contact] = []
         skipped: list[SkippedCard] = []
-        fresh: dict[Path, tuple[Stamp, list[Contact], list[SkippedCard]]] = {}
+        fresh: dict[Path, FileBook] = {}
         for file, stamp in stamps:
-            known = self._read.get(file)
-            if known is None or known[0] != stamp:
+            book = known.get(file)
+            if book is None or book.stamp != stamp or stamp is None:
                 found = read_vcard_paths([file])
-                known = (stamp, normalize_contacts(found.contacts, self._region), found.skipped)
-            fresh[file] = known
-            contacts += known[1]
-            skipped += known[2]
+                book = FileBook(stamp, normalize_contacts(found.contacts, self._region), found.skipped, read_at_ns)
+                self._unsaved = True
+            fresh[file] = book
+            contacts += book.contacts
+            skipped += book.skipped
         self._read = fresh
         return contacts, skipped
 
-
-def _stamp(file: Path) -> Stamp:
-    try:
-        status = file.stat()
-    except OSError:
-        return None
-    return status.st_mtime_ns, status.st_size, status.st_ino
+    def save(self) -> None:
+        """Write the cache if files were read since it was last written (runs in a worker thread)."""
+        if not self._unsaved:
+            return
+        self._unsaved = False
+        try:
+            self._cache.save(self._read)
+        except OSError as exc:  # the next launch reads the files: slower, never wrong
+            log.info("the book's cache %s cannot be written: %s", self._cache.path, exc)
 
 
 class LiveBook:
@@ -115,7 +126,10 @@ class LiveBook:
         on_notice: Callable[[Notice], None],
         file_poll: float = FILE_POLL_INTERVAL,
         carddav_poll: float | None = None,
+        cache_path: Path | None = None,
     ) -> None:
+        """`cache_path`: where the vCard files' book is cached between runs (by default in the user's cache
+        directory, one file per set of sources and region)."""
         self._on_notice = on_notice
         self._domain = domain
         self._file_poll = file_poll
@@ -126,7 +140,8 @@ class LiveBook:
         except ValueError as exc:  # told once `run` has someone to tell
             self._region_problem = f"{exc}; national numbers stay unchecked until it is fixed"
             self._region = None
-        self._files = _Files(list(settings.vcard), self._region)
+        cache_path = cache_path or default_book_cache(settings.vcard, self._region)
+        self._files = _Files(list(settings.vcard), self._region, BookCache(cache_path, self._region))
         self._carddav_settings = settings.carddav
         self._sources = (*map(str, settings.vcard), *([settings.carddav.url] if settings.carddav.url else []))
         self._file_contacts: list[Contact] = []
@@ -160,6 +175,7 @@ class LiveBook:
                 await self._take_carddav(await carddav.sync(), first=True)
                 await self._emit(settled=True)
             async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._save_files_later())
                 tasks.create_task(self._watch_files(stamps))
                 if carddav is not None:
                     tasks.create_task(self._watch_carddav(carddav))
@@ -177,7 +193,11 @@ class LiveBook:
             self._notice(Severity.ERROR, f"CardDAV: {exc}")
             return None
 
-    async def _watch_files(self, stamps: list[tuple[Path, Stamp]]) -> None:
+    async def _save_files_later(self) -> None:
+        await asyncio.sleep(CACHE_SAVE_DELAY)
+        await asyncio.to_thread(self._files.save)
+
+    async def _watch_files(self, stamps: list[tuple[Path, Stamp | None]]) -> None:
         while True:
             await asyncio.sleep(self._file_poll)
             now = await asyncio.to_thread(self._files.stamps)
@@ -191,6 +211,7 @@ class LiveBook:
             log.info("the vCard files changed: reading them again")
             self._file_contacts, self._file_skipped = await asyncio.to_thread(self._files.read, stamps)
             await self._emit(settled=True)
+            await asyncio.to_thread(self._files.save)
 
     async def _watch_carddav(self, carddav: CardDavBook) -> None:
         while True:

@@ -1,0 +1,167 @@
+"""The vCard files' book as the last run read it, kept in the user's cache directory: the next launch takes each
+unchanged file's contacts from it in one read, instead of parsing and normalising every card again (a
+10,000-card book takes ~0.5 s alone, and several times that beside an app that is starting).
+
+A file's entry is used only when the file's stamp (modification and change times in ns, size, inode) is the one
+it had when it was read, and the cache's format, smartbook's version, phonenumbers' version and the region are
+those of this run: a card edited, a file replaced or synced while the app was closed is read again. A file
+changed in the same instant it was read could keep its stamp, so such a file is not kept (`RECENT_NS`).
+
+The cache is JSON (as quick to read here as pickle, and nothing in it can run), written whole and atomically,
+0600 in a 0700 directory: it holds the user's contacts. A cache that cannot be read or used counts as no cache.
+The user's files are only ever read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import phonenumbers
+import platformdirs
+
+from smartbook_tui import __version__
+
+from .model import Contact, PhoneNumber, SkippedCard
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+RECENT_NS = 2_000_000_000  # a file changed this close to its reading may change again under the same stamp
+
+Stamp = tuple[int, int, int, int]  # modification time (ns), change time (ns), size, inode
+
+
+@dataclass(frozen=True, slots=True)
+class FileBook:
+    """What one vCard file was read into, and the stamp it had then."""
+
+    stamp: Stamp | None  # None: the file was not there
+    contacts: list[Contact]  # normalised: every number's E.164 form set where it can be checked
+    skipped: list[SkippedCard]
+    read_at_ns: int  # clock time (time.time_ns) when the file was stamped for this reading
+
+
+def file_stamp(file: Path) -> Stamp | None:
+    """The file's stamp, or None when it is not there."""
+    try:
+        status = file.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino
+
+
+def default_book_cache(sources: Iterable[Path], region: str | None) -> Path:
+    """Where the book of these sources is kept: one file per set of sources and region, so that two settings
+    files never overwrite each other's."""
+    key = "\n".join([region or "", *(str(source.expanduser().absolute()) for source in sources)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return platformdirs.user_cache_path("smartbook") / "book" / f"{digest}.json"
+
+
+class BookCache:
+    """The cached book at `path`, for vCard files read under `region`."""
+
+    def __init__(self, path: Path, region: str | None) -> None:
+        self.path = path
+        self._header = [FORMAT_VERSION, __version__, phonenumbers.__version__, region]
+
+    def load(self) -> dict[Path, FileBook]:
+        """Each file's last reading, by path; empty when there is no cache or it cannot be used."""
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return {}
+        collecting = gc.isenabled()
+        gc.disable()  # tens of thousands of acyclic objects: collections passing over them would double the time
+        try:
+            return self._decode(data)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            log.info("the book's cache %s cannot be used (%s): the book is read from its files", self.path, exc)
+            return {}
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _decode(self, data: bytes) -> dict[Path, FileBook]:
+        document = json.loads(data)
+        if document["header"] != self._header:
+            return {}
+        files: dict[Path, FileBook] = {}
+        kinds_seen: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple for each set of kinds, shared
+        for source, stamp, read_at_ns, contacts, skipped in document["files"]:
+            files[Path(source)] = FileBook(
+                (int(stamp[0]), int(stamp[1]), int(stamp[2]), int(stamp[3])),
+                [
+                    Contact(
+                        str(uid),
+                        str(name),
+                        tuple(
+                            PhoneNumber(str(raw), kinds_seen.setdefault(tuple(kinds), tuple(kinds)), e164)
+                            for raw, kinds, e164 in numbers
+                        ),
+                        tuple(sip_addresses),
+                        source,
+                        index,
+                    )
+                    for uid, name, numbers, sip_addresses, index in contacts
+                ],
+                [SkippedCard(source, index, reason) for index, reason in skipped],
+                int(read_at_ns),
+            )
+        return files
+
+    def save(self, files: Mapping[Path, FileBook]) -> None:
+        """Keep these readings in place of the cache's, but for files changed too close to their reading. Raises
+        OSError when the cache cannot be written."""
+        document = {
+            "header": self._header,
+            "files": [
+                [
+                    str(file),
+                    book.stamp,
+                    book.read_at_ns,
+                    [
+                        [c.id, c.name, [[n.raw, n.kinds, n.e164] for n in c.numbers], c.sip_addresses, c.index]
+                        for c in book.contacts
+                    ],
+                    [[card.index, card.reason] for card in book.skipped],
+                ]
+                for file, book in files.items()
+                if book.stamp is not None
+                and book.read_at_ns - max(book.stamp[0], book.stamp[1]) > RECENT_NS
+                and _sources_are(book, str(file))
+            ],
+        }
+        _write_atomically(self.path, json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _sources_are(book: FileBook, source: str) -> bool:
+    """Whether every record of the reading names `source` (the cache stores it once a file)."""
+    return all(c.source == source for c in book.contacts) and all(s.source == source for s in book.skipped)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    # mkstemp creates the file 0600 whatever the umask.
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise

@@ -1,0 +1,153 @@
+"""The book's cache: a launch takes unchanged files from it, an edit made while the app was closed is read again,
+a broken cache is read past, and the user's files are never written."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from smartbook_tui.config import Settings
+from smartbook_tui.contacts import book_cache
+from smartbook_tui.contacts.book_cache import BookCache, default_book_cache
+from smartbook_tui.roster import live_book
+from smartbook_tui.roster.live_book import BookSnapshot, LiveBook
+
+CARDS = """BEGIN:VCARD
+VERSION:3.0
+UID:anna
+FN:Anna Müller
+TEL;TYPE=CELL:06 12 34 56 78
+TEL;TYPE=WORK,VOICE:+49 30 1234567
+IMPP:sip:anna@example.org
+END:VCARD
+BEGIN:VCARD
+VERSION:3.0
+FN:Broken
+TEL:+33 6 98 76 54 32
+"""
+
+
+@pytest.fixture(autouse=True)
+def _quick(monkeypatch):
+    # Files written by the test are read at once: let their reading be kept, and the cache be written at once.
+    monkeypatch.setattr(book_cache, "RECENT_NS", -1)
+    monkeypatch.setattr(live_book, "CACHE_SAVE_DELAY", 0.0)
+
+
+async def launch(settings: Settings, cache: Path) -> BookSnapshot:
+    """One launch: the book the live book first says; returns once the cache is written (or found unchanged)."""
+    first: asyncio.Future[BookSnapshot] = asyncio.get_running_loop().create_future()
+    book = LiveBook(settings, domain="example.org", on_notice=lambda _notice: None, cache_path=cache)
+    before = cache.stat().st_mtime_ns if cache.exists() else None
+    task = asyncio.create_task(book.run(lambda snapshot: first.done() or first.set_result(snapshot)))
+    try:
+        snapshot = await first
+        for _ in range(100):  # the save runs in a worker thread right after the first book
+            await asyncio.sleep(0.02)
+            if cache.exists() and cache.stat().st_mtime_ns != before:
+                break
+        return snapshot
+    finally:
+        task.cancel()
+
+
+def seen(snapshot: BookSnapshot) -> list[tuple]:
+    return [
+        (c.id, c.name, [(n.raw, n.kinds, n.e164) for n in c.numbers], c.sip_addresses, c.source, c.index)
+        for c in snapshot.contacts
+    ] + [(s.source, s.index, s.reason) for s in snapshot.skipped]
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    path = tmp_path / "book.vcf"
+    path.write_text(CARDS)
+    return path
+
+
+async def test_a_second_launch_takes_the_same_book_from_the_cache(tmp_path, book, monkeypatch):
+    settings = Settings(vcard=[book], region="FR")
+    cache = tmp_path / "cache" / "book.json"
+    first = await launch(settings, cache)
+    assert first.contacts[0].numbers[0].e164 == "+33612345678"
+    assert len(first.skipped) == 1
+
+    def no_parsing(_paths: object) -> None:
+        raise AssertionError("the file was parsed again")
+
+    monkeypatch.setattr(live_book, "read_vcard_paths", no_parsing)
+    second = await launch(settings, cache)
+    assert seen(second) == seen(first)
+    assert second.resources == first.resources
+
+
+async def test_an_edit_made_while_closed_is_read_even_with_the_same_size_and_time(tmp_path, book):
+    settings = Settings(vcard=[book], region="FR")
+    cache = tmp_path / "cache" / "book.json"
+    await launch(settings, cache)
+    before = book.stat()
+    book.write_text(CARDS.replace("Anna Müller", "Anna Muller").replace("06 12", "06 13"))
+    os.utime(book, ns=(before.st_atime_ns, before.st_mtime_ns))  # as a sync tool that keeps the time does
+    assert book.stat().st_mtime_ns == before.st_mtime_ns
+
+    again = await launch(settings, cache)
+    assert again.contacts[0].name == "Anna Muller"
+    assert again.contacts[0].numbers[0].e164 == "+33613345678"
+
+
+async def test_another_region_reads_the_files_again(tmp_path, book):
+    cache = tmp_path / "cache" / "book.json"
+    await launch(Settings(vcard=[book], region="FR"), cache)
+    belgian = await launch(Settings(vcard=[book], region="BE"), cache)
+    assert belgian.contacts[0].numbers[0].e164 != "+33612345678"
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b'{"header": [1], "files": 3}', b"\x80\x81" * 50])
+async def test_a_broken_cache_is_read_past_and_written_again(tmp_path, book, content):
+    settings = Settings(vcard=[book], region="FR")
+    cache = tmp_path / "cache" / "book.json"
+    expected = seen(await launch(settings, cache))
+    cache.write_bytes(content)
+
+    assert seen(await launch(settings, cache)) == expected
+    assert [contact.name for contact in BookCache(cache, "FR").load()[book].contacts] == ["Anna Müller"]
+
+
+async def test_a_cache_from_other_versions_is_not_used(tmp_path, book):
+    settings = Settings(vcard=[book], region="FR")
+    cache = tmp_path / "cache" / "book.json"
+    await launch(settings, cache)
+    cache.write_bytes(cache.read_bytes().replace(b'"header":[1,', b'"header":[0,'))
+    assert BookCache(cache, "FR").load() == {}
+
+
+async def test_the_users_files_are_only_read_and_the_cache_is_private(tmp_path, book):
+    settings = Settings(vcard=[tmp_path], region="FR")  # a directory of vCards
+    before = (book.read_bytes(), book.stat().st_mtime_ns, sorted(p.name for p in tmp_path.iterdir()))
+    cache = tmp_path.parent / f"{tmp_path.name}-cache" / "book.json"
+    await launch(settings, cache)
+    await launch(settings, cache)
+    assert (book.read_bytes(), book.stat().st_mtime_ns, sorted(p.name for p in tmp_path.iterdir())) == before
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cache.parent.stat().st_mode) == 0o700
+
+
+def test_a_file_changed_just_before_it_is_read_is_not_kept(tmp_path, book, monkeypatch):
+    monkeypatch.setattr(book_cache, "RECENT_NS", 2_000_000_000)
+    settings = Settings(vcard=[book], region="FR")
+    cache = tmp_path / "cache" / "book.json"
+    asyncio.run(launch(settings, cache))
+    assert BookCache(cache, "FR").load() == {}
+
+
+def test_the_default_cache_is_in_the_users_cache_directory_one_per_book(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    one = default_book_cache([Path("/a/book.vcf")], "FR")
+    assert one.is_relative_to(tmp_path / "smartbook")
+    assert default_book_cache([Path("/a/book.vcf")], "FR") == one
+    assert default_book_cache([Path("/b/book.vcf")], "FR") != one
+    assert default_book_cache([Path("/a/book.vcf")], "BE") != one
