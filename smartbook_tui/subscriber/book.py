@@ -214,6 +214,8 @@ class BookSubscription:
         return error
 
     def _replace(self, resources: tuple[str, ...]) -> None:
+        if self._config.resources is None:
+            return  # a list stored on the server: there is no list to send (as for a Subscriber)
         self._config = replace(self._config, resources=resources)
         running = [part for part in self._parts if part.task is not None]
         chunks = split_book(resources, self._limits.get(self._config.target))
