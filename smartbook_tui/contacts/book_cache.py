@@ -40,6 +40,7 @@ DIR_MODE = 0o700
 RECENT_NS = 2_000_000_000  # a file changed this close to its reading may change again under the same stamp
 
 Stamp = tuple[int, int, int, int]  # modification time (ns), change time (ns), size, inode
+DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ class BookCache:
 
     def __init__(self, path: Path, region: str | None) -> None:
         self.path = path
-        self._header = [FORMAT_VERSION, __version__, phonenumbers.__version__, region]
+        self._header = book_header(region)
 
     def load(self) -> dict[Path, FileBook]:
         """Each file's last reading, by path; empty when there is no cache or it cannot be used."""
@@ -82,68 +83,89 @@ class BookCache:
             data = self.path.read_bytes()
         except OSError:
             return {}
-        collecting = gc.isenabled()
-        gc.disable()  # tens of thousands of acyclic objects: collections passing over them would double the time
         try:
-            return self._decode(data)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            return decode_books(data, self._header)
+        except DECODE_ERRORS as exc:
             log.info("the book's cache %s cannot be used (%s): the book is read from its files", self.path, exc)
             return {}
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _decode(self, data: bytes) -> dict[Path, FileBook]:
-        document = json.loads(data)
-        if document["header"] != self._header:
-            return {}
-        files: dict[Path, FileBook] = {}
-        kinds_seen: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple for each set of kinds, shared
-        for source, stamp, read_at_ns, contacts, skipped in document["files"]:
-            files[Path(source)] = FileBook(
-                (int(stamp[0]), int(stamp[1]), int(stamp[2]), int(stamp[3])),
-                [
-                    Contact(
-                        str(uid),
-                        str(name),
-                        tuple(
-                            PhoneNumber(str(raw), kinds_seen.setdefault(tuple(kinds), tuple(kinds)), e164)
-                            for raw, kinds, e164 in numbers
-                        ),
-                        tuple(sip_addresses),
-                        source,
-                        index,
-                    )
-                    for uid, name, numbers, sip_addresses, index in contacts
-                ],
-                [SkippedCard(source, index, reason) for index, reason in skipped],
-                int(read_at_ns),
-            )
-        return files
 
     def save(self, files: Mapping[Path, FileBook]) -> None:
         """Keep these readings in place of the cache's, but for files changed too close to their reading. Raises
         OSError when the cache cannot be written."""
-        document = {
-            "header": self._header,
-            "files": [
-                [
-                    str(file),
-                    book.stamp,
-                    book.read_at_ns,
-                    [
-                        [c.id, c.name, [[n.raw, n.kinds, n.e164] for n in c.numbers], c.sip_addresses, c.index]
-                        for c in book.contacts
-                    ],
-                    [[card.index, card.reason] for card in book.skipped],
-                ]
-                for file, book in files.items()
-                if book.stamp is not None
-                and book.read_at_ns - max(book.stamp[0], book.stamp[1]) > RECENT_NS
-                and _sources_are(book, str(file))
-            ],
+        kept = {
+            file: book
+            for file, book in files.items()
+            if book.stamp is not None and book.read_at_ns - max(book.stamp[0], book.stamp[1]) > RECENT_NS
         }
-        _write_atomically(self.path, json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode())
+        _write_atomically(self.path, encode_books(kept, self._header))
+
+
+def book_header(region: str | None) -> list[object]:
+    """What a reading depends on besides the file: the format, the parser's and the number rules' versions, and
+    the region."""
+    return [FORMAT_VERSION, __version__, phonenumbers.__version__, region]
+
+
+def encode_books(files: Mapping[Path, FileBook], header: list[object]) -> bytes:
+    document = {
+        "header": header,
+        "files": [
+            [
+                str(file),
+                book.stamp,
+                book.read_at_ns,
+                [
+                    [c.id, c.name, [[n.raw, n.kinds, n.e164] for n in c.numbers], c.sip_addresses, c.index]
+                    for c in book.contacts
+                ],
+                [[card.index, card.reason] for card in book.skipped],
+            ]
+            for file, book in files.items()
+            if _sources_are(book, str(file))
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_books(data: bytes, header: list[object]) -> dict[Path, FileBook]:
+    """The readings `encode_books` wrote, or nothing when the header differs. Raises one of DECODE_ERRORS for a
+    document it did not write."""
+    collecting = gc.isenabled()
+    gc.disable()  # tens of thousands of acyclic objects: collections passing over them would double the time
+    try:
+        return _decode(data, header)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _decode(data: bytes, header: list[object]) -> dict[Path, FileBook]:
+    document = json.loads(data)
+    if document["header"] != header:
+        return {}
+    files: dict[Path, FileBook] = {}
+    kinds_seen: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple for each set of kinds, shared
+    for source, stamp, read_at_ns, contacts, skipped in document["files"]:
+        files[Path(source)] = FileBook(
+            None if stamp is None else (int(stamp[0]), int(stamp[1]), int(stamp[2]), int(stamp[3])),
+            [
+                Contact(
+                    str(uid),
+                    str(name),
+                    tuple(
+                        PhoneNumber(str(raw), kinds_seen.setdefault(tuple(kinds), tuple(kinds)), e164)
+                        for raw, kinds, e164 in numbers
+                    ),
+                    tuple(sip_addresses),
+                    source,
+                    index,
+                )
+                for uid, name, numbers, sip_addresses, index in contacts
+            ],
+            [SkippedCard(source, index, reason) for index, reason in skipped],
+            int(read_at_ns),
+        )
+    return files
 
 
 def _sources_are(book: FileBook, source: str) -> bool:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +27,10 @@ from smartbook_tui.contacts import (
     book_resource_uris,
     default_region,
     normalize_contacts,
-    read_vcard_paths,
     system_locale_name,
 )
 from smartbook_tui.contacts.book_cache import BookCache, FileBook, Stamp, default_book_cache, file_stamp
+from smartbook_tui.contacts.book_reader import read_files
 from smartbook_tui.contacts.carddav import CardDavAccount, CardDavBook, CardDavError, SyncResult
 from smartbook_tui.contacts.vcard import vcard_files
 
@@ -70,7 +72,7 @@ def carddav_account(carddav: CardDavSettings) -> CardDavAccount:
 
 class _Files:
     """The vCard files of the book, each read again only when its stamp changes; at launch, the cache's reading of
-    a file whose stamp is unchanged stands for reading it."""
+    a file whose stamp is unchanged stands for reading it, and a reading begun ahead (`read_ahead`) is taken."""
 
     def __init__(self, paths: list[Path], region: str | None, cache: BookCache) -> None:
         self._paths = paths
@@ -81,25 +83,19 @@ class _Files:
 
     def stamps(self) -> list[tuple[Path, Stamp | None]]:
         """Every file the book is made of, in book order, with its stamp (runs in a worker thread)."""
-        return [(file, file_stamp(file)) for path in self._paths for file in vcard_files(path)]
+        return _stamps(self._paths)
 
     def read(self, stamps: list[tuple[Path, Stamp | None]]) -> tuple[list[Contact], list[SkippedCard]]:
         """The book's cards, reading the files whose stamp changed (runs in a worker thread)."""
-        read_at_ns = time.time_ns()  # not before the stamps were taken: see book_cache.RECENT_NS
-        known = self._read or self._cache.load()
-        contacts: list[Contact] = []
-        skipped: list[SkippedCard] = []
-        fresh: dict[Path, FileBook] = {}
-        for file, stamp in stamps:
-            book = known.get(file)
-            if book is None or book.stamp != stamp or stamp is None:
-                found = read_vcard_paths([file])
-                book = FileBook(stamp, normalize_contacts(found.contacts, self._region), found.skipped, read_at_ns)
-                self._unsaved = True
-            fresh[file] = book
-            contacts += book.contacts
-            skipped += book.skipped
-        self._read = fresh
+        known = self._read
+        if not known:
+            ahead = _ahead.pop((tuple(self._paths), self._region), None)
+            _ahead.clear()  # begun for other settings: not wanted any more
+            known, self._unsaved = ahead.result() if ahead is not None else (self._cache.load(), False)
+        self._read, fresh = _read_books(stamps, self._region, known)
+        self._unsaved = self._unsaved or fresh
+        contacts = [contact for book in self._read.values() for contact in book.contacts]
+        skipped = [card for book in self._read.values() for card in book.skipped]
         return contacts, skipped
 
     def save(self) -> None:
@@ -111,6 +107,51 @@ class _Files:
             self._cache.save(self._read)
         except OSError as exc:  # the next launch reads the files: slower, never wrong
             log.info("the book's cache %s cannot be written: %s", self._cache.path, exc)
+
+
+def _stamps(paths: list[Path]) -> list[tuple[Path, Stamp | None]]:
+    return [(file, file_stamp(file)) for path in paths for file in vcard_files(path)]
+
+
+def _read_books(
+    stamps: list[tuple[Path, Stamp | None]], region: str | None, known: dict[Path, FileBook]
+) -> tuple[dict[Path, FileBook], bool]:
+    """Each file's reading, in book order: the known one while the file's stamp is the same, else a new one;
+    whether any file was read."""
+    read_at_ns = time.time_ns()  # not before the stamps were taken: see book_cache.RECENT_NS
+    changed = [file for file, stamp in stamps if stamp is None or file not in known or known[file].stamp != stamp]
+    readings = read_files(changed, region) if changed else {}
+    books = {
+        file: FileBook(stamp, *readings[file], read_at_ns) if file in readings else known[file]
+        for file, stamp in stamps
+    }
+    return books, bool(changed)
+
+
+# Readings begun at launch, before the screen's modules load, by (sources, region).
+_ahead: dict[tuple[tuple[Path, ...], str | None], Future[tuple[dict[Path, FileBook], bool]]] = {}
+
+
+def read_ahead(settings: Settings) -> None:
+    """Begin reading the vCard files of `settings` now, in a thread (its parsing, if much changed since the last
+    run, in a process of its own): the app calls it before it loads the screen, which then starts beside it, and
+    the session's live book takes what it read."""
+    try:
+        region = book_region(settings)
+    except ValueError:
+        return  # the live book says so once it runs
+    paths = list(settings.vcard)
+    future: Future[tuple[dict[Path, FileBook], bool]] = Future()
+    _ahead[(tuple(paths), region)] = future
+    cache = BookCache(default_book_cache(paths, region), region)
+
+    def reading() -> None:
+        try:
+            future.set_result(_read_books(_stamps(paths), region, cache.load()))
+        except BaseException as exc:  # the live book meets it again and says it
+            future.set_exception(exc)
+
+    threading.Thread(target=reading, name="smartbook book read ahead", daemon=True).start()
 
 
 class LiveBook:

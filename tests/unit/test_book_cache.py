@@ -1,5 +1,6 @@
 """The book's cache: a launch takes unchanged files from it, an edit made while the app was closed is read again,
-a broken cache is read past, and the user's files are never written."""
+a broken cache is read past, and the user's files are never written. A big book read in a process of its own, or
+begun ahead at launch, is the same book."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.config import Settings
-from smartbook_tui.contacts import book_cache
+from smartbook_tui.contacts import book_cache, book_reader
 from smartbook_tui.contacts.book_cache import BookCache, default_book_cache
 from smartbook_tui.roster import live_book
-from smartbook_tui.roster.live_book import BookSnapshot, LiveBook
+from smartbook_tui.roster.live_book import BookSnapshot, LiveBook, read_ahead
 
 CARDS = """BEGIN:VCARD
 VERSION:3.0
@@ -79,7 +80,7 @@ async def test_a_second_launch_takes_the_same_book_from_the_cache(tmp_path, book
     def no_parsing(_paths: object) -> None:
         raise AssertionError("the file was parsed again")
 
-    monkeypatch.setattr(live_book, "read_vcard_paths", no_parsing)
+    monkeypatch.setattr(live_book, "read_files", no_parsing)
     second = await launch(settings, cache)
     assert seen(second) == seen(first)
     assert second.resources == first.resources
@@ -151,3 +152,32 @@ def test_the_default_cache_is_in_the_users_cache_directory_one_per_book(tmp_path
     assert default_book_cache([Path("/a/book.vcf")], "FR") == one
     assert default_book_cache([Path("/b/book.vcf")], "FR") != one
     assert default_book_cache([Path("/a/book.vcf")], "BE") != one
+
+
+@pytest.mark.parametrize("in_a_process", [True, False])
+def test_a_book_read_in_a_process_is_the_book_read_here(tmp_path, book, monkeypatch, in_a_process):
+    other = tmp_path / "other.vcf"
+    other.write_text(CARDS.replace("anna", "bert").replace("Anna", "Bert"))
+    missing = tmp_path / "missing.vcf"
+    here = {file: book_reader._read_here(file, "FR") for file in (book, other, missing)}
+    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0 if in_a_process else 1 << 40)
+    if in_a_process:
+        monkeypatch.setattr(book_reader, "_read_here", lambda *_: pytest.fail("read here, not in the process"))
+    assert book_reader.read_files([book, other, missing], "FR") == here
+
+
+def test_a_reading_process_that_fails_leaves_the_reading_here(tmp_path, book, monkeypatch):
+    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(book_reader.sys, "executable", str(tmp_path / "no-such-python"))
+    assert book_reader.read_files([book], "FR") == {book: book_reader._read_here(book, "FR")}
+
+
+async def test_a_book_read_ahead_is_taken_by_the_live_book(tmp_path, book, monkeypatch):
+    settings = Settings(vcard=[book], region="FR")
+    expected = seen(await launch(settings, tmp_path / "elsewhere.json"))
+    read_ahead(settings)
+    ahead = live_book._ahead[((book,), "FR")]
+    ahead.result(timeout=30)
+    monkeypatch.setattr(live_book, "read_files", lambda *_: pytest.fail("read again, not taken from ahead"))
+    assert seen(await launch(settings, tmp_path / "cache.json")) == expected
+    assert not live_book._ahead
