@@ -340,7 +340,10 @@ async def burst_to_frame(
 
 async def screen_run(path: Path, spawned: float, repeat: int, state: Path, figures: Figures) -> None:
     from smartbook_tui.config import AccountSettings, Settings
+    from smartbook_tui.roster.live_book import read_ahead
     from smartbook_tui.roster.session import SessionOptions
+
+    read_ahead(Settings(vcard=[path], region=REGION))  # as `smartbook` does, before the screen's modules load
     from smartbook_tui.tui.app import SmartbookApp
 
     session = BenchSession(path)
