@@ -56,7 +56,7 @@ def _read_in_a_process(files: Sequence[Path], region: str | None) -> dict[Path, 
     command = [sys.executable, "-P", "-m", __name__, region or "", *map(str, files)]
     try:
         done = subprocess.run(  # noqa: S603 (this interpreter, this module; the files as arguments, no shell)
-            command, capture_output=True, check=False, timeout=PROCESS_TIMEOUT
+            command, stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=PROCESS_TIMEOUT
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.info("the book's reading process did not answer (%s): the book is read here", exc)
