@@ -516,8 +516,8 @@ class LiveServer:
 async def live_run(args: argparse.Namespace, figures: Figures) -> None:
     from smartbook_tui.config import AccountSettings, Settings
     from smartbook_tui.phone.states import Registration, RegistrationState
+    from smartbook_tui.roster.live_book import read_ahead
     from smartbook_tui.roster.session import SessionOptions
-    from smartbook_tui.tui.app import SmartbookApp
 
     path, spawned, users, state = args.book, args.spawned, args.users, args.book.parent
     account = AccountSettings(sip_uri=f"sip:bench@{DOMAIN}", proxy=args.proxy, transport="tcp")
@@ -528,6 +528,9 @@ async def live_run(args: argparse.Namespace, figures: Figures) -> None:
         null_audio=True,
         log_file=state / "smartbook-live.log",
     )
+    read_ahead(options.settings)  # as `smartbook` does, before the screen's modules load
+    from smartbook_tui.tui.app import SmartbookApp
+
     app = SmartbookApp(options, config_path=state / "config.toml")
     stamps = Stamps(app)
     registrations: list[Registration] = []
