@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumber, ValidationResult
+from phonenumbers import PhoneMetadata, ValidationResult
 
 
 class Undecided(enum.Enum):
@@ -36,6 +36,8 @@ class _Country:
     national_prefixes: tuple[str, ...]  # national_prefix_for_parsing, when it is plain digits (or nothing)
     general: re.Pattern[str]
     international_prefix: re.Pattern[str] | None
+    possible_lengths: tuple[int, ...]  # of a national number, sorted (the general description's)
+    local_lengths: frozenset[int]  # lengths dialled only within an area
 
 
 @functools.cache
@@ -52,11 +54,16 @@ def _country(code: int) -> _Country | None:
     if not pattern:
         return None
     idd = metadata.international_prefix
+    lengths = tuple(metadata.general_desc.possible_length or ())
+    if not lengths:
+        return None
     return _Country(
         code,
         tuple(prefixes.split("|")) if prefixes else (),
         re.compile(pattern),
         re.compile(idd) if idd else None,
+        lengths,
+        frozenset(metadata.general_desc.possible_length_local_only or ()),
     )
 
 
@@ -121,8 +128,7 @@ def _without_prefix(country: _Country, national: str) -> str | Undecided | None:
     """phonenumbers keeps a stripped national prefix off only when what is left has a possible length."""
     if not 2 <= len(national) <= 17 or national.startswith("0"):
         return UNDECIDED
-    number = PhoneNumber(country_code=country.code, national_number=int(national))
-    reason = phonenumbers.is_possible_number_with_reason(number)
+    reason = _length_result(country, len(national))
     if reason == ValidationResult.IS_POSSIBLE:
         return f"+{country.code}{national}"
     if reason == ValidationResult.TOO_LONG:
@@ -131,5 +137,23 @@ def _without_prefix(country: _Country, national: str) -> str | Undecided | None:
 
 
 def _possible(country: _Country, national: str) -> str | None:
-    number = PhoneNumber(country_code=country.code, national_number=int(national))
-    return f"+{country.code}{national}" if phonenumbers.is_possible_number(number) else None
+    possible = _length_result(country, len(national)) in (ValidationResult.IS_POSSIBLE, _LOCAL_ONLY)
+    return f"+{country.code}{national}" if possible else None
+
+
+_LOCAL_ONLY = ValidationResult.IS_POSSIBLE_LOCAL_ONLY
+
+
+def _length_result(country: _Country, length: int) -> int:
+    """phonenumbers' is_possible_number_with_reason for a national number of this length without leading zeros
+    (its _test_number_length for any type of number), without building the number."""
+    lengths = country.possible_lengths
+    if length in country.local_lengths:
+        return _LOCAL_ONLY
+    if length == lengths[0]:
+        return ValidationResult.IS_POSSIBLE
+    if length < lengths[0]:
+        return ValidationResult.TOO_SHORT
+    if length > lengths[-1]:
+        return ValidationResult.TOO_LONG
+    return ValidationResult.IS_POSSIBLE if length in lengths[1:] else ValidationResult.INVALID_LENGTH
