@@ -94,9 +94,8 @@ class _Files:
             known, self._unsaved = ahead.result() if ahead is not None else (self._cache.load(), False)
         self._read, fresh = _read_books(stamps, self._region, known)
         self._unsaved = self._unsaved or fresh
-        contacts = [contact for book in self._read.values() for contact in book.contacts]
-        skipped = [card for book in self._read.values() for card in book.skipped]
-        return contacts, skipped
+        books = [self._read[file] for file, _ in stamps]  # a file given twice is there twice, as it is written
+        return [c for book in books for c in book.contacts], [s for book in books for s in book.skipped]
 
     def save(self) -> None:
         """Write the cache if files were read since it was last written (runs in a worker thread)."""
@@ -148,7 +147,7 @@ def read_ahead(settings: Settings) -> None:
     def reading() -> None:
         try:
             future.set_result(_read_books(_stamps(paths), region, cache.load()))
-        except BaseException as exc:  # the live book meets it again and says it
+        except BaseException as exc:  # raised again where the live book takes the reading, and told from there
             future.set_exception(exc)
 
     threading.Thread(target=reading, name="smartbook book read ahead", daemon=True).start()
