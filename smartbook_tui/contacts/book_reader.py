@@ -2,14 +2,15 @@
 
 Parsing and normalising are pure Python: in the app's process they share the interpreter with the event loop and
 the screen's start-up, and a 10,000-card book read in 0.5 s alone took 1.5-2.3 s there. A second process reads
-them on another core. It is a fresh interpreter (`python -P -m smartbook_tui.contacts.book_reader REGION FILE...`,
-never a fork of a process that may hold pjsua2 or Textual) that imports this package only, and answers on its
-standard output in the book cache's format.
+them on another core. It is a fresh interpreter (`python -P -m smartbook_tui.contacts.book_reader REGION`, never a
+fork of a process that may hold pjsua2 or Textual) that imports this package only, reads the files named on its
+input, and answers on its standard output in the book cache's format.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -53,10 +54,11 @@ def _read_here(file: Path, region: str | None) -> Reading:
 
 def _read_in_a_process(files: Sequence[Path], region: str | None) -> dict[Path, Reading]:
     """What the reading process answered; nothing when it failed (the caller then reads the files itself)."""
-    command = [sys.executable, "-P", "-m", __name__, region or "", *map(str, files)]
+    command = [sys.executable, "-P", "-m", __name__, region or ""]
+    names = b"\0".join(os.fsencode(file) for file in files)  # on its input: a long list is no command line
     try:
-        done = subprocess.run(  # noqa: S603 (this interpreter, this module; the files as arguments, no shell)
-            command, stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=PROCESS_TIMEOUT
+        done = subprocess.run(  # noqa: S603 (this interpreter, this module, no shell)
+            command, input=names, capture_output=True, check=False, timeout=PROCESS_TIMEOUT
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.info("the book's reading process did not answer (%s): the book is read here", exc)
@@ -74,7 +76,9 @@ def _read_in_a_process(files: Sequence[Path], region: str | None) -> dict[Path, 
 
 
 def main(argv: Sequence[str]) -> None:
-    region, files = argv[0] or None, [Path(name) for name in argv[1:]]
+    """The reading process: the region as its argument, the files' names on its input, NUL-separated."""
+    region = argv[0] or None
+    files = [Path(os.fsdecode(name)) for name in sys.stdin.buffer.read().split(b"\0") if name]
     books = {file: FileBook(None, *_read_here(file, region), 0) for file in files}
     sys.stdout.buffer.write(encode_books(books, book_header(region)))
 
