@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from smartbook_tui.contacts import Contact, SkippedCard
-from smartbook_tui.phone.states import OwnPresence, Registration
-from smartbook_tui.subscriber.machine import Phase
-from smartbook_tui.subscriber.tracker import PresenceUpdate
+if TYPE_CHECKING:
+    from smartbook_tui.contacts import Contact, SkippedCard
+    from smartbook_tui.phone.states import OwnPresence, Registration
+    from smartbook_tui.subscriber.machine import Phase
+    from smartbook_tui.subscriber.tracker import PresenceUpdate
 
 
 @dataclass(frozen=True, slots=True)

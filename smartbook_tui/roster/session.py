@@ -17,7 +17,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,14 +42,13 @@ from .events import (
     Severity,
 )
 from .live_book import BookSnapshot, LiveBook
-from .logfile import default_log_path
+from .session_options import SessionOptions
 
 if TYPE_CHECKING:
     from smartbook_tui.phone.engine import Phone
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVICE_NAME = "Linphone"
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 USER_AGENT = f"smartbook/{__version__}"
 TROUBLE_NOTICE_AFTER = 3.0  # seconds the list subscription must stay down before a notice says so
@@ -57,20 +56,6 @@ TROUBLE_NOTICE_AFTER = 3.0  # seconds the list subscription must stay down befor
 
 class SessionError(ValueError):
     """Options a session cannot start with; the message is one line a person can act on."""
-
-
-@dataclass(slots=True)
-class SessionOptions:
-    """Everything a session runs with, resolved from the flags and the settings file (the flag wins)."""
-
-    settings: Settings
-    password: str | None = field(default=None, repr=False)  # the account's, from its file or $SMARTBOOK_PASSWORD
-    share_book: bool | None = None  # True: consent given; None: not asked yet (the app asks, the session never)
-    users_only: bool = False
-    null_audio: bool = False
-    log_file: Path = field(default_factory=default_log_path)
-    service_name: str = DEFAULT_SERVICE_NAME
-    expires: int = 3600  # seconds a list subscription asks for
 
 
 @dataclass(frozen=True, slots=True)

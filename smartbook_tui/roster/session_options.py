@@ -1,0 +1,27 @@
+"""What a session runs with, apart from the session itself: the CLI and the app make it before anything of the
+session's stack (the list subscription, SIP, the book's readers, the phone) is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smartbook_tui.config import Settings
+
+from .logfile import default_log_path
+
+DEFAULT_SERVICE_NAME = "Linphone"
+
+
+@dataclass(slots=True)
+class SessionOptions:
+    """Everything a session runs with, resolved from the flags and the settings file (the flag wins)."""
+
+    settings: Settings
+    password: str | None = field(default=None, repr=False)  # the account's, from its file or $SMARTBOOK_PASSWORD
+    share_book: bool | None = None  # True: consent given; None: not asked yet (the app asks, the session never)
+    users_only: bool = False
+    null_audio: bool = False
+    log_file: Path = field(default_factory=default_log_path)
+    service_name: str = DEFAULT_SERVICE_NAME
+    expires: int = 3600  # seconds a list subscription asks for
