@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from smartbook_tui.config import load_settings, settings_path
-from smartbook_tui.roster.live_book import read_ahead
 from smartbook_tui.roster.logfile import log_to_file
 
-from .book import fail
+from .messages import fail
 from .options import app_options, merge_session_settings
 
 
@@ -21,6 +20,8 @@ def run(args: argparse.Namespace) -> int:
         log_to_file(options.log_file)
     except OSError as exc:
         return fail(f"cannot write the log file {options.log_file}: {exc.strerror}; give another with --log-file PATH")
+    from smartbook_tui.roster.live_book import read_ahead  # noqa: PLC0415 (the book's readers only for the app)
+
     read_ahead(options.settings)  # the book is read while the screen's modules load and the app starts
     from smartbook_tui.tui.app import run_app  # noqa: PLC0415 (Textual only for the app, not the other commands)
 

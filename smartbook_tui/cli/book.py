@@ -1,17 +1,16 @@
-"""The address-book options and loading shared by the commands that read the book (the app, contacts, watch)."""
+"""Reading the address book, for the commands that print it (contacts, watch)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from smartbook_tui.config import CardDavSettings, Settings
+from smartbook_tui.config import Settings
 from smartbook_tui.contacts import ImportResult, normalize_contacts, read_vcard_paths
 from smartbook_tui.contacts.carddav import CardDavError, sync_carddav
 from smartbook_tui.roster.live_book import book_region, carddav_account
 from smartbook_tui.sip.uri import parse_sip_uri
+
+from .messages import warn
 
 
 class BookUnavailable(Exception):
@@ -22,71 +21,6 @@ class BookUnavailable(Exception):
 class Book:
     result: ImportResult  # contacts with their numbers normalised
     region: str | None
-
-
-def add_book_arguments(parser: argparse._ActionsContainer, *, suppress: bool = False) -> None:
-    """The book's options. With `suppress` (a command under `smartbook`, which has them too) an option left out
-    keeps the value given before the command."""
-
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if suppress else value
-
-    parser.add_argument(
-        "--vcard",
-        type=Path,
-        action="append",
-        default=default([]),
-        metavar="PATH",
-        help="a .vcf file, or a directory searched for them recursively (repeatable)",
-    )
-    parser.add_argument(
-        "--carddav", default=default(None), metavar="URL", help="a CardDAV server, principal or address book URL"
-    )
-    parser.add_argument("--carddav-user", default=default(None), metavar="USER", help="the CardDAV user name")
-    parser.add_argument(
-        "--carddav-password-file",
-        type=Path,
-        default=default(None),
-        metavar="FILE",
-        help="a file holding the CardDAV password",
-    )
-    parser.add_argument(
-        "--carddav-ca", type=Path, default=default(None), metavar="FILE", help="a PEM file of CAs to trust as well"
-    )
-    parser.add_argument(
-        "--carddav-insecure-http",
-        action="store_true",
-        default=default(False),
-        help="allow plain http to hosts other than this machine",
-    )
-    parser.add_argument(
-        "--carddav-cache",
-        type=Path,
-        default=default(None),
-        metavar="DIR",
-        help="where the last good copy of the CardDAV book is kept (default: the user cache directory)",
-    )
-    parser.add_argument(
-        "--region",
-        default=default(None),
-        help="ISO 3166 region of national numbers, e.g. FR (default: from the locale)",
-    )
-
-
-def merge_book_settings(args: argparse.Namespace, saved: Settings) -> Settings:
-    """The settings file's book values, each replaced by its flag when the flag is given."""
-    saved.vcard = args.vcard or saved.vcard
-    saved.region = args.region or saved.region
-    saved.carddav = CardDavSettings(
-        url=args.carddav or saved.carddav.url,
-        user=args.carddav_user or saved.carddav.user,
-        password_file=args.carddav_password_file or saved.carddav.password_file,
-        ca=args.carddav_ca or saved.carddav.ca,
-        insecure_http=args.carddav_insecure_http or saved.carddav.insecure_http,
-        cache=args.carddav_cache or saved.carddav.cache,
-        poll=saved.carddav.poll,
-    )
-    return saved
 
 
 def check_book(settings: Settings) -> str | None:
@@ -134,12 +68,3 @@ def account_domain(settings: Settings) -> str | None:
     if settings.account.sip_uri:
         return parse_sip_uri(settings.account.sip_uri).host  # SipParseError is a ValueError
     return settings.domain
-
-
-def warn(message: str) -> None:
-    print(f"smartbook: {message}", file=sys.stderr)
-
-
-def fail(message: str) -> int:
-    warn(message)
-    return 2

@@ -8,16 +8,16 @@ import json
 from smartbook_tui.config import load_settings
 from smartbook_tui.contacts import Contact, ImportResult, check_domain, number_resource_uri
 
-from .book import BookUnavailable, account_domain, add_book_arguments, fail, load_book, merge_book_settings
+from .book import BookUnavailable, account_domain, load_book
+from .messages import fail
+from .options import add_book_arguments, merge_book_settings
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    contacts = commands.add_parser(
-        "contacts",
-        help="read the address book and print each contact with its normalised numbers and resource URIs",
-        description="Read vCard files (never written to) or a CardDAV server and print every contact: its "
+def add_arguments(contacts: argparse.ArgumentParser) -> None:
+    contacts.description = (
+        "Read vCard files (never written to) or a CardDAV server and print every contact: its "
         "numbers in E.164 (or 'not checked' when a number cannot be), the presence resources smartbook would "
-        "subscribe to, and its SIP addresses; then how many cards were read and skipped.",
+        "subscribe to, and its SIP addresses; then how many cards were read and skipped."
     )
     add_book_arguments(contacts, suppress=True)
     contacts.add_argument("--domain", help="the SIP domain of the account, to show the resource URIs")

@@ -11,17 +11,15 @@ from smartbook_tui.demo.backend import DEFAULT_JOIN_AFTER, DEFAULT_PERIOD, parse
 from smartbook_tui.demo.cast import CastError
 from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST, DemoError, DemoOptions, run_demo
 
-from .book import fail
+from .messages import fail
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = commands.add_parser(
-        "demo",
-        help="try the app: the embedded server with demo users whose numbers are in the fixtures book",
-        description="Open the app as a demo account on the fixtures address book, against the embedded presence "
+def add_arguments(demo: argparse.ArgumentParser) -> None:
+    demo.description = (
+        "Open the app as a demo account on the fixtures address book, against the embedded presence "
         "server on a free loopback port with demo users who sign in, change status every few seconds, and join the "
         "service (a badge appears). Nothing of your own settings or data is read or written; everything stops, and "
-        "the demo's files go, when the app quits.",
+        "the demo's files go, when the app quits."
     )
     demo.add_argument(
         "--backend-only",

@@ -18,12 +18,10 @@ from smartbook_tui.presence import (
 )
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    inspect = commands.add_parser(
-        "inspect",
-        help="decode a captured presence body (NOTIFY or PUBLISH) and print it as JSON lines",
-        description="Decode a presence body as a SIP peer would and print one JSON line for the list (if any) "
-        "and one per presentity: whether it has an account, its SIP address, status, note and last-seen time.",
+def add_arguments(inspect: argparse.ArgumentParser) -> None:
+    inspect.description = (
+        "Decode a presence body as a SIP peer would and print one JSON line for the list (if any) "
+        "and one per presentity: whether it has an account, its SIP address, status, note and last-seen time."
     )
     inspect.add_argument("file", type=Path, help="the body, as bytes on the wire ('-' for standard input)")
     inspect.add_argument("--content-type", required=True, help="the Content-Type header of the message")

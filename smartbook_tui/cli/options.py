@@ -9,12 +9,10 @@ from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 
-from smartbook_tui.config import AccountSettings, Settings
+from smartbook_tui.config import AccountSettings, CardDavSettings, Settings
 from smartbook_tui.password_file import read_password_file
 from smartbook_tui.roster.logfile import default_log_path
-from smartbook_tui.roster.session import DEFAULT_SERVICE_NAME, SessionOptions
-
-from .book import add_book_arguments, merge_book_settings
+from smartbook_tui.roster.session_options import DEFAULT_SERVICE_NAME, SessionOptions
 
 PASSWORD_VARIABLE = "SMARTBOOK_PASSWORD"  # noqa: S105 (the name of the variable, not a password)
 
@@ -68,6 +66,71 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, suppress: bool = F
         metavar="SECONDS",
         help="how often the CardDAV book is looked at for changes while running (default: 5)",
     )
+
+
+def add_book_arguments(parser: argparse._ActionsContainer, *, suppress: bool = False) -> None:
+    """The book's options. With `suppress` (a command under `smartbook`, which has them too) an option left out
+    keeps the value given before the command."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--vcard",
+        type=Path,
+        action="append",
+        default=default([]),
+        metavar="PATH",
+        help="a .vcf file, or a directory searched for them recursively (repeatable)",
+    )
+    parser.add_argument(
+        "--carddav", default=default(None), metavar="URL", help="a CardDAV server, principal or address book URL"
+    )
+    parser.add_argument("--carddav-user", default=default(None), metavar="USER", help="the CardDAV user name")
+    parser.add_argument(
+        "--carddav-password-file",
+        type=Path,
+        default=default(None),
+        metavar="FILE",
+        help="a file holding the CardDAV password",
+    )
+    parser.add_argument(
+        "--carddav-ca", type=Path, default=default(None), metavar="FILE", help="a PEM file of CAs to trust as well"
+    )
+    parser.add_argument(
+        "--carddav-insecure-http",
+        action="store_true",
+        default=default(False),
+        help="allow plain http to hosts other than this machine",
+    )
+    parser.add_argument(
+        "--carddav-cache",
+        type=Path,
+        default=default(None),
+        metavar="DIR",
+        help="where the last good copy of the CardDAV book is kept (default: the user cache directory)",
+    )
+    parser.add_argument(
+        "--region",
+        default=default(None),
+        help="ISO 3166 region of national numbers, e.g. FR (default: from the locale)",
+    )
+
+
+def merge_book_settings(args: argparse.Namespace, saved: Settings) -> Settings:
+    """The settings file's book values, each replaced by its flag when the flag is given."""
+    saved.vcard = args.vcard or saved.vcard
+    saved.region = args.region or saved.region
+    saved.carddav = CardDavSettings(
+        url=args.carddav or saved.carddav.url,
+        user=args.carddav_user or saved.carddav.user,
+        password_file=args.carddav_password_file or saved.carddav.password_file,
+        ca=args.carddav_ca or saved.carddav.ca,
+        insecure_http=args.carddav_insecure_http or saved.carddav.insecure_http,
+        cache=args.carddav_cache or saved.carddav.cache,
+        poll=saved.carddav.poll,
+    )
+    return saved
 
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ from smartbook_tui.password_file import PasswordFileError, read_password_file
 from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, is_e164
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
-from .book import fail
+from .messages import fail
 from .server_run import DEFAULT_DOMAIN, add_run_parser, default_db_path, store_location
 
 _PUBLIC_HELP = "show the account's live status to every watcher, not only to the accounts it watches back"
@@ -37,12 +37,10 @@ class _Refused(Exception):
     """Input the command cannot use; the message is one line for a person."""
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    server = commands.add_parser(
-        "server",
-        help="the presence server: run it, manage its accounts and the lists stored on it",
-        description="Run smartbook's presence server, or manage its accounts and the resource lists stored on it, "
-        "in its SQLite database.",
+def add_arguments(server: argparse.ArgumentParser) -> None:
+    server.description = (
+        "Run smartbook's presence server, or manage its accounts and the resource lists stored on it, "
+        "in its SQLite database."
     )
     _add_store_options(server, suppress=False)
     server.set_defaults(run=run)

@@ -21,7 +21,7 @@ from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
 from smartbook_tui.server.store import StoreError, checked_domain
 
-from .book import fail
+from .messages import fail
 
 DEFAULT_SIP = "127.0.0.1:5070"
 DEFAULT_DOMAIN = "127.0.0.1"
