@@ -8,7 +8,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -26,16 +26,20 @@ from smartbook_tui.roster.events import (
     RegistrationChanged,
     SessionEvent,
 )
-from smartbook_tui.roster.session import Session, SessionOptions
 from smartbook_tui.tui.commands import SmartbookCommands
 from smartbook_tui.tui.screens.account import AccountScreen, SavedAccount
 from smartbook_tui.tui.screens.dialogs import ConsentDialog, HelpDialog, PresenceChoice, PresenceDialog
 from smartbook_tui.tui.screens.main import MainScreen
 from smartbook_tui.tui.widgets.contact_table import ContactTable
 
+if TYPE_CHECKING:
+    from smartbook_tui.roster.session import Session
+    from smartbook_tui.roster.session_options import SessionOptions
+
+    SessionFactory = Callable[[SessionOptions], Session]
+
 log = logging.getLogger(__name__)
 
-SessionFactory = Callable[[SessionOptions], Session]
 _STOP_TIMEOUT = 5.0  # seconds the session gets to unsubscribe and unregister before it is cancelled
 _NOTICE_TIMEOUTS: dict[SeverityLevel, float] = {"information": 5, "warning": 10, "error": 20}
 
@@ -52,12 +56,12 @@ class SmartbookApp(App[int]):
     ]
 
     def __init__(
-        self, options: SessionOptions, *, config_path: Path, session_factory: SessionFactory = Session
+        self, options: SessionOptions, *, config_path: Path, session_factory: SessionFactory | None = None
     ) -> None:
         super().__init__()
         self.options = options
         self.config_path = config_path
-        self.session_factory = session_factory
+        self.session_factory = session_factory  # None: the real Session
         self.service_name = options.service_name
         self.session: Session | None = None
         self.book_shared: bool | None = None  # None: not asked yet for this account
@@ -78,7 +82,7 @@ class SmartbookApp(App[int]):
 
     def on_main_screen_ready(self) -> None:
         if self.options.settings.account.sip_uri:
-            self._start_session()
+            self.call_after_refresh(self._start_session)  # the session's modules load once the first frame is out
         else:
             self.push_screen(AccountScreen(config_path=self.config_path), self._account_saved)
 
@@ -100,8 +104,13 @@ class SmartbookApp(App[int]):
     def _start_session(self) -> None:
         self.book_shared = self._known_consent()
         self.main.set_list(None, self.book_shared)
+        factory = self.session_factory
+        if factory is None:
+            from smartbook_tui.roster.session import Session  # noqa: PLC0415 (its stack loads after the first frame)
+
+            factory = Session
         try:
-            session = self.session_factory(dataclasses.replace(self.options, share_book=self.book_shared))
+            session = factory(dataclasses.replace(self.options, share_book=self.book_shared))
         except (ValueError, OSError) as exc:  # settings the session cannot use: say so, keep the screen
             log.warning("cannot start the session: %s", exc)
             self.notify(f"Cannot start: {exc}", severity="error", timeout=30)
