@@ -341,7 +341,7 @@ async def burst_to_frame(
 async def screen_run(path: Path, spawned: float, repeat: int, state: Path, figures: Figures) -> None:
     from smartbook_tui.config import AccountSettings, Settings
     from smartbook_tui.roster.live_book import read_ahead
-    from smartbook_tui.roster.session import SessionOptions
+    from smartbook_tui.roster.session_options import SessionOptions
 
     read_ahead(Settings(vcard=[path], region=REGION))  # as `smartbook` does, before the screen's modules load
     from smartbook_tui.tui.app import SmartbookApp
@@ -517,7 +517,7 @@ async def live_run(args: argparse.Namespace, figures: Figures) -> None:
     from smartbook_tui.config import AccountSettings, Settings
     from smartbook_tui.phone.states import Registration, RegistrationState
     from smartbook_tui.roster.live_book import read_ahead
-    from smartbook_tui.roster.session import SessionOptions
+    from smartbook_tui.roster.session_options import SessionOptions
 
     path, spawned, users, state = args.book, args.spawned, args.users, args.book.parent
     account = AccountSettings(sip_uri=f"sip:bench@{DOMAIN}", proxy=args.proxy, transport="tcp")
