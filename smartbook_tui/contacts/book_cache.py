@@ -84,7 +84,7 @@ class BookCache:
         except OSError:
             return {}
         try:
-            return decode_books(data, self._header)
+            return decode_books(data.partition(b"\n")[2], self._header)
         except DECODE_ERRORS as exc:
             log.info("the book's cache %s cannot be used (%s): the book is read from its files", self.path, exc)
             return {}
@@ -97,7 +97,19 @@ class BookCache:
             for file, book in files.items()
             if book.stamp is not None and book.read_at_ns - max(book.stamp[0], book.stamp[1]) > RECENT_NS
         }
-        _write_atomically(self.path, encode_books(kept, self._header))
+        # A first line with the stamps alone lets `covers` answer without reading the contacts.
+        stamps = json.dumps([[str(file), book.stamp] for file, book in kept.items()], ensure_ascii=False).encode()
+        _write_atomically(self.path, stamps + b"\n" + encode_books(kept, self._header))
+
+    def covers(self, stamps: Iterable[tuple[Path, Stamp | None]]) -> bool:
+        """Whether the cache holds every one of these files as it is now (a quick look, for a launch that starts
+        the screen meanwhile: the contacts are not read)."""
+        try:
+            with self.path.open("rb") as handle:
+                kept = dict(json.loads(handle.readline()))
+        except (OSError, *DECODE_ERRORS):
+            return False
+        return all(stamp is not None and kept.get(str(file)) == list(stamp) for file, stamp in stamps)
 
 
 def book_header(region: str | None) -> list[object]:

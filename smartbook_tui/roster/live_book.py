@@ -91,7 +91,8 @@ class _Files:
         if not known:
             ahead = _ahead.pop((tuple(self._paths), self._region), None)
             _ahead.clear()  # begun for other settings: not wanted any more
-            known, self._unsaved = ahead.result() if ahead is not None else (self._cache.load(), False)
+            taken = ahead.result() if ahead is not None else None
+            known, self._unsaved = taken or (self._cache.load(), False)
         self._read, fresh = _read_books(stamps, self._region, known)
         self._unsaved = self._unsaved or fresh
         books = [self._read[file] for file, _ in stamps]  # a file given twice is there twice, as it is written
@@ -128,25 +129,28 @@ def _read_books(
 
 
 # Readings begun at launch, before the screen's modules load, by (sources, region).
-_ahead: dict[tuple[tuple[Path, ...], str | None], Future[tuple[dict[Path, FileBook], bool]]] = {}
+# None: the cache holds the whole book, read once the screen is up.
+_ahead: dict[tuple[tuple[Path, ...], str | None], Future[tuple[dict[Path, FileBook], bool] | None]] = {}
 
 
 def read_ahead(settings: Settings) -> None:
     """Begin reading the vCard files of `settings` now, in a thread (its parsing, if much changed since the last
-    run, in a process of its own): the app calls it before it loads the screen, which then starts beside it, and
-    the session's live book takes what it read."""
+    run, in a process of its own), unless the cache holds them all: the app calls it before it loads the screen,
+    which then starts beside it, and the session's live book takes what it read."""
     try:
         region = book_region(settings)
     except ValueError:
         return  # the live book says so once it runs
     paths = list(settings.vcard)
-    future: Future[tuple[dict[Path, FileBook], bool]] = Future()
+    future: Future[tuple[dict[Path, FileBook], bool] | None] = Future()
     _ahead[(tuple(paths), region)] = future
     cache = BookCache(default_book_cache(paths, region), region)
 
     def reading() -> None:
         try:
-            future.set_result(_read_books(_stamps(paths), region, cache.load()))
+            stamps = _stamps(paths)
+            # A cached book is read quickly later; reading it now would only slow the screen's start.
+            future.set_result(None if cache.covers(stamps) else _read_books(stamps, region, cache.load()))
         except BaseException as exc:  # raised again where the live book takes the reading, and told from there
             future.set_exception(exc)
 

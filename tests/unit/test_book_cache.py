@@ -181,3 +181,17 @@ async def test_a_book_read_ahead_is_taken_by_the_live_book(tmp_path, book, monke
     monkeypatch.setattr(live_book, "read_files", lambda *_: pytest.fail("read again, not taken from ahead"))
     assert seen(await launch(settings, tmp_path / "cache.json")) == expected
     assert not live_book._ahead
+
+
+async def test_a_launch_leaves_a_cached_book_to_the_live_book_and_reads_ahead_an_edited_one(tmp_path, book):
+    settings = Settings(vcard=[book], region="FR")
+    cache = default_book_cache([book], "FR")  # where a launch looks
+    first = await launch(settings, cache)
+    read_ahead(settings)
+    assert live_book._ahead[((book,), "FR")].result(timeout=30) is None
+    assert seen(await launch(settings, cache)) == seen(first)
+
+    book.write_text(CARDS.replace("Anna Müller", "Anna Schmidt"))
+    read_ahead(settings)
+    assert live_book._ahead[((book,), "FR")].result(timeout=30) is not None
+    assert (await launch(settings, cache)).contacts[0].name == "Anna Schmidt"
