@@ -45,6 +45,7 @@ class AccountScreen(Screen[SavedAccount]):
                 "No SIP account is set up yet. Enter yours; it is saved in "
                 f"{self.config_path} and the password beside it, readable by you alone.",
                 classes="dialog-text",
+                markup=False,
             )
             yield Label("SIP address")
             yield Input(placeholder="sip:alice@example.org", id="sip-uri")

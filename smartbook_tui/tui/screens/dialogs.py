@@ -74,12 +74,15 @@ class ConsentDialog(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Label(f"Find your contacts on {self.service_name}?", classes="dialog-title")
             yield Static(
-                f"To show which contacts have a {self.service_name} account, smartbook sends the phone numbers "
-                f"and SIP addresses of {self.contacts:,} contacts ({self.numbers:,} in all) to "
-                f"[b]{self.recipient}[/b], and keeps a subscription to their presence there.\n\n"
-                "Names and the rest of your cards never leave this computer.\n\n"
-                "If you decline, smartbook works as a plain address book and phone; you can share later with "
-                "the b key, the command palette (“Share my book”) or --share-book.",
+                Content.assemble(
+                    f"To show which contacts have a {self.service_name} account, smartbook sends the phone numbers "
+                    f"and SIP addresses of {self.contacts:,} contacts ({self.numbers:,} in all) to ",
+                    (self.recipient, "bold"),
+                    ", and keeps a subscription to their presence there.\n\n"
+                    "Names and the rest of your cards never leave this computer.\n\n"
+                    "If you decline, smartbook works as a plain address book and phone; you can share later with "
+                    "the b key, the command palette (“Share my book”) or --share-book.",
+                ),
                 classes="dialog-text",
             )
             with Horizontal(classes="dialog-buttons"):

@@ -85,7 +85,7 @@ class MainScreen(Screen[None]):
             table.empty_text = "Reading the address book…"
             yield table
             yield DetailPane(service_name=self.service_name, id="detail")
-            yield Static(no_book_text(self.config_path), id="empty")
+            yield Static(no_book_text(self.config_path), id="empty", markup=False)
         yield StatusBar(account=self._account, id="status")
         yield Footer()
 

@@ -1,0 +1,149 @@
+"""Keys and what they show, with a session double saying a fixed script (what the pilot tests against the real
+server do not reach: a burst of thousands of updates under the keyboard, the palette, the presence dialog, help,
+an empty book)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from smartbook_tui.config import AccountSettings, Settings
+from smartbook_tui.contacts import contact_resource_uris
+from smartbook_tui.phone.states import OwnStatus
+from smartbook_tui.presence.summary import Availability, PresenceSummary
+from smartbook_tui.roster.events import BookLoaded, PresenceChanged
+from smartbook_tui.roster.session import SessionOptions
+from smartbook_tui.subscriber.tracker import PresenceUpdate
+from smartbook_tui.tui.app import SmartbookApp
+from smartbook_tui.tui.screens.dialogs import HelpDialog, PresenceDialog
+from tests.tui.book import ACCOUNT, DOMAIN, fixture_contacts, live_script
+from tests.tui.doubles import ScriptedSession
+from tests.tui.screen import cursor_name, names, row_of, status_bar, text_of, toggle, wait_until
+
+SIZE = (120, 40)
+LOG = Path("/var/tmp/smartbook-test.log")
+
+
+def scripted(events: list, *, service_name: str = "Linphone") -> tuple[SmartbookApp, list[ScriptedSession]]:
+    sessions: list[ScriptedSession] = []
+
+    def make(_options: SessionOptions) -> ScriptedSession:
+        sessions.append(ScriptedSession(events))
+        return sessions[-1]
+
+    options = SessionOptions(
+        settings=Settings(account=AccountSettings(sip_uri=ACCOUNT)),
+        password="secret",
+        share_book=True,
+        log_file=LOG,
+        service_name=service_name,
+    )
+    return SmartbookApp(options, config_path=Path("/var/tmp/smartbook-test.toml"), session_factory=make), sessions
+
+
+async def shown(pilot) -> None:
+    await wait_until(pilot, "the book", lambda: "Camille Martin" in names(pilot.app))
+    await wait_until(pilot, "the users", lambda: "Linphone" in (row_of(pilot.app, "Camille Martin") or ""))
+
+
+async def test_keys_work_while_thousands_of_updates_arrive():
+    contacts = fixture_contacts()
+    uris = [uri for contact in contacts for uri in contact_resource_uris(contact, DOMAIN)]
+    statuses = [Availability.ONLINE, Availability.AWAY, Availability.BUSY, Availability.OFFLINE]
+    app, sessions = scripted(live_script(contacts))
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot)
+        for wave in range(100):  # 100 waves over every resource: 5,500 updates, said before any key is read
+            status = statuses[(wave + 1) % len(statuses)]  # the last wave: online
+            sessions[0].say(
+                PresenceChanged([PresenceUpdate(uri, PresenceSummary(True, uri, status, None, None)) for uri in uris])
+            )
+        await pilot.press("down", "down", "l")
+        await wait_until(pilot, "the keys' effect", lambda: "of 40" in toggle(app))
+        assert cursor_name(app) == "Baptiste Durand"  # still the contact the keys went to, now a user
+        assert "━━●" in toggle(app)
+        await wait_until(pilot, "the last wave", lambda: "● online" in (row_of(app, "Camille Martin") or ""))
+
+
+async def test_the_cursor_stays_on_its_contact_when_presence_moves_rows():
+    contacts = fixture_contacts()
+    app, sessions = scripted(live_script(contacts))
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot)
+        await pilot.press("s", "home")  # by status: users first; the cursor to the top
+        for _ in range(40):  # to Odile, offline: below the users who are online
+            if cursor_name(app) == "Odile Garnier":
+                break
+            await pilot.press("down")
+        assert cursor_name(app) == "Odile Garnier", names(app)
+        odile = next(contact for contact in contacts if contact.name == "Odile Garnier")
+        uri = contact_resource_uris(odile, DOMAIN)[0]
+        online = PresenceSummary(True, f"sip:odile@{DOMAIN}", Availability.ONLINE, None, None)
+        sessions[0].say(PresenceChanged([PresenceUpdate(uri, online)]))
+        await wait_until(pilot, "Odile online", lambda: "● online" in (row_of(app, "Odile Garnier") or ""))
+        assert cursor_name(app) == "Odile Garnier"
+
+
+async def test_the_palette_runs_the_same_intentions_as_the_keys():
+    app, _ = scripted(live_script())
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot)
+        await pilot.press("ctrl+p", *"users only")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_until(pilot, "the users alone", lambda: "of 40" in toggle(app))
+
+
+async def test_own_presence_and_note_go_to_the_session():
+    app, sessions = scripted(live_script())
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot)
+        await pilot.press("p")
+        await wait_until(pilot, "the presence dialog", lambda: isinstance(app.screen, PresenceDialog))
+        await pilot.press("down", "down", "down")  # online, away, busy, do not disturb
+        await pilot.click("#presence-note")
+        await pilot.press(*"In a meeting", "enter")
+        await wait_until(pilot, "the main screen", lambda: not isinstance(app.screen, PresenceDialog))
+        assert sessions[0].presence == [(OwnStatus.DO_NOT_DISTURB, "In a meeting")]
+        assert "do not disturb" in status_bar(app)
+        assert "In a meeting" in status_bar(app)
+
+
+async def test_help_lists_every_key_and_the_log_file():
+    app, _ = scripted(live_script())
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot)
+        await pilot.press("question_mark")
+        await wait_until(pilot, "help", lambda: isinstance(app.screen, HelpDialog) and app.screen.query("#help-keys"))
+        keys = text_of(app, "#help-keys")
+        for key, what in (("l", "users"), ("/", "Search"), ("s", "Sort"), ("p", "presence"), ("q", "Quit")):
+            assert any(line.startswith(key) and what in line for line in keys.splitlines()), (key, keys)
+        assert str(LOG) in str(app.screen.query_one(".dialog-text").render())
+        await pilot.press("escape")
+        await wait_until(pilot, "the table again", lambda: not isinstance(app.screen, HelpDialog))
+
+
+async def test_an_empty_book_says_how_to_add_one():
+    app, _ = scripted([BookLoaded([], [], (), DOMAIN)])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, "the empty state", lambda: app.main.query_one("#empty").display)
+        text = text_of(app, "#empty")
+        assert "--vcard PATH" in text
+        assert "--carddav URL" in text
+        assert "[contacts]" in text
+
+
+async def test_a_search_that_finds_nothing_says_so():
+    app, _ = scripted(live_script())
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot)
+        await pilot.press("slash", *"zzz")
+        await wait_until(pilot, "no match", lambda: "0 of 40" in toggle(app))
+        table = app.main.table
+        assert "No contact matches “zzz”" in table.render_line(2).text
+
+
+async def test_the_badge_and_the_switch_carry_the_service_name():
+    app, _ = scripted(live_script(), service_name="Example Voice")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, "the badge", lambda: "Example Voice" in (row_of(app, "Camille Martin") or ""))
+        assert "Example Voice users only" in toggle(app)
