@@ -46,7 +46,6 @@ def no_book_text(config_path: Path) -> str:
 def _set_aside_from_gc() -> None:
     """The book's rows live as long as the app: without this, each full collection walks all of them and
     freezes the keyboard for a tenth of a second with a 10,000-contact book. Refcounting still frees them."""
-    gc.collect()
     gc.freeze()
 
 
@@ -124,7 +123,7 @@ class MainScreen(Screen[None]):
         self.table.empty_text = "The book has no contacts." if empty else self._no_match_text()
         self.table.book_changed()
         self._show_counts()
-        _set_aside_from_gc()
+        self.call_after_refresh(_set_aside_from_gc)
 
     def add_presence(self, updates: list[PresenceUpdate]) -> None:
         self.batcher.add(updates)
@@ -142,7 +141,7 @@ class MainScreen(Screen[None]):
             self.table.rows_updated(changed)
         self._show_counts()
         if len(changed) >= BIG_CHANGE:
-            _set_aside_from_gc()
+            self.call_after_refresh(_set_aside_from_gc)
 
     def set_registration(self, registration: Registration) -> None:
         self.status_bar.set_registration(registration)
