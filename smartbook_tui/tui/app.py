@@ -238,6 +238,12 @@ class SmartbookApp(App[int]):
 
     # -- keys
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Presence and sharing act on a running account: not from the account form or over another dialog."""
+        if action in _MAIN_SCREEN_ACTIONS:
+            return self.screen is self.main
+        return True
+
     def action_share_book(self) -> None:
         if self.book_shared:
             self.notify("Your book is already shared.", timeout=4)
@@ -284,6 +290,9 @@ class SmartbookApp(App[int]):
     async def action_quit(self) -> None:
         await self._stop_session()
         self.exit(0)
+
+
+_MAIN_SCREEN_ACTIONS = frozenset({"presence", "share_book", "unshare_book"})
 
 
 def run_app(options: SessionOptions, config_path: Path) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Button
+
 from smartbook_tui.config import AccountSettings, Settings
 from smartbook_tui.contacts import contact_resource_uris
 from smartbook_tui.phone.states import OwnStatus
@@ -14,6 +16,7 @@ from smartbook_tui.roster.events import BookLoaded, PresenceChanged
 from smartbook_tui.roster.session import SessionOptions
 from smartbook_tui.subscriber.tracker import PresenceUpdate
 from smartbook_tui.tui.app import SmartbookApp
+from smartbook_tui.tui.screens.account import AccountScreen
 from smartbook_tui.tui.screens.dialogs import HelpDialog, PresenceDialog
 from tests.tui.book import ACCOUNT, DOMAIN, fixture_contacts, live_script
 from tests.tui.doubles import ScriptedSession
@@ -106,6 +109,19 @@ async def test_own_presence_and_note_go_to_the_session():
         assert sessions[0].presence == [(OwnStatus.DO_NOT_DISTURB, "In a meeting")]
         assert "do not disturb" in status_bar(app)
         assert "In a meeting" in status_bar(app)
+
+
+async def test_presence_is_not_offered_before_there_is_an_account(tmp_path):
+    options = SessionOptions(settings=Settings(), password=None, share_book=None, log_file=LOG)
+    app = SmartbookApp(options, config_path=tmp_path / "config.toml", session_factory=ScriptedSession)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(
+            pilot, "the account form", lambda: isinstance(app.screen, AccountScreen) and app.screen.query("#save")
+        )
+        app.screen.query_one("#save", Button).focus()  # a key that no field takes goes up to the app
+        await pilot.press("p", "b")
+        await pilot.pause()
+        assert isinstance(app.screen, AccountScreen)
 
 
 async def test_help_lists_every_key_and_the_log_file():
