@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write `data` to a new file beside `path` (created with `mode`, parents as needed), flush it to disk, then
-    rename it over `path`. Raises OSError."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, directory_mode: int = 0o777) -> None:
+    """Write `data` to a new file beside `path` (created with `mode`, parents as needed, the last one with
+    `directory_mode` less the umask), flush it to disk, then rename it over `path`. Raises OSError."""
+    path.parent.mkdir(mode=directory_mode, parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as file:

@@ -14,13 +14,10 @@ The user's files are only ever read.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ import phonenumbers
 import platformdirs
 
 from smartbook_tui import __version__
+from smartbook_tui.atomic_file import write_atomically
 
 from .model import Contact, PhoneNumber, SkippedCard
 
@@ -99,7 +97,9 @@ class BookCache:
         }
         # A first line with the stamps alone lets `covers` answer without reading the contacts.
         stamps = json.dumps([[str(file), book.stamp] for file, book in kept.items()], ensure_ascii=False).encode()
-        _write_atomically(self.path, stamps + b"\n" + encode_books(kept, self._header))
+        write_atomically(
+            self.path, stamps + b"\n" + encode_books(kept, self._header), mode=FILE_MODE, directory_mode=DIR_MODE
+        )
 
     def covers(self, stamps: Iterable[tuple[Path, Stamp | None]]) -> bool:
         """Whether the cache holds every one of these files as it is now (a quick look, for a launch that starts
@@ -183,19 +183,3 @@ def _decode(data: bytes, header: list[object]) -> dict[Path, FileBook]:
 def _sources_are(book: FileBook, source: str) -> bool:
     """Whether every record of the reading names `source` (the cache stores it once a file)."""
     return all(c.source == source for c in book.contacts) and all(s.source == source for s in book.skipped)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    # mkstemp creates the file 0600 whatever the umask.
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise

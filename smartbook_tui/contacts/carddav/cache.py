@@ -9,15 +9,14 @@ good sync rewrites it. The password is never part of it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
+
+from smartbook_tui.atomic_file import write_atomically
 
 FORMAT_VERSION = 1
 FILE_MODE = 0o600
@@ -104,35 +103,7 @@ def save_cache(path: Path, source: CachedSource) -> None:
         ],
     }
     data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    # mkstemp creates the file 0600 whatever the umask; fchmod guards against odd file systems.
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform or file system can open a directory for this.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomically(path, data, mode=FILE_MODE, directory_mode=DIR_MODE)
 
 
 def _optional_str(value: object) -> str | None:
