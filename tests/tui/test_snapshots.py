@@ -46,6 +46,10 @@ def test_main_screen(snap_compare):
     assert snap_compare(scripted_app(live_script()), terminal_size=SIZE, run_before=shown)
 
 
+def test_main_screen_in_80_columns(snap_compare):
+    assert snap_compare(scripted_app(live_script()), terminal_size=(80, 24), run_before=shown)
+
+
 def test_users_only(snap_compare):
     assert snap_compare(scripted_app(live_script()), press=["l", "down", "down"], terminal_size=SIZE, run_before=shown)
 

@@ -50,6 +50,7 @@ def _set_aside_from_gc() -> None:
 
 
 class MainScreen(Screen[None]):
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "toggle_users", "Users only", id="toggle-users", tooltip="Show only the service's users, or all"),
         Binding("slash", "search", "Search", id="search", tooltip="Search names, numbers and SIP addresses"),
