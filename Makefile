@@ -15,6 +15,7 @@ test: $(STAMP) test-deps lint
 
 # The app against the embedded server with demo users whose numbers are in fixtures/contacts (quit with q).
 demo: $(STAMP)
+	@$(PY) -m compileall -q smartbook_tui  # bytecode, as an installed package has: a quicker first frame
 	$(VENV)/bin/smartbook demo
 
 lint: $(STAMP)
