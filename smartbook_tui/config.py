@@ -201,10 +201,14 @@ def settings_path(explicit: Path | None = None, environ: Mapping[str, str] = os.
     return default_config_path()
 
 
-def load_settings(explicit: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
-    """The settings of the file given, else of $SMARTBOOK_CONFIG, else of the default path if it exists."""
+def load_settings(
+    explicit: Path | None = None, environ: Mapping[str, str] = os.environ, *, missing_ok: bool = False
+) -> Settings:
+    """The settings of the file given, else of $SMARTBOOK_CONFIG, else of the default path if it exists.
+    A file named but missing is an error (a typo), unless `missing_ok`: the app creates it at first run."""
     path = settings_path(explicit, environ)
-    if explicit is None and not environ.get(ENVIRONMENT_VARIABLE) and not path.exists():
+    named = explicit is not None or bool(environ.get(ENVIRONMENT_VARIABLE))
+    if (missing_ok or not named) and not path.exists():
         return Settings()  # first run: no file is fine
     data = _read(path)
     _check(data, path)

@@ -12,8 +12,8 @@ from .options import app_options, merge_session_settings
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        options = app_options(args, merge_session_settings(args, load_settings(args.config)))
+    try:  # a settings file named but not there yet is no error: the account form writes it
+        options = app_options(args, merge_session_settings(args, load_settings(args.config, missing_ok=True)))
     except (ValueError, OSError) as exc:  # ConfigError and an unreadable password file included
         return fail(str(exc))
     try:

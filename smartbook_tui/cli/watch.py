@@ -19,7 +19,7 @@ def add_arguments(watch: argparse.ArgumentParser) -> None:
     )
     add_session_arguments(watch, suppress=True)
     watch.add_argument("--expires", type=int, default=3600, help="seconds asked for (default: %(default)s)")
-    watch.add_argument("--once", action="store_true", help="exit after the first full state of the list")
+    watch.add_argument("--once", action="store_true", help="exit once the state of the whole list has arrived")
     watch.set_defaults(run=run)
 
 

@@ -117,6 +117,16 @@ def test_bad_options_are_one_line_before_the_app_opens(tmp_path, opened, capsys)
     assert opened == []
 
 
+def test_a_settings_file_named_but_not_there_yet_is_the_first_run(tmp_path, opened, capsys):
+    config = tmp_path / "new" / "config.toml"
+    assert main(["--config", str(config)]) == 0
+    [(options, config_path)] = opened
+    assert config_path == config  # where the account form saves the account
+    assert options.settings.account.sip_uri is None
+    assert main(["--config", str(config), "watch"]) == 2  # a command has nothing to ask with: a typo is an error
+    assert "cannot read the settings file" in capsys.readouterr().err
+
+
 def test_watch_refuses_what_cannot_work_in_one_line(tmp_path, capsys):
     assert main(["watch", "--vcard", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (
