@@ -114,6 +114,12 @@ class Phone:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GOODBYE_SECONDS
+        # An un-PUBLISH made while a PUBLISH is unanswered knows no ETag yet: sent without SIP-If-Match, or cut
+        # off by the endpoint's end, it would leave the publication on the server until it expires.
+        while self._publishing and loop.time() < deadline:
+            await asyncio.sleep(PUMP_SECONDS / 2)
         if self.registration.state is RegistrationState.REGISTERED:
             self._goodbyes.add("REGISTER")
         if self.presence.published or self._publishing:
@@ -125,8 +131,6 @@ class Phone:
                 user.shutdown()  # sends the un-PUBLISH and the un-REGISTER
             except pj.Error as exc:
                 log.warning("the account did not shut down cleanly: %s", error_words(exc))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + GOODBYE_SECONDS
             while self._goodbyes and loop.time() < deadline:
                 await asyncio.sleep(PUMP_SECONDS / 2)
             if self._goodbyes:
@@ -214,7 +218,8 @@ class Phone:
             self._answered[answer.method] = answer.code
             if answer.code >= 200 and answer.code not in _RESENT_AFTER:
                 self._goodbyes.discard(answer.method)
-                if answer.method == "PUBLISH" and not self._closing:
+                # While closing, only the answer to a PUBLISH shutdown() waits for (not the un-PUBLISH's).
+                if answer.method == "PUBLISH" and (self._publishing or not self._closing):
                     self._publishing = max(0, self._publishing - 1)
                     if 200 <= answer.code < 300 and not self._publishing:
                         self._presence_answered(True, "")
@@ -222,7 +227,7 @@ class Phone:
         refusal = publish_refusal(line, self._answered.get("PUBLISH"))
         if refusal is not None:
             self._answered.pop("PUBLISH", None)
-            if not self._closing:
+            if self._publishing or not self._closing:
                 self._publishing = 0
                 self._presence_answered(False, refusal)
 
@@ -230,6 +235,8 @@ class Phone:
         answered = replace(self.presence, published=published, detail=detail)
         if answered != self.presence:
             self.presence = answered
+            if self._closing:  # a PUBLISH shutdown() waited for: the owner has stopped listening
+                return
             if not published:
                 log.warning("own presence not published: %s", detail)
             self._emit(answered)

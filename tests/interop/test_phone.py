@@ -270,3 +270,22 @@ async def test_own_presence_is_what_a_watcher_sees(tmp_path, capfd):
         finally:
             await watch.stop()
     assert capfd.readouterr() == ("", "")
+
+
+async def test_quitting_before_the_first_publish_is_answered_still_withdraws_it(tmp_path, caplog, capfd):
+    book = tmp_path / "book.vcf"
+    book.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bob\r\nIMPP:sip:bob@127.0.0.1\r\nEND:VCARD\r\n")
+    caplog.set_level(logging.DEBUG, logger="smartbook_tui.phone")
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        server.add_account("bob", public=True)
+        async with running_phone(account_of(server, "bob")) as (_, events):
+            await events.until(registration(RegistrationState.REGISTERED))  # its PUBLISH is on the way: quit now
+        # A watcher arriving afterwards finds bob offline: the server was told, not left to wait for the expiry.
+        watch = await Watch.start(server, book)
+        try:
+            seen = await watch.until(lambda line: line.get("uri") == "sip:bob@127.0.0.1" and "status" in line)
+        finally:
+            await watch.stop()
+    assert seen["status"] == "offline"
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
+    assert capfd.readouterr() == ("", "")
