@@ -64,7 +64,6 @@ import platformdirs
 
 from smartbook_tui.atomic_file import write_atomically
 from smartbook_tui.server.logs import LOG_FORMATS
-from smartbook_tui.server.store import StoreError, checked_domain
 from smartbook_tui.settings_writer import replace_section
 
 ENVIRONMENT_VARIABLE = "SMARTBOOK_CONFIG"
@@ -322,6 +321,8 @@ def _host_port(value: object) -> str | None:
 
 
 def _domain(value: object) -> str | None:
+    from smartbook_tui.server.store import StoreError, checked_domain  # noqa: PLC0415 (sqlite3 and SIP only for [server])
+
     try:
         checked_domain(str(value))
     except StoreError:
