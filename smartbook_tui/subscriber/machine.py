@@ -18,7 +18,6 @@ takes, when the server says it (`refused`), and stops; sending the book in parts
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -35,22 +34,13 @@ from smartbook_tui.sip.message import Headers, SipMessage, SipParseError, SipReq
 from smartbook_tui.sip.transaction import ClientTransaction, Retransmit, ServerTransaction, TimedOut, server_key
 from smartbook_tui.sip.uri import parse_name_addr, split_params
 
+from .phase import Phase
 from .tracker import ListTracker, PresenceUpdate
 
 DEFLATE_ABOVE = 1024  # bytes of list body worth compressing
 MIN_BACKOFF = 1.0
 MAX_BACKOFF = 300.0
 ACCEPT = "multipart/related, application/rlmi+xml, application/pidf+xml"
-
-
-class Phase(enum.Enum):
-    IDLE = "idle"
-    SUBSCRIBING = "subscribing"
-    PENDING = "pending"  # the server accepted, but has not authorised the list yet
-    ACTIVE = "active"
-    WAITING = "waiting"  # to retry after a failure
-    STOPPED = "stopped"  # unsubscribed at the owner's request
-    FAILED = "failed"  # an error that retrying cannot fix: the message says what to do
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from smartbook_tui.phone.states import OwnPresence, OwnStatus, Registration, RegistrationState
 from smartbook_tui.presence.summary import Availability
 from smartbook_tui.roster.events import ListStatus
-from smartbook_tui.subscriber.machine import Phase
+from smartbook_tui.subscriber.phase import Phase
 
 # availability -> (symbol and words, the colour class of the stylesheet's component classes)
 AVAILABILITY: dict[Availability, tuple[str, str]] = {
