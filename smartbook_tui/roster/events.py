@@ -63,6 +63,8 @@ class Notice:
 
     severity: Severity
     message: str
+    # The items the message sums up, one line each (the cards skipped), for a reader that prints every one.
+    details: tuple[str, ...] = ()
 
 
 SessionEvent = BookLoaded | PresenceChanged | ListStatus | RegistrationChanged | OwnPresenceChanged | Notice

@@ -37,13 +37,13 @@ from smartbook_tui.contacts.vcard import vcard_files
 from .events import Notice, Severity
 
 log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # `watch` sets up no logging: Python would print the warnings on stderr
 
 FILE_POLL_INTERVAL = 1.5  # seconds between two looks at the vCard files
 SETTLE_INTERVAL = 0.2  # seconds a changed file must stand still before it is read
 CARDDAV_POLL_INTERVAL = 5.0  # seconds between two CardDAV syncs, unless the settings say otherwise
 # seconds after launch before the book's cache is written: the app's first paint needs the interpreter more
 CACHE_SAVE_DELAY = 2.0
-SKIPPED_NOTICES = 3  # skipped cards told one by one; beyond that, one line for the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +168,16 @@ class LiveBook:
         *,
         domain: str | None,
         on_notice: Callable[[Notice], None],
+        log_file: Path | None = None,
         file_poll: float = FILE_POLL_INTERVAL,
         carddav_poll: float | None = None,
         cache_path: Path | None = None,
     ) -> None:
-        """`cache_path`: where the vCard files' book is cached between runs (by default in the user's cache
-        directory, one file per set of sources and region)."""
+        """`log_file`: where the log goes, for the notice of skipped cards to name. `cache_path`: where the vCard
+        files' book is cached between runs (by default in the user's cache directory, one file per set of sources
+        and region)."""
         self._on_notice = on_notice
+        self._log_file = log_file
         self._domain = domain
         self._file_poll = file_poll
         self._carddav_poll = carddav_poll or settings.carddav.poll or CARDDAV_POLL_INTERVAL
@@ -287,15 +290,24 @@ class LiveBook:
         self._on_book(BookSnapshot(contacts, skipped, self._sources, settled, tuple(resources)))
 
     def _tell_skipped(self, skipped: list[SkippedCard]) -> None:
+        """One notice for the cards newly skipped (a book export with a few bad cards is not a toast each); each
+        card is in the log, and in the notice's details for a reader that prints every one."""
         new = [card for card in skipped if (card.source, card.index, card.reason) not in self._told_skipped]
         self._told_skipped = {(card.source, card.index, card.reason) for card in skipped}
-        for card in new[SKIPPED_NOTICES:]:
-            log.info("%s", card)
-        for card in new[:SKIPPED_NOTICES]:
-            self._notice(Severity.WARNING, str(card))
-        if len(new) > SKIPPED_NOTICES:
-            rest = len(new) - SKIPPED_NOTICES
-            self._notice(Severity.WARNING, f"{rest} more cards skipped: each is named in the log")
+        if not new:
+            return
+        for card in new:
+            log.warning("%s", card)
+        if len(new) == 1:
+            message = str(new[0])
+        else:
+            first = new[0]
+            where = f"the log {self._log_file}" if self._log_file is not None else "the log"
+            message = (
+                f"{len(new)} cards could not be read (first: {first.source} card {first.index}: {first.reason}); "
+                f"see {where}"
+            )
+        self._on_notice(Notice(Severity.WARNING, message, tuple(map(str, new))))
 
     def _notice(self, severity: Severity, message: str) -> None:
         self._on_notice(Notice(severity, message))

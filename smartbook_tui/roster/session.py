@@ -145,7 +145,9 @@ class Session:
         self._rls_uri = options.settings.account.rls_uri or f"sip:rls@{self._account.domain}"
         self._stop = asyncio.Event()
         self._on_event: Callable[[SessionEvent], None] = lambda _event: None
-        self._book = LiveBook(options.settings, domain=self._account.domain, on_notice=self._tell)
+        self._book = LiveBook(
+            options.settings, domain=self._account.domain, on_notice=self._tell, log_file=options.log_file
+        )
         self._resources: tuple[str, ...] | None = None  # None until the book has settled
         self._subscriber: BookSubscription | None = None
         self._subscriber_task: asyncio.Task[None] | None = None

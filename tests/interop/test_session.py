@@ -4,6 +4,7 @@ subscription with the user's consent, and trouble told as notices and states, ne
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -208,6 +209,24 @@ async def test_a_broken_card_and_a_wrong_password_are_notices_not_exceptions(tmp
             assert events.notices(Severity.ERROR) == [failed.detail]
             [skipped] = events.notices(Severity.WARNING)
             assert skipped.startswith(f"{books / 'broken.vcf'}: card 1 skipped")
+
+
+async def test_cards_that_cannot_be_read_are_one_notice_and_each_is_in_the_log(tmp_path, caplog):
+    contacts = Path(__file__).parents[2] / "fixtures" / "contacts"
+    broken = contacts / "broken.vcf"
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE)]) as server:
+        session = Session(options(server, contacts), phone=False)
+        async with running(session) as events:
+            loaded = await events.until(lambda event: isinstance(event, BookLoaded))
+    assert [(card.source, card.index) for card in loaded.skipped] == [(str(broken), n) for n in (2, 3, 5)]
+    [notice] = [event for event in events.seen if isinstance(event, Notice) and event.severity is Severity.WARNING]
+    first = loaded.skipped[0]
+    assert notice.message == (
+        f"3 cards could not be read (first: {broken} card 2: {first.reason}); see the log {session.options.log_file}"
+    )
+    assert notice.details == tuple(str(card) for card in loaded.skipped)  # what `watch` prints, one line each
+    logged = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert logged == [str(card) for card in loaded.skipped]
 
 
 def registration(state: RegistrationState) -> Callable[[SessionEvent], bool]:
