@@ -75,7 +75,8 @@ class _Printer:
         elif isinstance(event, ListStatus):
             self._list_status(event)
         elif isinstance(event, Notice):
-            warn(event.message)
+            for line in event.details or (event.message,):  # each unreadable card a line of its own, as before
+                warn(line)
 
     def _book(self, event: BookLoaded) -> None:
         self._books += 1

@@ -131,6 +131,26 @@ async def test_a_book_shows_which_numbers_and_addresses_have_an_account(tmp_path
     assert lines[-1] == {"event": "state", "phase": "stopped", "detail": "unsubscribed"}
 
 
+async def test_each_unreadable_card_is_a_line_on_stderr_and_the_rest_is_watched(tmp_path):
+    good = write_book(tmp_path / "good.vcf", vcard("Bob", "TEL;TYPE=cell:+33 6 12 34 56 78"))
+    broken = write_book(
+        tmp_path / "broken.vcf",
+        vcard("Nobody", "TEL;TYPE=cell 06 99 99 99 99"),  # no colon: not a vCard line
+        vcard("Carol", "TEL;TYPE=cell:+33 6 22 22 22 22"),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Cut short\r\n",
+    )
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE), ("bob", BOB)]) as server:
+        watch = await start_watch(server, "alice", "--once", "--vcard", str(good), "--vcard", str(broken))
+        out, err = await asyncio.wait_for(watch.process.communicate(), 20.0)
+    assert watch.process.returncode == 0, err.decode()
+    warnings = err.decode().splitlines()
+    assert [line.split(": card ")[1].split(" ")[0] for line in warnings] == ["1", "3"]
+    assert all(line.startswith(f"smartbook: {broken}: card ") for line in warnings)
+    seen = by_uri([json.loads(line) for line in out.splitlines()])
+    assert seen[phone(BOB)]["has_account"] is True
+    assert phone(CAROL) in seen
+
+
 async def test_a_server_stored_list(tmp_path):
     entries = tmp_path / "friends.txt"
     entries.write_text(f"# alice's friends\n{BOB}\nsip:dave@127.0.0.1\n{NOBODY}\n")
