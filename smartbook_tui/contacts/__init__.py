@@ -1,19 +1,26 @@
 """The user's address book: vCard files and CardDAV servers in, `Contact` records out, with phone numbers
 normalised to E.164 and turned into the resource URIs the presence server sees. The files are only read."""
 
-from .model import Contact, ImportResult, PhoneNumber, SkippedCard
-from .phones import (
-    book_resource_uris,
-    check_domain,
-    contact_resource_uris,
-    contacts_by_resource,
-    default_region,
-    normalize_contacts,
-    number_resource_uri,
-    system_locale_name,
-    to_e164,
-)
-from .vcard import parse_vcards, read_vcard_paths
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smartbook_tui.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from .model import Contact, ImportResult, PhoneNumber, SkippedCard
+    from .phones import (
+        book_resource_uris,
+        check_domain,
+        contact_resource_uris,
+        contacts_by_resource,
+        default_region,
+        normalize_contacts,
+        number_resource_uri,
+        system_locale_name,
+        to_e164,
+    )
+    from .vcard import parse_vcards, read_vcard_paths
 
 __all__ = [
     "Contact",
@@ -32,3 +39,24 @@ __all__ = [
     "system_locale_name",
     "to_e164",
 ]
+
+# Each name and the submodule it is imported from when first used.
+_SUBMODULE_OF = {
+    "Contact": "model",
+    "ImportResult": "model",
+    "PhoneNumber": "model",
+    "SkippedCard": "model",
+    "book_resource_uris": "phones",
+    "check_domain": "phones",
+    "contact_resource_uris": "phones",
+    "contacts_by_resource": "phones",
+    "default_region": "phones",
+    "normalize_contacts": "phones",
+    "number_resource_uri": "phones",
+    "system_locale_name": "phones",
+    "to_e164": "phones",
+    "parse_vcards": "vcard",
+    "read_vcard_paths": "vcard",
+}
+
+__getattr__ = lazy_exports(__name__, _SUBMODULE_OF)

@@ -10,47 +10,54 @@ construction costs five times as much, which on the 1,000 resources of a full-st
 decoding time (bench/documents.py). `ContentType`, shared through a cache, and `PresenceSummary` are frozen.
 """
 
-from ._xml import LocalizedText, xml_attribute
-from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding, deflate, inflate
-from .errors import (
-    BodyTooLarge,
-    MalformedDocument,
-    PresenceDocumentError,
-    UnsupportedContentType,
-    UnsupportedEncoding,
-)
-from .multipart import (
-    BodyPart,
-    ContentType,
-    build_multipart_related,
-    normalize_content_id,
-    parse_content_type,
-    parse_multipart,
-)
-from .notify import (
-    ListState,
-    NotifyBody,
-    ResourceState,
-    build_list_notify,
-    decode_notify_body,
-    pidf_part,
-    write_list_notify,
-)
-from .pidf import (
-    Activity,
-    BasicStatus,
-    Device,
-    Note,
-    Person,
-    Presence,
-    PresenceTuple,
-    UserInput,
-    build_pidf,
-    parse_pidf,
-)
-from .resource_lists import ListEntry, build_resource_lists, parse_resource_lists
-from .rlmi import Instance, InstanceState, Name, Resource, Rlmi, build_rlmi, parse_rlmi
-from .summary import NO_PRESENCE, Availability, PresenceSummary, summarize
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smartbook_tui.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from ._xml import LocalizedText, xml_attribute
+    from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding, deflate, inflate
+    from .errors import (
+        BodyTooLarge,
+        MalformedDocument,
+        PresenceDocumentError,
+        UnsupportedContentType,
+        UnsupportedEncoding,
+    )
+    from .multipart import (
+        BodyPart,
+        ContentType,
+        build_multipart_related,
+        normalize_content_id,
+        parse_content_type,
+        parse_multipart,
+    )
+    from .notify import (
+        ListState,
+        NotifyBody,
+        ResourceState,
+        build_list_notify,
+        decode_notify_body,
+        pidf_part,
+        write_list_notify,
+    )
+    from .pidf import (
+        Activity,
+        BasicStatus,
+        Device,
+        Note,
+        Person,
+        Presence,
+        PresenceTuple,
+        UserInput,
+        build_pidf,
+        parse_pidf,
+    )
+    from .resource_lists import ListEntry, build_resource_lists, parse_resource_lists
+    from .rlmi import Instance, InstanceState, Name, Resource, Rlmi, build_rlmi, parse_rlmi
+    from .summary import NO_PRESENCE, Availability, PresenceSummary, summarize
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -102,3 +109,57 @@ __all__ = [
     "write_list_notify",
     "xml_attribute",
 ]
+
+# Each name and the submodule it is imported from when first used.
+_SUBMODULE_OF = {
+    "LocalizedText": "_xml",
+    "xml_attribute": "_xml",
+    "DEFAULT_MAX_BODY_BYTES": "encoding",
+    "decode_content_encoding": "encoding",
+    "deflate": "encoding",
+    "inflate": "encoding",
+    "BodyTooLarge": "errors",
+    "MalformedDocument": "errors",
+    "PresenceDocumentError": "errors",
+    "UnsupportedContentType": "errors",
+    "UnsupportedEncoding": "errors",
+    "BodyPart": "multipart",
+    "ContentType": "multipart",
+    "build_multipart_related": "multipart",
+    "normalize_content_id": "multipart",
+    "parse_content_type": "multipart",
+    "parse_multipart": "multipart",
+    "ListState": "notify",
+    "NotifyBody": "notify",
+    "ResourceState": "notify",
+    "build_list_notify": "notify",
+    "decode_notify_body": "notify",
+    "pidf_part": "notify",
+    "write_list_notify": "notify",
+    "Activity": "pidf",
+    "BasicStatus": "pidf",
+    "Device": "pidf",
+    "Note": "pidf",
+    "Person": "pidf",
+    "Presence": "pidf",
+    "PresenceTuple": "pidf",
+    "UserInput": "pidf",
+    "build_pidf": "pidf",
+    "parse_pidf": "pidf",
+    "ListEntry": "resource_lists",
+    "build_resource_lists": "resource_lists",
+    "parse_resource_lists": "resource_lists",
+    "Instance": "rlmi",
+    "InstanceState": "rlmi",
+    "Name": "rlmi",
+    "Resource": "rlmi",
+    "Rlmi": "rlmi",
+    "build_rlmi": "rlmi",
+    "parse_rlmi": "rlmi",
+    "NO_PRESENCE": "summary",
+    "Availability": "summary",
+    "PresenceSummary": "summary",
+    "summarize": "summary",
+}
+
+__getattr__ = lazy_exports(__name__, _SUBMODULE_OF)

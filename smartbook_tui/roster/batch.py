@@ -3,7 +3,10 @@ burst of thousands costs one pass over the roster and one repaint, not one each.
 
 from __future__ import annotations
 
-from smartbook_tui.subscriber.tracker import PresenceUpdate
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smartbook_tui.subscriber.tracker import PresenceUpdate
 
 
 class UpdateBatcher:

@@ -19,22 +19,20 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smartbook_tui.config import CardDavSettings, Settings
-from smartbook_tui.contacts import (
-    Contact,
-    SkippedCard,
-    book_resource_uris,
-    default_region,
-    normalize_contacts,
-    system_locale_name,
-)
 from smartbook_tui.contacts.book_cache import BookCache, FileBook, Stamp, default_book_cache, file_stamp
-from smartbook_tui.contacts.book_reader import read_files
-from smartbook_tui.contacts.carddav import CardDavAccount, CardDavBook, CardDavError, SyncResult
-from smartbook_tui.contacts.vcard import vcard_files
+from smartbook_tui.contacts.phones import book_resource_uris, default_region, normalize_contacts, system_locale_name
 
 from .events import Notice, Severity
+
+if TYPE_CHECKING:
+    from smartbook_tui.contacts.carddav import CardDavAccount, CardDavBook, SyncResult
+    from smartbook_tui.contacts.model import Contact, SkippedCard
+
+# The vCard parser (vobject), the book's reader and CardDAV (httpx) are imported where they are used: `read_ahead`
+# runs before the app's first frame, and reads the files, if at all, in a thread and a process of its own.
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # `watch` sets up no logging: Python would print the warnings on stderr
@@ -61,6 +59,8 @@ def book_region(settings: Settings) -> str | None:
 
 
 def carddav_account(carddav: CardDavSettings) -> CardDavAccount:
+    from smartbook_tui.contacts.carddav import CardDavAccount  # noqa: PLC0415 (see the imports)
+
     return CardDavAccount(
         carddav.url or "",
         carddav.user,
@@ -110,6 +110,8 @@ class _Files:
 
 
 def _stamps(paths: list[Path]) -> list[tuple[Path, Stamp | None]]:
+    from smartbook_tui.contacts.vcard import vcard_files  # noqa: PLC0415 (see the imports)
+
     return [(file, file_stamp(file)) for path in paths for file in vcard_files(path)]
 
 
@@ -118,6 +120,8 @@ def _read_books(
 ) -> tuple[dict[Path, FileBook], bool]:
     """Each file's reading, in book order: the known one while the file's stamp is the same, else a new one;
     whether any file was read."""
+    from smartbook_tui.contacts.book_reader import read_files  # noqa: PLC0415 (see the imports)
+
     read_at_ns = time.time_ns()  # not before the stamps were taken: see book_cache.RECENT_NS
     changed = [file for file, stamp in stamps if stamp is None or file not in known or known[file].stamp != stamp]
     readings = read_files(changed, region) if changed else {}
@@ -234,6 +238,8 @@ class LiveBook:
         settings = self._carddav_settings
         if not settings.url:
             return None
+        from smartbook_tui.contacts.carddav import CardDavBook, CardDavError  # noqa: PLC0415 (see the imports)
+
         try:
             return CardDavBook(carddav_account(settings), cache_dir=settings.cache)
         except CardDavError as exc:  # a URL or option that cannot work: nothing is tried

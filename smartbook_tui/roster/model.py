@@ -12,12 +12,15 @@ from __future__ import annotations
 import gc
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from smartbook_tui.contacts import Contact, number_resource_uri
 from smartbook_tui.presence import NO_PRESENCE, Availability, PresenceSummary
-from smartbook_tui.subscriber.tracker import PresenceUpdate
 
 from . import search
+
+if TYPE_CHECKING:
+    from smartbook_tui.subscriber.tracker import PresenceUpdate
 
 # Best first: who can be reached now, then who is there but taken, then who is away; "unknown" (a status the server
 # keeps hidden, or nothing known) last, since it says nothing.

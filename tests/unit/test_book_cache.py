@@ -80,7 +80,7 @@ async def test_a_second_launch_takes_the_same_book_from_the_cache(tmp_path, book
     def no_parsing(_paths: object) -> None:
         raise AssertionError("the file was parsed again")
 
-    monkeypatch.setattr(live_book, "read_files", no_parsing)
+    monkeypatch.setattr(book_reader, "read_files", no_parsing)
     second = await launch(settings, cache)
     assert seen(second) == seen(first)
     assert second.resources == first.resources
@@ -178,7 +178,7 @@ async def test_a_book_read_ahead_is_taken_by_the_live_book(tmp_path, book, monke
     read_ahead(settings)
     ahead = live_book._ahead[((book,), "FR")]
     ahead.result(timeout=30)
-    monkeypatch.setattr(live_book, "read_files", lambda *_: pytest.fail("read again, not taken from ahead"))
+    monkeypatch.setattr(book_reader, "read_files", lambda *_: pytest.fail("read again, not taken from ahead"))
     assert seen(await launch(settings, tmp_path / "cache.json")) == expected
     assert not live_book._ahead
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -20,11 +20,13 @@ from smartbook_tui.roster.batch import UpdateBatcher
 from smartbook_tui.roster.events import BookLoaded, ListStatus
 from smartbook_tui.roster.model import Roster
 from smartbook_tui.roster.view import RosterView, SortKey
-from smartbook_tui.subscriber.tracker import PresenceUpdate
 from smartbook_tui.tui.widgets.contact_table import ContactTable
 from smartbook_tui.tui.widgets.detail_pane import DetailPane
 from smartbook_tui.tui.widgets.status_bar import StatusBar
 from smartbook_tui.tui.widgets.users_toggle import UsersToggle
+
+if TYPE_CHECKING:
+    from smartbook_tui.subscriber.tracker import PresenceUpdate
 
 FLUSH_INTERVAL = 0.1  # seconds: presence reaches the table in one pass this often, however fast it arrives
 BIG_CHANGE = 1000  # rows: after a change this big (a book, a full state), its objects are set aside from the GC
