@@ -4,9 +4,11 @@ A server takes a list of at most so many entries (smartbook's: 10,000 by default
 `BookSubscription` runs one `Subscriber` over the book while it fits, and one per part once the server has refused
 it for its size: the parts are as even as can be and each within the limit (the server's figure when it gives one,
 else half of what it refused), and the limit is kept per list server in a `ListLimits` (by default one for the whole
-process: a session), so a changed book, or the next subscription, is split from the start. A refused request is
-never sent again unchanged. The parts' events come out as those of one subscription: every update as it arrives,
-and one combined `Status` (the worst phase first; complete only when every part is).
+process: a session), so a changed book, or the next subscription, is split from the start. Until a server has said
+otherwise, the session's limits take its limit to be smartbook's default, so that a big book is split from the
+first launch rather than sent whole to be refused. A refused request is never sent again unchanged. The parts'
+events come out as those of one subscription: every update as it arrives, and one combined `Status` (the worst
+phase first; complete only when every part is).
 """
 
 from __future__ import annotations
@@ -30,21 +32,27 @@ _RANK = {
 }
 
 
-class ListLimits:
-    """How many entries each list server (by its RLS URI) takes in one list subscription, as learnt from its 413s."""
+# The entries smartbook's server takes in one list by default: what a list server is taken to take until it refuses.
+SERVER_LIST_LIMIT = 10_000
 
-    def __init__(self) -> None:
+
+class ListLimits:
+    """How many entries each list server (by its RLS URI) takes in one list subscription, as learnt from its 413s;
+    `default` for a server not heard from yet (None: no limit until one is learnt)."""
+
+    def __init__(self, default: int | None = None) -> None:
+        self._default = default
         self._limits: dict[str, int] = {}
 
     def get(self, target: str) -> int | None:
-        return self._limits.get(target)
+        return self._limits.get(target, self._default)
 
     def learn(self, target: str, limit: int) -> None:
         known = self._limits.get(target)
         self._limits[target] = limit if known is None else min(known, limit)
 
 
-SESSION_LIMITS = ListLimits()
+SESSION_LIMITS = ListLimits(SERVER_LIST_LIMIT)
 
 
 def split_book(resources: Sequence[str], limit: int | None) -> list[tuple[str, ...]]:

@@ -12,7 +12,7 @@ from smartbook_tui.server.notifier import SPLIT_DELAY
 from smartbook_tui.sip.aio import open_flow
 from smartbook_tui.sip.auth import Credentials
 from smartbook_tui.sip.message import SipMessage, SipResponse
-from smartbook_tui.subscriber.book import BookSubscription, ListLimits
+from smartbook_tui.subscriber.book import SERVER_LIST_LIMIT, BookSubscription, ListLimits
 from smartbook_tui.subscriber.machine import Phase, Status, SubscriptionConfig, Updates
 from smartbook_tui.subscriber.runner import Event, Subscriber
 from tests.interop.test_server_watch import FAST, by_uri, phone, vcard, watch_once, write_book
@@ -106,6 +106,15 @@ async def test_a_book_over_the_servers_limit_is_split_and_arrives_whole(tmp_path
         await until_complete(second, again)
         assert 413 not in again.answers
         assert len(again.updates) == 20_000
+
+        # A new session takes the server to take what smartbook's does, so its first launch is not refused either.
+        fresh = Seen()
+        third = BookSubscription(config(server, numbers), connector(server, fresh), transport="tcp",
+                                 limits=ListLimits(SERVER_LIST_LIMIT))  # fmt: skip
+        await until_complete(third, fresh)
+        assert 413 not in fresh.answers
+        assert third.parts == 2
+        assert len(fresh.updates) == 20_000
 
 
 async def test_once_waits_for_the_whole_book_sent_in_many_notifies(tmp_path):

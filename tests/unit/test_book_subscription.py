@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from smartbook_tui.subscriber.book import ListLimits, combine, limit_after_refusal, split_book
+from smartbook_tui.subscriber.book import (
+    SERVER_LIST_LIMIT,
+    ListLimits,
+    combine,
+    limit_after_refusal,
+    split_book,
+)
 from smartbook_tui.subscriber.machine import Phase, Status, TooLarge
 
 BOOK = tuple(f"sip:+336{index:08d}@example.org;user=phone" for index in range(20_001))
@@ -33,6 +39,14 @@ def test_limits_are_kept_per_list_server_and_only_go_down():
     limits.learn("sip:rls@example.org", 12_000)
     assert limits.get("sip:rls@example.org") == 10_000
     assert limits.get("sip:rls@other.example") is None
+
+
+def test_a_server_not_heard_from_is_taken_to_take_the_default_until_it_refuses():
+    limits = ListLimits(SERVER_LIST_LIMIT)
+    assert limits.get("sip:rls@example.org") == SERVER_LIST_LIMIT
+    limits.learn("sip:rls@example.org", 5_000)
+    assert limits.get("sip:rls@example.org") == 5_000
+    assert limits.get("sip:rls@other.example") == SERVER_LIST_LIMIT
 
 
 def test_the_combined_status_shows_the_worst_part_and_completes_with_all():
