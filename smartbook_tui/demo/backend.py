@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import signal
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from smartbook_tui.atomic_file import write_atomically
+from smartbook_tui.config import split_host_port
+from smartbook_tui.password_file import PasswordFileError, write_password_file
 from smartbook_tui.server.core import ServerConfig
 from smartbook_tui.server.logs import configure_logging
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
@@ -61,8 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cast = load_cast(args.cast)
         db = seed(cast, args.dir)
-        password_file = _write_secret(args.dir / "password", cast.me.password)
-    except (CastError, StoreError, OSError) as error:
+        password_file = args.dir / "password"
+        write_password_file(password_file, cast.me.password)
+    except (CastError, StoreError, PasswordFileError, OSError) as error:
         log.error("cannot set the demo up: %s", error)
         return 1
     try:
@@ -110,7 +112,7 @@ async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespa
         "password_file": str(password_file),
         "pid": os.getpid(),
     }
-    _write_atomically(args.ready_file, json.dumps(ready).encode())
+    write_atomically(args.ready_file, json.dumps(ready).encode(), mode=0o600)
     log.info("demo ready: %s on %s:%d, %d demo users", cast.me_uri, LOOPBACK, port, len(cast.users))
     try:
         await server
@@ -127,7 +129,10 @@ async def _wait_for_port(server: asyncio.Task[None], ready_file: Path) -> int:
             raise ServerRunError("the server stopped before it served")
         await asyncio.sleep(_POLL)
     document = json.loads(ready_file.read_text(encoding="utf-8"))
-    return int(document["tcp"].rpartition(":")[2])
+    address = split_host_port(document["tcp"])
+    if address is None:
+        raise ServerRunError(f"the server's ready file names no TCP address: {document['tcp']!r}")
+    return address[1]
 
 
 async def _play(user: DemoUser, server: tuple[str, int], domain: str, period: float, offset: float) -> None:
@@ -168,24 +173,6 @@ async def _stop_when_orphaned() -> None:
         await asyncio.sleep(0.5)
     log.info("the demo that started this backend is gone: stopping")
     signal.raise_signal(signal.SIGTERM)
-
-
-def _write_secret(path: Path, text: str) -> Path:
-    """The password alone on a line, in a file only its owner reads (0600), written atomically."""
-    _write_atomically(path, (text + "\n").encode())
-    return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
 
 
 def parse_period(text: str) -> float:
