@@ -22,7 +22,7 @@ from smartbook_tui.presence import (
     PresenceTuple,
     build_pidf,
 )
-from smartbook_tui.sip.aio import Flow, TransportError, open_flow
+from smartbook_tui.sip.aio import Flow, TransportError, format_address, open_flow
 from smartbook_tui.sip.auth import AuthError, Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse
 
@@ -70,7 +70,7 @@ class UserAgent:
 
     async def register(self) -> None:
         flow = await self._connected()
-        contact = f"<sip:{self._username}@{flow.local[0]}:{flow.local[1]};transport=tcp>"
+        contact = f"<sip:{self._username}@{format_address(flow.local)};transport=tcp>"
         await self._request("REGISTER", self._registrar, [("Contact", contact), ("Expires", REGISTER_EXPIRES)])
         self._registered_at = asyncio.get_running_loop().time()
 
@@ -118,14 +118,14 @@ class UserAgent:
         self, method: str, uri: str, fields: list[tuple[str, str | int]], body: bytes = b""
     ) -> SipResponse:
         flow = await self._connected()
-        answer_header = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
+        answer_header = "Proxy-Authorization"  # until a 401 says the server wants Authorization
         authorization = self._session.authorize(method=method, uri=uri, cnonce=secrets.token_hex(8), body=body)
         for _ in range(3):
             self._cseq += 1
             branch = f"z9hG4bK{secrets.token_hex(8)}"
             headers = Headers(
                 [
-                    ("Via", f"SIP/2.0/TCP {flow.local[0]}:{flow.local[1]};branch={branch};rport"),
+                    ("Via", f"SIP/2.0/TCP {format_address(flow.local)};branch={branch};rport"),
                     ("Max-Forwards", 70),
                     ("From", f"<{self.aor}>;tag={self._tag}"),
                     ("To", f"<{self.aor}>"),
@@ -140,6 +140,7 @@ class UserAgent:
             response = await self._exchange(flow, SipRequest(method, uri, headers, body), branch)
             if response.status in (401, 407):
                 challenge = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+                answer_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
                 try:
                     values = response.headers.get_all(challenge)
                     cnonce = secrets.token_hex(8)

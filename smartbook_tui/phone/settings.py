@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from smartbook_tui.sip.aio import format_address
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
 from .rules import Where
@@ -45,7 +46,7 @@ class PhoneAccount:
 
     @property
     def where(self) -> Where:
-        server = f"{self.proxy[0]}:{self.proxy[1]}" if self.proxy else self.domain
+        server = format_address(self.proxy) if self.proxy else self.domain
         return Where(self.username, parse_sip_uri(self.sip_uri).host, server)
 
     def route(self) -> tuple[str, str | None]:
@@ -54,6 +55,4 @@ class PhoneAccount:
         registrar = f"sip:{self.domain}{parameter}"
         if self.proxy is None:
             return registrar, None
-        host, port = self.proxy
-        host = f"[{host}]" if ":" in host else host
-        return registrar, f"sip:{host}:{port}{parameter};lr"
+        return registrar, f"sip:{format_address(self.proxy)}{parameter};lr"
