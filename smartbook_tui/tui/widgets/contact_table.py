@@ -91,7 +91,7 @@ class ContactTable(ScrollView, can_focus=True):
         self.empty_text = ""
         self._cursor = 0
         self._cursor_id: str | None = None
-        self._cache: LRUCache[tuple[str, int, bool], Strip] = LRUCache(1024)
+        self._cache: LRUCache[tuple[str, int, bool, bool], Strip] = LRUCache(1024)
         self._columns = Columns.fit(80, self._badge_width)
         self._styles: dict[str, Style] | None = None
 
@@ -208,11 +208,9 @@ class ContactTable(ScrollView, can_focus=True):
         self._keep_cursor_visible()
 
     def on_focus(self) -> None:
-        self._cache.clear()
-        self.refresh()
+        self.refresh()  # the cursor line's strip is cached by focus too: no strip to forget
 
     def on_blur(self) -> None:
-        self._cache.clear()
         self.refresh()
 
     def notify_style_update(self) -> None:
@@ -241,11 +239,12 @@ class ContactTable(ScrollView, can_focus=True):
                 return Strip([Segment(fit("  " + self.empty_text, width), self._style("empty"))], width)
             return Strip.blank(width, self._style("base"))
         row = self.roster.rows[indices[position]]
-        is_cursor = position == self._cursor and self.has_focus_within_screen
-        key = (row.contact.id, row.version, is_cursor)
+        at_cursor = position == self._cursor
+        is_cursor = at_cursor and self.has_focus_within_screen
+        key = (row.contact.id, row.version, is_cursor, at_cursor)  # the mark shows at the cursor, focused or not
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._row_strip(row, is_cursor, position == self._cursor, width)
+            strip = self._row_strip(row, is_cursor, at_cursor, width)
             self._cache[key] = strip
         return strip
 
