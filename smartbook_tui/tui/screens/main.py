@@ -70,7 +70,6 @@ class MainScreen(Screen[None]):
         self.roster = Roster([], None)
         self.view = RosterView(self.roster, users_only=users_only)
         self.batcher = UpdateBatcher()
-        self.book_loaded = False
         self._account = account
 
     def compose(self) -> ComposeResult:
@@ -118,7 +117,6 @@ class MainScreen(Screen[None]):
         self.flush_presence()  # updates for the old book land on it first
         self.roster.set_book(book.contacts, book.domain)
         self.view.rebuild()
-        self.book_loaded = True
         empty = not book.contacts
         self.query_one("#empty", Static).set_class(empty and not book.sources, "-shown")
         self.table.display = not (empty and not book.sources)
@@ -198,7 +196,7 @@ class MainScreen(Screen[None]):
     # -- what it shows
 
     def _view_changed(self) -> None:
-        if self.book_loaded and self.roster.rows:
+        if self.roster.rows:  # rows come only with a book
             self.table.empty_text = self._no_match_text()
         self.table.view_changed(keep_line=False)
         self._show_counts()

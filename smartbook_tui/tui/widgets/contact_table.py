@@ -106,10 +106,6 @@ class ContactTable(ScrollView, can_focus=True):
         return self.roster.rows[self.view.indices[self._cursor]]
 
     @property
-    def cursor_position(self) -> int:
-        return self._cursor
-
-    @property
     def _page(self) -> int:
         return max(self.size.height - 1, 1)  # the header takes a line
 
