@@ -14,8 +14,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import vobject
-
 from .model import Contact, ImportResult, PhoneNumber, SkippedCard
 
 # Properties that hold SIP addresses without a scheme as often as with one.
@@ -207,6 +205,8 @@ _NEUTRAL_COMPONENT = "X-SMARTBOOK-CARD"
 
 def vobject_properties(card: RawCard) -> list[Property]:
     """The vobject path, for vCard 2.1 and charset or quoted-printable encoded cards."""
+    import vobject  # noqa: PLC0415 (~50 ms to load, for the few cards that need it: not when a book has none)
+
     text = "\r\n".join([f"BEGIN:{_NEUTRAL_COMPONENT}", *card.lines[1:-1], f"END:{_NEUTRAL_COMPONENT}", ""])
     try:
         component = vobject.readOne(text, transform=False, allowQP=True)

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
@@ -190,3 +193,16 @@ def test_fast_reader_and_vobject_agree(lines):
 def test_split_cards_ignores_text_between_cards():
     cards = list(split_cards("junk\n" + card("FN:A") + "more junk\n" + card("FN:B"), "x.vcf"))
     assert [c.index for c in cards] == [1, 2]
+
+
+def test_a_book_of_vcard3_and_4_cards_is_read_without_loading_vobject(tmp_path):
+    """vobject takes ~50 ms to load: a book that needs it nowhere, and the listing of a book's files, never load it."""
+    book = tmp_path / "book.vcf"
+    book.write_text(card("FN:Ana", "TEL:+33612345678") + card("FN:Bo", "TEL:+33698765432", version="4.0"))
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom smartbook_tui.contacts.vcard import read_vcard_paths, vcard_files\n"
+        f"files = vcard_files(Path({str(tmp_path)!r}))\nresult = read_vcard_paths(files)\n"
+        "print(len(result.contacts), 'vobject' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["2", "False"]
