@@ -1,8 +1,8 @@
 """Presence documents: pure functions from bytes to typed values and back, no I/O.
 
-PIDF with the data model and RPID (`pidf`), resource-lists (`resource_lists`), RLMI (`rlmi`), multipart/related
-(`multipart`), Content-Encoding (`encoding`), whole NOTIFY bodies (`notify`) and the contact-list view of a
-presentity (`summary`). Every bad input raises a `PresenceDocumentError`.
+PIDF's data model as plain records (`data_model`), PIDF with RPID (`pidf`), resource-lists (`resource_lists`),
+RLMI (`rlmi`), multipart/related (`multipart`), Content-Encoding (`encoding`), whole NOTIFY bodies (`notify`) and
+the contact-list view of a presentity (`summary`). Every bad input raises a `PresenceDocumentError`.
 
 The records documents parse into are values: nothing changes them after they are made, and code that needs
 another value builds a new one (`dataclasses.replace`). They are not `frozen` dataclasses only because frozen
@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING
 from smartbook_tui.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
-    from ._xml import LocalizedText, xml_attribute
+    from ._xml import xml_attribute
+    from .data_model import (
+        Activity,
+        BasicStatus,
+        Device,
+        LocalizedText,
+        Note,
+        Person,
+        Presence,
+        PresenceTuple,
+        UserInput,
+    )
     from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding, deflate, inflate
     from .errors import (
         BodyTooLarge,
@@ -43,18 +54,7 @@ if TYPE_CHECKING:
         pidf_part,
         write_list_notify,
     )
-    from .pidf import (
-        Activity,
-        BasicStatus,
-        Device,
-        Note,
-        Person,
-        Presence,
-        PresenceTuple,
-        UserInput,
-        build_pidf,
-        parse_pidf,
-    )
+    from .pidf import build_pidf, parse_pidf
     from .resource_lists import ListEntry, build_resource_lists, parse_resource_lists
     from .rlmi import Instance, InstanceState, Name, Resource, Rlmi, build_rlmi, parse_rlmi
     from .summary import NO_PRESENCE, Availability, PresenceSummary, summarize
@@ -112,8 +112,16 @@ __all__ = [
 
 # Each name and the submodule it is imported from when first used.
 _SUBMODULE_OF = {
-    "LocalizedText": "_xml",
     "xml_attribute": "_xml",
+    "Activity": "data_model",
+    "BasicStatus": "data_model",
+    "Device": "data_model",
+    "LocalizedText": "data_model",
+    "Note": "data_model",
+    "Person": "data_model",
+    "Presence": "data_model",
+    "PresenceTuple": "data_model",
+    "UserInput": "data_model",
     "DEFAULT_MAX_BODY_BYTES": "encoding",
     "decode_content_encoding": "encoding",
     "deflate": "encoding",
@@ -136,14 +144,6 @@ _SUBMODULE_OF = {
     "decode_notify_body": "notify",
     "pidf_part": "notify",
     "write_list_notify": "notify",
-    "Activity": "pidf",
-    "BasicStatus": "pidf",
-    "Device": "pidf",
-    "Note": "pidf",
-    "Person": "pidf",
-    "Presence": "pidf",
-    "PresenceTuple": "pidf",
-    "UserInput": "pidf",
     "build_pidf": "pidf",
     "parse_pidf": "pidf",
     "ListEntry": "resource_lists",

@@ -9,13 +9,13 @@ import copy
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lxml import etree
 
 from smartbook_tui.xmlsafe import UntrustedXmlError, parse_untrusted_documents, parse_untrusted_xml
 
+from .data_model import LocalizedText
 from .errors import BodyTooLarge, MalformedDocument, PresenceDocumentError
 
 NS_PIDF = "urn:ietf:params:xml:ns:pidf"
@@ -85,14 +85,6 @@ def serialize_element(element: etree._Element) -> str:
     standalone = copy.deepcopy(element)  # carries every namespace in scope; keep only those it uses
     etree.cleanup_namespaces(standalone)
     return etree.tostring(standalone, encoding="unicode", with_tail=False)
-
-
-@dataclass(slots=True)
-class LocalizedText:
-    """A PIDF note or an RLMI name: text in an optional xml:lang."""
-
-    text: str
-    lang: str | None = None
 
 
 def read_localized(element: etree._Element) -> LocalizedText:

@@ -13,7 +13,6 @@ from ._xml import (
     DEFAULT_MAX_DOCUMENT_BYTES,
     NS_RLMI,
     XML_DECLARATION,
-    LocalizedText,
     lang_attribute,
     parse_xml,
     read_localized,
@@ -21,6 +20,7 @@ from ._xml import (
     xml_attribute,
     xml_text,
 )
+from .data_model import LocalizedText
 from .errors import MalformedDocument
 
 Name = LocalizedText

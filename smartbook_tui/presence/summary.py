@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from .pidf import Activity, BasicStatus, Note, Presence, PresenceTuple, UserInput
+from .data_model import Activity, BasicStatus, Note, Presence, PresenceTuple, UserInput
 
 
 class Availability(StrEnum):

@@ -49,3 +49,13 @@ def test_the_launch_path_loads_neither_vcard_parser_nor_http_nor_notify_decoders
     launch = "import smartbook_tui.cli.app, smartbook_tui.roster.live_book, smartbook_tui.tui.app"
     heavy = ["vobject", "httpx", "smartbook_tui.presence.notify", "smartbook_tui.subscriber.tracker"]
     assert _loaded_after(launch, heavy) == []
+
+
+def test_the_badge_rule_and_the_roster_load_no_xml_parser() -> None:
+    statements = (
+        "import smartbook_tui.presence.summary",
+        "import smartbook_tui.roster.model",
+        "from smartbook_tui.presence import NO_PRESENCE, Availability, PresenceSummary, Presence",
+    )
+    for statement in statements:
+        assert _loaded_after(statement, ["lxml", "smartbook_tui.presence.pidf"]) == [], statement
