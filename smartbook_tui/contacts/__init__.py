@@ -9,16 +9,14 @@ from smartbook_tui.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from .model import Contact, ImportResult, PhoneNumber, SkippedCard
-    from .phones import (
+    from .phones import default_region, normalize_contacts, to_e164
+    from .regions import system_locale_name
+    from .resources import (
         book_resource_uris,
         check_domain,
         contact_resource_uris,
         contacts_by_resource,
-        default_region,
-        normalize_contacts,
         number_resource_uri,
-        system_locale_name,
-        to_e164,
     )
     from .vcard import parse_vcards, read_vcard_paths
 
@@ -46,14 +44,14 @@ _SUBMODULE_OF = {
     "ImportResult": "model",
     "PhoneNumber": "model",
     "SkippedCard": "model",
-    "book_resource_uris": "phones",
-    "check_domain": "phones",
-    "contact_resource_uris": "phones",
-    "contacts_by_resource": "phones",
+    "book_resource_uris": "resources",
+    "check_domain": "resources",
+    "contact_resource_uris": "resources",
+    "contacts_by_resource": "resources",
     "default_region": "phones",
     "normalize_contacts": "phones",
-    "number_resource_uri": "phones",
-    "system_locale_name": "phones",
+    "number_resource_uri": "resources",
+    "system_locale_name": "regions",
     "to_e164": "phones",
     "parse_vcards": "vcard",
     "read_vcard_paths": "vcard",

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from smartbook_tui.config import CardDavSettings, Settings
 from smartbook_tui.contacts.book_cache import BookCache, FileBook, Stamp, default_book_cache, file_stamp
-from smartbook_tui.contacts.phones import book_resource_uris, default_region, normalize_contacts, system_locale_name
+from smartbook_tui.contacts.regions import named_region, system_locale_name
+from smartbook_tui.contacts.resources import book_resource_uris
 
 from .events import Notice, Severity
 
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from smartbook_tui.contacts.carddav import CardDavAccount, CardDavBook, SyncResult
     from smartbook_tui.contacts.model import Contact, SkippedCard
 
-# The vCard parser (vobject), the book's reader and CardDAV (httpx) are imported where they are used: `read_ahead`
-# runs before the app's first frame, and reads the files, if at all, in a thread and a process of its own.
+# The vCard parser (vobject), the book's reader, phonenumbers and CardDAV (httpx) are imported where they are used:
+# `read_ahead` runs before the app's first frame, and reads the files, if at all, in a thread and a process of its own.
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # `watch` sets up no logging: Python would print the warnings on stderr
@@ -55,6 +56,8 @@ class BookSnapshot:
 
 def book_region(settings: Settings) -> str | None:
     """The region national numbers are read in. Raises ValueError for a region setting that is not one."""
+    from smartbook_tui.contacts.phones import default_region  # noqa: PLC0415 (see the imports)
+
     return default_region(settings.region, None, system_locale_name())
 
 
@@ -140,11 +143,10 @@ _ahead: dict[tuple[tuple[Path, ...], str | None], Future[tuple[dict[Path, FileBo
 def read_ahead(settings: Settings) -> None:
     """Begin reading the vCard files of `settings` now, in a thread (its parsing, if much changed since the last
     run, in a process of its own), unless the cache holds them all: the app calls it before it loads the screen,
-    which then starts beside it, and the session's live book takes what it read."""
-    try:
-        region = book_region(settings)
-    except ValueError:
-        return  # the live book says so once it runs
+    which then starts beside it, and the session's live book takes what it read. The region is the one the
+    settings name, unchecked (checking it loads phonenumbers): a region that is not one gets no cache, and the live
+    book says so and leaves the reading."""
+    region = named_region(settings.region, system_locale_name())
     paths = list(settings.vcard)
     future: Future[tuple[dict[Path, FileBook], bool] | None] = Future()
     _ahead[(tuple(paths), region)] = future
@@ -284,6 +286,8 @@ class LiveBook:
             self._dav_error = error
         if not (first or result.has_changes):
             return False
+        from smartbook_tui.contacts.phones import normalize_contacts  # noqa: PLC0415 (see the imports)
+
         self._dav_contacts = await asyncio.to_thread(normalize_contacts, result.book.contacts, self._region)
         self._dav_skipped = list(result.book.skipped)
         return True

@@ -10,8 +10,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import phonenumbers
-
 from smartbook_tui.contacts import PhoneNumber
 
 if TYPE_CHECKING:
@@ -84,6 +82,8 @@ class _CountryTable(dict[str, tuple[int, str]]):
     prefix (0 in France), which a number dialled inside the country starts with."""
 
     def __missing__(self, start: str) -> tuple[int, str]:
+        import phonenumbers  # noqa: PLC0415 (~25 ms to load: once the book is read, not before the first frame)
+
         found = (0, "")
         for length in (1, 2, 3):
             region = phonenumbers.region_code_for_country_code(int(start[:length]))

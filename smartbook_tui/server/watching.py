@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from smartbook_tui.contacts.phones import number_resource_uri
+from smartbook_tui.contacts.resources import number_resource_uri
 
 from .notifier import NO_ACCOUNT, ResourceView
 from .publications import Publications

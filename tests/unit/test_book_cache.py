@@ -126,6 +126,20 @@ async def test_a_cache_from_other_versions_is_not_used(tmp_path, book):
     assert BookCache(cache, "FR").load() == {}
 
 
+async def test_a_cache_made_with_another_install_of_phonenumbers_is_not_used(tmp_path, book, monkeypatch):
+    """Its number rules may have changed: a new install rewrites its `__init__.py`, which the cache notes."""
+    settings = Settings(vcard=[book], region="FR")
+    cache = tmp_path / "cache" / "book.json"
+    await launch(settings, cache)
+    assert BookCache(cache, "FR").load() != {}
+    installed = Path(book_cache.importlib.util.find_spec("phonenumbers").origin)
+    upgraded = tmp_path / "phonenumbers" / "__init__.py"
+    upgraded.parent.mkdir()
+    upgraded.write_bytes(installed.read_bytes() + b"\n")
+    monkeypatch.setattr(book_cache.importlib.util, "find_spec", lambda name: type("Spec", (), {"origin": upgraded}))
+    assert BookCache(cache, "FR").load() == {}
+
+
 async def test_the_users_files_are_only_read_and_the_cache_is_private(tmp_path, book):
     settings = Settings(vcard=[tmp_path], region="FR")  # a directory of vCards
     before = (book.read_bytes(), book.stat().st_mtime_ns, sorted(p.name for p in tmp_path.iterdir()))

@@ -1,5 +1,6 @@
 """The packages' names load on first use: every exported name is the submodule's own, and the app's launch path
-does not load the vCard parser, CardDAV's HTTP client or the NOTIFY decoders before its first frame."""
+does not load the vCard parser, phonenumbers, lxml, CardDAV's HTTP client or the NOTIFY decoders before its first
+frame."""
 
 from __future__ import annotations
 
@@ -45,9 +46,16 @@ def test_the_contact_model_loads_no_parser() -> None:
     assert _loaded_after("from smartbook_tui.contacts import Contact", ["vobject", "phonenumbers"]) == []
 
 
-def test_the_launch_path_loads_neither_vcard_parser_nor_http_nor_notify_decoders() -> None:
+def test_the_launch_path_loads_no_parser_http_client_or_notify_decoder() -> None:
     launch = "import smartbook_tui.cli.app, smartbook_tui.roster.live_book, smartbook_tui.tui.app"
-    heavy = ["vobject", "httpx", "smartbook_tui.presence.notify", "smartbook_tui.subscriber.tracker"]
+    heavy = [
+        "vobject",
+        "phonenumbers",
+        "lxml",
+        "httpx",
+        "smartbook_tui.presence.notify",
+        "smartbook_tui.subscriber.tracker",
+    ]
     assert _loaded_after(launch, heavy) == []
 
 

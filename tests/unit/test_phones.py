@@ -13,8 +13,9 @@ from smartbook_tui.contacts import (
     number_resource_uri,
     to_e164,
 )
-from smartbook_tui.contacts.phones import parse_e164, region_from_locale, system_locale_name
+from smartbook_tui.contacts.phones import parse_e164
 from smartbook_tui.contacts.quick_e164 import UNDECIDED, quick_e164
+from smartbook_tui.contacts.regions import region_from_locale, system_locale_name
 
 
 @pytest.mark.parametrize(
