@@ -27,14 +27,16 @@ from smartbook_tui.roster.events import (
     SessionEvent,
 )
 from smartbook_tui.tui.commands import SmartbookCommands
-from smartbook_tui.tui.screens.account import AccountScreen, SavedAccount
-from smartbook_tui.tui.screens.dialogs import ConsentDialog, HelpDialog, PresenceChoice, PresenceDialog
 from smartbook_tui.tui.screens.main import MainScreen
 from smartbook_tui.tui.widgets.contact_table import ContactTable
 
+# The account form and the dialogs (with the widgets only they use) load when they are first shown, not before
+# the first frame.
 if TYPE_CHECKING:
     from smartbook_tui.roster.session import Session
     from smartbook_tui.roster.session_options import SessionOptions
+    from smartbook_tui.tui.screens.account import SavedAccount
+    from smartbook_tui.tui.screens.dialogs import PresenceChoice
 
     SessionFactory = Callable[[SessionOptions], Session]
 
@@ -84,6 +86,8 @@ class SmartbookApp(App[int]):
         if self.options.settings.account.sip_uri:
             self.call_after_refresh(self._start_session)  # the session's modules load once the first frame is out
         else:
+            from smartbook_tui.tui.screens.account import AccountScreen  # noqa: PLC0415 (see the imports)
+
             self.push_screen(AccountScreen(config_path=self.config_path), self._account_saved)
 
     def _account_saved(self, saved: SavedAccount | None) -> None:
@@ -207,6 +211,8 @@ class SmartbookApp(App[int]):
             return  # nothing would be sent: ask when the book has something
         numbers = sum(len(c.sip_addresses) + sum(1 for n in c.numbers if n.e164) for c in contacts)
         self._asking = True
+        from smartbook_tui.tui.screens.dialogs import ConsentDialog  # noqa: PLC0415 (see the imports)
+
         dialog = ConsentDialog(
             service_name=self.service_name, recipient=self._recipient(), contacts=len(contacts), numbers=numbers
         )
@@ -258,6 +264,8 @@ class SmartbookApp(App[int]):
         self.notify("Your book is no longer shared. Press b to share it again.", timeout=8)
 
     def action_presence(self) -> None:
+        from smartbook_tui.tui.screens.dialogs import PresenceDialog  # noqa: PLC0415 (see the imports)
+
         self.push_screen(PresenceDialog(self.own.status, self.own.note), self._presence_chosen)
 
     def _presence_chosen(self, choice: PresenceChoice | None) -> None:
@@ -271,6 +279,8 @@ class SmartbookApp(App[int]):
         self.session.set_presence(choice.status, choice.note)
 
     def action_help(self) -> None:
+        from smartbook_tui.tui.screens.dialogs import HelpDialog  # noqa: PLC0415 (see the imports)
+
         self.push_screen(
             HelpDialog(self.key_table(), log_file=str(self.options.log_file), config_path=str(self.config_path))
         )
