@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 
 from smartbook_tui.config import load_settings, settings_path
 from smartbook_tui.roster.logfile import log_to_file
@@ -20,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
         log_to_file(options.log_file)
     except OSError as exc:
         return fail(f"cannot write the log file {options.log_file}: {exc.strerror}; give another with --log-file PATH")
+    # Until the first frame is out, the cycle collector would only walk the objects the launch makes, which live as
+    # long as the app (~40 ms of collections here): the app turns it on again then (`tui.app.collect_from_now_on`).
+    gc.disable()
     from smartbook_tui.roster.live_book import read_ahead  # noqa: PLC0415 (the book's readers only for the app)
 
     read_ahead(options.settings)  # the book is read while the screen's modules load and the app starts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +84,7 @@ class SmartbookApp(App[int]):
         return self.main
 
     def on_main_screen_ready(self) -> None:
+        self.call_after_refresh(collect_from_now_on)
         if self.options.settings.account.sip_uri:
             self.call_after_refresh(self._start_session)  # the session's modules load once the first frame is out
         else:
@@ -303,6 +305,14 @@ class SmartbookApp(App[int]):
 
 
 _MAIN_SCREEN_ACTIONS = frozenset({"presence", "share_book", "unshare_book"})
+
+
+def collect_from_now_on() -> None:
+    """Turn the cycle collector on again once the first frame is out, if the launch turned it off (`cli.app`); the
+    objects made until then (modules, widgets, styles) live as long as the app, so they are set aside from it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def run_app(options: SessionOptions, config_path: Path) -> int:

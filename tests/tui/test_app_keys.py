@@ -4,6 +4,7 @@ an empty book)."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from textual.widgets import Button
@@ -163,3 +164,15 @@ async def test_the_badge_and_the_switch_carry_the_service_name():
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, "the badge", lambda: "Example Voice" in (row_of(app, "Camille Martin") or ""))
         assert "Example Voice users only" in toggle(app)
+
+
+async def test_the_cycle_collector_the_launch_turns_off_is_on_again_once_the_screen_is_up():
+    """`smartbook` launches with it off (`cli.app`): the app must not run for hours without it."""
+    app, _sessions = scripted(live_script(fixture_contacts()))
+    gc.disable()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await shown(pilot)
+            assert gc.isenabled()
+    finally:
+        gc.enable()
