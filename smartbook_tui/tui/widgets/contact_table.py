@@ -4,6 +4,7 @@ cached by (contact, row version, cursor), so a burst of presence costs the rows 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import ceil
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -15,6 +16,7 @@ from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 from smartbook_tui.roster.model import Roster, Row
@@ -42,6 +44,17 @@ class Columns:
         free = width - (badge + _STATUS_WIDTH + _FOUND_WIDTH + 4 * _GAP + 2)  # the cursor's mark, a space at the end
         name = min(max(free * 3 // 5, 16), 32)
         return cls(name, badge, _STATUS_WIDTH, _FOUND_WIDTH, max(free - name, 0))
+
+
+def _bar_drawing(bar: ScrollBar) -> list[Segment]:
+    """What a vertical scrollbar draws for its sizes and position, as its renderer works it out."""
+    virtual, window = bar.window_virtual_size, bar.window_size
+    return bar.renderer.render_bar(
+        size=bar.size.height,
+        virtual_size=ceil(virtual),
+        window_size=ceil(window if window < virtual else 0),
+        position=bar.position,
+    ).segments
 
 
 def fit(text: str, width: int) -> str:
@@ -131,9 +144,20 @@ class ContactTable(ScrollView, can_focus=True):
         """Fit the scrollable height to the view. The table's own box keeps its size, so the scrollbar is told
         directly instead of through a layout of the whole screen (which would double the cost of a repaint)."""
         size = Size(0, len(self.view.indices) + 1)
-        if size != self.virtual_size:
-            self.set_reactive(ContactTable.virtual_size, size)
+        if size == self.virtual_size:
+            return
+        self.set_reactive(ContactTable.virtual_size, size)
+        if not self.show_vertical_scrollbar:
             self._scroll_update(size)
+            return
+        # A new height seldom moves the thumb (a thumb is a cell at least): repaint the bar only when it does.
+        bar = self.vertical_scrollbar
+        drawn = _bar_drawing(bar)
+        bar.set_reactive(ScrollBar.window_virtual_size, size.height)
+        bar.set_reactive(ScrollBar.window_size, self.container_size.height)
+        if _bar_drawing(bar) != drawn:
+            bar.refresh()
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def rows_updated(self, changed: set[int]) -> None:
         """Rows changed in place (same view order): repaint the lines of those on screen, if any."""
