@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from smartbook_tui.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
-    from ._xml import xml_attribute
+    from ._xml import xml_attribute, xml_text
     from .data_model import (
         Activity,
         BasicStatus,
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
         write_list_notify,
     )
     from .pidf import build_pidf, parse_pidf
-    from .resource_lists import ListEntry, build_resource_lists, parse_resource_lists
+    from .resource_lists import ListEntry, build_resource_lists, parse_resource_lists, resource_list_uris
     from .rlmi import Instance, InstanceState, Name, Resource, Rlmi, build_rlmi, parse_rlmi
     from .summary import NO_PRESENCE, Availability, PresenceSummary, summarize
 
@@ -105,14 +105,17 @@ __all__ = [
     "parse_resource_lists",
     "parse_rlmi",
     "pidf_part",
+    "resource_list_uris",
     "summarize",
     "write_list_notify",
     "xml_attribute",
+    "xml_text",
 ]
 
 # Each name and the submodule it is imported from when first used.
 _SUBMODULE_OF = {
     "xml_attribute": "_xml",
+    "xml_text": "_xml",
     "Activity": "data_model",
     "BasicStatus": "data_model",
     "Device": "data_model",
@@ -149,6 +152,7 @@ _SUBMODULE_OF = {
     "ListEntry": "resource_lists",
     "build_resource_lists": "resource_lists",
     "parse_resource_lists": "resource_lists",
+    "resource_list_uris": "resource_lists",
     "Instance": "rlmi",
     "InstanceState": "rlmi",
     "Name": "rlmi",

@@ -41,16 +41,32 @@ def parse_resource_lists(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTE
     Entries without a URI are skipped, as are entry-refs and external lists, which a request-contained list
     cannot use (RFC 5367 section 4).
     """
-    root = parse_xml(data, "resource-lists document", max_bytes)
-    ns, name = split_tag(root.tag)
-    if name != "resource-lists" or ns != NS_RESOURCE_LISTS:
-        raise MalformedDocument(f"not a resource-lists document: the root element is <{name or '?'}>")
     entries: dict[str, ListEntry] = {}
-    for entry in root.iter(f"{{{NS_RESOURCE_LISTS}}}entry"):
+    for entry in _read_root(data, max_bytes).iter(_ENTRY):
         uri = (entry.get("uri") or "").strip()
         if uri and uri not in entries:
             entries[uri] = ListEntry(uri, _display_name(entry))
     return tuple(entries.values())
+
+
+def resource_list_uris(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> list[str]:
+    """The URIs of `parse_resource_lists`' entries, in the same order, read in one call rather than entry by entry
+    (a server reads lists of 10,000 entries, whose display names it does not use)."""
+    uris = dict.fromkeys(uri.strip() for uri in _ENTRY_URIS(_read_root(data, max_bytes)))
+    uris.pop("", None)
+    return list(uris)
+
+
+_ENTRY = f"{{{NS_RESOURCE_LISTS}}}entry"
+_ENTRY_URIS = etree.XPath("//lists:entry/@uri", namespaces={"lists": NS_RESOURCE_LISTS}, smart_strings=False)
+
+
+def _read_root(data: bytes, max_bytes: int) -> etree._Element:
+    root = parse_xml(data, "resource-lists document", max_bytes)
+    ns, name = split_tag(root.tag)
+    if name != "resource-lists" or ns != NS_RESOURCE_LISTS:
+        raise MalformedDocument(f"not a resource-lists document: the root element is <{name or '?'}>")
+    return root
 
 
 def _display_name(entry: etree._Element) -> str | None:

@@ -14,7 +14,7 @@ from smartbook_tui.presence import (
     UnsupportedEncoding,
     decode_content_encoding,
     parse_content_type,
-    parse_resource_lists,
+    resource_list_uris,
 )
 from smartbook_tui.sip import SipParseError, SipRequest, parse_name_addr, parse_uri, split_list
 from smartbook_tui.sip.uri import SipUri, TelUri
@@ -101,10 +101,9 @@ def read_list(request: SipRequest, *, max_entries: int, max_bytes: int) -> list[
         )
     document = decoded_body(request, max_bytes, "a resource list")
     try:
-        entries = parse_resource_lists(document, max_bytes)
+        uris = [uri for uri in resource_list_uris(document, max_bytes) if _is_entry(uri)]
     except PresenceDocumentError as error:
         raise Refusal(400, f"Bad Request ({one_line(str(error))})") from None
-    uris = [entry.uri for entry in entries if _is_entry(entry.uri)]
     if len(uris) > max_entries:
         # The limit is said in a Warning too, for a client to split its list rather than send it again.
         raise Refusal(

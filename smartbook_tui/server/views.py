@@ -19,9 +19,19 @@ its tuple is `open`, so an offline allowed contact is shown to it like a gated o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
-from smartbook_tui.presence import Activity, BasicStatus, Person, Presence, PresenceTuple
+from smartbook_tui.presence import (
+    Activity,
+    BasicStatus,
+    Person,
+    Presence,
+    PresenceTuple,
+    build_pidf,
+    xml_attribute,
+    xml_text,
+)
 
 from .notifier import ResourceView
 
@@ -37,14 +47,32 @@ def account_view(entity: str, address: str, live: Presence | None, *, allowed: b
     (None when it publishes nothing), its tuples' contacts already filled in. The view carries its PIDF, written
     once: the caller shares it between the watchers that see the same."""
     if allowed and live is not None and live.tuples:
-        presence = replace(live, entity=entity)
-    elif allowed and not legacy:
-        presence = Presence(entity, tuples=(_account_tuple(address, BasicStatus.CLOSED),))
-    else:
-        persons = () if legacy else (_HIDDEN_PERSON,)
-        presence = Presence(entity, tuples=(_account_tuple(address, BasicStatus.OPEN),), persons=persons)
-    return ResourceView.account(presence, written=True)
+        return ResourceView.account(replace(live, entity=entity), written=True)
+    basic = BasicStatus.CLOSED if allowed and not legacy else BasicStatus.OPEN
+    hidden = basic is BasicStatus.OPEN and not legacy
+    presence = _account_presence(entity, address, basic, hidden)
+    # A server resolving a book writes thousands of these at once: each is its form's document with the entity and
+    # the address put in, the same bytes as build_pidf writes.
+    before_entity, before_address, after_address = _account_document_form(basic, hidden)
+    document = f"{before_entity}{xml_attribute(entity)}{before_address}{xml_text(address)}{after_address}"
+    return ResourceView(presence, document.encode())
 
 
-def _account_tuple(address: str, basic: BasicStatus) -> PresenceTuple:
-    return PresenceTuple(ACCOUNT_TUPLE_ID, basic, contact=address)
+def _account_presence(entity: str, address: str, basic: BasicStatus, hidden: bool) -> Presence:
+    persons = (_HIDDEN_PERSON,) if hidden else ()
+    return Presence(entity, (PresenceTuple(ACCOUNT_TUPLE_ID, basic, address),), persons)
+
+
+# Stand-ins for the entity and the address, which build_pidf writes as they are: the form is cut at them.
+_ENTITY_MARK, _ADDRESS_MARK = "sip:entity-mark@invalid", "sip:address-mark@invalid"
+
+
+@functools.cache
+def _account_document_form(basic: BasicStatus, hidden: bool) -> tuple[str, str, str]:
+    """build_pidf's document of an account presence, cut where its entity and its address go."""
+    written = build_pidf(_account_presence(_ENTITY_MARK, _ADDRESS_MARK, basic, hidden)).decode()
+    assert written.count(_ENTITY_MARK) == 1
+    assert written.count(_ADDRESS_MARK) == 1
+    before_entity, _, rest = written.partition(_ENTITY_MARK)
+    before_address, _, after_address = rest.partition(_ADDRESS_MARK)
+    return before_entity, before_address, after_address

@@ -1,6 +1,12 @@
 import pytest
 
-from smartbook_tui.presence import ListEntry, MalformedDocument, build_resource_lists, parse_resource_lists
+from smartbook_tui.presence import (
+    ListEntry,
+    MalformedDocument,
+    build_resource_lists,
+    parse_resource_lists,
+    resource_list_uris,
+)
 from tests.fixtures import wire
 
 
@@ -36,6 +42,7 @@ def test_parse_nested_lists_with_display_names_each_uri_once():
         ListEntry("tel:+33612345678", "Maman"),
         ListEntry("sip:carol@example.org"),
     )
+    assert resource_list_uris(document) == ["sip:bob@example.org", "tel:+33612345678", "sip:carol@example.org"]
 
 
 def test_linphone_fixture_parses():
@@ -47,3 +54,5 @@ def test_linphone_fixture_parses():
 def test_other_root_is_refused():
     with pytest.raises(MalformedDocument, match="resource-lists"):
         parse_resource_lists(b'<resource-lists xmlns="urn:wrong"/>')
+    with pytest.raises(MalformedDocument, match="resource-lists"):
+        resource_list_uris(b'<resource-lists xmlns="urn:wrong"><entry uri="sip:bob@example.org"/></resource-lists>')
