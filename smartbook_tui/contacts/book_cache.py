@@ -14,7 +14,6 @@ The user's files are only ever read.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import importlib.util
 import json
@@ -27,6 +26,7 @@ import platformdirs
 
 from smartbook_tui import __version__
 from smartbook_tui.atomic_file import write_atomically
+from smartbook_tui.collector import collector_paused
 
 from .model import Contact, PhoneNumber, SkippedCard
 
@@ -156,13 +156,8 @@ def encode_books(files: Mapping[Path, FileBook], header: list[object]) -> bytes:
 def decode_books(data: bytes, header: list[object]) -> dict[Path, FileBook]:
     """The readings `encode_books` wrote, or nothing when the header differs. Raises one of DECODE_ERRORS for a
     document it did not write."""
-    collecting = gc.isenabled()
-    gc.disable()  # tens of thousands of acyclic objects: collections passing over them would double the time
-    try:
+    with collector_paused(long_lived=True):  # tens of thousands of objects, as long-lived as the book
         return _decode(data, header)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _decode(data: bytes, header: list[object]) -> dict[Path, FileBook]:

@@ -84,9 +84,9 @@ class SmartbookApp(App[int]):
         return self.main
 
     def on_main_screen_ready(self) -> None:
-        self.call_after_refresh(collect_from_now_on)
+        collect_from_now_on()
         if self.options.settings.account.sip_uri:
-            self.call_after_refresh(self._start_session)  # the session's modules load once the first frame is out
+            self._start_session()  # its modules load now that the first frame is out
         else:
             from smartbook_tui.tui.screens.account import AccountScreen  # noqa: PLC0415 (see the imports)
 

@@ -46,8 +46,9 @@ def no_book_text(config_path: Path) -> str:
 
 
 def _set_aside_from_gc() -> None:
-    """The book's rows live as long as the app: without this, each full collection walks all of them and
-    freezes the keyboard for a tenth of a second with a 10,000-contact book. Refcounting still frees them."""
+    """A full state's presence lives as long as the book (its rows are set aside as they are made: `Roster.set_book`):
+    without this, each full collection walks all of it and freezes the keyboard for a tenth of a second with a
+    10,000-contact book. Refcounting still frees it."""
     gc.freeze()
 
 
@@ -61,7 +62,7 @@ class MainScreen(Screen[None]):
     ]
 
     class Ready(Message):
-        """The screen is composed: the session's news can be shown."""
+        """The screen's first frame is out: the session's news can be shown, and what only they need can load."""
 
     def __init__(self, *, service_name: str, account: str, users_only: bool, config_path: Path) -> None:
         super().__init__()
@@ -71,6 +72,7 @@ class MainScreen(Screen[None]):
         self.view = RosterView(self.roster, users_only=users_only)
         self.batcher = UpdateBatcher()
         self._account = account
+        self._ready_told = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="toolbar"):
@@ -96,7 +98,13 @@ class MainScreen(Screen[None]):
         self.query_one(ContactTable).focus()
         self.set_interval(FLUSH_INTERVAL, self.flush_presence)
         self._show_counts()
-        self.post_message(self.Ready())
+
+    def on_screen_resume(self) -> None:
+        # Told once, from here: the screen's own handler, which runs right after this one, paints its first frame
+        # before the app reads the message (`on_mount` is too early: the app then waited for a quiet moment).
+        if not self._ready_told:
+            self._ready_told = True
+            self.post_message(self.Ready())
 
     @property
     def table(self) -> ContactTable:
@@ -124,7 +132,6 @@ class MainScreen(Screen[None]):
         self.table.empty_text = "The book has no contacts." if empty else self._no_match_text()
         self.table.book_changed()
         self._show_counts()
-        self.call_after_refresh(_set_aside_from_gc)
 
     def add_presence(self, updates: list[PresenceUpdate]) -> None:
         self.batcher.add(updates)
