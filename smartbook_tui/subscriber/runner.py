@@ -8,14 +8,13 @@ callback on the loop thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from smartbook_tui.collector import collector_paused
 from smartbook_tui.sip.message import SipMessage
 
 from .machine import ListSubscription, Output, Phase, Send, Status, SubscriptionConfig, TooLarge, Updates
@@ -105,7 +104,7 @@ class Subscriber:
                 continue
             now = loop.time()
             if kind == "message":
-                with _collector_paused():
+                with collector_paused():  # a full state of 10,000 resources is ~150,000 objects
                     outputs = self._machine.on_message(value, now)  # type: ignore[arg-type]
                 self._dispatch(outputs)
             elif kind == "lost":
@@ -168,17 +167,3 @@ class Subscriber:
         if self._flow is not None:
             self._flow.close()
             self._flow = None
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a NOTIFY is read: a full state of 10,000 resources makes ~150,000 objects,
-    none of them in a cycle, and the collector would walk them again and again as they are made (~15% of the
-    time to read it). It is back on, as it was, right after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
