@@ -53,20 +53,31 @@ class RawCard:
 # ---------------------------------------------------------------------------------------------- entry points
 
 
+# (k, n): the k-th of n even runs of a file's cards, in order; the processes that read a big book take one each.
+Share = tuple[int, int]
+WHOLE: Share = (0, 1)
+
+
 def read_vcard_paths(paths: Iterable[Path]) -> ImportResult:
     """Every card of the given files and of the `*.vcf` files under the given directories (in name order)."""
     result = ImportResult([], [])
     for path in paths:
         for file in vcard_files(path):
-            try:
-                data = file.read_bytes()
-            except OSError as exc:
-                result.skipped.append(SkippedCard(str(file), 0, f"cannot read the file: {exc.strerror}"))
-                continue
-            found = parse_vcards(data, str(file))
+            found = read_vcard_file(file)
             result.contacts += found.contacts
             result.skipped += found.skipped
     return result
+
+
+def read_vcard_file(file: Path, share: Share = WHOLE) -> ImportResult:
+    """The cards of one file, or its `share` of them; a file that cannot be read is one skipped card (in the
+    first share alone, so that the shares together tell it once)."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        skipped = [SkippedCard(str(file), 0, f"cannot read the file: {exc.strerror}")] if share[0] == 0 else []
+        return ImportResult([], skipped)
+    return parse_vcards(data, str(file), share)
 
 
 def vcard_files(path: Path) -> list[Path]:
@@ -76,13 +87,19 @@ def vcard_files(path: Path) -> list[Path]:
     return [path]
 
 
-def parse_vcards(data: bytes | str, source: str) -> ImportResult:
-    """Every card in a vCard text. A card that cannot be read is skipped with its reason; the rest is read."""
+def parse_vcards(data: bytes | str, source: str, share: Share = WHOLE) -> ImportResult:
+    """Every card in a vCard text (or its `share` of them: the shares' results put end to end are the whole's).
+    A card that cannot be read is skipped with its reason; the rest is read."""
     text = _decode(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
     result = ImportResult([], [])
     # One look at the whole text spares a look at each card when no card needs vobject (the usual case).
     any_for_vobject = _needs_vobject(text)
-    for card in split_cards(text, source):
+    cards: Iterable[RawCard | SkippedCard] = split_cards(text, source)
+    if share != WHOLE:  # splitting is cheap next to reading the cards: each share splits the whole text
+        everything = list(cards)
+        part, parts = share
+        cards = everything[len(everything) * part // parts : len(everything) * (part + 1) // parts]
+    for card in cards:
         if isinstance(card, SkippedCard):
             result.skipped.append(card)
             continue

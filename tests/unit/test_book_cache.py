@@ -180,6 +180,33 @@ def test_a_book_read_in_a_process_is_the_book_read_here(tmp_path, book, monkeypa
     assert book_reader.read_files([book, other, missing], "FR") == here
 
 
+def test_a_book_shared_among_reading_processes_is_the_book_read_here(tmp_path, monkeypatch):
+    big = tmp_path / "big.vcf"  # read by every process, a run of its cards each; the small files go whole
+    big.write_text("".join(CARDS.replace("anna", f"anna{n}").replace("Müller", f"Müller {n}") for n in range(7)))
+    small = tmp_path / "small.vcf"
+    small.write_text(CARDS.replace("anna", "bert"))
+    missing = tmp_path / "missing.vcf"
+    files = [big, small, missing]
+    here = {file: book_reader._read_here(file, "FR") for file in files}
+    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(book_reader, "_cores", lambda: 3)
+    plans = book_reader.plan_reading({file: book_reader._size(file) for file in files}, 3)
+    assert [[share for file, share in plan if file == big] for plan in plans] == [[(0, 3)], [(1, 3)], [(2, 3)]]
+    assert sum(file == small for plan in plans for file, _share in plan) == 1
+    monkeypatch.setattr(book_reader, "_read_here", lambda *_: pytest.fail("read here, not in the processes"))
+    assert book_reader.read_files(files, "FR") == here
+
+
+def test_a_file_whose_share_is_lost_with_its_process_is_read_here_whole(tmp_path, book, monkeypatch):
+    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(book_reader, "_cores", lambda: 2)
+    here = {book: book_reader._read_here(book, "FR")}
+    answered = book_reader._read_in_a_process
+    calls = iter([True, False])
+    monkeypatch.setattr(book_reader, "_read_in_a_process", lambda *a: answered(*a) if next(calls) else {})
+    assert book_reader.read_files([book], "FR") == here
+
+
 def test_a_reading_process_that_fails_leaves_the_reading_here(tmp_path, book, monkeypatch):
     monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0)
     monkeypatch.setattr(book_reader.sys, "executable", str(tmp_path / "no-such-python"))

@@ -206,3 +206,26 @@ def test_a_book_of_vcard3_and_4_cards_is_read_without_loading_vobject(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["2", "False"]
+
+
+_piece = st.sampled_from(
+    [
+        card("FN:Ana", "TEL:+33612345678"),
+        card("UID:bo", "FN:Bo", "TEL:06 98 76 54 32", version="4.0"),
+        card("FN:Old", "TEL;CELL:0612345678", version="2.1"),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:No end\r\n",  # runs into the next card
+        card("TEL:+33600000000"),  # no name: still a contact, named by its number
+        "junk between cards\r\n",
+    ]
+)
+
+
+@settings(max_examples=60)
+@given(pieces=st.lists(_piece, max_size=12), parts=st.integers(1, 4))
+def test_a_books_shares_put_end_to_end_are_the_whole_book(pieces, parts):
+    """The reading processes each read a share of a big file's cards: together they must read it as one would."""
+    text = "".join(pieces)
+    whole = parse_vcards(text, "book.vcf")
+    shares = [parse_vcards(text, "book.vcf", (part, parts)) for part in range(parts)]
+    assert [c for share in shares for c in share.contacts] == whole.contacts
+    assert [s for share in shares for s in share.skipped] == whole.skipped
