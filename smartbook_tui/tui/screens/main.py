@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
 FLUSH_INTERVAL = 0.1  # seconds: presence reaches the table in one pass this often, however fast it arrives
 BIG_CHANGE = 1000  # rows: after a change this big (a book, a full state), its objects are set aside from the GC
-_SORT_WORDS = {SortKey.NAME: "name", SortKey.STATUS: "status"}
+
+
+def _sort_text(sort: SortKey) -> str:
+    return f"sorted by {sort.value}  (s)"
 
 
 def no_book_text(config_path: Path) -> str:
@@ -79,7 +82,7 @@ class MainScreen(Screen[None]):
             yield Label("smartbook", id="brand")
             yield Label(self._account, id="account-label")
             yield UsersToggle(service_name=self.service_name, on=self.view.users_only, id="users-toggle")
-            yield Label("", id="sort-label")
+            yield Label(_sort_text(self.view.sort), id="sort-label")
         with Horizontal(id="search-bar"):
             yield Label("Search", id="search-label")
             yield Input(placeholder="names, numbers, SIP addresses · Enter keeps it · Esc clears", id="search")
@@ -194,6 +197,7 @@ class MainScreen(Screen[None]):
 
     def action_sort(self) -> None:
         self.view.set_sort(SortKey.STATUS if self.view.sort is SortKey.NAME else SortKey.NAME)
+        self.query_one("#sort-label", Label).update(_sort_text(self.view.sort), layout=False)
         self._view_changed()
 
     @on(ContactTable.Highlighted)
@@ -221,6 +225,5 @@ class MainScreen(Screen[None]):
         toggle = self.query_one(UsersToggle)
         toggle.on = view.users_only
         toggle.count = f"{view.shown:,} of {view.total:,}" if filtered else f"{view.total:,} contacts"
-        self.query_one("#sort-label", Label).update(f"sorted by {_SORT_WORDS[view.sort]}  (s)", layout=False)
         users = self.roster.users
         self.status_bar.set_counts(f"{users:,} {self.service_name} user{'s' if users != 1 else ''}")
