@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import ceil
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -15,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
@@ -150,14 +151,23 @@ class ContactTable(ScrollView, can_focus=True):
         if not self.show_vertical_scrollbar:
             self._scroll_update(size)
             return
-        # A new height seldom moves the thumb (a thumb is a cell at least): repaint the bar only when it does.
+        self._set_bar(ScrollBar.window_virtual_size, size.height)
+        self._set_bar(ScrollBar.window_size, self.container_size.height)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        if self.show_vertical_scrollbar:
+            self._set_bar(ScrollBar.position, self.vertical_scrollbar.validate_position(new_value))
+        super().watch_scroll_y(old_value, new_value)  # the bar's position is set already: no repaint of its own
+
+    def _set_bar(self, setting: Reactive[Any], value: Any) -> None:
+        """Give the scrollbar a new size or position, and repaint it only when its thumb moves: over thousands of
+        rows, a thumb of one cell stays where it is for a new height or a scroll of a few lines."""
         bar = self.vertical_scrollbar
         drawn = _bar_drawing(bar)
-        bar.set_reactive(ScrollBar.window_virtual_size, size.height)
-        bar.set_reactive(ScrollBar.window_size, self.container_size.height)
+        bar.set_reactive(setting, value)
         if _bar_drawing(bar) != drawn:
             bar.refresh()
-        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def rows_updated(self, changed: set[int]) -> None:
         """Rows changed in place (same view order): repaint the lines of those on screen, if any."""
