@@ -99,21 +99,24 @@ class RosterView:
         by_status = len(rows) if self.sort is SortKey.STATUS else 0
         users_only = self.users_only
         query = self._query if self._query.text else None
-        moves: list[tuple[int, int | None, bool, int]] = []  # row index, its position now, shown after, new key
+        # Whether a row is listed now: for a big change, one set of the list costs less than a bisection a row.
+        listed = set(self.indices) if len(changed) > _MOVE_ONE_BY_ONE else None
+        moves: list[tuple[int, bool, bool, int]] = []  # row index, listed now, shown after, new key
         for i in changed:
             row = rows[i]
-            position = self._position(i)
+            was_listed = i in listed if listed is not None else self._position(i) is not None
             shown = (row.has_account or not users_only) and (query is None or query.matches(row))
             key = row.status_rank * by_status + name_rank[i]
-            if position is None and not shown:
+            if not was_listed and not shown:
                 keys[i] = key  # not in the list, so its key orders nothing yet
-            elif position is None or not shown or key != keys[i]:
-                moves.append((i, position, shown, key))
+            elif not was_listed or not shown or key != keys[i]:
+                moves.append((i, was_listed, shown, key))
         if not moves:
             return False
         indices = self.indices
         if len(moves) <= _MOVE_ONE_BY_ONE:
-            for position in sorted((move[1] for move in moves if move[1] is not None), reverse=True):
+            leaving = [self._position(i) for i, was_listed, _, _ in moves if was_listed]  # by the keys placed
+            for position in sorted(leaving, reverse=True):
                 del indices[position]
             for i, _, _, key in moves:
                 keys[i] = key
@@ -121,11 +124,11 @@ class RosterView:
                 if shown:
                     indices.insert(bisect_left(indices, key, key=keys.__getitem__), i)
         else:
-            leaving = {move[0] for move in moves if move[1] is not None}
+            gone = {i for i, was_listed, _, _ in moves if was_listed}
             for i, _, _, key in moves:
                 keys[i] = key
-            merged = [i for i in indices if i not in leaving]
-            merged += sorted((move[0] for move in moves if move[2]), key=keys.__getitem__)
+            merged = [i for i in indices if i not in gone]
+            merged += sorted((i for i, _, shown, _ in moves if shown), key=keys.__getitem__)
             merged.sort(key=keys.__getitem__)  # two sorted runs: one merge
             self.indices = merged
         return True
