@@ -392,6 +392,7 @@ async def launch(pilot: Pilot, session: BenchSession, stamps: Stamps, spawned: f
 async def toggles(pilot: Pilot, stamps: Stamps, repeat: int, figures: Figures) -> None:
     for _ in range(repeat):
         for name in ("toggle on", "toggle off"):
+            await pilot.pause(0.2)  # the last switch's later frames (its animation, the detail pane) are not this one's
             wall, cpu = await key_to_frame(pilot, stamps, "l")
             figures.add(name, wall)
             figures.add(f"{name}, CPU", cpu)
