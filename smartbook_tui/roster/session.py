@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 USER_AGENT = f"smartbook/{__version__}"
 TROUBLE_NOTICE_AFTER = 3.0  # seconds the list subscription must stay down before a notice says so
+PHONE_WAITS_FOR_BOOK = 1.0  # seconds at most the phone's start waits for the book to be read and its list asked for
 
 
 class SessionError(ValueError):
@@ -144,6 +145,7 @@ class Session:
         self._list_uri = options.settings.account.list_uri
         self._rls_uri = options.settings.account.rls_uri or f"sip:rls@{self._account.domain}"
         self._stop = asyncio.Event()
+        self._book_read = asyncio.Event()  # the first book is out (and its list subscription begun, if any)
         self._on_event: Callable[[SessionEvent], None] = lambda _event: None
         self._book = LiveBook(
             options.settings, domain=self._account.domain, on_notice=self._tell, log_file=options.log_file
@@ -181,7 +183,9 @@ class Session:
             if self._list_uri:
                 self._update_list()
             if self._with_phone and not self._stop.is_set():
-                await self._start_phone()
+                await self._book_read_or_stop()
+                if not self._stop.is_set():
+                    await self._start_phone()
             await self._stop.wait()
         finally:
             self._running = False
@@ -191,6 +195,16 @@ class Session:
                 await book_task
             await self._stop_list()
             await self._shutdown_phone()
+
+    async def _book_read_or_stop(self) -> None:
+        """The book and its list first: the phone's start (pjsua2 and its endpoint, ~50 ms of the loop) would hold up
+        the book's reading and the table's first paint. A book slow to come (CardDAV) holds it up a second at most."""
+        waits = [asyncio.ensure_future(self._book_read.wait()), asyncio.ensure_future(self._stop.wait())]
+        try:
+            await asyncio.wait(waits, timeout=PHONE_WAITS_FOR_BOOK, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     def stop(self) -> None:
         """End `run`: unsubscribe, unregister, and return (safe to call from the loop at any time)."""
@@ -231,6 +245,7 @@ class Session:
         if snapshot.settled:
             self._resources = snapshot.resources
             self._update_list()
+        self._book_read.set()
 
     # ------------------------------------------------------------------------------------------------ the list
 

@@ -250,6 +250,18 @@ async def test_with_the_phone_the_account_registers_and_publishes_its_status(tmp
     assert capfd.readouterr().out == ""  # pjsip printed nothing on the terminal
 
 
+async def test_with_the_phone_a_carddav_server_that_never_answers_does_not_hold_up_the_registration(tmp_path):
+    silent = await asyncio.start_server(lambda _reader, _writer: None, "127.0.0.1", 0)  # reads, never answers
+    port = silent.sockets[0].getsockname()[1]
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=[("alice", ALICE)]) as server:
+        settings = options(server)
+        settings.settings.carddav = CardDavSettings(url=f"http://127.0.0.1:{port}/book/", insecure_http=True)
+        async with running(Session(settings, phone=True)) as events:
+            await events.until(registration(RegistrationState.REGISTERED), timeout=10)
+            assert not any(isinstance(event, BookLoaded) and event.sources for event in events.seen)
+    silent.close()
+
+
 async def test_with_the_phone_a_wrong_password_is_a_state_and_one_notice(tmp_path):
     book = tmp_path / "book.vcf"
     book.write_text(vcard("Bob", f"TEL:{BOB}"))
