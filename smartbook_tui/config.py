@@ -220,14 +220,13 @@ def save_account(path: Path, account: AccountSettings) -> None:
     them. Raises ConfigError when the file cannot be read, is not a valid settings file, or cannot be written."""
     path = path.expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
         text, mode = "", 0o644
     except OSError as exc:
         raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from None
+    else:
+        text = _read_text(path)
     data = _parse(text, path)
     _check(data, path)
     saved: dict[str, object] = {}
@@ -243,13 +242,16 @@ def save_account(path: Path, account: AccountSettings) -> None:
 
 
 def _read(path: Path) -> dict[str, object]:
+    return _parse(_read_text(path), path)
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from None
-    return _parse(text, path)
 
 
 def _parse(text: str, path: Path) -> dict[str, object]:
