@@ -10,7 +10,7 @@ from __future__ import annotations
 import binascii
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import MalformedDocument, PresenceDocumentError
@@ -98,26 +98,45 @@ def parse_multipart(content_type: ContentType, body: bytes) -> tuple[BodyPart, .
         raise MalformedDocument(f"{content_type.mime} body has no boundary parameter")
     if len(boundary) > 200:
         raise MalformedDocument("multipart boundary is longer than 200 characters")
-    # The pattern starts with the literal boundary so the regex engine can skip ahead quickly; that a delimiter
-    # starts a line is checked by hand.
-    delimiter = re.compile(b"--" + re.escape(boundary.encode("utf-8", "replace")) + rb"(--)?[ \t]*(?=\r?\n|\Z)")
     parts: list[BodyPart] = []
     previous_end: int | None = None
-    for match in delimiter.finditer(body):
-        start = match.start()
-        if start and body[start - 1] != _LF:
-            continue  # the boundary text in the middle of a line: not a delimiter
+    for start, end, closing in _delimiters(body, b"--" + boundary.encode("utf-8", "replace")):
         if previous_end is not None:
             line_start = start - 2 if body[start - 2 : start] == b"\r\n" else start - 1
             parts.append(_parse_part(body, previous_end, max(line_start, previous_end)))
-        if match.group(1):  # the close delimiter: what follows is an epilogue
+        if closing:  # the close delimiter: what follows is an epilogue
             if not parts:
                 raise MalformedDocument("multipart body has no parts")
             return tuple(parts)
-        previous_end = match.end()
+        previous_end = end
     if previous_end is None:
         raise MalformedDocument(f"multipart body never uses its boundary {boundary!r}")
     raise MalformedDocument("multipart body is truncated: its closing boundary is missing")
+
+
+def _delimiters(body: bytes, marker: bytes) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, closing) of each delimiter line in `body`: `marker` (`--boundary`) at the start of a line, then
+    `--` for the close delimiter, then spaces or tabs up to the line end or the end of the body (`end` is before
+    the line end). Searched with bytes.find: each NOTIFY has a boundary of its own, and a pattern made for it
+    would be compiled anew every time."""
+    size = len(body)
+    start = body.find(marker)
+    while start != -1:
+        end = start + len(marker)
+        closing = body.startswith(b"--", end)
+        if closing:
+            end += 2
+        while end < size and body[end] in _LINEAR_SPACE:
+            end += 1
+        at_line_end = end == size or body.startswith(b"\n", end) or body.startswith(b"\r\n", end)
+        if at_line_end and (start == 0 or body[start - 1] == _LF):
+            yield start, end, closing
+            start = body.find(marker, end)
+        else:  # the boundary text in the middle of a line, or followed by more: not a delimiter
+            start = body.find(marker, start + 1)
+
+
+_LINEAR_SPACE = b" \t"
 
 
 def _parse_part(body: bytes, start: int, end: int) -> BodyPart:

@@ -148,6 +148,8 @@ def _list_state(rlmi: Rlmi, parts: dict[str, BodyPart], max_size: int, depth: in
 def _state_part(resource: Resource, parts: dict[str, BodyPart]) -> BodyPart | None:
     """The part that holds the resource's state: that of its first active instance that has one."""
     instances = resource.instances
+    if not instances:  # a resource the server knows nothing of (a number without an account)
+        return None
     if len(instances) == 1:  # the usual resource, without the generator
         instance = instances[0]
         return parts.get(instance.cid) if instance.state is InstanceState.ACTIVE and instance.cid else None

@@ -125,7 +125,7 @@ def _view(resource: ResourceState, lang: str | None) -> PresenceUpdate:
     if resource.error is not None:
         return PresenceUpdate(resource.uri, NO_PRESENCE, reason=resource.error)
     presence = resource.presence
-    if presence is None:
+    if presence is None and resource.instances:
         ended = next((i for i in resource.instances if i.state is InstanceState.TERMINATED and i.reason), None)
         if ended is not None:
             return PresenceUpdate(resource.uri, NO_PRESENCE, reason=ended.reason)
