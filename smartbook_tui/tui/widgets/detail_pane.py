@@ -23,8 +23,16 @@ class DetailPane(Static):
         super().__init__(id=id)
         self.service_name = service_name
         self.border_title = "Contact"
+        # (contact id, row version) shown; None: "no contact"; ("", 0) (no row has version 0): nothing yet
+        self._shown: tuple[str, int] | None = ("", 0)
 
     def show(self, row: Row | None) -> None:
+        """Show the row, unless the pane shows it already: the table announces its cursor's row after every
+        burst that moves rows, and a row's version changes with anything the pane says of it."""
+        shown = None if row is None else (row.contact.id, row.version)
+        if shown == self._shown:
+            return
+        self._shown = shown
         # The pane's size never depends on its text: no layout, only a repaint.
         if row is None:
             self.update(Content.styled("No contact selected.", _QUIET), layout=False)
