@@ -77,9 +77,12 @@ def parse_rlmi(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Rlmi
     for child in root:
         tag = child.tag
         if tag == _RESOURCE:
-            resource = _parse_resource(child)
-            if resource is not None:
-                resources.append(resource)
+            if len(child):
+                resource = _parse_resource(child)
+                if resource is not None:
+                    resources.append(resource)
+            elif uri := (child.get("uri") or "").strip():  # a resource with no instance: the usual one, inline
+                resources.append(Resource(uri))
         elif tag == _NAME:
             names.append(read_localized(child))
     return Rlmi(
