@@ -46,6 +46,11 @@ class Columns:
         name = min(max(free * 3 // 5, 16), 32)
         return cls(name, badge, _STATUS_WIDTH, _FOUND_WIDTH, max(free - name, 0))
 
+    @property
+    def line(self) -> int:
+        """The cells of a row's line: the cursor's mark, then the columns and the gaps between them."""
+        return 1 + self.name + self.badge + self.status + self.found + self.note + 4 * _GAP
+
 
 def _bar_drawing(bar: ScrollBar) -> list[Segment]:
     """What a vertical scrollbar draws for its sizes and position, as its renderer works it out."""
@@ -62,6 +67,8 @@ def fit(text: str, width: int) -> str:
     """`text` in exactly `width` cells: padded, or cut with an ellipsis."""
     if width <= 0:
         return ""
+    if text.isascii() and text.isprintable():  # a cell a character: no widths to look up
+        return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
     if cell_len(text) <= width:
         return set_cell_size(text, width)
     return set_cell_size(text, width - 1) + "…"
@@ -320,4 +327,8 @@ class ContactTable(ScrollView, can_focus=True):
             Segment(" " * _GAP, plain),
             Segment(fit(row.note or "", columns.note), styled("note")),
         ]
-        return Strip(segments).adjust_cell_length(width, plain)
+        if columns.line > width:  # narrower than the narrowest columns: cut
+            return Strip(segments).adjust_cell_length(width, plain)
+        if columns.line < width:
+            segments.append(Segment(" " * (width - columns.line), plain))
+        return Strip(segments, width)  # every cell is fitted: no need to measure the line again
