@@ -4,6 +4,7 @@ cached by (contact, row version, cursor), so a burst of presence costs the rows 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import zip_longest
 from math import ceil
 from typing import Any, ClassVar
 
@@ -13,7 +14,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
@@ -169,12 +170,14 @@ class ContactTable(ScrollView, can_focus=True):
 
     def _set_bar(self, setting: Reactive[Any], value: Any) -> None:
         """Give the scrollbar a new size or position, and repaint it only when its thumb moves: over thousands of
-        rows, a thumb of one cell stays where it is for a new height or a scroll of a few lines."""
+        rows, a thumb of one cell stays where it is for a new height or a scroll of a few lines. Then only the
+        lines from the first cell that changed to the last (one line each) are repainted."""
         bar = self.vertical_scrollbar
         drawn = _bar_drawing(bar)
         bar.set_reactive(setting, value)
-        if _bar_drawing(bar) != drawn:
-            bar.refresh()
+        changed = [y for y, (old, new) in enumerate(zip_longest(drawn, _bar_drawing(bar))) if old != new]
+        if changed:
+            bar.refresh(Region(0, changed[0], bar.size.width, changed[-1] - changed[0] + 1))
 
     def rows_updated(self, changed: set[int]) -> None:
         """Rows changed in place (same view order): repaint the lines of those on screen, if any."""
