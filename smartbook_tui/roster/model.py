@@ -194,5 +194,5 @@ class Roster:
         row.status = best.status
         row.found_by = best_label if best.has_account else None
         row.note = best.note
-        row.status_rank = min(best_rank, _LAST)
+        row.status_rank = best_rank if best_rank < _LAST else _LAST  # no min(): a call, per row of a burst
         row.version = next(self._versions)
