@@ -160,7 +160,7 @@ class ContactTable(ScrollView, can_focus=True):
             self._scroll_update(size)
             return
         self._set_bar(ScrollBar.window_virtual_size, size.height)
-        self._set_bar(ScrollBar.window_size, self.container_size.height)
+        self._set_bar(ScrollBar.window_size, self.container_size.height - self.scrollbar_size_horizontal)
         self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
