@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PROCESS_MIN_BYTES = 256 * 1024  # ~1,500 cards: below that, starting a process (~0.15 s) costs more than it spares
 MAX_PROCESSES = 4
-PROCESS_NICENESS = 5  # the reading processes yield to the app's, which is starting its screen meanwhile
+PROCESS_NICENESS = 10  # the reading processes yield to the app's, which is starting its screen meanwhile
 PROCESS_TIMEOUT = 300.0  # seconds: a reader that never answers is given up on, and the files are read here
 
 Reading = tuple[list[Contact], list[SkippedCard]]  # a file's contacts, normalised, and the cards skipped
