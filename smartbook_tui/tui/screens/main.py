@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from smartbook_tui.subscriber.tracker import PresenceUpdate
 
 FLUSH_INTERVAL = 0.1  # seconds: presence reaches the table in one pass this often, however fast it arrives
-BIG_CHANGE = 1000  # rows: after a change this big (a book, a full state), its objects are set aside from the GC
+BIG_CHANGE = 1000  # rows: after a change this big (a full state), its objects are set aside from the GC
 
 
 def _sort_text(sort: SortKey) -> str:
