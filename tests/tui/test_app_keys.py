@@ -7,7 +7,8 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from textual.widgets import Button
+from textual import events
+from textual.widgets import Button, Input
 
 from smartbook_tui.config import AccountSettings, Settings
 from smartbook_tui.contacts import contact_resource_uris
@@ -176,3 +177,16 @@ async def test_the_cycle_collector_the_launch_turns_off_is_on_again_once_the_scr
             assert gc.isenabled()
     finally:
         gc.enable()
+
+
+async def test_what_is_typed_right_after_slash_goes_to_the_search_box():
+    """Keys as quick as a paste: none may reach the table while the search box is still taking the focus."""
+    app, _sessions = scripted(live_script(fixture_contacts()))
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot)
+        for character in "/0639981201":  # sent as the terminal's driver sends them, without waiting in between
+            key = events.Key("slash" if character == "/" else character, character)
+            key.set_sender(app)
+            app._driver.send_message(key)
+        await wait_until(pilot, "the search", lambda: names(app) == ["Hélène Lévesque"])
+        assert app.screen.query_one("#search", Input).value == "0639981201"

@@ -59,7 +59,11 @@ class MainScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "toggle_users", "Users only", id="toggle-users", tooltip="Show only the service's users, or all"),
-        Binding("slash", "search", "Search", id="search", tooltip="Search names, numbers and SIP addresses"),
+        # A priority binding: the app runs it as it reads the key, so that the keys typed right after it (a paste, a
+        # quick typist) go to the search box, not to the table that had the focus when they were sent.
+        Binding(
+            "slash", "search", "Search", id="search", tooltip="Search names, numbers and SIP addresses", priority=True
+        ),
         Binding("s", "sort", "Sort", id="sort", tooltip="Sort by name or by status"),
         Binding("escape", "clear_search", "Clear search", show=False, id="clear-search", tooltip="Clear the search"),
     ]
@@ -175,7 +179,7 @@ class MainScreen(Screen[None]):
 
     def action_search(self) -> None:
         self.query_one("#search-bar").add_class("-shown")
-        self.query_one("#search", Input).focus()
+        self.set_focus(self.query_one("#search", Input))  # now: `Input.focus` would wait for the app's next turn
 
     def action_clear_search(self) -> None:
         search = self.query_one("#search", Input)
