@@ -39,7 +39,7 @@ def read_files(files: Sequence[Path], region: str | None) -> dict[Path, Reading]
     """Each file's contacts, normalised under `region`, and its skipped cards (blocks: call it from a thread)."""
     sizes = {file: _size(file) for file in files}
     total = sum(sizes.values())
-    processes = min(MAX_PROCESSES, _cores(), total // max(PROCESS_MIN_BYTES, 1)) if total >= PROCESS_MIN_BYTES else 0
+    processes = min(MAX_PROCESSES, _cores(), total // PROCESS_MIN_BYTES) if total >= PROCESS_MIN_BYTES else 0
     readings = _read_in_processes(plan_reading(sizes, processes), region) if processes else {}
     for file in files:
         if file not in readings:
@@ -52,7 +52,7 @@ def plan_reading(sizes: dict[Path, int], processes: int) -> list[Plan]:
     share each; any other goes whole to the process with the fewest bytes so far."""
     plans: list[Plan] = [[] for _ in range(processes)]
     loads = [0.0] * processes
-    big = sum(sizes.values()) / max(processes, 1) / 2
+    big = sum(sizes.values()) / processes / 2
     for file, size in sizes.items():
         if processes > 1 and size > big:
             for part, plan in enumerate(plans):

@@ -174,7 +174,7 @@ def test_a_book_read_in_a_process_is_the_book_read_here(tmp_path, book, monkeypa
     other.write_text(CARDS.replace("anna", "bert").replace("Anna", "Bert"))
     missing = tmp_path / "missing.vcf"
     here = {file: book_reader._read_here(file, "FR") for file in (book, other, missing)}
-    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0 if in_a_process else 1 << 40)
+    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 1 if in_a_process else 1 << 40)
     if in_a_process:
         monkeypatch.setattr(book_reader, "_read_here", lambda *_: pytest.fail("read here, not in the process"))
     assert book_reader.read_files([book, other, missing], "FR") == here
@@ -188,7 +188,7 @@ def test_a_book_shared_among_reading_processes_is_the_book_read_here(tmp_path, m
     missing = tmp_path / "missing.vcf"
     files = [big, small, missing]
     here = {file: book_reader._read_here(file, "FR") for file in files}
-    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 1)
     monkeypatch.setattr(book_reader, "_cores", lambda: 3)
     plans = book_reader.plan_reading({file: book_reader._size(file) for file in files}, 3)
     assert [[share for file, share in plan if file == big] for plan in plans] == [[(0, 3)], [(1, 3)], [(2, 3)]]
@@ -198,7 +198,7 @@ def test_a_book_shared_among_reading_processes_is_the_book_read_here(tmp_path, m
 
 
 def test_a_file_whose_share_is_lost_with_its_process_is_read_here_whole(tmp_path, book, monkeypatch):
-    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 1)
     monkeypatch.setattr(book_reader, "_cores", lambda: 2)
     here = {book: book_reader._read_here(book, "FR")}
     answered = book_reader._read_in_a_process
@@ -208,7 +208,7 @@ def test_a_file_whose_share_is_lost_with_its_process_is_read_here_whole(tmp_path
 
 
 def test_a_reading_process_that_fails_leaves_the_reading_here(tmp_path, book, monkeypatch):
-    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(book_reader, "PROCESS_MIN_BYTES", 1)
     monkeypatch.setattr(book_reader.sys, "executable", str(tmp_path / "no-such-python"))
     assert book_reader.read_files([book], "FR") == {book: book_reader._read_here(book, "FR")}
 
