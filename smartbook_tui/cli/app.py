@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import gc
 
+from smartbook_tui.collector import off_until_the_first_frame
 from smartbook_tui.config import load_settings, settings_path
 from smartbook_tui.roster.logfile import log_to_file
 
@@ -21,9 +21,7 @@ def run(args: argparse.Namespace) -> int:
         log_to_file(options.log_file)
     except OSError as exc:
         return fail(f"cannot write the log file {options.log_file}: {exc.strerror}; give another with --log-file PATH")
-    # Until the first frame is out, the cycle collector would only walk the objects the launch makes, which live as
-    # long as the app (~40 ms of collections here): the app turns it on again then (`tui.app.collect_from_now_on`).
-    gc.disable()
+    off_until_the_first_frame()  # the app turns it on again then (`SmartbookApp.on_main_screen_ready`)
     from smartbook_tui.roster.live_book import read_ahead  # noqa: PLC0415 (the book's readers only for the app)
 
     read_ahead(options.settings)  # the book is read while the screen's modules load and the app starts

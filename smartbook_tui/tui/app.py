@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from smartbook_tui.collector import collect_from_now_on
 from smartbook_tui.phone.states import OwnPresence, OwnStatus
 from smartbook_tui.roster.consent import ConsentStore
 from smartbook_tui.roster.events import (
@@ -305,14 +305,6 @@ class SmartbookApp(App[int]):
 
 
 _MAIN_SCREEN_ACTIONS = frozenset({"presence", "share_book", "unshare_book"})
-
-
-def collect_from_now_on() -> None:
-    """Turn the cycle collector on again once the first frame is out, if the launch turned it off (`cli.app`); the
-    objects made until then (modules, widgets, styles) live as long as the app, so they are set aside from it."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
 
 
 def run_app(options: SessionOptions, config_path: Path) -> int:
