@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 
 from smartbook_tui.sip.message import SipRequest
-from smartbook_tui.sip.uri import NameAddr, SipParseError, parse_name_addr, parse_sip_uri
+from smartbook_tui.sip.uri import NameAddr, SipParseError, SipUri, parse_name_addr, parse_sip_uri
 
 from .refusal import Refusal
 
@@ -125,6 +125,16 @@ class Registrar:
             return []
         self._drop_expired(key, account, now)
         return list(account.bindings)
+
+    def binding_at(self, uri: SipUri, now: float) -> Binding | None:
+        """The live binding whose contact is `uri` (RFC 3261 19.1.4 equivalence): how an in-dialog request addressed
+        to a device's contact reaches the device where it registered from (its TCP connection, its NAT mapping).
+        A scan: bindings are a few per account, and this is asked once per in-dialog request."""
+        for account in self._accounts.values():
+            for binding in account.bindings:
+                if binding.expires_at > now and binding.contact.uri.equivalent(uri):
+                    return binding
+        return None
 
     @property
     def next_expiry(self) -> float | None:
