@@ -12,6 +12,8 @@ How a request is handled:
 * A source sending more than `rate_limit` requests a second gets 503 with Retry-After (one answer a second; the
   rest are dropped): a subscriber learns which numbers have accounts, so floods are both load and enumeration.
 * Headers every request needs, then digest authentication: 401 for REGISTER, 407 for PUBLISH and SUBSCRIBE.
+* Calls and messages (INVITE, ACK, BYE, CANCEL, UPDATE, INFO, PRACK, MESSAGE, REFER, NOTIFY, and an OPTIONS for a
+  user) go to the `Proxy` (`server/proxy/`), with their responses: it has its own transactions, limits and timers.
 * REGISTER goes to the `Registrar`; PUBLISH (only for oneself) to `Publications`; SUBSCRIBE makes a subscription:
   a resource list (`Supported: eventlist`, with an RFC 5367 body, or bodyless to one of the subscriber's stored
   lists) or one presentity (an account of the domain). The 200 goes out first, then the full-state NOTIFY.
@@ -36,10 +38,12 @@ from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOu
 from smartbook_tui.sip.uri import SipParseError, parse_name_addr
 
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
+from .proxy import Proxy, ProxyConfig
 from .publications import Publications
 from .ratelimit import SourceLimiter
-from .refusal import Refusal, one_line
+from .refusal import Refusal
 from .registrar import Registrar, contact_values
+from .replies import response_to as _response
 from .requests import (
     accepts_deflate,
     check_request,
@@ -57,7 +61,9 @@ __all__ = ["LegacyMode", "PeerLike", "PresenceServer", "Send", "ServerConfig"]
 
 log = logging.getLogger(__name__)
 
-ALLOWED_METHODS = "REGISTER, SUBSCRIBE, PUBLISH, OPTIONS"
+ALLOWED_METHODS = (
+    "REGISTER, SUBSCRIBE, PUBLISH, OPTIONS, INVITE, ACK, BYE, CANCEL, UPDATE, INFO, PRACK, MESSAGE, REFER, NOTIFY"
+)
 SUPPORTED = "eventlist, recipient-list-subscribe"
 _KNOWN_OPTIONS = frozenset({"eventlist", "recipient-list-subscribe"})
 _PUBLICATIONS = ("publications", None)  # timer items: (kind, target)
@@ -91,6 +97,8 @@ class ServerConfig:
     default_subscribe_expires: int = 3_600
     max_subscriptions_per_account: int = 32
     rate_limit: float = 200.0  # requests a second from one source (0: no limit); bursts of twice that
+    max_pending_per_source: int = 200  # proxied requests from one source waiting for their final answer
+    max_pending: int = 10_000  # proxied requests waiting for their final answer, from everyone
     legacy: LegacyMode = "auto"
 
 
@@ -128,6 +136,14 @@ class PresenceServer:
         self._server_transactions: dict[tuple[str, str, str], ServerTransaction] = {}
         self._ha1s: dict[str, dict[str, str]] = {}  # username -> algorithm -> HA1
         self._limiter = SourceLimiter(config.rate_limit)
+        self.proxy = Proxy(
+            ProxyConfig(config.domain, config.via, config.max_pending_per_source, config.max_pending),
+            self.registrar,
+            lookup=self.watching.lookup,
+            authenticate=self._authenticate,
+            token=token,
+            limiter=self._limiter,
+        )
         self._timers: list[tuple[float, int, tuple[str, Any]]] = []
         self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
         self._timer_serial = 0
@@ -140,13 +156,18 @@ class PresenceServer:
         return len(self._subscriptions)
 
     def next_deadline(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
+        own = self._timers[0][0] if self._timers else None
+        proxied = self.proxy.next_deadline()
+        return proxied if own is None else own if proxied is None else min(own, proxied)
 
     # ------------------------------------------------------------------------------------------ input
 
     def receive(self, message: SipMessage, peer: PeerLike, now: float) -> list[Send]:
         if isinstance(message, SipResponse):
-            self._on_response(message, now)
+            if self.proxy.owns(message):
+                self._proxied(self.proxy.receive_response(message, now))
+            else:
+                self._on_response(message, now)
         else:
             self._on_request(message, peer, now)
         return self._flush()
@@ -156,6 +177,7 @@ class PresenceServer:
         (`next_deadline` <= now), for the caller to call again once it has read its sockets: a coalescing interval
         that ends for many subscriptions at once is not one long burst during which no PUBLISH is read. What has
         waited `_TIMER_LATE` seconds is handled whatever the slice, so that a busy server still sends."""
+        self._proxied(self.proxy.on_timer(now))
         timers = self._timers
         while timers and timers[0][0] <= now and (len(self._out) < _TIMER_SLICE or timers[0][0] <= now - _TIMER_LATE):
             when, _, item = heapq.heappop(timers)
@@ -204,10 +226,11 @@ class PresenceServer:
     # ------------------------------------------------------------------------------------------ requests
 
     def _on_request(self, request: SipRequest, peer: PeerLike, now: float) -> None:
-        if request.method == "ACK":
-            return
         if not request.headers.get("Via"):
             log.debug("dropped a %s without Via from %s", request.method, peer)
+            return
+        if self.proxy.takes(request):
+            self._proxied(self.proxy.receive_request(request, peer, now))  # type: ignore[arg-type]
             return
         try:
             key = server_key(request)
@@ -639,24 +662,15 @@ class PresenceServer:
         self._timer_serial += 1
         heapq.heappush(self._timers, (when, self._timer_serial, item))
 
+    def _proxied(self, sends: list[tuple[bytes, object]]) -> None:
+        self._out += [Send(data, peer) for data, peer in sends]
+
     def _flush(self) -> list[Send]:
         out, self._out = self._out, []
         return out
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _response(
-    request: SipRequest, status: int, reason: str, extra: dict[str, str] | None = None, *, to_tag: str | None = None
-) -> SipResponse:
-    headers = request.headers.only("Via", "From", "To", "Call-ID", "CSeq")
-    if to_tag is not None and not request.to_tag:
-        headers.set("To", f"{request.headers.get('To') or ''};tag={to_tag}")
-    headers.add("Server", "smartbook")
-    for name, value in (extra or {}).items():
-        headers.add(name, value)
-    return SipResponse(status, one_line(reason), headers)  # reasons quote what the client sent
 
 
 def _realm_of(credentials: str) -> str | None:
