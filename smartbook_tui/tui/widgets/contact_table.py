@@ -29,6 +29,9 @@ _GAP = 2
 _STATUS_WIDTH = 14  # "☎ on the phone"
 _FOUND_WIDTH = 18  # "+33 6 39 98 12 01"; a longer number or a SIP address is cut
 _COLOUR_CLASSES = ("online", "away", "busy", "phone", "offline", "unknown", "none")
+# What a table line shows, as the key of its drawing: a row's (contact id, version, cursor bar, cursor mark), the
+# empty view's text, or nothing.
+_LineKey = tuple[str, int, bool, bool] | str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ class ContactTable(ScrollView, can_focus=True):
         self._cursor = 0
         self._cursor_id: str | None = None
         self._cache: LRUCache[tuple[str, int, bool, bool], Strip] = LRUCache(1024)
+        self._drawn: dict[int, _LineKey] = {}  # screen line -> the key of what it shows since its last drawing
         self._columns = Columns.fit(80, self._badge_width)
         self._styles: dict[str, Style] | None = None
 
@@ -144,9 +148,9 @@ class ContactTable(ScrollView, can_focus=True):
         self._cursor = max(min(position, len(self.view.indices) - 1), 0)
         self._size_to_view()
         top = self._cursor - screen_line if keep_line or self._cursor >= self._page else 0
-        self.scroll_to(y=max(top, 0), animate=False, immediate=True)
+        self.scroll_to(y=max(top, 0), animate=False, immediate=True)  # a scroll repaints every line itself
         self._keep_cursor_visible()
-        self.refresh()
+        self._repaint_changed_lines()
         self._announce()
 
     def _size_to_view(self) -> None:
@@ -183,12 +187,18 @@ class ContactTable(ScrollView, can_focus=True):
         """Rows changed in place (same view order): repaint the lines of those on screen, if any."""
         if not changed:
             return
-        start = round(self.scroll_y)
-        for offset, index in enumerate(self.view.indices[start : start + self._page]):
-            if index in changed:
-                self.refresh_line(start + offset + 1)
+        self._repaint_changed_lines()
         if self.view.indices and self.view.indices[self._cursor] in changed:
             self.post_message(self.Highlighted(self.cursor_row))
+
+    def _repaint_changed_lines(self) -> None:
+        """Repaint the screen lines that would show another row, or another version of their row, than they show:
+        when a burst re-orders a sorted view, most lines on screen still show what they showed, and a whole-table
+        repaint would cost Textual each of them again."""
+        top = round(self.scroll_y)
+        for y in range(1, self._page + 1):
+            if self._drawn.get(y) != self._line(y)[1]:
+                self.refresh_line(top + y)
 
     def book_changed(self) -> None:
         """A new book: every strip may be stale."""
@@ -268,23 +278,29 @@ class ContactTable(ScrollView, can_focus=True):
             self._styles["base"] = base
         return self._styles[name]
 
+    def _line(self, y: int) -> tuple[Row | None, _LineKey]:
+        """The row screen line `y` (under the header) shows, if any, and the key of the line's drawing."""
+        position = round(self.scroll_y) + y - 1
+        indices = self.view.indices
+        if position >= len(indices):
+            return None, self.empty_text if not indices and y == 2 and self.empty_text else None
+        row = self.roster.rows[indices[position]]
+        at_cursor = position == self._cursor  # the mark shows at the cursor, focused or not
+        return row, (row.contact.id, row.version, at_cursor and self.has_focus_within_screen, at_cursor)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if y == 0:
             return self._header(width)
-        position = round(self.scroll_y) + y - 1
-        indices = self.view.indices
-        if position >= len(indices):
-            if not indices and y == 2 and self.empty_text:
-                return Strip([Segment(fit("  " + self.empty_text, width), self._style("empty"))], width)
+        row, key = self._line(y)
+        self._drawn[y] = key
+        if row is None or not isinstance(key, tuple):
+            if key:
+                return Strip([Segment(fit("  " + key, width), self._style("empty"))], width)
             return Strip.blank(width, self._style("base"))
-        row = self.roster.rows[indices[position]]
-        at_cursor = position == self._cursor
-        is_cursor = at_cursor and self.has_focus_within_screen
-        key = (row.contact.id, row.version, is_cursor, at_cursor)  # the mark shows at the cursor, focused or not
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._row_strip(row, is_cursor, at_cursor, width)
+            strip = self._row_strip(row, key[2], key[3], width)
             self._cache[key] = strip
         return strip
 
