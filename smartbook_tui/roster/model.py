@@ -144,6 +144,10 @@ class Roster:
     def row_of(self, contact_id: str) -> int | None:
         return self._row_of.get(contact_id)
 
+    def rows_with_resource(self, uri: str) -> list[Row]:
+        """The rows that have this resource URI (a number shared by a family: each of theirs), in book order."""
+        return [self.rows[row_index] for row_index, _ in sorted(self._slots.get(uri, ()))]
+
     def apply(self, updates: list[PresenceUpdate]) -> set[int]:
         """Take presence updates (the list subscription's, per resource URI); the indices of the rows that changed."""
         known = self._known
