@@ -23,7 +23,6 @@ _STRUCTURED = frozenset({"N", "ORG"})  # values whose components are separated b
 USED_PROPERTIES = frozenset({"UID", "FN", "N", "ORG", "TEL", "IMPP"}) | _SIP_PROPERTIES
 # Starts with a literal, so the search runs at memchr speed; finding it mid-line only sends a card to vobject.
 _VERSION_2_1 = re.compile(r"VERSION:[ \t]*2\.1[ \t]*\r?$", re.MULTILINE)
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAYBE_KEYWORD = frozenset("BbEe \t")
 
 
@@ -91,18 +90,24 @@ def parse_vcards(data: bytes | str, source: str, share: Share = WHOLE) -> Import
     """Every card in a vCard text (or its `share` of them: the shares' results put end to end are the whole's).
     A card that cannot be read is skipped with its reason; the rest is read."""
     text = _decode(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
+    upper = text.upper()
     result = ImportResult([], [])
     # One look at the whole text spares a look at each card when no card needs vobject (the usual case).
-    any_for_vobject = _needs_vobject(text)
-    cards: Iterable[RawCard | SkippedCard] = split_cards(text, source)
-    if share != WHOLE:  # splitting is cheap next to reading the cards: each share splits the whole text
-        everything = list(cards)
+    any_for_vobject = _needs_vobject(upper)
+    if "\r" in text:  # lines end at CR LF, CR or LF: from here on at LF alone
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    spans = _plain_card_spans(text, upper, source)
+    if spans is None:
+        spans = list(card_spans(text, source))
+    if share != WHOLE:  # finding the cards is cheap next to reading them: each share finds all of them
         part, parts = share
-        cards = everything[len(everything) * part // parts : len(everything) * (part + 1) // parts]
-    for card in cards:
-        if isinstance(card, SkippedCard):
-            result.skipped.append(card)
+        spans = spans[len(spans) * part // parts : len(spans) * (part + 1) // parts]
+    for span in spans:
+        if isinstance(span, SkippedCard):
+            result.skipped.append(span)
             continue
+        index, start, end = span
+        card = RawCard(source, index, text[start:end].split("\n"))
         try:
             result.contacts.append(read_card(card, maybe_vobject=any_for_vobject))
         except CardError as exc:
@@ -119,23 +124,75 @@ def _decode(data: bytes) -> str:
 
 def split_cards(text: str, source: str) -> Iterator[RawCard | SkippedCard]:
     """The cards of a text, in order, counted from 1; an unterminated card is reported, not swallowed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for span in card_spans(text, source):
+        if isinstance(span, SkippedCard):
+            yield span
+        else:
+            index, start, end = span
+            yield RawCard(source, index, text[start:end].split("\n"))
+
+
+CardSpan = tuple[int, int, int]  # a card's index, and where its BEGIN:VCARD line starts and its END:VCARD line ends
+
+# A line is BEGIN:VCARD or END:VCARD when, stripped and in upper case, it says so. No character but the ASCII
+# letters of "vcard" turns into "VCARD" in upper case, so only the lines this finds need that closer look.
+_VCARD_WORD = re.compile("[Vv][Cc][Aa][Rr][Dd]")
+
+
+def card_spans(text: str, source: str) -> Iterator[CardSpan | SkippedCard]:
+    """Where the cards of a text whose lines end at LF are, in order, counted from 1; an unterminated card is
+    reported, not swallowed."""
     index = 0
-    current: list[str] | None = None
-    for line in _LINE_BREAK.split(text):
-        # Only BEGIN:VCARD and END:VCARD matter here: look closer at lines that may be one of them.
+    begun = -1  # where the open card's BEGIN:VCARD line starts
+    position = 0  # the lines before it have been looked at
+    while (found := _VCARD_WORD.search(text, position)) is not None:
+        start = text.rfind("\n", position, found.start()) + 1
+        end = text.find("\n", found.end())
+        end = len(text) if end < 0 else end
+        position = end
+        line = text[start:end]
         keyword = line.strip().upper() if line[:1] in _MAYBE_KEYWORD else ""
         if keyword == "BEGIN:VCARD":
-            if current is not None:
+            if begun >= 0:
                 yield SkippedCard(source, index, "it has no END:VCARD before the next card")
             index += 1
-            current = [line]
-        elif current is not None:
-            current.append(line)
-            if keyword == "END:VCARD":
-                yield RawCard(source, index, current)
-                current = None
-    if current is not None:
+            begun = start
+        elif keyword == "END:VCARD" and begun >= 0:
+            yield index, begun, end
+            begun = -1
+    if begun >= 0:
         yield SkippedCard(source, index, "the file ends before its END:VCARD")
+
+
+def _plain_card_spans(text: str, upper: str, source: str) -> list[CardSpan | SkippedCard] | None:
+    """`card_spans` of a text whose lines end at LF and whose every "vcard", in any case, is a line that says
+    BEGIN:VCARD or END:VCARD exactly (`upper`: the text in upper case, line ends aside); None for another text.
+    Found with a few searches of the whole text instead of a look at each line that says "vcard"."""
+    framed = f"\n{text}\n"
+    begins = framed.count("\nBEGIN:VCARD\n")
+    if begins + framed.count("\nEND:VCARD\n") != upper.count("VCARD"):
+        return None
+    # Each piece but the last ends with its line's "BEGIN:" or "END:"; the next starts with that line's end.
+    spans: list[CardSpan | SkippedCard] = []
+    index = 0
+    begun = -1
+    position = 0
+    pieces = text.split("VCARD")
+    for piece in pieces[:-1]:
+        position += len(piece)
+        if piece.endswith("BEGIN:"):
+            if begun >= 0:
+                spans.append(SkippedCard(source, index, "it has no END:VCARD before the next card"))
+            index += 1
+            begun = position - 6
+        elif begun >= 0:
+            spans.append((index, begun, position + 5))
+            begun = -1
+        position += 5
+    if begun >= 0:
+        spans.append(SkippedCard(source, index, "the file ends before its END:VCARD"))
+    return spans
 
 
 def read_card(card: RawCard, *, maybe_vobject: bool = True) -> Contact:
@@ -145,11 +202,12 @@ def read_card(card: RawCard, *, maybe_vobject: bool = True) -> Contact:
 
 def fast_path_reads(card: RawCard) -> bool:
     """Whether the line parser reads this card (vobject reads vCard 2.1, quoted-printable and charset cards)."""
-    return not _needs_vobject("\n".join(card.lines))
+    return not _needs_vobject("\n".join(card.lines).upper())
 
 
-def _needs_vobject(text: str) -> bool:
-    upper = text.upper()  # plain substring tests on one upper-cased copy: far quicker than a case-blind regex
+def _needs_vobject(upper: str) -> bool:
+    """Whether a text (in upper case: plain substring tests are far quicker than a case-blind regex) may hold a
+    card for vobject."""
     return "QUOTED-PRINTABLE" in upper or "CHARSET=" in upper or _VERSION_2_1.search(upper) is not None
 
 
@@ -157,22 +215,43 @@ def _needs_vobject(text: str) -> bool:
 
 
 def line_properties(card: RawCard) -> list[Property]:
-    """The fast path: unfold, then split each content line (RFC 6350 section 3.3) with one regex. Every line
-    must be a content line, as vobject demands; only the properties a contact is made of are parsed further."""
+    """The fast path: unfold, then split each content line (RFC 6350 section 3.3). Every line must be a content
+    line, as vobject demands; only the properties a contact is made of are parsed further."""
     properties = []
     for line in _unfold(card.lines[1:-1]):
-        if not line or line.isspace():
+        head, colon, value = line.partition(":")
+        if '"' in head or not colon:  # a quoted parameter value may hold ':' (or the line is not a content line)
+            if not line or line.isspace():
+                continue
+            properties += _quoted_line_property(line)
             continue
-        match = _CONTENT_LINE.match(line)
-        if match is None:
+        # Without quotes, the name and parameters end at the first ':': [group.]NAME[;param...]
+        name, semicolon, raw_params = head.partition(";")
+        if "." in name:
+            name = name.partition(".")[2]  # without its group
+            if not name or "." in name:
+                raise CardError(f"the line {line[:40]!r} is not of the form NAME:value")
+        elif not name:
             raise CardError(f"the line {line[:40]!r} is not of the form NAME:value")
-        name = match.group(1).strip().upper()
+        name = name.strip().upper()
         if name not in USED_PROPERTIES:
             continue
-        raw_params, value = match.group(2), match.group(3)
-        params, bare = _parse_params(raw_params) if raw_params else ({}, [])
+        params, bare = _parse_params(raw_params.split(";")) if semicolon else ({}, [])
         properties.append(Property(name, value if name in _STRUCTURED else unescape(value), params, bare))
     return properties
+
+
+def _quoted_line_property(line: str) -> list[Property]:
+    """The property of a content line whose parameters may be quoted (none when a contact is not made of it)."""
+    match = _CONTENT_LINE.match(line)
+    if match is None:
+        raise CardError(f"the line {line[:40]!r} is not of the form NAME:value")
+    name = match.group(1).strip().upper()
+    if name not in USED_PROPERTIES:
+        return []
+    raw_params, value = match.group(2), match.group(3)
+    params, bare = _parse_params(_PARAM.findall(raw_params)) if raw_params else ({}, [])
+    return [Property(name, value if name in _STRUCTURED else unescape(value), params, bare)]
 
 
 # [group.]NAME[;param...]:value, where quoted parameter values may hold ';', ':' and ','.
@@ -191,10 +270,10 @@ def _unfold(lines: list[str]) -> list[str]:
     return unfolded
 
 
-def _parse_params(raw_params: str) -> tuple[dict[str, list[str]], list[str]]:
+def _parse_params(raw_params: list[str]) -> tuple[dict[str, list[str]], list[str]]:
     params: dict[str, list[str]] = {}
     bare: list[str] = []  # vCard 2.1 `TEL;CELL;PREF:`
-    for raw in _PARAM.findall(raw_params):
+    for raw in raw_params:
         key, equals, value = raw.partition("=")
         if not equals:
             bare.append(key.strip())

@@ -1,14 +1,19 @@
+import re
 import subprocess
 import sys
 
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
-from smartbook_tui.contacts import PhoneNumber, parse_vcards, read_vcard_paths
+from smartbook_tui.contacts import PhoneNumber, SkippedCard, parse_vcards, read_vcard_paths
 from smartbook_tui.contacts.vcard import (
+    CardError,
     RawCard,
+    _plain_card_spans,
+    card_spans,
     contact_from_properties,
     line_properties,
+    read_card,
     split_cards,
     vobject_properties,
 )
@@ -229,3 +234,79 @@ def test_a_books_shares_put_end_to_end_are_the_whole_book(pieces, parts):
     shares = [parse_vcards(text, "book.vcf", (part, parts)) for part in range(parts)]
     assert [c for share in shares for c in share.contacts] == whole.contacts
     assert [s for share in shares for s in share.skipped] == whole.skipped
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _cards_line_by_line(text: str, source: str) -> list[RawCard | SkippedCard]:
+    """The rule for finding cards, applied to each line in turn: what the quicker searches must agree with."""
+    found: list[RawCard | SkippedCard] = []
+    index = 0
+    current: list[str] | None = None
+    for line in _LINE_BREAK.split(text):
+        keyword = line.strip().upper() if line[:1] in "BbEe \t" else ""
+        if keyword == "BEGIN:VCARD":
+            if current is not None:
+                found.append(SkippedCard(source, index, "it has no END:VCARD before the next card"))
+            index += 1
+            current = [line]
+        elif current is not None:
+            current.append(line)
+            if keyword == "END:VCARD":
+                found.append(RawCard(source, index, current))
+                current = None
+    if current is not None:
+        found.append(SkippedCard(source, index, "the file ends before its END:VCARD"))
+    return found
+
+
+_book_line = st.sampled_from(
+    [
+        "BEGIN:VCARD",
+        "END:VCARD",
+        "begin:vcard",
+        " End:VCard\t",
+        "\u00a0BEGIN:VCARD",
+        "beg\u0131n:vcard",  # a dotless i is an I in upper case
+        "BEGIN:VCARD2",
+        "END:VCARD;x",
+        "VERSION:3.0",
+        "FN:Ana",
+        "TEL:+33612345678",
+        "NOTE:my vCard",
+        "X-VCARD-ID:1",
+        " folded",
+        "",
+        "junk",
+    ]
+)
+
+
+@settings(max_examples=300)
+@given(lines=st.lists(_book_line, max_size=14), ends=st.lists(st.sampled_from(["\r\n", "\n", "\r"]), min_size=1))
+def test_cards_are_found_as_a_look_at_each_line_finds_them(lines, ends):
+    text = "".join(line + ends[i % len(ends)] for i, line in enumerate(lines))
+    expected = _cards_line_by_line(text, "b.vcf")
+    assert list(split_cards(text, "b.vcf")) == expected
+    lf = text.replace("\r\n", "\n").replace("\r", "\n")
+    plain = _plain_card_spans(lf, text.upper(), "b.vcf")  # the searches for a book without odd lines
+    assert plain is None or plain == list(card_spans(lf, "b.vcf"))
+    read = [c if isinstance(c, SkippedCard) else _read_or_skip(c) for c in expected]
+    whole = parse_vcards(text, "b.vcf")
+    assert whole.contacts == [c for c in read if not isinstance(c, SkippedCard)]
+    assert whole.skipped == [c for c in read if isinstance(c, SkippedCard)]
+
+
+def test_a_generated_book_is_searched_for_its_cards_quickly():
+    text = "junk\n" + "".join(card(f"FN:N{i}", f"TEL:+3361234567{i}") for i in range(5)).replace("\r\n", "\n")
+    spans = _plain_card_spans(text, text.upper(), "b.vcf")
+    assert spans is not None
+    assert spans == list(card_spans(text, "b.vcf"))
+
+
+def _read_or_skip(card: RawCard):
+    try:
+        return read_card(card)
+    except CardError as exc:
+        return SkippedCard(card.source, card.index, str(exc))
