@@ -6,12 +6,14 @@ on the other cores, at a lower priority than the app's (its first frame comes fi
 big file's cards are split into even runs, one per process, and small files go whole to the process with the least
 to read. Each is a fresh interpreter (`python -P -m smartbook_tui.contacts.book_reader REGION`, never a fork of a
 process that may hold pjsua2 or Textual) that imports this package only, reads the shares named on its input, and
-answers on its standard output in the book cache's format.
+answers on its standard output with the records as marshal's plain tuples: written and read back in a few
+milliseconds, where JSON took ~180 ms to write and ~90 ms to read back for 25,000 contacts.
 """
 
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import subprocess
 import sys
@@ -21,8 +23,7 @@ from pathlib import Path
 
 from smartbook_tui.collector import collector_paused
 
-from .book_cache import DECODE_ERRORS, FileBook, book_header, decode_books, encode_books
-from .model import Contact, SkippedCard
+from .model import Contact, PhoneNumber, SkippedCard
 from .phones import normalize_contacts
 from .vcard import WHOLE, Share, read_vcard_file
 
@@ -122,24 +123,71 @@ def _read_in_a_process(plan: Plan, region: str | None) -> dict[Path, Reading]:
         log.info("a reading process of the book failed (%s): its part is read here", error[0])
         return {}
     try:
-        books = decode_books(done.stdout, book_header(region))
-    except DECODE_ERRORS as exc:
+        return decode_readings(done.stdout)
+    except (ValueError, TypeError, EOFError) as exc:
         log.info("a reading process of the book answered what cannot be read (%s): its part is read here", exc)
         return {}
-    return {file: (book.contacts, book.skipped) for file, book in books.items()}
+
+
+def encode_readings(readings: dict[Path, Reading]) -> bytes:
+    """A reading process's answer: for each file its contacts and skipped cards as tuples, each set of a number's
+    kinds written once."""
+    kinds_seen: dict[tuple[str, ...], tuple[str, ...]] = {}
+    return marshal.dumps(
+        [
+            (
+                str(file),
+                [
+                    (
+                        c.id,
+                        c.name,
+                        tuple([(n.raw, kinds_seen.setdefault(n.kinds, n.kinds), n.e164) for n in c.numbers]),
+                        c.sip_addresses,
+                        c.index,
+                    )
+                    for c in contacts
+                ],
+                [(card.index, card.reason) for card in skipped],
+            )
+            for file, (contacts, skipped) in readings.items()
+        ]
+    )
+
+
+def decode_readings(data: bytes) -> dict[Path, Reading]:
+    """The readings `encode_readings` wrote. Raises ValueError, TypeError or EOFError for an answer it did not
+    write."""
+    with collector_paused(long_lived=True):  # tens of thousands of objects, as long-lived as the book
+        return {
+            Path(source): (
+                [
+                    Contact(
+                        uid,
+                        name,
+                        tuple([PhoneNumber(raw, kinds, e164) for raw, kinds, e164 in numbers]),
+                        sip_addresses,
+                        source,
+                        index,
+                    )
+                    for uid, name, numbers, sip_addresses, index in contacts
+                ],
+                [SkippedCard(source, index, reason) for index, reason in skipped],
+            )
+            for source, contacts, skipped in marshal.loads(data)  # noqa: S302 (the answer of a process started here)
+        }
 
 
 def main(argv: Sequence[str]) -> None:
     """The reading process: the region as its argument, its shares on its input (see `_read_in_a_process`)."""
     os.nice(PROCESS_NICENESS)
     region = argv[0] or None
-    books = {}
+    readings = {}
     with collector_paused():  # a third of the process's time went to collections walking the contacts made
         for task in filter(None, sys.stdin.buffer.read().split(b"\0")):
             part, parts, name = task.split(b" ", 2)
             file = Path(os.fsdecode(name))
-            books[file] = FileBook(None, *_read_here(file, region, (int(part), int(parts))), 0)
-        sys.stdout.buffer.write(encode_books(books, book_header(region)))
+            readings[file] = _read_here(file, region, (int(part), int(parts)))
+        sys.stdout.buffer.write(encode_readings(readings))
 
 
 if __name__ == "__main__":

@@ -236,3 +236,18 @@ async def test_a_launch_leaves_a_cached_book_to_the_live_book_and_reads_ahead_an
     read_ahead(settings)
     assert live_book._ahead[((book,), "FR")].result(timeout=30) is not None
     assert (await launch(settings, cache)).contacts[0].name == "Anna Schmidt"
+
+
+@pytest.mark.parametrize("answer", ["not an answer", "cut short"])
+def test_a_reading_process_that_answers_what_cannot_be_read_leaves_the_reading_here(tmp_path, book, answer):
+    here = {book: book_reader._read_here(book, "FR")}
+    written = book_reader.encode_readings(here)
+    assert book_reader.decode_readings(written) == here
+    fake = tmp_path / "python"  # stands for the interpreter the reading process runs in
+    (tmp_path / "answer").write_bytes(b"not an answer" if answer == "not an answer" else written[: len(written) // 2])
+    fake.write_text(f"#!/bin/sh\ncat {tmp_path / 'answer'}\n")
+    fake.chmod(0o755)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(book_reader, "PROCESS_MIN_BYTES", 1)
+        patch.setattr(book_reader.sys, "executable", str(fake))
+        assert book_reader.read_files([book], "FR") == here
