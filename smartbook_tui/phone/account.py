@@ -1,5 +1,5 @@
-"""The pjsua2 Account of the user: its configuration from a PhoneAccount, and its callbacks handed to the engine
-on the loop's thread (exceptions caught there)."""
+"""The pjsua2 Account of the user: its configuration from a PhoneAccount, and its callbacks (registration
+answers, incoming calls) handed to the engine on the loop's thread (exceptions caught there)."""
 
 from __future__ import annotations
 
@@ -42,9 +42,10 @@ class RegisterAnswer:
 
 
 class UserAccount(pj.Account):  # type: ignore[misc]
-    def __init__(self, on_reg_state: Callable[[RegisterAnswer], None]) -> None:
+    def __init__(self, on_reg_state: Callable[[RegisterAnswer], None], on_incoming_call: Callable[[int], None]) -> None:
         super().__init__()
         self._on_reg_state: Callable[[RegisterAnswer], None] | None = on_reg_state
+        self._on_incoming_call: Callable[[int], None] | None = on_incoming_call
 
     def onRegState(self, prm: Any) -> None:
         handler = self._on_reg_state
@@ -52,7 +53,14 @@ class UserAccount(pj.Account):  # type: ignore[misc]
             state = RegisterAnswer(int(prm.code), str(prm.reason), int(prm.expiration))
             guarded("a registration answer", lambda: handler(state))
 
+    def onIncomingCall(self, prm: Any) -> None:
+        handler = self._on_incoming_call
+        if handler is not None:
+            call_id = int(prm.callId)
+            guarded("an incoming call", lambda: handler(call_id))
+
     def forget_owner(self) -> None:
-        """Drop the reference to the engine (no cycle left for the garbage collector to find on some other
+        """Drop the references to the engine (no cycle left for the garbage collector to find on some other
         thread, where freeing a pjsua2 object aborts the process)."""
         self._on_reg_state = None
+        self._on_incoming_call = None

@@ -1,7 +1,8 @@
 """The pjsua2 endpoint's lifecycle on the asyncio loop: no PJSIP threads, its events handled by a task of the
 loop every 10 ms, 40 ms when idle (so every callback runs on the loop's thread), its log routed to `logging`
-(credentials left out), null audio when there is no sound card, one SIP transport. One endpoint per process,
-created and destroyed on the same thread.
+(credentials left out), the audio device asked for by name (the system's default otherwise, and the null device
+when asked or when there is no sound card), one SIP transport. One endpoint per process, created and destroyed on
+the same thread.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .call_rules import chosen_device
 from .pjsua import pj, quiet
 from .rules import without_credentials
+from .states import AudioDevice
 
 log = logging.getLogger("smartbook_tui.phone")
 log.addHandler(logging.NullHandler())  # with no logging set up, Python would print warnings on the terminal
@@ -87,6 +90,7 @@ class PhoneEndpoint:
         transport: str,
         ca: Path | None,
         null_audio: bool,
+        audio_device: str | None,
         on_log_line: Callable[[str], None],
         on_transport_lost: Callable[[], None],
     ) -> None:
@@ -94,6 +98,7 @@ class PhoneEndpoint:
         self._transport = transport
         self._ca = ca
         self._null_audio = null_audio
+        self._audio_device = audio_device
         self._on_log_line = on_log_line
         self._on_transport_lost = on_transport_lost
         self._writer: _LogWriter | None = None
@@ -112,6 +117,9 @@ class PhoneEndpoint:
         except pj.Error as exc:
             self.close()
             raise PhoneError(f"the phone cannot start: {error_words(exc)}") from None
+        except PhoneError:
+            self.close()
+            raise
         self._pump = asyncio.get_running_loop().create_task(self._handle_events(), name="pjsua2 events")
 
     def _start(self) -> None:
@@ -129,10 +137,11 @@ class PhoneEndpoint:
         config.logConfig.consoleLevel = _PJSIP_LOG_LEVEL  # the writer replaces the console: this gates it too
         config.logConfig.msgLogging = True
         config.logConfig.decor = pj.PJ_LOG_HAS_SENDER
+        # RTP every 20 ms even in silence: no gap before a DTMF event for the far end to stumble on, and the
+        # packet counts tell a silent call from a dead one.
+        config.medConfig.noVad = True
         self._endpoint.libInit(config)
-        devices = self._endpoint.audDevManager()
-        if self._null_audio or devices.getDevCount() == 0:
-            devices.setNullDev()
+        self._choose_audio()
         transport = pj.TransportConfig()
         transport.port = 0
         if self._transport == "tls":
@@ -141,6 +150,39 @@ class PhoneEndpoint:
             transport.tlsConfig.verifyServer = True
         self._endpoint.transportCreate(_TRANSPORTS[self._transport], transport)
         self._endpoint.libStart()
+
+    def _choose_audio(self) -> None:
+        assert self._endpoint is not None
+        manager = self._endpoint.audDevManager()
+        if self._null_audio or manager.getDevCount() == 0:
+            manager.setNullDev()
+            return
+        if self._audio_device is None:
+            return
+        found = self._devices()
+        chosen = chosen_device(list(found), self._audio_device)
+        if isinstance(chosen, str):
+            raise PhoneError(chosen)
+        if chosen.inputs:
+            manager.setCaptureDev(found[chosen])
+        if chosen.outputs:
+            manager.setPlaybackDev(found[chosen])
+
+    def audio_devices(self) -> list[AudioDevice]:
+        """The sound devices pjsua sees (the null device is not one of them)."""
+        return list(self._devices())
+
+    def _devices(self) -> dict[AudioDevice, int]:
+        """Each device, with pjsua's number for it."""
+        assert self._endpoint is not None
+        found = self._endpoint.audDevManager().enumDev2()
+        return {AudioDevice(info.name, info.driver, info.inputCount, info.outputCount): info.id for info in found}
+
+    def audio_ports(self) -> tuple[Any, Any]:
+        """The conference bridge's ports of the microphone and of the speaker (pjsua2 AudioMedia)."""
+        assert self._endpoint is not None
+        manager = self._endpoint.audDevManager()
+        return manager.getCaptureDevMedia(), manager.getPlaybackDevMedia()
 
     def _on_log(self, line: str) -> None:
         self._busy_at = time.monotonic()

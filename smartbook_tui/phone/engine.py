@@ -1,4 +1,4 @@
-"""The phone: the user's registration and own presence, over the pjsua2 endpoint on the asyncio loop.
+"""The phone: the user's registration, own presence and calls, over the pjsua2 endpoint on the asyncio loop.
 
 Registration: typed states for the owner; failures the network or the server may fix are retried with backoff
 (`rules.retry_delay`), a wrong password is not (the owner makes a new Phone once the settings change); a
@@ -6,7 +6,9 @@ connection that drops while registered (a server restart) leads to a new REGISTE
 through pjsua's publication, sent whenever the phone becomes registered (the server may have forgotten it) and
 when the user changes it; its answers are read from pjsip's message log (pjsua2 has no callback for them). A
 registered phone is online unless the user says otherwise (so there is always a publication for the un-PUBLISH
-at shutdown to withdraw: pjsua would send one anyway, and without a publication the server refuses it).
+at shutdown to withdraw: pjsua would send one anyway, and without a publication the server refuses it). Calls:
+see `calls.py` (a second call puts the one in progress on hold; mute takes the microphone off the call); each
+change is a CallEvent, and shutdown hangs every call up first.
 
 Every method is called on the loop's thread, and `shutdown()` must be awaited before the loop ends.
 """
@@ -22,22 +24,32 @@ from dataclasses import replace
 from smartbook_tui import __version__
 
 from .account import RegisterAnswer, UserAccount, account_config
+from .calls import CallDesk
 from .endpoint import PUMP_SECONDS, PhoneEndpoint, PhoneError, error_words, guarded
 from .pjsua import pj
 from .rules import publish_refusal, published_as, registration_outcome, retry_delay, sip_answer
 from .settings import PhoneAccount
-from .states import OwnPresence, OwnStatus, Registration, RegistrationState
+from .states import (
+    AudioDevice,
+    CallEvent,
+    CallInfo,
+    MediaCounts,
+    OwnPresence,
+    OwnStatus,
+    Registration,
+    RegistrationState,
+)
 
 __all__ = ["DEFAULT_USER_AGENT", "Phone", "PhoneAccount", "PhoneError", "PhoneEvent"]
 
 log = logging.getLogger("smartbook_tui.phone")
 
 DEFAULT_USER_AGENT = f"smartbook/{__version__}"
-GOODBYE_SECONDS = 0.25  # how long shutdown() waits for the answers to the un-PUBLISH and un-REGISTER
+GOODBYE_SECONDS = 0.25  # how long shutdown() waits for the calls' ends and the un-PUBLISH and un-REGISTER answers
 # Answers after which pjsip sends the request again by itself (credentials, a publication the server forgot).
 _RESENT_AFTER = frozenset({401, 407, 412})
 
-PhoneEvent = Registration | OwnPresence
+PhoneEvent = Registration | OwnPresence | CallEvent
 
 
 class Phone:
@@ -47,17 +59,22 @@ class Phone:
         *,
         on_event: Callable[[PhoneEvent], None],
         null_audio: bool = False,
+        audio_device: str | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
+        """`audio_device`: the sound device for calls, by name or a part of it (see `audio_devices()`); the
+        system's default when None. `null_audio`: no sound at all (tests, machines without a sound card)."""
         self.account = account
         self.registration = Registration(RegistrationState.UNREGISTERED)
         # The latest asked for, and whether the server took it: online until set_presence() says otherwise.
         self.presence = OwnPresence(OwnStatus.ONLINE)
         self._on_event = on_event
         self._null_audio = null_audio
+        self._audio_device = audio_device
         self._user_agent = user_agent
         self._endpoint: PhoneEndpoint | None = None
         self._user: UserAccount | None = None
+        self._desk: CallDesk | None = None
         self._failures = 0  # REGISTERs failed in a row
         self._retry: asyncio.TimerHandle | None = None
         self._publishing = 0  # PUBLISHes sent and not answered yet
@@ -80,18 +97,21 @@ class Phone:
             transport=self.account.transport,
             ca=self.account.ca,
             null_audio=self._null_audio,
+            audio_device=self._audio_device,
             on_log_line=self._on_log_line,
             on_transport_lost=self._on_transport_lost,
         )
         endpoint.start()
         self._endpoint = endpoint
         self._set_registration(Registration(RegistrationState.REGISTERING))
-        self._user = UserAccount(self._on_register_answer)
+        self._user = UserAccount(self._on_register_answer, self._on_incoming_call)
+        self._desk = CallDesk(self._user, endpoint.audio_ports, self._emit)
         try:
             self._user.create(account_config(self.account))
         except pj.Error as exc:
             self._user.forget_owner()
             self._user = None
+            self._desk = None
             self._endpoint = None
             endpoint.close()
             self._set_registration(Registration(RegistrationState.UNREGISTERED))
@@ -116,6 +136,12 @@ class Phone:
             self._retry = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GOODBYE_SECONDS
+        desk, self._desk = self._desk, None
+        if desk is not None:
+            desk.hang_up_all()
+            while desk.calls and loop.time() < deadline:
+                await asyncio.sleep(PUMP_SECONDS / 2)
+            desk.close()  # no Call may outlive the endpoint
         # An un-PUBLISH made while a PUBLISH is unanswered knows no ETag yet: sent without SIP-If-Match, or cut
         # off by the endpoint's end, it would leave the publication on the server until it expires.
         while self._publishing and loop.time() < deadline:
@@ -139,6 +165,62 @@ class Phone:
         endpoint, self._endpoint = self._endpoint, None
         endpoint.close()
         self._set_registration(Registration(RegistrationState.UNREGISTERED))
+
+    # ------------------------------------------------------------------------------------------------- calls
+
+    @property
+    def calls(self) -> tuple[CallInfo, ...]:
+        """The calls under way (ringing, talking or held), oldest first."""
+        return self._desk.calls if self._desk is not None else ()
+
+    def call(self, uri: str) -> CallInfo:
+        """Call a SIP address (`sip:bob@example.org`, or `sip:+E164@domain;user=phone` for the server to find
+        whose number it is). A call in progress is put on hold first. Raises PhoneError (one line) when the
+        address is not one or the call cannot be placed; otherwise CallEvents follow, to its end."""
+        return self._calls().place(uri)
+
+    def answer(self, call_id: int) -> None:
+        """Answer a call ringing here (a call in progress is put on hold first)."""
+        self._calls().answer(call_id)
+
+    def decline(self, call_id: int, *, busy: bool = False) -> None:
+        """Refuse a call ringing here: 603 Decline, or 486 Busy Here when `busy`."""
+        self._calls().decline(call_id, busy=busy)
+
+    def hang_up(self, call_id: int) -> None:
+        """End a call whatever its state: hang up, cancel it, or decline it while it rings here."""
+        self._calls().hang_up(call_id)
+
+    def set_muted(self, call_id: int, muted: bool) -> None:
+        """Take the microphone off the call (or put it back); the other side's voice still plays."""
+        self._calls().set_muted(call_id, muted)
+
+    def set_held(self, call_id: int, held: bool) -> None:
+        """Put an answered call on hold (sendonly re-INVITE) or resume it (sendrecv)."""
+        self._calls().set_held(call_id, held)
+
+    def send_dtmf(self, call_id: int, digits: str) -> None:
+        """Send digits (0-9, *, #, A-D) as RFC 4733 telephone events."""
+        self._calls().send_dtmf(call_id, digits)
+
+    def media_counts(self, call_id: int) -> MediaCounts:
+        """The RTP packets of the call's audio so far, sent and received (none received: no sound is coming)."""
+        return self._calls().media_counts(call_id)
+
+    def audio_devices(self) -> list[AudioDevice]:
+        """The sound devices there are, for choosing one by name (a started phone only)."""
+        if self._endpoint is None:
+            raise PhoneError("the phone is not running")
+        return self._endpoint.audio_devices()
+
+    def _calls(self) -> CallDesk:
+        if self._desk is None or self._closing:
+            raise PhoneError("the phone is not running")
+        return self._desk
+
+    def _on_incoming_call(self, call_id: int) -> None:
+        if self._desk is not None:
+            self._desk.ring(call_id)
 
     # -------------------------------------------------------------------------------------------- registration
 
