@@ -22,7 +22,7 @@ _STRUCTURED = frozenset({"N", "ORG"})  # values whose components are separated b
 # What a contact is made of; the fast reader does not parse other properties (PHOTO, NOTE, ADR...) at all.
 USED_PROPERTIES = frozenset({"UID", "FN", "N", "ORG", "TEL", "IMPP"}) | _SIP_PROPERTIES
 # Starts with a literal, so the search runs at memchr speed; finding it mid-line only sends a card to vobject.
-_VERSION_2_1 = re.compile(r"VERSION:[ \t]*2\.1[ \t]*\r?$", re.MULTILINE)
+_VERSION_2_1 = re.compile(rb"VERSION:[ \t]*2\.1[ \t]*\r?$", re.MULTILINE)
 _MAYBE_KEYWORD = frozenset("BbEe \t")
 
 
@@ -90,7 +90,7 @@ def parse_vcards(data: bytes | str, source: str, share: Share = WHOLE) -> Import
     """Every card in a vCard text (or its `share` of them: the shares' results put end to end are the whole's).
     A card that cannot be read is skipped with its reason; the rest is read."""
     text = _decode(data) if isinstance(data, bytes) else data.removeprefix("\ufeff")
-    upper = text.upper()
+    upper = _in_upper_case(text)
     result = ImportResult([], [])
     # One look at the whole text spares a look at each card when no card needs vobject (the usual case).
     any_for_vobject = _needs_vobject(upper)
@@ -165,13 +165,14 @@ def card_spans(text: str, source: str) -> Iterator[CardSpan | SkippedCard]:
         yield SkippedCard(source, index, "the file ends before its END:VCARD")
 
 
-def _plain_card_spans(text: str, upper: str, source: str) -> list[CardSpan | SkippedCard] | None:
+def _plain_card_spans(text: str, upper: bytes, source: str) -> list[CardSpan | SkippedCard] | None:
     """`card_spans` of a text whose lines end at LF and whose every "vcard", in any case, is a line that says
-    BEGIN:VCARD or END:VCARD exactly (`upper`: the text in upper case, line ends aside); None for another text.
+    BEGIN:VCARD or END:VCARD exactly (`upper`: the text from `_in_upper_case`, line ends aside); None for another
+    text.
     Found with a few searches of the whole text instead of a look at each line that says "vcard"."""
     framed = f"\n{text}\n"
     begins = framed.count("\nBEGIN:VCARD\n")
-    if begins + framed.count("\nEND:VCARD\n") != upper.count("VCARD"):
+    if begins + framed.count("\nEND:VCARD\n") != upper.count(b"VCARD"):
         return None
     # Each piece but the last ends with its line's "BEGIN:" or "END:"; the next starts with that line's end.
     spans: list[CardSpan | SkippedCard] = []
@@ -202,13 +203,27 @@ def read_card(card: RawCard, *, maybe_vobject: bool = True) -> Contact:
 
 def fast_path_reads(card: RawCard) -> bool:
     """Whether the line parser reads this card (vobject reads vCard 2.1, quoted-printable and charset cards)."""
-    return not _needs_vobject("\n".join(card.lines).upper())
+    return not _needs_vobject(_in_upper_case("\n".join(card.lines)))
 
 
-def _needs_vobject(upper: str) -> bool:
-    """Whether a text (in upper case: plain substring tests are far quicker than a case-blind regex) may hold a
-    card for vobject."""
-    return "QUOTED-PRINTABLE" in upper or "CHARSET=" in upper or _VERSION_2_1.search(upper) is not None
+def _needs_vobject(upper: bytes) -> bool:
+    """Whether a text (from `_in_upper_case`: plain substring tests are far quicker than a case-blind regex) may hold
+    a card for vobject."""
+    return b"QUOTED-PRINTABLE" in upper or b"CHARSET=" in upper or _VERSION_2_1.search(upper) is not None
+
+
+# The characters besides ASCII letters whose upper case holds an ASCII character (dotless i, long s, ß, ligatures...).
+UPPER_ASCII_OF_OTHERS = (
+    "\u00df\u0131\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+)
+
+
+def _in_upper_case(text: str) -> bytes:
+    """The text in upper case, in UTF-8, for searches of ASCII words: such a word is in it where it is in
+    `text.upper()`. Upper-casing ASCII letters alone gives that, ~8x quicker, when no other character becomes one."""
+    if any(char in text for char in UPPER_ASCII_OF_OTHERS):
+        return text.upper().encode("utf-8", "surrogatepass")
+    return text.encode("utf-8", "surrogatepass").upper()
 
 
 # ---------------------------------------------------------------------------------------------- the two readers

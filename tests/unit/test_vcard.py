@@ -3,15 +3,18 @@ import subprocess
 import sys
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import given, settings
 
 from smartbook_tui.contacts import PhoneNumber, SkippedCard, parse_vcards, read_vcard_paths
 from smartbook_tui.contacts.vcard import (
+    UPPER_ASCII_OF_OTHERS,
     CardError,
     RawCard,
     _plain_card_spans,
     card_spans,
     contact_from_properties,
+    fast_path_reads,
     line_properties,
     read_card,
     split_cards,
@@ -290,7 +293,7 @@ def test_cards_are_found_as_a_look_at_each_line_finds_them(lines, ends):
     expected = _cards_line_by_line(text, "b.vcf")
     assert list(split_cards(text, "b.vcf")) == expected
     lf = text.replace("\r\n", "\n").replace("\r", "\n")
-    plain = _plain_card_spans(lf, text.upper(), "b.vcf")  # the searches for a book without odd lines
+    plain = _plain_card_spans(lf, text.upper().encode(), "b.vcf")  # the searches for a book without odd lines
     assert plain is None or plain == list(card_spans(lf, "b.vcf"))
     read = [c if isinstance(c, SkippedCard) else _read_or_skip(c) for c in expected]
     whole = parse_vcards(text, "b.vcf")
@@ -300,7 +303,7 @@ def test_cards_are_found_as_a_look_at_each_line_finds_them(lines, ends):
 
 def test_a_generated_book_is_searched_for_its_cards_quickly():
     text = "junk\n" + "".join(card(f"FN:N{i}", f"TEL:+3361234567{i}") for i in range(5)).replace("\r\n", "\n")
-    spans = _plain_card_spans(text, text.upper(), "b.vcf")
+    spans = _plain_card_spans(text, text.upper().encode(), "b.vcf")
     assert spans is not None
     assert spans == list(card_spans(text, "b.vcf"))
 
@@ -310,3 +313,14 @@ def _read_or_skip(card: RawCard):
         return read_card(card)
     except CardError as exc:
         return SkippedCard(card.source, card.index, str(exc))
+
+
+def test_the_characters_whose_upper_case_holds_ascii_are_all_known():
+    others = {chr(c) for c in range(128, sys.maxunicode + 1) if any(ord(u) < 128 for u in chr(c).upper())}
+    assert others == set(UPPER_ASCII_OF_OTHERS)
+
+
+@pytest.mark.parametrize("spelling", ["quoted-pr\u0131ntable", "CHAR\u017fET=UTF-8"])
+def test_a_card_marked_for_vobject_in_letters_that_become_ascii_still_goes_to_vobject(spelling):
+    text = card("FN:Ana", f"NOTE;ENCODING={spelling}:x", "TEL:+33612345678")
+    assert not fast_path_reads(next(iter(split_cards(text, "b.vcf"))))
