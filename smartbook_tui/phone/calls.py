@@ -197,8 +197,8 @@ class CallDesk:
         if self._closing:
             self._hang_up_with(line, _BUSY)
             return
-        self._emit(CallEvent(info))
         self._answer_with(line, _RINGING_HERE)
+        self._emit(CallEvent(info))  # after the 180: the owner may answer at once
 
     def call_state_changed(self, number: int) -> None:
         line = self._lines.get(number)

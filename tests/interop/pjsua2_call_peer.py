@@ -1,7 +1,7 @@
 """The other end of the phone's call tests: a headless pjsua2 user agent in its own process (one Endpoint per
 process), driven over its standard input one JSON command a line, telling what happens one JSON line at a time.
 
-    python -m tests.interop.pjsua2_call_peer [--port N --user U --password-file F] [--transport udp|tcp]
+    python -m tests.interop.pjsua2_call_peer [--port N --user U --password-file F [--name N]] [--transport T]
 
 With --port it registers sip:U@127.0.0.1 at the server on 127.0.0.1:N; otherwise it is reached at its own
 address. It holds one call at a time; an incoming call rings (180) at once.
@@ -110,9 +110,10 @@ def _serve(args: argparse.Namespace) -> int:
             _emit(event="ready", uri=f"sip:{args.user}@{local}")
         else:
             password = args.password_file.read_text().strip()
-            agent.create(
-                account_config(pj, user=args.user, password=password, port=args.port, transport=args.transport)
-            )
+            config = account_config(pj, user=args.user, password=password, port=args.port, transport=args.transport)
+            if args.name:
+                config.idUri = f'"{args.name}" <{config.idUri}>'
+            agent.create(config)
             pump_until(endpoint, lambda: bool(registered), "the REGISTER's answer")
             _emit(event="registered", code=registered[-1])
             _emit(event="ready", uri=f"sip:{args.user}@{HOST}")
@@ -192,6 +193,7 @@ def main() -> int:
     parser.add_argument("--user", default="peer")
     parser.add_argument("--port", type=int, help="register at the server on 127.0.0.1:PORT")
     parser.add_argument("--password-file", type=Path)
+    parser.add_argument("--name", help="the display name its calls carry (registered only)")
     try:
         return _serve(parser.parse_args())
     except Exception as exc:

@@ -230,6 +230,19 @@ async def test_bad_requests_are_one_line_errors():
         phone.call("sip:bob@127.0.0.1")
 
 
+async def test_placing_a_second_call_holds_the_first():
+    async with serverless_phone() as (phone, events), peer(*peer_command()) as bob, peer(*peer_command()) as carol:
+        first = await confirmed_call(phone, events, bob, bob.uri)
+        mark, lines = events.mark(), bob.mark()
+        second = await confirmed_call(phone, events, carol, carol.uri)
+        await call_event(events, CallState.ON_HOLD, after=mark, id=first.id, held=True)
+        await bob.event("media", status="REMOTE_HOLD", after=lines)
+        assert [call.state for call in phone.calls] == [CallState.ON_HOLD, CallState.CONFIRMED]
+        phone.hang_up(second.id)
+        await call_event(events, CallState.ENDED, after=mark, id=second.id)
+        assert phone.calls[0].state is CallState.ON_HOLD  # the first waits for the user to take it back
+
+
 async def test_shutting_down_with_a_call_up_hangs_it_up(capfd):
     async with serverless_phone() as (phone, events), peer(*peer_command()) as bob:
         call = await confirmed_call(phone, events, bob, bob.uri)
@@ -257,9 +270,9 @@ def server(tmp_path) -> Iterator[SmartbookServer]:
         assert "Traceback" not in running.log
 
 
-def registered_peer(server: SmartbookServer, user: str) -> AbstractAsyncContextManager[Peer]:
+def registered_peer(server: SmartbookServer, user: str, *extra: str) -> AbstractAsyncContextManager[Peer]:
     command = peer_command(transport="tcp", server_port=server.sip[1], user=user)
-    return peer(*command, "--password-file", str(server.password_file))
+    return peer(*command, "--password-file", str(server.password_file), *extra)
 
 
 @pytest.mark.parametrize("target", ["sip:bob@127.0.0.1", f"sip:{BOB_NUMBER}@127.0.0.1;user=phone"])
@@ -275,11 +288,15 @@ async def test_a_call_through_the_server_by_name_and_by_number(server, target):
 
 
 async def test_an_incoming_call_rings_with_the_caller_and_is_answered_or_declined(server):
-    async with phone_of(account_of(server, "alice")) as (phone, events), registered_peer(server, "bob") as bob:
+    async with (
+        phone_of(account_of(server, "alice")) as (phone, events),
+        registered_peer(server, "bob", "--name", "Bob Builder") as bob,
+    ):
         await events.until(registration(RegistrationState.REGISTERED))
         lines = bob.send("call", uri="sip:alice@127.0.0.1")
         ringing = await call_event(events, CallState.INCOMING)
-        assert (ringing.direction, ringing.remote_uri) == (CallDirection.INCOMING, "sip:bob@127.0.0.1")
+        assert ringing.direction is CallDirection.INCOMING
+        assert (ringing.remote_uri, ringing.remote_name) == ("sip:bob@127.0.0.1", "Bob Builder")
         await bob.event("state", state="EARLY", code=180, after=lines)
         phone.answer(ringing.id)
         await call_event(events, CallState.CONFIRMED, id=ringing.id)
