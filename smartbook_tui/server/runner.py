@@ -176,6 +176,7 @@ async def serve(options: RunOptions) -> None:
             poller.cancel()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+        log.info("stopping: %d call transactions in progress", core.proxy.transactions)
         log.info("stopping: telling %d subscribers", core.subscriptions)
         await server.shutdown()
     finally:

@@ -292,8 +292,8 @@ class Proxy:
         consumed = False
         if routes:
             targets = [(request.uri, peer_for(parse_name_addr(routes[0]).uri, self.registrar, now))]
-        elif (key := user_key(uri, self.addresses)) is not None and not request.to_tag:
-            consumed = self._check_caller(call, now)
+        elif (key := user_key(uri, self.addresses)) is not None:
+            consumed = not request.to_tag and self._check_caller(call, now)
             targets = self._locate(key, request, now)
         elif request.to_tag:
             targets = [(request.uri, peer_for(uri, self.registrar, now))]
@@ -386,6 +386,8 @@ class Proxy:
             hops = _max_forwards(request)
             routes = self.addresses.split_routes(request.headers.get_all("Route"))
             next_uri = parse_name_addr(routes[0]).uri if routes else request_uri(request.uri)
+            if isinstance(next_uri, SipUri) and self.addresses.is_ours(next_uri):
+                return  # the ACK of an answer this server gave without a transaction (a 503, a 481)
             peer = peer_for(next_uri, self.registrar, now)
         except (Refusal, SipParseError) as error:
             log.debug("dropped an ACK that cannot be routed: %s", error)
