@@ -15,6 +15,7 @@ traceback's frame) is disowned: its C++ half is left alone rather than destroyed
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -42,6 +43,9 @@ _STATES = {
 }
 _TALKING = (CallState.CONFIRMED, CallState.ON_HOLD)
 _MEDIA_UP = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
+_OFFER_UNDER_WAY = 70013  # PJ_EINVALIDOP from a re-INVITE: an offer (ours or theirs) is not through yet
+OFFER_RETRY_SECONDS = 0.05
+_OFFER_TRIES = 40
 
 
 @dataclass(slots=True)
@@ -52,7 +56,6 @@ class _Line:
     by_you: bool = False  # the user hung up, cancelled or declined it
     rang: bool = False  # the other side rang
     offered_held: bool = False  # what the last re-INVITE of ours offered: hold (sendonly) or not
-    offering: bool = False  # that re-INVITE is not through yet (a second one would be refused)
 
 
 def _settled(info: CallInfo) -> CallInfo:
@@ -143,7 +146,7 @@ class CallDesk:
         if line.info.state not in _TALKING:
             raise PhoneError(f"call {number} is not answered: it cannot be {'held' if held else 'resumed'}")
         self._update(line, held=held)
-        self._offer_hold(line)
+        self._offer_hold(line, _OFFER_TRIES)
 
     def send_dtmf(self, number: int, digits: str) -> None:
         """As RFC 4733 telephone events in the call's RTP stream."""
@@ -246,10 +249,7 @@ class CallDesk:
         held_by_them = any(
             item.type == pj.PJMEDIA_TYPE_AUDIO and item.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD for item in info.media
         )
-        line.offering = False
         self._update(line, held_by_them=held_by_them)
-        # The next re-INVITE once this one is over (its ACK goes after this callback).
-        asyncio.get_running_loop().call_soon(guarded, "a hold or a resume", lambda: self._offer_hold(line))
 
     def digit_received(self, number: int, digit: str) -> None:
         line = self._lines.get(number)
@@ -280,11 +280,11 @@ class CallDesk:
         self._made.add(call)
         return call
 
-    def _offer_hold(self, line: _Line) -> None:
-        """Send the re-INVITE the user's hold or resume asks for, unless one is under way (the media's change
-        at its end sends the next, so that quick presses end where the last one says)."""
+    def _offer_hold(self, line: _Line, tries: int) -> None:
+        """Send the re-INVITE the user's hold or resume asks for; while another offer is under way, try again
+        a moment later (quick presses end where the last one says)."""
         held = line.info.held
-        if line.offering or held == line.offered_held:
+        if held == line.offered_held or self._lines.get(line.info.id) is not line:
             return
         parameters = pj.CallOpParam(True)
         try:
@@ -294,10 +294,14 @@ class CallDesk:
                 parameters.opt.flag = pj.PJSUA_CALL_UNHOLD
                 line.call.reinvite(parameters)
         except pj.Error as exc:
+            if exc.status == _OFFER_UNDER_WAY and tries > 1:
+                retry = functools.partial(self._offer_hold, line, tries - 1)
+                asyncio.get_running_loop().call_later(OFFER_RETRY_SECONDS, guarded, "a hold or a resume", retry)
+                return
             log.info("call %d could not be %s: %s", line.info.id, "held" if held else "resumed", error_words(exc))
             self._update(line, held=line.offered_held)
             return
-        line.offering, line.offered_held = True, held
+        line.offered_held = held
 
     def _answer_with(self, line: _Line, code: int) -> None:
         parameters = pj.CallOpParam(True)

@@ -154,10 +154,9 @@ class PhoneEndpoint:
     def _choose_audio(self) -> None:
         assert self._endpoint is not None
         manager = self._endpoint.audDevManager()
-        if self._null_audio or manager.getDevCount() == 0:
-            manager.setNullDev()
-            return
-        if self._audio_device is None:
+        if self._audio_device is None or self._null_audio:
+            if self._null_audio or manager.getDevCount() == 0:
+                manager.setNullDev()
             return
         found = self._devices()
         chosen = chosen_device(list(found), self._audio_device)

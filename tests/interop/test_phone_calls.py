@@ -243,6 +243,16 @@ async def test_placing_a_second_call_holds_the_first():
         assert phone.calls[0].state is CallState.ON_HOLD  # the first waits for the user to take it back
 
 
+async def test_an_audio_device_that_is_not_there_is_a_one_line_error(capfd):
+    account = PhoneAccount(f"sip:alice@127.0.0.1:{unused_port()}", "alice", PASSWORD, None, "udp")
+    phone = Phone(account, on_event=Events(), audio_device="no such device")
+    with pytest.raises(PhoneError, match=r"^no audio device named 'no such device'; there are: "):
+        await phone.start()
+    async with serverless_phone() as (started, _):  # the process may start a phone again
+        assert all(device.name for device in started.audio_devices())
+    assert capfd.readouterr() == ("", "")
+
+
 async def test_shutting_down_with_a_call_up_hangs_it_up(capfd):
     async with serverless_phone() as (phone, events), peer(*peer_command()) as bob:
         call = await confirmed_call(phone, events, bob, bob.uri)
