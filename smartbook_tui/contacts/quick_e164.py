@@ -33,6 +33,7 @@ _PLAIN_PREFIXES = re.compile(r"[0-9]+(?:\|[0-9]+)*")
 @dataclass(frozen=True, slots=True)
 class _Country:
     code: int
+    code_text: str
     national_prefixes: tuple[str, ...]  # national_prefix_for_parsing, when it is plain digits (or nothing)
     general: re.Pattern[str]
     international_prefix: re.Pattern[str] | None
@@ -59,6 +60,7 @@ def _country(code: int) -> _Country | None:
         return None
     return _Country(
         code,
+        str(code),
         tuple(prefixes.split("|")) if prefixes else (),
         re.compile(pattern),
         re.compile(idd) if idd else None,
@@ -106,7 +108,7 @@ def _national(text: str, region: str) -> str | Undecided | None:
     if idd:  # "0033..." in France: as if it were "+33...", unless a 0 follows (no country code starts with 0)
         rest = text[idd.end() :]
         return UNDECIDED if rest.startswith("0") else _international(rest)
-    if text.startswith(str(country.code)):
+    if text.startswith(country.code_text):
         return UNDECIDED  # the country code written without '+': phonenumbers has rules for it
     return _national_number(country, text)
 
@@ -114,14 +116,15 @@ def _national(text: str, region: str) -> str | Undecided | None:
 def _national_number(country: _Country, text: str) -> str | Undecided | None:
     """phonenumbers' reading of a national number: a national prefix comes off when the number is not viable
     with it, or still is without it, and what is left has a possible length."""
-    prefix = next((p for p in country.national_prefixes if text.startswith(p)), None)
-    if prefix is None:
-        if not 2 <= len(text) <= 17 or text.startswith("0"):
-            return UNDECIDED  # leading zeros (Italy) have rules of their own
-        return _possible(country, text)
-    if country.general.fullmatch(text) and not country.general.fullmatch(text[len(prefix) :]):
-        return UNDECIDED  # the prefix may belong to the number
-    return _without_prefix(country, text[len(prefix) :])
+    for prefix in country.national_prefixes:
+        if text.startswith(prefix):
+            national = text[len(prefix) :]
+            if not country.general.fullmatch(national) and country.general.fullmatch(text):
+                return UNDECIDED  # the prefix may belong to the number
+            return _without_prefix(country, national)
+    if not 2 <= len(text) <= 17 or text.startswith("0"):
+        return UNDECIDED  # leading zeros (Italy) have rules of their own
+    return _possible(country, text)
 
 
 def _without_prefix(country: _Country, national: str) -> str | Undecided | None:
@@ -130,7 +133,7 @@ def _without_prefix(country: _Country, national: str) -> str | Undecided | None:
         return UNDECIDED
     reason = _length_result(country, len(national))
     if reason == ValidationResult.IS_POSSIBLE:
-        return f"+{country.code}{national}"
+        return f"+{country.code_text}{national}"
     if reason == ValidationResult.TOO_LONG:
         return None
     return UNDECIDED  # phonenumbers would keep the prefix and judge the whole
@@ -138,7 +141,7 @@ def _without_prefix(country: _Country, national: str) -> str | Undecided | None:
 
 def _possible(country: _Country, national: str) -> str | None:
     possible = _length_result(country, len(national)) in (ValidationResult.IS_POSSIBLE, _LOCAL_ONLY)
-    return f"+{country.code}{national}" if possible else None
+    return f"+{country.code_text}{national}" if possible else None
 
 
 _LOCAL_ONLY = ValidationResult.IS_POSSIBLE_LOCAL_ONLY

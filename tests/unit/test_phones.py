@@ -1,3 +1,5 @@
+import re
+
 import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
@@ -13,7 +15,7 @@ from smartbook_tui.contacts import (
     number_resource_uri,
     to_e164,
 )
-from smartbook_tui.contacts.phones import parse_e164
+from smartbook_tui.contacts.phones import parse_e164, plain_number
 from smartbook_tui.contacts.quick_e164 import UNDECIDED, quick_e164
 from smartbook_tui.contacts.regions import region_from_locale, system_locale_name
 
@@ -122,6 +124,17 @@ _FORMATTED = st.from_regex(r"(\+|00)?[0-9]{1,3}([ ./-]?\(?[0-9]{1,4}\)?){1,5}", 
 @given(raw=_FORMATTED, region=st.sampled_from(["FR", "GB", "US", "DE", "IT", "MX", "AR", None]))
 def test_dropping_separators_never_changes_the_result(raw, region):
     assert to_e164.__wrapped__(raw, region) == parse_e164(raw, region)
+
+
+# The rule for a plain number as a pattern: '+' first or not, then digits and separators, seven digits at least.
+_PLAIN_NUMBER = re.compile(r"\+?[ \t./()-]*(?:[0-9][ \t./()-]*){7,}")
+
+
+@settings(max_examples=1000)
+@given(raw=st.text(alphabet="0123456789 +()-./\t\u0663\u00b2x\n", max_size=16))
+def test_a_plain_number_is_told_and_stripped_as_the_pattern_says(raw):
+    expected = re.sub(r"[ \t./-]", "", raw) if _PLAIN_NUMBER.fullmatch(raw) else None
+    assert plain_number(raw) == expected
 
 
 _REGIONS = ["FR", "GB", "US", "CA", "DE", "BE", "CH", "ES", "IT", "NL", "MX", "AR", "BR", "IN", "JP", "RU", "AU", "GP"]
