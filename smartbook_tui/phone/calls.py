@@ -44,7 +44,7 @@ _STATES = {
 _TALKING = (CallState.CONFIRMED, CallState.ON_HOLD)
 _MEDIA_UP = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
 _OFFER_UNDER_WAY = 70013  # PJ_EINVALIDOP from a re-INVITE: an offer (ours or theirs) is not through yet
-OFFER_RETRY_SECONDS = 0.05
+_OFFER_RETRY_SECONDS = 0.05
 _OFFER_TRIES = 40
 
 
@@ -296,7 +296,7 @@ class CallDesk:
         except pj.Error as exc:
             if exc.status == _OFFER_UNDER_WAY and tries > 1:
                 retry = functools.partial(self._offer_hold, line, tries - 1)
-                asyncio.get_running_loop().call_later(OFFER_RETRY_SECONDS, guarded, "a hold or a resume", retry)
+                asyncio.get_running_loop().call_later(_OFFER_RETRY_SECONDS, guarded, "a hold or a resume", retry)
                 return
             log.info("call %d could not be %s: %s", line.info.id, "held" if held else "resumed", error_words(exc))
             self._update(line, held=line.offered_held)

@@ -126,8 +126,9 @@ class Phone:
             self._publish()
 
     async def shutdown(self) -> None:
-        """Un-PUBLISH and un-REGISTER (waiting a moment for the answers), then destroy the endpoint: nothing is
-        left behind, on the server or in the process. Safe to call more than once."""
+        """Hang up every call, un-PUBLISH and un-REGISTER (waiting a moment for the answers, 250 ms in all),
+        then destroy the endpoint: nothing is left behind, on the server or in the process. Safe to call more
+        than once."""
         if self._endpoint is None:
             return
         self._closing = True
