@@ -253,20 +253,26 @@ async def test_an_audio_device_that_is_not_there_is_a_one_line_error(capfd):
     assert capfd.readouterr() == ("", "")
 
 
-async def test_shutting_down_with_a_call_up_hangs_it_up(capfd):
-    async with serverless_phone() as (phone, events), peer(*peer_command()) as bob:
-        call = await confirmed_call(phone, events, bob, bob.uri)
-        lines = bob.mark()
-        began = time.perf_counter()
-        await phone.shutdown()
-        took = time.perf_counter() - began
-        ended = await call_event(events, CallState.ENDED, id=call.id)
-        assert ended.end_reason == "hung up by you"
-        await bob.event("state", state="DISCONNECTED", after=lines)
-        assert phone.calls == ()
+async def shut_down_with_a_call_up(phone: Phone, events: Events, bob: Peer, capfd: pytest.CaptureFixture) -> None:
+    """The call ends on both sides, as hung up by the user; the time the shutdown took is printed."""
+    call = await confirmed_call(phone, events, bob, bob.uri)
+    lines = bob.mark()
+    began = time.perf_counter()
+    await phone.shutdown()
+    took = time.perf_counter() - began
+    ended = await call_event(events, CallState.ENDED, id=call.id)
+    assert ended.end_reason == "hung up by you"
+    await bob.event("state", state="DISCONNECTED", code=200, after=lines)
+    assert phone.calls == ()
     assert capfd.readouterr() == ("", "")
     with capfd.disabled():
         print(f"\nshutdown with a call up: {took * 1000:.0f} ms")  # measured, not asserted
+
+
+async def test_shutting_down_with_a_call_up_hangs_it_up(capfd):
+    async with serverless_phone() as (phone, events), peer(*peer_command()) as bob:
+        await shut_down_with_a_call_up(phone, events, bob, capfd)
+    assert capfd.readouterr() == ("", "")
 
 
 # --------------------------------------------------------------------------------------- through the server
@@ -339,6 +345,14 @@ async def test_answering_a_second_call_holds_the_first(server):
         await call_event(events, CallState.ON_HOLD, after=mark, id=first.id, held=True)
         await call_event(events, CallState.CONFIRMED, after=mark, id=second.id)
         await bob.event("media", status="REMOTE_HOLD", after=lines)
+
+
+async def test_shutting_down_registered_with_a_call_up_hangs_it_up_and_unregisters(server, capfd):
+    async with phone_of(account_of(server, "alice")) as (phone, events), registered_peer(server, "bob") as bob:
+        await events.until(registration(RegistrationState.REGISTERED))
+        await shut_down_with_a_call_up(phone, events, bob, capfd)
+        assert phone.registration.state is RegistrationState.UNREGISTERED
+    await asyncio.to_thread(server.wait_for_log, "sip:alice@127.0.0.1 unregisters")
 
 
 @pytest.mark.parametrize(
