@@ -137,12 +137,12 @@ class Phone:
             self._retry = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GOODBYE_SECONDS
-        desk, self._desk = self._desk, None
-        if desk is not None:
-            desk.hang_up_all()
-            while desk.calls and loop.time() < deadline:
+        if self._desk is not None:
+            self._desk.hang_up_all()  # and a call coming in meanwhile is answered busy
+            while self._desk.calls and loop.time() < deadline:
                 await asyncio.sleep(PUMP_SECONDS / 2)
-            desk.close()  # no Call may outlive the endpoint
+            self._desk.close()  # no Call may outlive the endpoint
+            self._desk = None
         # An un-PUBLISH made while a PUBLISH is unanswered knows no ETag yet: sent without SIP-If-Match, or cut
         # off by the endpoint's end, it would leave the publication on the server until it expires.
         while self._publishing and loop.time() < deadline:
