@@ -17,10 +17,10 @@ WAIT = 10.0
 
 
 class SipPhone:
-    def __init__(self, server: tuple[str, int], user: str, password: str, domain: str) -> None:
+    def __init__(self, server: tuple[str, int], user: str, password: str, domain: str, *, port: int = 0) -> None:
         self.server, self.user, self.password, self.domain = server, user, password, domain
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.settimeout(WAIT)
         self.address: tuple[str, int] = self.sock.getsockname()
         self.contact = f"sip:{user}@{self.address[0]}:{self.address[1]}"
