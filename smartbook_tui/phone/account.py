@@ -15,9 +15,10 @@ from .settings import PhoneAccount
 REGISTRATION_SECONDS = 300
 
 
-def account_config(account: PhoneAccount) -> Any:
+def account_config(account: PhoneAccount, *, publish: bool = True) -> Any:
     """The AccountConfig: digest credentials for any realm, the registrar (through the proxy when there is
-    one), PUBLISH for own presence, and no retries of pjsua's own (the engine decides when to try again)."""
+    one), PUBLISH for own presence unless `publish` is False, and no retries of pjsua's own (the engine decides
+    when to try again)."""
     config = pj.AccountConfig()
     config.idUri = account.sip_uri
     registrar, proxy = account.route()
@@ -28,7 +29,7 @@ def account_config(account: PhoneAccount) -> Any:
     if proxy is not None:
         config.sipConfig.proxies.append(proxy)
     config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", account.username, 0, account.password))
-    config.presConfig.publishEnabled = True
+    config.presConfig.publishEnabled = publish
     return config
 
 
