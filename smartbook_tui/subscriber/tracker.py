@@ -28,9 +28,10 @@ from smartbook_tui.presence import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PresenceUpdate:
-    """One resource's new view: its summary, or `removed` when the list no longer holds it."""
+    """One resource's new view: its summary, or `removed` when the list no longer holds it. A value nothing changes
+    once made; not `frozen`, whose construction costs several times as much (a full state makes one a resource)."""
 
     uri: str
     summary: PresenceSummary
@@ -81,9 +82,21 @@ class ListTracker:
             return TrackResult(needs_full_state=lost)
         self.version = state.version
         lang = self.lang
-        seen = {resource.uri: _view(resource, lang) for resource in _flatten(state.resources)}
         views = self._views
-        updates = [view for uri, view in seen.items() if views.get(uri) != view]
+        seen: dict[str, PresenceUpdate] = {}
+        for resource in _flatten(state.resources):
+            uri = resource.uri
+            if resource.presence is None and not resource.instances and resource.error is None:
+                # The usual resource of a big list (a number without an account), without a call; the view it had
+                # is kept when it showed nothing either.
+                old = views.get(uri)
+                if old is not None and old.summary is NO_PRESENCE and old.reason is None:
+                    seen[uri] = old
+                else:
+                    seen[uri] = PresenceUpdate(uri, NO_PRESENCE)
+            else:
+                seen[uri] = _view(resource, lang)
+        updates = [view for uri, view in seen.items() if (old := views.get(uri)) is not view and old != view]
         if state.full_state:
             updates += [PresenceUpdate(uri, NO_PRESENCE, removed=True) for uri in views if uri not in seen]
             self._views = seen
