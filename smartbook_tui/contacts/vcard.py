@@ -248,12 +248,30 @@ def line_properties(card: RawCard) -> list[Property]:
                 raise CardError(f"the line {line[:40]!r} is not of the form NAME:value")
         elif not name:
             raise CardError(f"the line {line[:40]!r} is not of the form NAME:value")
-        name = name.strip().upper()
-        if name not in USED_PROPERTIES:
-            continue
-        params, bare = _parse_params(raw_params.split(";")) if semicolon else ({}, [])
-        properties.append(Property(name, value if name in _STRUCTURED else unescape(value), params, bare))
+        if name not in USED_PROPERTIES:  # as written, the usual case; else as the rule reads it
+            name = name.strip().upper()
+            if name not in USED_PROPERTIES:
+                continue
+        params, bare = _known_params(raw_params) if semicolon else ({}, [])
+        if "\\" in value and name not in _STRUCTURED:
+            value = unescape(value)
+        properties.append(Property(name, value, params, bare))
     return properties
+
+
+_params_seen: dict[str, tuple[dict[str, list[str]], list[str]]] = {}
+_PARAMS_SEEN_MAX = 256  # a book's cards write their parameters in a few ways: TYPE=CELL, TYPE=HOME...
+
+
+def _known_params(raw_params: str) -> tuple[dict[str, list[str]], list[str]]:
+    """The parameters of a line without quotes, read once for each way of writing them (the records share them
+    and never change them)."""
+    known = _params_seen.get(raw_params)
+    if known is None:
+        known = _parse_params(raw_params.split(";"))
+        if len(_params_seen) < _PARAMS_SEEN_MAX:
+            _params_seen[raw_params] = known
+    return known
 
 
 def _quoted_line_property(line: str) -> list[Property]:
@@ -374,7 +392,7 @@ def contact_from_properties(properties: list[Property], card: RawCard) -> Contac
             formatted_name = formatted_name or prop.value.strip()
         elif name == "N" and not structured_name:
             family, given, additional, prefix, suffix = ([*components(prop.value), "", "", "", ""])[:5]
-            structured_name = " ".join(part for part in (prefix, given, additional, family, suffix) if part)
+            structured_name = " ".join([part for part in (prefix, given, additional, family, suffix) if part])
         elif name == "ORG" and not organisation:
             organisation = components(prop.value)[0]
         elif name == "TEL":
@@ -398,24 +416,37 @@ def contact_from_properties(properties: list[Property], card: RawCard) -> Contac
 
 def _add_telephone(prop: Property, numbers: list[PhoneNumber], sip_addresses: list[str]) -> None:
     value = prop.value.strip()
-    scheme, colon, rest = value.partition(":")
-    if colon and scheme.lower() in ("sip", "sips"):
-        if value not in sip_addresses:
-            sip_addresses.append(value)
-        return
-    if colon and scheme.lower() == "tel":
-        value = rest.strip()
+    if ":" in value:
+        scheme, _, rest = value.partition(":")
+        scheme = scheme.lower()
+        if scheme in ("sip", "sips"):
+            if value not in sip_addresses:
+                sip_addresses.append(value)
+            return
+        if scheme == "tel":
+            value = rest.strip()
     if not value:
         return
+    number = PhoneNumber(value, _kinds(prop))
+    if number not in numbers:
+        numbers.append(number)
+
+
+def _kinds(prop: Property) -> tuple[str, ...]:
+    """A number's TYPE values and bare parameters, in lower case, each once."""
+    written = prop.params.get("TYPE", [])
+    if prop.bare_params:
+        written = [*written, *prop.bare_params]
+    elif len(written) == 1 and "," not in written[0]:  # the usual TYPE=CELL
+        kind = written[0].strip().lower()
+        return (kind,) if kind else ()
     kinds: list[str] = []
-    for written in [*prop.params.get("TYPE", ()), *prop.bare_params]:
-        for part in written.split(","):  # TYPE="cell,voice" is a list too
+    for entry in written:
+        for part in entry.split(","):  # TYPE="cell,voice" is a list too
             kind = part.strip().lower()
             if kind and kind not in kinds:
                 kinds.append(kind)
-    number = PhoneNumber(value, tuple(kinds))
-    if number not in numbers:
-        numbers.append(number)
+    return tuple(kinds)
 
 
 def _sip_address(value: str, *, assume_sip: bool) -> str | None:
