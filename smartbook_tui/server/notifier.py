@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import itertools
 from array import array
 from collections.abc import Callable, Sequence
@@ -114,17 +115,66 @@ class ResourceView:
 NO_ACCOUNT = ResourceView()
 
 
-@dataclass(frozen=True, slots=True)
 class NotifyBody:
-    """One NOTIFY's body and the headers that describe it; send it at or after `due`, after every lower version."""
+    """One NOTIFY's body and the headers that describe it; send it at or after `due`, after every lower version.
 
-    version: int
-    content_type: str
-    content_encoding: str | None  # "deflate" or None (no Content-Encoding header)
-    body: bytes
-    due: float
-    full_state: bool = False
-    resources: int = 0  # how many resources its RLMI names
+    A list's body is written when it is first read (`body`, `content_type`, `content_encoding`), from the views its
+    resources had when it was handed out: the pieces of a long list's full state are written as they go out, one
+    at a time, not all before the subscription's first NOTIFY (a server answering several big lists at once would
+    keep each waiting for all the others' pieces to be written)."""
+
+    __slots__ = ("_write", "_written", "due", "full_state", "resources", "version")
+
+    def __init__(
+        self,
+        version: int,
+        content_type: str,
+        content_encoding: str | None,  # "deflate" or None (no Content-Encoding header)
+        body: bytes,
+        due: float,
+        *,
+        full_state: bool = False,
+        resources: int = 0,  # how many resources its RLMI names
+    ) -> None:
+        self.version = version
+        self.due = due
+        self.full_state = full_state
+        self.resources = resources
+        self._written: tuple[str, str | None, bytes] | None = (content_type, content_encoding, body)
+        self._write: Callable[[], tuple[str, str | None, bytes]] | None = None
+
+    @classmethod
+    def later(
+        cls,
+        version: int,
+        due: float,
+        write: Callable[[], tuple[str, str | None, bytes]],
+        *,
+        full_state: bool,
+        resources: int,
+    ) -> NotifyBody:
+        """A body that `write` makes (content type, content encoding, body) when it is first read."""
+        made = cls(version, "", None, b"", due, full_state=full_state, resources=resources)
+        made._written, made._write = None, write
+        return made
+
+    def _content(self) -> tuple[str, str | None, bytes]:
+        if self._written is None:
+            assert self._write is not None
+            self._written, self._write = self._write(), None
+        return self._written
+
+    @property
+    def content_type(self) -> str:
+        return self._content()[0]
+
+    @property
+    def content_encoding(self) -> str | None:
+        return self._content()[1]
+
+    @property
+    def body(self) -> bytes:
+        return self._content()[2]
 
 
 class ListNotifier:
@@ -325,21 +375,29 @@ class ListNotifier:
 
     def _notify(self, indices: list[int], *, full_state: bool, due: float) -> NotifyBody:
         version = self._next_version
-        uris, current = self._uris, self._current
+        self._next_version += 1
+        current = self._current
+        views = [current[index] for index in indices]  # as they are now, whenever the body is written
+        write = functools.partial(self._body, indices, views, version, full_state)
+        return NotifyBody.later(version, due, write, full_state=full_state, resources=len(indices))
+
+    def _body(
+        self, indices: list[int], views: list[ResourceView], version: int, full_state: bool
+    ) -> tuple[str, str | None, bytes]:
+        """(content type, content encoding, body) of the NOTIFY `version` naming the entries at `indices`, which
+        show `views`."""
+        uris = self._uris
         resources: list[tuple[str, int, str, bytes] | tuple[str, int, None, None]] = []
-        for index in indices:
-            view = current[index]
+        for index, view in zip(indices, views, strict=True):
             if view.presence is None:
                 resources.append((xml_attribute(uris[index]), index, None, None))
             else:
                 uri, cid, part = self._rendered(view, uris[index])
                 resources.append((uri, index, cid, part))
         content_type, body = self._write(resources, version, full_state)
-        self._next_version += 1
-        encoding = None
         if self.deflate:
-            body, encoding = deflate(body), "deflate"
-        return NotifyBody(version, content_type, encoding, body, due, full_state, len(indices))
+            return content_type, "deflate", deflate(body)
+        return content_type, None, body
 
     def _rendered(self, view: ResourceView, uri: str) -> tuple[str, str, bytes]:
         """(the URI escaped for an attribute, the cid, the multipart part) of an account's view, made once for all
