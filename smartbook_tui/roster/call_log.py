@@ -13,21 +13,18 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import platformdirs
 
 from smartbook_tui.atomic_file import write_atomically
+from smartbook_tui.phone.states import CallDirection, CallInfo
 
 log = logging.getLogger(__name__)
 
 KEPT_PER_ACCOUNT = 500
-
-
-class CallDirection(enum.Enum):
-    OUTGOING = "outgoing"
-    INCOMING = "incoming"
+_REFUSED_HERE = frozenset({486, 600, 603})  # the final answers the user gives a call ringing here to decline it
 
 
 class CallOutcome(enum.Enum):
@@ -76,6 +73,25 @@ class CallRecord:
             str(item["ending"]),
             float(item.get("talked", 0.0)),
         )
+
+
+def record_of(call: CallInfo) -> CallRecord:
+    """The log's record of an ended call."""
+    if call.answered:
+        outcome = CallOutcome.ANSWERED
+    elif call.direction is CallDirection.OUTGOING:
+        outcome = CallOutcome.FAILED
+    else:  # the final answer to a call ringing here is ours: a refusal is the user's, anything else missed it
+        outcome = CallOutcome.DECLINED if call.end_code in _REFUSED_HERE else CallOutcome.MISSED
+    return CallRecord(
+        call.direction,
+        call.remote_uri,
+        call.remote_name or None,
+        datetime.fromtimestamp(call.started, UTC),
+        outcome,
+        call.end_reason,
+        call.duration(call.ended if call.ended is not None else call.started),
+    )
 
 
 def default_call_log_path() -> Path:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from smartbook_tui.contacts import Contact, SkippedCard
-    from smartbook_tui.phone.states import OwnPresence, Registration
+    from smartbook_tui.phone.states import CallInfo, OwnPresence, Registration
     from smartbook_tui.subscriber.machine import Phase
     from smartbook_tui.subscriber.tracker import PresenceUpdate
 
@@ -50,6 +50,14 @@ class OwnPresenceChanged:
     presence: OwnPresence
 
 
+@dataclass(frozen=True, slots=True)
+class CallChanged:
+    """A call rang, changed state or ended (`call` as it is now), or the other side sent a DTMF `digit`."""
+
+    call: CallInfo
+    digit: str = ""
+
+
 class Severity(enum.Enum):
     INFORMATION = "information"
     WARNING = "warning"
@@ -67,4 +75,6 @@ class Notice:
     details: tuple[str, ...] = ()
 
 
-SessionEvent = BookLoaded | PresenceChanged | ListStatus | RegistrationChanged | OwnPresenceChanged | Notice
+SessionEvent = (
+    BookLoaded | PresenceChanged | ListStatus | RegistrationChanged | OwnPresenceChanged | CallChanged | Notice
+)

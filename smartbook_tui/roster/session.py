@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from smartbook_tui import __version__
 from smartbook_tui.config import Settings
-from smartbook_tui.phone.states import OwnPresence, OwnStatus, Registration, RegistrationState
+from smartbook_tui.phone.states import CallEvent, OwnPresence, OwnStatus, Registration, RegistrationState
 from smartbook_tui.sip.aio import open_flow
 from smartbook_tui.sip.auth import Credentials
 from smartbook_tui.sip.uri import SipParseError, SipUri, parse_sip_uri
@@ -42,6 +42,7 @@ from .events import (
     Severity,
 )
 from .live_book import BookSnapshot, LiveBook
+from .session_calls import SessionCalls
 from .session_options import SessionOptions
 
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ class Session:
         self._trouble_timer: asyncio.TimerHandle | None = None
         self._waiting_detail = ""
         self._phone: Phone | None = None
+        self.calls = SessionCalls(str(self._account.aor), options.call_log, self._emit)
         self._registration_trouble: str | None = None
         self._presence: tuple[OwnStatus, str | None] | None = None  # asked for before the phone was up
         self._running = False
@@ -398,13 +400,14 @@ class Session:
             log.exception("the phone did not start")
             self._notice(Severity.ERROR, f"the phone cannot start ({exc}): calls and your own status are off")
             return
-        self._phone = phone
+        self._phone = self.calls.phone = phone
         if self._presence is not None:
             phone.set_presence(*self._presence)
             self._presence = None
 
     async def _shutdown_phone(self) -> None:
         phone, self._phone = self._phone, None
+        self.calls.phone = None
         if phone is None:
             return
         try:
@@ -412,7 +415,10 @@ class Session:
         except Exception:
             log.exception("the phone did not shut down cleanly")
 
-    def _phone_event(self, event: Registration | OwnPresence) -> None:
+    def _phone_event(self, event: Registration | OwnPresence | CallEvent) -> None:
+        if isinstance(event, CallEvent):
+            self.calls.phone_event(event)
+            return
         if isinstance(event, OwnPresence):
             self._emit(OwnPresenceChanged(event))
             if event.detail and not event.published:

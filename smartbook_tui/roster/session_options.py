@@ -8,6 +8,7 @@ from pathlib import Path
 
 from smartbook_tui.config import Settings
 
+from .call_log import default_call_log_path
 from .logfile import default_log_path
 
 DEFAULT_SERVICE_NAME = "Linphone"
@@ -23,5 +24,6 @@ class SessionOptions:
     users_only: bool = False
     null_audio: bool = False
     log_file: Path = field(default_factory=default_log_path)
+    call_log: Path = field(default_factory=default_call_log_path)
     service_name: str = DEFAULT_SERVICE_NAME
     expires: int = 3600  # seconds a list subscription asks for

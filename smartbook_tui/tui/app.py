@@ -20,6 +20,7 @@ from smartbook_tui.phone.states import OwnPresence, OwnStatus
 from smartbook_tui.roster.consent import ConsentStore
 from smartbook_tui.roster.events import (
     BookLoaded,
+    CallChanged,
     ListStatus,
     Notice,
     OwnPresenceChanged,
@@ -27,6 +28,7 @@ from smartbook_tui.roster.events import (
     RegistrationChanged,
     SessionEvent,
 )
+from smartbook_tui.tui.call_control import CallControl
 from smartbook_tui.tui.commands import SmartbookCommands
 from smartbook_tui.tui.screens.main import MainScreen
 from smartbook_tui.tui.widgets.contact_table import ContactTable
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _STOP_TIMEOUT = 5.0  # seconds the session gets to unsubscribe and unregister before it is cancelled
 _NOTICE_TIMEOUTS: dict[SeverityLevel, float] = {"information": 5, "warning": 10, "error": 20}
+_TONE_KEYS = (*((digit, digit) for digit in "0123456789"), ("asterisk", "*"), ("number_sign", "#"))
 
 
 class SmartbookApp(App[int]):
@@ -56,6 +59,15 @@ class SmartbookApp(App[int]):
         Binding("question_mark", "help", "Help", id="help", tooltip="This help"),
         Binding("p", "presence", "Presence", id="presence", tooltip="Set my presence and note"),
         Binding("b", "share_book", "Share book", show=False, id="share-book", tooltip="Share my book with the service"),
+        Binding("enter,c", "call", "Call", id="call", tooltip="Call the contact (asks which number when several)"),
+        Binding("r", "call_log", "Calls", id="call-log", tooltip="The calls: missed, incoming, outgoing"),
+        Binding("h", "hang_up", "Hang up", id="hang-up", tooltip="Hang up (or cancel) the call"),
+        Binding("m", "mute", "Mute", id="mute", tooltip="Mute or unmute the microphone in the call"),
+        Binding("o", "hold", "Hold", id="hold", tooltip="Put the call on hold, or resume it"),
+        *(
+            Binding(key, f"tone('{tone}')", "Tone", show=False, id=f"tone-{tone}", tooltip="A tone (DTMF) in the call")
+            for key, tone in _TONE_KEYS
+        ),
     ]
 
     def __init__(
@@ -73,6 +85,7 @@ class SmartbookApp(App[int]):
         self._list_status: ListStatus | None = None
         self._book: BookLoaded | None = None
         self._asking = False
+        self.calls = CallControl(self)
         self.main = MainScreen(
             service_name=options.service_name,
             account=options.settings.account.sip_uri or "no account",
@@ -106,6 +119,13 @@ class SmartbookApp(App[int]):
     @property
     def _account(self) -> str:
         return self.options.settings.account.sip_uri or ""
+
+    @property
+    def domain(self) -> str | None:
+        """Where the book's numbers become resources: the book's, else the account's."""
+        if self._book is not None and self._book.domain:
+            return self._book.domain
+        return self._account.partition("@")[2].split(";")[0] or None
 
     def _start_session(self) -> None:
         self.book_shared = self._known_consent()
@@ -179,6 +199,9 @@ class SmartbookApp(App[int]):
                 self.main.set_list(event, self.book_shared)
             case RegistrationChanged(registration):
                 self.main.set_registration(registration)
+            case CallChanged(call, digit):
+                if not digit:  # a tone the other side sent: nothing to show
+                    self.calls.changed(call)
             case OwnPresenceChanged(presence):
                 self.own = presence
                 self.main.set_own(presence)
@@ -247,10 +270,38 @@ class SmartbookApp(App[int]):
     # -- keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Presence and sharing act on a running account: not from the account form or over another dialog."""
+        """Presence, sharing and calls act on a running account: not from the account form or over another dialog;
+        the keys of a call only while there is one."""
+        if action in _CALL_ACTIONS:
+            return self.screen is self.main and self.calls.current is not None
         if action in _MAIN_SCREEN_ACTIONS:
             return self.screen is self.main
         return True
+
+    def action_call(self) -> None:
+        row = self.main.table.cursor_row
+        if row is None:
+            self.notify("No contact is selected.", timeout=4)
+        else:
+            self.calls.call_row(row)
+
+    def action_call_log(self) -> None:
+        from smartbook_tui.tui.screens.call_log import CallLogScreen  # noqa: PLC0415 (see the imports)
+
+        name_of = lambda record: self.calls.name_for(record.remote, record.display_name or "")  # noqa: E731
+        self.push_screen(CallLogScreen(self.calls.records(), name_of), self.calls.call_back)
+
+    def action_hang_up(self) -> None:
+        self.calls.hang_up()
+
+    def action_mute(self) -> None:
+        self.calls.toggle_mute()
+
+    def action_hold(self) -> None:
+        self.calls.toggle_hold()
+
+    def action_tone(self, tone: str) -> None:
+        self.calls.send_tone(tone)
 
     def action_share_book(self) -> None:
         if self.book_shared:
@@ -289,22 +340,34 @@ class SmartbookApp(App[int]):
 
     def key_table(self) -> list[tuple[str, str]]:
         """Every key the app answers, as bound: the main screen's, the table's, the app's, the palette."""
-        keys: list[tuple[str, str]] = []
+        keys: list[tuple[list[str], str]] = []
         for bindings in (MainScreen.BINDINGS, ContactTable.BINDINGS, self.BINDINGS):
             for binding in (item for item in bindings if isinstance(item, Binding)):
-                shown = " ".join(
-                    self.get_key_display(dataclasses.replace(binding, key=key)) for key in binding.key.split(",")
-                )
-                keys.append((shown, binding.tooltip or binding.description))
-        keys.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette"))
-        return keys
+                shown = [self.get_key_display(dataclasses.replace(binding, key=key)) for key in binding.key.split(",")]
+                what = binding.tooltip or binding.description
+                if keys and keys[-1][1] == what:  # keys bound one by one to the same thing (the tones): one line
+                    keys[-1][0].extend(shown)
+                else:
+                    keys.append((shown, what))
+        table = [(_compact(shown), what) for shown, what in keys]
+        table.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette"))
+        return table
 
     async def action_quit(self) -> None:
         await self._stop_session()
         self.exit(0)
 
 
-_MAIN_SCREEN_ACTIONS = frozenset({"presence", "share_book", "unshare_book"})
+_MAIN_SCREEN_ACTIONS = frozenset({"presence", "share_book", "unshare_book", "call", "call_log"})
+_CALL_ACTIONS = frozenset({"hang_up", "mute", "hold", "tone"})
+
+
+def _compact(keys: list[str]) -> str:
+    """Keys as the help lists them, a run of the digits written as one: "0-9 * #"."""
+    digits = "".join(key for key in keys if key.isdigit() and len(key) == 1)
+    if len(digits) < 3 or digits not in "0123456789":
+        return " ".join(keys)
+    return " ".join([f"{digits[0]}-{digits[-1]}", *(key for key in keys if not (key.isdigit() and len(key) == 1))])
 
 
 def run_app(options: SessionOptions, config_path: Path) -> int:

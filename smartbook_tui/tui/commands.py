@@ -25,6 +25,12 @@ class SmartbookCommands(Provider):
         yield "Search", "Find contacts by name, number or SIP address (/)", "search"
         yield "Sort by name or status", "Switch the table's order (s)", "sort"
         yield "Set my presence", "Online, away, busy, do not disturb or offline, with a note (p)", "app.presence"
+        yield "Call", "Call the selected contact (Enter or c)", "app.call"
+        yield "Calls", "Missed, incoming and outgoing calls; call one back (r)", "app.call_log"
+        if self._app.calls.current is not None:
+            yield "Hang up", "End the call (h)", "app.hang_up"
+            yield "Mute or unmute", "The microphone in the call (m)", "app.mute"
+            yield "Hold or resume", "The call (o)", "app.hold"
         if self._app.book_shared:
             yield (
                 "Stop sharing my book",

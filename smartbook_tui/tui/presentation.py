@@ -3,7 +3,7 @@ subscription and one's own presence."""
 
 from __future__ import annotations
 
-from smartbook_tui.phone.states import OwnPresence, OwnStatus, Registration, RegistrationState
+from smartbook_tui.phone.states import CallInfo, CallState, OwnPresence, OwnStatus, Registration, RegistrationState
 from smartbook_tui.presence.summary import Availability
 from smartbook_tui.roster.events import ListStatus
 from smartbook_tui.subscriber.phase import Phase
@@ -98,3 +98,31 @@ def own_presence_text(presence: OwnPresence | None) -> tuple[str, str]:
     if presence.detail and not presence.published:
         return f"me: {words} (not published)", "error"
     return f"me: {words}", "ok" if presence.published else "pending"
+
+
+def duration_text(seconds: float) -> str:
+    """A call's length as a phone shows it: 0:07, 12:34, 1:02:03."""
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02d}:{second:02d}" if hours else f"{minute}:{second:02d}"
+
+
+def call_state_text(call: CallInfo, now: float) -> tuple[str, str]:
+    """Where a call is, in words with its length once answered, and its colour class."""
+    state = call.state
+    if state is CallState.CONFIRMED:
+        return f"talking {duration_text(call.duration(now))}", "ok"
+    if state is CallState.ON_HOLD:
+        who = "on hold" if call.held else "held by them"
+        return f"{who} {duration_text(call.duration(now))}", "pending"
+    if state is CallState.ENDED:
+        return f"ended: {call.end_reason}" if call.end_reason else "ended", "idle"
+    return _CALL_STATES[state]
+
+
+_CALL_STATES: dict[CallState, tuple[str, str]] = {
+    CallState.CALLING: ("calling…", "pending"),
+    CallState.RINGING: ("ringing…", "pending"),
+    CallState.INCOMING: ("incoming call", "pending"),
+    CallState.CONNECTING: ("connecting…", "pending"),
+}

@@ -56,6 +56,7 @@ def make_app(server: SmartbookServer, book: Path, tmp_path: Path) -> AppFactory:
             users_only=users_only,
             null_audio=True,
             log_file=tmp_path / "smartbook.log",
+            call_log=tmp_path / "calls.json",
         )
         return SmartbookApp(options, config_path=tmp_path / "config" / "config.toml")
 

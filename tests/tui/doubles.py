@@ -4,10 +4,13 @@ waits to be stopped, and records what the app asked of it. The pilot tests use t
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from smartbook_tui.phone.states import OwnStatus
 from smartbook_tui.roster.events import SessionEvent
+from smartbook_tui.roster.session_calls import SessionCalls
 
 
 class ScriptedSession:
@@ -18,6 +21,8 @@ class ScriptedSession:
         self.stopped = False
         self._stop = asyncio.Event()
         self._on_event: Callable[[SessionEvent], None] | None = None
+        # No phone: a call is refused as the real session refuses it before its phone is up.
+        self.calls = SessionCalls("sip:alice@example.org", Path(tempfile.mkdtemp()) / "calls.json", self.say)
 
     async def run(self, on_event: Callable[[SessionEvent], None]) -> None:
         self._on_event = on_event

@@ -57,6 +57,12 @@ def status_bar(app: App) -> str:
     return text_of(app, "#status")
 
 
+def call_bar(app: App) -> str:
+    """The call bar's text: empty when it is hidden (no call)."""
+    bar = app.main.query_one("#call-bar", Static)  # type: ignore[attr-defined]
+    return str(bar.render()) if bar.display else ""
+
+
 def toggle(app: App) -> str:
     return str(app.screen.query_one(UsersToggle).render())
 
@@ -68,7 +74,8 @@ def notifications(app: App) -> list[str]:
 def screen_dump(app: App) -> str:
     parts = [f"screen: {type(app.screen).__name__}"]
     try:
-        parts += ["toolbar: " + toggle(app), "status: " + status_bar(app), *table_lines(app)[:25]]
+        parts += ["toolbar: " + toggle(app), "status: " + status_bar(app), "calls: " + call_bar(app)]
+        parts += table_lines(app)[:25]
         parts += ["detail: " + detail(app)]
     except Exception as exc:  # another screen is on top: say what can be said
         parts.append(f"({exc})")

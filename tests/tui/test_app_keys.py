@@ -8,7 +8,7 @@ import gc
 from pathlib import Path
 
 from textual import events
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, Static
 
 from smartbook_tui.config import AccountSettings, Settings
 from smartbook_tui.contacts import contact_resource_uris
@@ -19,10 +19,11 @@ from smartbook_tui.roster.session import SessionOptions
 from smartbook_tui.subscriber.tracker import PresenceUpdate
 from smartbook_tui.tui.app import SmartbookApp
 from smartbook_tui.tui.screens.account import AccountScreen
+from smartbook_tui.tui.screens.call_log import CallLogScreen
 from smartbook_tui.tui.screens.dialogs import HelpDialog, PresenceDialog
 from tests.tui.book import ACCOUNT, DOMAIN, fixture_contacts, live_script
 from tests.tui.doubles import ScriptedSession
-from tests.tui.screen import cursor_name, names, row_of, status_bar, text_of, toggle, wait_until
+from tests.tui.screen import cursor_name, names, notifications, row_of, status_bar, text_of, toggle, wait_until
 
 SIZE = (120, 40)
 LOG = Path("/var/tmp/smartbook-test.log")
@@ -190,3 +191,17 @@ async def test_what_is_typed_right_after_slash_goes_to_the_search_box():
             app._driver.send_message(key)
         await wait_until(pilot, "the search", lambda: names(app) == ["Hélène Lévesque"])
         assert app.screen.query_one("#search", Input).value == "0639981201"
+
+
+async def test_a_call_before_the_phone_is_up_says_why_and_the_call_log_starts_empty():
+    app, _ = scripted(live_script())
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await shown(pilot)
+        await pilot.press("enter")
+        await wait_until(pilot, "why not", lambda: any("the phone is not running" in t for t in notifications(app)))
+        await pilot.press("h", "m", "o", "5")  # no call: the call's keys do nothing
+        await pilot.press("r")
+        await wait_until(pilot, "the call log", lambda: isinstance(app.screen, CallLogScreen))
+        assert "No calls yet" in str(app.screen.query_one(".dialog-text", Static).render())
+        await pilot.press("escape")
+        await wait_until(pilot, "the list again", lambda: app.screen is app.main)

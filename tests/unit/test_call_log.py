@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from smartbook_tui.phone.states import CallDirection, CallInfo, CallState
 from smartbook_tui.roster.call_log import (
     KEPT_PER_ACCOUNT,
-    CallDirection,
     CallLog,
     CallOutcome,
     CallRecord,
     default_call_log_path,
+    record_of,
 )
 
 ALICE = "sip:alice@example.org"
@@ -104,3 +105,35 @@ def test_a_file_that_can_be_read_nor_set_aside_is_never_written(tmp_path, monkey
 def test_the_default_file_is_in_the_user_data_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_call_log_path() == tmp_path / "smartbook" / "calls.json"
+
+
+def ended(direction: CallDirection, code: int, reason: str, *, connected: float | None = None) -> CallInfo:
+    started = START.timestamp()
+    return CallInfo(
+        7,
+        direction,
+        "sip:bob@example.org",
+        "",
+        CallState.ENDED,
+        started,
+        connected,
+        started + 90,
+        end_reason=reason,
+        end_code=code,
+    )
+
+
+def test_an_ended_call_is_logged_as_answered_missed_declined_or_failed():
+    talked = record_of(ended(CallDirection.INCOMING, 200, "hung up by them", connected=START.timestamp() + 30))
+    assert (talked.outcome, talked.talked, talked.started, talked.display_name) == (
+        CallOutcome.ANSWERED,
+        60.0,
+        START,
+        None,
+    )
+    assert record_of(ended(CallDirection.INCOMING, 487, "cancelled")).outcome is CallOutcome.MISSED
+    assert record_of(ended(CallDirection.INCOMING, 408, "no answer")).outcome is CallOutcome.MISSED
+    assert record_of(ended(CallDirection.INCOMING, 603, "declined")).outcome is CallOutcome.DECLINED
+    assert record_of(ended(CallDirection.INCOMING, 486, "busy")).outcome is CallOutcome.DECLINED
+    busy = record_of(ended(CallDirection.OUTGOING, 486, "busy"))
+    assert (busy.outcome, busy.ending, busy.talked) == (CallOutcome.FAILED, "busy", 0.0)

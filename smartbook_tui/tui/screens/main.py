@@ -15,11 +15,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from smartbook_tui.phone.states import OwnPresence, Registration
+from smartbook_tui.phone.states import CallInfo, OwnPresence, Registration
 from smartbook_tui.roster.batch import UpdateBatcher
 from smartbook_tui.roster.events import BookLoaded, ListStatus
 from smartbook_tui.roster.model import Roster
 from smartbook_tui.roster.view import RosterView, SortKey
+from smartbook_tui.tui.widgets.call_bar import CallBar
 from smartbook_tui.tui.widgets.contact_table import ContactTable
 from smartbook_tui.tui.widgets.detail_pane import DetailPane
 from smartbook_tui.tui.widgets.status_bar import StatusBar
@@ -96,6 +97,7 @@ class MainScreen(Screen[None]):
             yield table
             yield DetailPane(service_name=self.service_name, id="detail")
             yield Static(no_book_text(self.config_path), id="empty", markup=False)
+        yield CallBar(id="call-bar")
         yield StatusBar(account=self._account, id="status")
         yield Footer()
 
@@ -157,6 +159,9 @@ class MainScreen(Screen[None]):
         self._show_counts()
         if len(changed) >= BIG_CHANGE:
             self.call_after_refresh(_set_aside_from_gc)
+
+    def show_calls(self, calls: list[tuple[CallInfo, str]]) -> None:
+        self.query_one(CallBar).show(calls)
 
     def set_registration(self, registration: Registration) -> None:
         self.status_bar.set_registration(registration)
