@@ -24,7 +24,7 @@ from pathlib import Path
 from smartbook_tui.collector import collector_paused
 
 from .model import Contact, PhoneNumber, SkippedCard
-from .phones import normalize_contacts
+from .phones import set_e164
 from .vcard import WHOLE, Share, read_vcard_file
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ def _size(file: Path) -> int:
 
 def _read_here(file: Path, region: str | None, share: Share = WHOLE) -> Reading:
     found = read_vcard_file(file, share)
-    return normalize_contacts(found.contacts, region), found.skipped
+    set_e164(found.contacts, region)
+    return found.contacts, found.skipped
 
 
 def _read_in_processes(plans: list[Plan], region: str | None) -> dict[Path, Reading]:

@@ -68,7 +68,8 @@ def parse_e164(text: str, region: str | None) -> str | None:
 
 
 def normalize_contacts(contacts: Iterable[Contact], region: str | None) -> list[Contact]:
-    """The contacts with every number's E.164 form set where it can be checked."""
+    """The contacts with every number's E.164 form set where it can be checked (new records: the given ones stay as
+    they are)."""
     return [
         Contact(
             contact.id,
@@ -80,3 +81,11 @@ def normalize_contacts(contacts: Iterable[Contact], region: str | None) -> list[
         )
         for contact in contacts
     ]
+
+
+def set_e164(contacts: Iterable[Contact], region: str | None) -> None:
+    """Set every number's E.164 form where it can be checked, in place: for records just read, which nothing else
+    holds yet (`normalize_contacts` makes new ones)."""
+    for contact in contacts:
+        for number in contact.numbers:
+            number.e164 = to_e164(number.raw, region)

@@ -15,7 +15,7 @@ from smartbook_tui.contacts import (
     number_resource_uri,
     to_e164,
 )
-from smartbook_tui.contacts.phones import parse_e164, plain_number
+from smartbook_tui.contacts.phones import parse_e164, plain_number, set_e164
 from smartbook_tui.contacts.quick_e164 import UNDECIDED, quick_e164
 from smartbook_tui.contacts.regions import region_from_locale, system_locale_name
 
@@ -76,6 +76,16 @@ def test_to_e164(raw, region, e164):
 def test_normalisation_keeps_what_it_cannot_check():
     (contact,) = normalize_contacts([Contact("1", "A", (PhoneNumber("06 12 34 56 78"), PhoneNumber("112")))], "FR")
     assert [(n.raw, n.e164) for n in contact.numbers] == [("06 12 34 56 78", "+33612345678"), ("112", None)]
+
+
+def test_normalising_records_in_place_sets_what_new_records_get():
+    def book() -> list[Contact]:
+        numbers = (PhoneNumber("06 12 34 56 78", ("cell",)), PhoneNumber("112"), PhoneNumber("+44 20 7946 0958"))
+        return [Contact("1", "A", numbers, ("sip:a@example.org",), "b.vcf", 1), Contact("2", "B")]
+
+    read = book()
+    set_e164(read, "FR")
+    assert read == normalize_contacts(book(), "FR")
 
 
 def test_the_resource_uri_rule():
