@@ -115,7 +115,8 @@ def _decode_list(content_type: ContentType, body: bytes, max_size: int, depth: i
 
 
 def _list_state(rlmi: Rlmi, parts: dict[str, BodyPart], max_size: int, depth: int) -> ListState:
-    chosen = [_state_part(resource, parts) for resource in rlmi.resources]
+    # (A resource without instances, most of a big list's, has no part: no call for it.)
+    chosen = [_state_part(resource, parts) if resource.instances else None for resource in rlmi.resources]
     # The PIDF parts are read together (quicker for thousands); nested lists and the rest one by one.
     presences = iter(
         parse_pidf_documents(
@@ -146,10 +147,8 @@ def _list_state(rlmi: Rlmi, parts: dict[str, BodyPart], max_size: int, depth: in
 
 
 def _state_part(resource: Resource, parts: dict[str, BodyPart]) -> BodyPart | None:
-    """The part that holds the resource's state: that of its first active instance that has one."""
+    """The part that holds the state of a resource with instances: that of its first active instance that has one."""
     instances = resource.instances
-    if not instances:  # a resource the server knows nothing of (a number without an account)
-        return None
     if len(instances) == 1:  # the usual resource, without the generator
         instance = instances[0]
         return parts.get(instance.cid) if instance.state is InstanceState.ACTIVE and instance.cid else None
