@@ -149,7 +149,7 @@ class SipPhone:
 
     # ------------------------------------------------------------------------------------------ receiving
 
-    def _receive(self, timeout: float) -> SipMessage:
+    def receive(self, timeout: float) -> SipMessage:
         self.sock.settimeout(max(timeout, 0.001))
         data, _ = self.sock.recvfrom(65_535)
         return parse_message(data)
@@ -162,7 +162,7 @@ class SipPhone:
                 return self._waiting.pop(index)
         deadline = time.monotonic() + timeout
         while True:
-            message = self._receive(deadline - time.monotonic())
+            message = self.receive(deadline - time.monotonic())
             if isinstance(message, SipRequest):
                 if message.method == method_or_status:
                     return message
@@ -174,7 +174,7 @@ class SipPhone:
         """The next response of `request`'s transaction, provisional or final; requests meanwhile are kept."""
         deadline = time.monotonic() + WAIT
         while True:
-            message = self._receive(deadline - time.monotonic())
+            message = self.receive(deadline - time.monotonic())
             if isinstance(message, SipResponse) and (message.via_branch, message.cseq) == (
                 request.via_branch,
                 request.cseq,
@@ -193,6 +193,6 @@ class SipPhone:
         got, self._waiting = self._waiting, []
         try:
             while True:
-                got.append(self._receive(seconds))
+                got.append(self.receive(seconds))
         except TimeoutError:
             return got
