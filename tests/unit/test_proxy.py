@@ -355,6 +355,15 @@ def test_cancel_before_the_answer_ends_the_call_with_487(net, alice, bob):
     assert net.transactions == 0
 
 
+def test_a_request_of_a_dialog_not_record_routed_here_is_not_relayed(net, alice, bob):
+    bye = alice.request("BYE", bob.contact, to_tag="x")
+    alice.send(bye)
+    assert alice.statuses() == [403]
+    alice.send(alice.request("ACK", bob.contact, to_tag="x"))
+    assert alice.take() == []
+    assert bob.take() == []
+
+
 def test_a_cancel_that_matches_no_call_is_481(net, alice):
     alice.send(alice.request("CANCEL", f"sip:bob@{DOMAIN}"))
     assert alice.statuses() == [481]

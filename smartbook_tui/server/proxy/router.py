@@ -288,15 +288,17 @@ class Proxy:
         if unsupported:
             raise Refusal(420, "Bad Extension", {"Unsupported": ", ".join(unsupported)})
         uri = request_uri(request.uri)
-        routes = self.addresses.split_routes(request.headers.get_all("Route"))
+        written = request.headers.get_all("Route")
+        routes = self.addresses.split_routes(written)
+        key = user_key(uri, self.addresses)
         consumed = False
-        if routes:
-            targets = [(request.uri, peer_for(parse_name_addr(routes[0]).uri, self.registrar, now))]
-        elif (key := user_key(uri, self.addresses)) is not None:
+        if routes or (key is None and request.to_tag):
+            if len(routes) == len(written):  # not record-routed here: the server is no relay
+                raise Refusal(403, "Forbidden (a request of a dialog passes only through the Record-Route it set)")
+            targets = [(request.uri, peer_for(parse_name_addr(routes[0]).uri if routes else uri, self.registrar, now))]
+        elif key is not None:
             consumed = not request.to_tag and self._check_caller(call, now)
             targets = self._locate(key, request, now)
-        elif request.to_tag:
-            targets = [(request.uri, peer_for(uri, self.registrar, now))]
         elif isinstance(uri, SipUri) and self.addresses.is_ours(uri):
             raise Refusal(404, "Not Found (no user in the address)")
         else:
@@ -384,10 +386,11 @@ class Proxy:
             return  # the ACK of our own non-2xx: hop by hop
         try:  # the ACK of a 2xx: end to end, statelessly
             hops = _max_forwards(request)
-            routes = self.addresses.split_routes(request.headers.get_all("Route"))
+            written = request.headers.get_all("Route")
+            routes = self.addresses.split_routes(written)
+            if len(routes) == len(written):
+                return  # not record-routed here: the ACK of an answer given without a transaction (a 503), or junk
             next_uri = parse_name_addr(routes[0]).uri if routes else request_uri(request.uri)
-            if isinstance(next_uri, SipUri) and self.addresses.is_ours(next_uri):
-                return  # the ACK of an answer this server gave without a transaction (a 503, a 481)
             peer = peer_for(next_uri, self.registrar, now)
         except (Refusal, SipParseError) as error:
             log.debug("dropped an ACK that cannot be routed: %s", error)
