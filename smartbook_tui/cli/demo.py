@@ -7,7 +7,13 @@ import argparse
 from pathlib import Path
 
 from smartbook_tui import cli as command_line  # this module is part of it: its `main` is read when called
-from smartbook_tui.demo.backend import DEFAULT_JOIN_AFTER, DEFAULT_PERIOD, parse_period, parse_seconds
+from smartbook_tui.demo.backend import (
+    DEFAULT_CALL_AFTER,
+    DEFAULT_JOIN_AFTER,
+    DEFAULT_PERIOD,
+    parse_period,
+    parse_seconds,
+)
 from smartbook_tui.demo.cast import CastError
 from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST, DemoError, DemoOptions, run_demo
 
@@ -16,10 +22,10 @@ from .messages import fail
 
 def add_arguments(demo: argparse.ArgumentParser) -> None:
     demo.description = (
-        "Open the app as a demo account on the fixtures address book, against the embedded presence "
-        "server on a free loopback port with demo users who sign in, change status every few seconds, and join the "
-        "service (a badge appears). Nothing of your own settings or data is read or written; everything stops, and "
-        "the demo's files go, when the app quits."
+        "Open the app as a demo account on the fixtures address book, against the embedded presence server on a "
+        "free loopback port with demo users who sign in, change status every few seconds, answer calls with a "
+        "tone, join the service (a badge appears) and call you once. Nothing of your own settings or data is read "
+        "or written; everything stops, and the demo's files go, when the app quits."
     )
     demo.add_argument(
         "--backend-only",
@@ -37,6 +43,12 @@ def add_arguments(demo: argparse.ArgumentParser) -> None:
         type=parse_seconds,
         metavar="SECONDS",
         help=f"time before a demo user joins the service (default {DEFAULT_JOIN_AFTER:g})",
+    )
+    demo.add_argument(
+        "--call-after",
+        type=parse_seconds,
+        metavar="SECONDS",
+        help=f"time before a demo user calls you (default {DEFAULT_CALL_AFTER:g})",
     )
     demo.add_argument(
         "--cast", type=Path, default=DEFAULT_CAST, metavar="TOML", help="the demo users (default: %(default)s)"
@@ -57,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         book=args.book,
         period=args.period,
         join_after=args.join_after,
+        call_after=args.call_after,
         backend_only=args.backend_only,
         ready_file=args.ready_file,
     )

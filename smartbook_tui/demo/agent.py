@@ -1,9 +1,9 @@
-"""A demo user's phone as the server sees it: a registration and one presence publication, kept over one TCP
-connection with smartbook's own SIP code (a process has one pjsua2 endpoint at most, and it is the app's).
+"""A demo user's presence as the server sees it: one publication, kept over one TCP connection with smartbook's
+own SIP code (the user's registration and calls are `phone.answering`'s, whose pjsua2 accounts do not publish).
 
-One request at a time (the caller awaits each), answered by the branch of its Via; digest challenges are answered
-(401 for REGISTER, 407 for PUBLISH) and later requests carry credentials for the last nonce. A PUBLISH after the
-first modifies the same publication (SIP-If-Match), as a phone's status changes do.
+One request at a time (the caller awaits each), answered by the branch of its Via; a digest challenge (407) is
+answered and later requests carry credentials for the last nonce. A PUBLISH after the first modifies the same
+publication (SIP-If-Match), as a phone's status changes do.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from .cast import Step
 __all__ = ["AgentError", "UserAgent", "presence_document"]
 
 ANSWER_TIMEOUT = 5.0
-REGISTER_EXPIRES = 3600
 PUBLISH_EXPIRES = 600
 _ACTIVITIES = {
     Availability.AWAY: Activity.AWAY,
@@ -57,28 +56,13 @@ class UserAgent:
     def __init__(self, server: tuple[str, int], domain: str, username: str, password: str) -> None:
         self.aor = f"sip:{username}@{domain}"
         self._server = server
-        self._username = username
-        self._registrar = f"sip:{domain}"
         self._session = DigestSession(Credentials(username, password))
-        self._call_ids = {method: secrets.token_hex(8) for method in ("REGISTER", "PUBLISH")}
+        self._call_id = secrets.token_hex(8)
         self._tag = secrets.token_hex(4)
         self._cseq = 0
         self._etag: str | None = None
         self._flow: Flow | None = None
         self._waiting: dict[str, asyncio.Future[SipResponse]] = {}
-        self._registered_at: float | None = None
-
-    async def register(self) -> None:
-        flow = await self._connected()
-        contact = f"<sip:{self._username}@{format_address(flow.local)};transport=tcp>"
-        await self._request("REGISTER", self._registrar, [("Contact", contact), ("Expires", REGISTER_EXPIRES)])
-        self._registered_at = asyncio.get_running_loop().time()
-
-    async def refresh_registration(self) -> None:
-        """REGISTER again once half the registration's time has passed."""
-        now = asyncio.get_running_loop().time()
-        if self._registered_at is None or now - self._registered_at > REGISTER_EXPIRES / 2:
-            await self.register()
 
     async def publish(self, step: Step) -> None:
         body = presence_document(self.aor, step)
@@ -100,11 +84,11 @@ class UserAgent:
         raise AgentError(f"PUBLISH of {self.aor}: the server forgets the publication as soon as it is made")
 
     def close(self) -> None:
-        """Drop the connection (the server forgets the registration's flow; the next request reconnects)."""
+        """Drop the connection (the next request reconnects, and makes a new publication)."""
         if self._flow is not None:
             self._flow.close()
         self._lost(AgentError("closed"))
-        self._etag = self._registered_at = None
+        self._etag = None
 
     async def _connected(self) -> Flow:
         if self._flow is None or self._flow.closed:
@@ -129,7 +113,7 @@ class UserAgent:
                     ("Max-Forwards", 70),
                     ("From", f"<{self.aor}>;tag={self._tag}"),
                     ("To", f"<{self.aor}>"),
-                    ("Call-ID", self._call_ids[method]),
+                    ("Call-ID", self._call_id),
                     ("CSeq", f"{self._cseq} {method}"),
                     ("User-Agent", f"smartbook-demo/{__version__}"),
                     *fields,
@@ -171,7 +155,7 @@ class UserAgent:
 
     def _on_message(self, message: SipMessage, _source: tuple[str, int]) -> None:
         if not isinstance(message, SipResponse) or message.status < 200:
-            return  # the server sends a registered phone no requests; provisional answers wait for the final one
+            return  # the server sends a publisher no requests; provisional answers wait for the final one
         waiting = self._waiting.pop(message.via_branch or "", None)
         if waiting is not None and not waiting.done():
             waiting.set_result(message)

@@ -1,7 +1,8 @@
 """The demo's backend, a process of its own (`python -m smartbook_tui.demo.backend`): the embedded presence server
 on a free loopback port with a fresh database seeded from the cast, and the cast's demo users, who register,
-publish a new status every `--period` seconds, and one of whom joins the service (gets their number) after
-`--join-after` seconds.
+publish a new status every `--period` seconds, answer calls (a tone, `phone.answering`), one of whom joins the
+service (gets their number) after `--join-after` seconds, and one of whom calls the demo's account once after
+`--call-after` seconds.
 
 Everything it writes goes in `--dir` (the database, the password file of the account the app opens as) and its
 log lines go to standard error. Once it serves, it writes `--ready-file` (JSON: `sip` HOST:PORT, `domain`,
@@ -19,6 +20,7 @@ import os
 import signal
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smartbook_tui.atomic_file import write_atomically
 from smartbook_tui.config import split_host_port
@@ -31,6 +33,9 @@ from smartbook_tui.server.store import Store, StoreError
 from .agent import AgentError, UserAgent
 from .cast import Cast, CastError, DemoUser, load_cast
 
+if TYPE_CHECKING:
+    from smartbook_tui.phone.answering import AnsweringPhones
+
 log = logging.getLogger("smartbook_tui.demo")
 
 LOOPBACK = "127.0.0.1"
@@ -38,6 +43,7 @@ DEFAULT_PERIOD = 5.0
 MIN_PERIOD = 0.2
 MAX_PERIOD = 60.0  # well within a publication's life (agent.PUBLISH_EXPIRES)
 DEFAULT_JOIN_AFTER = 10.0
+DEFAULT_CALL_AFTER = 25.0
 DEFAULT_NOTIFY_INTERVAL = 0.3  # snappier than a production server's 2 s: a demo is watched by a person
 _POLL = 0.02  # seconds between two looks at the server's ready file
 
@@ -52,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ready-file", type=Path, required=True, metavar="PATH", help="written once serving")
     parser.add_argument("--period", type=parse_period, default=DEFAULT_PERIOD, metavar="SECONDS")
     parser.add_argument("--join-after", type=parse_seconds, default=DEFAULT_JOIN_AFTER, metavar="SECONDS")
+    parser.add_argument("--call-after", type=parse_seconds, default=DEFAULT_CALL_AFTER, metavar="SECONDS")
     parser.add_argument("--notify-interval", type=parse_seconds, default=DEFAULT_NOTIFY_INTERVAL, metavar="SECONDS")
     return parser
 
@@ -98,11 +105,15 @@ async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespa
     port = await _wait_for_port(server, server_ready)
     address = (LOOPBACK, port)
     players = [user for user in cast.users if user.statuses]
+    phones = await _answering(players, address, cast.domain)
     tasks = [
         asyncio.create_task(_play(user, address, cast.domain, args.period, args.period * index / len(players)))
         for index, user in enumerate(players)
     ]
     tasks += [asyncio.create_task(_join(user, cast.domain, db, args.join_after)) for user in cast.users if user.joins]
+    if phones is not None:
+        callers = [user for user in players if user.calls_you]
+        tasks += [asyncio.create_task(_call(phones, user, cast.me_uri, args.call_after)) for user in callers]
     tasks.append(asyncio.create_task(_stop_when_orphaned()))
     ready = {
         "sip": f"{LOOPBACK}:{port}",
@@ -120,6 +131,8 @@ async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespa
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if phones is not None:
+            await phones.shutdown()
 
 
 async def _wait_for_port(server: asyncio.Task[None], ready_file: Path) -> int:
@@ -135,21 +148,58 @@ async def _wait_for_port(server: asyncio.Task[None], ready_file: Path) -> int:
     return address[1]
 
 
+async def _answering(users: list[DemoUser], server: tuple[str, int], domain: str) -> AnsweringPhones | None:
+    """The users' phones, registered and answering calls; None (logged) when they cannot start: the demo then
+    goes on without calls."""
+    # pjsua2 in the backend's process alone: `smartbook demo` reads this module's defaults in the app's.
+    from smartbook_tui.phone.answering import MAX_USERS, AnsweringPhones  # noqa: PLC0415
+    from smartbook_tui.phone.endpoint import PhoneError  # noqa: PLC0415
+
+    answering, silent = users[:MAX_USERS], users[MAX_USERS:]
+    phones = AnsweringPhones(server, domain)
+    try:
+        await phones.start()
+        for user in answering:
+            await phones.add(user.username, user.password)
+    except PhoneError as error:
+        log.warning("the demo users' phones cannot start (%s): they will not answer calls", error)
+        await phones.shutdown()
+        return None
+    log.info("the phones of %s answer calls", ", ".join(user.username for user in answering))
+    if silent:
+        log.info(
+            "%s have no phone (%d at most): a call to them is unanswered",
+            ", ".join(u.username for u in silent),
+            MAX_USERS,
+        )
+    return phones
+
+
+async def _call(phones: AnsweringPhones, user: DemoUser, uri: str, delay: float) -> None:
+    from smartbook_tui.phone.endpoint import PhoneError  # noqa: PLC0415 (see _answering)
+
+    await asyncio.sleep(delay)
+    try:
+        phones.call(user.username, uri)
+    except PhoneError as error:
+        log.warning("%s cannot call %s: %s", user.username, uri, error)
+        return
+    log.info("%s calls %s", user.username, uri)
+
+
 async def _play(user: DemoUser, server: tuple[str, int], domain: str, period: float, offset: float) -> None:
-    """Register, then publish the user's statuses in turn, one every `period` seconds, for ever; after a failure
-    (logged), start again a period later."""
+    """Publish the user's statuses in turn, one every `period` seconds, for ever; after a failure (logged), start
+    again a period later."""
     await asyncio.sleep(offset)
     agent = UserAgent(server, domain, user.username, user.password)
     try:
         while True:
             try:
-                await agent.register()
                 while True:
                     for step in user.statuses:
                         await agent.publish(step)
                         log.info("%s is %s%s", user.username, step.status.value, f" ({step.note})" if step.note else "")
                         await asyncio.sleep(period)
-                        await agent.refresh_registration()
             except AgentError as error:
                 log.warning("%s", error)
                 agent.close()

@@ -34,6 +34,7 @@ class DemoUser:
     public_presence: bool = False
     statuses: tuple[Step, ...] = ()  # published in turn, for ever; none: never signs in
     joins: bool = False  # gets `phone` only after the demo's join delay
+    calls_you: bool = False  # calls the demo's account once, after the demo's call delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +79,18 @@ def _user(table: dict[str, Any], where: str) -> DemoUser:
     joins = _flag(table, "joins", where)
     if joins and phone is None:
         raise ValueError(f"{where}: a user who joins needs the phone they join with")
+    statuses = tuple(_step(_table(step, where), where) for step in _list(table.get("statuses", []), where))
+    calls_you = _flag(table, "calls_you", where)
+    if calls_you and not statuses:
+        raise ValueError(f"{where}: a user who calls you signs in: give them statuses")
     return DemoUser(
         username=_text(table, "username", where),
         password=_text(table, "password", where),
         phone=phone,
         public_presence=_flag(table, "public_presence", where),
-        statuses=tuple(_step(_table(step, where), where) for step in _list(table.get("statuses", []), where)),
+        statuses=statuses,
         joins=joins,
+        calls_you=calls_you,
     )
 
 

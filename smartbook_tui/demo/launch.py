@@ -46,6 +46,7 @@ class DemoOptions:
     book: Path = DEFAULT_BOOK
     period: float | None = None  # seconds between two statuses of a demo user (None: the backend's default)
     join_after: float | None = None  # seconds before the joining user gets their number (None: the default)
+    call_after: float | None = None  # seconds before a demo user calls the demo's account (None: the default)
     backend_only: bool = False
     ready_file: Path | None = None  # backend only: where to copy what the backend's ready file says
 
@@ -134,6 +135,8 @@ def backend_running(workdir: Path, options: DemoOptions) -> Iterator[Backend]:
         command += ["--period", str(options.period)]
     if options.join_after is not None:
         command += ["--join-after", str(options.join_after)]
+    if options.call_after is not None:
+        command += ["--call-after", str(options.call_after)]
     with log_file.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

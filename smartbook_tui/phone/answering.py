@@ -24,6 +24,8 @@ log = logging.getLogger("smartbook_tui.phone")
 
 # A dial tone's two frequencies (Hz), a second on and a fifth of a second off, over and over.
 _TONE = (350, 440, 1000, 200)
+# Accounts one endpoint holds: the wheel's pjsua is built with 8 (PJSUA_MAX_ACC), and one more aborts the process.
+MAX_USERS = 8
 
 
 @dataclass(slots=True)
@@ -82,6 +84,8 @@ class AnsweringPhones:
         """Register the user (waiting for the answer); PhoneError when the server refuses or does not answer."""
         if self._endpoint is None:
             raise PhoneError("the answering phones are not running")
+        if len(self._users) >= MAX_USERS:
+            raise PhoneError(f"the answering phones hold {MAX_USERS} users at most")
         account = PhoneAccount(f"sip:{username}@{self._domain}", username, password, self._server, "tcp")
         registered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 

@@ -1,10 +1,11 @@
 """The other end of the phone's call tests: a headless pjsua2 user agent in its own process (one Endpoint per
 process), driven over its standard input one JSON command a line, telling what happens one JSON line at a time.
 
-    python -m tests.interop.pjsua2_call_peer [--port N --user U --password-file F [--name N]] [--transport T]
+    python -m tests.interop.pjsua2_call_peer [--port N --user U --password-file F [--name N] [--domain D]]
+        [--transport T]
 
-With --port it registers sip:U@127.0.0.1 at the server on 127.0.0.1:N; otherwise it is reached at its own
-address. It holds one call at a time; an incoming call rings (180) at once.
+With --port it registers sip:U@D (127.0.0.1 unless --domain) at the server on 127.0.0.1:N; otherwise it is reached
+at its own address. It holds one call at a time; an incoming call rings (180) at once.
 
 Lines: `{"event": "ready", "uri": "sip:peer@127.0.0.1:PORT"}`, `{"event": "registered"}`, `{"event": "incoming",
 "remote": ...}`, `{"event": "state", "state": "CONFIRMED", "code": 200, "reason": ...}` (pjsip's invite states),
@@ -110,13 +111,15 @@ def _serve(args: argparse.Namespace) -> int:
             _emit(event="ready", uri=f"sip:{args.user}@{local}")
         else:
             password = args.password_file.read_text().strip()
-            config = account_config(pj, user=args.user, password=password, port=args.port, transport=args.transport)
+            config = account_config(
+                pj, user=args.user, password=password, port=args.port, transport=args.transport, domain=args.domain
+            )
             if args.name:
                 config.idUri = f'"{args.name}" <{config.idUri}>'
             agent.create(config)
             pump_until(endpoint, lambda: bool(registered), "the REGISTER's answer")
             _emit(event="registered", code=registered[-1])
-            _emit(event="ready", uri=f"sip:{args.user}@{HOST}")
+            _emit(event="ready", uri=f"sip:{args.user}@{args.domain}")
         _command_loop(pj, endpoint, agent, calls, Peer)
     finally:
         calls.clear()
@@ -194,6 +197,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, help="register at the server on 127.0.0.1:PORT")
     parser.add_argument("--password-file", type=Path)
     parser.add_argument("--name", help="the display name its calls carry (registered only)")
+    parser.add_argument("--domain", default=HOST, help="the domain of its address (registered only)")
     try:
         return _serve(parser.parse_args())
     except Exception as exc:

@@ -21,6 +21,8 @@ import pytest
 from smartbook_tui.cli import build_parser
 from smartbook_tui.demo.cast import load_cast
 from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST, DemoOptions, run_demo
+from tests.interop.pjsua2_call_peer import peer_command
+from tests.interop.test_phone_calls import Peer
 from tests.peers import require_binary
 from tests.peers.json_lines import JsonLines, Line
 
@@ -30,6 +32,7 @@ PUBLIC = [  # found by their number, with a live status that changes
     user for user in CAST.users if user.public_presence and len(user.statuses) > 1 and user.phone and not user.joins
 ]
 SILENT = next(user for user in CAST.users if not user.statuses)  # has an account, never signs in
+CALLER = next(user for user in CAST.users if user.calls_you)
 JOIN_AFTER = 5  # long enough for the watcher's first full state to come before the join
 APP_JOIN_AFTER = 8  # the same for the app's first screen with badges (pjsua2 and Textual start first)
 
@@ -148,6 +151,36 @@ async def test_the_demo_shows_badges_status_changes_and_a_user_joining_then_leav
     assert list(temporary_root.iterdir()) == []
 
 
+@pytest.mark.peer("pjsua2")
+async def test_the_demo_users_answer_calls_with_a_tone_and_one_calls_you(tmp_path: Path) -> None:
+    demo, ready, _ = await start_demo(tmp_path, "--call-after", "2")
+    port = int(str(ready["sip"]).rpartition(":")[2])
+    command = peer_command(transport="tcp", server_port=port, user=str(ready["username"]))
+    me = await Peer.start(*command, "--password-file", str(ready["password_file"]), "--domain", CAST.domain)
+    try:
+        incoming = await me.event("incoming")
+        assert f"sip:{CALLER.username}@{CAST.domain}" in str(incoming["remote"])
+        me.send("answer")
+        await me.event("state", state="CONFIRMED")
+        me.send("hangup")
+        await me.event("state", state="DISCONNECTED")
+
+        callee = next(user for user in CAST.users if user.statuses and not user.calls_you)
+        lines = me.send("call", uri=f"sip:{callee.username}@{CAST.domain}")
+        await me.event("state", state="CONFIRMED", after=lines)  # answered after a ring
+        await asyncio.sleep(1.0)
+        lines = me.send("counts")
+        assert int((await me.event("counts", after=lines))["received"]) > 0  # the tone comes
+        me.send("hangup")
+        await me.event("state", state="DISCONNECTED", after=lines)
+    finally:
+        await me.quit()
+        demo.send_signal(signal.SIGINT)
+        async with asyncio.timeout(15):
+            await demo.communicate()
+    assert demo.returncode == 0
+
+
 async def test_the_demo_says_so_when_its_server_dies_and_cleans_up(tmp_path: Path) -> None:
     demo, ready, temporary_root = await start_demo(tmp_path)
     os.kill(int(ready["pid"]), signal.SIGKILL)
@@ -175,6 +208,15 @@ username = "sam"
 password = "y"
 statuses = [{ status = "sleepy" }]
 """
+SILENT_CALLER = """domain = "example.org"
+[me]
+username = "demo"
+password = "x"
+[[user]]
+username = "sam"
+password = "y"
+calls_you = true
+"""
 
 
 @pytest.mark.parametrize(
@@ -183,12 +225,15 @@ statuses = [{ status = "sleepy" }]
         (["--period", "0"], "--period: must be 0.2 to 60 s, not 0"),
         (["--cast", "/nonexistent/cast.toml"], "cast /nonexistent/cast.toml is missing"),
         (["--cast", "{bad_cast}"], "[[user]] number 1: status 'sleepy' is none of online, away, busy"),
+        (["--cast", "{silent_caller}"], "[[user]] number 1: a user who calls you signs in: give them statuses"),
+        (["--call-after", "-1"], "--call-after: must be between 0 and 3600 seconds, not -1"),
     ],
 )
 async def test_bad_demo_options_get_one_line(tmp_path: Path, arguments: list[str], message: str) -> None:
-    bad_cast = tmp_path / "cast.toml"
-    bad_cast.write_text(BAD_CAST)
-    arguments = [argument.format(bad_cast=bad_cast) for argument in arguments]
+    casts = {"bad_cast": tmp_path / "cast.toml", "silent_caller": tmp_path / "caller.toml"}
+    casts["bad_cast"].write_text(BAD_CAST)
+    casts["silent_caller"].write_text(SILENT_CALLER)
+    arguments = [argument.format(**casts) for argument in arguments]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

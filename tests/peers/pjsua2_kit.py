@@ -60,11 +60,12 @@ def start_endpoint(
     return endpoint
 
 
-def account_config(pj: ModuleType, *, user: str, password: str, port: int, transport: str) -> Any:
-    """An AccountConfig for sip:USER@127.0.0.1 that registers with (and authenticates to) the server on `port`."""
+def account_config(pj: ModuleType, *, user: str, password: str, port: int, transport: str, domain: str = HOST) -> Any:
+    """An AccountConfig for sip:USER@DOMAIN that registers with (and authenticates to) the server on 127.0.0.1's
+    `port`."""
     server = f"sip:{HOST}:{port};transport={transport}"
     config = pj.AccountConfig()
-    config.idUri = f"sip:{user}@{HOST}"
+    config.idUri = f"sip:{user}@{domain}"
     config.regConfig.registrarUri = server
     config.sipConfig.proxies.append(f"{server};lr")  # SUBSCRIBE and PUBLISH go to an AOR: route them to the server
     config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
