@@ -9,6 +9,7 @@ from smartbook_tui.contacts import (
     PhoneNumber,
     book_resource_uris,
     check_domain,
+    contact_resource_uris,
     contacts_by_resource,
     default_region,
     normalize_contacts,
@@ -108,6 +109,8 @@ def test_book_resources_are_sorted_and_unique_and_unchecked_numbers_are_never_se
         "sip:anne@example.org",
         "sip:dave@example.org",
     ]
+    each = {uri for contact in _family() for uri in contact_resource_uris(contact, "example.org")}
+    assert book_resource_uris(iter(_family()), "example.org") == sorted(each)
 
 
 def test_a_shared_number_maps_to_every_contact_that_has_it():
