@@ -9,7 +9,8 @@ asserts nothing.
     and BYE through the Record-Route. p50 and p99 over `--calls` calls, and the server's CPU time per call.
 (b) calls a second (if `sipp` is installed): SIPp uac calling SIPp uas through the server (INVITE, 180, 200, ACK,
     BYE, 200; the caller of another domain, as SIPp answers no SHA-256 challenge), `--sipp-calls` calls at each
-    offered rate: the rate achieved, the failed calls, the server's CPU time per call.
+    offered rate: the rate achieved, the failed calls, the server's CPU time per call. The server runs with
+    `--rate-limit 0`: one SIPp socket makes every call, and the per-source limit is not what is measured.
 
 Targets on the 2-core machine: (a) p50 <= 30 ms; (b) >= 200 calls/s with no failed call.
 """

@@ -335,7 +335,9 @@ class Proxy:
                 targets.append((str(binding.contact.uri), binding.source))
         if not targets:
             raise Refusal(480, f"Temporarily Unavailable ({account.name} has no device registered)")
-        log.info("%s %s -> %s (%d devices)", request.method, _caller(request), account.name, len(targets))
+        (log.info if request.method == "INVITE" else log.debug)(
+            "%s %s -> %s (%d devices)", request.method, _caller(request), account.name, len(targets)
+        )
         return targets
 
     def _fork(
