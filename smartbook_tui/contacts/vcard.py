@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .model import Contact, ImportResult, PhoneNumber, SkippedCard
@@ -30,12 +30,12 @@ class CardError(ValueError):
     """One card cannot be read; the import goes on without it."""
 
 
-@dataclass(slots=True)
-class Property:
-    name: str  # upper case, without its group
-    value: str  # unescaped, except for N and ORG, whose components are split by `components()`
-    params: dict[str, list[str]] = field(default_factory=dict)  # names in upper case
-    bare_params: list[str] = field(default_factory=list)  # vCard 2.1 `TEL;CELL;PREF:` style
+# A property of a card, a plain tuple (a book has hundreds of thousands of them):
+# * its name, in upper case, without its group;
+# * its value, unescaped, except for N and ORG, whose components are split by `components()`;
+# * its parameters, names in upper case;
+# * its bare parameters, vCard 2.1 `TEL;CELL;PREF:` style.
+Property = tuple[str, str, dict[str, list[str]], list[str]]
 
 
 @dataclass(slots=True)
@@ -255,7 +255,7 @@ def line_properties(card: RawCard) -> list[Property]:
         params, bare = _known_params(raw_params) if semicolon else ({}, [])
         if "\\" in value and name not in _STRUCTURED:
             value = unescape(value)
-        properties.append(Property(name, value, params, bare))
+        properties.append((name, value, params, bare))
     return properties
 
 
@@ -284,7 +284,7 @@ def _quoted_line_property(line: str) -> list[Property]:
         return []
     raw_params, value = match.group(2), match.group(3)
     params, bare = _parse_params(_PARAM.findall(raw_params)) if raw_params else ({}, [])
-    return [Property(name, value if name in _STRUCTURED else unescape(value), params, bare)]
+    return [(name, value if name in _STRUCTURED else unescape(value), params, bare)]
 
 
 # [group.]NAME[;param...]:value, where quoted parameter values may hold ';', ':' and ','.
@@ -348,7 +348,7 @@ def vobject_properties(card: RawCard) -> list[Property]:
             continue
         params = {key.upper(): [str(v) for v in values] for key, values in line.params.items()}
         value = line.value if name in _STRUCTURED else unescape(line.value)
-        properties.append(Property(name, value, params, [str(v) for v in line.singletonparams]))
+        properties.append((name, value, params, [str(v) for v in line.singletonparams]))
     return properties
 
 
@@ -384,21 +384,20 @@ def contact_from_properties(properties: list[Property], card: RawCard) -> Contac
     uid = formatted_name = structured_name = organisation = ""
     numbers: list[PhoneNumber] = []
     sip_addresses: list[str] = []
-    for prop in properties:
-        name = prop.name
-        if name == "UID":
-            uid = prop.value.strip()
+    for name, value, params, bare_params in properties:
+        if name == "TEL":
+            _add_telephone(value, params, bare_params, numbers, sip_addresses)
+        elif name == "UID":
+            uid = value.strip()
         elif name == "FN":
-            formatted_name = formatted_name or prop.value.strip()
+            formatted_name = formatted_name or value.strip()
         elif name == "N" and not structured_name:
-            family, given, additional, prefix, suffix = ([*components(prop.value), "", "", "", ""])[:5]
+            family, given, additional, prefix, suffix = ([*components(value), "", "", "", ""])[:5]
             structured_name = " ".join([part for part in (prefix, given, additional, family, suffix) if part])
         elif name == "ORG" and not organisation:
-            organisation = components(prop.value)[0]
-        elif name == "TEL":
-            _add_telephone(prop, numbers, sip_addresses)
+            organisation = components(value)[0]
         elif name == "IMPP" or name in _SIP_PROPERTIES:
-            address = _sip_address(prop.value, assume_sip=name != "IMPP")
+            address = _sip_address(value, assume_sip=name != "IMPP")
             if address and address not in sip_addresses:
                 sip_addresses.append(address)
     name = formatted_name or structured_name or organisation
@@ -414,8 +413,14 @@ def contact_from_properties(properties: list[Property], card: RawCard) -> Contac
     )
 
 
-def _add_telephone(prop: Property, numbers: list[PhoneNumber], sip_addresses: list[str]) -> None:
-    value = prop.value.strip()
+def _add_telephone(
+    value: str,
+    params: dict[str, list[str]],
+    bare_params: list[str],
+    numbers: list[PhoneNumber],
+    sip_addresses: list[str],
+) -> None:
+    value = value.strip()
     if ":" in value:
         scheme, _, rest = value.partition(":")
         scheme = scheme.lower()
@@ -427,16 +432,16 @@ def _add_telephone(prop: Property, numbers: list[PhoneNumber], sip_addresses: li
             value = rest.strip()
     if not value:
         return
-    number = PhoneNumber(value, _kinds(prop))
+    number = PhoneNumber(value, _kinds(params, bare_params))
     if number not in numbers:
         numbers.append(number)
 
 
-def _kinds(prop: Property) -> tuple[str, ...]:
+def _kinds(params: dict[str, list[str]], bare_params: list[str]) -> tuple[str, ...]:
     """A number's TYPE values and bare parameters, in lower case, each once."""
-    written = prop.params.get("TYPE", [])
-    if prop.bare_params:
-        written = [*written, *prop.bare_params]
+    written = params.get("TYPE", [])
+    if bare_params:
+        written = [*written, *bare_params]
     elif len(written) == 1 and "," not in written[0]:  # the usual TYPE=CELL
         kind = written[0].strip().lower()
         return (kind,) if kind else ()
