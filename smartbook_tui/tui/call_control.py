@@ -11,7 +11,7 @@ from smartbook_tui.phone.states import CallDirection, CallInfo, CallState
 from smartbook_tui.roster.calls import CallTarget, call_targets, caller_row
 from smartbook_tui.roster.model import Row
 from smartbook_tui.roster.session_calls import CallError
-from smartbook_tui.tui.presentation import duration_text
+from smartbook_tui.tui.presentation import duration_text, failed_call_text
 
 if TYPE_CHECKING:
     from smartbook_tui.roster.call_log import CallRecord
@@ -47,7 +47,8 @@ class CallControl:
         elif call.state is not CallState.INCOMING:
             self._stop_ringing(call.id)
         shown = [(info, self.name_for(info.remote_uri, info.remote_name)) for info in self.calls.values()]
-        self.app.main.show_calls(shown)
+        current = self.current
+        self.app.main.show_calls(shown, current.id if current is not None else None)
         self.app.refresh_bindings()
 
     def _ring(self, call: CallInfo) -> None:
@@ -81,7 +82,7 @@ class CallControl:
             if call.end_reason not in ("declined", "busy"):
                 self.app.notify(f"Missed call from {name}. Press r for the calls.", severity="warning", timeout=30)
         elif call.end_reason != "cancelled":
-            self.app.notify(f"{name}: {call.end_reason}.", severity="warning", timeout=10)
+            self.app.notify(failed_call_text(name, call.end_reason), severity="warning", timeout=10)
 
     # -- what the user asks
 

@@ -126,3 +126,19 @@ _CALL_STATES: dict[CallState, tuple[str, str]] = {
     CallState.INCOMING: ("incoming call", "pending"),
     CallState.CONNECTING: ("connecting…", "pending"),
 }
+
+
+# an outgoing call's end (`phone.call_rules.end_reason`'s words) -> what the user reads, with {name}
+_FAILED_CALLS: dict[str, str] = {
+    "busy": "{name} is busy.",
+    "declined": "{name} declined the call.",
+    "not found": "Nobody on the service has the number or address you called for {name}.",
+    "unavailable": "{name} is not signed in right now.",
+    "no answer": "{name} did not answer.",
+    "network": "The call to {name} could not go through: the network or the server failed. See the log.",
+}
+
+
+def failed_call_text(name: str, reason: str) -> str:
+    """Why an outgoing call never got an answer, as a sentence."""
+    return _FAILED_CALLS.get(reason, "The call to {name} failed: {reason}.").format(name=name, reason=reason)

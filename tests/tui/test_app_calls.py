@@ -75,7 +75,11 @@ async def test_several_numbers_ask_which_and_a_number_nobody_has_says_not_found(
         await pilot.press("c")
         await wait_until(pilot, "the number chooser", lambda: isinstance(app.screen, NumberChooser))
         await pilot.press("enter")
-        await wait_until(pilot, "the refusal", lambda: said(app, "Julien Bernard: not found"))
+        await wait_until(
+            pilot,
+            "the refusal",
+            lambda: said(app, "Nobody on the service has the number or address you called for Julien Bernard"),
+        )
         assert call_bar(app) == ""
 
 
@@ -111,7 +115,7 @@ async def test_a_missed_call_is_said_and_the_call_log_keeps_every_call_after_a_r
         await wait_until(pilot, "the missed call said", lambda: said(app, "Missed call from Camille Martin"))
         await to(pilot, "Julien Bernard")
         await pilot.press("c", "enter")  # to his first number: nobody's
-        await wait_until(pilot, "the refusal", lambda: said(app, "not found"))
+        await wait_until(pilot, "the refusal", lambda: said(app, "Nobody on the service has the number"))
         await pilot.press("q")
 
     again = make_app()

@@ -160,8 +160,8 @@ class MainScreen(Screen[None]):
         if len(changed) >= BIG_CHANGE:
             self.call_after_refresh(_set_aside_from_gc)
 
-    def show_calls(self, calls: list[tuple[CallInfo, str]]) -> None:
-        self.query_one(CallBar).show(calls)
+    def show_calls(self, calls: list[tuple[CallInfo, str]], current: int | None) -> None:
+        self.query_one(CallBar).show(calls, current)
 
     def set_registration(self, registration: Registration) -> None:
         self.status_bar.set_registration(registration)
