@@ -29,6 +29,8 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     users_only = false                # start with only the service's users shown
     share_book = false                # true: consent given to send the book's numbers to the service
     null_audio = false                # no sound card: the null audio device
+    audio_device = "USB"              # the sound device for calls, by (a part of) its name; default: the system's
+    call_log = "~/.local/share/smartbook/calls.json"   # the calls kept between runs
     log_file = "~/.local/state/smartbook/log/smartbook.log"
     service_name = "Linphone"         # the service's name on the badge and the toggle
 
@@ -94,7 +96,15 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "cache": str,
         "poll": _NUMBER,
     },
-    "app": {"users_only": bool, "share_book": bool, "null_audio": bool, "log_file": str, "service_name": str},
+    "app": {
+        "users_only": bool,
+        "share_book": bool,
+        "null_audio": bool,
+        "audio_device": str,
+        "log_file": str,
+        "call_log": str,
+        "service_name": str,
+    },
     "server": {
         "sip": str,
         "advertise": str,
@@ -142,7 +152,9 @@ class AppSettings:
     users_only: bool | None = None
     share_book: bool | None = None
     null_audio: bool | None = None
+    audio_device: str | None = None
     log_file: Path | None = None
+    call_log: Path | None = None
     service_name: str | None = None
 
 
@@ -405,7 +417,9 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             users_only=app.get("users_only"),  # type: ignore[arg-type]
             share_book=app.get("share_book"),  # type: ignore[arg-type]
             null_audio=app.get("null_audio"),  # type: ignore[arg-type]
+            audio_device=app.get("audio_device"),  # type: ignore[arg-type]
             log_file=_path(app.get("log_file")),
+            call_log=_path(app.get("call_log")),
             service_name=app.get("service_name"),  # type: ignore[arg-type]
         ),
     )

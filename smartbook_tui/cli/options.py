@@ -11,6 +11,7 @@ from pathlib import Path
 
 from smartbook_tui.config import AccountSettings, CardDavSettings, Settings
 from smartbook_tui.password_file import read_password_file
+from smartbook_tui.roster.call_log import default_call_log_path
 from smartbook_tui.roster.logfile import default_log_path
 from smartbook_tui.roster.session_options import DEFAULT_SERVICE_NAME, SessionOptions
 
@@ -152,7 +153,18 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
         help="use no sound device (the null audio device)",
     )
     app.add_argument(
+        "--audio-device",
+        metavar="NAME",
+        help="the sound device for calls, by its name or a part of it (default: the system's)",
+    )
+    app.add_argument(
         "--log-file", type=Path, metavar="PATH", help=f"where the app logs (default: {default_log_path()})"
+    )
+    app.add_argument(
+        "--call-log",
+        type=Path,
+        metavar="PATH",
+        help=f"where the calls are kept between runs (default: {default_call_log_path()})",
     )
 
 
@@ -188,7 +200,9 @@ def app_options(
         share_book=_flag(args.share_book, app.share_book),
         users_only=bool(_flag(args.users_only, app.users_only)),
         null_audio=bool(_flag(args.null_audio, app.null_audio)),
+        audio_device=args.audio_device or app.audio_device,
         log_file=args.log_file or app.log_file or default_log_path(),
+        call_log=args.call_log or app.call_log or default_call_log_path(),
         service_name=app.service_name or DEFAULT_SERVICE_NAME,
     )
 

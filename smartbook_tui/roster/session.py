@@ -393,7 +393,11 @@ class Session:
         )
         try:
             phone = Phone(
-                account, on_event=self._phone_event, null_audio=self.options.null_audio, user_agent=USER_AGENT
+                account,
+                on_event=self._phone_event,
+                null_audio=self.options.null_audio,
+                audio_device=self.options.audio_device,
+                user_agent=USER_AGENT,
             )
             await phone.start()
         except Exception as exc:  # no endpoint: the book and the list work without one

@@ -23,6 +23,7 @@ class SessionOptions:
     share_book: bool | None = None  # True: consent given; None: not asked yet (the app asks, the session never)
     users_only: bool = False
     null_audio: bool = False
+    audio_device: str | None = None  # by (a part of) its name; None: the system's default
     log_file: Path = field(default_factory=default_log_path)
     call_log: Path = field(default_factory=default_call_log_path)
     service_name: str = DEFAULT_SERVICE_NAME

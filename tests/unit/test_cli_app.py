@@ -51,7 +51,17 @@ def test_help_lists_the_app_options_and_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for option in ("--users-only", "--share-book", "--null-audio", "--log-file", "--vcard", "--carddav", "--sip-uri"):
+    for option in (
+        "--users-only",
+        "--share-book",
+        "--null-audio",
+        "--audio-device",
+        "--log-file",
+        "--call-log",
+        "--vcard",
+        "--carddav",
+        "--sip-uri",
+    ):
         assert option in out
     for command in ("watch", "contacts", "server", "inspect"):
         assert command in out
@@ -64,7 +74,7 @@ def test_the_settings_file_fills_in_and_each_flag_wins(tmp_path, opened):
         f'[contacts]\nvcard = ["{tmp_path / "saved.vcf"}"]\n'
         "[carddav]\npoll = 30\n"
         f'[app]\nusers_only = true\nshare_book = true\nnull_audio = true\nlog_file = "{tmp_path / "saved.log"}"\n'
-        'service_name = "Acme"\n'
+        f'service_name = "Acme"\naudio_device = "USB"\ncall_log = "{tmp_path / "saved-calls.json"}"\n'
     )
     assert main(["--config", str(config)]) == 0
     saved, path = opened[-1]
@@ -72,9 +82,11 @@ def test_the_settings_file_fills_in_and_each_flag_wins(tmp_path, opened):
     assert saved.settings.vcard == [tmp_path / "saved.vcf"]
     assert (saved.users_only, saved.share_book, saved.null_audio) == (True, True, True)
     assert (saved.log_file, saved.service_name, saved.settings.carddav.poll) == (tmp_path / "saved.log", "Acme", 30)
+    assert (saved.audio_device, saved.call_log) == ("USB", tmp_path / "saved-calls.json")
 
     flags = ["--vcard", str(tmp_path / "flag.vcf"), "--proxy", "10.0.0.1", "--no-users-only", "--no-share-book"]
     flags += ["--no-null-audio", "--log-file", str(tmp_path / "flag.log"), "--carddav-poll", "2"]
+    flags += ["--audio-device", "Headset", "--call-log", str(tmp_path / "flag-calls.json")]
     assert main(["--config", str(config), *flags]) == 0
     given, _ = opened[-1]
     assert given.settings.vcard == [tmp_path / "flag.vcf"]
@@ -82,6 +94,7 @@ def test_the_settings_file_fills_in_and_each_flag_wins(tmp_path, opened):
     assert given.settings.account.sip_uri == "sip:alice@example.org"  # not given: the file's
     assert (given.users_only, given.share_book, given.null_audio) == (False, False, False)
     assert (given.log_file, given.settings.carddav.poll) == (tmp_path / "flag.log", 2)
+    assert (given.audio_device, given.call_log) == ("Headset", tmp_path / "flag-calls.json")
 
 
 def test_consent_comes_from_the_flag_else_the_settings_else_the_app_asks(tmp_path, opened):

@@ -229,11 +229,12 @@ def test_the_password_file_is_0600_and_reads_back(tmp_path):
 def test_app_and_carddav_poll_settings(tmp_path):
     config = _written(
         tmp_path,
-        '[app]\nusers_only = true\nshare_book = false\nnull_audio = true\nlog_file = "~/app.log"\n'
-        'service_name = "Acme"\n[carddav]\npoll = 2\n',
+        '[app]\nusers_only = true\nshare_book = false\nnull_audio = true\naudio_device = "USB"\n'
+        'log_file = "~/app.log"\ncall_log = "~/calls.json"\nservice_name = "Acme"\n[carddav]\npoll = 2\n',
     )
     settings = load_settings(config)
-    assert settings.app == AppSettings(True, False, True, Path("~/app.log").expanduser(), "Acme")
+    home = Path("~").expanduser()
+    assert settings.app == AppSettings(True, False, True, "USB", home / "app.log", home / "calls.json", "Acme")
     assert settings.carddav.poll == 2.0
     with pytest.raises(ConfigError, match=re.escape("carddav.poll must be a number of seconds above 0, not 0")):
         load_settings(_written(tmp_path, "[carddav]\npoll = 0\n"))
