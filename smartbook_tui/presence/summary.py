@@ -99,29 +99,32 @@ def summarize(presence: Presence | None, lang: str | None = None) -> PresenceSum
         for moment in (person.timestamp, person.last_input):
             if moment is not None and (last_seen is None or moment > last_seen):
                 last_seen = moment
+    # Positional arguments: a frozen dataclass takes keywords at twice the cost, once for each resource of a list.
     return PresenceSummary(
-        has_account=best is not None,
-        sip_address=best.contact if best is not None else None,
-        status=_status(presence, is_open),
-        note=_note(presence, lang),
-        last_seen=last_seen,
+        best is not None,  # has_account
+        best.contact if best is not None else None,  # sip_address
+        _status(presence, is_open),
+        _note(presence, lang),
+        last_seen,
     )
 
 
 def _status(presence: Presence, is_open: bool) -> Availability:
     if not presence.persons:
         return Availability.ONLINE if is_open else Availability.OFFLINE
+    # isdisjoint rather than &, and no set to compare with: an activity's hash is a Python call (Enum.__hash__).
     activities = {activity for person in presence.persons for activity in person.activities}
+    busy = not activities.isdisjoint(_BUSY)
     if not is_open:
-        return Availability.BUSY if activities & _BUSY else Availability.OFFLINE
+        return Availability.BUSY if busy else Availability.OFFLINE
     if Activity.ON_THE_PHONE in activities:
         return Availability.ON_THE_PHONE
-    if activities & _BUSY:
+    if busy:
         return Availability.BUSY
     idle = any(person.user_input is UserInput.IDLE for person in presence.persons)
-    if activities & _AWAY or idle:
+    if idle or not activities.isdisjoint(_AWAY):
         return Availability.AWAY
-    if activities == {Activity.UNKNOWN}:
+    if len(activities) == 1 and Activity.UNKNOWN in activities:
         return Availability.UNKNOWN
     return Availability.ONLINE
 
