@@ -43,6 +43,7 @@ class RawCard:
     source: str
     index: int
     lines: list[str]  # from BEGIN:VCARD to END:VCARD, still folded
+    folded: bool = True  # False: no line continues the one before it (none starts with a space or a tab)
 
     @property
     def digest(self) -> str:
@@ -107,7 +108,8 @@ def parse_vcards(data: bytes | str, source: str, share: Share = WHOLE) -> Import
             result.skipped.append(span)
             continue
         index, start, end = span
-        card = RawCard(source, index, text[start:end].split("\n"))
+        chunk = text[start:end]
+        card = RawCard(source, index, chunk.split("\n"), "\n " in chunk or "\n\t" in chunk)
         try:
             result.contacts.append(read_card(card, maybe_vobject=any_for_vobject))
         except CardError as exc:
@@ -233,7 +235,7 @@ def line_properties(card: RawCard) -> list[Property]:
     """The fast path: unfold, then split each content line (RFC 6350 section 3.3). Every line must be a content
     line, as vobject demands; only the properties a contact is made of are parsed further."""
     properties = []
-    for line in _unfold(card.lines[1:-1]):
+    for line in _unfold(card.lines[1:-1]) if card.folded else card.lines[1:-1]:
         head, colon, value = line.partition(":")
         if '"' in head or not colon:  # a quoted parameter value may hold ':' (or the line is not a content line)
             if not line or line.isspace():

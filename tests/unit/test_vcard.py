@@ -324,3 +324,11 @@ def test_the_characters_whose_upper_case_holds_ascii_are_all_known():
 def test_a_card_marked_for_vobject_in_letters_that_become_ascii_still_goes_to_vobject(spelling):
     text = card("FN:Ana", f"NOTE;ENCODING={spelling}:x", "TEL:+33612345678")
     assert not fast_path_reads(next(iter(split_cards(text, "b.vcf"))))
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\n"])
+def test_folded_lines_of_the_properties_a_contact_is_made_of_are_unfolded(end):
+    text = card("FN:Anne", " -Marie Martin", "TEL;TYPE=CE", "\tLL:+33 6 12", "  34 56 78", "UID:a").replace("\r\n", end)
+    contact = only(text)
+    assert (contact.name, contact.id) == ("Anne-Marie Martin", "a")
+    assert contact.numbers == (PhoneNumber("+33 6 12 34 56 78", ("cell",)),)
