@@ -107,11 +107,11 @@ def sipp_rates(server: SmartbookServer, calls: int, rates: list[int], workdir: P
     assert server.process is not None
     target = f"{server.sip[0]}:{server.sip[1]}"
     common = ["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-m", str(calls), "-l", "5000"]
+    registrar = SipPhone(server.sip, "bob", PASSWORD, DOMAIN)
+    registrar.register()  # from the port each rate's SIPp uas then listens on: one device, whatever the rates
+    port = registrar.address[1]
+    registrar.sock.close()
     for rate in rates:
-        registrar = SipPhone(server.sip, "bob", PASSWORD, DOMAIN)
-        registrar.register()
-        port = registrar.address[1]
-        registrar.sock.close()
         directory = workdir / f"sipp-{rate}"
         directory.mkdir()
         uas = subprocess.Popen(

@@ -453,12 +453,20 @@ def test_options_for_a_user_goes_to_their_device_and_options_for_the_server_is_a
     alice.send(alice.request("OPTIONS", f"sip:bob@{DOMAIN}"))
     options = one(bob.requests("OPTIONS"))
     assert isinstance(options, SipRequest)
-    alice.send(alice.request("OPTIONS", f"sip:{DOMAIN}"))
+    alice.send(alice.request("OPTIONS", f"sip:{DOMAIN}", headers=[("Route", RECORD_ROUTE)]))  # a preloaded Route
     answer = one(alice.take())
     assert isinstance(answer, SipResponse)
     assert answer.status == 200
     assert ", ".join(answer.headers.get_all("Allow")) == ALLOWED_METHODS
     assert "INVITE" in ALLOWED_METHODS
+
+
+def test_a_call_with_a_preloaded_route_to_the_server_is_routed_like_any_other(net, alice, bob):
+    alice.call(f"sip:bob@{DOMAIN}", headers=[("Route", RECORD_ROUTE)])
+    invite = one(bob.requests("INVITE"))
+    assert isinstance(invite, SipRequest)
+    assert "Route" not in invite.headers
+    assert invite.uri == bob.contact
 
 
 def test_a_retransmitted_invite_gets_the_last_answer_and_is_not_forwarded_again(net, alice, bob):

@@ -172,16 +172,18 @@ class Proxy:
 
     def takes(self, request: SipRequest) -> bool:
         """Whether a request is the proxy's: a method of calls and messages, except an OPTIONS to the server
-        itself (no user in its Request-URI, and no Route), which the server answers."""
+        itself (out of a dialog, no user in its Request-URI, whatever Route a phone preloads), which the server
+        answers."""
         if request.method not in PROXIED_METHODS:
             return False
-        if request.method != "OPTIONS" or "Route" in request.headers:
+        if request.method != "OPTIONS":
             return True
         try:
             uri = request_uri(request.uri)
-        except Refusal:
+            in_dialog = request.to_tag is not None
+        except (Refusal, SipParseError):
             return True
-        return not (isinstance(uri, SipUri) and uri.user is None)
+        return in_dialog or not (isinstance(uri, SipUri) and uri.user is None)
 
     @staticmethod
     def owns(response: SipResponse) -> bool:
