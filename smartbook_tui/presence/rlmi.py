@@ -72,19 +72,16 @@ def parse_rlmi(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> Rlmi
     if root.tag != _LIST:
         _, name = split_tag(root.tag)
         raise MalformedDocument(f"not an RLMI document: the root element is <{name or '?'}>, not <list>")
-    names: list[Name] = []
     resources: list[Resource] = []
-    for child in root:
-        tag = child.tag
-        if tag == _RESOURCE:
-            if len(child):
-                resource = _parse_resource(child)
-                if resource is not None:
-                    resources.append(resource)
-            elif uri := (child.get("uri") or "").strip():  # a resource with no instance: the usual one, inline
-                resources.append(Resource(uri))
-        elif tag == _NAME:
-            names.append(read_localized(child))
+    # The resources picked out by lxml rather than by reading each child's tag (a list's names are kept apart).
+    for child in root.iterchildren(_RESOURCE):
+        if len(child):
+            resource = _parse_resource(child)
+            if resource is not None:
+                resources.append(resource)
+        elif uri := (child.get("uri") or "").strip():  # a resource with no instance: the usual one, inline
+            resources.append(Resource(uri))
+    names = [read_localized(child) for child in root.iterchildren(_NAME)]
     return Rlmi(
         uri=root.get("uri", ""),
         version=_version(root.get("version")),
