@@ -71,8 +71,8 @@ class CallControl:
 
     def _stop_ringing(self, call_id: int) -> None:
         dialog = self._ringing.pop(call_id, None)
-        if dialog is not None and dialog.is_current:
-            dialog.dismiss(None)
+        if dialog is not None:
+            dialog.call_over()
 
     def _tell_end(self, call: CallInfo) -> None:
         name = self.name_for(call.remote_uri, call.remote_name)

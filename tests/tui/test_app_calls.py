@@ -5,7 +5,7 @@ screen read as a person reads it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
@@ -23,15 +23,19 @@ ALICE = "sip:alice@127.0.0.1"
 
 
 @asynccontextmanager
-async def camille_phone(server: SmartbookServer) -> AsyncIterator[Peer]:
-    """Camille, a user whose number is in the book, on her own phone registered to the server."""
-    command = peer_command(transport="tcp", server_port=server.sip[1], user="camille")
-    camille = await Peer.start(*command, "--password-file", str(server.password_file), "--name", "Camille M.")
+async def phone_of(server: SmartbookServer, user: str) -> AsyncIterator[Peer]:
+    """A user whose number is in the book, on their own phone registered to the server."""
+    command = peer_command(transport="tcp", server_port=server.sip[1], user=user)
+    phone = await Peer.start(*command, "--password-file", str(server.password_file), "--name", f"{user} M.")
     try:
-        await camille.event("registered")
-        yield camille
+        await phone.event("registered")
+        yield phone
     finally:
-        await camille.quit()
+        await phone.quit()
+
+
+def camille_phone(server: SmartbookServer) -> AbstractAsyncContextManager[Peer]:
+    return phone_of(server, "camille")
 
 
 def said(app, words: str) -> bool:
@@ -129,3 +133,22 @@ async def test_a_missed_call_is_said_and_the_call_log_keeps_every_call_after_a_r
         assert "not found" in shown[0]
         assert "missed" in shown[1]
         assert "Camille Martin" in shown[1]
+
+
+async def test_a_call_that_stops_ringing_under_another_goes_when_that_one_is_answered(make_app, server):
+    app = make_app()
+    pilot_and_phones = (app.run_test(size=SIZE, notifications=True), camille_phone(server), phone_of(server, "ines"))
+    async with pilot_and_phones[0] as pilot, pilot_and_phones[1] as camille, pilot_and_phones[2] as ines:
+        await live(pilot)
+        lines = ines.send("call", uri=ALICE)
+        await wait_until(pilot, "Inès's call", lambda: getattr(app.screen, "caller", "") == "Inès Durand")
+        camille.send("call", uri=ALICE)
+        await wait_until(pilot, "Camille's call", lambda: getattr(app.screen, "caller", "") == "Camille Martin")
+        ines.send("hangup")  # she gives up while Camille's call is the one shown
+        await ines.event("state", state="DISCONNECTED", after=lines)
+        await wait_until(pilot, "the missed call said", lambda: said(app, "Missed call from Inès Durand"))
+        await pilot.press("a")
+        await wait_until(pilot, "Camille's call answered", lambda: "talking" in call_bar(app))
+        await wait_until(pilot, "no dialog left", lambda: app.screen is app.main)
+        await pilot.press("h")
+        await wait_until(pilot, "the call bar gone", lambda: call_bar(app) == "")

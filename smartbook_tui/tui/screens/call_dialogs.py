@@ -29,10 +29,21 @@ class IncomingCallDialog(ModalScreen[Answer | None]):
     ]
 
     def __init__(self, call_id: int, *, caller: str, address: str) -> None:
-        super().__init__(id="incoming-call")
+        super().__init__()
         self.call_id = call_id
         self.caller = caller
         self.address = address
+        self._over = False
+
+    def call_over(self) -> None:
+        """The call stopped ringing (the caller gave up): go now, or as soon as a screen above this one goes."""
+        self._over = True
+        if self.is_active:  # the top of the stack (`is_current` is also true under a modal screen)
+            self.dismiss(None)
+
+    def on_screen_resume(self) -> None:
+        if self._over:
+            self.dismiss(None)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
