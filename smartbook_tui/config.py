@@ -48,6 +48,8 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     max_list_size = 10000             # entries of a list
     min_expires = 60                  # seconds: shortest registration, publication or subscription
     rate_limit = 200                  # requests a second from one source (0: no limit)
+    max_pending_per_source = 200      # call requests from one source waiting for their final answer
+    max_pending = 10000               # call requests waiting for their final answer, from everyone
     legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
     log_format = "text"               # text, or json (one object a line)
@@ -119,6 +121,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_list_size": int,
         "min_expires": int,
         "rate_limit": _NUMBER,
+        "max_pending_per_source": int,
+        "max_pending": int,
         "legacy": str,
         "log_level": str,
         "log_format": str,
@@ -187,6 +191,8 @@ class ServerSettings:
     max_list_size: int | None = None
     min_expires: int | None = None
     rate_limit: float | None = None
+    max_pending_per_source: int | None = None
+    max_pending: int | None = None
     legacy: str | None = None
     log_level: str | None = None
     log_format: str | None = None
@@ -354,6 +360,8 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "max_list_size": _at_least_one,
     "min_expires": _at_least_one,
     "rate_limit": _not_negative,
+    "max_pending_per_source": _at_least_one,
+    "max_pending": _at_least_one,
     "legacy": _one_of(LEGACY_MODES),
     "log_level": _one_of(LOG_LEVELS),
     "log_format": _one_of(LOG_FORMATS),
@@ -409,6 +417,8 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             max_list_size=server.get("max_list_size"),  # type: ignore[arg-type]
             min_expires=server.get("min_expires"),  # type: ignore[arg-type]
             rate_limit=_float(server.get("rate_limit")),
+            max_pending_per_source=server.get("max_pending_per_source"),  # type: ignore[arg-type]
+            max_pending=server.get("max_pending"),  # type: ignore[arg-type]
             legacy=server.get("legacy"),  # type: ignore[arg-type]
             log_level=server.get("log_level"),  # type: ignore[arg-type]
             log_format=server.get("log_format"),  # type: ignore[arg-type]

@@ -84,6 +84,19 @@ def add_run_parser(
         help=f"requests a second from one source before 503 (default {_CORE.rate_limit:g}; 0: no limit)",
     )
     run.add_argument(
+        "--max-pending-per-source",
+        type=_positive_int,
+        metavar="N",
+        help=f"call requests from one source waiting for their final answer before 503 "
+        f"(default {_CORE.max_pending_per_source})",
+    )
+    run.add_argument(
+        "--max-pending",
+        type=_positive_int,
+        metavar="N",
+        help=f"call requests from everyone waiting for their final answer before 503 (default {_CORE.max_pending})",
+    )
+    run.add_argument(
         "--legacy",
         choices=LEGACY_MODES,
         help=f"the NOTIFY form of liblinphone < 5.4: by User-Agent (auto), for every client, or never "
@@ -128,6 +141,10 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         max_list_size=_given(args.max_list_size, saved.max_list_size, _CORE.max_list_size),
         min_expires=_given(args.min_expires, saved.min_expires, _CORE.min_expires),
         rate_limit=_given(args.rate_limit, saved.rate_limit, _CORE.rate_limit),
+        max_pending_per_source=_given(
+            args.max_pending_per_source, saved.max_pending_per_source, _CORE.max_pending_per_source
+        ),
+        max_pending=_given(args.max_pending, saved.max_pending, _CORE.max_pending),
         legacy=_given(args.legacy, saved.legacy, _CORE.legacy),
     )
     tls_port = _given(args.tls_port, saved.tls_port, None)

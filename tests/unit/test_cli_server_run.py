@@ -29,6 +29,8 @@ notify_max_resources = 50
 max_list_size = 500
 min_expires = 30
 rate_limit = 12.5
+max_pending_per_source = 20
+max_pending = 300
 legacy = "never"
 log_level = "DEBUG"
 """
@@ -81,6 +83,8 @@ def test_the_server_section_is_used(home):
             max_list_size=500,
             min_expires=30,
             rate_limit=12.5,
+            max_pending_per_source=20,
+            max_pending=300,
             legacy="never",
         ),
         tls_cert=home / "tls" / "cert.pem",
@@ -120,6 +124,10 @@ def test_options_win_over_the_file(home, tmp_path):
         "8",
         "--min-expires",
         "9",
+        "--max-pending-per-source",
+        "3",
+        "--max-pending",
+        "4",
         "--legacy",
         "always",
         "--log-level",
@@ -140,6 +148,8 @@ def test_options_win_over_the_file(home, tmp_path):
             max_list_size=8,
             min_expires=9,
             rate_limit=12.5,  # not given: the file's
+            max_pending_per_source=3,
+            max_pending=4,
             legacy="always",
         ),
         tls_cert=tmp_path / "c.pem",
@@ -186,6 +196,7 @@ def test_server_run_serves_what_the_file_says(home, monkeypatch):
         ("[server]\nmin_expires = '60'\n", "server.min_expires has the wrong type (str)"),
         ("[server]\nsip = 5060\n", "server.sip has the wrong type (int)"),
         ("[server]\nmin_expires = 0\n", "server.min_expires must be at least 1, not 0"),
+        ("[server]\nmax_pending = 0\n", "server.max_pending must be at least 1, not 0"),
         ("[server]\nlegacy = 'sometimes'\n", "server.legacy must be one of auto, always, never, not 'sometimes'"),
         ("[server]\nsip = 'localhost'\n", "server.sip wants HOST:PORT, e.g. 127.0.0.1:5070, not 'localhost'"),
         ("[server]\ndomain = 'a b'\n", "server.domain 'a b' is not a SIP domain"),
@@ -206,6 +217,7 @@ def test_a_wrong_server_section_is_one_line_naming_the_file_and_key(home, monkey
         ["--rate-limit", "-1"],
         ["--notify-interval", "nan"],
         ["--min-expires", "0"],
+        ["--max-pending-per-source", "0"],
         ["--tls-port", "65536"],
         ["--legacy", "sometimes"],
         ["--log-level", "info"],
