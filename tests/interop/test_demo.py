@@ -199,24 +199,16 @@ async def test_the_backend_stops_when_the_demo_is_killed(tmp_path: Path) -> None
     assert process_gone(int(ready["pid"]))
 
 
-BAD_CAST = """domain = "example.org"
+CAST_OF_SAM = """domain = "example.org"
 [me]
 username = "demo"
 password = "x"
 [[user]]
 username = "sam"
 password = "y"
-statuses = [{ status = "sleepy" }]
 """
-SILENT_CALLER = """domain = "example.org"
-[me]
-username = "demo"
-password = "x"
-[[user]]
-username = "sam"
-password = "y"
-calls_you = true
-"""
+BAD_CAST = CAST_OF_SAM + 'statuses = [{ status = "sleepy" }]\n'
+SILENT_CALLER = CAST_OF_SAM + "calls_you = true\n"
 
 
 @pytest.mark.parametrize(

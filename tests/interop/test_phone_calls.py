@@ -17,7 +17,7 @@ import pytest
 from smartbook_tui.phone.engine import Phone, PhoneAccount, PhoneError, PhoneEvent
 from smartbook_tui.phone.states import CallDirection, CallEvent, CallInfo, CallState, RegistrationState
 from tests.interop.pjsua2_call_peer import peer_command
-from tests.interop.test_phone import Events, account_of, registration
+from tests.interop.test_phone import Events, account_of, registration, running_phone
 from tests.peers.json_lines import JsonLines, Line
 from tests.peers.pjsua2_buddy import REPO_ROOT
 from tests.peers.smartbook_server import PASSWORD, SmartbookServer, run_smartbook_server
@@ -81,20 +81,9 @@ def unused_port() -> int:
         return probe.getsockname()[1]
 
 
-@asynccontextmanager
-async def phone_of(account: PhoneAccount) -> AsyncIterator[tuple[Phone, Events]]:
-    events = Events()
-    phone = Phone(account, on_event=events, null_audio=True)
-    await phone.start()
-    try:
-        yield phone, events
-    finally:
-        await phone.shutdown()
-
-
 def serverless_phone() -> AbstractAsyncContextManager[tuple[Phone, Events]]:
     """Alice's phone with no server at all (its REGISTERs go nowhere): it calls addresses straight."""
-    return phone_of(PhoneAccount(f"sip:alice@127.0.0.1:{unused_port()}", "alice", PASSWORD, None, "udp"))
+    return running_phone(PhoneAccount(f"sip:alice@127.0.0.1:{unused_port()}", "alice", PASSWORD, None, "udp"))
 
 
 def call_in(state: CallState, **fields: object) -> Callable[[PhoneEvent], bool]:
@@ -293,7 +282,7 @@ def registered_peer(server: SmartbookServer, user: str, *extra: str) -> Abstract
 
 @pytest.mark.parametrize("target", ["sip:bob@127.0.0.1", f"sip:{BOB_NUMBER}@127.0.0.1;user=phone"])
 async def test_a_call_through_the_server_by_name_and_by_number(server, target):
-    async with phone_of(account_of(server, "alice")) as (phone, events), registered_peer(server, "bob") as bob:
+    async with running_phone(account_of(server, "alice")) as (phone, events), registered_peer(server, "bob") as bob:
         await events.until(registration(RegistrationState.REGISTERED))
         call = await confirmed_call(phone, events, bob, target)
         await media_flows(phone, call, bob)
@@ -305,7 +294,7 @@ async def test_a_call_through_the_server_by_name_and_by_number(server, target):
 
 async def test_an_incoming_call_rings_with_the_caller_and_is_answered_or_declined(server):
     async with (
-        phone_of(account_of(server, "alice")) as (phone, events),
+        running_phone(account_of(server, "alice")) as (phone, events),
         registered_peer(server, "bob", "--name", "Bob Builder") as bob,
     ):
         await events.until(registration(RegistrationState.REGISTERED))
@@ -330,7 +319,7 @@ async def test_an_incoming_call_rings_with_the_caller_and_is_answered_or_decline
 
 async def test_answering_a_second_call_holds_the_first(server):
     async with (
-        phone_of(account_of(server, "alice")) as (phone, events),
+        running_phone(account_of(server, "alice")) as (phone, events),
         registered_peer(server, "bob") as bob,
         registered_peer(server, "carol") as carol,
     ):
@@ -348,7 +337,7 @@ async def test_answering_a_second_call_holds_the_first(server):
 
 
 async def test_shutting_down_registered_with_a_call_up_hangs_it_up_and_unregisters(server, capfd):
-    async with phone_of(account_of(server, "alice")) as (phone, events), registered_peer(server, "bob") as bob:
+    async with running_phone(account_of(server, "alice")) as (phone, events), registered_peer(server, "bob") as bob:
         await events.until(registration(RegistrationState.REGISTERED))
         await shut_down_with_a_call_up(phone, events, bob, capfd)
         assert phone.registration.state is RegistrationState.UNREGISTERED
@@ -359,7 +348,7 @@ async def test_shutting_down_registered_with_a_call_up_hangs_it_up_and_unregiste
     ("callee", "words"), [("sip:nobody@127.0.0.1", "not found"), ("sip:dave@127.0.0.1", "unavailable")]
 )
 async def test_an_unknown_or_offline_callee(server, callee, words):
-    async with phone_of(account_of(server, "alice")) as (phone, events):
+    async with running_phone(account_of(server, "alice")) as (phone, events):
         await events.until(registration(RegistrationState.REGISTERED))
         placed = phone.call(callee)
         assert (await call_event(events, CallState.ENDED, id=placed.id)).end_reason == words
