@@ -10,9 +10,9 @@ import pytest
 
 from smartbook_tui.server.core import ALLOWED_METHODS, PresenceServer, Send, ServerConfig
 from smartbook_tui.server.store import Store
-from smartbook_tui.sip.aio.listener import Peer
 from smartbook_tui.sip.auth import Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse, parse_message
+from smartbook_tui.sip.peer import Peer
 
 DOMAIN = "example.org"
 PASSWORD = "open sesame"

@@ -37,8 +37,8 @@ from smartbook_tui.server.registrar import Registrar
 from smartbook_tui.server.replies import response_to
 from smartbook_tui.server.requests import check_request, entry_key
 from smartbook_tui.server.store import Account
-from smartbook_tui.sip.aio.listener import Peer
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse
+from smartbook_tui.sip.peer import Peer
 from smartbook_tui.sip.transaction import (
     ClientTransaction,
     InviteClientTransaction,

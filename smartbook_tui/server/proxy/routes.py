@@ -8,7 +8,7 @@ import ipaddress
 from smartbook_tui.server.refusal import Refusal
 from smartbook_tui.server.registrar import Registrar
 from smartbook_tui.server.requests import entry_key
-from smartbook_tui.sip.aio.listener import Peer
+from smartbook_tui.sip.peer import Peer
 from smartbook_tui.sip.uri import SipParseError, SipUri, TelUri, parse_name_addr, parse_uri
 
 __all__ = ["Addresses", "peer_for", "record_route", "request_uri", "user_key"]

@@ -37,7 +37,6 @@ import os
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from smartbook_tui.sip.message import (
     DEFAULT_MAX_BODY,
@@ -45,6 +44,7 @@ from smartbook_tui.sip.message import (
     StreamParser,
     is_keepalive,
 )
+from smartbook_tui.sip.peer import Peer
 
 from .transport import (
     DEFAULT_MAX_WRITE_BUFFER,
@@ -81,22 +81,6 @@ _PONG = b"\r\n"
 
 
 # ----------------------------------------------------------------------------------------------- values, errors
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """Where a message came from, and where `Listener.send` sends back to."""
-
-    transport: str
-    """"UDP", "TCP" or "TLS", as Via writes it."""
-    address: Address
-    """The remote (host, port) as the socket sees it (the `received`/`rport` of the top Via)."""
-    connection: int | None = None
-    """For TCP and TLS, an opaque id of the connection the message came in on; None for UDP."""
-
-    def __str__(self) -> str:
-        shown = f"{self.transport} {format_address(self.address)}"
-        return shown if self.connection is None else f"{shown} (connection {self.connection})"
 
 
 OnPeerMessage = Callable[[SipMessage, Peer], None]

@@ -40,6 +40,7 @@ from smartbook_tui.sip.message import (
     is_keepalive,
     parse_message,
 )
+from smartbook_tui.sip.peer import Address, format_address
 
 __all__ = [
     "DEFAULT_MAX_WRITE_BUFFER",
@@ -65,7 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Address = tuple[str, int]
 OnMessage = Callable[[SipMessage, Address], None]
 OnLost = Callable[[Exception | None], None]
 
@@ -105,12 +105,6 @@ class ConnectionLost(TransportError):
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-
-
-def format_address(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
-    """`host:port`, with brackets around an IPv6 host (`[::1]:5060`)."""
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _reason(exc: BaseException) -> str:
