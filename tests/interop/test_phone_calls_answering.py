@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from smartbook_tui.phone.states import CallDirection, CallState, RegistrationState
-from tests.interop.test_phone import account_of, registration
-from tests.interop.test_phone_calls import call_event, phone_of
+from tests.interop.test_phone import account_of, registration, running_phone
+from tests.interop.test_phone_calls import call_event
 from tests.peers.json_lines import JsonLines
 from tests.peers.pjsua2_buddy import REPO_ROOT
 from tests.peers.smartbook_server import SmartbookServer, run_smartbook_server
@@ -42,7 +42,7 @@ async def test_a_demo_user_answers_with_a_tone_and_hangs_up(tmp_path):
     with run_smartbook_server(tmp_path / "server", accounts=[("alice", None), ("bob", None)]) as server:
         bob = await answering(server)
         try:
-            async with phone_of(account_of(server, "alice")) as (phone, events):
+            async with running_phone(account_of(server, "alice")) as (phone, events):
                 await events.until(registration(RegistrationState.REGISTERED))
                 placed = phone.call("sip:bob@127.0.0.1")
                 await call_event(events, CallState.RINGING, id=placed.id)
@@ -58,7 +58,7 @@ async def test_a_demo_user_answers_with_a_tone_and_hangs_up(tmp_path):
 
 async def test_a_demo_user_calls_the_user(tmp_path):
     with run_smartbook_server(tmp_path / "server", accounts=[("alice", None), ("bob", None)]) as server:
-        async with phone_of(account_of(server, "alice")) as (phone, events):
+        async with running_phone(account_of(server, "alice")) as (phone, events):
             await events.until(registration(RegistrationState.REGISTERED))
             bob = await answering(server, "--call", "sip:alice@127.0.0.1")
             try:
