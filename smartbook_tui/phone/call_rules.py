@@ -11,6 +11,9 @@ from smartbook_tui.sip.uri import SipParseError, parse_name_addr, parse_uri
 from .states import AudioDevice, CallDirection
 
 _WORDS = {
+    401: "wrong password",  # the server still refuses the credentials pjsip answered its challenge with
+    407: "wrong password",
+    403: "refused",
     486: "busy",
     600: "busy",
     603: "declined",

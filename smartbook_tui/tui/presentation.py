@@ -136,6 +136,8 @@ _FAILED_CALLS: dict[str, str] = {
     "unavailable": "{name} is not signed in right now.",
     "no answer": "{name} did not answer.",
     "network": "The call to {name} could not go through: the network or the server failed. See the log.",
+    "wrong password": "The server refused to place the call to {name}: your account's password is wrong.",
+    "refused": "The server refused to place the call to {name}. See the log.",
 }
 
 

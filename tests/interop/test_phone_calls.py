@@ -352,3 +352,27 @@ async def test_an_unknown_or_offline_callee(server, callee, words):
         await events.until(registration(RegistrationState.REGISTERED))
         placed = phone.call(callee)
         assert (await call_event(events, CallState.ENDED, id=placed.id)).end_reason == words
+
+
+async def test_a_caller_with_a_wrong_password_is_refused_in_words(server):
+    async with running_phone(account_of(server, "alice", password="not the password")) as (phone, events):
+        await events.until(registration(RegistrationState.FAILED))
+        placed = phone.call("sip:bob@127.0.0.1")
+        assert (await call_event(events, CallState.ENDED, id=placed.id)).end_reason == "wrong password"
+
+
+async def test_a_callee_with_two_devices_rings_on_both_and_the_other_stops_when_one_answers(server):
+    async with (
+        running_phone(account_of(server, "alice")) as (phone, events),
+        registered_peer(server, "bob") as desk,
+        registered_peer(server, "bob") as mobile,
+    ):
+        await events.until(registration(RegistrationState.REGISTERED))
+        desk_lines, mobile_lines = desk.mark(), mobile.mark()
+        placed = phone.call("sip:bob@127.0.0.1")
+        await desk.event("incoming", after=desk_lines)
+        await mobile.event("incoming", after=mobile_lines)
+        mobile.send("answer")
+        await call_event(events, CallState.CONFIRMED, id=placed.id)
+        await desk.event("state", state="DISCONNECTED", code=487, after=desk_lines)  # cancelled by the server
+        await mobile.event("state", state="CONFIRMED", after=mobile_lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import time
+import uuid
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -69,6 +70,9 @@ def account_config(pj: ModuleType, *, user: str, password: str, port: int, trans
     config.regConfig.registrarUri = server
     config.sipConfig.proxies.append(f"{server};lr")  # SUBSCRIBE and PUBLISH go to an AOR: route them to the server
     config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
+    # pjsua derives its RFC 5626 instance from the host name, so two peers of one user here would be one device
+    # to the registrar (the second REGISTER replaces the first): each peer is a device of its own
+    config.natConfig.sipOutboundInstanceId = f"<urn:uuid:{uuid.uuid4()}>"
     return config
 
 

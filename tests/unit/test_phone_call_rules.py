@@ -22,6 +22,9 @@ OUT, IN = CallDirection.OUTGOING, CallDirection.INCOMING
         (480, "unavailable"),
         (487, "cancelled"),
         (503, "network"),
+        (407, "wrong password"),
+        (401, "wrong password"),
+        (403, "refused"),
         (488, "failed: 488 Not Acceptable Here"),
     ],
 )
