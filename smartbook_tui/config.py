@@ -33,6 +33,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     call_log = "~/.local/share/smartbook/calls.json"   # the calls kept between runs
     log_file = "~/.local/state/smartbook/log/smartbook.log"
     service_name = "Linphone"         # the service's name on the badge and the toggle
+    account_api = "https://sip.example.org/api"   # the server's account API, for the Assistant
 
     [server]                          # `smartbook server ...`: each key is the option of the same name
     sip = "0.0.0.0:5060"              # UDP and TCP address, HOST:PORT (default 127.0.0.1:5070)
@@ -106,6 +107,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "log_file": str,
         "call_log": str,
         "service_name": str,
+        "account_api": str,
     },
     "server": {
         "sip": str,
@@ -160,6 +162,7 @@ class AppSettings:
     log_file: Path | None = None
     call_log: Path | None = None
     service_name: str | None = None
+    account_api: str | None = None
 
 
 @dataclass(slots=True)
@@ -431,5 +434,6 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             log_file=_path(app.get("log_file")),
             call_log=_path(app.get("call_log")),
             service_name=app.get("service_name"),  # type: ignore[arg-type]
+            account_api=app.get("account_api"),  # type: ignore[arg-type]
         ),
     )

@@ -166,6 +166,18 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help=f"where the calls are kept between runs (default: {default_call_log_path()})",
     )
+    add_account_api_argument(app)
+
+
+def add_account_api_argument(parser: argparse._ActionsContainer, *, suppress: bool = False) -> None:
+    """The server's account API, for the Assistant. With `suppress` (`smartbook assistant`, under `smartbook`, which
+    has it too) the option left out keeps the value given before the command."""
+    parser.add_argument(
+        "--account-api",
+        default=argparse.SUPPRESS if suppress else None,
+        metavar="URL",
+        help="the server's account API, e.g. http://127.0.0.1:8080/api (also [app] account_api)",
+    )
 
 
 def merge_session_settings(args: argparse.Namespace, saved: Settings) -> Settings:
@@ -204,6 +216,7 @@ def app_options(
         log_file=args.log_file or app.log_file or default_log_path(),
         call_log=args.call_log or app.call_log or default_call_log_path(),
         service_name=app.service_name or DEFAULT_SERVICE_NAME,
+        account_api=args.account_api or app.account_api,
     )
 
 

@@ -27,4 +27,5 @@ class SessionOptions:
     log_file: Path = field(default_factory=default_log_path)
     call_log: Path = field(default_factory=default_call_log_path)
     service_name: str = DEFAULT_SERVICE_NAME
+    account_api: str | None = None  # the server's account API (the Assistant's), e.g. http://127.0.0.1:8080/api
     expires: int = 3600  # seconds a list subscription asks for

@@ -1,0 +1,157 @@
+"""The Assistant's tasks, each a code sent by SMS and then confirmed, without any UI: make an account from a
+number (with a chosen user name or the number itself), link a number to the signed-in account, recover an
+account by its number with a new password. `send_code` again resends; `resend_in` says when a resend is fair."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from smartbook_tui.config import AccountSettings
+from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
+
+from .client import AccountApi, Activated, BearerAuth, Created, DigestAuth, Linked
+from .errors import NO_ACCOUNT, NO_CODE_YET, NOT_AN_API, AssistantError
+
+RESEND_AFTER = 30.0  # seconds before a new code may be asked for: the SMS may just be slow
+CODE_LENGTH = 4
+_CODE = re.compile(rf"\d{{{CODE_LENGTH}}}")
+
+Clock = Callable[[], float]
+
+
+def read_code(text: str) -> str | None:
+    """The code as typed (spaces allowed), or None when it is not the SMS's four digits."""
+    code = "".join(text.split())
+    return code if _CODE.fullmatch(code) else None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """An account ready to sign in with: what the settings file and the password file get."""
+
+    sip_uri: str
+    username: str
+    password: str
+    phone: str
+    proxy: str | None  # HOST:PORT
+    transport: str | None
+
+    def settings(self, password_file: Path) -> AccountSettings:
+        return AccountSettings(
+            sip_uri=self.sip_uri, password_file=password_file, proxy=self.proxy, transport=self.transport
+        )
+
+
+def new_account(activated: Activated, password: str) -> NewAccount:
+    proxy, transport = _proxy_of(activated.proxy)
+    return NewAccount(activated.sip_uri, activated.username, password, activated.phone, proxy, transport)
+
+
+def _proxy_of(uri: str | None) -> tuple[str | None, str | None]:
+    """sip:HOST:PORT;transport=tcp -> ("HOST:PORT", "tcp"); (None, None) for none or one the app cannot read."""
+    if not uri:
+        return None, None
+    try:
+        parsed = parse_sip_uri(uri)
+    except SipParseError:
+        return None, None
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    transport = next((str(value).lower() for name, value in parsed.params if name.lower() == "transport"), None)
+    address = f"{host}:{parsed.port}" if parsed.port else host
+    return address, transport if transport in ("udp", "tcp", "tls") else None
+
+
+def account_auth(account: AccountSettings, password: str | None) -> httpx.Auth:
+    """Digest with the signed-in account's SIP credentials (its user name, else the user part of its address)."""
+    if not account.sip_uri or not password:
+        raise AssistantError(
+            NO_ACCOUNT,
+            "No account is signed in: set one up first (or give --sip-uri and --password-file) to link a number to it.",
+        )
+    username = account.username or account.sip_uri.split(":", 1)[-1].partition("@")[0]
+    return DigestAuth(username, password)
+
+
+def token_auth(token: str) -> httpx.Auth:
+    return BearerAuth(token)
+
+
+class CodeFlow:
+    """A task proven by a code: `send_code` (again to resend), then the subclass's `confirm`."""
+
+    def __init__(self, api: AccountApi, phone: str, *, clock: Clock = time.monotonic) -> None:
+        self.api = api
+        self.phone = phone  # as typed; E.164 once a code was sent
+        self.sent_at: float | None = None
+        self._clock = clock
+
+    async def send_code(self) -> str:
+        """Ask for a code (a new one voids the last); the number it goes to, in E.164."""
+        self.phone = await self._send()
+        self.sent_at = self._clock()
+        return self.phone
+
+    def resend_in(self) -> float:
+        """Seconds until a new code may be asked for (0: now)."""
+        if self.sent_at is None:
+            return 0.0
+        return max(0.0, self.sent_at + RESEND_AFTER - self._clock())
+
+    async def _send(self) -> str:
+        raise NotImplementedError
+
+
+class CreateAccount(CodeFlow):
+    """A new account with `phone` as its number, and `username` or else the number itself as its user name; the
+    server chooses its password."""
+
+    def __init__(self, api: AccountApi, phone: str, username: str | None = None, *, clock: Clock = time.monotonic):
+        super().__init__(api, phone, clock=clock)
+        self.username = username or None
+        self._created: Created | None = None
+
+    async def _send(self) -> str:
+        # A new code for an account not yet activated is the same request again (with a new password).
+        self._created = await self.api.create(self.phone, self.username)
+        return self._created.phone
+
+    async def confirm(self, code: str) -> NewAccount:
+        created = self._created
+        if created is None:
+            raise AssistantError(NO_CODE_YET, "No code was sent yet.")
+        if created.password is None:
+            raise AssistantError(NOT_AN_API, "The service made the account without giving its password.")
+        activated = await self.api.activate(f"{created.username}@{created.domain}", code)
+        return new_account(activated, created.password)
+
+
+class LinkNumber(CodeFlow):
+    """`phone` becomes the number of the account `auth` signs in as."""
+
+    def __init__(self, api: AccountApi, phone: str, auth: httpx.Auth, *, clock: Clock = time.monotonic) -> None:
+        super().__init__(api, phone, clock=clock)
+        self.auth = auth
+
+    async def _send(self) -> str:
+        return await self.api.request_link(self.phone, self.auth)
+
+    async def confirm(self, code: str) -> Linked:
+        return await self.api.confirm_link(code, self.auth)
+
+
+class RecoverAccount(CodeFlow):
+    """The account that has `phone` gets a new password, once the code sent to it is given."""
+
+    async def _send(self) -> str:
+        return await self.api.request_recovery(self.phone)
+
+    async def confirm(self, code: str, password: str) -> NewAccount:
+        if self.sent_at is None:
+            raise AssistantError(NO_CODE_YET, "No code was sent yet.")
+        return new_account(await self.api.recover(self.phone, code, password), password)
