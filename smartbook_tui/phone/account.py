@@ -30,6 +30,8 @@ def account_config(account: PhoneAccount, *, publish: bool = True) -> Any:
         config.sipConfig.proxies.append(proxy)
     config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", account.username, 0, account.password))
     config.presConfig.publishEnabled = publish
+    if account.instance is not None:
+        config.natConfig.sipOutboundInstanceId = f"<{account.instance}>"
     return config
 
 

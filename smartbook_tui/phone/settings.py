@@ -21,6 +21,7 @@ class PhoneAccount:
     proxy: tuple[str, int] | None  # every request goes through it when given
     transport: str  # udp, tcp or tls
     ca: Path | None = None  # the CA file a TLS server's certificate is checked against
+    instance: str | None = None  # this device's RFC 5626 instance (urn:uuid:...); None: pjsua's, from the host name
 
     def problem(self) -> str | None:
         """What makes this account unusable, in one line; None when it can be tried."""

@@ -31,6 +31,7 @@ from smartbook_tui.subscriber.book import BookSubscription
 from smartbook_tui.subscriber.machine import Phase, Status, SubscriptionConfig, Updates
 from smartbook_tui.subscriber.runner import Connect, Event, Flow
 
+from .device import device_instance
 from .events import (
     BookLoaded,
     ListStatus,
@@ -390,6 +391,7 @@ class Session:
             proxy=self._account.server if self._account.proxy_given else None,
             transport=self._account.transport,
             ca=settings.ca,
+            instance=device_instance(),
         )
         try:
             phone = Phone(

@@ -112,7 +112,13 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             password = args.password_file.read_text().strip()
             config = account_config(
-                pj, user=args.user, password=password, port=args.port, transport=args.transport, domain=args.domain
+                pj,
+                user=args.user,
+                password=password,
+                port=args.port,
+                transport=args.transport,
+                domain=args.domain,
+                host_instance=args.host_instance,
             )
             if args.name:
                 config.idUri = f'"{args.name}" <{config.idUri}>'
@@ -198,6 +204,9 @@ def main() -> int:
     parser.add_argument("--password-file", type=Path)
     parser.add_argument("--name", help="the display name its calls carry (registered only)")
     parser.add_argument("--domain", default=HOST, help="the domain of its address (registered only)")
+    parser.add_argument(
+        "--host-instance", action="store_true", help="register with pjsua's instance, made from the host name"
+    )
     try:
         return _serve(parser.parse_args())
     except Exception as exc:

@@ -6,6 +6,7 @@ and ends with the reason a person reads; refusals, a cancel, a second call, and 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from smartbook_tui.phone.engine import Phone, PhoneAccount, PhoneError, PhoneEvent
 from smartbook_tui.phone.states import CallDirection, CallEvent, CallInfo, CallState, RegistrationState
+from smartbook_tui.roster.device import device_instance
 from tests.interop.pjsua2_call_peer import peer_command
 from tests.interop.test_phone import Events, account_of, registration, running_phone
 from tests.peers.json_lines import JsonLines, Line
@@ -376,3 +378,18 @@ async def test_a_callee_with_two_devices_rings_on_both_and_the_other_stops_when_
         await call_event(events, CallState.CONFIRMED, id=placed.id)
         await desk.event("state", state="DISCONNECTED", code=487, after=desk_lines)  # cancelled by the server
         await mobile.event("state", state="CONFIRMED", after=mobile_lines)
+
+
+async def test_the_app_rings_beside_another_pjsua_device_of_the_same_account_on_this_host(server, tmp_path):
+    # the other keeps pjsua's instance, a hash of the host name: the app's own kept instance makes them two devices
+    alice = dataclasses.replace(account_of(server, "alice"), instance=device_instance(tmp_path / "device-instance"))
+    async with (
+        running_phone(alice) as (_phone, events),
+        registered_peer(server, "alice", "--host-instance") as other,
+        registered_peer(server, "bob") as bob,
+    ):
+        await events.until(registration(RegistrationState.REGISTERED))
+        lines = other.mark()
+        bob.send("call", uri="sip:alice@127.0.0.1")
+        await call_event(events, CallState.INCOMING)
+        await other.event("incoming", after=lines)

@@ -61,18 +61,26 @@ def start_endpoint(
     return endpoint
 
 
-def account_config(pj: ModuleType, *, user: str, password: str, port: int, transport: str, domain: str = HOST) -> Any:
+def account_config(
+    pj: ModuleType,
+    *,
+    user: str,
+    password: str,
+    port: int,
+    transport: str,
+    domain: str = HOST,
+    host_instance: bool = False,
+) -> Any:
     """An AccountConfig for sip:USER@DOMAIN that registers with (and authenticates to) the server on 127.0.0.1's
-    `port`."""
+    `port`; `host_instance`: with pjsua's RFC 5626 instance (made from the host name) instead of one of its own."""
     server = f"sip:{HOST}:{port};transport={transport}"
     config = pj.AccountConfig()
     config.idUri = f"sip:{user}@{domain}"
     config.regConfig.registrarUri = server
     config.sipConfig.proxies.append(f"{server};lr")  # SUBSCRIBE and PUBLISH go to an AOR: route them to the server
     config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
-    # pjsua derives its RFC 5626 instance from the host name, so two peers of one user here would be one device
-    # to the registrar (the second REGISTER replaces the first): each peer is a device of its own
-    config.natConfig.sipOutboundInstanceId = f"<urn:uuid:{uuid.uuid4()}>"
+    if not host_instance:  # else two peers of one user here would be one device to the registrar
+        config.natConfig.sipOutboundInstanceId = f"<urn:uuid:{uuid.uuid4()}>"
     return config
 
 
