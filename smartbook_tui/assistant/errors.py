@@ -31,6 +31,10 @@ SENTENCES: dict[str, str | None] = {
     "busy": "The service is busy: try again in a moment.",
 }
 
+# after these, the code screen stays: another try of the code, or a new code (the others end the task)
+CODE_WORDS = frozenset({"wrong_code", "code_expired", "code_void", "no_pending_code"})
+NEW_CODE_WORDS = frozenset({"code_expired", "code_void", "no_pending_code"})  # the code can no longer work
+
 # status -> the word an answer without one (or with a word this version does not know) is taken as
 _STATUS_WORDS = {401: "unauthorized", 404: "no_such_account", 429: "too_many_requests", 503: "busy"}
 

@@ -97,6 +97,10 @@ class CodeFlow:
         self.sent_at = self._clock()
         return self.phone
 
+    def code_gone(self) -> None:
+        """The code can no longer work (expired, void): a new one may be asked for at once."""
+        self.sent_at = None
+
     def resend_in(self) -> float:
         """Seconds until a new code may be asked for (0: now)."""
         if self.sent_at is None:
@@ -152,6 +156,4 @@ class RecoverAccount(CodeFlow):
         return await self.api.request_recovery(self.phone)
 
     async def confirm(self, code: str, password: str) -> NewAccount:
-        if self.sent_at is None:
-            raise AssistantError(NO_CODE_YET, "No code was sent yet.")
         return new_account(await self.api.recover(self.phone, code, password), password)

@@ -29,7 +29,21 @@ class SaveError(Exception):
 class Saved:
     account: AccountSettings  # with its password file
     password_file: Path
-    in_settings: bool  # False: another account is the settings file's, and stays
+    config_path: Path
+    kept: str | None = None  # the signed-in account, which stays the settings file's; None: this one took its place
+
+    @property
+    def in_settings(self) -> bool:
+        return self.kept is None
+
+    def sentence(self) -> str:
+        """What was saved and where, and how to sign in with an account that did not take the settings' place."""
+        if self.kept is None:
+            return f"Saved in {self.config_path}, its password in {self.password_file} (readable by you alone)."
+        return (
+            f"Its password is saved in {self.password_file} (readable by you alone); {self.kept} stays the account "
+            f"you sign in with. To sign in with the new one: {sign_in_command(self)}"
+        )
 
 
 def password_file_for(config_path: Path) -> Path:
@@ -60,7 +74,7 @@ def save_new_account(config_path: Path, new: NewAccount, current: AccountSetting
             password_file = current.password_file  # a recovered account keeps its file
         account = new.settings(password_file)
         save_signed_in_account(config_path, account, new.password)
-        return Saved(account, password_file, in_settings=True)
+        return Saved(account, password_file, config_path)
     password_file = config_path.expanduser().parent / f"{PASSWORD_FILE_NAME}-{_UNSAFE.sub('_', new.username)}"
     try:
         write_password_file(password_file, new.password)
@@ -68,7 +82,7 @@ def save_new_account(config_path: Path, new: NewAccount, current: AccountSetting
         raise SaveError(str(exc)) from None
     except OSError as exc:
         raise SaveError(f"cannot write {password_file}: {exc.strerror}") from None
-    return Saved(new.settings(password_file), password_file, in_settings=False)
+    return Saved(new.settings(password_file), password_file, config_path, kept=current.sip_uri if current else None)
 
 
 def sign_in_command(saved: Saved) -> str:

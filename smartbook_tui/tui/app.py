@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -36,9 +37,11 @@ from smartbook_tui.tui.widgets.contact_table import ContactTable
 # The account form and the dialogs (with the widgets only they use) load when they are first shown, not before
 # the first frame.
 if TYPE_CHECKING:
+    from smartbook_tui.assistant.outbox import Outbox
     from smartbook_tui.roster.session import Session
     from smartbook_tui.roster.session_options import SessionOptions
     from smartbook_tui.tui.screens.account import SavedAccount
+    from smartbook_tui.tui.screens.assistant import AssistantDone, AssistantScreen, Task
     from smartbook_tui.tui.screens.dialogs import PresenceChoice
 
     SessionFactory = Callable[[SessionOptions], Session]
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 _STOP_TIMEOUT = 5.0  # seconds the session gets to unsubscribe and unregister before it is cancelled
 _NOTICE_TIMEOUTS: dict[SeverityLevel, float] = {"information": 5, "warning": 10, "error": 20}
 _TONE_KEYS = (*((digit, digit) for digit in "0123456789"), ("asterisk", "*"), ("number_sign", "#"))
+_SMS_POLL = 0.5  # seconds between two looks at the demo's SMS outbox
 
 
 class SmartbookApp(App[int]):
@@ -98,12 +102,14 @@ class SmartbookApp(App[int]):
 
     def on_main_screen_ready(self) -> None:
         collect_from_now_on()
+        self._show_demo_sms()
         if self.options.settings.account.sip_uri:
             self._start_session()  # its modules load now that the first frame is out
         else:
             from smartbook_tui.tui.screens.account import AccountScreen  # noqa: PLC0415 (see the imports)
 
-            self.push_screen(AccountScreen(config_path=self.config_path), self._account_saved)
+            screen = AccountScreen(config_path=self.config_path, assistant=self.assistant_screen)
+            self.push_screen(screen, self._account_saved)
 
     def _account_saved(self, saved: SavedAccount | None) -> None:
         if saved is None:
@@ -113,6 +119,47 @@ class SmartbookApp(App[int]):
         self.main.set_account(saved.account.sip_uri or "")
         self.notify(f"Account saved in {self.config_path}.", timeout=5)
         self._start_session()
+
+    # -- the Assistant
+
+    def assistant_screen(self, task: Task) -> AssistantScreen:
+        from smartbook_tui.contacts.phones import default_region  # noqa: PLC0415 (see the imports)
+        from smartbook_tui.tui.screens.assistant import AssistantScreen  # noqa: PLC0415
+
+        try:
+            region = default_region(self.options.settings.region)
+        except ValueError:  # a region phonenumbers does not know: the session says so; numbers need their +code
+            region = None
+        return AssistantScreen(
+            task,
+            api_url=self.options.account_api,
+            region=region,
+            config_path=self.config_path,
+            account=self.options.settings.account,
+            password=self.options.password,
+        )
+
+    def action_assistant(self, task: str) -> None:
+        from smartbook_tui.tui.screens.assistant import Task  # noqa: PLC0415 (see the imports)
+
+        self.push_screen(self.assistant_screen(Task(task)), self._assistant_done)
+
+    def _assistant_done(self, done: AssistantDone | None) -> None:
+        if done is not None:
+            self.notify(done.message, title="Assistant", timeout=30)
+
+    def _show_demo_sms(self) -> None:
+        """`smartbook demo` names its server's SMS outbox: each SMS is shown as it would reach the phone."""
+        from smartbook_tui.assistant.outbox import OUTBOX_VARIABLE, Outbox  # noqa: PLC0415 (see the imports)
+
+        path = os.environ.get(OUTBOX_VARIABLE)
+        if path:
+            outbox = Outbox(Path(path))
+            self.set_interval(_SMS_POLL, lambda: self._notify_sms(outbox))
+
+    def _notify_sms(self, outbox: Outbox) -> None:
+        for sms in outbox.new_messages():
+            self.notify(sms.notice(), title="SMS (demo)", timeout=60)
 
     # -- the session
 
@@ -358,7 +405,7 @@ class SmartbookApp(App[int]):
         self.exit(0)
 
 
-_MAIN_SCREEN_ACTIONS = frozenset({"presence", "share_book", "unshare_book", "call", "call_log"})
+_MAIN_SCREEN_ACTIONS = frozenset({"presence", "share_book", "unshare_book", "call", "call_log", "assistant"})
 _CALL_ACTIONS = frozenset({"hang_up", "mute", "hold", "tone"})
 
 

@@ -43,6 +43,22 @@ class SmartbookCommands(Provider):
                 f"Send the book's numbers to {service} to see who has an account (b)",
                 "app.share_book",
             )
+        yield (
+            "Assistant: create an account",
+            "A new account from your phone number, proven by an SMS code",
+            ("app.assistant('create')"),
+        )
+        if self._app.options.settings.account.sip_uri:
+            yield (
+                "Assistant: link a phone number",
+                "Make a number your account's, proven by an SMS code",
+                ("app.assistant('link')"),
+            )
+        yield (
+            "Assistant: recover an account",
+            "A new password, with the code sent to the account's number",
+            ("app.assistant('recover')"),
+        )
         yield "Help", "Every key, the log file and the settings file (?)", "app.help"
         yield "Quit", "Stop the session and leave (q)", "app.quit"
 

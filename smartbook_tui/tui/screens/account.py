@@ -4,9 +4,10 @@ beside it, 0600) and the app carries on with it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,8 +16,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from smartbook_tui.config import AccountSettings, ConfigError, save_account
-from smartbook_tui.password_file import PasswordFileError, write_password_file
+from smartbook_tui.assistant.saving import SaveError, password_file_for, save_signed_in_account
+from smartbook_tui.config import AccountSettings
+
+if TYPE_CHECKING:
+    from smartbook_tui.tui.screens.assistant import AssistantDone, AssistantScreen, Task
 
 _ADDRESS = re.compile(r"sips?:[^@\s:;]+@[^@\s;]+")
 _PROXY = re.compile(r"\[?[^\s\[\]]+\]?(:\d{1,5})?")
@@ -30,13 +34,15 @@ class SavedAccount:
 
 
 class AccountScreen(Screen[SavedAccount]):
-    """A form: SIP address, user name, password, proxy, transport. Ctrl+S or the button saves it."""
+    """A form: SIP address, user name, password, proxy, transport. Ctrl+S or the button saves it. Without an
+    account yet, the Assistant makes one from a phone number (or recovers one by its number)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "save", "Save", id="save-account")]
 
-    def __init__(self, *, config_path: Path) -> None:
+    def __init__(self, *, config_path: Path, assistant: Callable[[Task], AssistantScreen] | None = None) -> None:
         super().__init__()
         self.config_path = config_path
+        self.assistant = assistant
 
     def compose(self) -> ComposeResult:
         with Vertical(id="account-form"):
@@ -59,6 +65,9 @@ class AccountScreen(Screen[SavedAccount]):
             yield Select([(name.upper(), name) for name in TRANSPORTS], value="tcp", allow_blank=False, id="transport")
             yield Static("", id="account-error")
             with Horizontal(classes="dialog-buttons"):
+                if self.assistant is not None:
+                    yield Button("No account? Create one with your number", id="assistant-create")
+                    yield Button("Recover mine", id="assistant-recover")
                 yield Button("Save (Ctrl+S)", id="save", variant="primary")
 
     def on_mount(self) -> None:
@@ -76,7 +85,7 @@ class AccountScreen(Screen[SavedAccount]):
         if problem:
             self.query_one("#account-error", Static).update(problem)
             return
-        password_path = self.config_path.parent / "password"
+        password_path = password_file_for(self.config_path)
         account = AccountSettings(
             sip_uri=values["sip-uri"],
             username=values["username"] or None,
@@ -85,12 +94,29 @@ class AccountScreen(Screen[SavedAccount]):
             transport=str(self.query_one("#transport", Select).value),
         )
         try:
-            write_password_file(password_path, password)
-            save_account(self.config_path, account)
-        except (ConfigError, PasswordFileError, OSError) as exc:
+            save_signed_in_account(self.config_path, account, password)
+        except SaveError as exc:
             self.query_one("#account-error", Static).update(f"Not saved: {exc}")
             return
         self.dismiss(SavedAccount(account, password))
+
+    @on(Button.Pressed, "#assistant-create")
+    @on(Button.Pressed, "#assistant-recover")
+    def _open_assistant(self, event: Button.Pressed) -> None:
+        from smartbook_tui.tui.screens.assistant import Task  # noqa: PLC0415 (the Assistant loads when asked for)
+
+        if self.assistant is not None:
+            task = Task.CREATE if event.button.id == "assistant-create" else Task.RECOVER
+            self.app.push_screen(self.assistant(task), self._assistant_done)
+
+    def _assistant_done(self, done: AssistantDone | None) -> None:
+        if done is None:
+            return
+        if done.saved is not None and done.saved.in_settings and done.password is not None:
+            self.app.notify(done.message, title="Assistant", timeout=15)
+            self.dismiss(SavedAccount(done.saved.account, done.password))
+        else:
+            self.query_one("#account-error", Static).update(done.message)
 
 
 def _problem(address: str, password: str, proxy: str) -> str | None:
