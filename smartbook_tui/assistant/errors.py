@@ -68,7 +68,7 @@ def api_error(status: int, body: object, retry_after: float | None) -> Assistant
         word = _STATUS_WORDS.get(status, word if isinstance(word, str) else f"http_{status}")
     sentence = SENTENCES.get(word)
     if sentence is None:
-        sentence = message or f"The service refused the request ({status})."
+        sentence = _as_sentence(message) if message else f"The service refused the request ({status})."
     elif "{wait}" in sentence:
         sentence = sentence.format(wait=_wait(retry_after))
     return AssistantError(word, sentence, status=status, retry_after=retry_after)
@@ -83,3 +83,9 @@ def _wait(seconds: float | None) -> str:
     if seconds < 90 * 60:
         return f"{math.ceil(seconds / 60)} minutes"
     return f"{math.ceil(seconds / 3600)} hours"
+
+
+def _as_sentence(text: str) -> str:
+    """ "wrong code: 2 tries left" -> "Wrong code: 2 tries left."."""
+    text = text.splitlines()[0].strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")

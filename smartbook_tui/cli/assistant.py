@@ -13,7 +13,15 @@ from typing import TypeVar
 
 from smartbook_tui.assistant.client import AccountApi
 from smartbook_tui.assistant.errors import CODE_WORDS, NEW_CODE_WORDS, AssistantError
-from smartbook_tui.assistant.flows import CodeFlow, CreateAccount, LinkNumber, RecoverAccount, account_auth, read_code
+from smartbook_tui.assistant.flows import (
+    CodeFlow,
+    CreateAccount,
+    LinkNumber,
+    NewAccount,
+    RecoverAccount,
+    account_auth,
+    read_code,
+)
 from smartbook_tui.assistant.phone_entry import read_phone, shown_number
 from smartbook_tui.assistant.saving import SaveError, save_new_account
 from smartbook_tui.config import Settings, load_settings, settings_path
@@ -97,8 +105,14 @@ async def _run(args: argparse.Namespace, settings: Settings, phone: str) -> int:
             done = f"The account {new.sip_uri} is made and activated"
         else:
             recover = RecoverAccount(api, phone)
-            password = await _new_password()
-            new = await _with_code(recover, lambda code: recover.confirm(code, password))
+            chosen: list[str] = []  # asked once, after the first code typed
+
+            async def confirm(code: str) -> NewAccount:
+                if not chosen:
+                    chosen.append(await _new_password())
+                return await recover.confirm(code, chosen[0])
+
+            new = await _with_code(recover, confirm)
             done = f"The account {new.sip_uri} has its new password"
     config = settings_path(args.config)
     try:
