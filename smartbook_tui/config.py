@@ -54,6 +54,20 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
     log_format = "text"               # text, or json (one object a line)
+    http = "127.0.0.1:8080"           # serve the account API (HTTP, under /api) here
+    region = "FR"                     # ISO region of numbers the API is given in national form
+    sms_countries = "FR,BE"           # regions whose mobile numbers the API takes (default: every region)
+    sms = "console"                   # SMS gateway: console (log + outbox file) or http
+    sms_outbox = "~/sms-outbox.jsonl" # console: where each SMS is appended as a JSON line (0600)
+    sms_url = "https://sms.example.org/send"    # http: the provider's URL
+    sms_header = ["Authorization: Bearer ..."]  # http: headers sent with each POST
+    sms_body = '{"to": "$to", "text": "$text"}' # http: the JSON body; $to and $text are put in escaped
+    code_lifetime = 600               # seconds an SMS code is valid
+    code_tries = 3                    # wrong tries that void a code
+    sms_per_number = 3                # SMS to one number in 24 hours
+    code_events = 5                   # codes sent or wrong tries of one account in 30 minutes
+    api_rate = 30                     # API requests a minute from one address (0: no limit)
+    api_global_rate = 100             # API requests a second from everyone (0: no limit)
 """
 
 from __future__ import annotations
@@ -68,7 +82,10 @@ from pathlib import Path
 import platformdirs
 
 from smartbook_tui.atomic_file import write_atomically
+from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS
+from smartbook_tui.server.accounts_api.phones import checked_regions
 from smartbook_tui.server.logs import LOG_FORMATS
+from smartbook_tui.server.sms import parse_header
 from smartbook_tui.settings_writer import replace_section
 
 ENVIRONMENT_VARIABLE = "SMARTBOOK_CONFIG"
@@ -128,6 +145,20 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "legacy": str,
         "log_level": str,
         "log_format": str,
+        "http": str,
+        "region": str,
+        "sms_countries": str,
+        "sms": str,
+        "sms_outbox": str,
+        "sms_url": str,
+        "sms_header": list,
+        "sms_body": str,
+        "code_lifetime": _NUMBER,
+        "code_tries": int,
+        "sms_per_number": int,
+        "code_events": int,
+        "api_rate": _NUMBER,
+        "api_global_rate": _NUMBER,
     },
 }
 
@@ -199,6 +230,20 @@ class ServerSettings:
     legacy: str | None = None
     log_level: str | None = None
     log_format: str | None = None
+    http: str | None = None
+    region: str | None = None
+    sms_countries: str | None = None
+    sms: str | None = None
+    sms_outbox: Path | None = None
+    sms_url: str | None = None
+    sms_header: list[str] | None = None
+    sms_body: str | None = None
+    code_lifetime: float | None = None
+    code_tries: int | None = None
+    sms_per_number: int | None = None
+    code_events: int | None = None
+    api_rate: float | None = None
+    api_global_rate: float | None = None
 
 
 @dataclass(slots=True)
@@ -326,6 +371,33 @@ def _not_negative(value: object) -> str | None:
     return None
 
 
+def _positive(value: object) -> str | None:
+    if isinstance(value, _NUMBER) and not (math.isfinite(value) and value > 0):
+        return f"must be a number above 0, not {value}"
+    return None
+
+
+def _region(value: object) -> str | None:
+    return _regions(value) if "," not in str(value) else f"is one region, such as FR, not {str(value)[:40]!r}"
+
+
+def _regions(value: object) -> str | None:
+    try:
+        checked_regions(str(value))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _headers(value: object) -> str | None:
+    for entry in value if isinstance(value, list) else ():
+        try:
+            parse_header(entry if isinstance(entry, str) else "")
+        except ValueError:
+            return f"wants a list of 'Name: value' strings, not {str(entry)[:60]!r}"
+    return None
+
+
 def _port(value: object) -> str | None:
     return f"must be a port, 0 to 65535, not {value}" if isinstance(value, int) and not 0 <= value < 65536 else None
 
@@ -368,6 +440,17 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "legacy": _one_of(LEGACY_MODES),
     "log_level": _one_of(LOG_LEVELS),
     "log_format": _one_of(LOG_FORMATS),
+    "http": _host_port,
+    "region": _region,
+    "sms_countries": _regions,
+    "sms": _one_of(SMS_GATEWAYS),
+    "sms_header": _headers,
+    "code_lifetime": _positive,
+    "code_tries": _at_least_one,
+    "sms_per_number": _at_least_one,
+    "code_events": _at_least_one,
+    "api_rate": _not_negative,
+    "api_global_rate": _not_negative,
 }
 
 
@@ -425,6 +508,20 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             legacy=server.get("legacy"),  # type: ignore[arg-type]
             log_level=server.get("log_level"),  # type: ignore[arg-type]
             log_format=server.get("log_format"),  # type: ignore[arg-type]
+            http=server.get("http"),  # type: ignore[arg-type]
+            region=server.get("region"),  # type: ignore[arg-type]
+            sms_countries=server.get("sms_countries"),  # type: ignore[arg-type]
+            sms=server.get("sms"),  # type: ignore[arg-type]
+            sms_outbox=_path(server.get("sms_outbox")),
+            sms_url=server.get("sms_url"),  # type: ignore[arg-type]
+            sms_header=server.get("sms_header"),  # type: ignore[arg-type]
+            sms_body=server.get("sms_body"),  # type: ignore[arg-type]
+            code_lifetime=_float(server.get("code_lifetime")),
+            code_tries=server.get("code_tries"),  # type: ignore[arg-type]
+            sms_per_number=server.get("sms_per_number"),  # type: ignore[arg-type]
+            code_events=server.get("code_events"),  # type: ignore[arg-type]
+            api_rate=_float(server.get("api_rate")),
+            api_global_rate=_float(server.get("api_global_rate")),
         ),
         app=AppSettings(
             users_only=app.get("users_only"),  # type: ignore[arg-type]

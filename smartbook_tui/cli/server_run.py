@@ -15,10 +15,14 @@ from typing import TypeVar
 
 import platformdirs
 
-from smartbook_tui.config import LEGACY_MODES, LOG_LEVELS, Settings, load_settings, split_host_port
+from smartbook_tui.config import LEGACY_MODES, LOG_LEVELS, ServerSettings, Settings, load_settings, split_host_port
+from smartbook_tui.server.accounts_api.codes import CodePolicy
+from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, ApiOptions
+from smartbook_tui.server.accounts_api.phones import checked_regions
 from smartbook_tui.server.core import ServerConfig
 from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
+from smartbook_tui.server.sms import DEFAULT_BODY, parse_header
 from smartbook_tui.server.store import StoreError, checked_domain
 
 from .messages import fail
@@ -26,7 +30,10 @@ from .messages import fail
 DEFAULT_SIP = "127.0.0.1:5070"
 DEFAULT_DOMAIN = "127.0.0.1"
 DEFAULT_LOG_LEVEL = "INFO"
+DEFAULT_REGION = "FR"
 _CORE = ServerConfig(domain=DEFAULT_DOMAIN, via={})  # the core's defaults, which the options default to
+_CODES = CodePolicy()
+_API = ApiOptions(host="", port=0)
 _FROM_SETTINGS = (
     "Each option may also be set in the [server] section of the settings file (see smartbook --help), as "
     "notify_interval for --notify-interval; the option wins."
@@ -108,7 +115,65 @@ def add_run_parser(
     run.add_argument(
         "--log-format", choices=LOG_FORMATS, help="text lines for a person (default), or one JSON object a line"
     )
+    _add_api_options(run)
     run.set_defaults(run=run_server)
+
+
+def _add_api_options(run: argparse.ArgumentParser) -> None:
+    api = run.add_argument_group("account API", "accounts made from a phone number with a code sent by SMS")
+    api.add_argument("--http", metavar="HOST:PORT", help="serve the account API (HTTP, under /api) here")
+    api.add_argument(
+        "--region", metavar="CC", help=f"ISO region of numbers given in national form (default {DEFAULT_REGION})"
+    )
+    api.add_argument(
+        "--sms-countries", metavar="CC,CC", help="regions whose mobile numbers are taken (default: every region)"
+    )
+    api.add_argument(
+        "--sms", choices=SMS_GATEWAYS, help="SMS gateway: console (log and outbox file, the default) or http"
+    )
+    api.add_argument("--sms-outbox", type=Path, metavar="FILE", help="console: append each SMS here as a JSON line")
+    api.add_argument("--sms-url", metavar="URL", help="http: the provider's URL, POSTed a JSON body for each SMS")
+    api.add_argument(
+        "--sms-header", action="append", metavar="'NAME: VALUE'", help="http: a header of each POST (repeatable)"
+    )
+    api.add_argument(
+        "--sms-body",
+        metavar="TEMPLATE",
+        help=f"http: the body, $to and $text put in JSON-escaped (default {DEFAULT_BODY})",
+    )
+    api.add_argument(
+        "--code-lifetime",
+        type=_positive_float,
+        metavar="SECONDS",
+        help=f"how long an SMS code is valid (default {_CODES.lifetime:g})",
+    )
+    api.add_argument(
+        "--code-tries", type=_positive_int, metavar="N", help=f"wrong tries that void a code (default {_CODES.tries})"
+    )
+    api.add_argument(
+        "--sms-per-number",
+        type=_positive_int,
+        metavar="N",
+        help=f"SMS to one number in 24 hours (default {_CODES.sms_per_number})",
+    )
+    api.add_argument(
+        "--code-events",
+        type=_positive_int,
+        metavar="N",
+        help=f"codes sent or wrong tries of one account in 30 minutes (default {_CODES.events_per_account})",
+    )
+    api.add_argument(
+        "--api-rate",
+        type=_non_negative_float,
+        metavar="N",
+        help=f"API requests a minute from one address before 429 (default {_API.api_rate:g}; 0: no limit)",
+    )
+    api.add_argument(
+        "--api-global-rate",
+        type=_non_negative_float,
+        metavar="N",
+        help=f"API requests a second from everyone before 503 (default {_API.api_global_rate:g}; 0: no limit)",
+    )
 
 
 def default_db_path() -> Path:
@@ -158,6 +223,39 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         tls_port=tls_port if tls_port is not None else (port + 1 if port else 0),
         ready_file=_given(args.ready_file, saved.ready_file, None),
         advertise=_given(args.advertise, saved.advertise, None),
+        api=api_options(args, saved),
+    )
+
+
+def api_options(args: argparse.Namespace, saved: ServerSettings) -> ApiOptions | None:
+    """The account API's options when --http (or the `http` setting) is given; ValueError for a wrong one."""
+    http = _given(args.http, saved.http, None)
+    if http is None:
+        return None
+    address = split_host_port(http)
+    if address is None:
+        raise ValueError(f"--http wants HOST:PORT, e.g. 127.0.0.1:8080, not {http!r}")
+    countries = _given(args.sms_countries, saved.sms_countries, None)
+    region = _given(args.region, saved.region, DEFAULT_REGION)
+    checked_regions(region)
+    return ApiOptions(
+        host=address[0],
+        port=address[1],
+        codes=CodePolicy(
+            lifetime=_given(args.code_lifetime, saved.code_lifetime, _CODES.lifetime),
+            tries=_given(args.code_tries, saved.code_tries, _CODES.tries),
+            sms_per_number=_given(args.sms_per_number, saved.sms_per_number, _CODES.sms_per_number),
+            events_per_account=_given(args.code_events, saved.code_events, _CODES.events_per_account),
+        ),
+        region=region.upper(),
+        sms_countries=checked_regions(countries) if countries else None,
+        api_rate=_given(args.api_rate, saved.api_rate, _API.api_rate),
+        api_global_rate=_given(args.api_global_rate, saved.api_global_rate, _API.api_global_rate),
+        sms=_given(args.sms, saved.sms, _API.sms),
+        sms_outbox=_given(args.sms_outbox, saved.sms_outbox, None),
+        sms_url=_given(args.sms_url, saved.sms_url, None),
+        sms_headers=tuple(parse_header(text) for text in _given(args.sms_header, saved.sms_header, [])),
+        sms_body=_given(args.sms_body, saved.sms_body, DEFAULT_BODY),
     )
 
 
@@ -190,6 +288,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
     return value
 
 

@@ -21,13 +21,18 @@ import ssl
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smartbook_tui.sip.aio.listener import Listener, ListenFailed, Peer, PeerGone, start_listener
 from smartbook_tui.sip.aio.transport import ConnectionLost, MessageTooLarge, format_address
 from smartbook_tui.sip.message import SipMessage
 
+from .accounts_api.options import ApiOptions
 from .core import PresenceServer, Send, ServerConfig
 from .store import Store
+
+if TYPE_CHECKING:
+    from .accounts_api.serving import RunningApi
 
 __all__ = ["RunOptions", "ServerRunError", "serve"]
 
@@ -52,6 +57,7 @@ class RunOptions:
     ready_file: Path | None = None
     advertise: str | None = None  # the host to write in Via and Contact, instead of the bound one
     poll_interval: float = 1.0
+    api: ApiOptions | None = None  # the account API, with --http
 
 
 class _Server:
@@ -68,6 +74,7 @@ class _Server:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._changes_seen = store.changes(domain).last
+        self._wake = asyncio.Event()
 
     def on_message(self, message: SipMessage, peer: Peer) -> None:
         self._send(self.core.receive(message, peer, self._loop.time()))
@@ -106,9 +113,15 @@ class _Server:
         self._timer = self._timer_at = None
         self._send(self.core.on_timer(self._loop.time()))
 
+    def wake(self) -> None:
+        """Read the change log now: this process changed an account."""
+        self._wake.set()
+
     async def poll_store(self) -> None:
         while True:
-            await asyncio.sleep(self._poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            self._wake.clear()
             try:
                 changes = self.store.changes(self.core.config.domain, self._changes_seen)
             except Exception as error:  # a locked or damaged file: keep serving, say it once a poll
@@ -166,14 +179,18 @@ async def serve(options: RunOptions) -> None:
             via["UDP"],
             f", TLS {via['TLS']}" if "TLS" in via else "",
         )
+        api = await _start_api(options, store, config.domain, via["TCP"], server) if options.api else None
         if options.ready_file is not None:
             bound = {"udp": listener.address, "tcp": listener.address, "tls": listener.tls_address}
+            bound["http"] = api.address if api is not None else None
             _write_ready_file(options.ready_file, config, bound, via)
         poller = asyncio.create_task(server.poll_store())
         try:
             await stop.wait()
         finally:
             poller.cancel()
+            if api is not None:
+                await api.stop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
         log.info("stopping: %d call transactions in progress", core.proxy.transactions)
@@ -181,6 +198,19 @@ async def serve(options: RunOptions) -> None:
         await server.shutdown()
     finally:
         store.close()
+
+
+async def _start_api(options: RunOptions, store: Store, domain: str, sip_tcp: str, server: _Server) -> RunningApi:
+    """The account API on this loop; ServerRunError (the SIP sockets closed) when it cannot start."""
+    from .accounts_api.serving import ApiStartFailed, start_api  # noqa: PLC0415 (FastAPI and uvicorn only for --http)
+
+    assert options.api is not None
+    try:
+        return await start_api(options.api, store, domain, f"sip:{sip_tcp};transport=tcp", server.wake)
+    except ApiStartFailed as error:
+        server.listener.close()
+        await server.listener.wait_closed()
+        raise ServerRunError(str(error)) from None
 
 
 def _tls_context(options: RunOptions) -> ssl.SSLContext:

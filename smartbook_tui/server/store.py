@@ -16,6 +16,8 @@ their presence is public, and the lists they store on the server (RFC 4662 list 
 * Each change to an account that alters what its watchers see is logged (`account_changes`): the account created
   or removed, its number linked, unlinked or changed, its activated or public-presence flag changed. A running
   server polls `Store.changes` to notice what the admin CLI, another process, did (issue 5, point 6).
+* The account API's state (issue 12) is here too, so that a restart loses none of it: codes waiting for their SMS
+  number, the times of SMS sent and code events (quotas), and bearer tokens by their SHA-256.
 * An account's `public_presence` says who may see its live status: every watcher when it is on, only the accounts
   it watches back (mutual watchers) when it is off, the default. The server's privacy gate applies it.
 
@@ -37,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from smartbook_tui.server.accounts_api.codes import PendingCode, Purpose
 from smartbook_tui.sip.uri import SipParseError, SipUri, parse_sip_uri
 
 __all__ = [
@@ -52,12 +55,15 @@ __all__ = [
     "ResourceList",
     "Store",
     "StoreError",
+    "check_password",
+    "check_username",
     "checked_domain",
     "compute_ha1",
     "is_e164",
+    "looks_like_phone",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x534D424B  # "SMBK": tells our files from other SQLite databases
 ALGORITHMS = ("MD5", "SHA-256")  # the -sess variants hash these HA1 values again with the nonces
 
@@ -72,6 +78,7 @@ _PLAIN_USER = re.compile(r"[A-Za-z0-9._~-]+")  # needs no escaping in a SIP URI
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 _BATCH = 500  # numbers per `IN (...)` lookup, well under SQLite's variable limit (999 before 3.32)
 _CHANGES_KEPT = 7 * 24 * 3600  # seconds a change stays in the log
+_COUNTERS_KEPT = 24 * 3600.0  # seconds an SMS or a code event is kept: the longest quota window
 
 
 class StoreError(Exception):
@@ -217,6 +224,34 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "SELECT seq, domain, '', e164, changed_at FROM phone_changes",
         "DROP TABLE phone_changes",
         "PRAGMA user_version = 2",
+    ),
+    3: (
+        # The account API's state (issue 12), kept here so that a restart loses no code, counter or token. A code
+        # waits for the number it was sent to; the account's verified number stays in phone_numbers.
+        """CREATE TABLE pending_codes (
+            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+            purpose TEXT NOT NULL CHECK (purpose IN ('activate', 'link', 'recover')),
+            e164 TEXT NOT NULL,
+            code TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            wrong_tries INTEGER NOT NULL,
+            PRIMARY KEY (account_id, purpose)
+        ) STRICT, WITHOUT ROWID""",
+        "CREATE INDEX pending_codes_by_number ON pending_codes (e164)",
+        "CREATE TABLE sms_sent (e164 TEXT NOT NULL, sent_at REAL NOT NULL) STRICT",
+        "CREATE INDEX sms_sent_by_number ON sms_sent (e164, sent_at)",
+        """CREATE TABLE code_events (
+            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+            happened_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX code_events_by_account ON code_events (account_id, happened_at)",
+        # Bearer tokens by their SHA-256: the database never holds one that could be used as it is.
+        """CREATE TABLE api_tokens (
+            digest TEXT PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+            expires_at REAL NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        "PRAGMA user_version = 3",
     ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
@@ -380,6 +415,66 @@ class Store:
             "INSERT INTO phone_numbers (e164, account_id, verified_at) VALUES (?, ?, ?)", (e164, account_id, now)
         )
 
+    def _replace_phone(self, account_id: int, username: str, domain: str, e164: str | None, now: int) -> None:
+        if looks_like_phone(username) and e164 != username:
+            raise InvalidValue(f"the account {username}@{domain} is named after its number: it keeps {username}")
+        if e164 is not None:
+            self._check_number_free(e164, account_id)
+        old = self._phone_of(account_id)
+        if old is not None and old != e164:
+            self._conn.execute("DELETE FROM phone_numbers WHERE account_id = ?", (account_id,))
+            self._log_change(domain, username, old, now)
+        if e164 is not None and old != e164:
+            self._link_phone(account_id, e164, now)
+            self._log_change(domain, username, e164, now)
+
+    def _put_code(self, account_id: int, code: PendingCode, now: float) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO pending_codes (account_id, purpose, e164, code, expires_at, wrong_tries) "
+            "VALUES (?, ?, ?, ?, ?, 0)",
+            (account_id, code.purpose, code.phone, code.code, code.expires_at),
+        )
+        self._conn.execute("INSERT INTO sms_sent (e164, sent_at) VALUES (?, ?)", (code.phone, now))
+        self._conn.execute("INSERT INTO code_events (account_id, happened_at) VALUES (?, ?)", (account_id, now))
+        self._conn.execute("DELETE FROM sms_sent WHERE sent_at < ?", (now - _COUNTERS_KEPT,))
+        self._conn.execute("DELETE FROM code_events WHERE happened_at < ?", (now - _COUNTERS_KEPT,))
+
+    def _use_code(
+        self,
+        username: str,
+        domain: str,
+        purpose: Purpose,
+        *,
+        e164: str | None = None,
+        activate: bool = False,
+        password: str | None = None,
+    ) -> Account:
+        """What a right code of `purpose` does, in one transaction with the code's removal: the account activated,
+        its number replaced by `e164`, or its password replaced."""
+        domain = _normalise_domain(domain)
+        if password is not None:
+            check_password(password)
+        now = int(self._clock())
+        with self._write():
+            account_id = self._account_id(username, domain)
+            if activate:
+                self._conn.execute("UPDATE accounts SET activated = 1 WHERE id = ?", (account_id,))
+            if e164 is not None:
+                self._replace_phone(account_id, username, domain, e164, now)
+            if password is not None:
+                self._conn.execute(
+                    "UPDATE accounts SET ha1_md5 = ?, ha1_sha256 = ? WHERE id = ?",
+                    (
+                        compute_ha1(username, domain, password, "MD5"),
+                        compute_ha1(username, domain, password, "SHA-256"),
+                        account_id,
+                    ),
+                )
+            self._conn.execute("DELETE FROM pending_codes WHERE account_id = ? AND purpose = ?", (account_id, purpose))
+        account = self.get_account(username, domain)
+        assert account is not None
+        return account
+
     def _set_flag(self, username: str, domain: str, column: str, value: bool) -> Account:
         """Set the 0/1 column `column` ("activated" or "public_presence", never a caller's text) of the account,
         logging the change when the value is a new one."""
@@ -416,8 +511,8 @@ class Store:
         its verified number. A username that looks like a phone number is only taken when it is that number.
         `public_presence` shows its live status to every watcher, not only to mutual ones."""
         domain = checked_domain(domain)
-        _check_username(username, phone)
-        _check_password(password)
+        check_username(username, phone)
+        check_password(password)
         if phone is not None:
             _check_e164(phone)
         ha1_md5 = compute_ha1(username, domain, password, "MD5")
@@ -476,18 +571,7 @@ class Store:
             _check_e164(e164)
         now = int(self._clock())
         with self._write():
-            account_id = self._account_id(username, domain)
-            if _looks_like_phone(username) and e164 != username:
-                raise InvalidValue(f"the account {username}@{domain} is named after its number: it keeps {username}")
-            if e164 is not None:
-                self._check_number_free(e164, account_id)
-            old = self._phone_of(account_id)
-            if old is not None and old != e164:
-                self._conn.execute("DELETE FROM phone_numbers WHERE account_id = ?", (account_id,))
-                self._log_change(domain, username, old, now)
-            if e164 is not None and old != e164:
-                self._link_phone(account_id, e164, now)
-                self._log_change(domain, username, e164, now)
+            self._replace_phone(self._account_id(username, domain), username, domain, e164, now)
         account = self.get_account(username, domain)
         assert account is not None
         return account
@@ -535,6 +619,136 @@ class Store:
             frozenset(row[3] for row in ours if row[3] is not None),
             frozenset(row[2] for row in ours if row[2]),  # '': a change logged before schema 2, number only
         )
+
+    # -- the account API's codes, counters and tokens (issue 12); times are seconds since the epoch
+
+    def add_waiting_account(self, username: str, domain: str, password: str, code: PendingCode, now: float) -> Account:
+        """Create the account `username`, not activated, and record its activation `code` as sent; or, when that
+        account exists not activated and waits for the same number, give it `password` and `code` instead of its
+        old ones (how a lost code is sent again). AccountExists when the account exists otherwise, NumberTaken when
+        the number is an account's verified number."""
+        domain = checked_domain(domain)
+        check_username(username, code.phone)
+        check_password(password)
+        _check_e164(code.phone)
+        ha1_md5 = compute_ha1(username, domain, password, "MD5")
+        ha1_sha256 = compute_ha1(username, domain, password, "SHA-256")
+        with self._write():
+            self._check_number_free(code.phone)
+            rows = self._query(
+                "SELECT id, activated FROM accounts WHERE username = ? AND domain = ?", (username, domain)
+            )
+            if rows:
+                account_id = int(rows[0][0])
+                waiting = self._query(
+                    "SELECT e164 FROM pending_codes WHERE account_id = ? AND purpose = 'activate'", (account_id,)
+                )
+                if rows[0][1] or not waiting or waiting[0][0] != code.phone:
+                    raise AccountExists(f"the account {username}@{domain} exists already")
+                self._conn.execute(
+                    "UPDATE accounts SET ha1_md5 = ?, ha1_sha256 = ? WHERE id = ?", (ha1_md5, ha1_sha256, account_id)
+                )
+            else:
+                cursor = self._conn.execute(
+                    "INSERT INTO accounts (username, domain, ha1_md5, ha1_sha256, activated, created_at) "
+                    "VALUES (?, ?, ?, ?, 0, ?)",
+                    (username, domain, ha1_md5, ha1_sha256, int(now)),
+                )
+                account_id = int(cursor.lastrowid or 0)
+                self._log_change(domain, username, None, int(now))
+            self._put_code(account_id, code, now)
+        account = self.get_account(username, domain)
+        assert account is not None
+        return account
+
+    def put_code(self, username: str, domain: str, code: PendingCode, now: float) -> None:
+        """Record `code` as sent to the account, in place of its pending code of the same purpose."""
+        with self._write():
+            self._put_code(self._account_id(username, _normalise_domain(domain)), code, now)
+
+    def pending_code(self, username: str, domain: str, purpose: Purpose) -> PendingCode | None:
+        rows = self._query(
+            "SELECT c.e164, c.code, c.expires_at, c.wrong_tries FROM pending_codes c "
+            "JOIN accounts a ON a.id = c.account_id WHERE a.username = ? AND a.domain = ? AND c.purpose = ?",
+            (username, _normalise_domain(domain), purpose),
+        )
+        if not rows:
+            return None
+        e164, code, expires_at, wrong_tries = rows[0]
+        return PendingCode(purpose, e164, code, expires_at, wrong_tries)
+
+    def code_events(self, username: str, domain: str, since: float) -> list[float]:
+        """When the account's code events (codes sent, wrong tries) after `since` happened."""
+        rows = self._query(
+            "SELECT e.happened_at FROM code_events e JOIN accounts a ON a.id = e.account_id "
+            "WHERE a.username = ? AND a.domain = ? AND e.happened_at > ?",
+            (username, _normalise_domain(domain), since),
+        )
+        return [row[0] for row in rows]
+
+    def sms_sent(self, e164: str, since: float) -> list[float]:
+        """When the SMS sent to `e164` after `since` were sent."""
+        rows = self._query("SELECT sent_at FROM sms_sent WHERE e164 = ? AND sent_at > ?", (e164, since))
+        return [row[0] for row in rows]
+
+    def wrong_code(self, username: str, domain: str, purpose: Purpose, now: float) -> None:
+        """Count a wrong try of the account's pending code, and the code event it is."""
+        with self._write():
+            account_id = self._account_id(username, _normalise_domain(domain))
+            self._conn.execute(
+                "UPDATE pending_codes SET wrong_tries = wrong_tries + 1 WHERE account_id = ? AND purpose = ?",
+                (account_id, purpose),
+            )
+            self._conn.execute("INSERT INTO code_events (account_id, happened_at) VALUES (?, ?)", (account_id, now))
+
+    def drop_code(self, username: str, domain: str, purpose: Purpose) -> None:
+        with self._write():
+            self._conn.execute(
+                "DELETE FROM pending_codes WHERE purpose = ? AND account_id = "
+                "(SELECT id FROM accounts WHERE username = ? AND domain = ?)",
+                (purpose, username, _normalise_domain(domain)),
+            )
+
+    def activate_with_number(self, username: str, domain: str, e164: str) -> Account:
+        """Activate the account with `e164` as its verified number, its activation code used up; NumberTaken when
+        another account verified the number meanwhile."""
+        return self._use_code(username, domain, "activate", e164=e164, activate=True)
+
+    def link_number(self, username: str, domain: str, e164: str) -> Account:
+        """Make `e164` the account's verified number, its link code used up."""
+        return self._use_code(username, domain, "link", e164=e164)
+
+    def replace_password(self, username: str, domain: str, password: str) -> Account:
+        """Give the account a new password (its HA1 values), its recovery code used up."""
+        return self._use_code(username, domain, "recover", password=password)
+
+    def waiting_account_for_phone(self, e164: str, domain: str) -> Account | None:
+        """A not activated account of `domain` waiting for its activation code sent to `e164`."""
+        rows = self._query(
+            _SELECT_ACCOUNTS + "JOIN pending_codes c ON c.account_id = a.id "
+            "WHERE a.domain = ? AND a.activated = 0 AND c.purpose = 'activate' AND c.e164 = ? ORDER BY a.id LIMIT 1",
+            (_normalise_domain(domain), e164),
+        )
+        return _account(rows[0]) if rows else None
+
+    def add_token(self, digest: str, username: str, domain: str, expires_at: float, now: float) -> None:
+        """Record a bearer token of the account by its `digest` (SHA-256, hex), valid until `expires_at`."""
+        with self._write():
+            account_id = self._account_id(username, _normalise_domain(domain))
+            self._conn.execute("DELETE FROM api_tokens WHERE expires_at <= ?", (now,))
+            self._conn.execute(
+                "INSERT INTO api_tokens (digest, account_id, expires_at) VALUES (?, ?, ?)",
+                (digest, account_id, expires_at),
+            )
+
+    def token_account(self, digest: str, now: float) -> Account | None:
+        """The activated account whose unexpired token has this digest."""
+        rows = self._query(
+            _SELECT_ACCOUNTS + "JOIN api_tokens t ON t.account_id = a.id "
+            "WHERE t.digest = ? AND t.expires_at > ? AND a.activated = 1",
+            (digest, now),
+        )
+        return _account(rows[0]) if rows else None
 
     # -- server-stored lists
 
@@ -657,23 +871,23 @@ def checked_domain(domain: str) -> str:
     return normalised
 
 
-def _looks_like_phone(username: str) -> bool:
+def looks_like_phone(username: str) -> bool:
     return _PHONE_LIKE.fullmatch(username) is not None
 
 
-def _check_username(username: str, phone: str | None) -> None:
+def check_username(username: str, phone: str | None) -> None:
     if not isinstance(username, str) or not _USERNAME.fullmatch(username):
         raise InvalidValue(
             f"{str(username)[:70]!r} is not a username: 1 to 64 letters, digits or -_.!~*'()&=+$,;?/ (no '@')"
         )
-    if _looks_like_phone(username) and username != phone:
+    if looks_like_phone(username) and username != phone:
         raise InvalidValue(
             f"the username {username} looks like a phone number: only an account whose verified number it is "
             "may be named so"
         )
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
     if not isinstance(password, str) or not password:
         raise InvalidValue("the password is empty")
     if _LINE_BREAK.search(password):

@@ -1,10 +1,12 @@
 """smartbook's own presence server as a real process, for the tests: `smartbook server run` on a free port with
-its own database, accounts made with the admin commands, and helpers to read its log and stop or restart it."""
+its own database, accounts made with the admin commands, and helpers to read its log and stop or restart it. With
+`api=True` it also serves the account API (`--http`) on a free port, its console SMS gateway writing to `outbox`."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,7 +46,10 @@ class SmartbookServer:
     process: subprocess.Popen[bytes] | None = None
     sip: tuple[str, int] = ("", 0)
     tls: tuple[str, int] | None = None
+    api: bool = False
+    http: tuple[str, int] | None = None  # the account API's address, once started with `api`
     _port: int = 0
+    _http_port: int = 0
     _log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +68,28 @@ class SmartbookServer:
     @property
     def proxy(self) -> str:
         return f"{self.sip[0]}:{self.sip[1]}"
+
+    @property
+    def outbox(self) -> Path:
+        """Where the console SMS gateway appends each SMS as a JSON line."""
+        return self.directory / "sms-outbox.jsonl"
+
+    @property
+    def api_url(self) -> str:
+        assert self.http is not None, "the server was not started with api=True"
+        return f"http://{self.http[0]}:{self.http[1]}/api"
+
+    def sms(self) -> list[dict[str, str]]:
+        """The SMS sent so far, oldest first."""
+        return [json.loads(line) for line in self.outbox.read_text().splitlines()] if self.outbox.exists() else []
+
+    def last_code(self, to: str) -> str:
+        """The code of the last SMS sent to `to`."""
+        texts = [message["text"] for message in self.sms() if message["to"] == to]
+        assert texts, f"no SMS was sent to {to}"
+        match = re.search(r"\b(\d{4})\b", texts[-1])
+        assert match is not None, texts[-1]
+        return match.group(1)
 
     def aor(self, user: str) -> str:
         return f"sip:{user}@{self.domain}"
@@ -97,6 +124,7 @@ class SmartbookServer:
             str(ready),
             "--log-level",
             "DEBUG",
+            *(("--http", f"127.0.0.1:{self._http_port}", "--sms-outbox", str(self.outbox)) if self.api else ()),
             *self.extra_args,
         ]
         log = self._log_path.open("ab")
@@ -117,6 +145,10 @@ class SmartbookServer:
         if "tls" in document:
             host, _, port = document["tls"].rpartition(":")
             self.tls = (host, int(port))
+        if "http" in document:
+            host, _, port = document["http"].rpartition(":")
+            self.http = (host, int(port))
+            self._http_port = self.http[1]
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
@@ -152,10 +184,11 @@ class SmartbookServer:
 
 @contextmanager
 def run_smartbook_server(
-    directory: Path, *extra_args: str, accounts: Sequence[tuple[str, str | None]] = ()
+    directory: Path, *extra_args: str, accounts: Sequence[tuple[str, str | None]] = (), api: bool = False
 ) -> Iterator[SmartbookServer]:
-    """A started server with `accounts` ((user, phone or None) pairs) made first; stopped at the end."""
-    server = SmartbookServer(directory, extra_args)
+    """A started server with `accounts` ((user, phone or None) pairs) made first, serving the account API with
+    `api`; stopped at the end."""
+    server = SmartbookServer(directory, extra_args, api=api)
     for user, phone in accounts:
         server.add_account(user, phone)
     server.start()

@@ -1,0 +1,30 @@
+"""What `--http` and the options beside it ask of the account API (`smartbook server run`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smartbook_tui.server.sms import DEFAULT_BODY
+
+from .codes import CodePolicy
+
+__all__ = ["SMS_GATEWAYS", "ApiOptions"]
+
+SMS_GATEWAYS = ("console", "http")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    host: str
+    port: int
+    codes: CodePolicy = field(default_factory=CodePolicy)
+    region: str = "FR"  # of numbers written nationally
+    sms_countries: frozenset[str] | None = None  # None: every region
+    api_rate: float = 30.0  # requests a minute from one address (0: no limit)
+    api_global_rate: float = 100.0  # requests a second from everyone (0: no limit)
+    sms: str = "console"
+    sms_outbox: Path | None = None
+    sms_url: str | None = None
+    sms_headers: tuple[tuple[str, str], ...] = ()
+    sms_body: str = DEFAULT_BODY

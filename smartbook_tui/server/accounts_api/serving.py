@@ -1,0 +1,110 @@
+"""The account API served by uvicorn on the presence server's own event loop (`--http HOST:PORT`): one task, no
+thread; the socket is bound first, so a bad or busy address is a one-line error before anything starts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from smartbook_tui.server.sms import SmsGateway
+from smartbook_tui.server.sms.console import ConsoleGateway
+from smartbook_tui.server.sms.http import HttpGateway
+from smartbook_tui.server.store import Store
+
+from .app import create_app
+from .flows import AccountFlows
+from .limits import RequestLimiter
+from .options import ApiOptions
+from .phones import PhonePolicy
+
+__all__ = ["ApiStartFailed", "RunningApi", "start_api"]
+
+log = logging.getLogger(__name__)
+
+
+class ApiStartFailed(Exception):
+    """The API cannot start (its address is taken or wrong); one line for a person."""
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """The presence server's own SIGINT and SIGTERM handlers stop the API with the rest."""
+        yield
+
+
+class RunningApi:
+    def __init__(self, server: _Uvicorn, task: asyncio.Task[None], gateway: SmsGateway, address: tuple[str, int]):
+        self._server = server
+        self._task = task
+        self._gateway = gateway
+        self.address = address
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._gateway.close()
+
+
+async def start_api(
+    options: ApiOptions, store: Store, domain: str, proxy: str | None, on_change: Callable[[], None]
+) -> RunningApi:
+    """Bind the address, then serve the API in a task of the running loop; ApiStartFailed when it cannot bind."""
+    sock = _bind(options.host, options.port)
+    gateway = _gateway(options)
+    flows = AccountFlows(
+        store,
+        domain,
+        gateway,
+        codes=options.codes,
+        phones=PhonePolicy(options.region, options.sms_countries),
+        proxy=proxy,
+        on_change=on_change,
+    )
+    app = create_app(flows, RequestLimiter(options.api_rate, options.api_global_rate))
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
+    server = _Uvicorn(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            sock.close()
+            raise ApiStartFailed(f"the account API could not start on {options.host}:{options.port}")
+        await asyncio.sleep(0.01)
+    host, port = sock.getsockname()[:2]
+    log.info("account API on http://%s/api (SMS: %s)", _http_address(host, port), options.sms)
+    return RunningApi(server, task, gateway, (host, port))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        raise ApiStartFailed(f"--http {host}:{port}: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(256)
+    except OSError as error:
+        sock.close()
+        raise ApiStartFailed(f"cannot serve the account API on {host}:{port}: {error.strerror or error}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _gateway(options: ApiOptions) -> SmsGateway:
+    if options.sms == "http":
+        if not options.sms_url:
+            raise ApiStartFailed("--sms http needs --sms-url, the provider's URL")
+        return HttpGateway(options.sms_url, list(options.sms_headers), options.sms_body)
+    return ConsoleGateway(options.sms_outbox)
+
+
+def _http_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
