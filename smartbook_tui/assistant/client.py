@@ -14,7 +14,7 @@ import httpx
 
 from smartbook_tui.sip.auth import AuthError, Credentials, DigestSession
 
-from .errors import BAD_URL, NO_API, NOT_AN_API, TIMEOUT, UNREACHABLE, AssistantError, api_error
+from .errors import BAD_URL, NO_API, NOT_AN_API, SENTENCES, TIMEOUT, UNREACHABLE, AssistantError, api_error
 
 DEFAULT_TIMEOUT = 30.0  # seconds: the server may try an SMS gateway three times, 5 s each, before it answers
 
@@ -180,7 +180,8 @@ class AccountApi:
             answer = None
         if response.is_success and isinstance(answer, dict):
             return answer
-        if response.is_success or not isinstance(answer, dict) or not isinstance(answer.get("error"), str):
+        word = answer.get("error") if isinstance(answer, dict) else None
+        if response.is_success or not isinstance(word, str) or (response.status_code == 404 and word not in SENTENCES):
             raise AssistantError(
                 NOT_AN_API,
                 f"{self.url} answered {response.status_code} {response.reason_phrase} without the account API's "

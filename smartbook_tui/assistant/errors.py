@@ -18,7 +18,7 @@ SENTENCES: dict[str, str | None] = {
     "number_taken": "This number belongs to another account already.",
     "code_expired": "The code has expired: ask for a new one.",
     "code_void": "The code was wrong three times and no longer works: ask for a new one.",
-    "invalid_phone": "The service takes only valid mobile numbers of the countries it serves.",
+    "invalid_phone": None,
     "username_looks_like_phone": "A user name may not look like a phone number: leave it empty to use the number.",
     "invalid_username": None,
     "invalid_password": None,
@@ -34,9 +34,6 @@ SENTENCES: dict[str, str | None] = {
 # after these, the code screen stays: another try of the code, or a new code (the others end the task)
 CODE_WORDS = frozenset({"wrong_code", "code_expired", "code_void", "no_pending_code"})
 NEW_CODE_WORDS = frozenset({"code_expired", "code_void", "no_pending_code"})  # the code can no longer work
-
-# status -> the word an answer without one (or with a word this version does not know) is taken as
-_STATUS_WORDS = {401: "unauthorized", 404: "no_such_account", 429: "too_many_requests", 503: "busy"}
 
 # the client's own words, for what the API never got to say
 UNREACHABLE = "unreachable"
@@ -64,9 +61,9 @@ def api_error(status: int, body: object, retry_after: float | None) -> Assistant
     word = body.get("error") if isinstance(body, dict) else None
     message = body.get("message") if isinstance(body, dict) else None
     message = message.strip() if isinstance(message, str) and message.strip() else None
-    if not isinstance(word, str) or word not in SENTENCES:
-        word = _STATUS_WORDS.get(status, word if isinstance(word, str) else f"http_{status}")
-    sentence = SENTENCES.get(word)
+    if not isinstance(word, str):
+        word = f"http_{status}"
+    sentence = SENTENCES.get(word)  # a word this version does not know: the server's message
     if sentence is None:
         sentence = _as_sentence(message) if message else f"The service refused the request ({status})."
     elif "{wait}" in sentence:

@@ -48,9 +48,8 @@ def test_a_quota_says_how_long_to_wait():
     assert "try again in a while" in str(api_error(429, {"error": "too_many_code_events", "message": "x"}, None))
 
 
-def test_a_word_this_version_does_not_know_falls_back_on_its_status_or_the_servers_message():
-    assert api_error(503, {"error": "new_word", "message": "x"}, None).word == "busy"
-    unknown = api_error(418, {"error": "teapot", "message": "I am a teapot."}, None)
+def test_a_word_this_version_does_not_know_is_said_in_the_servers_words():
+    unknown = api_error(418, {"error": "teapot", "message": "i am a teapot"}, None)
     assert (unknown.word, str(unknown)) == ("teapot", "I am a teapot.")
 
 
