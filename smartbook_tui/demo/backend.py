@@ -4,10 +4,13 @@ publish a new status every `--period` seconds, answer calls (a tone, `phone.answ
 service (gets their number) after `--join-after` seconds, and one of whom calls the demo's account once after
 `--call-after` seconds.
 
-Everything it writes goes in `--dir` (the database, the password file of the account the app opens as) and its
-log lines go to standard error. Once it serves, it writes `--ready-file` (JSON: `sip` HOST:PORT, `domain`,
-`account`, `username`, `password_file`, `pid`), atomically. SIGTERM or SIGINT stop it, and so does the death of the
-process that started it.
+The server also serves the account API (the Assistant's) with the console SMS gateway, whose outbox the app shows
+as notifications, so that a new account can be made from a number of the book.
+
+Everything it writes goes in `--dir` (the database, the password file of the account the app opens as, the SMS
+outbox) and its log lines go to standard error. Once it serves, it writes `--ready-file` (JSON: `sip` HOST:PORT,
+`domain`, `account`, `username`, `password_file`, `account_api` URL, `sms_outbox`, `pid`), atomically. SIGTERM or
+SIGINT stop it, and so does the death of the process that started it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING
 from smartbook_tui.atomic_file import write_atomically
 from smartbook_tui.config import split_host_port
 from smartbook_tui.password_file import PasswordFileError, write_password_file
+from smartbook_tui.server.accounts_api.options import ApiOptions
 from smartbook_tui.server.core import ServerConfig
 from smartbook_tui.server.logs import configure_logging
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
@@ -94,15 +98,17 @@ def seed(cast: Cast, directory: Path) -> Path:
 
 async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespace) -> None:
     server_ready = args.dir / "server.json"
+    outbox = args.dir / "sms-outbox.jsonl"
     options = RunOptions(
         host=LOOPBACK,
         port=0,
         db=db,
         config=ServerConfig(domain=cast.domain, via={}, notify_interval=args.notify_interval),
         ready_file=server_ready,
+        api=ApiOptions(host=LOOPBACK, port=0, sms_outbox=outbox),
     )
     server = asyncio.create_task(serve(options))
-    port = await _wait_for_port(server, server_ready)
+    port, http = await _wait_for_ports(server, server_ready)
     address = (LOOPBACK, port)
     players = [user for user in cast.users if user.statuses]
     phones = await _answering(players, address, cast.domain)
@@ -121,6 +127,8 @@ async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespa
         "account": cast.me_uri,
         "username": cast.me.username,
         "password_file": str(password_file),
+        "account_api": f"http://{http}/api",
+        "sms_outbox": str(outbox),
         "pid": os.getpid(),
     }
     write_atomically(args.ready_file, json.dumps(ready).encode(), mode=0o600)
@@ -135,7 +143,8 @@ async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespa
             await phones.shutdown()
 
 
-async def _wait_for_port(server: asyncio.Task[None], ready_file: Path) -> int:
+async def _wait_for_ports(server: asyncio.Task[None], ready_file: Path) -> tuple[int, str]:
+    """The server's SIP port and its account API's HOST:PORT, once it serves."""
     while not ready_file.exists():
         if server.done():
             server.result()  # its ServerRunError
@@ -143,9 +152,9 @@ async def _wait_for_port(server: asyncio.Task[None], ready_file: Path) -> int:
         await asyncio.sleep(_POLL)
     document = json.loads(ready_file.read_text(encoding="utf-8"))
     address = split_host_port(document["tcp"])
-    if address is None:
-        raise ServerRunError(f"the server's ready file names no TCP address: {document['tcp']!r}")
-    return address[1]
+    if address is None or not document.get("http"):
+        raise ServerRunError(f"the server's ready file names no TCP or HTTP address: {document!r}")
+    return address[1], document["http"]
 
 
 async def _answering(users: list[DemoUser], server: tuple[str, int], domain: str) -> AnsweringPhones | None:

@@ -2,6 +2,9 @@
 the foreground as the demo's account on the fixtures book; when the app quits, for whatever reason, the backend is
 stopped and every file the demo wrote is removed.
 
+The app shows each SMS the backend's console gateway writes to its outbox as a notification (the outbox is named
+to it in $SMARTBOOK_SMS_OUTBOX), and its Assistant uses the backend's account API.
+
 The backend runs in a session of its own, so that the Ctrl-C typed in the app's terminal reaches the app alone; its
 output goes to a log file, never to the terminal the app draws on. The app gets settings, data and cache
 directories of its own in the demo's temporary directory: the user's settings, consent answers and data are never
@@ -22,6 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from smartbook_tui.assistant.outbox import OUTBOX_VARIABLE
 
 from .cast import load_cast
 
@@ -59,6 +64,8 @@ class Backend:
     domain: str
     account: str  # the SIP URI the app opens as
     password_file: Path
+    account_api: str  # the account API's URL
+    sms_outbox: Path  # where the console SMS gateway writes each SMS
     log_file: Path
     process: subprocess.Popen[bytes]
     ready: dict[str, object]  # the ready file as written
@@ -80,7 +87,7 @@ def run_demo(options: DemoOptions, app: Callable[[Sequence[str]], int]) -> int:
         with backend_running(workdir, options) as backend:
             if options.backend_only:
                 return _serve(backend, options)
-            with _private_directories(workdir):
+            with _private_directories(workdir), _environment(OUTBOX_VARIABLE, str(backend.sms_outbox)):
                 status = app(app_arguments(backend, workdir, options.book))
             if backend.process.poll() is not None:
                 print(f"smartbook demo: the demo's server stopped early, {_ended(backend)}", file=sys.stderr)
@@ -110,6 +117,8 @@ def app_arguments(backend: Backend, workdir: Path, book: Path) -> list[str]:
         "--null-audio",
         "--log-file",
         str(workdir / "smartbook.log"),
+        "--account-api",
+        backend.account_api,
     ]
 
 
@@ -161,6 +170,8 @@ def _wait_ready(process: subprocess.Popen[bytes], ready_file: Path, log_file: Pa
         domain=ready["domain"],
         account=ready["account"],
         password_file=Path(ready["password_file"]),
+        account_api=ready["account_api"],
+        sms_outbox=Path(ready["sms_outbox"]),
         log_file=log_file,
         process=process,
         ready=ready,
@@ -193,12 +204,14 @@ def _serve(backend: Backend, options: DemoOptions) -> int:
         "--region",
         REGION,
     ]
+    api = ["--account-api", backend.account_api]
     print(
         f"The demo's server listens on {backend.sip} for {backend.domain}; its log: {backend.log_file}\n"
+        f"Its account API: {backend.account_api}; the SMS it sends are written to {backend.sms_outbox}\n"
         f"Watch the book's presence as {backend.account}:\n"
         f"  {shlex.join(['smartbook', 'watch', *account])}\n"
         f"or open the app:\n"
-        f"  {shlex.join(['smartbook', *account, '--transport', 'tcp', '--share-book', '--null-audio'])}\n"
+        f"  {shlex.join(['smartbook', *account, '--transport', 'tcp', '--share-book', '--null-audio', *api])}\n"
         "Ctrl-C stops the demo and removes its files.",
         flush=True,
     )
@@ -239,6 +252,19 @@ def _private_directories(workdir: Path) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def _xdg_home(workdir: Path, variable: str) -> Path:
