@@ -151,6 +151,7 @@ async def serve(options: RunOptions) -> None:
     except Exception as error:
         raise ServerRunError(f"cannot open the database {options.db}: {error}") from None
     try:
+        api_socket = _bind_api(options.api) if options.api is not None else None
         server = _Server(store, options.config.domain, options.poll_interval)
         try:
             listener = await start_listener(
@@ -162,6 +163,8 @@ async def serve(options: RunOptions) -> None:
                 tls_port=options.tls_port if tls is not None else None,
             )
         except ListenFailed as error:
+            if api_socket is not None:
+                api_socket.close()
             raise ServerRunError(str(error)) from None
         via = {name: format_address(_advertised(listener.address, options.advertise)) for name in ("UDP", "TCP")}
         if listener.tls_address is not None:
@@ -179,7 +182,7 @@ async def serve(options: RunOptions) -> None:
             via["UDP"],
             f", TLS {via['TLS']}" if "TLS" in via else "",
         )
-        api = await _start_api(options, store, config.domain, via["TCP"], server) if options.api else None
+        api = await _start_api(options.api, api_socket, server, via["TCP"]) if api_socket is not None else None
         if options.ready_file is not None:
             bound = {"udp": listener.address, "tcp": listener.address, "tls": listener.tls_address}
             bound["http"] = api.address if api is not None else None
@@ -200,16 +203,33 @@ async def serve(options: RunOptions) -> None:
         store.close()
 
 
-async def _start_api(options: RunOptions, store: Store, domain: str, sip_tcp: str, server: _Server) -> RunningApi:
+async def _start_api(options: ApiOptions | None, sock: socket.socket, server: _Server, sip_tcp: str) -> RunningApi:
     """The account API on this loop; ServerRunError (the SIP sockets closed) when it cannot start."""
     from .accounts_api.serving import ApiStartFailed, start_api  # noqa: PLC0415 (FastAPI and uvicorn only for --http)
 
-    assert options.api is not None
+    assert options is not None
     try:
-        return await start_api(options.api, store, domain, f"sip:{sip_tcp};transport=tcp", server.wake)
+        return await start_api(
+            options,
+            sock,
+            store=server.store,
+            domain=server.core.config.domain,
+            proxy=f"sip:{sip_tcp};transport=tcp",
+            on_change=server.wake,
+        )
     except ApiStartFailed as error:
         server.listener.close()
         await server.listener.wait_closed()
+        raise ServerRunError(str(error)) from None
+
+
+def _bind_api(options: ApiOptions) -> socket.socket:
+    """The account API's socket, bound before the SIP ones: a busy port is said before anything starts."""
+    from .accounts_api.serving import ApiStartFailed, bind_api  # noqa: PLC0415 (FastAPI and uvicorn only for --http)
+
+    try:
+        return bind_api(options)
+    except ApiStartFailed as error:
         raise ServerRunError(str(error)) from None
 
 

@@ -3,7 +3,13 @@ SMS gateway writing the codes to an outbox file the tests read, every request re
 
 from __future__ import annotations
 
+import http.server
+import json
 import secrets
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -12,6 +18,7 @@ import httpx
 import pytest
 
 from smartbook_tui.sip.auth import Credentials, authorization, parse_challenge
+from tests.interop.test_server_watch import FAST, address, phone, presence_of, start_watch, stop, vcard, write_book
 from tests.peers.smartbook_server import PASSWORD, SmartbookServer, run_smartbook_server
 
 BOB, CAROL, ERIN = "+33612345678", "+33622222222", "+33633333333"
@@ -172,3 +179,218 @@ def test_a_taken_username_or_number_is_409(api_server, client):
     number = create(client, api_server, username="robert", password=PASSWORD, phone=BOB)
     assert (number.status_code, number.json()["error"]) == (409, "number_taken")
     assert api_server.sms() == []
+
+
+# ---------------------------------------------------------------------------------------------- codes
+
+
+def test_three_wrong_codes_void_the_code_and_a_new_one_works(api_server, client):
+    assert create(client, api_server, username="bob", password=PASSWORD, phone=BOB).status_code == 201
+    code = api_server.last_code(BOB)
+    wrong = f"{(int(code) + 1) % 10_000:04d}"
+    answers = [activate(client, api_server, "bob@127.0.0.1", wrong) for _ in range(3)]
+    assert [(answer.status_code, answer.json()["error"]) for answer in answers] == [
+        (422, "wrong_code"),
+        (422, "wrong_code"),
+        (410, "code_void"),
+    ]
+    assert [answer.json()["message"] for answer in answers[:2]] == [
+        "wrong code: 2 tries left",
+        "wrong code: 1 try left",
+    ]
+    too_late = activate(client, api_server, "bob@127.0.0.1", code)  # the right code, after the third wrong one
+    assert (too_late.status_code, too_late.json()["error"]) == (410, "code_void")
+
+    # Asking again (the same username, number and a password) sends a new code, which activates the account.
+    assert create(client, api_server, username="bob", password=PASSWORD, phone=BOB).status_code == 201
+    assert activate(client, api_server, "bob@127.0.0.1", api_server.last_code(BOB)).status_code == 200
+
+
+def test_an_expired_code_is_410(tmp_path, client):
+    # The operator's setting for a code's lifetime, made tiny: any later request finds the code expired.
+    with run_smartbook_server(tmp_path / "server", "--code-lifetime", "0.001", api=True) as server:
+        assert create(client, server, phone=BOB).status_code == 201
+        time.sleep(0.01)
+        expired = activate(client, server, f"{BOB}@127.0.0.1", server.last_code(BOB))
+    assert (expired.status_code, expired.json()["error"]) == (410, "code_expired")
+
+
+def test_a_fourth_sms_to_a_number_in_a_day_is_429_with_retry_after(api_server, client):
+    for _ in range(3):
+        assert create(client, api_server, phone=BOB).status_code == 201  # a lost code, asked for again
+    refused = create(client, api_server, phone=BOB)
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["error"] == "too_many_sms"
+    assert int(refused.headers["Retry-After"]) == body["retry_after"]
+    assert 23 * 3600 < body["retry_after"] <= 24 * 3600
+    assert len(api_server.sms()) == 3
+
+
+def test_too_many_requests_from_one_address_are_429(tmp_path, client):
+    with run_smartbook_server(tmp_path / "server", "--api-rate", "3", api=True) as server:
+        answers = [info(client, server, BOB) for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [404, 404, 404, 429]
+    assert answers[-1].json()["error"] == "too_many_requests"
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+def test_a_pending_code_survives_a_restart(api_server, client):
+    assert create(client, api_server, username="bob", password=PASSWORD, phone=BOB).status_code == 201
+    wrong = f"{(int(api_server.last_code(BOB)) + 1) % 10_000:04d}"
+    assert activate(client, api_server, "bob@127.0.0.1", wrong).status_code == 422
+    api_server.restart()
+    # The wrong try is remembered too: one more leaves one.
+    assert activate(client, api_server, "bob@127.0.0.1", wrong).json()["message"] == "wrong code: 1 try left"
+    assert activate(client, api_server, "bob@127.0.0.1", api_server.last_code(BOB)).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------- link, recover
+
+
+async def test_a_number_linked_or_activated_shows_in_a_watchers_book_at_once(tmp_path):
+    book = write_book(tmp_path / "book.vcf", vcard("Carol", f"TEL:{CAROL}"), vcard("Erin", f"TEL:{ERIN}"))
+    accounts = [("alice", "+33611111111"), ("erin", None)]
+    with run_smartbook_server(tmp_path / "server", *FAST, accounts=accounts, api=True) as server:
+        watch = await start_watch(server, "alice", "--vcard", str(book))
+        try:
+            for number in (CAROL, ERIN):
+                await watch.until(presence_of(phone(number), has_account=False))
+            async with httpx.AsyncClient(timeout=20) as client:
+                # erin links her number: a code to it, then the code, signed in with her SIP credentials.
+                mark = watch.mark()
+                request = await client.post(f"{server.api_url}/accounts/me/phone/request", json={"phone": ERIN})
+                header = digest(request, "erin", PASSWORD, "SHA-256")
+                requested = await client.post(
+                    f"{server.api_url}/accounts/me/phone/request",
+                    json={"phone": ERIN},
+                    headers={"Authorization": header},
+                )
+                assert requested.json() == {"phone": ERIN}
+                link = f"{server.api_url}/accounts/me/phone"
+                challenge = await client.post(link, json={"code": server.last_code(ERIN)})
+                linked = await client.post(
+                    link,
+                    json={"code": server.last_code(ERIN)},
+                    headers={"Authorization": digest(challenge, "erin", PASSWORD, "MD5")},
+                )
+                assert linked.json() == {"username": "erin", "domain": "127.0.0.1", "phone": ERIN}
+                erin = await watch.until(presence_of(phone(ERIN), has_account=True), after=mark)
+                assert erin["sip_address"] == address("erin")
+
+                # carol makes an account from her number: it shows once activated.
+                mark = watch.mark()
+                await client.post(f"{server.api_url}/accounts/public", json={"phone": CAROL, "username": "carol"})
+                code = server.last_code(CAROL)
+                activated = await client.post(
+                    f"{server.api_url}/accounts/carol@127.0.0.1/activate/phone", json={"code": code}
+                )
+                assert activated.status_code == 200, activated.text
+                carol = await watch.until(presence_of(phone(CAROL), has_account=True), after=mark)
+                assert carol["sip_address"] == address("carol")
+        finally:
+            await stop(watch)
+
+
+def test_an_account_is_recovered_with_a_code_and_a_new_password(api_server, client):
+    api_server.add_account("bob", BOB)
+    unknown = client.post(f"{api_server.api_url}/accounts/recover-by-phone", json={"phone": CAROL})
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "no_such_number")
+    asked = client.post(f"{api_server.api_url}/accounts/recover-by-phone", json={"phone": "06 12 34 56 78"})
+    assert asked.json() == {"phone": BOB}
+    recover = f"{api_server.api_url}/accounts/{path(BOB)}/recover"
+    new_password = "a new one, long enough"
+    recovered = client.post(recover, json={"code": api_server.last_code(BOB), "password": new_password})
+    assert recovered.status_code == 200, recovered.text
+    body = recovered.json()
+    assert (body["username"], body["sip_uri"], body["phone"]) == ("bob", "sip:bob@127.0.0.1", BOB)
+    request = f"{api_server.api_url}/accounts/me/phone"
+    old = signed_in(client, request, {"code": "0000"}, ("bob", PASSWORD))
+    assert old.status_code == 401
+    new = signed_in(client, request, {"code": "0000"}, ("bob", new_password), "SHA-256")
+    assert (new.status_code, new.json()["error"]) == (404, "no_pending_code")
+    again = client.post(recover, json={"code": api_server.last_code(BOB), "password": "x"})
+    assert (again.status_code, again.json()["error"]) == (404, "no_pending_code")  # a code is used once
+    assert_secrets_not_logged(api_server, new_password, body["token"])
+
+
+# ---------------------------------------------------------------------------------------------- gateways
+
+
+class Provider(http.server.BaseHTTPRequestHandler):
+    """An SMS provider on 127.0.0.1: records each POST; answers `status` (class attribute, set by the test)."""
+
+    status = 500
+    received: list[tuple[dict[str, str], bytes]] = []  # noqa: RUF012 (one provider a test, reset by the fixture)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        type(self).received.append((dict(self.headers.items()), body))
+        self.send_response(type(self).status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def provider() -> Iterator[tuple[str, type[Provider]]]:
+    handler = type("TestProvider", (Provider,), {"status": 500, "received": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/send", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_failing_http_gateway_is_503_and_counts_no_code(tmp_path, client, provider):
+    url, handler = provider
+    options = ("--sms", "http", "--sms-url", url, "--sms-header", "X-Key: s3cret")
+    body_template = ("--sms-body", '{"number": "$to", "message": "$text", "from": "smartbook"}')
+    with run_smartbook_server(tmp_path / "server", *options, *body_template, api=True) as server:
+        failed = create(client, server, phone=BOB)
+        assert (failed.status_code, failed.json()["error"]) == (503, "sms_failed")
+        assert len(handler.received) == 3  # tried twice again
+        assert info(client, server, BOB).status_code == 404  # nothing was created
+
+        handler.status = 200
+        for _ in range(3):  # the failed send counted against no quota
+            assert create(client, server, phone=BOB).status_code == 201
+    headers, body = handler.received[-1]
+    assert headers["X-Key"] == "s3cret"
+    sent = json.loads(body)
+    assert (sent["number"], sent["from"]) == (BOB, "smartbook")
+    assert sent["message"].startswith("Your smartbook code is ")
+    assert "SMS gateway failed (HTTP 500)" in failed.json()["message"]
+
+
+def test_a_busy_or_bad_http_address_is_a_one_line_error(tmp_path):
+    with run_smartbook_server(tmp_path / "server", api=True) as server:
+        assert server.http is not None
+        busy = subprocess.run(
+            [
+                *(sys.executable, "-m", "smartbook_tui.cli", "server", "run", "--sip", "127.0.0.1:0"),
+                *("--db", str(tmp_path / "other.sqlite3"), "--http", f"127.0.0.1:{server.http[1]}"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert busy.returncode != 0
+    assert busy.stderr.strip().count("\n") == 0
+    assert f"cannot serve the account API on 127.0.0.1:{server.http[1]}" in busy.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "smartbook_tui.cli", "server", "run", "--http", "nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode != 0
+    assert bad.stderr.strip().count("\n") == 0
+    assert "--http wants HOST:PORT" in bad.stderr

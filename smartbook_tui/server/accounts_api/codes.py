@@ -4,7 +4,8 @@ that what the database keeps across a restart still means the same) and the time
 * A code is 4 digits, valid `lifetime` seconds, voided by its `tries`-th wrong try; a new code of the same purpose
   replaces the previous one.
 * At most `sms_per_number` SMS to one number in `SMS_WINDOW`, and `events_per_account` code events (codes sent,
-  wrong tries) of one account in `EVENTS_WINDOW`; past that, `Throttled` says when to try again.
+  wrong tries) of one account in `EVENTS_WINDOW`; past that, `Throttled` says when to try again. A right code is
+  taken even then: the limit is on codes sent and on guessing, not on the user who got the code.
 """
 
 from __future__ import annotations
@@ -105,17 +106,19 @@ def send_refusal(
 def check_code(
     policy: CodePolicy, pending: PendingCode, given: str, event_times: Sequence[float], now: float
 ) -> Accepted | Wrong | Void | Expired | Throttled:
-    """What a try of `given` against `pending` comes to. `Wrong`, and `Void` when `counted`, are a wrong try to
-    record (a code event); `Void` and `Expired` leave no code to try again."""
-    throttled = _events_refusal(policy, event_times, now)
-    if throttled is not None:
-        return throttled
+    """What a try of `given` against `pending` comes to. A wrong try is a code event to record: the answer is then
+    `Wrong`, `Void(counted=True)` for the last one, or `Throttled` when the account had too many code events. A
+    right code is taken whatever the account's events (its wrong tries are bounded by `tries` anyway); `Void` and
+    `Expired` leave no code to try again."""
     if pending.wrong_tries >= policy.tries:
         return Void()
     if now >= pending.expires_at:
         return Expired()
     if secrets.compare_digest(given.encode(), pending.code.encode()):
         return Accepted(pending.phone)
+    throttled = _events_refusal(policy, event_times, now)
+    if throttled is not None:
+        return throttled
     tries_left = policy.tries - pending.wrong_tries - 1
     return Wrong(tries_left) if tries_left > 0 else Void(counted=True)
 

@@ -251,7 +251,7 @@ class AccountFlows:
         now = self._clock()
         events = self.store.code_events(account.username, self.domain, now - EVENTS_WINDOW)
         verdict = check_code(self.codes, pending, code, events, now)
-        if isinstance(verdict, Wrong | Void) and (isinstance(verdict, Wrong) or verdict.counted):
+        if isinstance(verdict, Wrong | Throttled) or (isinstance(verdict, Void) and verdict.counted):
             self.store.wrong_code(account.username, self.domain, purpose, now)
         match verdict:
             case Accepted(phone):

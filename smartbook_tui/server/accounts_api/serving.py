@@ -22,7 +22,7 @@ from .limits import RequestLimiter
 from .options import ApiOptions
 from .phones import PhonePolicy
 
-__all__ = ["ApiStartFailed", "RunningApi", "start_api"]
+__all__ = ["ApiStartFailed", "RunningApi", "bind_api", "start_api"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,15 @@ class RunningApi:
 
 
 async def start_api(
-    options: ApiOptions, store: Store, domain: str, proxy: str | None, on_change: Callable[[], None]
+    options: ApiOptions,
+    sock: socket.socket,
+    *,
+    store: Store,
+    domain: str,
+    proxy: str | None,
+    on_change: Callable[[], None],
 ) -> RunningApi:
-    """Bind the address, then serve the API in a task of the running loop; ApiStartFailed when it cannot bind."""
-    sock = _bind(options.host, options.port)
+    """Serve the API on `sock` (from `bind_api`) in a task of the running loop."""
     gateway = _gateway(options)
     flows = AccountFlows(
         store,
@@ -81,6 +86,14 @@ async def start_api(
     return RunningApi(server, task, gateway, (host, port))
 
 
+def bind_api(options: ApiOptions) -> socket.socket:
+    """The API's listening socket, bound before anything else starts; ApiStartFailed when it cannot be, or when
+    the options cannot work."""
+    if options.sms == "http" and not options.sms_url:
+        raise ApiStartFailed("--sms http needs --sms-url, the provider's URL")
+    return _bind(options.host, options.port)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
@@ -99,9 +112,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _gateway(options: ApiOptions) -> SmsGateway:
-    if options.sms == "http":
-        if not options.sms_url:
-            raise ApiStartFailed("--sms http needs --sms-url, the provider's URL")
+    if options.sms == "http" and options.sms_url:
         return HttpGateway(options.sms_url, list(options.sms_headers), options.sms_body)
     return ConsoleGateway(options.sms_outbox)
 
