@@ -226,7 +226,7 @@ class AccountFlows:
                 account = self.store.account_for_phone(user, self.domain)
             account = account or self.store.get_account(user, self.domain)
         if account is None:
-            raise ApiError(404, "no_such_account", f"no account {sip[:80]} here")
+            raise ApiError(404, "no_such_account", f"no account {sip[:80]!r} here")
         return account
 
     async def _send_code(self, purpose: Purpose, e164: str, username: str | None) -> PendingCode:
