@@ -100,7 +100,12 @@ class AssistantScreen(ModalScreen[AssistantDone | None]):
                 with Vertical(id="phone-step"):
                     yield Static(_INTROS[self.assistant_task], classes="dialog-text")
                     if self.assistant_task is Task.LINK and self.account is not None:
-                        yield Static(f"Your account: {self.account.sip_uri}", classes="dialog-text", markup=False)
+                        yield Static(
+                            f"Your account: {self.account.sip_uri}",
+                            id="link-account",
+                            classes="dialog-text",
+                            markup=False,
+                        )
                     yield Label("Mobile number")
                     yield Input(placeholder="+33 6 12 34 56 78", id="phone")
                     yield Static("", id="phone-check", classes="assistant-check")
