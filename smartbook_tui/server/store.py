@@ -312,6 +312,10 @@ _HA1 = {
     "MD5": "SELECT ha1_md5 FROM accounts WHERE username = ? AND domain = ? AND activated = 1",
     "SHA-256": "SELECT ha1_sha256 FROM accounts WHERE username = ? AND domain = ? AND activated = 1",
 }
+_HA1_EVEN_NOT_ACTIVATED = {
+    "MD5": "SELECT ha1_md5 FROM accounts WHERE username = ? AND domain = ?",
+    "SHA-256": "SELECT ha1_sha256 FROM accounts WHERE username = ? AND domain = ?",
+}
 
 
 class Store:
@@ -555,10 +559,12 @@ class Store:
             rows = self._query(_DOMAIN_ACCOUNTS, (_normalise_domain(domain),))
         return [_account(row) for row in rows]
 
-    def ha1(self, username: str, domain: str, algorithm: str = "MD5") -> str | None:
+    def ha1(self, username: str, domain: str, algorithm: str = "MD5", *, activated_only: bool = True) -> str | None:
         """H(username:domain:password) for `algorithm` ("MD5" or "SHA-256", any case), the domain being the realm;
-        None when there is no such account or it is not activated (a digest server then refuses the request)."""
-        statement = _HA1.get(algorithm.upper())
+        None when there is no such account or it is not activated (a digest server then refuses the request).
+        `activated_only=False` gives it for an account waiting for its code too (the account API tells such a
+        user, once the password is proven, that the account is not activated yet)."""
+        statement = (_HA1 if activated_only else _HA1_EVEN_NOT_ACTIVATED).get(algorithm.upper())
         if statement is None:
             raise InvalidValue(f"unknown digest algorithm {algorithm[:20]!r}: {' and '.join(ALGORITHMS)} are known")
         rows = self._query(statement, (username, _normalise_domain(domain)))

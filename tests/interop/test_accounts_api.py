@@ -102,6 +102,10 @@ def test_an_account_made_from_a_number_alone_is_named_after_it_and_signs_in_once
     assert [message["to"] for message in api_server.sms()] == [BOB]
     assert info(client, api_server, BOB).json() == {"activated": False, "realm": "127.0.0.1", "phone": True}
 
+    link = f"{api_server.api_url}/accounts/me/phone"
+    not_yet = signed_in(client, link, {"code": "0000"}, (BOB, password))
+    assert (not_yet.status_code, not_yet.json()["error"]) == (403, "account_not_activated")
+
     code = api_server.last_code(BOB)
     activated = activate(client, api_server, f"{BOB}@127.0.0.1", code)
     assert activated.status_code == 200, activated.text

@@ -54,13 +54,19 @@ class Guards:
                 header,
                 method=request.method,
                 uri=uri,
-                ha1=lambda user, algorithm: self._flows.store.ha1(user, self._flows.domain, algorithm),
+                ha1=lambda user, algorithm: self._flows.store.ha1(
+                    user, self._flows.domain, algorithm, activated_only=False
+                ),
                 now=self._clock(),
             )
             if isinstance(verdict, Accepted):
                 account = self._flows.store.get_account(verdict.username, self._flows.domain)
-                if account is not None:
+                if account is not None and account.activated:
                     return account
+                if account is not None:
+                    raise ApiError(
+                        403, "account_not_activated", f"{account.name} is not activated: give the code sent by SMS"
+                    )
             if isinstance(verdict, Malformed):
                 raise self._refusal(f"{verdict.reason}: answer the Digest challenge")
             stale = isinstance(verdict, Stale)
