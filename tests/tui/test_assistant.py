@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.assistant.outbox import OUTBOX_VARIABLE
+from smartbook_tui.cli import build_parser
+from smartbook_tui.cli.options import app_options, merge_session_settings
 from smartbook_tui.config import AccountSettings, Settings, load_settings
+from smartbook_tui.demo.launch import DEFAULT_BOOK, DemoOptions, app_arguments, backend_running
 from smartbook_tui.roster.session_options import SessionOptions
 from smartbook_tui.tui.app import SmartbookApp
 from smartbook_tui.tui.screens.account import AccountScreen
@@ -257,3 +260,24 @@ async def test_no_account_api_is_a_sentence_and_nothing_can_be_sent(server, book
         await pilot.press(*"06 98 76 54 32", "enter")
         assert app.screen.query_one("#send").disabled
         assert server.sms() == []
+
+
+async def test_in_the_demo_a_number_of_the_book_becomes_a_linphone_user(tmp_path, monkeypatch):
+    """`smartbook demo`'s backend and the app as the demo opens it: Grace Taylor's number has no account; made
+    from the palette with the code of the SMS notification, she shows as a Linphone user in the demo's book."""
+    with backend_running(tmp_path, DemoOptions(join_after=3000, call_after=3000)) as backend:
+        args = build_parser().parse_args(app_arguments(backend, tmp_path, DEFAULT_BOOK))
+        options = app_options(args, merge_session_settings(args, load_settings(args.config)))
+        monkeypatch.setenv(OUTBOX_VARIABLE, str(backend.sms_outbox))
+        app = SmartbookApp(options, config_path=args.config)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await pilot.press("slash", *"Grace")
+            await wait_until(pilot, "Grace in the book", lambda: row_of(app, "Grace Taylor") is not None)
+            assert not has_badge(app, "Grace Taylor")
+            await open_from_palette(pilot, "create an account")
+            await send_code_to(pilot, "+61 491 570 156")
+            await wait_until(pilot, "the SMS", lambda: any("SMS to +61 491 570 156" in n for n in notifications(app)))
+            [sms] = [n for n in notifications(app) if "your code is" in n]
+            await type_code(pilot, re.search(r"your code is (\d{4})", sms).group(1))
+            await wait_until(pilot, "Grace's badge", lambda: has_badge(app, "Grace Taylor"))
+            assert backend.account in status_bar(app)
