@@ -169,7 +169,7 @@ def create_app(flows: AccountFlows, limiter: RequestLimiter, clock: Callable[[],
     @app.post("/api/accounts/{sip}/activate/phone", dependencies=[api], response_model=SignedInAccount)
     async def activate(sip: str, body: CodeRequest) -> dict[str, Any]:
         """Activate an account with the code sent to its number; the number becomes its alias at once."""
-        return await flows.activate(sip, body.code)
+        return flows.activate(sip, body.code)
 
     @app.post("/api/accounts/{sip}/recover", dependencies=[api], response_model=SignedInAccount)
     async def recover(sip: str, body: RecoverRequest) -> dict[str, Any]:
@@ -201,10 +201,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _problem(error: ApiError) -> JSONResponse:
     body: dict[str, Any] = {"error": error.error, "message": error.message}
-    response = JSONResponse(body, status_code=error.status)
+    headers = {}
     if error.retry_after is not None:
         body["retry_after"] = error.retry_after
-        response = JSONResponse(body, status_code=error.status, headers={"Retry-After": str(error.retry_after)})
+        headers["Retry-After"] = str(error.retry_after)
+    response = JSONResponse(body, status_code=error.status, headers=headers)
     for challenge in error.challenges:
         response.headers.append("WWW-Authenticate", challenge)
     return response

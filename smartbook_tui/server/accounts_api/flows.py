@@ -138,7 +138,7 @@ class AccountFlows:
             body["password"] = password
         return body
 
-    async def activate(self, sip: str, code: str) -> dict[str, Any]:
+    def activate(self, sip: str, code: str) -> dict[str, Any]:
         account = self._account_of(sip)
         phone = self._try_code(account, "activate", code)
         try:
