@@ -15,7 +15,7 @@ import httpx
 from smartbook_tui.config import AccountSettings
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
-from .client import AccountApi, Activated, BearerAuth, Created, DigestAuth, Linked
+from .client import AccountApi, Activated, Created, DigestAuth, Linked
 from .errors import NO_ACCOUNT, NO_CODE_YET, NOT_AN_API, AssistantError
 
 RESEND_AFTER = 30.0  # seconds before a new code may be asked for: the SMS may just be slow
@@ -76,10 +76,6 @@ def account_auth(account: AccountSettings, password: str | None) -> httpx.Auth:
         )
     username = account.username or account.sip_uri.split(":", 1)[-1].partition("@")[0]
     return DigestAuth(username, password)
-
-
-def token_auth(token: str) -> httpx.Auth:
-    return BearerAuth(token)
 
 
 class CodeFlow:

@@ -5,6 +5,7 @@ with a timer before a new one may be asked for. What it asks and shows is all it
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -211,7 +212,7 @@ class AssistantScreen(ModalScreen[AssistantDone | None]):
         resend = self.query_one("#resend", Button)
         wait = self.flow.resend_in() if self.flow is not None else 0.0
         resend.disabled = bool(wait) or self.flow is None
-        resend.label = f"New code in {wait:.0f} s" if wait else "New code"
+        resend.label = f"New code in {math.ceil(wait)} s" if wait else "New code"
 
     @on(Input.Submitted, "#code")
     @on(Input.Submitted, "#new-password")
@@ -225,8 +226,13 @@ class AssistantScreen(ModalScreen[AssistantDone | None]):
         password = None
         if self.assistant_task is Task.RECOVER:
             password = self.query_one("#new-password", Input).value
-            if not password or password != self.query_one("#new-password-again", Input).value:
-                self._say("Type the same new password twice." if password else "Choose a new password.")
+            if not password:
+                self.query_one("#new-password", Input).focus()
+                self._say("Choose a new password.", error=False)
+                return
+            if password != self.query_one("#new-password-again", Input).value:
+                self.query_one("#new-password-again", Input).focus()
+                self._say("Type the same new password twice.")
                 return
         self._confirm_code(code, password)
 
