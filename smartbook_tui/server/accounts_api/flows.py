@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -48,6 +49,8 @@ from .codes import (
 from .phones import InvalidPhone, PhonePolicy
 
 __all__ = ["TOKEN_LIFETIME", "AccountFlows", "ApiError"]
+
+log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME = 3600
 _MAX_PASSWORD = 256
@@ -133,6 +136,7 @@ class AccountFlows:
                 raise ApiError(409, "username_taken", f"the username {username} is taken: choose another one") from None
             except NumberTaken:
                 raise ApiError(409, "number_taken", f"{e164} is another account's number already") from None
+        log.info("account %s@%s waits for the code sent to %s", username, self.domain, e164)
         body: dict[str, Any] = {"username": username, "domain": self.domain, "activated": False, "phone": e164}
         if generated:
             body["password"] = password
@@ -145,6 +149,7 @@ class AccountFlows:
             account = self.store.activate_with_number(account.username, self.domain, phone)
         except NumberTaken:
             raise ApiError(409, "number_taken", f"{phone} was verified by another account meanwhile") from None
+        log.info("account %s activated with %s", account.name, phone)
         self._on_change()
         return self._signed_in(account)
 
@@ -177,6 +182,7 @@ class AccountFlows:
             account = self.store.link_number(account.username, self.domain, phone)
         except NumberTaken:
             raise ApiError(409, "number_taken", f"{phone} was verified by another account meanwhile") from None
+        log.info("account %s linked to %s", account.name, phone)
         self._on_change()
         return {"username": account.username, "domain": self.domain, "phone": account.phone}
 
@@ -195,6 +201,7 @@ class AccountFlows:
         self._check_password(password)
         self._try_code(account, "recover", code)
         account = self.store.replace_password(account.username, self.domain, password)
+        log.info("account %s recovered with the code sent to %s: its password is replaced", account.name, account.phone)
         return self._signed_in(account)
 
     def token_account(self, token: str) -> Account | None:
