@@ -83,7 +83,6 @@ import platformdirs
 
 from smartbook_tui.atomic_file import write_atomically
 from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS
-from smartbook_tui.server.accounts_api.phones import checked_regions
 from smartbook_tui.server.logs import LOG_FORMATS
 from smartbook_tui.server.sms import parse_header
 from smartbook_tui.settings_writer import replace_section
@@ -382,6 +381,8 @@ def _region(value: object) -> str | None:
 
 
 def _regions(value: object) -> str | None:
+    from smartbook_tui.server.accounts_api.phones import checked_regions  # noqa: PLC0415 (phonenumbers only for [server])
+
     try:
         checked_regions(str(value))
     except ValueError as error:
