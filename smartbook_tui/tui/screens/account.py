@@ -47,9 +47,10 @@ class AccountScreen(Screen[SavedAccount]):
     def compose(self) -> ComposeResult:
         with Vertical(id="account-form"):
             yield Label("Welcome to smartbook", classes="dialog-title")
+            offer = " No account yet? Make one with your mobile number: a code comes by SMS." if self.assistant else ""
             yield Static(
                 "No SIP account is set up yet. Enter yours; it is saved in "
-                f"{self.config_path} and the password beside it, readable by you alone.",
+                f"{self.config_path} and the password beside it, readable by you alone.{offer}",
                 classes="dialog-text",
                 markup=False,
             )
@@ -66,8 +67,8 @@ class AccountScreen(Screen[SavedAccount]):
             yield Static("", id="account-error")
             with Horizontal(classes="dialog-buttons"):
                 if self.assistant is not None:
-                    yield Button("No account? Create one with your number", id="assistant-create")
-                    yield Button("Recover mine", id="assistant-recover")
+                    yield Button("New account by SMS", id="assistant-create")
+                    yield Button("Recover by SMS", id="assistant-recover")
                 yield Button("Save (Ctrl+S)", id="save", variant="primary")
 
     def on_mount(self) -> None:
