@@ -74,7 +74,12 @@ def account_auth(account: AccountSettings, password: str | None) -> httpx.Auth:
             NO_ACCOUNT,
             "No account is signed in: set one up first (or give --sip-uri and --password-file) to link a number to it.",
         )
-    username = account.username or account.sip_uri.split(":", 1)[-1].partition("@")[0]
+    try:
+        username = account.username or parse_sip_uri(account.sip_uri).user
+    except SipParseError:
+        username = None
+    if not username:
+        raise AssistantError(NO_ACCOUNT, f"The account {account.sip_uri} names no user: give --username.")
     return DigestAuth(username, password)
 
 
