@@ -6,3 +6,5 @@ typed, `flows` are the steps of each task (send a code, confirm it) without any 
 app signs in with, and `outbox` reads the console SMS gateway's outbox as a phone reads its SMS (the demo's).
 The CLI (`smartbook assistant`) and the TUI's screens only ask and show.
 """
+
+OUTBOX_VARIABLE = "SMARTBOOK_SMS_OUTBOX"  # set by `smartbook demo`: the app shows the SMS written to that outbox

@@ -9,9 +9,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import OUTBOX_VARIABLE
 from .phone_entry import shown_number
 
-OUTBOX_VARIABLE = "SMARTBOOK_SMS_OUTBOX"  # set by `smartbook demo`: the app shows the SMS written there
+__all__ = ["OUTBOX_VARIABLE", "Outbox", "Sms"]
+
 _CODE = re.compile(r"\b(\d{4})\b")
 
 

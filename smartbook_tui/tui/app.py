@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from smartbook_tui.assistant import OUTBOX_VARIABLE
 from smartbook_tui.collector import collect_from_now_on
 from smartbook_tui.phone.states import OwnPresence, OwnStatus
 from smartbook_tui.roster.consent import ConsentStore
@@ -150,10 +151,10 @@ class SmartbookApp(App[int]):
 
     def _show_demo_sms(self) -> None:
         """`smartbook demo` names its server's SMS outbox: each SMS is shown as it would reach the phone."""
-        from smartbook_tui.assistant.outbox import OUTBOX_VARIABLE, Outbox  # noqa: PLC0415 (see the imports)
-
         path = os.environ.get(OUTBOX_VARIABLE)
         if path:
+            from smartbook_tui.assistant.outbox import Outbox  # noqa: PLC0415 (see the imports)
+
             outbox = Outbox(Path(path))
             self.set_interval(_SMS_POLL, lambda: self._notify_sms(outbox))
 
