@@ -46,18 +46,18 @@ class SmartbookCommands(Provider):
         yield (
             "Assistant: create an account",
             "A new account from your phone number, proven by an SMS code",
-            ("app.assistant('create')"),
+            "app.assistant('create')",
         )
         if self._app.options.settings.account.sip_uri:
             yield (
                 "Assistant: link a phone number",
                 "Make a number your account's, proven by an SMS code",
-                ("app.assistant('link')"),
+                "app.assistant('link')",
             )
         yield (
             "Assistant: recover an account",
             "A new password, with the code sent to the account's number",
-            ("app.assistant('recover')"),
+            "app.assistant('recover')",
         )
         yield "Help", "Every key, the log file and the settings file (?)", "app.help"
         yield "Quit", "Stop the session and leave (q)", "app.quit"
