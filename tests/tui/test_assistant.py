@@ -161,19 +161,24 @@ async def test_a_number_linked_to_the_signed_in_account_shows_on_its_contact(ser
         await wait_until(pilot, "Zoé's number now alice's", lambda: has_badge(app, "Zoé Petit"))
 
 
+def creating_on_a_clock(server, tmp_path, now: list[float]) -> AssistantScreen:
+    """The Assistant's account creation, its resend timer on the clock `now[0]` the test moves."""
+    return AssistantScreen(
+        Task.CREATE,
+        api_url=server.api_url,
+        region="FR",
+        config_path=tmp_path / "config" / "config.toml",
+        account=None,
+        password=None,
+        clock=lambda: now[0],
+    )
+
+
 async def test_a_wrong_code_says_the_tries_left_and_a_void_one_offers_a_new_code_at_once(server, book, tmp_path):
     now = [1000.0]
     app = make(server, book, tmp_path, signed_in=True)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        screen = AssistantScreen(
-            Task.CREATE,
-            api_url=server.api_url,
-            region="FR",
-            config_path=tmp_path / "config" / "config.toml",
-            account=None,
-            password=None,
-            clock=lambda: now[0],
-        )
+        screen = creating_on_a_clock(server, tmp_path, now)
         app.push_screen(screen)
         await wait_until(pilot, "the Assistant", lambda: on_step(app, "phone-step"))
         await send_code_to(pilot, "06 12 34 56 78")
@@ -196,15 +201,7 @@ async def test_a_new_code_is_offered_once_the_timer_runs_out_and_works(server, b
     now = [1000.0]
     app = make(server, book, tmp_path, signed_in=True)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        screen = AssistantScreen(
-            Task.CREATE,
-            api_url=server.api_url,
-            region="FR",
-            config_path=tmp_path / "config" / "config.toml",
-            account=None,
-            password=None,
-            clock=lambda: now[0],
-        )
+        screen = creating_on_a_clock(server, tmp_path, now)
         app.push_screen(screen)
         await wait_until(pilot, "the Assistant", lambda: on_step(app, "phone-step"))
         screen.query_one("#new-username").value = "zoe"
