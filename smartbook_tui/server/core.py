@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
 from smartbook_tui.sip.message import SipMessage, SipRequest, SipResponse
+from smartbook_tui.sip.source import source_key
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
 from smartbook_tui.sip.uri import SipParseError, parse_name_addr
 
@@ -78,6 +79,8 @@ class PeerLike(Protocol):
 
     @property
     def transport(self) -> str: ...
+    @property
+    def address(self) -> tuple[str, int]: ...
     @property
     def connection(self) -> int | None: ...
 
@@ -243,7 +246,7 @@ class PresenceServer:
             if answer is not None:
                 self._out.append(Send(answer, peer))
             return
-        source = (peer.transport, peer.connection) if peer.connection is not None else getattr(peer, "address", peer)
+        source = source_key(peer.address[0])
         verdict = self._limiter.admit(source, now)
         if verdict != "serve":
             if verdict == "refuse":

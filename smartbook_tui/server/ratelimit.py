@@ -1,4 +1,5 @@
-"""Requests a second from one source, sans-IO: a token bucket per source (a TCP connection, or a UDP address).
+"""Requests a second from one source, sans-IO: a token bucket per source, the `source_key` of the peer's address
+(an IPv4 address, an IPv6 /64), so that one host's many ports or TCP connections share one bucket.
 
 A subscriber learns which numbers have accounts, so a flood is both load and enumeration. Over the limit a source
 gets one refusal (the caller answers 503 with Retry-After) a second and silence the rest of the time, so that a

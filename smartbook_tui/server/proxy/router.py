@@ -39,6 +39,7 @@ from smartbook_tui.server.requests import check_request, entry_key
 from smartbook_tui.server.store import Account
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse
 from smartbook_tui.sip.peer import Peer
+from smartbook_tui.sip.source import source_key
 from smartbook_tui.sip.transaction import (
     ClientTransaction,
     InviteClientTransaction,
@@ -250,7 +251,7 @@ class Proxy:
     # ------------------------------------------------------------------------------------------ requests
 
     def _start(self, request: SipRequest, peer: Peer, key: tuple[str, str, str], now: float) -> None:
-        source: Hashable = (peer.transport, peer.connection) if peer.connection is not None else peer.address
+        source = source_key(peer.address[0])
         verdict = self._limiter.admit(source, now)
         if verdict == "drop":
             return
