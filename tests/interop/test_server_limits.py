@@ -1,0 +1,92 @@
+"""The server's per-host limits, against the real process: a flood from many ports of one host is one source, and
+another host is served meanwhile. SIPp (Debian package sip-tester) floods from one UDP socket per call (`-t un`),
+64 of them; the other host is a plain socket bound to 127.0.0.2."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
+from tests.peers.sipp import start_sipp
+from tests.peers.smartbook_server import DOMAIN, run_smartbook_server
+
+WAIT = 10.0  # how long a socket waits before the test gives up on a hung server; never what a test asserts
+_serial = itertools.count()
+
+
+class UdpClient:
+    """One UDP socket bound to `host`, sending OPTIONS to the server and reading the answers."""
+
+    def __init__(self, host: str, target: tuple[str, int]) -> None:
+        self.target = target
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(WAIT)
+        self.local: tuple[str, int] = self.sock.getsockname()
+
+    def options(self) -> SipResponse:
+        number = next(_serial)
+        branch = f"z9hG4bK-limits{number}"
+        headers = Headers(
+            [
+                ("Via", f"SIP/2.0/UDP {self.local[0]}:{self.local[1]};branch={branch};rport"),
+                ("Max-Forwards", "70"),
+                ("From", f"<sip:other@{self.local[0]}>;tag=o{number}"),
+                ("To", f"<sip:{DOMAIN}>"),
+                ("Call-ID", f"limits-{number}@{self.local[0]}"),
+                ("CSeq", "1 OPTIONS"),
+            ]
+        )
+        self.sock.sendto(SipRequest("OPTIONS", f"sip:{DOMAIN}", headers).to_bytes(), self.target)
+        while True:
+            message = parse_message(self.sock.recvfrom(65_535)[0])
+            if isinstance(message, SipResponse) and message.via_branch == branch:
+                return message
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.peer("sipp")
+def test_a_flood_from_64_ports_of_one_host_gets_503_while_another_host_is_served(tmp_path: Path) -> None:
+    with run_smartbook_server(tmp_path / "server", "--rate-limit", "20") as server:
+        # 600 OPTIONS at 300 a second, each call from its own socket (64 sockets in turn), against 20 a second.
+        flood = start_sipp(
+            "options_flood.xml",
+            server.sip,
+            tmp_path / "sipp",
+            "-r",
+            "300",
+            "-m",
+            "600",
+            "-nr",
+            "-max_socket",
+            "64",
+            transport="un",
+        )
+        other = UdpClient("127.0.0.2", server.sip)
+        served_meanwhile = 0
+        try:
+            while flood.running:
+                response = other.options()
+                assert response.status == 200, f"{response.status} {response.reason}"
+                served_meanwhile += 1
+                time.sleep(0.1)
+        finally:
+            other.close()
+            flood.wait()
+        assert served_meanwhile >= 1
+        statuses = flood.statuses()
+        assert set(statuses) <= {200, 503}, statuses
+        assert 503 in statuses, f"no 503 among {len(statuses)} answers to 600 requests:\n{flood.stdout[-3000:]}"
+        # 20 a second in bursts of 40, over the flood's two seconds and its tail: far fewer than were sent.
+        assert statuses.count(200) < 200, statuses.count(200)
+        # One refusal a second for the whole host, whichever of its ports sent the request over the limit.
+        refused_ports = set(re.findall(r"rate-limiting UDP 127\.0\.0\.1:(\d+)", server.log))
+        assert len(refused_ports) >= 2, server.log[-3000:]
