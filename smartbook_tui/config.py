@@ -52,6 +52,9 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     max_pending_per_source = 200      # call requests from one source waiting for their final answer
     max_pending = 10000               # call requests waiting for their final answer, from everyone
     legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
+    max_connections_per_address = 200 # TCP and TLS connections open from one address (an IPv6 /64)
+    first_message_timeout = 5         # seconds a new connection has to send one whole message
+    message_timeout = 10              # seconds a message has to arrive whole once begun (TCP, TLS)
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
     log_format = "text"               # text, or json (one object a line)
     http = "127.0.0.1:8080"           # serve the account API (HTTP, under /api) here
@@ -142,6 +145,9 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_pending_per_source": int,
         "max_pending": int,
         "legacy": str,
+        "max_connections_per_address": int,
+        "first_message_timeout": _NUMBER,
+        "message_timeout": _NUMBER,
         "log_level": str,
         "log_format": str,
         "http": str,
@@ -227,6 +233,9 @@ class ServerSettings:
     max_pending_per_source: int | None = None
     max_pending: int | None = None
     legacy: str | None = None
+    max_connections_per_address: int | None = None
+    first_message_timeout: float | None = None
+    message_timeout: float | None = None
     log_level: str | None = None
     log_format: str | None = None
     http: str | None = None
@@ -439,6 +448,9 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "max_pending_per_source": _at_least_one,
     "max_pending": _at_least_one,
     "legacy": _one_of(LEGACY_MODES),
+    "max_connections_per_address": _at_least_one,
+    "first_message_timeout": _positive,
+    "message_timeout": _positive,
     "log_level": _one_of(LOG_LEVELS),
     "log_format": _one_of(LOG_FORMATS),
     "http": _host_port,
@@ -507,6 +519,9 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             max_pending_per_source=server.get("max_pending_per_source"),  # type: ignore[arg-type]
             max_pending=server.get("max_pending"),  # type: ignore[arg-type]
             legacy=server.get("legacy"),  # type: ignore[arg-type]
+            max_connections_per_address=server.get("max_connections_per_address"),  # type: ignore[arg-type]
+            first_message_timeout=_float(server.get("first_message_timeout")),
+            message_timeout=_float(server.get("message_timeout")),
             log_level=server.get("log_level"),  # type: ignore[arg-type]
             log_format=server.get("log_format"),  # type: ignore[arg-type]
             http=server.get("http"),  # type: ignore[arg-type]

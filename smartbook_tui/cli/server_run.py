@@ -24,6 +24,11 @@ from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
 from smartbook_tui.server.sms import DEFAULT_BODY, parse_header
 from smartbook_tui.server.store import StoreError, checked_domain
+from smartbook_tui.sip.aio.listener import (
+    DEFAULT_FIRST_MESSAGE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    DEFAULT_MESSAGE_TIMEOUT,
+)
 
 from .messages import fail
 
@@ -115,8 +120,34 @@ def add_run_parser(
     run.add_argument(
         "--log-format", choices=LOG_FORMATS, help="text lines for a person (default), or one JSON object a line"
     )
+    _add_transport_options(run)
     _add_api_options(run)
     run.set_defaults(run=run_server)
+
+
+def _add_transport_options(run: argparse.ArgumentParser) -> None:
+    transport = run.add_argument_group("transport", "limits of the sockets and connections, before SIP is read")
+    transport.add_argument(
+        "--max-connections-per-address",
+        type=_positive_int,
+        metavar="N",
+        help=f"TCP and TLS connections open from one address (an IPv6 /64 counts as one) before new ones from it "
+        f"are closed at once (default {DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})",
+    )
+    transport.add_argument(
+        "--first-message-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help=f"time a new TCP or TLS connection has to send one whole message (default "
+        f"{DEFAULT_FIRST_MESSAGE_TIMEOUT:g})",
+    )
+    transport.add_argument(
+        "--message-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help=f"time a message has to arrive whole over TCP or TLS once its first byte has (default "
+        f"{DEFAULT_MESSAGE_TIMEOUT:g})",
+    )
 
 
 def _add_api_options(run: argparse.ArgumentParser) -> None:
@@ -224,6 +255,13 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         ready_file=_given(args.ready_file, saved.ready_file, None),
         advertise=_given(args.advertise, saved.advertise, None),
         api=api_options(args, saved),
+        max_connections_per_address=_given(
+            args.max_connections_per_address, saved.max_connections_per_address, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
+        ),
+        first_message_timeout=_given(
+            args.first_message_timeout, saved.first_message_timeout, DEFAULT_FIRST_MESSAGE_TIMEOUT
+        ),
+        message_timeout=_given(args.message_timeout, saved.message_timeout, DEFAULT_MESSAGE_TIMEOUT),
     )
 
 

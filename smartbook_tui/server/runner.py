@@ -23,7 +23,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smartbook_tui.sip.aio.listener import Listener, ListenFailed, Peer, PeerGone, start_listener
+from smartbook_tui.sip.aio.listener import (
+    DEFAULT_FIRST_MESSAGE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    DEFAULT_MESSAGE_TIMEOUT,
+    Listener,
+    ListenFailed,
+    Peer,
+    PeerGone,
+    start_listener,
+)
 from smartbook_tui.sip.aio.transport import ConnectionLost, MessageTooLarge, format_address
 from smartbook_tui.sip.message import SipMessage
 
@@ -58,6 +67,9 @@ class RunOptions:
     advertise: str | None = None  # the host to write in Via and Contact, instead of the bound one
     poll_interval: float = 1.0
     api: ApiOptions | None = None  # the account API, with --http
+    max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
+    first_message_timeout: float = DEFAULT_FIRST_MESSAGE_TIMEOUT
+    message_timeout: float = DEFAULT_MESSAGE_TIMEOUT
 
 
 class _Server:
@@ -161,6 +173,9 @@ async def serve(options: RunOptions) -> None:
                 on_disconnect=server.on_disconnect,
                 tls=tls,
                 tls_port=options.tls_port if tls is not None else None,
+                max_connections_per_address=options.max_connections_per_address,
+                first_message_timeout=options.first_message_timeout,
+                message_timeout=options.message_timeout,
             )
         except ListenFailed as error:
             if api_socket is not None:

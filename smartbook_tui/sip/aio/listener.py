@@ -17,9 +17,12 @@ the client's `TransportError` family.
   over the datagram size cannot be sent: `MessageTooLarge`.
 * TCP and TLS: bytes that break a connection's framing close that connection (one log line), never the listener;
   a double-CRLF keep-alive ping between messages is answered with a CRLF pong (RFC 5626 section 4.4.1). Over
-  `max_connections` open connections, a new one is closed at once. A connection with no traffic either way for
-  `idle_timeout` seconds is closed. A peer that stops reading is cut off when its write buffer would pass
-  `max_write_buffer` bytes (the send raises `PeerGone`).
+  `max_connections` open connections, or `max_connections_per_address` from one address (`source_key`: an IPv4
+  address, an IPv6 /64), a new one is closed at once, logged once a while rather than per connection. Deadlines
+  close a connection: `first_message_timeout` seconds to send one whole message after connecting, then
+  `message_timeout` for each message to arrive whole once its first byte has (bytes trickling in do not extend
+  it: slowloris), and `idle_timeout` with no traffic either way. A peer that stops reading is cut off when its
+  write buffer would pass `max_write_buffer` bytes (the send raises `PeerGone`).
 * `Listener.on_disconnect(peer)` is called once when a TCP or TLS connection ends by itself (closed or reset by
   the client, garbage, idle, not reading), never for those `close()` ends, so the server can drop what was bound
   to it (subscriptions whose NOTIFYs would go there).
@@ -33,6 +36,7 @@ import contextlib
 import errno
 import itertools
 import logging
+import math
 import os
 import socket
 import ssl
@@ -45,6 +49,7 @@ from smartbook_tui.sip.message import (
     is_keepalive,
 )
 from smartbook_tui.sip.peer import Peer
+from smartbook_tui.sip.source import source_key
 
 from .transport import (
     DEFAULT_MAX_WRITE_BUFFER,
@@ -62,6 +67,9 @@ from .transport import (
 )
 
 __all__ = [
+    "DEFAULT_FIRST_MESSAGE_TIMEOUT",
+    "DEFAULT_MAX_CONNECTIONS_PER_ADDRESS",
+    "DEFAULT_MESSAGE_TIMEOUT",
     "ListenFailed",
     "Listener",
     "OnDisconnect",
@@ -73,10 +81,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 200  # a NAT of an office's phones, not a host holding the server's slots
+DEFAULT_FIRST_MESSAGE_TIMEOUT = 5.0
+DEFAULT_MESSAGE_TIMEOUT = 10.0  # 4 MiB (the body cap) arrives in 10 s at ~3.4 Mbit/s
+
 _BIND_ATTEMPTS = 8  # port 0: tries at a port free for both TCP and UDP
 _TLS_HANDSHAKE_TIMEOUT = 10.0
 _TLS_SHUTDOWN_TIMEOUT = 5.0
 _PING = b"\r\n\r\n"
+_REFUSAL_LOG_INTERVAL = 60.0  # seconds between two log lines about connections refused over the per-address cap
 _PONG = b"\r\n"
 
 
@@ -107,9 +120,13 @@ class _Connection(asyncio.Protocol):
         self.name = transport_name
         self._parser = StreamParser(listener._max_body)
         self._transport: asyncio.Transport | None = None
-        self._idle_handle: asyncio.TimerHandle | None = None
+        self._deadline_handle: asyncio.TimerHandle | None = None
+        self._deadline_at = 0.0  # when the handle fires
         self._last_activity = 0.0
+        self._first_message_by: float | None = 0.0  # None once a whole message has arrived
+        self._message_since: float | None = None  # when the first byte of the message still arriving came
         self.peer: Peer | None = None  # None until accepted (refused connections never get one)
+        self.source = ""  # the `source_key` its per-address cap counts it under
         self.closing = False
         self.quiet = False  # ended by Listener.close(): on_disconnect is not called
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -125,10 +142,11 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.peer is None:
             return
-        self._last_activity = self._listener._loop.time()
+        now = self._last_activity = self._listener._loop.time()
         if _PING in data and not self._parser.buffered and is_keepalive(data):
             self._write_raw(_PONG)
         messages, error = feed_stream(self._parser, data)
+        self._track_message(messages, now)
         for message in messages:
             if self.closing:  # a callback closed the connection (a send cut it off)
                 return
@@ -144,9 +162,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+            self._deadline_handle = None
         if not self.done.done():
             self.done.set_result(None)
         if exc is not None and self.peer is not None:
@@ -159,10 +177,12 @@ class _Connection(asyncio.Protocol):
     def where(self) -> str:
         return str(self.peer) if self.peer is not None else self.name
 
-    def start(self, peer: Peer, idle_timeout: float) -> None:
+    def start(self, peer: Peer, source: str) -> None:
         self.peer = peer
-        self._last_activity = self._listener._loop.time()
-        self._idle_handle = self._listener._loop.call_later(idle_timeout, self._check_idle, idle_timeout)
+        self.source = source
+        now = self._last_activity = self._listener._loop.time()
+        self._first_message_by = now + self._listener._first_message_timeout
+        self._arm(self._next_deadline())
 
     def write(self, data: bytes, limit: int) -> None:
         transport = self._transport
@@ -200,19 +220,57 @@ class _Connection(asyncio.Protocol):
         with contextlib.suppress(PeerGone):
             self.write(data, self._listener._max_write_buffer)
 
-    def _check_idle(self, idle_timeout: float) -> None:
-        self._idle_handle = None
+    def _track_message(self, messages: list[SipMessage], now: float) -> None:
+        """Start or stop the clock of the message arriving, and re-arm earlier when its deadline comes first."""
+        if messages:
+            self._first_message_by = None
+            self._message_since = None
+        if not self._parser.buffered:
+            self._message_since = None
+        elif self._message_since is None:
+            self._message_since = now
+            deadline = self._next_deadline()
+            if deadline < self._deadline_at:
+                self._arm(deadline)
+
+    def _next_deadline(self) -> float:
+        listener = self._listener
+        deadline = self._last_activity + listener._idle_timeout
+        if self._first_message_by is not None:
+            deadline = min(deadline, self._first_message_by)
+        if self._message_since is not None:
+            deadline = min(deadline, self._message_since + listener._message_timeout)
+        return deadline
+
+    def _arm(self, deadline: float) -> None:
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+        self._deadline_at = deadline
+        self._deadline_handle = self._listener._loop.call_at(deadline, self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        self._deadline_handle = None
         if self.closing:
             return
-        quiet_for = self._listener._loop.time() - self._last_activity
-        if quiet_for >= idle_timeout:
+        listener = self._listener
+        now = listener._loop.time()
+        if self._first_message_by is not None and now >= self._first_message_by:
+            reason = f"no whole message within {listener._first_message_timeout:g} s of connecting"
+        elif self._message_since is not None and now >= self._message_since + listener._message_timeout:
+            reason = f"a message still incomplete {listener._message_timeout:g} s after it began"
+        elif now >= self._last_activity + listener._idle_timeout:
+            quiet_for = now - self._last_activity
             log.debug("closed the %s connection from %s: idle for %.3g s", self.name, self.where, quiet_for)
             if self._transport is not None and self._transport.get_write_buffer_size() > 0:
                 self.abort()  # bytes still wait to go out: the peer is not reading them, a flush would never end
             else:
                 self.close()
             return
-        self._idle_handle = self._listener._loop.call_later(idle_timeout - quiet_for, self._check_idle, idle_timeout)
+        else:
+            self._arm(self._next_deadline())
+            return
+        log.debug("closed the %s connection from %s: %s", self.name, self.where, reason)
+        self.abort()
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -248,6 +306,9 @@ class Listener:
         *,
         max_body: int,
         max_connections: int,
+        max_connections_per_address: int,
+        first_message_timeout: float,
+        message_timeout: float,
         idle_timeout: float,
         max_write_buffer: int,
         on_disconnect: OnDisconnect | None,
@@ -257,6 +318,9 @@ class Listener:
         self.on_disconnect = on_disconnect
         self._max_body = max_body
         self._max_connections = max_connections
+        self._max_per_address = max_connections_per_address
+        self._first_message_timeout = first_message_timeout
+        self._message_timeout = message_timeout
         self._idle_timeout = idle_timeout
         self._max_write_buffer = max_write_buffer
         self.address = ("", 0)
@@ -266,8 +330,11 @@ class Listener:
         self._udp_done: asyncio.Future[None] = self._loop.create_future()
         self._servers: list[asyncio.Server] = []
         self._connections: dict[int, _Connection] = {}
+        self._per_address: dict[str, int] = {}  # open connections by `source_key`
         self._ids = itertools.count(1)
         self._refusing = False  # logged that the connection limit is reached; logged again once under it
+        self._refused_per_address = 0  # refused over the per-address cap since the last log line
+        self._refusals_logged_at = -math.inf
         self._closed = False
 
     def __repr__(self) -> str:
@@ -386,17 +453,46 @@ class Listener:
             transport.abort()
             return
         self._refusing = False
+        source = source_key(remote[0])
+        open_from_source = self._per_address.get(source, 0)
+        if open_from_source >= self._max_per_address:
+            self._refused_over_address_cap(name, source)
+            transport.abort()
+            return
+        self._per_address[source] = open_from_source + 1
         number = next(self._ids)
         peer = Peer(name, remote, number)
         self._connections[number] = connection
-        connection.start(peer, self._idle_timeout)
+        connection.start(peer, source)
         log.debug("accepted %s", peer)
+
+    def _refused_over_address_cap(self, name: str, source: str) -> None:
+        self._refused_per_address += 1
+        now = self._loop.time()
+        if now - self._refusals_logged_at < _REFUSAL_LOG_INTERVAL:
+            return
+        log.warning(
+            "refused %s connection(s) over the cap of %s per address (the latest a %s one from %s); said again at "
+            "most every %g s",
+            f"{self._refused_per_address:,}",
+            f"{self._max_per_address:,}",
+            name,
+            source,
+            _REFUSAL_LOG_INTERVAL,
+        )
+        self._refused_per_address = 0
+        self._refusals_logged_at = now
 
     def _connection_ended(self, connection: _Connection) -> None:
         peer = connection.peer
         if peer is None or self._connections.get(peer.connection) is not connection:  # refused
             return
         del self._connections[peer.connection]  # type: ignore[arg-type]
+        left = self._per_address[connection.source] - 1
+        if left:
+            self._per_address[connection.source] = left
+        else:
+            del self._per_address[connection.source]
         log.debug("%s disconnected", peer)
         if connection.quiet or self.on_disconnect is None:
             return
@@ -470,6 +566,9 @@ async def start_listener(
     tls_port: int | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     max_connections: int = 10_000,
+    max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    first_message_timeout: float = DEFAULT_FIRST_MESSAGE_TIMEOUT,
+    message_timeout: float = DEFAULT_MESSAGE_TIMEOUT,
     idle_timeout: float = 600.0,
     max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
     on_disconnect: OnDisconnect | None = None,
@@ -480,21 +579,27 @@ async def start_listener(
 
     `on_message(message, peer)` receives every message that arrives; `on_disconnect(peer)` (also settable on the
     listener) hears of TCP and TLS connections that ended. `max_body` caps the body of a message that arrives,
-    `max_connections` the open TCP and TLS connections together; `idle_timeout` closes a connection with no traffic
-    for that many seconds; `max_write_buffer` cuts off a peer that stops reading. Raises `ListenFailed`.
+    `max_connections` the open TCP and TLS connections together and `max_connections_per_address` those from one
+    address; `first_message_timeout`, `message_timeout` and `idle_timeout` are the deadlines of a connection (see
+    the module docstring); `max_write_buffer` cuts off a peer that stops reading. Raises `ListenFailed`.
     """
     if tls is None and tls_port is not None:
         raise ValueError("tls_port needs a TLS context (tls=...)")
     for name, value in (("port", port), ("tls_port", tls_port or 0)):
         if not isinstance(value, int) or not 0 <= value < 65536:
             raise ValueError(f"bad {name} {value!r} to listen on")
-    if max_connections < 1 or idle_timeout <= 0:
-        raise ValueError("max_connections must be at least 1 and idle_timeout positive")
+    if max_connections < 1 or max_connections_per_address < 1:
+        raise ValueError("max_connections and max_connections_per_address must be at least 1")
+    if min(first_message_timeout, message_timeout, idle_timeout) <= 0:
+        raise ValueError("first_message_timeout, message_timeout and idle_timeout must be positive")
     loop = asyncio.get_running_loop()
     listener = Listener(
         on_message,
         max_body=max_body,
         max_connections=max_connections,
+        max_connections_per_address=max_connections_per_address,
+        first_message_timeout=first_message_timeout,
+        message_timeout=message_timeout,
         idle_timeout=idle_timeout,
         max_write_buffer=max_write_buffer,
         on_disconnect=on_disconnect,

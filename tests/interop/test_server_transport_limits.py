@@ -1,0 +1,171 @@
+"""The transport's limits in `smartbook server run`, against the real server process over plain sockets on loopback:
+one address holding many TCP connections, a connection that never sends a whole message, a slow sender
+(slowloris), a body over the transport's cap, a UDP flood from one address. Each time another client, from another
+address (127.0.0.2 is loopback too) or on another connection, is still served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import resource
+import secrets
+import select
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, StreamParser
+from tests.peers.smartbook_server import DOMAIN, SmartbookServer, run_smartbook_server
+
+WAIT = 10.0  # how long a socket waits before the test gives up on a hung server; never what a test asserts
+OTHER_ADDRESS = "127.0.0.2"
+IDLE_CONNECTIONS = 10_000
+PER_ADDRESS = 200  # the server's default cap
+
+_numbers = itertools.count(1)
+
+
+def options(local: tuple[str, int], transport: str = "TCP") -> SipRequest:
+    number = next(_numbers)
+    sent_by = f"{local[0]}:{local[1]}"
+    headers = Headers(
+        [
+            ("Via", f"SIP/2.0/{transport} {sent_by};branch=z9hG4bK-tl{secrets.token_hex(6)};rport"),
+            ("Max-Forwards", 70),
+            ("From", f"<sip:alice@{DOMAIN}>;tag=t{number}"),
+            ("To", f"<sip:{DOMAIN}>"),
+            ("Call-ID", f"transport-limits-{number}-{secrets.token_hex(4)}"),
+            ("CSeq", "1 OPTIONS"),
+            ("Contact", f"<sip:alice@{sent_by};transport={transport.lower()}>"),
+        ]
+    )
+    return SipRequest("OPTIONS", f"sip:{DOMAIN}", headers)
+
+
+class TcpClient:
+    def __init__(self, server: SmartbookServer, source: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection(server.sip, timeout=WAIT, source_address=(source, 0))
+        self.local: tuple[str, int] = self.sock.getsockname()
+        self._parser = StreamParser()
+        self._ready: list[SipResponse] = []
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def receive(self) -> SipResponse:
+        while not self._ready:
+            data = self.sock.recv(65_536)
+            if not data:
+                raise AssertionError("the server closed the TCP connection instead of answering")
+            self._ready += [message for message in self._parser.feed(data) if isinstance(message, SipResponse)]
+        return self._ready.pop(0)
+
+    def ask(self) -> int:
+        """An OPTIONS on this connection: the status of its answer."""
+        self.sock.sendall(options(self.local).to_bytes())
+        return self.receive().status
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    """Whether the server ends the connection (EOF or reset) within `within` seconds; what it sent is ignored."""
+    poller = select.poll()  # not select(): the sockets of the many-connections test pass descriptor 1024
+    poller.register(sock, select.POLLIN)
+    if not poller.poll(within * 1000):
+        return False
+    try:
+        while sock.recv(65_536):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def answered_over_tcp(server: SmartbookServer, source: str) -> int:
+    """An OPTIONS on a new connection from `source`: the status of its answer."""
+    client = TcpClient(server, source)
+    try:
+        return client.ask()
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def open_files_raised_to(wanted: int) -> Iterator[int]:
+    """The soft limit of open files raised up to the hard one for this test; how many sockets it leaves room for."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    raised = hard if hard == resource.RLIM_INFINITY else max(soft, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+    try:
+        room = wanted if raised == resource.RLIM_INFINITY else min(wanted, raised - 256)
+        yield room
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# ----------------------------------------------------------------------------------------------- 1. connections
+
+
+def test_ten_thousand_idle_connections_from_one_address_leave_another_address_served(tmp_path: Path) -> None:
+    with (
+        open_files_raised_to(IDLE_CONNECTIONS) as count,
+        run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server,
+    ):
+        assert count >= 2 * PER_ADDRESS, f"the open-files limit leaves room for only {count} sockets"
+        idle: list[socket.socket] = []
+        try:
+            for _ in range(count):  # never a byte sent on these
+                idle.append(socket.create_connection(server.sip, timeout=WAIT, source_address=("127.0.0.1", 0)))
+            statuses = [answered_over_tcp(server, OTHER_ADDRESS) for _ in range(5)]
+            still_open = sum(not closed_by_server(sock, 0) for sock in idle)
+        finally:
+            for sock in idle:
+                sock.close()
+        assert statuses == [200] * 5
+        assert still_open <= PER_ADDRESS
+        refusals = [line for line in server.log.splitlines() if "over the cap of 200 per address" in line]
+        assert len(refusals) == 1, refusals  # not one line per connection refused
+
+
+# ---------------------------------------------------------------------------------------------- 6. deadlines
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmartbookServer]:
+    """A server giving a new connection 1 s to send its first message, and a message 2 s to arrive whole."""
+    directory = tmp_path_factory.mktemp("transport-deadlines")
+    arguments = ("--first-message-timeout", "1", "--message-timeout", "2")
+    with run_smartbook_server(directory, *arguments, accounts=[("alice", None)]) as server:
+        yield server
+
+
+def test_a_connection_that_sends_nothing_is_closed_and_one_that_spoke_stays(strict_server: SmartbookServer) -> None:
+    silent, talker = TcpClient(strict_server), TcpClient(strict_server)
+    try:
+        assert talker.ask() == 200
+        assert closed_by_server(silent.sock, within=WAIT)
+        assert talker.ask() == 200  # the same connection, after the silent one's deadline
+    finally:
+        silent.close()
+        talker.close()
+
+
+def test_a_slow_sender_is_cut_while_a_normal_client_is_served(strict_server: SmartbookServer) -> None:
+    slow, normal = TcpClient(strict_server), TcpClient(strict_server)
+    try:
+        assert slow.ask() == 200  # past the first-message deadline: the message deadline is what cuts it
+        message = options(slow.local).to_bytes()
+        sent, served_meanwhile, cut = 0, 0, False
+        while sent < min(len(message) - 1, 30) and not cut:  # one byte a second, never the whole message
+            slow.sock.sendall(message[sent : sent + 1])
+            sent += 1
+            assert normal.ask() == 200
+            served_meanwhile += 1
+            cut = closed_by_server(slow.sock, within=1.0)
+        assert cut, f"the slow sender still held its connection after {sent} bytes"
+        assert served_meanwhile >= 1
+    finally:
+        slow.close()
+        normal.close()
