@@ -45,15 +45,8 @@ from .ratelimit import SourceLimiter
 from .refusal import Refusal
 from .registrar import Registrar, contact_values
 from .replies import response_to as _response
-from .requests import (
-    accepts_deflate,
-    check_request,
-    decoded_body,
-    entry_key,
-    is_legacy_linphone,
-    option_tags,
-    read_list,
-)
+from .request_checks import SUPPORTED, check_as_target, digest_credentials, option_tags, via_refusal
+from .requests import accepts_deflate, decoded_body, entry_key, is_legacy_linphone, read_list
 from .store import Account, Store
 from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
 from .watching import Touched, WatchIndex
@@ -65,8 +58,6 @@ log = logging.getLogger(__name__)
 ALLOWED_METHODS = (
     "REGISTER, SUBSCRIBE, PUBLISH, OPTIONS, INVITE, ACK, BYE, CANCEL, UPDATE, INFO, PRACK, MESSAGE, REFER, NOTIFY"
 )
-SUPPORTED = "eventlist, recipient-list-subscribe"
-_KNOWN_OPTIONS = frozenset({"eventlist", "recipient-list-subscribe"})
 _PUBLICATIONS = ("publications", None)  # timer items: (kind, target)
 _REGISTRAR = ("registrar", None)
 _MAX_LIST_BYTES = 4 * 1024 * 1024  # decoded: 10,000 entries are ~600 KB
@@ -232,14 +223,14 @@ class PresenceServer:
         if not request.headers.get("Via"):
             log.debug("dropped a %s without Via from %s", request.method, peer)
             return
+        refusal = via_refusal(request)
+        if refusal is not None:  # no transaction to answer in: a stateless 400
+            self._out.append(Send(_response(request, refusal.status, refusal.reason).to_bytes(), peer))
+            return
         if self.proxy.takes(request):
             self._proxied(self.proxy.receive_request(request, peer, now))  # type: ignore[arg-type]
             return
-        try:
-            key = server_key(request)
-        except SipParseError:
-            log.debug("dropped a %s with an unreadable Via from %s", request.method, peer)
-            return
+        key = server_key(request)  # it reads: via_refusal said so
         transaction = self._server_transactions.get(key)
         if transaction is not None:
             answer = transaction.on_retransmission()
@@ -261,7 +252,7 @@ class PresenceServer:
             self._server_transactions[key] = transaction
         after: list[Callable[[], None]] = []
         try:
-            check_request(request)
+            check_as_target(request)
             response = self._handle(request, peer, now, after)
         except Refusal as refusal:
             response = _response(request, refusal.status, refusal.reason, refusal.headers)
@@ -281,9 +272,6 @@ class PresenceServer:
             return _response(request, 200, "OK", {"Allow": ALLOWED_METHODS, "Supported": SUPPORTED})
         if method not in ("REGISTER", "PUBLISH", "SUBSCRIBE"):
             return _response(request, 405, "Method Not Allowed", {"Allow": ALLOWED_METHODS})
-        unknown = option_tags(request, "Require") - _KNOWN_OPTIONS
-        if unknown:
-            return _response(request, 420, "Bad Extension", {"Unsupported": ", ".join(sorted(unknown))})
         if method != "REGISTER" and (request.headers.get("Event") or "").split(";")[0].strip().lower() != "presence":
             return _response(request, 489, "Bad Event", {"Allow-Events": "presence"})
         if method == "SUBSCRIBE" and request.to_tag:
@@ -305,7 +293,7 @@ class PresenceServer:
         registrar = request.method == "REGISTER"
         header = "Authorization" if registrar else "Proxy-Authorization"
         stale = False
-        for value in request.headers.get_all(header):
+        for value in digest_credentials(request.headers.get_all(header)):
             if _realm_of(value) not in (None, self._domain):
                 continue
             verdict = self._verifier.verify(

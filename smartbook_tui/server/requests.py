@@ -1,5 +1,6 @@
-"""Reading what the server's requests carry, sans-IO: the checks every request passes, the resource list of an RFC
-5367 SUBSCRIBE, the client's capabilities (deflate, the legacy Linphone form) and what a list entry names.
+"""Reading what the server's requests carry, sans-IO: the resource list of an RFC 5367 SUBSCRIBE, the client's
+capabilities (deflate, the legacy Linphone form) and what a list entry names. The checks every request passes
+first are `request_checks`'.
 
 Every refusal is a `Refusal` (status, one-line reason, headers to add), which the core turns into the response.
 """
@@ -16,7 +17,7 @@ from smartbook_tui.presence import (
     parse_content_type,
     resource_list_uris,
 )
-from smartbook_tui.sip import SipParseError, SipRequest, parse_name_addr, parse_uri, split_list
+from smartbook_tui.sip import SipParseError, SipRequest, parse_uri, split_list
 from smartbook_tui.sip.uri import SipUri, TelUri
 
 from .refusal import Refusal, one_line
@@ -24,11 +25,9 @@ from .refusal import Refusal, one_line
 __all__ = [
     "RESOURCE_LISTS",
     "accepts_deflate",
-    "check_request",
     "decoded_body",
     "entry_key",
     "is_legacy_linphone",
-    "option_tags",
     "read_list",
 ]
 
@@ -39,29 +38,6 @@ _PHONE_ALIAS = re.compile(r"sip:(\+[1-9][0-9]{6,14})@([A-Za-z0-9.-]+);user=phone
 _LINPHONE_VERSION = re.compile(r"(?:LinphoneSDK|LinphoneCore|liblinphone|Linphonec)/(\d+)\.(\d+)", re.IGNORECASE)
 _LINPHONE_APP_VERSION = re.compile(r"\bLinphone[A-Za-z -]*/(\d+)\.", re.IGNORECASE)
 _LEGACY_BEFORE = (5, 4)
-
-
-def check_request(request: SipRequest) -> None:
-    """The headers every request needs (RFC 3261 8.1.1) and that the server reads; Refusal(400) otherwise."""
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        if not request.headers.get(name):
-            raise Refusal(400, f"Bad Request (no {name} header)")
-    try:
-        method = request.cseq[1]
-        parse_name_addr(request.headers.get("From") or "")
-        parse_name_addr(request.headers.get("To") or "")
-        request.expires  # noqa: B018 (read to check it)
-    except (SipParseError, ValueError) as error:
-        raise Refusal(400, f"Bad Request ({one_line(str(error))})") from None
-    if method != request.method:
-        raise Refusal(400, f"Bad Request (CSeq names {method[:20]}, the request is {request.method})")
-    if not request.from_tag:
-        raise Refusal(400, "Bad Request (the From header has no tag)")
-
-
-def option_tags(request: SipRequest, header: str) -> set[str]:
-    """The option tags of Supported, Require or Proxy-Require, lower-cased."""
-    return {tag.strip().lower() for value in request.headers.get_all(header) for tag in split_list(value) if tag}
 
 
 def accepts_deflate(request: SipRequest) -> bool:

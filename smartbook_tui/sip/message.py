@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "MAX_HEADER_BYTES",
     "MAX_HEADER_FIELDS",
+    "BodyOverLimit",
     "Headers",
     "SipMessage",
     "SipParseError",
@@ -37,6 +38,15 @@ __all__ = [
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024  # start line and header fields, without the empty line that ends them
 MAX_HEADER_FIELDS = 256
+
+
+class BodyOverLimit(SipParseError):
+    """A message whose Content-Length is over the body limit, refused before its body is read. From
+    `StreamParser`, `head` is the message without its body (its start line and headers were read), so that a
+    request can be answered 413 before the connection closes."""
+
+    head: SipMessage | None = None
+
 
 # RFC 3261 7.3.3 and the registrations of later RFCs (IANA "Header Fields" registry, compact forms).
 _COMPACT = {
@@ -184,6 +194,8 @@ _LIST_HEADERS = frozenset(
 
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # any control character but HT
+# In a header value: CR and LF never; another control character only as a quoted-pair (`"BEL:\\<07>"`, RFC 3261 25.1).
+_UNESCAPED_CONTROL = re.compile(r"[\n\r]|(?<!\\)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _START_LINE_BYTE_CHECK = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # no start line holds one
 _STATUS = re.compile(r"[1-6][0-9][0-9]")
@@ -255,7 +267,9 @@ class Headers:
         if not isinstance(value, str):
             raise TypeError(f"header {name} needs a str or int value, not {type(value).__name__}")
         value = value.strip(" \t")
-        if not value.isprintable() and _CONTROL.search(value):  # (isprintable answers the usual value at a glance)
+        if not value.isprintable() and _UNESCAPED_CONTROL.search(
+            value
+        ):  # (isprintable answers the usual value at a glance)
             raise ValueError(f"header {name} value contains a control character: {value!r}")
         return (*known, value)
 
@@ -429,10 +443,16 @@ def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
 
 @dataclass
 class SipRequest(_Accessors):
+    """A request. Parsed ones also say what the server answers for rather than handles: `version`, as the request
+    line wrote it (505 when not SIP/2.0), and `defect`, what made it malformed when it could still be answered (a
+    header line that does not read and was left out, a Content-Length that does not fit the datagram): a 400."""
+
     method: str
     uri: str
     headers: Headers
     body: bytes = b""
+    version: str = "SIP/2.0"
+    defect: str | None = None
 
     def to_bytes(self) -> bytes:
         """The request as sent: CRLF line ends, Content-Length set from the body (in place, or added last)."""
@@ -464,10 +484,13 @@ SipMessage = SipRequest | SipResponse
 
 # ---------------------------------------------------------------------------------------------------- parsing
 
-_StartLine = tuple[str, str] | tuple[int, str]  # (method, Request-URI) or (status, reason)
+_StartLine = tuple[str, str, str] | tuple[int, str]  # (method, Request-URI, version) or (status, reason)
+_VERSION = re.compile(r"SIP/[0-9]{1,3}\.[0-9]{1,3}", re.IGNORECASE)
 
 
 def _parse_start_line(line: str) -> _StartLine:
+    """A status line of SIP/2.0, or a request line of any SIP version (the server answers 505 to the others).
+    Whitespace inside a Request-URI is kept in it, for the server to answer 400 (`sip:a@b; lr`)."""
     if _CONTROL.search(line):
         raise SipParseError(f"control character in the start line {_show(line)}")
     if line[:4].upper() == "SIP/":
@@ -479,24 +502,33 @@ def _parse_start_line(line: str) -> _StartLine:
             raise SipParseError(f"bad status code {_show(code)} in the status line {_show(line)}")
         return int(code), reason.strip(" \t")
     parts = [part for part in line.split(" ") if part]
-    if len(parts) != 3 or parts[2][:4].upper() != "SIP/":
+    if len(parts) < 3 or not _VERSION.fullmatch(parts[-1]):
         raise SipParseError(f"the start line is neither a SIP request nor a SIP response: {_show(line)}")
-    method, uri, version = parts
-    if version.upper() != "SIP/2.0":
-        raise SipParseError(f"unsupported protocol version {_show(version)}: only SIP/2.0 is spoken")
+    method, version = parts[0], parts[-1].upper()
     if not _TOKEN.fullmatch(method):
         raise SipParseError(f"bad method {_show(method)} in the request line")
-    return method, uri
+    return method, " ".join(parts[1:-1]), version
 
 
-def _parse_head(head: bytes) -> tuple[_StartLine, Headers]:
-    """The start line and header fields, from the bytes before the empty line."""
+def _parse_head(head: bytes) -> tuple[_StartLine, Headers, str | None]:
+    """The start line, the header fields, and the defect of a request that can still be answered: a header line
+    that does not read is left out and named, when the message is a request with a Via (else it is an error)."""
     lines = head.decode("utf-8", "replace").split("\n")
     start = _parse_start_line(lines[0].removesuffix("\r"))
     headers = Headers()
     fields = _plain_fields(lines) if _NEEDS_CARE.search(head) is None else None
-    headers._fields = fields if fields is not None else _checked_fields(lines)
-    return start, headers
+    defect = None
+    if fields is None:
+        fields, defect = _checked_fields(lines)
+    headers._fields = fields
+    if defect is not None and not _answerable(start, headers):
+        raise SipParseError(defect)
+    return start, headers, defect
+
+
+def _answerable(start: _StartLine, headers: Headers) -> bool:
+    """Whether a malformed message can get a 400: a request, with a Via to send it to."""
+    return isinstance(start[0], str) and "Via" in headers
 
 
 # What only a head read line by line handles: a control character (a bare CR among them), a folded line.
@@ -522,11 +554,14 @@ def _plain_fields(lines: list[str]) -> list[tuple[str, str, str]] | None:
     return fields if len(fields) <= MAX_HEADER_FIELDS else None
 
 
-def _checked_fields(lines: list[str]) -> list[tuple[str, str, str]]:
-    """The fields of any head, line by line, joining folded lines; SipParseError says which line is wrong."""
+def _checked_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], str | None]:
+    """The fields of any head, line by line, joining folded lines, and what is wrong with the first line that does
+    not read (that line and its continuations are left out). Over `MAX_HEADER_FIELDS` is an error."""
     fields: list[tuple[str, str, str]] = []
     name: str | None = None
     parts: list[str] = []
+    problem: str | None = None
+    skipping = False  # the continuation lines of a line left out
 
     def flush(name: str, parts: list[str]) -> None:
         canonical = canonical_header_name(name)
@@ -534,27 +569,44 @@ def _checked_fields(lines: list[str]) -> list[tuple[str, str, str]]:
 
     for number, raw in enumerate(lines[1:], start=2):
         line = raw.removesuffix("\r")
-        if _CONTROL.search(line):
-            raise SipParseError(f"control character in header line {number}: {_show(line)}")
-        if line[:1] in (" ", "\t"):  # folded: continues the previous field
-            if name is None:
-                raise SipParseError(f"header line {number} starts with whitespace but continues nothing")
+        folded = line[:1] in (" ", "\t")  # continues the previous field
+        wrong = _wrong_header_line(line, number, folded and name is None and not skipping)
+        if wrong is not None or (folded and skipping):
+            problem = problem or wrong
+            skipping = True
+            continue
+        if folded:
+            assert name is not None
             parts.append(line.strip(" \t"))
             continue
         if name is not None:
             flush(name, parts)
+        skipping = False
         colon = line.find(":")
-        if colon < 0:
-            raise SipParseError(f"header line {number} has no ':': {_show(line)}")
         name = line[:colon].rstrip(" \t")
-        if not _TOKEN.fullmatch(name):
-            raise SipParseError(f"bad header name {_show(name)} on line {number}")
         if len(fields) >= MAX_HEADER_FIELDS:
             raise SipParseError(f"more than {MAX_HEADER_FIELDS} header fields; refused")
         parts = [line[colon + 1 :].strip(" \t")]
     if name is not None:
         flush(name, parts)
-    return fields
+    return fields, problem
+
+
+def _wrong_header_line(line: str, number: int, continues_nothing: bool) -> str | None:
+    """What is wrong with one header line, or None."""
+    if _UNESCAPED_CONTROL.search(line):
+        return f"control character in header line {number}: {_show(line)}"
+    if continues_nothing:
+        return f"header line {number} starts with whitespace but continues nothing"
+    if line[:1] in (" ", "\t"):
+        return None
+    colon = line.find(":")
+    if colon < 0:
+        return f"header line {number} has no ':': {_show(line)}"
+    name = line[:colon].rstrip(" \t")
+    if not _TOKEN.fullmatch(name):
+        return f"bad header name {_show(name)} on line {number}"
+    return None
 
 
 def _content_length(headers: Headers, max_body: int) -> int | None:
@@ -567,18 +619,19 @@ def _content_length(headers: Headers, max_body: int) -> int | None:
             raise SipParseError(f"Content-Length {_show(value)} is not a number")
         digits = value.lstrip("0") or "0"
         if len(digits) > 15 or int(digits) > max_body:
-            raise SipParseError(f"Content-Length {_show(value, 20)} is over the {max_body}-byte body limit; refused")
+            raise BodyOverLimit(f"Content-Length {_show(value, 20)} is over the {max_body}-byte body limit; refused")
         lengths.add(int(digits))
     if len(lengths) > 1:
         raise SipParseError(f"conflicting Content-Length headers: {', '.join(values)}")
     return lengths.pop()
 
 
-def _message(start: _StartLine, headers: Headers, body: bytes) -> SipMessage:
-    first, second = start
-    if isinstance(first, int):
-        return SipResponse(first, second, headers, body)
-    return SipRequest(first, second, headers, body)
+def _message(start: _StartLine, headers: Headers, body: bytes, defect: str | None) -> SipMessage:
+    if len(start) == 2:
+        status, reason = start
+        return SipResponse(status, reason, headers, body)
+    method, uri, version = start
+    return SipRequest(method, uri, headers, body, version, defect)
 
 
 def _skip_line_ends(data: bytes | bytearray, position: int) -> int:
@@ -599,7 +652,9 @@ def parse_message(data: bytes, max_body: int = DEFAULT_MAX_BODY) -> SipMessage:
 
     CRLFs before the start line are skipped; LF-only line ends are accepted; folded header lines are joined with
     a space. Without Content-Length the rest of the datagram is the body; a Content-Length larger than the bytes
-    present is an error (a truncated datagram), a smaller one cuts the body there.
+    present is an error (a truncated datagram), a smaller one cuts the body there. A request with a Via is an
+    error only when it cannot be read at all: a bad header line or Content-Length is its `defect` (RFC 3261 18.3:
+    a 400 is due), and the body is then the rest of the datagram.
     """
     start = _skip_line_ends(data, 0)
     if start == len(data):
@@ -609,17 +664,24 @@ def parse_message(data: bytes, max_body: int = DEFAULT_MAX_BODY) -> SipMessage:
         if len(data) - start > MAX_HEADER_BYTES:
             raise SipParseError(f"the message headers are over the {MAX_HEADER_BYTES}-byte limit; refused")
         raise SipParseError("the message has no empty line after its headers (truncated?)")
-    head, headers = _parse_head(data[start : end.start()])
-    length = _content_length(headers, max_body)
+    head, headers, defect = _parse_head(data[start : end.start()])
     body_start = end.end()
     present = len(data) - body_start
+    try:
+        length = _content_length(headers, max_body)
+        if length is not None and length > present:
+            raise SipParseError(
+                f"Content-Length is {length} but only {present} body bytes arrived (truncated datagram?)"
+            )
+    except SipParseError as error:
+        if not _answerable(head, headers):
+            raise
+        defect, length = defect or str(error), None
     if length is None:
         if present > max_body:
             raise SipParseError(f"the body is {present} bytes, over the {max_body}-byte limit; refused")
         length = present
-    elif length > present:
-        raise SipParseError(f"Content-Length is {length} but only {present} body bytes arrived (truncated datagram?)")
-    return _message(head, headers, bytes(data[body_start : body_start + length]))
+    return _message(head, headers, bytes(data[body_start : body_start + length]), defect)
 
 
 class StreamParser:
@@ -640,13 +702,19 @@ class StreamParser:
         self._position = 0  # start of the current message in the buffer
         self._scanned = 0  # bytes of the current message already searched for the end of its headers
         self._start_checked = False
-        self._pending: tuple[_StartLine, Headers, int, int] | None = None  # head, headers, head bytes, body bytes
+        # head, headers, its defect, head bytes, body bytes
+        self._pending: tuple[_StartLine, Headers, str | None, int, int] | None = None
         self._error: SipParseError | None = None
 
     @property
     def failed(self) -> bool:
         """Whether the stream has met bad bytes; the connection should be closed."""
         return self._error is not None
+
+    @property
+    def error(self) -> SipParseError | None:
+        """The error that failed the stream, as first raised; None while it has not failed."""
+        return self._error
 
     @property
     def buffered(self) -> int:
@@ -696,12 +764,16 @@ class StreamParser:
                 return None
             if end.start() - start > MAX_HEADER_BYTES:
                 raise SipParseError(f"the message headers are over the {MAX_HEADER_BYTES}-byte limit; refused")
-            head, headers = _parse_head(bytes(buffer[start : end.start()]))
-            length = _content_length(headers, self._max_body)
+            head, headers, defect = _parse_head(bytes(buffer[start : end.start()]))
+            try:
+                length = _content_length(headers, self._max_body)
+            except BodyOverLimit as error:
+                error.head = _message(head, headers, b"", defect)
+                raise
             if length is None:
                 raise SipParseError("a message on a TCP/TLS stream has no Content-Length, so it cannot be framed")
-            self._pending = (head, headers, end.end() - start, length)
-        head, headers, head_length, length = self._pending
+            self._pending = (head, headers, defect, end.end() - start, length)
+        head, headers, defect, head_length, length = self._pending
         body_start = self._position + head_length
         if len(buffer) < body_start + length:
             return None
@@ -710,4 +782,4 @@ class StreamParser:
         self._pending = None
         self._scanned = 0
         self._start_checked = False
-        return _message(head, headers, body)
+        return _message(head, headers, body, defect)

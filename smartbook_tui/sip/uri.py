@@ -68,6 +68,9 @@ _LOCAL_NUMBER = re.compile(r"[0-9A-Fa-f*#().-]+")
 _VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_LINE_BREAK = re.compile(r"[\r\n]")
+_UNESCAPED_CONTROL = re.compile(r"[\r\n]|(?<!\\)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # a quoted-pair may hold one
+_QUOTED_PAIR = re.compile(r'[\\"\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')  # written escaped in a quoted string
 _GEN_VALUE = re.compile(r'[^\s;,"<>]+|"[^"\\]*(?:\\.[^"\\]*)*"')
 
 # RFC 3261 19.1.4: these parameters, present in one URI only, make two URIs differ (transport: "a URI omitting
@@ -508,8 +511,8 @@ class NameAddr:
     params: tuple[Param, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.display_name is not None and _CONTROL.search(self.display_name):
-            raise ValueError(f"control character in display name {self.display_name!r}")
+        if self.display_name is not None and _LINE_BREAK.search(self.display_name):
+            raise ValueError(f"control character (a line break) in display name {self.display_name!r}")
         object.__setattr__(self, "params", _as_tuple(self.params))
         for name, value in self.params:
             if not _TOKEN.fullmatch(name):
@@ -539,7 +542,7 @@ class NameAddr:
         params = "".join(f";{name}" if value is None else f";{name}={value}" for name, value in self.params)
         if self.display_name is None:
             return f"<{self.uri}>{params}"
-        display = self.display_name.replace("\\", "\\\\").replace('"', '\\"')
+        display = _QUOTED_PAIR.sub(r"\\\g<0>", self.display_name)
         return f'"{display}" <{self.uri}>{params}'
 
 
@@ -595,7 +598,8 @@ def parse_name_addr(text: str) -> NameAddr:
         uri_text, semicolon, after = whole.partition(";")
         uri_text = uri_text.strip()
         after = semicolon + after
-    if display is not None and _CONTROL.search(display):
+    written = whole[: whole.find("<")] if "<" in whole else ""  # a quoted display name as written, quoted-pairs kept
+    if display is not None and _UNESCAPED_CONTROL.search(written):
         raise SipParseError(f"control character in the display name of {_show(whole)}")
     after = after.strip()
     if after and not after.startswith(";"):

@@ -35,7 +35,8 @@ from smartbook_tui.server.ratelimit import SourceLimiter
 from smartbook_tui.server.refusal import Refusal
 from smartbook_tui.server.registrar import Registrar
 from smartbook_tui.server.replies import response_to
-from smartbook_tui.server.requests import check_request, entry_key
+from smartbook_tui.server.request_checks import check_request
+from smartbook_tui.server.requests import entry_key
 from smartbook_tui.server.store import Account
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse
 from smartbook_tui.sip.peer import Peer
@@ -578,11 +579,12 @@ def _max_forwards(request: SipRequest) -> int:
     value = request.headers.get("Max-Forwards")
     if value is None:
         return _DEFAULT_MAX_FORWARDS
-    if not value.isdigit() or len(value) > 3:
+    hops = value.lstrip("0") or "0"  # leading zeros are allowed (RFC 4475 wsinv)
+    if not value.isascii() or not value.isdigit() or len(hops) > 3:
         raise Refusal(400, "Bad Request (Max-Forwards is not a number of hops)")
-    if int(value) == 0:
+    if int(hops) == 0:
         raise Refusal(483, "Too Many Hops")
-    return min(int(value), 255)
+    return min(int(hops), 255)
 
 
 def _without_top_via(response: SipResponse) -> SipResponse:

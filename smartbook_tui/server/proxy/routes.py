@@ -7,13 +7,12 @@ import ipaddress
 
 from smartbook_tui.server.refusal import Refusal
 from smartbook_tui.server.registrar import Registrar
+from smartbook_tui.server.request_checks import request_uri
 from smartbook_tui.server.requests import entry_key
 from smartbook_tui.sip.peer import Peer
-from smartbook_tui.sip.uri import SipParseError, SipUri, TelUri, parse_name_addr, parse_uri
+from smartbook_tui.sip.uri import SipParseError, SipUri, TelUri, parse_name_addr
 
 __all__ = ["Addresses", "peer_for", "record_route", "request_uri", "user_key"]
-
-_SCHEMES = ("sip:", "sips:", "tel:")
 
 
 class Addresses:
@@ -49,16 +48,6 @@ class Addresses:
 
 def record_route(via: str, transport: str) -> str:
     return f"<sip:{via};transport={transport.lower()};lr>"
-
-
-def request_uri(text: str) -> SipUri | TelUri:
-    """The Request-URI read; Refusal 416 for a scheme other than sip, sips and tel, 400 for one that does not read."""
-    if not text.lower().startswith(_SCHEMES):
-        raise Refusal(416, f"Unsupported URI Scheme ({text.split(':', 1)[0][:20]})")
-    try:
-        return parse_uri(text)
-    except SipParseError as error:
-        raise Refusal(400, f"Bad Request (Request-URI: {error})") from None
 
 
 def user_key(uri: SipUri | TelUri, addresses: Addresses) -> str | None:
