@@ -165,12 +165,6 @@ def test_an_invalid_request_gets_its_code(server, name):
     assert named in final.reason
 
 
-def test_bext01_names_the_options_nobody_supports():
-    *_, final = answers_of_fresh_server("bext01")
+def test_bext01_names_the_options_nobody_supports(server):
+    *_, final = answers(server, "bext01")
     assert final.headers.get_all("Unsupported") == ["noProxiesSupportThis", "norDoAnyProxiesSupportThis"]
-
-
-def answers_of_fresh_server(name: str) -> list[SipResponse]:
-    with Store.open(":memory:") as store:
-        server = PresenceServer(ServerConfig(DOMAIN, VIA), store, secret=b"k" * 32, token=lambda: "t")
-        return answers(server, name)
