@@ -158,7 +158,8 @@ def test_vias_with_whitespace_and_several_values_read():
 def test_an_unreadable_top_via_gets_a_stateless_400_but_an_ack_nothing():
     bad = 'SIP/2.0/UDP 192.0.2.1;branch="z9hG4bK-unterminated'
     refused = via_refusal(make(Via=bad))
-    assert refused is not None and refused.status == 400
+    assert refused is not None
+    assert refused.status == 400
     assert refused.reason.startswith("Bad Request (Via: ")
     assert via_refusal(make("ACK", "sip:bob@example.org", Via=bad)) is None
 
