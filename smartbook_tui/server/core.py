@@ -32,12 +32,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
 from smartbook_tui.sip.message import SipMessage, SipRequest, SipResponse
 from smartbook_tui.sip.source import source_key
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
 from smartbook_tui.sip.uri import SipParseError, parse_name_addr
 
+from .auth_backoff import AuthBackoff
+from .authentication import Authenticator
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
 from .proxy import Proxy, ProxyConfig
 from .publications import Publications
@@ -45,7 +46,7 @@ from .ratelimit import SourceLimiter
 from .refusal import Refusal
 from .registrar import Registrar, contact_values
 from .replies import response_to as _response
-from .request_checks import SUPPORTED, check_as_target, digest_credentials, option_tags, via_refusal
+from .request_checks import SUPPORTED, check_as_target, option_tags, via_refusal
 from .requests import accepts_deflate, decoded_body, entry_key, is_legacy_linphone, read_list
 from .store import Account, Store
 from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
@@ -93,6 +94,7 @@ class ServerConfig:
     rate_limit: float = 200.0  # requests a second from one source (0: no limit); bursts of twice that
     max_pending_per_source: int = 200  # proxied requests from one source waiting for their final answer
     max_pending: int = 10_000  # proxied requests waiting for their final answer, from everyone
+    auth_failures: int = 5  # failed digest tries in a row before each further one waits (0: no backoff)
     legacy: LegacyMode = "auto"
 
 
@@ -119,7 +121,7 @@ class PresenceServer:
         self.store = store
         self._token = token
         self._domain = config.domain
-        self._verifier = DigestVerifier(config.domain, secret)
+        self._auth = Authenticator(config.domain, store, secret, AuthBackoff(config.auth_failures))
         limits = {"min_expires": config.min_expires, "max_expires": config.max_expires}
         self.registrar = Registrar(**limits, default_expires=max(config.min_expires, 3_600))
         self.publications = Publications(etag=token, **limits)
@@ -128,13 +130,12 @@ class PresenceServer:
         self._by_connection: dict[tuple[str, int], set[Subscription]] = {}
         self._in_flight: dict[str, Subscription] = {}  # NOTIFY branch -> its subscription
         self._server_transactions: dict[tuple[str, str, str], ServerTransaction] = {}
-        self._ha1s: dict[str, dict[str, str]] = {}  # username -> algorithm -> HA1
         self._limiter = SourceLimiter(config.rate_limit)
         self.proxy = Proxy(
             ProxyConfig(config.domain, config.via, config.max_pending_per_source, config.max_pending),
             self.registrar,
             lookup=self.watching.lookup,
-            authenticate=self._authenticate,
+            authenticate=self._auth.authenticate,
             token=token,
             limiter=self._limiter,
         )
@@ -199,8 +200,6 @@ class PresenceServer:
         is looked up again and its watchers told; a removed account's subscriptions end (`rejected`) and its
         publications go."""
         names = set(usernames)
-        for username in names:
-            self._ha1s.pop(username, None)
         touched: Touched = {}
         removed = self.watching.accounts_changed(numbers, names, self._subscriptions.values(), now, touched)
         for account in removed:
@@ -275,8 +274,8 @@ class PresenceServer:
         if method != "REGISTER" and (request.headers.get("Event") or "").split(";")[0].strip().lower() != "presence":
             return _response(request, 489, "Bad Event", {"Allow-Events": "presence"})
         if method == "SUBSCRIBE" and request.to_tag:
-            return self._resubscribe(request, now, after)
-        username = self._authenticate(request, now)
+            return self._resubscribe(request, peer, now, after)
+        username = self._auth.authenticate(request, peer, now)
         if isinstance(username, SipResponse):
             return username
         account = self.watching.account(username)
@@ -287,48 +286,6 @@ class PresenceServer:
         if method == "PUBLISH":
             return self._publish(request, account, peer, now, after)
         return self._subscribe(request, account, peer, now, after)
-
-    def _authenticate(self, request: SipRequest, now: float) -> str | SipResponse:
-        """The authenticated username, or the response to send (a challenge, or 400 for broken credentials)."""
-        registrar = request.method == "REGISTER"
-        header = "Authorization" if registrar else "Proxy-Authorization"
-        stale = False
-        for value in digest_credentials(request.headers.get_all(header)):
-            if _realm_of(value) not in (None, self._domain):
-                continue
-            verdict = self._verifier.verify(
-                value,
-                method=request.method,
-                uri=request.uri,
-                ha1=self._ha1,
-                now=now,
-            )
-            if isinstance(verdict, Accepted):
-                return verdict.username
-            if isinstance(verdict, Malformed):
-                return _response(request, 400, f"Bad Request ({verdict.reason})")
-            stale = isinstance(verdict, Stale)
-            log.info("refused credentials for %s from %s: %s", request.method, _from_user(request), verdict.reason)
-        status, reason, challenge = (
-            (401, "Unauthorized", "WWW-Authenticate")
-            if registrar
-            else (407, "Proxy Authentication Required", "Proxy-Authenticate")
-        )
-        response = _response(request, status, reason)
-        for value in self._verifier.challenge(now, stale=stale):
-            response.headers.add(challenge, value)
-        return response
-
-    def _ha1(self, username: str, algorithm: str) -> str | None:
-        """The account's digest HA1, read once from the store (a phone refreshes every few minutes); only found
-        ones are kept, so that unknown names sent by anyone cannot fill the cache."""
-        known = self._ha1s.get(username)
-        if known is not None and algorithm in known:
-            return known[algorithm]
-        ha1 = self.store.ha1(username, self._domain, algorithm)
-        if ha1 is not None:
-            self._ha1s.setdefault(username, {})[algorithm] = ha1
-        return ha1
 
     def _register(self, request: SipRequest, account: Account, peer: PeerLike, now: float) -> SipResponse:
         bindings = self.registrar.register(account.address, request, now, source=peer)
@@ -440,12 +397,14 @@ class PresenceServer:
         )
         return response
 
-    def _resubscribe(self, request: SipRequest, now: float, after: list[Callable[[], None]]) -> SipResponse:
+    def _resubscribe(
+        self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]
+    ) -> SipResponse:
         key = (request.call_id or "", request.from_tag or "", request.to_tag or "")
         subscription = self._subscriptions.get(key)
         if subscription is None or subscription.final_reason is not None:
             return _response(request, 481, "Subscription Does Not Exist")
-        username = self._authenticate(request, now)
+        username = self._auth.authenticate(request, peer, now)
         if isinstance(username, SipResponse):
             return username
         if username != subscription.watcher:
@@ -662,23 +621,6 @@ class PresenceServer:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _realm_of(credentials: str) -> str | None:
-    marker = credentials.lower().find("realm=")
-    if marker < 0:
-        return None
-    rest = credentials[marker + 6 :].lstrip()
-    if rest.startswith('"'):
-        return rest[1:].split('"', 1)[0]
-    return rest.split(",", 1)[0].strip()
-
-
-def _from_user(request: SipRequest) -> str:
-    try:
-        return str(parse_name_addr(request.headers.get("From") or "").uri)[:80]
-    except SipParseError:
-        return "?"
 
 
 def _is_address_of(text: str, account: Account, *, name_addr: bool = False) -> bool:

@@ -474,6 +474,7 @@ class Store:
                         account_id,
                     ),
                 )
+                self._log_change(domain, username, self._phone_of(account_id), now)  # a server reads the new HA1
             self._conn.execute("DELETE FROM pending_codes WHERE account_id = ? AND purpose = ?", (account_id, purpose))
         account = self.get_account(username, domain)
         assert account is not None

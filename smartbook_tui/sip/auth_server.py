@@ -178,6 +178,8 @@ class DigestVerifier:
         self._secret = secret
         self._realm_bytes = realm.encode()
         self._opaque = hmac.new(secret, _OPAQUE_LABEL + self._realm_bytes, hashlib.sha256).hexdigest()[:32]
+        # What an unknown user's response is checked against: an HA1 of the same length, made once.
+        self._stand_ins = {algorithm.name: algorithm.digest(secret) for algorithm in offered}
         self._replay_cache_size = replay_cache_size
         self._serial = 0  # of the last nonce issued
         # nonce -> (issued, serial, highest nc), for the nonces answered rightly lately
@@ -299,10 +301,9 @@ class DigestVerifier:
         self, params: dict[str, str], algorithm: _Algorithm, method: str, ha1: Callable[[str, str], str | None]
     ) -> bool:
         """The response check, in constant time, with the same work whether the user exists or not."""
-        digest = algorithm.digest
         base = algorithm.name.removesuffix("-sess")
         known = ha1(params["username"], base)
-        secret = known if known is not None else digest(self._secret)  # a stand-in of the same length
+        secret = known if known is not None else self._stand_ins[algorithm.name]
 
         nonce, cnonce, nc, qop = params["nonce"], params["cnonce"], params["nc"], params["qop"]
         # The uri the client hashed, checked against the Request-URI before this.

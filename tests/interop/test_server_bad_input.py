@@ -93,10 +93,10 @@ class _Client:
 class UdpClient(_Client):
     transport = "UDP"
 
-    def __init__(self, server: SmartbookServer) -> None:
+    def __init__(self, server: SmartbookServer, host: str = "127.0.0.1") -> None:
         self.target = server.sip
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.settimeout(WAIT)
         self.local: tuple[str, int] = self.sock.getsockname()
 
@@ -613,7 +613,7 @@ def test_flood_from_one_source_gets_503_while_another_is_served(tmp_path: Path) 
     with run_smartbook_server(tmp_path / "server", "--rate-limit", "20", accounts=[("alice", None)]) as server:
         # 400 OPTIONS at 200 a second from SIPp's one UDP socket, against 20 a second (bursts of 40).
         flood = start_sipp("options_flood.xml", server.sip, tmp_path / "sipp", "-r", "200", "-m", "400", "-nr")
-        other = UdpClient(server)
+        other = UdpClient(server, "127.0.0.2")  # another host: the limit counts addresses, not ports
         served_meanwhile = 0
         try:
             while flood.running:  # another source, at 10 requests a second, is answered throughout

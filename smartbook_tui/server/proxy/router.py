@@ -69,7 +69,7 @@ _BRANCH = "z9hG4bKsbp"  # the proxy's Via branches start so; the presence core's
 _DEFAULT_MAX_FORWARDS = 70
 
 Out = list[tuple[bytes, object]]  # (data, peer)
-Authenticate = Callable[[SipRequest, float], "str | SipResponse"]
+Authenticate = Callable[[SipRequest, Peer, float], "str | SipResponse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +320,7 @@ class Proxy:
         sender_key = entry_key(sender, self.addresses.domain)
         if sender_key is None:
             return False  # from another domain: a call coming in
-        username = self._authenticate(request, now)
+        username = self._authenticate(request, call.peer, now)
         if isinstance(username, SipResponse):
             raise _Answered(username)
         if sender_key != username:
