@@ -24,6 +24,7 @@ WAIT = 10.0  # how long a socket waits before the test gives up on a hung server
 OTHER_ADDRESS = "127.0.0.2"
 IDLE_CONNECTIONS = 10_000
 PER_ADDRESS = 200  # the server's default cap
+TRANSPORT_CAP = 4 * 1024 * 1024  # the most body a message over TCP or TLS may carry
 
 _numbers = itertools.count(1)
 
@@ -169,3 +170,28 @@ def test_a_slow_sender_is_cut_while_a_normal_client_is_served(strict_server: Sma
     finally:
         slow.close()
         normal.close()
+
+
+# ------------------------------------------------------------------------------------------- 7. a body too large
+
+
+def test_a_body_over_the_transport_cap_gets_413_before_the_connection_closes(strict_server: SmartbookServer) -> None:
+    client, bystander = TcpClient(strict_server), TcpClient(strict_server)
+    try:
+        body = b"x" * (TRANSPORT_CAP + 1024 * 1024)
+        request = options(client.local)
+        request.headers.set("Content-Type", "text/plain")
+        head = request.to_bytes().replace(b"Content-Length: 0", f"Content-Length: {len(body)}".encode())
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the server may stop reading first
+            client.sock.sendall(head + body)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while data := client.sock.recv(65_536):
+                received += data
+        answers = StreamParser().feed(received)
+        assert [answer.status for answer in answers if isinstance(answer, SipResponse)] == [413], received[:300]
+        assert answers[0].headers.get("Call-ID") == request.headers.get("Call-ID")
+        assert bystander.ask() == 200
+    finally:
+        client.close()
+        bystander.close()

@@ -16,6 +16,7 @@ the client's `TransportError` family.
   passed up, even when a header the caller reads later is malformed (the caller answers 400 to that). A message
   over the datagram size cannot be sent: `MessageTooLarge`.
 * TCP and TLS: bytes that break a connection's framing close that connection (one log line), never the listener;
+  a request whose Content-Length is over `max_body` is answered 413 first (its body cannot be skipped);
   a double-CRLF keep-alive ping between messages is answered with a CRLF pong (RFC 5626 section 4.4.1). Over
   `max_connections` open connections, or `max_connections_per_address` from one address (`source_key`: an IPv4
   address, an IPv6 /64), a new one is closed at once, logged once a while rather than per connection. Deadlines
@@ -38,13 +39,18 @@ import itertools
 import logging
 import math
 import os
+import secrets
 import socket
 import ssl
 from collections.abc import Callable
 
 from smartbook_tui.sip.message import (
     DEFAULT_MAX_BODY,
+    BodyOverLimit,
     SipMessage,
+    SipParseError,
+    SipRequest,
+    SipResponse,
     StreamParser,
     is_keepalive,
 )
@@ -89,6 +95,7 @@ _BIND_ATTEMPTS = 8  # port 0: tries at a port free for both TCP and UDP
 _TLS_HANDSHAKE_TIMEOUT = 10.0
 _TLS_SHUTDOWN_TIMEOUT = 5.0
 _PING = b"\r\n\r\n"
+_LINGER = 2.0  # seconds a connection refused for a body too large waits for its peer to close
 _REFUSAL_LOG_INTERVAL = 60.0  # seconds between two log lines about connections refused over the per-address cap
 _PONG = b"\r\n"
 
@@ -151,11 +158,13 @@ class _Connection(asyncio.Protocol):
             if self.closing:  # a callback closed the connection (a send cut it off)
                 return
             self._listener._deliver(message, self.peer)
-        if error is not None and not self.closing:
-            log.info(
-                "closed the %s connection from %s: it sent data that is not SIP (%s)", self.name, self.where, error
-            )
-            self.abort()
+        if error is None or self.closing:
+            return
+        if isinstance(error, BodyOverLimit) and isinstance(error.head, SipRequest) and error.head.method != "ACK":
+            self._refuse_too_large(error.head, error)
+            return
+        log.info("closed the %s connection from %s: it sent data that is not SIP (%s)", self.name, self.where, error)
+        self.abort()
 
     def eof_received(self) -> bool:
         return False  # close our side as well: a SIP connection is not half-open
@@ -219,6 +228,30 @@ class _Connection(asyncio.Protocol):
     def _write_raw(self, data: bytes) -> None:
         with contextlib.suppress(PeerGone):
             self.write(data, self._listener._max_write_buffer)
+
+    def _refuse_too_large(self, request: SipRequest, error: BodyOverLimit) -> None:
+        """Answer 413 to a request whose body is over the cap, then close: the stream cannot skip the body."""
+        log.info("answered 413 to a %s from %s and closed the connection: %s", request.method, self.where, error)
+        headers = request.headers.only("Via", "From", "To", "Call-ID", "CSeq")
+        with contextlib.suppress(SipParseError):
+            if request.to_tag is None:  # RFC 3261 8.2.6.2
+                headers.set("To", f"{request.headers.get('To')};tag={secrets.token_hex(4)}")
+        self._write_raw(SipResponse(413, "Request Entity Too Large", headers).to_bytes())
+        self._linger()
+
+    def _linger(self) -> None:
+        """Stop reading, end our side once the answers written are sent, and close when the peer ends its side, or
+        `_LINGER` seconds later: closing with the peer's bytes unread would reset the connection, and the reset
+        can destroy the answer before the peer reads it."""
+        transport = self._transport
+        if transport is None or not transport.can_write_eof():  # TLS: close_notify after the answer
+            self.close()
+            return
+        self.closing = True  # what arrives now is dropped, and nothing more is sent
+        transport.write_eof()
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+        self._deadline_handle = self._listener._loop.call_later(_LINGER, self.abort)
 
     def _track_message(self, messages: list[SipMessage], now: float) -> None:
         """Start or stop the clock of the message arriving, and re-arm earlier when its deadline comes first."""

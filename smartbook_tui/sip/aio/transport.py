@@ -76,7 +76,6 @@ KEEPALIVE = b"\r\n\r\n"  # RFC 5626 section 3.5.1 (double CRLF "ping")
 
 _TRANSPORTS = {"udp": "UDP", "tcp": "TCP", "tls": "TLS"}
 _TLS_SHUTDOWN_TIMEOUT = 5.0
-_FAILED_PREFIX = "the stream failed earlier and must be closed: "  # StreamParser's wording for a failed stream
 
 
 # ----------------------------------------------------------------------------------------------------- errors
@@ -137,27 +136,13 @@ def describe_message(message: SipMessage) -> str:
 def feed_stream(parser: StreamParser, data: bytes) -> tuple[list[SipMessage], SipParseError | None]:
     """Frame bytes that arrived on a TCP or TLS connection: the messages they complete, in order, and the error that
     broke the stream's framing, or None. After an error, handle the messages returned with it, then close the
-    connection (a stream cannot resynchronise). The error's text is the reason alone."""
+    connection (a stream cannot resynchronise). The error is the parser's own (a `BodyOverLimit` carries the head
+    of the message refused)."""
     try:
         messages = parser.feed(data)
-    except SipParseError as exc:
-        return [], _framing_error(exc)
-    if not parser.failed:
-        return messages, None
-    try:
-        parser.feed(b"")  # raises the error met after the messages
-    except SipParseError as exc:
-        return messages, _framing_error(exc)
-    return messages, None  # pragma: no cover - a failed parser always raises
-
-
-def _framing_error(exc: SipParseError) -> SipParseError:
-    text = str(exc)
-    if not text.startswith(_FAILED_PREFIX):
-        return exc
-    error = SipParseError(text.removeprefix(_FAILED_PREFIX))
-    error.__cause__ = exc
-    return error
+    except SipParseError:
+        messages = []
+    return messages, parser.error
 
 
 def _resolve(host: str, port: int, kind: socket.SocketKind, transport: str) -> tuple[socket.AddressFamily, tuple]:
@@ -469,9 +454,8 @@ class StreamFlow(Flow):
             self._framing_failed(error)
 
     def _framing_failed(self, exc: SipParseError) -> None:
-        reason = str(exc).removeprefix(_FAILED_PREFIX)
         error = ConnectionLost(
-            f"the server {format_address(self.server)} sent data that is not SIP over {self.transport} ({reason}); "
+            f"the server {format_address(self.server)} sent data that is not SIP over {self.transport} ({exc}); "
             "connection closed"
         )
         error.__cause__ = exc
