@@ -51,6 +51,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     rate_limit = 200                  # requests a second from one source (0: no limit)
     max_pending_per_source = 200      # call requests from one source waiting for their final answer
     max_pending = 10000               # call requests waiting for their final answer, from everyone
+    auth_failures = 5                 # failed digest tries in a row before each next one waits (0: never)
     legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
     max_connections_per_address = 200 # TCP and TLS connections open from one address (an IPv6 /64)
     first_message_timeout = 5         # seconds a new connection has to send one whole message
@@ -144,6 +145,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "rate_limit": _NUMBER,
         "max_pending_per_source": int,
         "max_pending": int,
+        "auth_failures": int,
         "legacy": str,
         "max_connections_per_address": int,
         "first_message_timeout": _NUMBER,
@@ -232,6 +234,7 @@ class ServerSettings:
     rate_limit: float | None = None
     max_pending_per_source: int | None = None
     max_pending: int | None = None
+    auth_failures: int | None = None
     legacy: str | None = None
     max_connections_per_address: int | None = None
     first_message_timeout: float | None = None
@@ -447,6 +450,7 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "rate_limit": _not_negative,
     "max_pending_per_source": _at_least_one,
     "max_pending": _at_least_one,
+    "auth_failures": _not_negative,
     "legacy": _one_of(LEGACY_MODES),
     "max_connections_per_address": _at_least_one,
     "first_message_timeout": _positive,
@@ -518,6 +522,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             rate_limit=_float(server.get("rate_limit")),
             max_pending_per_source=server.get("max_pending_per_source"),  # type: ignore[arg-type]
             max_pending=server.get("max_pending"),  # type: ignore[arg-type]
+            auth_failures=server.get("auth_failures"),  # type: ignore[arg-type]
             legacy=server.get("legacy"),  # type: ignore[arg-type]
             max_connections_per_address=server.get("max_connections_per_address"),  # type: ignore[arg-type]
             first_message_timeout=_float(server.get("first_message_timeout")),

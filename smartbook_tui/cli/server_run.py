@@ -109,6 +109,13 @@ def add_run_parser(
         help=f"call requests from everyone waiting for their final answer before 503 (default {_CORE.max_pending})",
     )
     run.add_argument(
+        "--auth-failures",
+        type=_non_negative_int,
+        metavar="N",
+        help=f"failed digest tries in a row, per account and per address, before each next one waits 1, 2, 4... s "
+        f"(503 with Retry-After; default {_CORE.auth_failures}; 0: no backoff)",
+    )
+    run.add_argument(
         "--legacy",
         choices=LEGACY_MODES,
         help=f"the NOTIFY form of liblinphone < 5.4: by User-Agent (auto), for every client, or never "
@@ -241,6 +248,7 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
             args.max_pending_per_source, saved.max_pending_per_source, _CORE.max_pending_per_source
         ),
         max_pending=_given(args.max_pending, saved.max_pending, _CORE.max_pending),
+        auth_failures=_given(args.auth_failures, saved.auth_failures, _CORE.auth_failures),
         legacy=_given(args.legacy, saved.legacy, _CORE.legacy),
     )
     tls_port = _given(args.tls_port, saved.tls_port, None)
@@ -326,6 +334,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
     return value
 
 

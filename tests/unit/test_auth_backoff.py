@@ -7,6 +7,9 @@ import itertools
 
 import pytest
 
+from smartbook_tui.cli import build_parser, main
+from smartbook_tui.cli.server_run import run_options
+from smartbook_tui.config import load_settings
 from smartbook_tui.server.auth_backoff import AuthBackoff
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.auth import Credentials, DigestSession
@@ -185,3 +188,34 @@ def test_a_proxied_request_is_held_back_too(store: Store) -> None:
         reply = answer(server, message(guesser, value), guesser, now)
         statuses.append((reply.status, reply.headers.get("Retry-After")))
     assert statuses == [(407, None), (503, "1")]
+
+
+# ---------------------------------------------------------------------------------------------- the option
+
+
+def test_the_failures_before_the_backoff_come_from_the_option_else_the_setting(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = tmp_path / "config.toml"
+    config.write_text("[server]\nauth_failures = 3\n")
+
+    def failures(*argv: str) -> int:
+        args = build_parser().parse_args(["--config", str(config), "server", "run", *argv])
+        return run_options(args, load_settings(args.config)).config.auth_failures
+
+    assert failures() == 3
+    assert failures("--auth-failures", "0") == 0
+    config.write_text("")
+    assert failures() == 5
+
+
+def test_a_negative_option_or_setting_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(SystemExit):
+        main(["server", "run", "--auth-failures", "-1"])
+    assert "--auth-failures: must be at least 0, not -1" in capsys.readouterr().err
+    config = tmp_path / "config.toml"
+    config.write_text("[server]\nauth_failures = -2\n")
+    assert main(["--config", str(config), "server", "run"]) == 2
+    assert (
+        capsys.readouterr().err == f"smartbook: {config}: server.auth_failures must be a number of at least 0, not -2\n"
+    )
