@@ -1,6 +1,7 @@
 """The server's per-host limits, against the real process: a flood from many ports of one host is one source, and
-another host is served meanwhile. SIPp (Debian package sip-tester) floods from one UDP socket per call (`-t un`),
-64 of them; the other host is a plain socket bound to 127.0.0.2."""
+another host is served meanwhile; a password guesser is held back, and the user on another host signs in at once.
+SIPp (Debian package sip-tester) floods from one UDP socket per call (`-t un`), 64 of them; the other host is a
+plain socket bound to 127.0.0.2."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from smartbook_tui.sip.auth import Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
 from tests.peers.sipp import start_sipp
-from tests.peers.smartbook_server import DOMAIN, run_smartbook_server
+from tests.peers.smartbook_server import DOMAIN, PASSWORD, run_smartbook_server
 
 WAIT = 10.0  # how long a socket waits before the test gives up on a hung server; never what a test asserts
 _serial = itertools.count()
@@ -90,3 +92,58 @@ def test_a_flood_from_64_ports_of_one_host_gets_503_while_another_host_is_served
         # One refusal a second for the whole host, whichever of its ports sent the request over the limit.
         refused_ports = set(re.findall(r"rate-limiting UDP 127\.0\.0\.1:(\d+)", server.log))
         assert len(refused_ports) >= 2, server.log[-3000:]
+
+
+def register(client: UdpClient, user: str, password: str) -> SipResponse:
+    """A REGISTER as `user`, then again answering the server's challenge with `password`: the second answer."""
+
+    def send(authorization: str | None) -> SipResponse:
+        number = next(_serial)
+        branch = f"z9hG4bK-limits{number}"
+        host, port = client.local
+        headers = Headers(
+            [
+                ("Via", f"SIP/2.0/UDP {host}:{port};branch={branch};rport"),
+                ("Max-Forwards", "70"),
+                ("From", f"<sip:{user}@{DOMAIN}>;tag=r{number}"),
+                ("To", f"<sip:{user}@{DOMAIN}>"),
+                ("Call-ID", f"limits-{number}@{host}"),
+                ("CSeq", "1 REGISTER"),
+                ("Contact", f"<sip:{user}@{host}:{port}>"),
+                ("Expires", "60"),
+            ]
+        )
+        if authorization is not None:
+            headers.add("Authorization", authorization)
+        client.sock.sendto(SipRequest("REGISTER", f"sip:{DOMAIN}", headers).to_bytes(), client.target)
+        while True:
+            message = parse_message(client.sock.recvfrom(65_535)[0])
+            if isinstance(message, SipResponse) and message.via_branch == branch:
+                return message
+
+    challenge = send(None)
+    assert challenge.status == 401, f"{challenge.status} {challenge.reason}"
+    value = DigestSession(Credentials(user, password)).answer(
+        challenge.headers.get_all("WWW-Authenticate"), method="REGISTER", uri=f"sip:{DOMAIN}", cnonce="c0ffee"
+    )
+    return send(value)
+
+
+def test_fifty_wrong_passwords_are_held_back_while_the_user_elsewhere_signs_in_at_once(tmp_path: Path) -> None:
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        guesser, user = UdpClient("127.0.0.1", server.sip), UdpClient("127.0.0.2", server.sip)
+        try:
+            answers = [register(guesser, "alice", "wrong battery staple") for _ in range(50)]
+            statuses = [answer.status for answer in answers]
+            assert statuses[:5] == [401] * 5, statuses
+            assert statuses.count(401) <= 7, statuses  # five, then at most one a doubling wait (1 s, 2 s)
+            held = [answer for answer in answers if answer.status == 503]
+            assert len(held) >= 43, statuses
+            assert all(int(answer.headers.get("Retry-After") or 0) >= 1 for answer in held), held
+            assert register(user, "alice", PASSWORD).status == 200
+            assert register(guesser, "alice", PASSWORD).status == 503  # even the right password, unchecked
+        finally:
+            guesser.close()
+            user.close()
+        assert "wrong battery staple" not in server.log
+        assert "failed sign-ins as 'alice' from 127.0.0.1" in server.log
