@@ -9,8 +9,9 @@ Each rule raises a `Refusal` the core (or the proxy) turns into the answer:
   scheme other than sip, sips and tel 416, a Via that does not read 400, a header that may appear once appearing
   twice 400, the headers every request needs (From, To, Call-ID, CSeq, a From tag) 400.
 * `check_as_target`, for the requests the server answers itself (REGISTER, PUBLISH, SUBSCRIBE, an OPTIONS to it):
-  an option tag in Require that it does not support 420 with Unsupported (never for ACK and CANCEL, RFC 3261
-  8.2.2.3). A proxy checks Proxy-Require instead, and passes Require on.
+  a REGISTER for another URI than a SIP one 416, an option tag in Require that it does not support 420 with
+  Unsupported (never for ACK and CANCEL, RFC 3261 8.2.2.3). A proxy checks Proxy-Require instead, and passes
+  Require on.
 
 `SUPPORTED_OPTIONS` is the one list of the extensions the server supports.
 """
@@ -90,6 +91,8 @@ def check_request(request: SipRequest) -> None:
 def check_as_target(request: SipRequest) -> None:
     """The checks of a request the server answers itself, after `check_request`'s."""
     check_request(request)
+    if request.method == "REGISTER" and not isinstance(request_uri(request.uri), SipUri):
+        raise Refusal(416, "Unsupported URI Scheme (a REGISTER names a SIP domain)")
     if request.method in _NOT_CHECKED:
         return
     unknown = option_tags(request, "Require") - set(SUPPORTED_OPTIONS)

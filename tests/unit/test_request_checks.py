@@ -3,8 +3,14 @@ answers to them: RFC 3261's 400, 416, 420 and 505."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
+from smartbook_tui.server.core import PresenceServer, ServerConfig
 from smartbook_tui.server.refusal import Refusal
 from smartbook_tui.server.request_checks import (
     SUPPORTED_OPTIONS,
@@ -14,7 +20,8 @@ from smartbook_tui.server.request_checks import (
     request_uri,
     via_refusal,
 )
-from smartbook_tui.sip.message import Headers, SipRequest, parse_message
+from smartbook_tui.server.store import Store
+from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
 
 VIA = "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-checks"
 
@@ -168,3 +175,63 @@ def test_only_digest_credentials_are_read():
     digest = 'Digest username="alice", realm="example.org", nonce="n", uri="sip:example.org", response="r"'
     values = ["NoOneKnowsThisScheme opaque-data=here", digest, "Basic YWxpY2U6eA==", "", f"  {digest}"]
     assert digest_credentials(values) == [digest, f"  {digest}"]
+
+
+def test_a_register_for_a_tel_uri_gets_416():
+    refused = refusal(check_as_target, make("REGISTER", "tel:+33612345678"))
+    assert (refused.status, refused.reason) == (416, "Unsupported URI Scheme (a REGISTER names a SIP domain)")
+
+
+# ---------------------------------------------------------------------------------------------- the core's answers
+
+
+@dataclass(frozen=True)
+class Peer:
+    transport: str = "UDP"
+    address: tuple[str, int] = ("192.0.2.9", 5060)
+    connection: int | None = None
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[PresenceServer]:
+    with Store.open(tmp_path / "server.sqlite3") as store:
+        store.add_account("alice", "example.org", "a password")
+        counter = itertools.count()
+        via = {"UDP": "192.0.2.1:5060", "TCP": "192.0.2.1:5060", "TLS": "192.0.2.1:5061"}
+        yield PresenceServer(
+            ServerConfig("example.org", via), store, secret=b"k" * 32, token=lambda: f"t{next(counter)}"
+        )
+
+
+def answer(server: PresenceServer, request: SipRequest) -> SipResponse:
+    sent = server.receive(request, Peer(), 1.0)
+    assert len(sent) == 1
+    response = parse_message(sent[0].data)
+    assert isinstance(response, SipResponse)
+    return response
+
+
+def test_an_options_to_the_server_with_an_unknown_require_gets_420_not_200(server):
+    assert answer(server, make()).status == 200
+    refused = answer(server, make("OPTIONS", "sip:example.org", ("Require", "foo"), Via=f"{VIA}-2"))
+    assert (refused.status, refused.headers.get("Unsupported")) == (420, "foo")
+
+
+@pytest.mark.parametrize("uri", ["http://example.org/", "tel:+33612345678", "garbage"])
+def test_a_register_for_another_uri_than_a_sip_one_gets_416(server, uri):
+    assert answer(server, make("REGISTER", uri)).status == 416
+
+
+@pytest.mark.parametrize(("method", "status", "challenge"), [("REGISTER", 401, "WWW"), ("SUBSCRIBE", 407, "Proxy")])
+def test_credentials_of_an_unknown_scheme_get_the_challenge(server, method, status, challenge):
+    header = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
+    extra = [(header, "NoOneKnowsThisScheme opaque-data=here"), ("Event", "presence"), ("Contact", "<sip:a@h>")]
+    response = answer(server, make(method, "sip:example.org", *extra))
+    assert response.status == status
+    assert (response.headers.get(f"{challenge}-Authenticate") or "").startswith("Digest ")
+
+
+def test_an_unreadable_via_gets_a_400_sent_back(server):
+    response = answer(server, make(Via='SIP/2.0/UDP 192.0.2.1;branch="z9hG4bK-unterminated'))
+    assert response.status == 400
+    assert response.headers.get("Via") == 'SIP/2.0/UDP 192.0.2.1;branch="z9hG4bK-unterminated'

@@ -444,6 +444,63 @@ def test_repeated_content_lengths_must_agree():
         parse_message(request(("Content-Length", "3"), ("Content-Length", "2"), body=b"abc"))
 
 
+VIA_LINE = ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-defect")
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "defect"),
+    [
+        (
+            [("Content-Length", "10")],
+            b"abcdef",
+            "Content-Length is 10 but only 6 body bytes arrived (truncated datagram?)",
+        ),
+        ([("Content-Length", "-999")], b"abcdef", "Content-Length '-999' is not a number"),
+        ([("Content-Length", "3"), ("Content-Length", "2")], b"abcdef", "conflicting Content-Length headers: 3, 2"),
+    ],
+)
+def test_a_request_with_a_via_and_a_bad_content_length_reads_with_its_defect(headers, body, defect):
+    message = parse_message(request(VIA_LINE, *headers, body=body))
+    assert isinstance(message, SipRequest)
+    assert message.defect == defect
+    assert message.body == body  # the rest of the datagram
+
+
+def test_a_request_with_a_via_and_a_bad_header_line_reads_without_that_line():
+    message = parse_message(
+        request(VIA_LINE, ("Call-ID", "1"), body=b"").replace(
+            b"Call-ID: 1", b"Bad Name: x\r\n folded on\r\nCall-ID: 1\r\nNo colon"
+        )
+    )
+    assert message.defect == "bad header name 'Bad Name' on line 3"
+    assert message.headers.items() == [VIA_LINE, ("Call-ID", "1")]
+
+
+def test_a_response_with_a_bad_header_line_is_still_an_error():
+    with pytest.raises(SipParseError, match="has no ':'"):
+        parse_message(OK.replace(b"Content-Type: text/plain", b"Content-Type text/plain"))
+
+
+def test_a_stream_keeps_its_framing_past_a_bad_header_line_but_not_past_a_bad_content_length():
+    parser = StreamParser()
+    first = request(VIA_LINE, ("Content-Length", "2"), body=b"hi").replace(b"Content-Length", b"X\x01: y\r\nl")
+    messages = parser.feed(first + OPTIONS)
+    assert [message.defect for message in messages] == ["control character in header line 3: 'X\\x01: y'", None]
+    assert messages[0].body == b"hi"
+    with pytest.raises(SipParseError, match="conflicting Content-Length"):
+        parser.feed(request(VIA_LINE, ("Content-Length", "3"), ("Content-Length", "2"), body=b"abc"))
+
+
+def test_escaped_controls_in_a_quoted_string_are_read_and_written_back():
+    value = '"BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f" <sip:a@b>'
+    message = parse_message(request(VIA_LINE, ("To", value)))
+    assert message.headers.get("To") == value
+    assert parse_message(message.to_bytes()).headers.get("To") == value
+    raw = parse_message(request(VIA_LINE, ("Call-ID", "1")).replace(b"Call-ID: 1", b'To: "NUL:\x00" <sip:a@b>'))
+    assert raw.defect == "control character in header line 3: 'To: \"NUL:\\x00\" <sip:a@b>'"
+    assert "To" not in raw.headers
+
+
 def test_a_huge_content_length_is_refused_without_converting_it():
     with pytest.raises(SipParseError, match=r"over the \d+-byte body limit"):
         parse_message(request(("Content-Length", "9" * 5000), body=b"abc"))
