@@ -11,7 +11,9 @@ How a request is handled:
 * Retransmissions get the answer already given (server transactions; over UDP only, TCP never retransmits).
 * A source sending more than `rate_limit` requests a second gets 503 with Retry-After (one answer a second; the
   rest are dropped): a subscriber learns which numbers have accounts, so floods are both load and enumeration.
-* Headers every request needs, then digest authentication: 401 for REGISTER, 407 for PUBLISH and SUBSCRIBE.
+* What every request must be (`request_checks`: 400 for a malformed one, a stateless 400 when its Via does not
+  read, 505 for another SIP version, 416 for a URI scheme, 420 for an unknown Require), then digest
+  authentication: 401 for REGISTER, 407 for PUBLISH and SUBSCRIBE.
 * Calls and messages (INVITE, ACK, BYE, CANCEL, UPDATE, INFO, PRACK, MESSAGE, REFER, NOTIFY, and an OPTIONS for a
   user) go to the `Proxy` (`server/proxy/`), with their responses: it has its own transactions, limits and timers.
 * REGISTER goes to the `Registrar`; PUBLISH (only for oneself) to `Publications`; SUBSCRIBE makes a subscription:
