@@ -98,7 +98,7 @@ class Authenticator:
             try:
                 verdict = self._verifier.verify(value, method=request.method, uri=request.uri, ha1=ha1, now=now)
             except _HeldBack as held:
-                log.info("held back a sign-in as %.40r from %s for %.0f s", held.account, address, held.wait)
+                log.debug("held back a sign-in as %.40r from %s for %.0f s", held.account, address, held.wait)
                 retry_after = str(math.ceil(held.wait))
                 return response_to(
                     request, 503, "Service Unavailable (too many failed sign-ins)", {"Retry-After": retry_after}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import selectors
 import socket
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.sip.auth import Credentials, DigestSession
-from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
+from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, StreamParser, parse_message
 from tests.peers.sipp import start_sipp
 from tests.peers.smartbook_server import DOMAIN, PASSWORD, run_smartbook_server
 
@@ -92,6 +93,60 @@ def test_a_flood_from_64_ports_of_one_host_gets_503_while_another_host_is_served
         # One refusal a second for the whole host, whichever of its ports sent the request over the limit.
         refused_ports = set(re.findall(r"rate-limiting UDP 127\.0\.0\.1:(\d+)", server.log))
         assert len(refused_ports) >= 2, server.log[-3000:]
+
+
+def options_bytes(local: tuple[str, int], number: int) -> bytes:
+    headers = Headers(
+        [
+            ("Via", f"SIP/2.0/TCP {local[0]}:{local[1]};branch=z9hG4bK-tcp{number}"),
+            ("Max-Forwards", "70"),
+            ("From", f"<sip:flood@{local[0]}>;tag=t{number}"),
+            ("To", f"<sip:{DOMAIN}>"),
+            ("Call-ID", f"tcp-flood-{number}@{local[0]}"),
+            ("CSeq", "1 OPTIONS"),
+        ]
+    )
+    return SipRequest("OPTIONS", f"sip:{DOMAIN}", headers).to_bytes()
+
+
+def answers_until_quiet(connections: list[socket.socket]) -> list[int]:
+    """The statuses of the responses that come on `connections` until none has come for a second (what is dropped
+    never comes)."""
+    parsers = {connection: StreamParser() for connection in connections}
+    statuses: list[int] = []
+    with selectors.DefaultSelector() as selector:
+        for connection in connections:
+            selector.register(connection, selectors.EVENT_READ)
+        while ready := selector.select(timeout=1.0):
+            for key, _ in ready:
+                connection = key.fileobj
+                assert isinstance(connection, socket.socket)
+                data = connection.recv(65_536)
+                if not data:
+                    selector.unregister(connection)
+                statuses += [m.status for m in parsers[connection].feed(data) if isinstance(m, SipResponse)]
+    return statuses
+
+
+def test_a_flood_over_64_tcp_connections_of_one_host_gets_503_while_another_host_is_served(tmp_path: Path) -> None:
+    with run_smartbook_server(tmp_path / "server", "--rate-limit", "20") as server:
+        connections = [socket.create_connection(server.sip, timeout=WAIT) for _ in range(64)]
+        try:
+            for round_ in range(4):  # 256 requests at once against 20 a second in bursts of 40
+                for index, connection in enumerate(connections):
+                    connection.sendall(options_bytes(connection.getsockname(), round_ * 64 + index))
+            statuses = answers_until_quiet(connections)
+            other = UdpClient("127.0.0.2", server.sip)
+            try:
+                assert other.options().status == 200
+            finally:
+                other.close()
+        finally:
+            for connection in connections:
+                connection.close()
+    assert set(statuses) <= {200, 503}, statuses
+    assert 503 in statuses, statuses
+    assert statuses.count(200) <= 40 + 20 * 2, statuses.count(200)  # the burst, and what the reading time refilled
 
 
 def register(client: UdpClient, user: str, password: str) -> SipResponse:
