@@ -12,17 +12,18 @@ address, an IPv6 /64):
 * per address, across accounts (a guesser spraying many names): each failure; never cleared by a sign-in, since a
   guesser may have an account of its own, only forgotten after `forget` seconds without a failure.
 
-After `failures` failures in a row on a streak, each further failure makes tries wait 1 s, then 2, 4, 8... up to
-`longest` seconds: a try in that time is refused (the caller answers 503 with Retry-After) without its response
-being checked, so it is neither a guess nor a failure. From one address that is `failures` quick guesses, then
-about one guess per doubling delay, then one per `longest`: 5 + 10 in the first 17 minutes, then 6 an hour, where
-an unchecked guesser makes hundreds a second.
+After `failures` failures in a row on a streak, the next try waits 1 s, and each further failure doubles the wait
+(2, 4, 8... s) up to `longest` seconds: a try in that time is refused (the caller answers 503 with Retry-After)
+without its response being checked, so it is neither a guess nor a failure. From one address that is `failures`
+quick guesses, then about one guess per doubling delay, then one per `longest`: 5 + 10 in the first 17 minutes,
+then 6 an hour, where an unchecked guesser makes hundreds a second.
 
-What keeps the real user in: failures from one address hold back only that address (its pair and address streaks),
-never the user elsewhere. An address that signed in to an account within `trust_for` seconds is trusted for it:
-the per-account and per-address streaks do not hold it back, only its own pair streak does, which failures from
-elsewhere never touch. So a guesser spread over `failures` addresses or more slows those who sign in to that
-account from an address they have not used lately (a phone on a new network), never from one they have.
+What keeps the real user in: failures from one address hold back only that address (its pair and address
+streaks), never the user elsewhere; a guesser sharing the user's address (the same NAT) is the one case that slows
+both. An address that signed in to an account within `trust_for` seconds is trusted for it: the per-account and
+per-address streaks do not hold it back, only its own pair streak does, which failures from elsewhere never touch.
+So a guesser spread over `failures` addresses or more slows those who sign in to that account from an address they
+have not used lately (a phone on a new network), never from one they have.
 
 The state is bounded: each table keeps at most `capacity` entries, the least recently used going first, and a
 streak quiet for `forget` seconds starts again from nothing.
