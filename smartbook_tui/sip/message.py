@@ -3,7 +3,10 @@
 `parse_message` reads one UDP datagram; `StreamParser` frames the messages of a TCP or TLS byte stream by their
 Content-Length. Both take the same hard limits (`MAX_HEADER_BYTES`, `MAX_HEADER_FIELDS`, a `max_body`), decode
 header text as UTF-8 with bad bytes replaced, and raise `SipParseError` (re-exported from `uri`, where it lives so
-both parsers share it) for every bad input, with a one-line message.
+both parsers share it) for every bad input, with a one-line message, but one: a request with a Via that is framed
+yet malformed (a header line that does not read, a Content-Length that does not fit its datagram) is returned with
+its `defect` named, and one of another SIP version with its `version`, for a server to answer 400 or 505 to
+(RFC 3261 18.3, RFC 4475).
 
 Header names are case-insensitive, compact forms (`i`, `v`, `m`...) are read as their full names, and known names
 are written in their RFC spelling (`Call-ID`, `CSeq`, `WWW-Authenticate`); unknown names keep the spelling they
