@@ -56,6 +56,8 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     max_connections_per_address = 200 # TCP and TLS connections open from one address (an IPv6 /64)
     first_message_timeout = 5         # seconds a new connection has to send one whole message
     message_timeout = 10              # seconds a message has to arrive whole once begun (TCP, TLS)
+    udp_rate = 2000                   # UDP datagrams a second read from one address (0: no limit)
+    udp_buffer = 4194304              # bytes of UDP socket buffers asked of the kernel
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
     log_format = "text"               # text, or json (one object a line)
     http = "127.0.0.1:8080"           # serve the account API (HTTP, under /api) here
@@ -150,6 +152,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_connections_per_address": int,
         "first_message_timeout": _NUMBER,
         "message_timeout": _NUMBER,
+        "udp_rate": _NUMBER,
+        "udp_buffer": int,
         "log_level": str,
         "log_format": str,
         "http": str,
@@ -239,6 +243,8 @@ class ServerSettings:
     max_connections_per_address: int | None = None
     first_message_timeout: float | None = None
     message_timeout: float | None = None
+    udp_rate: float | None = None
+    udp_buffer: int | None = None
     log_level: str | None = None
     log_format: str | None = None
     http: str | None = None
@@ -455,6 +461,8 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "max_connections_per_address": _at_least_one,
     "first_message_timeout": _positive,
     "message_timeout": _positive,
+    "udp_rate": _not_negative,
+    "udp_buffer": _at_least_one,
     "log_level": _one_of(LOG_LEVELS),
     "log_format": _one_of(LOG_FORMATS),
     "http": _host_port,
@@ -527,6 +535,8 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             max_connections_per_address=server.get("max_connections_per_address"),  # type: ignore[arg-type]
             first_message_timeout=_float(server.get("first_message_timeout")),
             message_timeout=_float(server.get("message_timeout")),
+            udp_rate=_float(server.get("udp_rate")),
+            udp_buffer=server.get("udp_buffer"),  # type: ignore[arg-type]
             log_level=server.get("log_level"),  # type: ignore[arg-type]
             log_format=server.get("log_format"),  # type: ignore[arg-type]
             http=server.get("http"),  # type: ignore[arg-type]

@@ -28,6 +28,8 @@ from smartbook_tui.sip.aio.listener import (
     DEFAULT_FIRST_MESSAGE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_UDP_BUFFER,
+    DEFAULT_UDP_RATE,
 )
 
 from .messages import fail
@@ -155,6 +157,20 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
         help=f"time a message has to arrive whole over TCP or TLS once its first byte has (default "
         f"{DEFAULT_MESSAGE_TIMEOUT:g})",
     )
+    transport.add_argument(
+        "--udp-rate",
+        type=_non_negative_float,
+        metavar="N",
+        help=f"UDP datagrams a second read from one address; past it they are dropped unread, so that a flood "
+        f"cannot crowd out the others (default {DEFAULT_UDP_RATE:g}; 0: no limit)",
+    )
+    transport.add_argument(
+        "--udp-buffer",
+        type=_positive_int,
+        metavar="BYTES",
+        help=f"the UDP socket's receive and send buffers asked of the kernel, which caps them at "
+        f"net.core.rmem_max / wmem_max; what it gave is logged (default {DEFAULT_UDP_BUFFER})",
+    )
 
 
 def _add_api_options(run: argparse.ArgumentParser) -> None:
@@ -270,6 +286,8 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
             args.first_message_timeout, saved.first_message_timeout, DEFAULT_FIRST_MESSAGE_TIMEOUT
         ),
         message_timeout=_given(args.message_timeout, saved.message_timeout, DEFAULT_MESSAGE_TIMEOUT),
+        udp_rate=_given(args.udp_rate, saved.udp_rate, DEFAULT_UDP_RATE),
+        udp_buffer=_given(args.udp_buffer, saved.udp_buffer, DEFAULT_UDP_BUFFER),
     )
 
 

@@ -27,6 +27,8 @@ from smartbook_tui.sip.aio.listener import (
     DEFAULT_FIRST_MESSAGE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_UDP_BUFFER,
+    DEFAULT_UDP_RATE,
     Listener,
     ListenFailed,
     Peer,
@@ -70,6 +72,8 @@ class RunOptions:
     max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
     first_message_timeout: float = DEFAULT_FIRST_MESSAGE_TIMEOUT
     message_timeout: float = DEFAULT_MESSAGE_TIMEOUT
+    udp_rate: float = DEFAULT_UDP_RATE
+    udp_buffer: int = DEFAULT_UDP_BUFFER
 
 
 class _Server:
@@ -176,6 +180,8 @@ async def serve(options: RunOptions) -> None:
                 max_connections_per_address=options.max_connections_per_address,
                 first_message_timeout=options.first_message_timeout,
                 message_timeout=options.message_timeout,
+                udp_rate=options.udp_rate,
+                udp_buffer=options.udp_buffer,
             )
         except ListenFailed as error:
             if api_socket is not None:

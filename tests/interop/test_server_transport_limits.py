@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import multiprocessing
 import resource
 import secrets
 import select
 import socket
+import time
 from collections.abc import Iterator
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import pytest
 
-from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, StreamParser
+from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, StreamParser, parse_message
 from tests.peers.smartbook_server import DOMAIN, SmartbookServer, run_smartbook_server
 
 WAIT = 10.0  # how long a socket waits before the test gives up on a hung server; never what a test asserts
 OTHER_ADDRESS = "127.0.0.2"
 IDLE_CONNECTIONS = 10_000
 PER_ADDRESS = 200  # the server's default cap
+LEGIT_REQUESTS = 40
 TRANSPORT_CAP = 4 * 1024 * 1024  # the most body a message over TCP or TLS may carry
 
 _numbers = itertools.count(1)
@@ -195,3 +200,70 @@ def test_a_body_over_the_transport_cap_gets_413_before_the_connection_closes(str
     finally:
         client.close()
         bystander.close()
+
+
+# ------------------------------------------------------------------------------------------------ 2. UDP flood
+
+
+def flood(
+    target: tuple[str, int], flooding: EventType, stop: EventType, sent: Synchronized, seconds: Synchronized
+) -> None:
+    """Send one OPTIONS datagram after another from 127.0.0.1 until `stop`, as fast as Python goes; `flooding` is
+    set once the first thousand are out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        datagram = options(sock.getsockname(), "UDP").to_bytes()
+        count = 0
+        started = time.monotonic()
+        while not stop.is_set():
+            for _ in range(1_000):
+                with contextlib.suppress(OSError):  # a full send buffer or an ICMP error: keep sending
+                    sock.sendto(datagram, target)
+            count += 1_000
+            flooding.set()
+        sent.value, seconds.value = count, time.monotonic() - started
+
+
+def answered_over_udp(sock: socket.socket, target: tuple[str, int]) -> bool:
+    """A REGISTER (without credentials: a 401 is its answer) sent as a user agent sends it, again after T1 (0.5 s)
+    without an answer: whether an answer came within 4 x T1."""
+    request = options(sock.getsockname(), "UDP")
+    request.method, request.uri = "REGISTER", f"sip:{DOMAIN}"
+    request.headers.set("To", f"<sip:alice@{DOMAIN}>")
+    request.headers.set("CSeq", "1 REGISTER")
+    for wait in (0.5, 1.5):
+        sock.sendto(request.to_bytes(), target)
+        sock.settimeout(wait)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                answer = parse_message(sock.recvfrom(65_535)[0])
+                if isinstance(answer, SipResponse) and answer.via_branch == request.via_branch:
+                    return True
+    return False
+
+
+def test_a_one_address_udp_flood_leaves_another_address_served(tmp_path: Path) -> None:
+    forking = multiprocessing.get_context("fork")
+    flooding, stop = forking.Event(), forking.Event()
+    sent, seconds = forking.Value("q", 0), forking.Value("d", 0.0)
+    with run_smartbook_server(tmp_path / "server", accounts=[("alice", None)]) as server:
+        flooder = forking.Process(target=flood, args=(server.sip, flooding, stop, sent, seconds))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((OTHER_ADDRESS, 0))
+            flooder.start()
+            try:
+                assert flooding.wait(WAIT)
+                time.sleep(1.0)  # the server's receive buffer has filled up by now
+                answers = []
+                for _ in range(LEGIT_REQUESTS):  # over a few seconds of flood
+                    answers.append(answered_over_udp(sock, server.sip))
+                    time.sleep(0.1)
+            finally:
+                stop.set()
+                flooder.join(WAIT)
+        rate = sent.value / seconds.value
+        print(f"flood: {rate:,.0f} datagrams/s from 127.0.0.1; {sum(answers)} of {len(answers)} REGISTERs answered")
+        assert rate >= 10_000, f"the flood reached only {rate:,.0f} datagrams/s"
+        assert sum(answers) >= 0.9 * len(answers), f"{sum(answers)} of {len(answers)} answered"
+        assert "over the budget of 2,000 a second per address" in server.log
+        assert "the kernel gave" in server.log

@@ -12,9 +12,11 @@ the client's `TransportError` family.
   it came in on. Sending to a stream peer writes on that very connection, which is how a NOTIFY reaches a client
   behind NAT (RFC 5626, and the Via `alias` of RFC 5923); when that connection has ended, `send` raises
   `PeerGone`. Sending to a UDP peer is a `sendto` of its address: `rport`/`received` handling is the caller's.
-* UDP: keep-alive CRLFs are ignored, a datagram that is not SIP is dropped with a debug log line. What parses is
-  passed up, even when a header the caller reads later is malformed (the caller answers 400 to that). A message
-  over the datagram size cannot be sent: `MessageTooLarge`.
+* UDP: past `udp_rate` datagrams a second from one address (`DatagramBudget`), a datagram is dropped unread, so
+  that a flood costs a lookup rather than a parse and others are still read (logged once a while). Keep-alive
+  CRLFs are ignored, a datagram that is not SIP is dropped with a debug log line. What parses is passed up, even
+  when a header the caller reads later is malformed (the caller answers 400 to that). A message over the
+  datagram size cannot be sent: `MessageTooLarge`. The socket asks for `udp_buffer`-byte kernel buffers.
 * TCP and TLS: bytes that break a connection's framing close that connection (one log line), never the listener;
   a request whose Content-Length is over `max_body` is answered 413 first (its body cannot be skipped);
   a double-CRLF keep-alive ping between messages is answered with a CRLF pong (RFC 5626 section 4.4.1). Over
@@ -57,6 +59,7 @@ from smartbook_tui.sip.message import (
 from smartbook_tui.sip.peer import Peer
 from smartbook_tui.sip.source import source_key
 
+from .datagram_budget import DatagramBudget
 from .transport import (
     DEFAULT_MAX_WRITE_BUFFER,
     MAX_UDP_PAYLOAD_V4,
@@ -71,11 +74,14 @@ from .transport import (
     format_address,
     parse_datagram,
 )
+from .udp_socket import UdpSocket
 
 __all__ = [
     "DEFAULT_FIRST_MESSAGE_TIMEOUT",
     "DEFAULT_MAX_CONNECTIONS_PER_ADDRESS",
     "DEFAULT_MESSAGE_TIMEOUT",
+    "DEFAULT_UDP_BUFFER",
+    "DEFAULT_UDP_RATE",
     "ListenFailed",
     "Listener",
     "OnDisconnect",
@@ -90,13 +96,15 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 200  # a NAT of an office's phones, not a host holding the server's slots
 DEFAULT_FIRST_MESSAGE_TIMEOUT = 5.0
 DEFAULT_MESSAGE_TIMEOUT = 10.0  # 4 MiB (the body cap) arrives in 10 s at ~3.4 Mbit/s
+DEFAULT_UDP_RATE = 2_000.0  # datagrams a second from one address; a core's rate limit (503s) is far below
+DEFAULT_UDP_BUFFER = 4 * 1024 * 1024
 
 _BIND_ATTEMPTS = 8  # port 0: tries at a port free for both TCP and UDP
 _TLS_HANDSHAKE_TIMEOUT = 10.0
 _TLS_SHUTDOWN_TIMEOUT = 5.0
 _PING = b"\r\n\r\n"
 _LINGER = 2.0  # seconds a connection refused for a body too large waits for its peer to close
-_REFUSAL_LOG_INTERVAL = 60.0  # seconds between two log lines about connections refused over the per-address cap
+_RARE_LOG_INTERVAL = 60.0  # seconds between two log lines about refused connections, or dropped datagrams
 _PONG = b"\r\n"
 
 
@@ -306,18 +314,23 @@ class _Connection(asyncio.Protocol):
         self.abort()
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, listener: Listener) -> None:
-        self._listener = listener
+class _CountedWarning:
+    """A warning of something that may happen thousands of times a second (a flood): said when it first happens,
+    then at most every `_RARE_LOG_INTERVAL` seconds with how many times it happened meanwhile."""
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self._listener._datagram_received(data, (addr[0], addr[1]))
+    def __init__(self, text: str) -> None:
+        self._text = text  # its first %s is the count; {names} are formatted from `happened`'s keywords
+        self._count = 0
+        self._said_at = -math.inf
 
-    def error_received(self, exc: Exception) -> None:  # an ICMP error for an earlier sendto
-        log.debug("UDP socket %s: %s", format_address(self._listener.address), error_reason(exc))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._listener._udp_lost(exc)
+    def happened(self, now: float, *args: object, **names: object) -> None:
+        self._count += 1
+        if now - self._said_at < _RARE_LOG_INTERVAL:
+            return
+        text = self._text.format(**names) + "; said again at most every %g s"
+        log.warning(text, f"{self._count:,}", *args, _RARE_LOG_INTERVAL)
+        self._count = 0
+        self._said_at = now
 
 
 # ---------------------------------------------------------------------------------------------------- listener
@@ -344,6 +357,7 @@ class Listener:
         message_timeout: float,
         idle_timeout: float,
         max_write_buffer: int,
+        udp_rate: float,
         on_disconnect: OnDisconnect | None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -359,15 +373,20 @@ class Listener:
         self.address = ("", 0)
         self.tls_address = None
         self.max_datagram = MAX_UDP_PAYLOAD_V4
-        self._udp: asyncio.DatagramTransport | None = None
-        self._udp_done: asyncio.Future[None] = self._loop.create_future()
+        self._udp: UdpSocket | None = None
         self._servers: list[asyncio.Server] = []
         self._connections: dict[int, _Connection] = {}
         self._per_address: dict[str, int] = {}  # open connections by `source_key`
         self._ids = itertools.count(1)
         self._refusing = False  # logged that the connection limit is reached; logged again once under it
-        self._refused_per_address = 0  # refused over the per-address cap since the last log line
-        self._refusals_logged_at = -math.inf
+        self._refused_per_address = _CountedWarning(
+            "refused %s connection(s) over the cap of {cap:,} per address (the latest a %s one from %s)"
+        )
+        self._budget = DatagramBudget(udp_rate) if udp_rate else None
+        self._dropped_over_budget = _CountedWarning(
+            "dropped %s datagram(s) unread over the budget of {rate:,g} a second per address (the latest from %s)"
+        )
+        self._unsent_datagrams = _CountedWarning("dropped %s datagram(s) to send: the send buffer of UDP %s is full")
         self._closed = False
 
     def __repr__(self) -> str:
@@ -407,13 +426,10 @@ class Listener:
             connection.close()
         if self._udp is not None:
             self._udp.close()
-        elif not self._udp_done.done():
-            self._udp_done.set_result(None)
 
     async def wait_closed(self) -> None:
         """Return once every socket is closed."""
-        waiting: list[asyncio.Future[None]] = [self._udp_done]
-        waiting += [connection.done for connection in self._connections.values()]
+        waiting = [connection.done for connection in self._connections.values()]
         await asyncio.gather(*(asyncio.shield(future) for future in waiting))
         for server in self._servers:
             await server.wait_closed()
@@ -439,13 +455,8 @@ class Listener:
             )
         if self._udp is None:
             raise ConnectionLost(f"the SIP listener on {format_address(self.address)} is closed")
-        waiting = self._udp.get_write_buffer_size()
-        if waiting + len(data) > self._max_write_buffer:  # UDP may lose packets; SIP retransmits
-            log.warning(
-                "UDP socket %s: %d bytes wait to be sent; a datagram is dropped", format_address(self.address), waiting
-            )
-            return
-        self._udp.sendto(data, peer.address)
+        if not self._udp.sendto(data, peer.address):  # UDP may lose packets; SIP retransmits
+            self._unsent_datagrams.happened(self._loop.time(), format_address(self.address))
 
     # -- receiving
 
@@ -455,17 +466,21 @@ class Listener:
         except Exception:
             log.exception("the on_message callback failed on a %s from %s", describe_message(message), peer)
 
+    def _admit_datagram(self, source: Address) -> bool:
+        budget = self._budget
+        if budget is None:
+            return True
+        now = self._loop.time()
+        key = source_key(source[0])
+        if budget.admit(key, now):
+            return True
+        self._dropped_over_budget.happened(now, key, rate=budget.rate)
+        return False
+
     def _datagram_received(self, data: bytes, source: Address) -> None:
-        message = None if self._closed else parse_datagram(data, source, self._max_body)
+        message = parse_datagram(data, source, self._max_body)
         if message is not None:
             self._deliver(message, Peer("UDP", source))
-
-    def _udp_lost(self, exc: Exception | None) -> None:
-        if exc is not None:
-            log.warning("the UDP socket %s failed: %s", format_address(self.address), error_reason(exc))
-        self._udp = None
-        if not self._udp_done.done():
-            self._udp_done.set_result(None)
 
     # -- connections
 
@@ -489,7 +504,7 @@ class Listener:
         source = source_key(remote[0])
         open_from_source = self._per_address.get(source, 0)
         if open_from_source >= self._max_per_address:
-            self._refused_over_address_cap(name, source)
+            self._refused_per_address.happened(self._loop.time(), name, source, cap=self._max_per_address)
             transport.abort()
             return
         self._per_address[source] = open_from_source + 1
@@ -498,23 +513,6 @@ class Listener:
         self._connections[number] = connection
         connection.start(peer, source)
         log.debug("accepted %s", peer)
-
-    def _refused_over_address_cap(self, name: str, source: str) -> None:
-        self._refused_per_address += 1
-        now = self._loop.time()
-        if now - self._refusals_logged_at < _REFUSAL_LOG_INTERVAL:
-            return
-        log.warning(
-            "refused %s connection(s) over the cap of %s per address (the latest a %s one from %s); said again at "
-            "most every %g s",
-            f"{self._refused_per_address:,}",
-            f"{self._max_per_address:,}",
-            name,
-            source,
-            _REFUSAL_LOG_INTERVAL,
-        )
-        self._refused_per_address = 0
-        self._refusals_logged_at = now
 
     def _connection_ended(self, connection: _Connection) -> None:
         peer = connection.peer
@@ -590,6 +588,24 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _ask_buffers(sock: socket.socket, size: int) -> None:
+    """Ask for `size`-byte receive and send buffers (a burst of datagrams waits there while the loop is busy), and
+    log what the kernel gave: it caps the request at net.core.rmem_max / wmem_max (Linux reports twice what it
+    grants, its bookkeeping included)."""
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+    given = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    short = " (less than asked: raise net.core.rmem_max and wmem_max to give more)" if min(given) < size else ""
+    log.info(
+        "UDP socket buffers: asked for %s bytes, the kernel gave %s to receive and %s to send%s",
+        f"{size:,}",
+        f"{given[0]:,}",
+        f"{given[1]:,}",
+        short,
+    )
+
+
 async def start_listener(
     host: str,
     port: int,
@@ -604,6 +620,8 @@ async def start_listener(
     message_timeout: float = DEFAULT_MESSAGE_TIMEOUT,
     idle_timeout: float = 600.0,
     max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+    udp_rate: float = DEFAULT_UDP_RATE,
+    udp_buffer: int = DEFAULT_UDP_BUFFER,
     on_disconnect: OnDisconnect | None = None,
 ) -> Listener:
     """Listen for SIP on UDP and TCP at `host`:`port` (0: a free port, the same for both), and on TLS at
@@ -614,17 +632,19 @@ async def start_listener(
     listener) hears of TCP and TLS connections that ended. `max_body` caps the body of a message that arrives,
     `max_connections` the open TCP and TLS connections together and `max_connections_per_address` those from one
     address; `first_message_timeout`, `message_timeout` and `idle_timeout` are the deadlines of a connection (see
-    the module docstring); `max_write_buffer` cuts off a peer that stops reading. Raises `ListenFailed`.
+    the module docstring); `max_write_buffer` cuts off a peer that stops reading. `udp_rate` is the datagrams a
+    second read from one address (0: no limit); `udp_buffer` the receive and send buffers asked of the kernel for
+    the UDP socket (0: the system's default). Raises `ListenFailed`.
     """
     if tls is None and tls_port is not None:
         raise ValueError("tls_port needs a TLS context (tls=...)")
     for name, value in (("port", port), ("tls_port", tls_port or 0)):
         if not isinstance(value, int) or not 0 <= value < 65536:
             raise ValueError(f"bad {name} {value!r} to listen on")
-    if max_connections < 1 or max_connections_per_address < 1:
+    if min(max_connections, max_connections_per_address) < 1:
         raise ValueError("max_connections and max_connections_per_address must be at least 1")
-    if min(first_message_timeout, message_timeout, idle_timeout) <= 0:
-        raise ValueError("first_message_timeout, message_timeout and idle_timeout must be positive")
+    if min(first_message_timeout, message_timeout, idle_timeout) <= 0 or min(udp_rate, udp_buffer) < 0:
+        raise ValueError("the timeouts must be positive, udp_rate and udp_buffer at least 0")
     loop = asyncio.get_running_loop()
     listener = Listener(
         on_message,
@@ -635,9 +655,12 @@ async def start_listener(
         message_timeout=message_timeout,
         idle_timeout=idle_timeout,
         max_write_buffer=max_write_buffer,
+        udp_rate=udp_rate,
         on_disconnect=on_disconnect,
     )
     tcp, udp = _bind_pair(host, port)
+    if udp_buffer:
+        _ask_buffers(udp, udp_buffer)
     tls_sock: socket.socket | None = None
     try:
         if tls is not None:
@@ -648,7 +671,7 @@ async def start_listener(
                 raise ListenFailed(
                     f"cannot listen on {format_address((host, tls_port or 0))} over TLS: {error_reason(exc)}"
                 ) from None
-        listener._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(listener), sock=udp)
+        listener._udp = UdpSocket(loop, udp, listener._admit_datagram, listener._datagram_received)
         listener.max_datagram = MAX_UDP_PAYLOAD_V6 if udp.family == socket.AF_INET6 else MAX_UDP_PAYLOAD_V4
         bound = tcp.getsockname()
         listener.address = (bound[0], bound[1])
