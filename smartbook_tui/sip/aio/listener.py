@@ -239,7 +239,8 @@ class _Connection(asyncio.Protocol):
 
     def _refuse_too_large(self, request: SipRequest, error: BodyOverLimit) -> None:
         """Answer 413 to a request whose body is over the cap, then close: the stream cannot skip the body."""
-        log.info("answered 413 to a %s from %s and closed the connection: %s", request.method, self.where, error)
+        what = describe_message(request)
+        log.info("answered 413 to the %s from %s and closed the connection: %s", what, self.where, error)
         headers = request.headers.only("Via", "From", "To", "Call-ID", "CSeq")
         with contextlib.suppress(SipParseError):
             if request.to_tag is None:  # RFC 3261 8.2.6.2
