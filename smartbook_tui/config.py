@@ -51,7 +51,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     rate_limit = 200                  # requests a second from one source (0: no limit)
     max_pending_per_source = 200      # call requests from one source waiting for their final answer
     max_pending = 10000               # call requests waiting for their final answer, from everyone
-    auth_failures = 5                 # failed digest tries in a row before each next one waits (0: never)
+    auth_failures = 10                # failed digest tries in a row before each next one waits (0: never)
     legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
     max_connections_per_address = 200 # TCP and TLS connections open from one address (an IPv6 /64)
     first_message_timeout = 5         # seconds a new connection has to send one whole message

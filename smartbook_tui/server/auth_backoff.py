@@ -15,8 +15,10 @@ address, an IPv6 /64):
 After `failures` failures in a row on a streak, the next try waits 1 s, and each further failure doubles the wait
 (2, 4, 8... s) up to `longest` seconds: a try in that time is refused (the caller answers 503 with Retry-After)
 without its response being checked, so it is neither a guess nor a failure. From one address that is `failures`
-quick guesses, then about one guess per doubling delay, then one per `longest`: 5 + 10 in the first 17 minutes,
-then 6 an hour, where an unchecked guesser makes hundreds a second.
+quick guesses, then about one guess per doubling delay, then one per `longest`: 10 + 10 in the first 17 minutes,
+then 6 an hour, where an unchecked guesser makes hundreds a second. The default leaves room for the user's own
+client with a mistyped password: at its start it answers a handful of challenges (pjsua answers a REGISTER's twice,
+the list subscription its own) before it says the password is wrong, and it should say that, not be held back.
 
 What keeps the real user in: failures from one address hold back only that address (its pair and address
 streaks), never the user elsewhere; a guesser sharing the user's address (the same NAT) is the one case that slows
@@ -70,12 +72,15 @@ class _Table:
         self.streaks.pop(key, None)
 
 
+DEFAULT_FAILURES = 10
+
+
 class AuthBackoff:
     """See the module documentation. `failures` 0 turns the backoff off."""
 
     def __init__(
         self,
-        failures: int = 5,
+        failures: int = DEFAULT_FAILURES,
         *,
         longest: float = 600.0,
         forget: float = 3_600.0,

@@ -39,7 +39,7 @@ from smartbook_tui.sip.source import source_key
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
 from smartbook_tui.sip.uri import SipParseError, parse_name_addr
 
-from .auth_backoff import AuthBackoff
+from .auth_backoff import DEFAULT_FAILURES, AuthBackoff
 from .authentication import Authenticator
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
 from .proxy import Proxy, ProxyConfig
@@ -96,7 +96,7 @@ class ServerConfig:
     rate_limit: float = 200.0  # requests a second from one source (0: no limit); bursts of twice that
     max_pending_per_source: int = 200  # proxied requests from one source waiting for their final answer
     max_pending: int = 10_000  # proxied requests waiting for their final answer, from everyone
-    auth_failures: int = 5  # failed digest tries in a row before each further one waits (0: no backoff)
+    auth_failures: int = DEFAULT_FAILURES  # failed digest tries in a row before each further one waits (0: no backoff)
     legacy: LegacyMode = "auto"
 
 

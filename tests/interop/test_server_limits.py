@@ -190,10 +190,10 @@ def test_fifty_wrong_passwords_are_held_back_while_the_user_elsewhere_signs_in_a
         try:
             answers = [register(guesser, "alice", "wrong battery staple") for _ in range(50)]
             statuses = [answer.status for answer in answers]
-            assert statuses[:5] == [401] * 5, statuses
-            assert statuses.count(401) <= 7, statuses  # five, then at most one a doubling wait (1 s, 2 s)
+            assert statuses[:10] == [401] * 10, statuses
+            assert statuses.count(401) <= 12, statuses  # ten, then at most one a doubling wait (1 s, 2 s)
             held = [answer for answer in answers if answer.status == 503]
-            assert len(held) >= 43, statuses
+            assert len(held) >= 38, statuses
             assert all(int(answer.headers.get("Retry-After") or 0) >= 1 for answer in held), held
             assert register(user, "alice", PASSWORD).status == 200
             assert register(guesser, "alice", PASSWORD).status == 503  # even the right password, unchecked

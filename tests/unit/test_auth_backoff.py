@@ -10,7 +10,7 @@ import pytest
 from smartbook_tui.cli import build_parser, main
 from smartbook_tui.cli.server_run import run_options
 from smartbook_tui.config import load_settings
-from smartbook_tui.server.auth_backoff import AuthBackoff
+from smartbook_tui.server.auth_backoff import DEFAULT_FAILURES, AuthBackoff
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.auth import Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipRequest, parse_message
@@ -129,7 +129,7 @@ def test_a_negative_count_is_refused() -> None:
 
 
 def test_fifty_wrong_passwords_are_held_back_while_the_user_elsewhere_signs_in_at_once(store: Store) -> None:
-    server = make_server(store, rate_limit=0)
+    server = make_server(store, rate_limit=0, auth_failures=5)
     guesser, user = Peer(address=(GUESSER, 5060)), Peer(address=(USER, 5060))
     statuses = []
     for number in range(50):  # ten a second
@@ -147,7 +147,7 @@ def test_fifty_wrong_passwords_are_held_back_while_the_user_elsewhere_signs_in_a
 
 
 def test_a_held_back_name_without_an_account_looks_like_one_with_an_account(store: Store) -> None:
-    server = make_server(store, rate_limit=0)
+    server = make_server(store, rate_limit=0, auth_failures=5)
     guesser = Peer(address=(GUESSER, 5060))
     for user in ("alice", "nobody"):
         other = Peer(address=(f"198.51.100.{10 + len(user)}", 5060))
@@ -205,7 +205,7 @@ def test_the_failures_before_the_backoff_come_from_the_option_else_the_setting(t
     assert failures() == 3
     assert failures("--auth-failures", "0") == 0
     config.write_text("")
-    assert failures() == 5
+    assert failures() == DEFAULT_FAILURES
 
 
 def test_a_negative_option_or_setting_is_one_line(tmp_path, monkeypatch, capsys) -> None:
