@@ -271,8 +271,8 @@ class PresenceServer:
         method = request.method
         if method == "OPTIONS":
             return _response(request, 200, "OK", {"Allow": ALLOWED_METHODS, "Supported": SUPPORTED})
-        if method not in ("REGISTER", "PUBLISH", "SUBSCRIBE"):
-            return _response(request, 405, "Method Not Allowed", {"Allow": ALLOWED_METHODS})
+        if method not in ("REGISTER", "PUBLISH", "SUBSCRIBE"):  # the proxy takes the other methods the server knows
+            return _response(request, 501, "Not Implemented", {"Allow": ALLOWED_METHODS})  # RFC 3261 21.5.2
         if method != "REGISTER" and (request.headers.get("Event") or "").split(";")[0].strip().lower() != "presence":
             return _response(request, 489, "Bad Event", {"Allow-Events": "presence"})
         if method == "SUBSCRIBE" and request.to_tag:

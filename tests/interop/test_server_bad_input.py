@@ -647,10 +647,10 @@ def test_in_dialog_subscribe_with_an_unknown_to_tag_gets_481(server: SmartbookSe
 
 
 @pytest.mark.parametrize("method", ["FOO", "PING"])
-def test_unknown_method_gets_405_with_allow(server: SmartbookServer, method: str) -> None:
+def test_unknown_method_gets_501_with_allow(server: SmartbookServer, method: str) -> None:
     with UdpClient(server) as client:
         response = exchange(client, make_request(client, method, BOB))
-    assert response.status == 405, f"{response.status} {response.reason}"
+    assert response.status == 501, f"{response.status} {response.reason}"
     allowed = {name.strip() for name in response.headers.get_all("Allow")}
     assert {"REGISTER", "SUBSCRIBE", "PUBLISH", "OPTIONS", "INVITE", "BYE", "CANCEL", "MESSAGE"} <= allowed, allowed
     assert method not in allowed, allowed

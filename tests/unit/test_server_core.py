@@ -265,13 +265,13 @@ def test_unknown_dialog_is_481(store):
     assert response.status == 481
 
 
-def test_unknown_method_is_405_and_a_retransmission_gets_the_same_answer(store):
+def test_unknown_method_is_501_and_a_retransmission_gets_the_same_answer(store):
     server = make_server(store)
     alice = Client(server, "alice", FakePeer(transport="UDP", connection=None))
     request = alice.request("SHAKE", alice.aor)
     first = server.receive(parse_message(request.to_bytes()), alice.peer, 0.0)
     again = server.receive(parse_message(request.to_bytes()), alice.peer, 0.1)
-    assert parse_message(first[0].data).status == 405  # type: ignore[union-attr]
+    assert parse_message(first[0].data).status == 501  # type: ignore[union-attr]
     assert again[0].data == first[0].data
 
 

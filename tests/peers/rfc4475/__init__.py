@@ -12,14 +12,14 @@ USER = "user"  # the account the server has; it has no device registered
 
 # The final answer each request gets from a server of example.com with an account `user` and no registration.
 # Valid requests get the answer their method and address call for: a challenge, 480 (`user` has no device),
-# 404 (no such user), 403 (another domain: no relaying; a Route it did not record), 405 (a method it does not
+# 404 (no such user), 403 (another domain: no relaying; a Route it did not record), 501 (a method it does not
 # know), 483 (Max-Forwards 0).
 VALID = {
     "wsinv": 403,  # 3.1.1.1: in a dialog (To tag) through a Route that is not the server's
-    "intmeth": 405,  # 3.1.1.2: escaped controls in a quoted display name, an unknown method
+    "intmeth": 501,  # 3.1.1.2: escaped controls in a quoted display name, an unknown method
     "esc01": 403,  # 3.1.1.3: for example.net
     "escnull": 401,  # 3.1.1.4
-    "esc02": 405,  # 3.1.1.5: RE%47IST%45R is not REGISTER
+    "esc02": 501,  # 3.1.1.5: RE%47IST%45R is not REGISTER
     "lwsdisp": 480,  # 3.1.1.6
     "longreq": 480,  # 3.1.1.7
     "dblreq": 401,  # 3.1.1.8: the INVITE after Content-Length is not read
