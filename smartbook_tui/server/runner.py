@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from smartbook_tui.sip.aio.listener import (
     DEFAULT_FIRST_MESSAGE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     DEFAULT_MESSAGE_TIMEOUT,
     DEFAULT_UDP_BUFFER,
@@ -40,6 +41,7 @@ from smartbook_tui.sip.message import SipMessage
 
 from .accounts_api.options import ApiOptions
 from .core import PresenceServer, Send, ServerConfig
+from .open_files import raise_open_files_limit
 from .store import Store
 
 if TYPE_CHECKING:
@@ -169,6 +171,7 @@ async def serve(options: RunOptions) -> None:
     try:
         api_socket = _bind_api(options.api) if options.api is not None else None
         server = _Server(store, options.config.domain, options.poll_interval)
+        raise_open_files_limit(DEFAULT_MAX_CONNECTIONS)
         try:
             listener = await start_listener(
                 options.host,

@@ -78,6 +78,7 @@ from .udp_socket import UdpSocket
 
 __all__ = [
     "DEFAULT_FIRST_MESSAGE_TIMEOUT",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_CONNECTIONS_PER_ADDRESS",
     "DEFAULT_MESSAGE_TIMEOUT",
     "DEFAULT_UDP_BUFFER",
@@ -93,6 +94,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MAX_CONNECTIONS = 10_000
 DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 200  # a NAT of an office's phones, not a host holding the server's slots
 DEFAULT_FIRST_MESSAGE_TIMEOUT = 5.0
 DEFAULT_MESSAGE_TIMEOUT = 10.0  # 4 MiB (the body cap) arrives in 10 s at ~3.4 Mbit/s
@@ -615,7 +617,7 @@ async def start_listener(
     tls: ssl.SSLContext | None = None,
     tls_port: int | None = None,
     max_body: int = DEFAULT_MAX_BODY,
-    max_connections: int = 10_000,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
     max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     first_message_timeout: float = DEFAULT_FIRST_MESSAGE_TIMEOUT,
     message_timeout: float = DEFAULT_MESSAGE_TIMEOUT,
