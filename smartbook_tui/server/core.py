@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 ALLOWED_METHODS = (
     "REGISTER, SUBSCRIBE, PUBLISH, OPTIONS, INVITE, ACK, BYE, CANCEL, UPDATE, INFO, PRACK, MESSAGE, REFER, NOTIFY"
 )
+STOP_RETRY_AFTER = 5  # seconds a subscriber told of a stop waits before it subscribes again: about a restart
 _PUBLICATIONS = ("publications", None)  # timer items: (kind, target)
 _REGISTRAR = ("registrar", None)
 _MAX_LIST_BYTES = 4 * 1024 * 1024  # decoded: 10,000 entries are ~600 KB
@@ -133,6 +134,7 @@ class PresenceServer:
         self._in_flight: dict[str, Subscription] = {}  # NOTIFY branch -> its subscription
         self._server_transactions: dict[tuple[str, str, str], ServerTransaction] = {}
         self._limiter = SourceLimiter(config.rate_limit)
+        self._stopping = False
         self.proxy = Proxy(
             ProxyConfig(config.domain, config.via, config.max_pending_per_source, config.max_pending),
             self.registrar,
@@ -212,10 +214,13 @@ class PresenceServer:
         return self._flush()
 
     def shutdown(self, now: float) -> list[Send]:
-        """A last NOTIFY (`terminated;reason=deactivated`: subscribe again) to every subscriber."""
+        """The server stops: every subscriber's last NOTIFY says `probation;retry-after=STOP_RETRY_AFTER` (subscribe
+        again then, when a restarted server is back), and a SUBSCRIBE from now on gets 503 with that Retry-After
+        rather than a dialog that dies a moment later (RFC 6665 4.1.3)."""
+        self._stopping = True
         for subscription in list(self._subscriptions.values()):
             subscription.in_flight = None
-            self._end(subscription, "deactivated", now)
+            self._end(subscription, f"probation;retry-after={STOP_RETRY_AFTER}", now)
         return self._flush()
 
     # ------------------------------------------------------------------------------------------ requests
@@ -275,6 +280,8 @@ class PresenceServer:
             return _response(request, 501, "Not Implemented", {"Allow": ALLOWED_METHODS})  # RFC 3261 21.5.2
         if method != "REGISTER" and (request.headers.get("Event") or "").split(";")[0].strip().lower() != "presence":
             return _response(request, 489, "Bad Event", {"Allow-Events": "presence"})
+        if method == "SUBSCRIBE" and self._stopping:
+            return _response(request, 503, "Service Unavailable (stopping)", {"Retry-After": str(STOP_RETRY_AFTER)})
         if method == "SUBSCRIBE" and request.to_tag:
             return self._resubscribe(request, peer, now, after)
         username = self._auth.authenticate(request, peer, now)

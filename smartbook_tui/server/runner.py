@@ -3,8 +3,9 @@
 One event loop, no threads: the listener hands messages to the core, one timer handle wakes the core at its next
 deadline, and a poll of the store's change log (every `poll_interval` seconds) tells it of accounts created,
 removed or changed by `smartbook server account ...` in another process. SIGINT and SIGTERM end it cleanly: every
-subscriber gets a last NOTIFY (`terminated;reason=deactivated`), answers get up to `SHUTDOWN_GRACE` seconds to
-come back, then the sockets close.
+subscriber gets a last NOTIFY (`terminated;reason=probation;retry-after=5`: subscribe again once the server is
+back), a new SUBSCRIBE gets 503 with Retry-After, answers get up to `SHUTDOWN_GRACE` seconds to come back, then the
+sockets close.
 """
 
 from __future__ import annotations

@@ -288,7 +288,7 @@ async def test_the_watcher_comes_back_after_a_server_restart_with_no_stale_state
             await watch.until(presence_of(phone(BOB), status="online", note="before"))
 
             mark = watch.mark()
-            server.restart()  # SIGTERM: every subscriber is told (deactivated); publications are in memory
+            server.restart()  # SIGTERM: every subscriber is told to come back in 5 s; publications are in memory
             await watch.until(is_phase("waiting"), after=mark)
             # The new server never heard bob's publication: bob is an offline user again.
             bob = await watch.until(presence_of(phone(BOB)), after=mark, timeout=30.0)
@@ -304,4 +304,4 @@ async def test_the_watcher_comes_back_after_a_server_restart_with_no_stale_state
             await stop(watch)
     assert_unsubscribed(watch)
     waiting = [line["detail"] for line in watch.lines if line.get("phase") == "waiting"]
-    assert "the server ended the subscription (deactivated); subscribing again" in waiting
+    assert "the server ended the subscription (probation); trying again in 5 s" in waiting

@@ -497,14 +497,16 @@ def test_an_error_answer_to_a_notify_ends_the_subscription(store):
     assert server.subscriptions == 0
 
 
-def test_shutdown_tells_every_subscriber(store):
+def test_shutdown_tells_every_subscriber_to_come_back_later_and_refuses_new_subscriptions(store):
     server = make_server(store)
     alice = Client(server, "alice")
     alice.subscribe_list([alias(BOB_PHONE)])
     alice.notifies.clear()
     alice.take(server.shutdown(3.0))
     [last] = alice.notifies
-    assert last.headers.get("Subscription-State") == "terminated;reason=deactivated"
+    assert last.headers.get("Subscription-State") == "terminated;reason=probation;retry-after=5"
+    refused = alice.subscribe_list([alias(BOB_PHONE)])
+    assert (refused.status, refused.headers.get("Retry-After")) == (503, "5")
 
 
 def test_a_list_over_the_limit_is_refused(store):
