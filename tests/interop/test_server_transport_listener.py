@@ -8,47 +8,17 @@ TLS uses the throwaway CA and server certificate of tests/interop/conftest.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import AsyncIterator
 
 import pytest
 
-from smartbook_tui.sip import SipRequest, SipResponse, StreamParser
-from smartbook_tui.sip.aio import Flow, Listener, Peer, open_flow, start_listener
-from tests.peers.sip_kit import LOCALHOST, TIMEOUT, Client, options
+from smartbook_tui.sip import SipResponse, StreamParser
+from tests.interop.test_sip_listener import Server, connect, listening
+from tests.peers.sip_kit import TIMEOUT, Client, options
 
 OTHER_ADDRESS = "127.0.0.2"
-
-
-class Server:
-    def __init__(self) -> None:
-        self.messages: asyncio.Queue[tuple[SipRequest, Peer]] = asyncio.Queue()
-
-    def on_message(self, message: object, peer: Peer) -> None:
-        assert isinstance(message, SipRequest)
-        self.messages.put_nowait((message, peer))
-
-    async def next_message(self) -> tuple[SipRequest, Peer]:
-        return await asyncio.wait_for(self.messages.get(), TIMEOUT)
-
-
-@contextlib.asynccontextmanager
-async def listening(server: Server, **options: object) -> AsyncIterator[Listener]:
-    listener = await start_listener(LOCALHOST, 0, on_message=server.on_message, **options)  # type: ignore[arg-type]
-    try:
-        yield listener
-    finally:
-        listener.close()
-        await asyncio.wait_for(listener.wait_closed(), TIMEOUT)
-
-
-async def connect(listener: Listener, transport: str, client: Client, **extra: object) -> Flow:
-    address = listener.tls_address if transport == "tls" else listener.address
-    assert address is not None
-    return await open_flow(transport, address, on_message=client.on_message, on_lost=client.on_lost, **extra)
 
 
 def tls_options(transport: str, request: pytest.FixtureRequest) -> tuple[dict[str, object], dict[str, object]]:
