@@ -466,6 +466,7 @@ class Store:
             if e164 is not None:
                 self._replace_phone(account_id, username, domain, e164, now)
             if password is not None:
+                self._conn.execute("DELETE FROM api_tokens WHERE account_id = ?", (account_id,))  # the old ones end
                 self._conn.execute(
                     "UPDATE accounts SET ha1_md5 = ?, ha1_sha256 = ? WHERE id = ?",
                     (
@@ -629,17 +630,17 @@ class Store:
 
     # -- the account API's codes, counters and tokens (issue 12); times are seconds since the epoch
 
-    def add_waiting_account(self, username: str, domain: str, password: str, code: PendingCode, now: float) -> Account:
-        """Create the account `username`, not activated, and record its activation `code` as sent; or, when that
-        account exists not activated and waits for the same number, give it `password` and `code` instead of its
-        old ones (how a lost code is sent again). AccountExists when the account exists otherwise, NumberTaken when
-        the number is an account's verified number."""
+    def add_waiting_account(
+        self, username: str, domain: str, password: str | None, code: PendingCode, now: float
+    ) -> Account:
+        """Create the account `username` with `password`, not activated, and record its activation `code` as sent;
+        or, when that account exists not activated and waits for the same number, record `code` in place of its old
+        one (how a lost code is sent again), its password kept: whoever asks again cannot replace the password the
+        code will activate. AccountExists when the account exists otherwise, NumberTaken when the number is an
+        account's verified number."""
         domain = checked_domain(domain)
         check_username(username, code.phone)
-        check_password(password)
         _check_e164(code.phone)
-        ha1_md5 = compute_ha1(username, domain, password, "MD5")
-        ha1_sha256 = compute_ha1(username, domain, password, "SHA-256")
         with self._write():
             self._check_number_free(code.phone)
             rows = self._query(
@@ -652,10 +653,12 @@ class Store:
                 )
                 if rows[0][1] or not waiting or waiting[0][0] != code.phone:
                     raise AccountExists(f"the account {username}@{domain} exists already")
-                self._conn.execute(
-                    "UPDATE accounts SET ha1_md5 = ?, ha1_sha256 = ? WHERE id = ?", (ha1_md5, ha1_sha256, account_id)
-                )
             else:
+                if password is None:
+                    raise InvalidValue("a new account needs a password")
+                check_password(password)
+                ha1_md5 = compute_ha1(username, domain, password, "MD5")
+                ha1_sha256 = compute_ha1(username, domain, password, "SHA-256")
                 cursor = self._conn.execute(
                     "INSERT INTO accounts (username, domain, ha1_md5, ha1_sha256, activated, created_at) "
                     "VALUES (?, ?, ?, ?, 0, ?)",
@@ -698,6 +701,12 @@ class Store:
         rows = self._query("SELECT sent_at FROM sms_sent WHERE e164 = ? AND sent_at > ?", (e164, since))
         return [row[0] for row in rows]
 
+    def record_sms(self, e164: str, now: float) -> None:
+        """Count an SMS sent to `e164` whose code was not recorded (its account was taken meanwhile): the quota of
+        SMS a number gets counts every SMS the gateway took."""
+        with self._write():
+            self._conn.execute("INSERT INTO sms_sent (e164, sent_at) VALUES (?, ?)", (e164, now))
+
     def wrong_code(self, username: str, domain: str, purpose: Purpose, now: float) -> None:
         """Count a wrong try of the account's pending code, and the code event it is."""
         with self._write():
@@ -707,14 +716,6 @@ class Store:
                 (account_id, purpose),
             )
             self._conn.execute("INSERT INTO code_events (account_id, happened_at) VALUES (?, ?)", (account_id, now))
-
-    def drop_code(self, username: str, domain: str, purpose: Purpose) -> None:
-        with self._write():
-            self._conn.execute(
-                "DELETE FROM pending_codes WHERE purpose = ? AND account_id = "
-                "(SELECT id FROM accounts WHERE username = ? AND domain = ?)",
-                (purpose, username, _normalise_domain(domain)),
-            )
 
     def activate_with_number(self, username: str, domain: str, e164: str) -> Account:
         """Activate the account with `e164` as its verified number, its activation code used up; NumberTaken when
@@ -726,7 +727,7 @@ class Store:
         return self._use_code(username, domain, "link", e164=e164)
 
     def replace_password(self, username: str, domain: str, password: str) -> Account:
-        """Give the account a new password (its HA1 values), its recovery code used up."""
+        """Give the account a new password (its HA1 values), its recovery code used up and its bearer tokens ended."""
         return self._use_code(username, domain, "recover", password=password)
 
     def waiting_account_for_phone(self, e164: str, domain: str) -> Account | None:

@@ -185,6 +185,37 @@ def test_a_taken_username_or_number_is_409(api_server, client):
     assert api_server.sms() == []
 
 
+def test_asking_again_for_a_waiting_account_cannot_replace_its_password(api_server, client):
+    assert create(client, api_server, username="bob", password=PASSWORD, phone=BOB).status_code == 201
+    hijack = create(client, api_server, username="bob", password="the attacker's own", phone=BOB)
+    assert (hijack.status_code, hijack.json()["error"]) == (409, "username_taken")
+    resent = create(client, api_server, username="bob", phone=BOB)  # a lost code: sent again, no password made
+    assert resent.status_code == 201, resent.text
+    assert "password" not in resent.json()
+    same = create(client, api_server, username="bob", password=PASSWORD, phone=BOB)
+    assert same.status_code == 201, same.text
+    assert activate(client, api_server, "bob@127.0.0.1", api_server.last_code(BOB)).status_code == 200
+    link = f"{api_server.api_url}/accounts/me/phone"  # signed in, no code asked for: 404; else 401
+    assert signed_in(client, link, {"code": "0000"}, ("bob", PASSWORD)).status_code == 404
+    assert signed_in(client, link, {"code": "0000"}, ("bob", "the attacker's own")).status_code == 401
+
+
+def test_a_body_over_the_cap_is_413_before_it_is_read(api_server, client):
+    huge = client.post(
+        f"{api_server.api_url}/accounts/public",
+        content=b'{"phone": "' + b"1" * 100_000 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert (huge.status_code, huge.json()["error"]) == (413, "body_too_large")
+    chunked = client.post(
+        f"{api_server.api_url}/accounts/public",
+        content=iter([b'{"phone": "', b"1" * 100_000, b'"}']),  # no Content-Length: sent in chunks
+        headers={"Content-Type": "application/json"},
+    )
+    assert (chunked.status_code, chunked.json()["error"]) == (413, "body_too_large")
+    assert create(client, api_server, phone=BOB).status_code == 201
+
+
 # ---------------------------------------------------------------------------------------------- codes
 
 
@@ -316,6 +347,16 @@ def test_an_account_is_recovered_with_a_code_and_a_new_password(api_server, clie
     again = client.post(recover, json={"code": api_server.last_code(BOB), "password": "x"})
     assert (again.status_code, again.json()["error"]) == (404, "no_pending_code")  # a code is used once
     assert_secrets_not_logged(api_server, new_password, body["token"])
+
+    # A later recovery ends the tokens handed out before it: whoever held one loses the account with its password.
+    link_request = f"{api_server.api_url}/accounts/me/phone/request"
+    bearer = {"Authorization": f"Bearer {body['token']}"}
+    assert client.post(link_request, json={"phone": BOB}, headers=bearer).status_code == 200
+    client.post(f"{api_server.api_url}/accounts/recover-by-phone", json={"phone": BOB})
+    latest = client.post(recover, json={"code": api_server.last_code(BOB), "password": "yet another password"})
+    assert latest.status_code == 200, latest.text
+    ended = client.post(link_request, json={"phone": BOB}, headers=bearer)
+    assert (ended.status_code, ended.json()["error"]) == (401, "unauthorized")
 
 
 # ---------------------------------------------------------------------------------------------- gateways

@@ -40,10 +40,11 @@ def test_an_account_waits_for_its_code_unable_to_sign_in_then_is_activated_with_
         assert store.waiting_account_for_phone(NUMBER, DOMAIN) == waiting
         assert store.account_for_phone(NUMBER, DOMAIN) is None
 
-        # Asked again for the same number: a new password and code, one account.
+        # Asked again for the same number: a new code, one account, the first password kept (whoever asks again
+        # cannot choose the password the code will activate).
         store.add_waiting_account(NUMBER, DOMAIN, "second", code(digits="5678"), T0 + 60)
         assert store.pending_code(NUMBER, DOMAIN, "activate") == code(digits="5678")
-        assert store.ha1(NUMBER, DOMAIN, activated_only=False) == compute_ha1(NUMBER, DOMAIN, "second", "MD5")
+        assert store.ha1(NUMBER, DOMAIN, activated_only=False) == compute_ha1(NUMBER, DOMAIN, "first", "MD5")
         assert store.sms_sent(NUMBER, T0 - 1) == [T0, T0 + 60]
         assert store.code_events(NUMBER, DOMAIN, T0 - 1) == [T0, T0 + 60]
 
@@ -51,7 +52,7 @@ def test_an_account_waits_for_its_code_unable_to_sign_in_then_is_activated_with_
         active = store.activate_with_number(NUMBER, DOMAIN, NUMBER)
         assert (active.activated, active.phone) == (True, NUMBER)
         assert store.pending_code(NUMBER, DOMAIN, "activate") is None
-        assert store.ha1(NUMBER, DOMAIN) == compute_ha1(NUMBER, DOMAIN, "second", "MD5")
+        assert store.ha1(NUMBER, DOMAIN) == compute_ha1(NUMBER, DOMAIN, "first", "MD5")
         assert NUMBER in store.changes(DOMAIN, seen).numbers  # what makes the watchers' books update
         with pytest.raises(NumberTaken):  # the number is the account's, verified
             store.add_waiting_account(NUMBER, DOMAIN, "third", code(), T0 + 120)

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from smartbook_tui.server.store import Account, StoreError
 
-from .flows import AccountFlows, ApiError
+from .flows import MAX_PASSWORD, AccountFlows, ApiError
 from .guards import Guards
 from .limits import RequestLimiter
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 _Algorithm = Literal["MD5", "SHA-256"]
 _Code = Annotated[str, Field(min_length=1, max_length=16)]
 _Phone = Annotated[str, Field(min_length=1, max_length=40)]
-_Password = Annotated[str, Field(min_length=1, max_length=1024)]
+_Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD)]
 
 
 class _Body(BaseModel):

@@ -27,6 +27,7 @@ from smartbook_tui.server.store import (
     Store,
     check_password,
     check_username,
+    compute_ha1,
     is_e164,
     looks_like_phone,
 )
@@ -48,12 +49,12 @@ from .codes import (
 )
 from .phones import InvalidPhone, PhonePolicy
 
-__all__ = ["TOKEN_LIFETIME", "AccountFlows", "ApiError"]
+__all__ = ["MAX_PASSWORD", "TOKEN_LIFETIME", "AccountFlows", "ApiError"]
 
 log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME = 3600
-_MAX_PASSWORD = 256
+MAX_PASSWORD = 256
 
 
 class ApiError(Exception):
@@ -118,24 +119,30 @@ class AccountFlows:
                 f"the username {username[:40]} looks like a phone number: leave it out to be named after the number",
             )
         _check(lambda: check_username(username, e164), "invalid_username")
-        generated = password is None
-        password = secrets.token_urlsafe(18) if password is None else password
-        self._check_password(password)
         existing = self.store.get_account(username, self.domain)
         if existing is not None:
             waiting = self.store.pending_code(username, self.domain, "activate")
             if existing.activated or waiting is None or waiting.phone != e164:
                 raise ApiError(409, "username_taken", f"the username {username} is taken: choose another one")
+            if password is not None and not self._is_password_of(username, password):
+                # asking again sends a new code and keeps the password: never one given by somebody else
+                raise ApiError(409, "username_taken", f"the username {username} is taken: choose another one")
+        generated = password is None and existing is None
+        if generated:
+            password = secrets.token_urlsafe(18)
+        if password is not None:
+            self._check_password(password)
         if self.store.account_for_phone(e164, self.domain) is not None:
             raise ApiError(409, "number_taken", f"{e164} is another account's number already: recover that account")
         async with self._sending(e164):
             code = await self._send_code("activate", e164, username if existing else None)
             try:
                 self.store.add_waiting_account(username, self.domain, password, code, self._clock())
-            except AccountExists:
+            except (AccountExists, NumberTaken) as error:
+                self.store.record_sms(e164, self._clock())  # it was sent: the number's quota counts it
+                if isinstance(error, NumberTaken):
+                    raise ApiError(409, "number_taken", f"{e164} is another account's number already") from None
                 raise ApiError(409, "username_taken", f"the username {username} is taken: choose another one") from None
-            except NumberTaken:
-                raise ApiError(409, "number_taken", f"{e164} is another account's number already") from None
         log.info("account %s@%s waits for the code sent to %s", username, self.domain, e164)
         body: dict[str, Any] = {"username": username, "domain": self.domain, "activated": False, "phone": e164}
         if generated:
@@ -199,7 +206,8 @@ class AccountFlows:
     def recover(self, sip: str, code: str, password: str) -> dict[str, Any]:
         account = self._account_of(sip, by_number=True)
         self._check_password(password)
-        self._try_code(account, "recover", code)
+        if self._try_code(account, "recover", code) != account.phone:
+            raise ApiError(410, "code_expired", "the account's number changed since this code was sent: ask again")
         account = self.store.replace_password(account.username, self.domain, password)
         log.info("account %s recovered with the code sent to %s: its password is replaced", account.name, account.phone)
         return self._signed_in(account)
@@ -215,9 +223,14 @@ class AccountFlows:
         except InvalidPhone as error:
             raise ApiError(422, "invalid_phone", str(error)) from None
 
+    def _is_password_of(self, username: str, password: str) -> bool:
+        kept = self.store.ha1(username, self.domain, activated_only=False)
+        given = compute_ha1(username, self.domain, password, "MD5")
+        return kept is not None and secrets.compare_digest(kept, given)
+
     def _check_password(self, password: str) -> None:
-        if len(password) > _MAX_PASSWORD:
-            raise ApiError(422, "invalid_password", f"the password is longer than {_MAX_PASSWORD} characters")
+        if len(password) > MAX_PASSWORD:
+            raise ApiError(422, "invalid_password", f"the password is longer than {MAX_PASSWORD} characters")
         _check(lambda: check_password(password), "invalid_password")
 
     def _account_of(self, sip: str, *, by_number: bool = False) -> Account:

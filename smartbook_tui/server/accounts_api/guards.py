@@ -11,6 +11,7 @@ from fastapi import Request
 
 from smartbook_tui.server.store import Account
 from smartbook_tui.sip.auth_server import Accepted, DigestVerifier, Malformed, Stale
+from smartbook_tui.sip.source import source_key
 
 from .flows import AccountFlows, ApiError
 from .limits import RequestLimiter
@@ -30,7 +31,7 @@ class Guards:
         self._verifier = DigestVerifier(flows.domain, secrets.token_bytes(32))
 
     async def limited(self, request: Request) -> None:
-        address = request.client.host if request.client is not None else ""
+        address = source_key(request.client.host) if request.client is not None else ""
         refusal = self._limiter.admit(address, time.monotonic())
         if refusal is not None:
             word, wait = refusal

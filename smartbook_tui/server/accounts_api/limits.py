@@ -49,12 +49,20 @@ class RequestLimiter:
         return None
 
     def _forget_full(self, now: float) -> None:
+        """Forget the buckets full again (they would start full anyway), and if that is not enough the half least
+        recently used, so that many addresses cannot grow the table without bound."""
         burst = self.per_address * 60
-        self._addresses = {
-            key: bucket
-            for key, bucket in self._addresses.items()
-            if bucket.tokens + (now - bucket.updated) * self.per_address < burst
-        }
+        kept = sorted(
+            (
+                (bucket.updated, key, bucket)
+                for key, bucket in self._addresses.items()
+                if bucket.tokens + (now - bucket.updated) * self.per_address < burst
+            ),
+            key=lambda entry: entry[0],
+        )
+        if len(kept) >= _MAX_ADDRESSES:
+            kept = kept[len(kept) // 2 :]
+        self._addresses = {key: bucket for _, key, bucket in kept}
 
 
 def _wait(bucket: _Bucket, rate: float, burst: float, now: float) -> int | None:

@@ -17,6 +17,7 @@ from smartbook_tui.server.sms.http import HttpGateway
 from smartbook_tui.server.store import Store
 
 from .app import create_app
+from .body_limit import BodyLimit
 from .flows import AccountFlows
 from .limits import RequestLimiter
 from .options import ApiOptions
@@ -73,7 +74,10 @@ async def start_api(
         on_change=on_change,
     )
     app = create_app(flows, RequestLimiter(options.api_rate, options.api_global_rate))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
+    # no X-Forwarded-For believed: a client would choose the address its limits count
+    config = uvicorn.Config(
+        BodyLimit(app), log_config=None, access_log=False, lifespan="off", server_header=False, proxy_headers=False
+    )
     server = _Uvicorn(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

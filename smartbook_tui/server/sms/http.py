@@ -24,6 +24,7 @@ RETRIES = 2
 class HttpGateway:
     def __init__(self, url: str, headers: list[tuple[str, str]], body: str = DEFAULT_BODY) -> None:
         self.url = url
+        self._host = httpx.URL(url).host  # what the log names: the URL itself often holds the provider's key
         self._template = string.Template(body)
         self._client = httpx.AsyncClient(timeout=TIMEOUT, headers={"Content-Type": "application/json", **dict(headers)})
 
@@ -42,7 +43,7 @@ class HttpGateway:
             problem = f"HTTP {response.status_code}"
             if response.status_code < 500:
                 break
-        log.warning("SMS to %s failed: the gateway %s answered %s", to, self.url, problem)
+        log.warning("SMS to %s failed: the gateway at %s answered %s", to, self._host, problem)
         raise SmsFailed(f"the SMS gateway failed ({problem})")
 
     async def close(self) -> None:
