@@ -230,8 +230,8 @@ class PresenceServer:
             log.debug("dropped a %s without Via from %s", request.method, peer)
             return
         refusal = via_refusal(request)
-        if refusal is not None:  # no transaction to answer in: a stateless 400
-            self._out.append(Send(_response(request, refusal.status, refusal.reason).to_bytes(), peer))
+        if refusal is not None:
+            self._refuse_statelessly(request, refusal, peer, now)
             return
         if self.proxy.takes(request):
             self._proxied(self.proxy.receive_request(request, peer, now))  # type: ignore[arg-type]
@@ -271,6 +271,12 @@ class PresenceServer:
             self._schedule(transaction.deadline, ("server", key))
         for action in after:  # the NOTIFYs a request causes follow its answer
             action()
+
+    def _refuse_statelessly(self, request: SipRequest, refusal: Refusal, peer: PeerLike, now: float) -> None:
+        """No transaction to answer in (its Via does not read): a stateless answer, as rate-limited as any other, so
+        that a flood of them is not answered by a flood."""
+        if self._limiter.admit(source_key(peer.address[0]), now) == "serve":
+            self._out.append(Send(_response(request, refusal.status, refusal.reason).to_bytes(), peer))
 
     def _handle(self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]) -> SipResponse:
         method = request.method

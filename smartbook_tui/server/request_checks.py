@@ -47,7 +47,9 @@ _NOT_IN_A_URI = re.compile(r'[\s<>"]')
 _VIA = re.compile(r"SIP\s*/\s*2\.0\s*/\s*[A-Za-z0-9.!%*_+`'~-]+\s+[^\s;,]+")
 # A Via as phones write it, read at a glance (the others are read piece by piece): sent-protocol, sent-by, and
 # parameters whose values are tokens or hosts.
-_PLAIN_VIA = re.compile(r"SIP/2\.0/[A-Za-z]+ [^\s;,\"]+(?:;[A-Za-z0-9.!%*_+`'~-]+(?:=[^\s;,\"=]+)?)*")
+# Only characters of tokens and hosts, a subset of what the full reading takes, so that a Via that passes at a
+# glance always reads as a transaction key.
+_PLAIN_VIA = re.compile(r"SIP/2\.0/[A-Za-z]+ [\w.:\[\]-]+(?:;[\w.!%*+`'~-]+(?:=[\w.!%*+`'~:\[\]-]+)?)*")
 _SINGLE_NAMES = frozenset(_SINGLE)
 _DIGEST = re.compile(r"\s*digest\s", re.IGNORECASE)
 _NOT_CHECKED = ("ACK", "CANCEL")  # RFC 3261 8.2.2.3: their Require is never refused

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .uri import SipParseError, parse_name_addr, split_list, split_params
+from .uri import UNESCAPED_CONTROL, SipParseError, parse_name_addr, split_list, split_params
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -198,7 +198,6 @@ _LIST_HEADERS = frozenset(
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # any control character but HT
 # In a header value: CR and LF never; another control character only as a quoted-pair (`"BEL:\\<07>"`, RFC 3261 25.1).
-_UNESCAPED_CONTROL = re.compile(r"[\n\r]|(?<!\\)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _START_LINE_BYTE_CHECK = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # no start line holds one
 _STATUS = re.compile(r"[1-6][0-9][0-9]")
@@ -270,7 +269,7 @@ class Headers:
         if not isinstance(value, str):
             raise TypeError(f"header {name} needs a str or int value, not {type(value).__name__}")
         value = value.strip(" \t")
-        if not value.isprintable() and _UNESCAPED_CONTROL.search(
+        if not value.isprintable() and UNESCAPED_CONTROL.search(
             value
         ):  # (isprintable answers the usual value at a glance)
             raise ValueError(f"header {name} value contains a control character: {value!r}")
@@ -597,7 +596,7 @@ def _checked_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], str |
 
 def _wrong_header_line(line: str, number: int, continues_nothing: bool) -> str | None:
     """What is wrong with one header line, or None."""
-    if _UNESCAPED_CONTROL.search(line):
+    if UNESCAPED_CONTROL.search(line):
         return f"control character in header line {number}: {_show(line)}"
     if continues_nothing:
         return f"header line {number} starts with whitespace but continues nothing"

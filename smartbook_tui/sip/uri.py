@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote
 
 __all__ = [
+    "UNESCAPED_CONTROL",
     "NameAddr",
     "Param",
     "SipParseError",
@@ -69,7 +70,7 @@ _VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
 _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LINE_BREAK = re.compile(r"[\r\n]")
-_UNESCAPED_CONTROL = re.compile(r"[\r\n]|(?<!\\)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # a quoted-pair may hold one
+UNESCAPED_CONTROL = re.compile(r"[\r\n]|(?<!\\)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # a quoted-pair may hold one
 _QUOTED_PAIR = re.compile(r'[\\"\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')  # written escaped in a quoted string
 _GEN_VALUE = re.compile(r'[^\s;,"<>]+|"[^"\\]*(?:\\.[^"\\]*)*"')
 
@@ -599,7 +600,7 @@ def parse_name_addr(text: str) -> NameAddr:
         uri_text = uri_text.strip()
         after = semicolon + after
     written = whole[: whole.find("<")] if "<" in whole else ""  # a quoted display name as written, quoted-pairs kept
-    if display is not None and _UNESCAPED_CONTROL.search(written):
+    if display is not None and UNESCAPED_CONTROL.search(written):
         raise SipParseError(f"control character in the display name of {_show(whole)}")
     after = after.strip()
     if after and not after.startswith(";"):

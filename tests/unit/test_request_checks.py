@@ -171,6 +171,21 @@ def test_an_unreadable_top_via_gets_a_stateless_400_but_an_ack_nothing():
     assert via_refusal(make("ACK", "sip:bob@example.org", Via=bad)) is None
 
 
+@pytest.mark.parametrize(
+    "via",
+    [
+        "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1<",
+        "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK2;received=<x",
+        "SIP/2.0/UDP 192.0.2.1;rport=x<;branch=z9hG4bK3",
+    ],
+)
+def test_a_via_that_only_looks_plain_is_read_in_full_and_refused(via):
+    # angle brackets in a parameter's value: the glance must not let through what the full reading refuses
+    refused = via_refusal(make(Via=via))
+    assert refused is not None
+    assert refused.status == 400
+
+
 def test_only_digest_credentials_are_read():
     digest = 'Digest username="alice", realm="example.org", nonce="n", uri="sip:example.org", response="r"'
     values = ["NoOneKnowsThisScheme opaque-data=here", digest, "Basic YWxpY2U6eA==", "", f"  {digest}"]

@@ -245,8 +245,9 @@ class _Connection(asyncio.Protocol):
         log.info("answered 413 to the %s from %s and closed the connection: %s", what, self.where, error)
         headers = request.headers.only("Via", "From", "To", "Call-ID", "CSeq")
         with contextlib.suppress(SipParseError):
-            if request.to_tag is None:  # RFC 3261 8.2.6.2
-                headers.set("To", f"{request.headers.get('To')};tag={secrets.token_hex(4)}")
+            to = request.headers.get("To")
+            if to and request.to_tag is None:  # RFC 3261 8.2.6.2
+                headers.set("To", f"{to};tag={secrets.token_hex(4)}")
         self._write_raw(SipResponse(413, "Request Entity Too Large", headers).to_bytes())
         self._linger()
 
