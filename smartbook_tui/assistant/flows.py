@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -122,9 +122,13 @@ class CreateAccount(CodeFlow):
         self._created: Created | None = None
 
     async def _send(self) -> str:
-        # A new code for an account not yet activated is the same request again (with a new password).
-        self._created = await self.api.create(self.phone, self.username)
-        return self._created.phone
+        # A new code for an account not yet activated is the same request again; the server keeps the password it
+        # made the first time and gives it only then.
+        created = await self.api.create(self.phone, self.username)
+        if created.password is None and self._created is not None:
+            created = replace(created, password=self._created.password)
+        self._created = created
+        return created.phone
 
     async def confirm(self, code: str) -> NewAccount:
         created = self._created

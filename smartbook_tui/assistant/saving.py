@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartbook_tui.config import AccountSettings, ConfigError, save_account
+from smartbook_tui.config import AccountSettings, ConfigError, load_settings, save_account
 from smartbook_tui.password_file import PasswordFileError, write_password_file
 
 from .flows import NewAccount
@@ -64,10 +64,13 @@ def save_signed_in_account(config_path: Path, account: AccountSettings, password
         raise SaveError(f"cannot write {exc.filename or account.password_file}: {exc.strerror}") from None
 
 
-def save_new_account(config_path: Path, new: NewAccount, current: AccountSettings | None) -> Saved:
-    """Save `new`: as the settings file's account when `current` (the account signed in, from the settings or the
-    flags) is None or the same account, else its password file alone, named after it. Raises SaveError."""
-    same = current is None or not current.sip_uri or current.sip_uri == new.sip_uri
+def save_new_account(config_path: Path, new: NewAccount, running: AccountSettings | None) -> Saved:
+    """Save `new`: as the settings file's account when there is no account or it is this one, else its password
+    file alone, named after it. The account is the settings file's own [account] when it has one, else `running`
+    (the one this run signs in with, from the flags): an account named by `--sip-uri` for one run never takes over
+    the file's account or its password file. Raises SaveError."""
+    current = _file_account(config_path) or (running if running is not None and running.sip_uri else None)
+    same = current is None or current.sip_uri == new.sip_uri
     if same:
         password_file = password_file_for(config_path)
         if current is not None and current.password_file is not None and current.sip_uri == new.sip_uri:
@@ -83,6 +86,14 @@ def save_new_account(config_path: Path, new: NewAccount, current: AccountSetting
     except OSError as exc:
         raise SaveError(f"cannot write {password_file}: {exc.strerror}") from None
     return Saved(new.settings(password_file), password_file, config_path, kept=current.sip_uri if current else None)
+
+
+def _file_account(config_path: Path) -> AccountSettings | None:
+    try:
+        account = load_settings(config_path, missing_ok=True).account
+    except ConfigError as exc:
+        raise SaveError(str(exc)) from None
+    return account if account.sip_uri else None
 
 
 def sign_in_command(saved: Saved) -> str:

@@ -116,7 +116,7 @@ async def _run(args: argparse.Namespace, settings: Settings, phone: str) -> int:
             done = f"The account {new.sip_uri} has its new password"
     config = settings_path(args.config)
     try:
-        saved = save_new_account(config, new, settings.account if settings.account.sip_uri else None)
+        saved = save_new_account(config, new, settings.account)
     except SaveError as exc:
         return fail(f"{done}, but it could not be saved: {exc}")
     print(f"{done}. {saved.sentence()}")

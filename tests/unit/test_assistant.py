@@ -162,8 +162,7 @@ def test_a_new_account_without_one_set_up_becomes_the_settings_account(tmp_path)
 def test_a_new_account_never_replaces_the_signed_in_one(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('# mine\n[account]\nsip_uri = "sip:alice@example.org"\npassword_file = "pw"\n')
-    current = load_settings(config).account
-    saved = save_new_account(config, NEW, current)
+    saved = save_new_account(config, NEW, None)
     assert not saved.in_settings
     assert tomllib.loads(config.read_text())["account"]["sip_uri"] == "sip:alice@example.org"
     assert saved.password_file == tmp_path / "password-+33639989901"
@@ -173,11 +172,31 @@ def test_a_new_account_never_replaces_the_signed_in_one(tmp_path):
     assert f"--password-file {saved.password_file}" in sentence.replace("'", "")
 
 
+def test_an_account_named_by_a_flag_does_not_own_the_settings_files_password_file(tmp_path):
+    # the app run with --sip-uri for NEW's account while the file keeps alice's: alice's files stay as they are
+    config = tmp_path / "config.toml"
+    config.write_text('[account]\nsip_uri = "sip:alice@example.org"\npassword_file = "pw"\n')
+    (tmp_path / "pw").write_text("alice's own\n")
+    flags = AccountSettings(sip_uri=NEW.sip_uri, password_file=tmp_path / "pw")  # the file's, merged with the flag
+    saved = save_new_account(config, NEW, flags)
+    assert not saved.in_settings
+    assert (tmp_path / "pw").read_text() == "alice's own\n"
+    assert tomllib.loads(config.read_text())["account"]["sip_uri"] == "sip:alice@example.org"
+
+
+def test_an_account_signed_in_by_the_flags_alone_stays_when_another_is_made(tmp_path):
+    config = tmp_path / "config.toml"
+    running = AccountSettings(sip_uri="sip:alice@example.org", password_file=tmp_path / "alice-pw")
+    saved = save_new_account(config, NEW, running)
+    assert not saved.in_settings
+    assert "sip:alice@example.org stays the account you sign in with" in saved.sentence()
+
+
 def test_a_recovered_account_keeps_its_password_file(tmp_path):
     config = tmp_path / "config.toml"
     own = tmp_path / "elsewhere" / "my-password"
-    current = AccountSettings(sip_uri=NEW.sip_uri, password_file=own)
-    saved = save_new_account(config, NEW, current)
+    config.write_text(f'[account]\nsip_uri = "{NEW.sip_uri}"\npassword_file = "{own}"\n')
+    saved = save_new_account(config, NEW, None)
     assert saved.in_settings
     assert saved.password_file == own
     assert own.read_text().strip() == NEW.password
