@@ -8,6 +8,7 @@ flood is not answered by a flood.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
@@ -16,8 +17,7 @@ __all__ = ["SourceLimiter", "Verdict"]
 
 Verdict = Literal["serve", "refuse", "drop"]
 
-_MAX_SOURCES = 100_000  # past this many, the sources quiet for 10 s are forgotten
-_QUIET = 10.0
+_MAX_SOURCES = 100_000  # past this many, the source heard from least recently is forgotten
 
 
 @dataclass(slots=True)
@@ -32,7 +32,7 @@ class SourceLimiter:
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self._buckets: dict[Hashable, _Bucket] = {}
+        self._buckets: OrderedDict[Hashable, _Bucket] = OrderedDict()  # least recently heard from first
 
     def admit(self, source: Hashable, now: float) -> Verdict:
         """ "serve" the request; over the limit "refuse" (answer 503) at most once a second, else "drop"."""
@@ -41,9 +41,11 @@ class SourceLimiter:
             return "serve"
         bucket = self._buckets.get(source)
         if bucket is None:
-            if len(self._buckets) >= _MAX_SOURCES:
-                self._buckets = {key: b for key, b in self._buckets.items() if now - b.updated < _QUIET}
+            if len(self._buckets) >= _MAX_SOURCES:  # one out, one in: never a walk over all of them
+                self._buckets.popitem(last=False)
             bucket = self._buckets[source] = _Bucket(2 * rate, now)
+        else:
+            self._buckets.move_to_end(source)
         bucket.tokens = min(2 * rate, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
         if bucket.tokens >= 1:

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from smartbook_tui.server import ratelimit
 from smartbook_tui.server.core import PresenceServer, ServerConfig
+from smartbook_tui.server.ratelimit import SourceLimiter
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
 
@@ -95,3 +97,16 @@ def test_proxied_requests_from_many_ports_share_the_limit(server: PresenceServer
     assert got[10] == 503
     assert 503 not in got[:10], got
     assert set(got[11:]) == {None}, got
+
+
+def test_the_table_of_sources_stays_bounded_forgetting_the_least_recently_heard(monkeypatch):
+    monkeypatch.setattr(ratelimit, "_MAX_SOURCES", 3)
+    limiter = SourceLimiter(1.0)
+    for _ in range(2):  # the flooder empties its bucket...
+        limiter.admit("flooder", 0.0)
+    assert limiter.admit("flooder", 0.0) == "refuse"
+    for number in range(1_000):  # ...and keeps being heard from while many others pass by
+        limiter.admit(f"198.51.100.{number % 250}/{number}", 0.0)
+        limiter.admit("flooder", 0.0)
+    assert len(limiter._buckets) == 3
+    assert limiter.admit("flooder", 0.0) == "drop"  # still remembered: its bucket is still empty
