@@ -7,27 +7,21 @@ import itertools
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from smartbook_tui.server.core import PresenceServer, ServerConfig
+from smartbook_tui.server.core import PresenceServer
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.auth import Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
+from tests.unit.core_kit import Peer, make_core
 
 DOMAIN = "example.org"
 PASSWORD = "open sesame"
 VIA = {"UDP": "192.0.2.1:5070", "TCP": "192.0.2.1:5070"}
 
 _serial = itertools.count()
-
-
-@dataclass(frozen=True)
-class Peer:
-    transport: str = "UDP"
-    address: tuple[str, int] = ("198.51.100.7", 5060)
-    connection: int | None = None
+SOMEONE = Peer(address=("198.51.100.7", 5060))  # a client over UDP
 
 
 @pytest.fixture
@@ -38,12 +32,7 @@ def store(tmp_path) -> Iterator[Store]:
 
 
 def make_server(store: Store, **config: object) -> PresenceServer:
-    return PresenceServer(
-        ServerConfig(DOMAIN, VIA, **config),  # type: ignore[arg-type]
-        store,
-        secret=b"k" * 32,
-        token=lambda: f"t{next(_serial)}",
-    )
+    return make_core(store, DOMAIN, VIA, **config)
 
 
 def register(user: str, peer: Peer, authorization: str | None = None) -> SipRequest:
@@ -83,7 +72,7 @@ def signed_try(server: PresenceServer, user: str, password: str, peer: Peer, now
     return register(user, peer, value)
 
 
-def sign_in(server: PresenceServer, user: str, password: str, peer: Peer = Peer(), now: float = 0.0) -> SipResponse:
+def sign_in(server: PresenceServer, user: str, password: str, peer: Peer = SOMEONE, now: float = 0.0) -> SipResponse:
     return answer(server, signed_try(server, user, password, peer, now), peer, now)
 
 
@@ -92,7 +81,7 @@ def sign_in(server: PresenceServer, user: str, password: str, peer: Peer = Peer(
 
 def handled_in(server: PresenceServer, request: SipRequest) -> int:
     started = time.perf_counter_ns()
-    response = answer(server, request, Peer(), 0.0)
+    response = answer(server, request, SOMEONE, 0.0)
     took = time.perf_counter_ns() - started
     assert response.status == 401
     return took
@@ -107,7 +96,7 @@ def test_a_name_without_an_account_costs_what_a_wrong_password_costs(store: Stor
     for number in range(900):
         tries = [("alice", known), ("nobody", unknown)]
         for user, times in tries if number % 2 else reversed(tries):
-            times.append(handled_in(server, signed_try(server, user, "not the password", Peer(), 0.0)))
+            times.append(handled_in(server, signed_try(server, user, "not the password", SOMEONE, 0.0)))
     known, unknown = known[100:], unknown[100:]  # (warming up)
     differences = [u - k for k, u in zip(known, unknown, strict=True)]
     quartiles = statistics.quantiles(differences, n=4)

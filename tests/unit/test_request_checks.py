@@ -3,14 +3,12 @@ answers to them: RFC 3261's 400, 416, 420 and 505."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from smartbook_tui.server.core import PresenceServer, ServerConfig
+from smartbook_tui.server.core import PresenceServer
 from smartbook_tui.server.refusal import Refusal
 from smartbook_tui.server.request_checks import (
     SUPPORTED_OPTIONS,
@@ -22,6 +20,7 @@ from smartbook_tui.server.request_checks import (
 )
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
+from tests.unit.core_kit import Peer, make_core
 
 VIA = "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-checks"
 
@@ -200,22 +199,12 @@ def test_a_register_for_a_tel_uri_gets_416():
 # ---------------------------------------------------------------------------------------------- the core's answers
 
 
-@dataclass(frozen=True)
-class Peer:
-    transport: str = "UDP"
-    address: tuple[str, int] = ("192.0.2.9", 5060)
-    connection: int | None = None
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[PresenceServer]:
     with Store.open(tmp_path / "server.sqlite3") as store:
         store.add_account("alice", "example.org", "a password")
-        counter = itertools.count()
         via = {"UDP": "192.0.2.1:5060", "TCP": "192.0.2.1:5060", "TLS": "192.0.2.1:5061"}
-        yield PresenceServer(
-            ServerConfig("example.org", via), store, secret=b"k" * 32, token=lambda: f"t{next(counter)}"
-        )
+        yield make_core(store, "example.org", via)
 
 
 def answer(server: PresenceServer, request: SipRequest) -> SipResponse:

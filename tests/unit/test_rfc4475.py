@@ -3,17 +3,16 @@ the valid ones parse and get the answer any such request gets, the invalid ones 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from smartbook_tui.server.core import PresenceServer, ServerConfig
+from smartbook_tui.server.core import PresenceServer
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.message import SipParseError, SipRequest, SipResponse, parse_message
 from tests.peers.rfc4475 import DIRECTORY, DOMAIN, INVALID, RESPONSES, USER, VALID, read
+from tests.unit.core_kit import Peer, make_core
 
 VIA = {"UDP": "192.0.2.1:5060", "TCP": "192.0.2.1:5060", "TLS": "192.0.2.1:5061"}
 
@@ -77,19 +76,11 @@ def test_an_overlarge_status_code_is_refused():
 # ---------------------------------------------------------------------------------------------- the core's answers
 
 
-@dataclass(frozen=True)
-class Peer:
-    transport: str = "UDP"
-    address: tuple[str, int] = ("192.0.2.9", 5060)
-    connection: int | None = None
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[PresenceServer]:
     with Store.open(tmp_path / "server.sqlite3") as store:
         store.add_account(USER, DOMAIN, "a password")
-        counter = itertools.count()
-        yield PresenceServer(ServerConfig(DOMAIN, VIA), store, secret=b"k" * 32, token=lambda: f"t{next(counter)}")
+        yield make_core(store, DOMAIN, VIA)
 
 
 def answers(server: PresenceServer, name: str) -> list[SipResponse]:

@@ -11,11 +11,12 @@ import pytest
 
 from smartbook_tui.presence import Activity, ListState, Presence, build_resource_lists, decode_notify_body, summarize
 from smartbook_tui.presence.summary import Availability
-from smartbook_tui.server.core import PresenceServer, Send, ServerConfig
+from smartbook_tui.server.core import PresenceServer, Send
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.auth import Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
 from smartbook_tui.sip.uri import parse_name_addr
+from tests.unit.core_kit import make_core
 
 DOMAIN = "example.org"
 PASSWORD = "open sesame"
@@ -44,13 +45,7 @@ def store(tmp_path) -> Iterator[Store]:
 
 
 def make_server(store: Store, **config: object) -> PresenceServer:
-    counter = itertools.count()
-    return PresenceServer(
-        ServerConfig(DOMAIN, VIA, **config),  # type: ignore[arg-type]
-        store,
-        secret=b"k" * 32,
-        token=lambda: f"t{next(counter)}",
-    )
+    return make_core(store, DOMAIN, VIA, **config)
 
 
 CLIENTS: dict[int, dict[FakePeer, Client]] = {}  # server -> the clients by peer, to route what it sends
