@@ -10,7 +10,6 @@ import math
 SENTENCES: dict[str, str | None] = {
     "unauthorized": "The service refused the account's user name or password.",
     "account_not_activated": "This account is not activated yet: enter the code sent by SMS to its number.",
-    "blocked": "This account is blocked; ask the service's operator.",
     "no_such_account": "The service has no such account.",
     "no_such_number": "No account has this number.",
     "no_pending_code": "No code is waiting for this number: ask for a new one.",
@@ -27,6 +26,7 @@ SENTENCES: dict[str, str | None] = {
     "too_many_sms": "Too many codes were sent to this number today: try again in {wait}.",
     "too_many_code_events": "Too many codes or tries for this account: try again in {wait}.",
     "too_many_requests": "Too many requests to the service: try again in {wait}.",
+    "too_many_failures": "Too many wrong passwords for this account from here: try again in {wait}.",
     "sms_failed": "The service could not send the SMS, and nothing was done: try again later.",
     "busy": "The service is busy: try again in a moment.",
 }

@@ -124,7 +124,7 @@ class PresenceServer:
         self.store = store
         self._token = token
         self._domain = config.domain
-        self._auth = Authenticator(config.domain, store, secret, AuthBackoff(config.auth_failures))
+        self.authenticator = Authenticator(config.domain, store, secret, AuthBackoff(config.auth_failures))
         limits = {"min_expires": config.min_expires, "max_expires": config.max_expires}
         self.registrar = Registrar(**limits, default_expires=max(config.min_expires, 3_600))
         self.publications = Publications(etag=token, **limits)
@@ -139,7 +139,7 @@ class PresenceServer:
             ProxyConfig(config.domain, config.via, config.max_pending_per_source, config.max_pending),
             self.registrar,
             lookup=self.watching.lookup,
-            authenticate=self._auth.authenticate,
+            authenticate=self.authenticator.authenticate,
             token=token,
             limiter=self._limiter,
         )
@@ -290,7 +290,7 @@ class PresenceServer:
             return _response(request, 503, "Service Unavailable (stopping)", {"Retry-After": str(STOP_RETRY_AFTER)})
         if method == "SUBSCRIBE" and request.to_tag:
             return self._resubscribe(request, peer, now, after)
-        username = self._auth.authenticate(request, peer, now)
+        username = self.authenticator.authenticate(request, peer, now)
         if isinstance(username, SipResponse):
             return username
         account = self.watching.account(username)
@@ -419,7 +419,7 @@ class PresenceServer:
         subscription = self._subscriptions.get(key)
         if subscription is None or subscription.final_reason is not None:
             return _response(request, 481, "Subscription Does Not Exist")
-        username = self._auth.authenticate(request, peer, now)
+        username = self.authenticator.authenticate(request, peer, now)
         if isinstance(username, SipResponse):
             return username
         if username != subscription.watcher:

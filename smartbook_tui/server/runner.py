@@ -238,6 +238,7 @@ async def _start_api(options: ApiOptions | None, sock: socket.socket, server: _S
             options,
             sock,
             store=server.store,
+            authenticator=server.core.authenticator,
             domain=server.core.config.domain,
             proxy=f"sip:{sip_tcp};transport=tcp",
             on_change=server.wake,

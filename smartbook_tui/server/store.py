@@ -671,6 +671,22 @@ class Store:
         assert account is not None
         return account
 
+    def remove_expired_waiting(self, now: float) -> list[str]:
+        """Remove the accounts still waiting for an activation code that has expired (they could only be activated
+        by asking for a new code, which makes the account anew): their usernames are free again, so nobody can
+        hold a name by creating it with a number that is not theirs. An account an operator deactivated has no
+        activation code and stays. The names removed, user@domain."""
+        with self._write():
+            rows = self._query(
+                "SELECT a.id, a.username, a.domain FROM accounts a JOIN pending_codes c ON c.account_id = a.id "
+                "WHERE a.activated = 0 AND c.purpose = 'activate' AND c.expires_at <= ?",
+                (now,),
+            )
+            for account_id, username, domain in rows:
+                self._conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))  # cascades
+                self._log_change(domain, username, None, int(now))
+        return [f"{username}@{domain}" for _, username, domain in rows]
+
     def put_code(self, username: str, domain: str, code: PendingCode, now: float) -> None:
         """Record `code` as sent to the account, in place of its pending code of the same purpose."""
         with self._write():

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from smartbook_tui.sip.auth import Credentials, authorization, parse_challenge
+from tests.interop.test_server_limits import UdpClient, register
 from tests.interop.test_server_watch import FAST, address, phone, presence_of, start_watch, stop, vcard, write_book
 from tests.peers.smartbook_server import PASSWORD, SmartbookServer, run_smartbook_server
 
@@ -216,6 +217,35 @@ def test_a_body_over_the_cap_is_413_before_it_is_read(api_server, client):
     assert create(client, api_server, phone=BOB).status_code == 201
 
 
+def test_password_guessing_over_http_is_held_back_by_the_sip_servers_backoff(tmp_path):
+    """The API checks Digest with the SIP server's authenticator: wrong passwords sent over HTTP are held back after
+    ten, and count in the same backoff as SIP, while the user elsewhere signs in over either at once."""
+    with run_smartbook_server(tmp_path / "server", "--api-rate", "0", accounts=[("erin", None)], api=True) as server:
+        link = f"{server.api_url}/accounts/me/phone"
+        elsewhere = httpx.Client(timeout=20, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        guesser = httpx.Client(timeout=20)
+        sip_guesser, sip_user = UdpClient("127.0.0.1", server.sip), UdpClient("127.0.0.2", server.sip)
+        try:
+            answers = [signed_in(guesser, link, {"code": "0000"}, ("erin", f"guess {n}")) for n in range(20)]
+            statuses = [answer.status_code for answer in answers]
+            assert statuses[:10] == [401] * 10, statuses
+            held = [answer for answer in answers if answer.status_code == 429]
+            assert len(held) >= 8, statuses
+            assert {answer.json()["error"] for answer in held} == {"too_many_failures"}
+            assert all(int(answer.headers["retry-after"]) >= 1 for answer in held)
+            # one backoff: the guessing address is held back over SIP too, even with the right password
+            assert register(sip_guesser, "erin", PASSWORD).status == 503
+            # the user elsewhere is not
+            assert register(sip_user, "erin", PASSWORD).status == 200
+            answer = signed_in(elsewhere, link, {"code": "0000"}, ("erin", PASSWORD))
+            assert (answer.status_code, answer.json()["error"]) == (404, "no_pending_code")
+        finally:
+            for closing in (guesser, elsewhere, sip_guesser, sip_user):
+                closing.close()
+        assert "guess 1" not in server.log
+        assert "failed sign-ins as 'erin' from 127.0.0.1" in server.log
+
+
 # ---------------------------------------------------------------------------------------------- codes
 
 
@@ -248,6 +278,18 @@ def test_an_expired_code_is_410(tmp_path, client):
         time.sleep(0.01)
         expired = activate(client, server, f"{BOB}@127.0.0.1", server.last_code(BOB))
     assert (expired.status_code, expired.json()["error"]) == (410, "code_expired")
+
+
+def test_a_name_taken_with_a_number_never_proven_is_free_once_its_code_expired(tmp_path, client):
+    """Nobody holds a username by creating it with somebody else's number: once the code has expired, the waiting
+    account is gone, the number is unknown again and the name goes to whoever proves a number."""
+    with run_smartbook_server(tmp_path / "server", "--code-lifetime", "0.001", api=True) as server:
+        assert create(client, server, username="grace", password="a squatter's own", phone=BOB).status_code == 201
+        time.sleep(0.01)
+        assert info(client, server, BOB).status_code == 404
+        claimed = create(client, server, username="grace", password=PASSWORD, phone=CAROL)
+        assert claimed.status_code == 201, claimed.text
+        assert "removed the accounts whose activation code expired: grace@127.0.0.1" in server.log
 
 
 def test_a_fourth_sms_to_a_number_in_a_day_is_429_with_retry_after(api_server, client):

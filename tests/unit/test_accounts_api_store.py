@@ -112,3 +112,16 @@ def test_a_version_2_file_gets_the_api_tables_and_keeps_its_accounts(path):
     connection = sqlite3.connect(path)
     assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     connection.close()
+
+
+def test_only_accounts_whose_activation_code_expired_are_removed_and_the_change_is_logged(path):
+    with Store.open(path, clock=lambda: T0) as store:
+        store.add_waiting_account("squatter", DOMAIN, "first", code(), T0)
+        store.add_waiting_account("fresh", DOMAIN, "first", PendingCode("activate", OTHER, "9999", T0 + 1_200), T0)
+        store.add_account("stopped", DOMAIN, "by the operator")
+        store.set_activated("stopped", DOMAIN, False)  # no activation code: the operator's, never removed
+        seen = store.changes(DOMAIN).last
+        assert store.remove_expired_waiting(T0 + 599) == []
+        assert store.remove_expired_waiting(T0 + 600) == [f"squatter@{DOMAIN}"]
+        assert [account.username for account in store.accounts(DOMAIN)] == ["fresh", "stopped"]
+        assert "squatter" in store.changes(DOMAIN, seen).usernames  # the authenticator forgets its password

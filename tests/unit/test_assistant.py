@@ -6,6 +6,7 @@ import asyncio
 import json
 import stat
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -20,12 +21,12 @@ from smartbook_tui.config import AccountSettings, load_settings
 # the error words of the account API's contract, by status
 CONTRACT = {
     401: ["unauthorized"],
-    403: ["account_not_activated", "blocked"],
+    403: ["account_not_activated"],
     404: ["no_such_account", "no_such_number", "no_pending_code"],
     409: ["username_taken", "number_taken"],
     410: ["code_expired", "code_void"],
     422: ["invalid_phone", "username_looks_like_phone", "invalid_username", "invalid_password", "wrong_code"],
-    429: ["too_many_sms", "too_many_code_events", "too_many_requests"],
+    429: ["too_many_sms", "too_many_code_events", "too_many_requests", "too_many_failures"],
     503: ["sms_failed", "busy"],
 }
 
@@ -40,6 +41,16 @@ def test_every_error_word_of_the_contract_is_one_sentence(status, word):
     assert "{" not in sentence
     if SENTENCES[word] is None:  # the server's own words say it best: the tries left, the rule broken
         assert sentence == "Wrong code: 2 tries left."
+
+
+def test_the_readme_lists_every_error_word_under_its_status():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    refusals = " ".join(readme[readme.index("* Every refusal is") :].split("\n\n", 1)[0].split())
+    for status, words in CONTRACT.items():
+        listed = refusals[refusals.index(f"{status} `") :]
+        for word in words:
+            assert f"`{word}`" in listed, (status, word)
+    assert set(SENTENCES) == {word for words in CONTRACT.values() for word in words} | {"invalid_body"}
 
 
 def test_a_quota_says_how_long_to_wait():

@@ -10,8 +10,6 @@ under `/api/accounts` counts against the client address's limit and the global o
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
@@ -20,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from smartbook_tui.server.authentication import Authenticator
 from smartbook_tui.server.store import Account, StoreError
 
 from .flows import MAX_PASSWORD, AccountFlows, ApiError
@@ -117,9 +116,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(flows: AccountFlows, limiter: RequestLimiter, clock: Callable[[], float] = time.time) -> FastAPI:
+def create_app(flows: AccountFlows, limiter: RequestLimiter, authenticator: Authenticator) -> FastAPI:
     """The API over `flows`; `limiter` counts the requests of each address. Runs on the caller's event loop."""
-    guards = Guards(flows, limiter, clock)
+    guards = Guards(flows, limiter, authenticator)
     app = FastAPI(
         title="smartbook account API",
         summary="Accounts from a phone number with an SMS code, as Linphone's account manager",

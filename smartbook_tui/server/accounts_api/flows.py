@@ -119,6 +119,7 @@ class AccountFlows:
                 f"the username {username[:40]} looks like a phone number: leave it out to be named after the number",
             )
         _check(lambda: check_username(username, e164), "invalid_username")
+        self._remove_expired_waiting()
         existing = self.store.get_account(username, self.domain)
         if existing is not None:
             waiting = self.store.pending_code(username, self.domain, "activate")
@@ -162,6 +163,7 @@ class AccountFlows:
 
     def info_by_phone(self, phone: str) -> dict[str, Any]:
         e164 = self._mobile(phone)
+        self._remove_expired_waiting()
         account = self.store.account_for_phone(e164, self.domain) or self.store.waiting_account_for_phone(
             e164, self.domain
         )
@@ -222,6 +224,11 @@ class AccountFlows:
             return self.phones.mobile(phone)
         except InvalidPhone as error:
             raise ApiError(422, "invalid_phone", str(error)) from None
+
+    def _remove_expired_waiting(self) -> None:
+        removed = self.store.remove_expired_waiting(self._clock())
+        if removed:
+            log.info("removed the accounts whose activation code expired: %s", ", ".join(removed))
 
     def _is_password_of(self, username: str, password: str) -> bool:
         kept = self.store.ha1(username, self.domain, activated_only=False)

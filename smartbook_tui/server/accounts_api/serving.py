@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 
+from smartbook_tui.server.authentication import Authenticator
 from smartbook_tui.server.sms import SmsGateway
 from smartbook_tui.server.sms.console import ConsoleGateway
 from smartbook_tui.server.sms.http import HttpGateway
@@ -58,11 +59,13 @@ async def start_api(
     sock: socket.socket,
     *,
     store: Store,
+    authenticator: Authenticator,
     domain: str,
     proxy: str | None,
     on_change: Callable[[], None],
 ) -> RunningApi:
-    """Serve the API on `sock` (from `bind_api`) in a task of the running loop."""
+    """Serve the API on `sock` (from `bind_api`) in a task of the running loop; `authenticator` is the SIP
+    server's, so that both share nonces and the backoff on failed sign-ins."""
     gateway = _gateway(options)
     flows = AccountFlows(
         store,
@@ -73,7 +76,7 @@ async def start_api(
         proxy=proxy,
         on_change=on_change,
     )
-    app = create_app(flows, RequestLimiter(options.api_rate, options.api_global_rate))
+    app = create_app(flows, RequestLimiter(options.api_rate, options.api_global_rate), authenticator)
     # no X-Forwarded-For believed: a client would choose the address its limits count
     config = uvicorn.Config(
         BodyLimit(app), log_config=None, access_log=False, lifespan="off", server_header=False, proxy_headers=False
