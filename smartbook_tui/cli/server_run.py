@@ -141,20 +141,22 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
         type=_positive_int,
         metavar="N",
         help=f"TCP and TLS connections open from one address (an IPv6 /64 counts as one) before new ones from it "
-        f"are closed at once (default {DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})",
+        f"are closed at once; the account API's too, with 503 (default {DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})",
     )
     transport.add_argument(
         "--first-message-timeout",
         type=_positive_float,
         metavar="SECONDS",
-        help=f"time a new TCP or TLS connection has to send one whole message (default "
+        help=f"time a new TCP or TLS connection has to send one whole message, or an account API connection one "
+        f"whole request (default "
         f"{DEFAULT_FIRST_MESSAGE_TIMEOUT:g})",
     )
     transport.add_argument(
         "--message-timeout",
         type=_positive_float,
         metavar="SECONDS",
-        help=f"time a message has to arrive whole over TCP or TLS once its first byte has (default "
+        help=f"time a message has to arrive whole over TCP or TLS once its first byte has, or the account API's next "
+        f"request after an answer (default "
         f"{DEFAULT_MESSAGE_TIMEOUT:g})",
     )
     transport.add_argument(

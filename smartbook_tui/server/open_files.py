@@ -11,7 +11,7 @@ __all__ = ["raise_open_files_limit"]
 
 log = logging.getLogger(__name__)
 
-_SPARE = 256  # the database, the log, listening sockets, the account API's connections
+_SPARE = 256  # the database, the log, the listening sockets
 
 
 def raise_open_files_limit(connections: int) -> int:

@@ -40,7 +40,7 @@ from smartbook_tui.sip.aio.listener import (
 from smartbook_tui.sip.aio.transport import ConnectionLost, MessageTooLarge, format_address
 from smartbook_tui.sip.message import SipMessage
 
-from .accounts_api.options import ApiOptions
+from .accounts_api.options import MAX_API_CONNECTIONS, ApiOptions
 from .core import PresenceServer, Send, ServerConfig
 from .open_files import raise_open_files_limit
 from .store import Store
@@ -172,7 +172,7 @@ async def serve(options: RunOptions) -> None:
     try:
         api_socket = _bind_api(options.api) if options.api is not None else None
         server = _Server(store, options.config.domain, options.poll_interval)
-        raise_open_files_limit(DEFAULT_MAX_CONNECTIONS)
+        raise_open_files_limit(DEFAULT_MAX_CONNECTIONS + (MAX_API_CONNECTIONS if options.api is not None else 0))
         try:
             listener = await start_listener(
                 options.host,
@@ -207,7 +207,7 @@ async def serve(options: RunOptions) -> None:
             via["UDP"],
             f", TLS {via['TLS']}" if "TLS" in via else "",
         )
-        api = await _start_api(options.api, api_socket, server, via["TCP"]) if api_socket is not None else None
+        api = await _start_api(options, api_socket, server, via["TCP"]) if api_socket is not None else None
         if options.ready_file is not None:
             bound = {"udp": listener.address, "tcp": listener.address, "tls": listener.tls_address}
             bound["http"] = api.address if api is not None else None
@@ -228,20 +228,26 @@ async def serve(options: RunOptions) -> None:
         store.close()
 
 
-async def _start_api(options: ApiOptions | None, sock: socket.socket, server: _Server, sip_tcp: str) -> RunningApi:
-    """The account API on this loop; ServerRunError (the SIP sockets closed) when it cannot start."""
+async def _start_api(options: RunOptions, sock: socket.socket, server: _Server, sip_tcp: str) -> RunningApi:
+    """The account API on this loop, its connections held to the transport options as the SIP ones are;
+    ServerRunError (the SIP sockets closed) when it cannot start."""
+    from .accounts_api.connections import ConnectionLimits  # noqa: PLC0415 (uvicorn only for --http)
     from .accounts_api.serving import ApiStartFailed, start_api  # noqa: PLC0415 (FastAPI and uvicorn only for --http)
 
-    assert options is not None
+    assert options.api is not None
+    limits = ConnectionLimits(
+        options.max_connections_per_address, options.first_message_timeout, options.message_timeout
+    )
     try:
         return await start_api(
-            options,
+            options.api,
             sock,
             store=server.store,
             authenticator=server.core.authenticator,
             domain=server.core.config.domain,
             proxy=f"sip:{sip_tcp};transport=tcp",
             on_change=server.wake,
+            limits=limits,
         )
     except ApiStartFailed as error:
         server.listener.close()

@@ -9,9 +9,10 @@ from smartbook_tui.server.sms import DEFAULT_BODY
 
 from .codes import CodePolicy
 
-__all__ = ["SMS_GATEWAYS", "ApiOptions"]
+__all__ = ["MAX_API_CONNECTIONS", "SMS_GATEWAYS", "ApiOptions"]
 
 SMS_GATEWAYS = ("console", "http")
+MAX_API_CONNECTIONS = 1_000  # open from everyone: each is a file descriptor of the presence server's process
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from smartbook_tui.server.store import Store
 
 from .app import create_app
 from .body_limit import BodyLimit
+from .connections import ConnectionLimits, guarded_http
 from .flows import AccountFlows
 from .limits import RequestLimiter
 from .options import ApiOptions
@@ -63,9 +64,10 @@ async def start_api(
     domain: str,
     proxy: str | None,
     on_change: Callable[[], None],
+    limits: ConnectionLimits,
 ) -> RunningApi:
     """Serve the API on `sock` (from `bind_api`) in a task of the running loop; `authenticator` is the SIP
-    server's, so that both share nonces and the backoff on failed sign-ins."""
+    server's, so that both share nonces and the backoff on failed sign-ins; `limits` hold its connections."""
     gateway = _gateway(options)
     flows = AccountFlows(
         store,
@@ -79,7 +81,13 @@ async def start_api(
     app = create_app(flows, RequestLimiter(options.api_rate, options.api_global_rate), authenticator)
     # no X-Forwarded-For believed: a client would choose the address its limits count
     config = uvicorn.Config(
-        BodyLimit(app), log_config=None, access_log=False, lifespan="off", server_header=False, proxy_headers=False
+        BodyLimit(app),
+        http=guarded_http(limits),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        proxy_headers=False,
     )
     server = _Uvicorn(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -39,13 +39,13 @@ import contextlib
 import errno
 import itertools
 import logging
-import math
 import os
 import secrets
 import socket
 import ssl
 from collections.abc import Callable
 
+from smartbook_tui.counted_warning import CountedWarning
 from smartbook_tui.sip.message import (
     DEFAULT_MAX_BODY,
     BodyOverLimit,
@@ -106,7 +106,6 @@ _TLS_HANDSHAKE_TIMEOUT = 10.0
 _TLS_SHUTDOWN_TIMEOUT = 5.0
 _PING = b"\r\n\r\n"
 _LINGER = 2.0  # seconds a connection refused for a body too large waits for its peer to close
-_RARE_LOG_INTERVAL = 60.0  # seconds between two log lines about refused connections, or dropped datagrams
 _PONG = b"\r\n"
 
 
@@ -318,25 +317,6 @@ class _Connection(asyncio.Protocol):
         self.abort()
 
 
-class _CountedWarning:
-    """A warning of something that may happen thousands of times a second (a flood): said when it first happens,
-    then at most every `_RARE_LOG_INTERVAL` seconds with how many times it happened meanwhile."""
-
-    def __init__(self, text: str) -> None:
-        self._text = text  # its first %s is the count; {names} are formatted from `happened`'s keywords
-        self._count = 0
-        self._said_at = -math.inf
-
-    def happened(self, now: float, *args: object, **names: object) -> None:
-        self._count += 1
-        if now - self._said_at < _RARE_LOG_INTERVAL:
-            return
-        text = self._text.format(**names) + "; said again at most every %g s"
-        log.warning(text, f"{self._count:,}", *args, _RARE_LOG_INTERVAL)
-        self._count = 0
-        self._said_at = now
-
-
 # ---------------------------------------------------------------------------------------------------- listener
 
 
@@ -383,14 +363,16 @@ class Listener:
         self._per_address: dict[str, int] = {}  # open connections by `source_key`
         self._ids = itertools.count(1)
         self._refusing = False  # logged that the connection limit is reached; logged again once under it
-        self._refused_per_address = _CountedWarning(
-            "refused %s connection(s) over the cap of {cap:,} per address (the latest a %s one from %s)"
+        self._refused_per_address = CountedWarning(
+            log, "refused %s connection(s) over the cap of {cap:,} per address (the latest a %s one from %s)"
         )
         self._budget = DatagramBudget(udp_rate) if udp_rate else None
-        self._dropped_over_budget = _CountedWarning(
-            "dropped %s datagram(s) unread over the budget of {rate:,g} a second per address (the latest from %s)"
+        self._dropped_over_budget = CountedWarning(
+            log, "dropped %s datagram(s) unread over the budget of {rate:,g} a second per address (the latest from %s)"
         )
-        self._unsent_datagrams = _CountedWarning("dropped %s datagram(s) to send: the send buffer of UDP %s is full")
+        self._unsent_datagrams = CountedWarning(
+            log, "dropped %s datagram(s) to send: the send buffer of UDP %s is full"
+        )
         self._closed = False
 
     def __repr__(self) -> str:
