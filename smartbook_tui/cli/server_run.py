@@ -187,7 +187,12 @@ def _add_api_options(run: argparse.ArgumentParser) -> None:
     api.add_argument(
         "--sms", choices=SMS_GATEWAYS, help="SMS gateway: console (log and outbox file, the default) or http"
     )
-    api.add_argument("--sms-outbox", type=Path, metavar="FILE", help="console: append each SMS here as a JSON line")
+    api.add_argument(
+        "--sms-outbox",
+        type=Path,
+        metavar="FILE",
+        help=f"console: append each SMS here as a JSON line (default {default_outbox_path()})",
+    )
     api.add_argument("--sms-url", metavar="URL", help="http: the provider's URL, POSTed a JSON body for each SMS")
     api.add_argument(
         "--sms-header", action="append", metavar="'NAME: VALUE'", help="http: a header of each POST (repeatable)"
@@ -234,6 +239,11 @@ def _add_api_options(run: argparse.ArgumentParser) -> None:
 
 def default_db_path() -> Path:
     return platformdirs.user_data_path("smartbook") / "server.sqlite3"
+
+
+def default_outbox_path() -> Path:
+    """Where the console SMS gateway writes, beside the database: codes never go nowhere."""
+    return platformdirs.user_data_path("smartbook") / "sms-outbox.jsonl"
 
 
 def store_location(args: argparse.Namespace, settings: Settings) -> tuple[str, Path]:
@@ -318,7 +328,7 @@ def api_options(args: argparse.Namespace, saved: ServerSettings) -> ApiOptions |
         api_rate=_given(args.api_rate, saved.api_rate, _API.api_rate),
         api_global_rate=_given(args.api_global_rate, saved.api_global_rate, _API.api_global_rate),
         sms=_given(args.sms, saved.sms, _API.sms),
-        sms_outbox=_given(args.sms_outbox, saved.sms_outbox, None),
+        sms_outbox=_given(args.sms_outbox, saved.sms_outbox, None) or default_outbox_path(),
         sms_url=_given(args.sms_url, saved.sms_url, None),
         sms_headers=tuple(parse_header(text) for text in _given(args.sms_header, saved.sms_header, [])),
         sms_body=_given(args.sms_body, saved.sms_body, DEFAULT_BODY),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.cli import build_parser, main
-from smartbook_tui.cli.server_run import run_options
+from smartbook_tui.cli.server_run import default_db_path, default_outbox_path, run_options
 from smartbook_tui.config import load_settings
 from smartbook_tui.server.accounts_api.codes import CodePolicy
 from smartbook_tui.server.accounts_api.options import ApiOptions
@@ -48,7 +48,10 @@ def test_no_api_without_http():
 
 
 def test_the_defaults_are_the_contracts():
-    assert api_of("--http", "127.0.0.1:8080") == ApiOptions(host="127.0.0.1", port=8080)
+    assert api_of("--http", "127.0.0.1:8080") == ApiOptions(
+        host="127.0.0.1", port=8080, sms_outbox=default_outbox_path()
+    )
+    assert default_outbox_path().parent == default_db_path().parent  # codes are never sent nowhere
     assert CodePolicy() == CodePolicy(lifetime=600, tries=3, sms_per_number=3, events_per_account=5)
     assert (ApiOptions("", 0).api_rate, ApiOptions("", 0).api_global_rate, ApiOptions("", 0).sms) == (
         30,
@@ -72,6 +75,7 @@ def test_every_setting_is_read_and_every_option_wins(tmp_path):
         sms_url="https://sms.example.org/send",
         sms_headers=(("Authorization", "Bearer abc"), ("X-Tag", "smartbook")),
         sms_body='{"n": "$to", "m": "$text"}',
+        sms_outbox=default_outbox_path(),
     )
     flags = ("--http", "127.0.0.1:9", "--sms", "console", "--sms-outbox", "~/out.jsonl", "--code-lifetime", "1.5")
     options = api_of(*flags, "--sms-countries", "de", "--region", "DE", "--code-tries", "2", config=config)

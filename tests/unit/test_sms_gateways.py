@@ -29,7 +29,7 @@ async def test_the_console_gateway_appends_json_lines_to_a_private_outbox_and_lo
         {"to": NUMBER, "text": 'quotes " and \\ and é'},
     ]
     assert stat.S_IMODE(outbox.stat().st_mode) == 0o600
-    assert f"SMS to {NUMBER}: sent" in caplog.text
+    assert f"SMS to {NUMBER}: written to the outbox" in caplog.text
     assert "4821" not in caplog.text
 
 

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -97,7 +98,7 @@ async def start_api(
             raise ApiStartFailed(f"the account API could not start on {options.host}:{options.port}")
         await asyncio.sleep(0.01)
     host, port = sock.getsockname()[:2]
-    log.info("account API on http://%s/api (SMS: %s)", _http_address(host, port), options.sms)
+    log.info("account API on http://%s/api (SMS: %s)", _http_address(host, port), _describe(options))
     return RunningApi(server, task, gateway, (host, port))
 
 
@@ -106,6 +107,8 @@ def bind_api(options: ApiOptions) -> socket.socket:
     the options cannot work."""
     if options.sms == "http" and not options.sms_url:
         raise ApiStartFailed("--sms http needs --sms-url, the provider's URL")
+    if options.sms == "console" and options.sms_outbox is None:
+        raise ApiStartFailed("--sms console needs --sms-outbox FILE, where the codes are written")
     return _bind(options.host, options.port)
 
 
@@ -129,7 +132,14 @@ def _bind(host: str, port: int) -> socket.socket:
 def _gateway(options: ApiOptions) -> SmsGateway:
     if options.sms == "http" and options.sms_url:
         return HttpGateway(options.sms_url, list(options.sms_headers), options.sms_body)
+    assert options.sms_outbox is not None  # bind_api said so
     return ConsoleGateway(options.sms_outbox)
+
+
+def _describe(options: ApiOptions) -> str:
+    if options.sms == "console":
+        return f"console, no real SMS: each is appended to {options.sms_outbox}"
+    return f"http, to {urlsplit(options.sms_url or '').hostname}"  # not the whole URL: it may hold a key
 
 
 def _http_address(host: str, port: int) -> str:

@@ -16,22 +16,21 @@ log = logging.getLogger(__name__)
 
 
 class ConsoleGateway:
-    def __init__(self, outbox: Path | None) -> None:
+    def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
 
     async def send(self, to: str, text: str) -> None:
-        if self.outbox is not None:
-            line = json.dumps({"to": to, "text": text}, ensure_ascii=False) + "\n"
+        line = json.dumps({"to": to, "text": text}, ensure_ascii=False) + "\n"
+        try:
+            self.outbox.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(self.outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                self.outbox.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                descriptor = os.open(self.outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(descriptor, line.encode())  # one write of a whole line: readers never see half of one
-                finally:
-                    os.close(descriptor)
-            except OSError as error:
-                raise SmsFailed(f"cannot write the SMS outbox {self.outbox}: {error.strerror or error}") from None
-        log.info("SMS to %s: sent", to)
+                os.write(descriptor, line.encode())  # one write of a whole line: readers never see half of one
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            raise SmsFailed(f"cannot write the SMS outbox {self.outbox}: {error.strerror or error}") from None
+        log.info("SMS to %s: written to the outbox", to)
 
     async def close(self) -> None:
         return None
