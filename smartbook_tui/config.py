@@ -298,14 +298,15 @@ def load_settings(
 
 
 def save_account(path: Path, account: AccountSettings) -> None:
-    """Write `account` as the [account] section of the settings file `path` (created if need be), atomically.
+    """Write `account` as the [account] section of the settings file `path` (created 0600 if need be, else its
+    mode kept), atomically.
     The other sections, and [account] keys that are not part of an account (domain), are kept as the user wrote
     them. Raises ConfigError when the file cannot be read, is not a valid settings file, or cannot be written."""
     path = path.expanduser()
     try:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
-        text, mode = "", 0o644
+        text, mode = "", 0o600  # private from the start: the file may later hold a server's secrets
     except OSError as exc:
         raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from None
     else:

@@ -174,6 +174,7 @@ def test_save_account_creates_the_file_and_reads_back(tmp_path):
     save_account(config, ALICE)
     assert load_settings(config).account == ALICE
     assert config.read_text().startswith('[account]\nsip_uri = "sip:alice@example.org"\n')
+    assert config.stat().st_mode & 0o777 == 0o600
 
 
 def test_save_account_keeps_the_rest_of_the_file_as_written(tmp_path):
