@@ -3,6 +3,7 @@ SMS gateway writing the codes to an outbox file the tests read, every request re
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import secrets
@@ -409,10 +410,12 @@ class Provider(http.server.BaseHTTPRequestHandler):
     """An SMS provider on 127.0.0.1: records each POST; answers `status` (class attribute, set by the test)."""
 
     status = 500
+    delay = 0.0  # seconds before each answer
     received: list[tuple[dict[str, str], bytes]] = []  # noqa: RUF012 (one provider a test, reset by the fixture)
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        time.sleep(type(self).delay)
         type(self).received.append((dict(self.headers.items()), body))
         self.send_response(type(self).status)
         self.send_header("Content-Length", "0")
@@ -454,6 +457,31 @@ def test_a_failing_http_gateway_is_503_and_counts_no_code(tmp_path, client, prov
     assert (sent["number"], sent["from"]) == (BOB, "smartbook")
     assert sent["message"].startswith("Your smartbook code is ")
     assert "SMS gateway failed (HTTP 500)" in failed.json()["message"]
+
+
+async def test_an_sms_sent_for_a_creation_that_lost_a_race_counts_against_its_numbers_quota(tmp_path, provider):
+    """Two creations of one username for two numbers at once: both codes go out (the provider is slow), one account
+    is made, and the SMS of the other still counts against its number's three a day."""
+    url, handler = provider
+    handler.status, handler.delay = 200, 0.5
+    with run_smartbook_server(tmp_path / "server", "--sms", "http", "--sms-url", url, api=True) as server:
+        async with httpx.AsyncClient(timeout=20) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post(f"{server.api_url}/accounts/public", json={"username": "bob", "phone": number})
+                    for number in (CAROL, ERIN)
+                )
+            )
+            assert sorted(answer.status_code for answer in answers) == [201, 409]
+            assert len(handler.received) == 2
+            lost = (CAROL, ERIN)[[answer.status_code for answer in answers].index(409)]
+            handler.delay = 0.0
+            tries = [
+                await client.post(f"{server.api_url}/accounts/public", json={"username": name, "phone": lost})
+                for name in ("bob2", "bob3", "bob4")
+            ]
+    assert [answer.status_code for answer in tries] == [201, 201, 429]
+    assert tries[-1].json()["error"] == "too_many_sms"
 
 
 def test_a_busy_or_bad_http_address_is_a_one_line_error(tmp_path):
