@@ -74,6 +74,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     code_events = 5                   # codes sent or wrong tries of one account in 30 minutes
     api_rate = 30                     # API requests a minute from one address (0: no limit)
     api_global_rate = 100             # API requests a second from everyone (0: no limit)
+    http_proxies = "127.0.0.1"        # reverse proxies in front of the API whose X-Forwarded-For is believed
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ from pathlib import Path
 import platformdirs
 
 from smartbook_tui.atomic_file import write_atomically
-from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS
+from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, checked_proxies
 from smartbook_tui.server.logs import LOG_FORMATS
 from smartbook_tui.server.sms import parse_header
 from smartbook_tui.settings_writer import replace_section
@@ -170,6 +171,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "code_events": int,
         "api_rate": _NUMBER,
         "api_global_rate": _NUMBER,
+        "http_proxies": str,
     },
 }
 
@@ -261,6 +263,7 @@ class ServerSettings:
     code_events: int | None = None
     api_rate: float | None = None
     api_global_rate: float | None = None
+    http_proxies: str | None = None
 
 
 @dataclass(slots=True)
@@ -409,6 +412,14 @@ def _regions(value: object) -> str | None:
     return None
 
 
+def _proxies(value: object) -> str | None:
+    try:
+        checked_proxies(str(value))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _headers(value: object) -> str | None:
     for entry in value if isinstance(value, list) else ():
         try:
@@ -477,6 +488,7 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "code_events": _at_least_one,
     "api_rate": _not_negative,
     "api_global_rate": _not_negative,
+    "http_proxies": _proxies,
 }
 
 
@@ -554,6 +566,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             code_events=server.get("code_events"),  # type: ignore[arg-type]
             api_rate=_float(server.get("api_rate")),
             api_global_rate=_float(server.get("api_global_rate")),
+            http_proxies=server.get("http_proxies"),  # type: ignore[arg-type]
         ),
         app=AppSettings(
             users_only=app.get("users_only"),  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import platformdirs
 
 from smartbook_tui.config import LEGACY_MODES, LOG_LEVELS, ServerSettings, Settings, load_settings, split_host_port
 from smartbook_tui.server.accounts_api.codes import CodePolicy
-from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, ApiOptions
+from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, ApiOptions, checked_proxies
 from smartbook_tui.server.accounts_api.phones import checked_regions
 from smartbook_tui.server.core import ServerConfig
 from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
@@ -179,6 +179,12 @@ def _add_api_options(run: argparse.ArgumentParser) -> None:
     api = run.add_argument_group("account API", "accounts made from a phone number with a code sent by SMS")
     api.add_argument("--http", metavar="HOST:PORT", help="serve the account API (HTTP, under /api) here")
     api.add_argument(
+        "--http-proxies",
+        metavar="ADDRESS,ADDRESS",
+        help="reverse proxies in front of the API (addresses or networks) whose X-Forwarded-For is believed, so that "
+        "the limits count their clients (default: none, every address is a client)",
+    )
+    api.add_argument(
         "--region", metavar="CC", help=f"ISO region of numbers given in national form (default {DEFAULT_REGION})"
     )
     api.add_argument(
@@ -332,6 +338,7 @@ def api_options(args: argparse.Namespace, saved: ServerSettings) -> ApiOptions |
         sms_url=_given(args.sms_url, saved.sms_url, None),
         sms_headers=tuple(parse_header(text) for text in _given(args.sms_header, saved.sms_header, [])),
         sms_body=_given(args.sms_body, saved.sms_body, DEFAULT_BODY),
+        trusted_proxies=checked_proxies(_given(args.http_proxies, saved.http_proxies, "")),
     )
 
 

@@ -236,7 +236,10 @@ async def _start_api(options: RunOptions, sock: socket.socket, server: _Server, 
 
     assert options.api is not None
     limits = ConnectionLimits(
-        options.max_connections_per_address, options.first_message_timeout, options.message_timeout
+        options.max_connections_per_address,
+        options.first_message_timeout,
+        options.message_timeout,
+        uncapped=options.api.trusted_proxies,
     )
     try:
         return await start_api(

@@ -95,3 +95,31 @@ def test_the_next_request_on_a_kept_connection_has_its_own_deadline(server):
     kept.sendall(INFO.encode()[:20])  # half of the next request, and no more
     assert read_all(kept).startswith(b"HTTP/1.1 408 ")
     kept.close()
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limits(tmp_path):
+    """The operator's proxy (127.0.0.2) is believed: the clients it names are limited one by one, and it is not
+    held to the per-address connection cap; from anywhere else X-Forwarded-For is ignored."""
+    options = ("--http-proxies", "127.0.0.2", "--api-rate", "2", "--max-connections-per-address", "2")
+    with run_smartbook_server(tmp_path / "server", *options, api=True) as server:
+        url = f"{server.api_url}/accounts/%2B33612345678/info-by-phone"
+        proxy = httpx.Client(timeout=WAIT, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        direct = httpx.Client(timeout=WAIT)
+        try:
+
+            def through_proxy(client_address: str) -> int:
+                return proxy.get(url, headers={"X-Forwarded-For": client_address}).status_code
+
+            assert [through_proxy("203.0.113.5") for _ in range(3)] == [404, 404, 429]
+            assert through_proxy("203.0.113.6") == 404  # another client behind the proxy: its own limit
+            spoofed = [direct.get(url, headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code for n in range(3)]
+            assert spoofed == [404, 404, 429]  # not a proxy: counted as itself
+        finally:
+            proxy.close()
+            direct.close()
+        assert server.http is not None
+        held = [connect(server, "127.0.0.2") for _ in range(4)]  # over the cap of 2, and still served
+        for sock in held:
+            sock.sendall(INFO.replace("Host: api", "Host: api\r\nX-Forwarded-For: 203.0.113.9").encode())
+            assert sock.recv(65_536).split(b" ")[1] in (b"404", b"429")
+            sock.close()

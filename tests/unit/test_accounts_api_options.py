@@ -29,6 +29,7 @@ sms_per_number = 2
 code_events = 4
 api_rate = 60
 api_global_rate = 0
+http_proxies = "10.0.0.5, 10.1.0.0/16"
 """
 
 
@@ -76,6 +77,7 @@ def test_every_setting_is_read_and_every_option_wins(tmp_path):
         sms_headers=(("Authorization", "Bearer abc"), ("X-Tag", "smartbook")),
         sms_body='{"n": "$to", "m": "$text"}',
         sms_outbox=default_outbox_path(),
+        trusted_proxies=("10.0.0.5", "10.1.0.0/16"),
     )
     flags = ("--http", "127.0.0.1:9", "--sms", "console", "--sms-outbox", "~/out.jsonl", "--code-lifetime", "1.5")
     options = api_of(*flags, "--sms-countries", "de", "--region", "DE", "--code-tries", "2", config=config)
@@ -101,6 +103,7 @@ def test_every_setting_is_read_and_every_option_wins(tmp_path):
         (("--http", ":80", "--sms-countries", "FR,XX"), "unknown region XX"),
         (("--http", ":80", "--region", "ZZ"), "unknown region ZZ"),
         (("--http", ":80", "--sms-header", "no colon"), "--sms-header wants 'Name: value'"),
+        (("--http", ":80", "--http-proxies", "proxy.example.org"), "'proxy.example.org' is not an IP address"),
     ],
 )
 def test_wrong_options_are_one_line_and_exit_2(argv, message, capsys):
@@ -119,6 +122,8 @@ def test_wrong_options_are_one_line_and_exit_2(argv, message, capsys):
         ("sms_header = [1]", "server.sms_header wants a list of 'Name: value' strings"),
         ("code_lifetime = 0", "server.code_lifetime must be a number above 0"),
         ("api_rate = -1", "server.api_rate must be a number of at least 0"),
+        ('http_proxies = "10.0.0.1/16"', "'10.0.0.1/16' is not an IP address or network"),
+        ('http_proxies = "*"', "'*' is not an IP address or network"),
     ],
 )
 def test_wrong_settings_are_one_line_and_exit_2(tmp_path, line, message, capsys):

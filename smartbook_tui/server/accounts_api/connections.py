@@ -1,9 +1,9 @@
 """The account API's connections, held to the same limits as the SIP port's (the transport options): a host that
 opens connections and never finishes a request cannot take the process's file descriptors, nor keep others out.
 
-* At most `per_address` connections open from one address (`source_key`: an IPv4 address, an IPv6 /64) and
-  `total` from everyone: past either, a new connection is answered 503 with Retry-After and closed at once (logged
-  once a while, not per connection).
+* At most `per_address` connections open from one address (`source_key`: an IPv4 address, an IPv6 /64), but for
+  the operator's reverse proxies (`uncapped`), and `total` from everyone: past either, a new connection is
+  answered 503 with Retry-After and closed at once (logged once a while, not per connection).
 * A request must arrive whole, headers and body, within `first_request` seconds of connecting, and each next one
   within `request` seconds of the previous answer (bytes trickling in do not extend it: slowloris); past that the
   connection is answered 408 and closed. The time the API takes to answer is not counted.
@@ -15,6 +15,7 @@ its h11 protocol, that keeps these books for one server.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class ConnectionLimits:
     per_address: int
     first_request: float  # seconds
     request: float  # seconds
+    uncapped: tuple[str, ...] = ()  # addresses or networks held to `total` alone: the operator's reverse proxies
     total: int = MAX_API_CONNECTIONS
 
 
@@ -66,14 +68,15 @@ class _OpenConnections:
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
         self.by_source: dict[str, int] = {}
+        self.uncapped = [ipaddress.ip_network(network) for network in limits.uncapped]
         self.total = 0
         self.refused = CountedWarning(
             log, "refused %s account API connection(s) over the cap of {cap} (the latest from %s)"
         )
 
-    def admit(self, source: str, now: float) -> bool:
+    def admit(self, host: str, source: str, now: float) -> bool:
         opened = self.by_source.get(source, 0)
-        if opened >= self.limits.per_address:
+        if opened >= self.limits.per_address and not self._uncapped(host):
             self.refused.happened(now, source, cap=f"{self.limits.per_address:,} per address")
             return False
         if self.total >= self.limits.total:
@@ -82,6 +85,13 @@ class _OpenConnections:
         self.by_source[source] = opened + 1
         self.total += 1
         return True
+
+    def _uncapped(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.uncapped)
 
     def release(self, source: str) -> None:
         self.total -= 1
@@ -104,8 +114,9 @@ def guarded_http(limits: ConnectionLimits) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             peer: Any = transport.get_extra_info("peername")
-            source = source_key(peer[0]) if isinstance(peer, tuple) else ""
-            if not book.admit(source, self.loop.time()):
+            host = peer[0] if isinstance(peer, tuple) else ""
+            source = source_key(host)
+            if not book.admit(host, source, self.loop.time()):
                 transport.write(_BUSY)
                 transport.close()
                 return

@@ -80,7 +80,6 @@ async def start_api(
         on_change=on_change,
     )
     app = create_app(flows, RequestLimiter(options.api_rate, options.api_global_rate), authenticator)
-    # no X-Forwarded-For believed: a client would choose the address its limits count
     config = uvicorn.Config(
         BodyLimit(app),
         http=guarded_http(limits),
@@ -88,7 +87,9 @@ async def start_api(
         access_log=False,
         lifespan="off",
         server_header=False,
-        proxy_headers=False,
+        # X-Forwarded-For believed from the operator's proxies alone: a client would choose the address its limits count
+        proxy_headers=bool(options.trusted_proxies),
+        forwarded_allow_ips=list(options.trusted_proxies),
     )
     server = _Uvicorn(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
