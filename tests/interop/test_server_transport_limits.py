@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, StreamParser, parse_message
+from tests.peers import tls
 from tests.peers.smartbook_server import DOMAIN, SmartbookServer, run_smartbook_server
+from tests.peers.tls import make_certificates
 
 WAIT = 10.0  # how long a socket waits before the test gives up on a hung server; never what a test asserts
 OTHER_ADDRESS = "127.0.0.2"
@@ -267,3 +269,39 @@ def test_a_one_address_udp_flood_leaves_another_address_served(tmp_path: Path) -
         assert sum(answers) >= 0.9 * len(answers), f"{sum(answers)} of {len(answers)} answered"
         assert "over the budget of 2,000 a second per address" in server.log
         assert "the kernel gave" in server.log
+
+
+# ------------------------------------------------------------------------------------- 8. TLS before its handshake
+
+
+def answered_over_tls(server: SmartbookServer, certificates: tls.TestCertificates) -> int:
+    """An OPTIONS over a new TLS connection from the other address: the status of its answer."""
+    assert server.tls is not None
+    raw = socket.create_connection(server.tls, timeout=WAIT, source_address=(OTHER_ADDRESS, 0))
+    with certificates.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as secure:
+        secure.sendall(options(secure.getsockname(), "TLS").to_bytes())
+        parser = StreamParser()
+        while True:
+            for message in parser.feed(secure.recv(65_536)):
+                if isinstance(message, SipResponse):
+                    return message.status
+
+
+def test_tls_connections_count_against_the_cap_and_the_deadline_before_their_handshake(tmp_path: Path) -> None:
+    """A host that opens TLS connections and never says hello holds at most its cap of them, each for the
+    first-message deadline; a TLS client elsewhere is served meanwhile."""
+    certificates = make_certificates(tmp_path)
+    tls_options = ("--tls-cert", str(certificates.cert), "--tls-key", str(certificates.key), "--tls-port", "0")
+    limits = ("--max-connections-per-address", "5", "--first-message-timeout", "3")
+    with run_smartbook_server(tmp_path / "server", *tls_options, *limits, accounts=[("alice", None)]) as server:
+        assert server.tls is not None
+        mute = [socket.create_connection(server.tls, timeout=WAIT) for _ in range(8)]  # no ClientHello
+        try:
+            time.sleep(0.3)
+            refused_at_once = sum(closed_by_server(sock, 0) for sock in mute)
+            assert refused_at_once == 3  # the five under the cap wait for their hello
+            assert answered_over_tls(server, certificates) == 200
+            assert all(closed_by_server(sock, WAIT) for sock in mute)  # the first-message deadline ends the rest
+        finally:
+            for sock in mute:
+                sock.close()

@@ -102,7 +102,6 @@ DEFAULT_UDP_RATE = 2_000.0  # datagrams a second from one address; a core's rate
 DEFAULT_UDP_BUFFER = 4 * 1024 * 1024
 
 _BIND_ATTEMPTS = 8  # port 0: tries at a port free for both TCP and UDP
-_TLS_HANDSHAKE_TIMEOUT = 10.0
 _TLS_SHUTDOWN_TIMEOUT = 5.0
 _PING = b"\r\n\r\n"
 _LINGER = 2.0  # seconds a connection refused for a body too large waits for its peer to close
@@ -131,9 +130,12 @@ class PeerGone(ConnectionLost):
 class _Connection(asyncio.Protocol):
     """One accepted TCP or TLS connection."""
 
-    def __init__(self, listener: Listener, transport_name: str) -> None:
+    def __init__(self, listener: Listener, transport_name: str, tls: ssl.SSLContext | None = None) -> None:
         self._listener = listener
         self.name = transport_name
+        self._tls = tls  # the handshake starts once the connection is counted: see `_start_tls`
+        self._handshake: asyncio.Task[None] | None = None
+        self._early: list[bytes] | None = [] if tls is not None else None  # read before `start_tls` returned
         self._parser = StreamParser(listener._max_body)
         self._transport: asyncio.Transport | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
@@ -153,10 +155,37 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         peername = transport.get_extra_info("peername") or ("", 0)
+        if self._tls is not None:
+            transport.pause_reading()  # the handshake reads first
         self._listener._accept(self, transport, (peername[0], peername[1]))
+        if self._tls is not None and self.peer is not None:
+            self._handshake = self._listener._loop.create_task(self._start_tls(transport, self._tls))
+
+    async def _start_tls(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
+        """The TLS handshake of a connection already counted against its address's cap, under its first-message
+        deadline: a host cannot hold more connections in handshakes than its cap, nor keep one longer."""
+        try:
+            secure = await self._listener._loop.start_tls(
+                raw, self, context, server_side=True, ssl_shutdown_timeout=_TLS_SHUTDOWN_TIMEOUT
+            )
+        except OSError as error:  # ssl.SSLError, a reset, a timeout
+            if not self.closing:
+                log.debug("the TLS handshake of %s failed: %s", self.where, error_reason(error))
+            raw.abort()
+            self.connection_lost(error)
+            return
+        if secure is None or self.closing:
+            return
+        self._transport = secure
+        early, self._early = self._early or [], None
+        for data in early:  # decrypted before this coroutine went on: an answer must go out encrypted
+            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         if self.closing or self.peer is None:
+            return
+        if self._early is not None:
+            self._early.append(data)
             return
         now = self._last_activity = self._listener._loop.time()
         if _PING in data and not self._parser.buffered and is_keepalive(data):
@@ -665,15 +694,9 @@ async def start_listener(
         if tls is not None and tls_sock is not None:
             bound = tls_sock.getsockname()
             listener.tls_address = (bound[0], bound[1])
+            context = tls
             listener._servers.append(
-                await loop.create_server(
-                    lambda: _Connection(listener, "TLS"),
-                    sock=tls_sock,
-                    backlog=1024,
-                    ssl=tls,
-                    ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT,
-                    ssl_shutdown_timeout=_TLS_SHUTDOWN_TIMEOUT,
-                )
+                await loop.create_server(lambda: _Connection(listener, "TLS", context), sock=tls_sock, backlog=1024)
             )
     except BaseException:
         listener.close()
