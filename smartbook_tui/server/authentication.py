@@ -112,9 +112,10 @@ class Authenticator:
             else:
                 self._ha1s.pop(username, None)
 
-    def challenges(self, now: float, *, stale: bool = False) -> list[str]:
-        """The Digest challenges to send (one per algorithm)."""
-        return self._verifier.challenge(now, stale=stale)
+    def challenges(self, now: float, address: str, *, stale: bool = False) -> list[str]:
+        """The Digest challenges to send to `address` (its `source_key`), one per algorithm: their nonce serves from
+        there alone."""
+        return self._verifier.challenge(now, stale=stale, bound_to=address)
 
     def check(
         self, credentials: Iterable[str], *, method: str, uri: str, address: str, now: float, waiting_too: bool = False
@@ -135,7 +136,7 @@ class Authenticator:
                 return self._ha1(username, algorithm, waiting_too=waiting_too)
 
             try:
-                verdict = self._verifier.verify(value, method=method, uri=uri, ha1=ha1, now=now)
+                verdict = self._verifier.verify(value, method=method, uri=uri, ha1=ha1, now=now, bound_to=address)
             except _HeldBack as held:
                 log.debug("held back a sign-in as %.40r from %s for %.0f s", held.account, address, held.wait)
                 return HeldBack(held.wait)
@@ -159,11 +160,12 @@ class Authenticator:
         Retry-After for a try the backoff holds back."""
         registrar = request.method == "REGISTER"
         header = "Authorization" if registrar else "Proxy-Authorization"
+        address = source_key(peer.address[0])
         outcome = self.check(
             digest_credentials(request.headers.get_all(header)),
             method=request.method,
             uri=request.uri,
-            address=source_key(peer.address[0]),
+            address=address,
             now=now,
         )
         if isinstance(outcome, SignedIn):
@@ -181,7 +183,7 @@ class Authenticator:
             else (407, "Proxy Authentication Required", "Proxy-Authenticate")
         )
         response = response_to(request, status, reason)
-        for value in self.challenges(now, stale=outcome.stale):
+        for value in self.challenges(now, address, stale=outcome.stale):
             response.headers.add(challenge, value)
         return response
 

@@ -7,10 +7,15 @@ or draws random numbers: the caller passes `now` (seconds, from one clock: `time
 secret (`os.urandom(32)` at each start is right: nonces only live for minutes, and a new secret also voids the
 nonces of the previous run, whose nonce counts this process never saw).
 
-Nonces are stateless: `base64url(issued || serial || HMAC-SHA256(secret, realm, issued, serial)[:16])`, `issued`
-being `now` as a big-endian double and `serial` a counter of this verifier, so that two challenges sent in the same
-instant still carry distinct nonces (each nonce has nonce counts of its own). A nonce that does not decode, or whose
-MAC does not match (tampered, issued for another realm, or under another secret), was not issued here.
+Nonces are stateless: `base64url(issued || serial || MAC(realm, issued, serial) || MAC(..., to))`, each MAC the
+first 8 bytes of an HMAC-SHA256 under the secret, `issued` being `now` as a big-endian double and `serial` a counter
+of this verifier, so that two challenges sent in the same instant still carry distinct nonces (each nonce has nonce
+counts of its own). A nonce that does not decode, or whose first MAC does not match (tampered, issued for another
+realm, or under another secret), was not issued here. The second binds the nonce to whom it was sent (`bound_to`:
+the caller's `source_key` of the client): a nonce answered from elsewhere is `Stale`, so that its response is never
+checked. Over UDP a sender's address can be forged, but a nonce only reaches the address it was sent to: whoever
+forges the real user's address cannot make failed tries count against that user's address, and a client whose
+address changed simply answers a fresh challenge.
 
 The only state is the replay map: nonce -> highest nonce count (nc) accepted with it, least recently used first,
 capped at `replay_cache_size` entries (10,000 by default, about 2.5 MB). A request is accepted only when its nc is
@@ -30,7 +35,8 @@ RFC 7616 `username*` form is read as a missing username.
 Every `Verdict` carries what the caller needs to answer:
 
 * `Accepted(username, algorithm)`: go on with the request.
-* `Stale(reason)`: the response was right but the nonce is too old: challenge again with `stale=True`.
+* `Stale(reason)`: the response was right but the nonce is too old, or the nonce was sent to another address
+  (its response unchecked): challenge again with `stale=True`.
 * `Refused(reason)`: challenge again (401 / 407). The reason is for the server's log only; a wrong password and an
   unknown user get the very same one (`CREDENTIALS_REFUSED`), after the same work, so users cannot be enumerated.
 * `Malformed(reason)`: answer 400 with the one-line reason.
@@ -101,10 +107,11 @@ class Malformed:
 Verdict: TypeAlias = Accepted | Stale | Refused | Malformed
 
 _NONCE_MAC_LABEL = b"smartbook digest nonce\x00"
+_BINDING_MAC_LABEL = b"smartbook digest nonce to\x00"
 _OPAQUE_LABEL = b"smartbook digest opaque\x00"
 _ISSUED = struct.Struct(">dQ")  # issued (seconds), serial
-_MAC_BYTES = 16
-_NONCE_BYTES = _ISSUED.size + _MAC_BYTES
+_MAC_BYTES = 8  # each of the two
+_NONCE_BYTES = _ISSUED.size + 2 * _MAC_BYTES
 _NONCE_COUNT_DIGITS = 8
 _MIN_SECRET_BYTES = 16
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -191,38 +198,42 @@ class DigestVerifier:
 
     # -------------------------------------------------------------------------------------------- nonces
 
-    def _mac(self, issued_and_serial: bytes) -> bytes:
-        message = _NONCE_MAC_LABEL + self._realm_bytes + b"\x00" + issued_and_serial
+    def _mac(self, label: bytes, issued_and_serial: bytes, bound_to: str = "") -> bytes:
+        message = label + self._realm_bytes + b"\x00" + issued_and_serial + bound_to.encode("utf-8", "replace")
         return hmac.new(self._secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
 
-    def _new_nonce(self, now: float) -> str:
+    def _new_nonce(self, now: float, bound_to: str) -> str:
         self._serial += 1
         head = _ISSUED.pack(now, self._serial)
-        return base64.urlsafe_b64encode(head + self._mac(head)).decode().rstrip("=")
+        macs = self._mac(_NONCE_MAC_LABEL, head) + self._mac(_BINDING_MAC_LABEL, head, bound_to)
+        return base64.urlsafe_b64encode(head + macs).decode().rstrip("=")
 
-    def _read_nonce(self, nonce: str) -> tuple[float, int] | None:
-        """(issued, serial) of a nonce this verifier issued; None for any other text."""
+    def _read_nonce(self, nonce: str, bound_to: str) -> tuple[float, int, bool] | None:
+        """(issued, serial, sent to `bound_to`) of a nonce this verifier issued; None for any other text."""
         if len(nonce) != math.ceil(_NONCE_BYTES * 4 / 3) or not nonce.isascii():
             return None
         try:
             raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
         except (binascii.Error, ValueError):
             return None
-        head, mac = raw[: _ISSUED.size], raw[_ISSUED.size :]
-        if len(raw) != _NONCE_BYTES or not hmac.compare_digest(mac, self._mac(head)):
+        if len(raw) != _NONCE_BYTES:
+            return None
+        head, mac, binding = raw[: _ISSUED.size], raw[_ISSUED.size : -_MAC_BYTES], raw[-_MAC_BYTES:]
+        if not hmac.compare_digest(mac, self._mac(_NONCE_MAC_LABEL, head)):
             return None
         issued, serial = _ISSUED.unpack(head)
-        return issued, serial
+        return issued, serial, hmac.compare_digest(binding, self._mac(_BINDING_MAC_LABEL, head, bound_to))
 
     # -------------------------------------------------------------------------------------------- challenges
 
-    def challenge(self, now: float, *, stale: bool = False) -> list[str]:
+    def challenge(self, now: float, *, stale: bool = False, bound_to: str = "") -> list[str]:
         """The `WWW-Authenticate` (401) or `Proxy-Authenticate` (407) values to send: one per offered algorithm, in
-        the order offered, all with one fresh nonce, qop="auth" and the opaque value; `stale=true` when the client's
-        last response was right but its nonce had expired (a `Stale` verdict)."""
+        the order offered, all with one fresh nonce for `bound_to` (whom it is sent to), qop="auth" and the opaque
+        value; `stale=true` when the client's last response may be right but its nonce would not do (a `Stale`
+        verdict)."""
         if not math.isfinite(now):
             raise ValueError("now must be a finite number of seconds")
-        nonce = self._new_nonce(now)
+        nonce = self._new_nonce(now, bound_to)
         tail = ", stale=true" if stale else ""
         return [
             f'Digest realm={_quoted(self.realm)}, nonce="{nonce}", opaque="{self._opaque}", '
@@ -240,9 +251,10 @@ class DigestVerifier:
         uri: str,
         ha1: Callable[[str, str], str | None],
         now: float,
+        bound_to: str = "",
     ) -> Verdict:
         """Check one `Authorization` / `Proxy-Authorization` value against the request it came with (`method`, and
-        `uri` its Request-URI as on the request line).
+        `uri` its Request-URI as on the request line), from `bound_to` (as given to `challenge`).
 
         `ha1(username, algorithm)` gives H(username:realm:password) in hex for "MD5" or "SHA-256" (so
         `lambda user, algorithm: store.ha1(user, domain, algorithm)`), or None for no such (activated) user; it is
@@ -256,8 +268,8 @@ class DigestVerifier:
         problem = _form_problem(params)
         if problem is not None:
             return problem
-        offer = self._match_offer(params, uri)
-        if isinstance(offer, Refused):
+        offer = self._match_offer(params, uri, bound_to)
+        if isinstance(offer, Refused | Stale):
             return offer
         algorithm, issued_at, serial = offer
         if not self._response_matches(params, algorithm, method, ha1):
@@ -274,9 +286,11 @@ class DigestVerifier:
         self._record(nonce, issued_at, serial, nc)
         return Accepted(params["username"], algorithm.name)
 
-    def _match_offer(self, params: dict[str, str], request_uri: str) -> Refused | tuple[_Algorithm, float, int]:
+    def _match_offer(
+        self, params: dict[str, str], request_uri: str, bound_to: str
+    ) -> Refused | Stale | tuple[_Algorithm, float, int]:
         """The algorithm, and the nonce's issue time and serial, when the credentials answer one of our challenges
-        for this request; else why not. Nothing here depends on the account."""
+        for this request, sent to `bound_to`; else why not. Nothing here depends on the account."""
         if params["realm"] != self.realm:
             return Refused(f"the credentials are for the realm {_show(params['realm'])}")
         algorithm_name = params.get("algorithm", "MD5")  # RFC 2617: no algorithm means MD5
@@ -285,9 +299,7 @@ class DigestVerifier:
             return Refused(f"the algorithm {_show(algorithm_name)} was not offered")
         if params.get("userhash", "false").lower() != "false":
             return Refused("userhash was not offered")
-        nonce = params["nonce"]
-        seen = self._nonce_counts.get(nonce)  # a nonce in use: read and checked when it was first answered
-        issued = seen[:2] if seen is not None else self._read_nonce(nonce)
+        issued = self._read_nonce(params["nonce"], bound_to)
         if issued is None:
             return Refused("the nonce was not issued here (forged, for another realm, or from before a restart)")
         opaque = params.get("opaque")  # optional: the nonce carries all the state, the opaque value nothing
@@ -295,7 +307,10 @@ class DigestVerifier:
             return Refused("the opaque value is not the one sent with the challenge")
         if not _same_resource(params["uri"], request_uri):
             return Refused("the uri parameter does not match the Request-URI")
-        return algorithm, *issued
+        issued_at, serial, to_this_sender = issued
+        if not to_this_sender:
+            return Stale("the nonce was sent to another address")
+        return algorithm, issued_at, serial
 
     def _response_matches(
         self, params: dict[str, str], algorithm: _Algorithm, method: str, ha1: Callable[[str, str], str | None]

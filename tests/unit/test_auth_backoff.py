@@ -146,6 +146,19 @@ def test_fifty_wrong_passwords_are_held_back_while_the_user_elsewhere_signs_in_a
     assert sign_in(server, "alice", PASSWORD, guesser, 5.0).status == 503  # the right password too: not checked
 
 
+def test_wrong_passwords_sent_from_a_forged_udp_address_cannot_hold_back_the_user_there(store: Store) -> None:
+    """A guesser gets its nonces at its own address and sends its tries with the user's address forged (UDP): the
+    nonces were not sent there, so the tries are stale, never failures, and the user there signs in at once."""
+    server = make_server(store, rate_limit=0, auth_failures=5)
+    guesser, forged = Peer(address=(GUESSER, 5060)), Peer(address=(USER, 5060))
+    statuses = [
+        answer(server, signed_try(server, "alice", "not the password", guesser, 0.0), forged, 0.0).status
+        for _ in range(30)
+    ]
+    assert statuses == [401] * 30
+    assert sign_in(server, "alice", PASSWORD, forged, 1.0).status == 200
+
+
 def test_a_held_back_name_without_an_account_looks_like_one_with_an_account(store: Store) -> None:
     server = make_server(store, rate_limit=0, auth_failures=5)
     guesser = Peer(address=(GUESSER, 5060))

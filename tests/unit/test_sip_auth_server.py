@@ -335,8 +335,9 @@ def test_a_shorter_lifetime():
 
 
 def _tampered(nonce: str) -> str:
-    last = nonce[-5]
-    return nonce[:-5] + ("A" if last != "A" else "B") + nonce[-4:]
+    """One character of the first MAC (bytes 16 to 23 of the nonce) changed."""
+    changed = nonce[25]
+    return nonce[:25] + ("A" if changed != "A" else "B") + nonce[26:]
 
 
 @pytest.mark.parametrize(
@@ -362,6 +363,26 @@ def test_a_nonce_not_issued_here_is_refused(verifier, forge):
     verdict = verify(verifier, credentials(verifier, nonce=forged, opaque=opaque))
     assert isinstance(verdict, Refused)
     assert "not issued here" in verdict.reason
+
+
+def test_a_nonce_answered_from_another_address_is_stale_and_its_response_never_checked(verifier):
+    """A nonce serves from the address it was sent to alone: one answered from elsewhere (a forged UDP source) is
+    stale before its response is looked at, so no account's HA1 is read and no failure can be pinned on the address;
+    the client there is simply challenged again."""
+    challenge = parse_challenge(verifier.challenge(NOW, bound_to="192.0.2.7")[0])
+    value = credentials(verifier, nonce=challenge.nonce, opaque=challenge.opaque)
+    looked_up: list[str] = []
+
+    def ha1(user: str, algorithm: str) -> str | None:
+        looked_up.append(user)
+        return accounts()(user, algorithm)
+
+    elsewhere = verifier.verify(value, method="REGISTER", uri=URI, ha1=ha1, now=NOW, bound_to="198.51.100.9")
+    assert isinstance(elsewhere, Stale)
+    assert "another address" in elsewhere.reason
+    assert looked_up == []
+    there = verifier.verify(value, method="REGISTER", uri=URI, ha1=ha1, now=NOW, bound_to="192.0.2.7")
+    assert there == Accepted("alice", "SHA-256")
 
 
 def test_a_replayed_or_lower_nonce_count_is_refused(verifier):

@@ -46,9 +46,9 @@ class Guards:
             account = self._flows.token_account(credentials.strip())
             if account is not None:
                 return account
-            raise self._refusal("the token is unknown or has expired: sign in again")
+            raise self._refusal(request, "the token is unknown or has expired: sign in again")
         if scheme.lower() != "digest":
-            raise self._refusal("sign in: Digest with the SIP credentials, or a Bearer token")
+            raise self._refusal(request, "sign in: Digest with the SIP credentials, or a Bearer token")
         uri = request.scope.get("raw_path", b"").decode("latin-1")
         if request.url.query:
             uri += "?" + request.url.query
@@ -63,7 +63,7 @@ class Guards:
                 raise ApiError(
                     403, "account_not_activated", f"{account.name} is not activated: give the code sent by SMS"
                 )
-            raise self._refusal("the user name or password is wrong")
+            raise self._refusal(request, "the user name or password is wrong")
         if isinstance(outcome, HeldBack):
             wait = math.ceil(outcome.wait)
             raise ApiError(
@@ -73,13 +73,14 @@ class Guards:
                 retry_after=wait,
             )
         if isinstance(outcome, Broken):
-            raise self._refusal(f"{outcome.reason}: answer the Digest challenge")
+            raise self._refusal(request, f"{outcome.reason}: answer the Digest challenge")
         assert isinstance(outcome, Challenge)
-        raise self._refusal("the user name or password is wrong", stale=outcome.stale)
+        raise self._refusal(request, "the user name or password is wrong", stale=outcome.stale)
 
-    def _refusal(self, message: str, *, stale: bool = False) -> ApiError:
-        """401 with a fresh Digest challenge (one per algorithm)."""
-        return ApiError(401, "unauthorized", message, challenges=self._authenticator.challenges(_now(), stale=stale))
+    def _refusal(self, request: Request, message: str, *, stale: bool = False) -> ApiError:
+        """401 with a fresh Digest challenge (one per algorithm) for the client's address."""
+        challenges = self._authenticator.challenges(_now(), _address(request), stale=stale)
+        return ApiError(401, "unauthorized", message, challenges=challenges)
 
 
 def _address(request: Request) -> str:
