@@ -33,6 +33,7 @@ __all__ = [
     "SipRequest",
     "SipResponse",
     "StreamParser",
+    "Unframed",
     "canonical_header_name",
     "is_keepalive",
     "parse_message",
@@ -49,6 +50,16 @@ class BodyOverLimit(SipParseError):
     request can be answered 413 before the connection closes."""
 
     head: SipMessage | None = None
+
+
+class Unframed(SipParseError):
+    """A message on a stream whose Content-Length is missing, not a number or given twice differently: its end
+    cannot be found. `head` is the message without its body, so that a request can be answered 400 before the
+    connection closes."""
+
+    def __init__(self, reason: str, head: SipMessage) -> None:
+        super().__init__(reason)
+        self.head = head
 
 
 # RFC 3261 7.3.3 and the registrations of later RFCs (IANA "Header Fields" registry, compact forms).
@@ -743,6 +754,22 @@ class StreamParser:
         self._position = 0
         return messages
 
+    def _body_length(self, head: _StartLine, headers: Headers, defect: str | None) -> int:
+        """The body length the Content-Length gives; BodyOverLimit or Unframed, with the message's head."""
+        try:
+            length = _content_length(headers, self._max_body)
+        except BodyOverLimit as error:
+            error.head = _message(head, headers, b"", defect)
+            raise
+        except SipParseError as error:
+            raise Unframed(str(error), _message(head, headers, b"", defect)) from None
+        if length is None:
+            raise Unframed(
+                "a message on a TCP/TLS stream has no Content-Length, so it cannot be framed",
+                _message(head, headers, b"", defect),
+            )
+        return length
+
     def _next(self) -> SipMessage | None:
         buffer = self._buffer
         if self._pending is None:
@@ -767,13 +794,7 @@ class StreamParser:
             if end.start() - start > MAX_HEADER_BYTES:
                 raise SipParseError(f"the message headers are over the {MAX_HEADER_BYTES}-byte limit; refused")
             head, headers, defect = _parse_head(bytes(buffer[start : end.start()]))
-            try:
-                length = _content_length(headers, self._max_body)
-            except BodyOverLimit as error:
-                error.head = _message(head, headers, b"", defect)
-                raise
-            if length is None:
-                raise SipParseError("a message on a TCP/TLS stream has no Content-Length, so it cannot be framed")
+            length = self._body_length(head, headers, defect)
             self._pending = (head, headers, defect, end.end() - start, length)
         head, headers, defect, head_length, length = self._pending
         body_start = self._position + head_length

@@ -18,7 +18,8 @@ the client's `TransportError` family.
   when a header the caller reads later is malformed (the caller answers 400 to that). A message over the
   datagram size cannot be sent: `MessageTooLarge`. The socket asks for `udp_buffer`-byte kernel buffers.
 * TCP and TLS: bytes that break a connection's framing close that connection (one log line), never the listener;
-  a request whose Content-Length is over `max_body` is answered 413 first (its body cannot be skipped);
+  a request whose Content-Length is over `max_body` is answered 413 first (its body cannot be skipped), one
+  with no usable Content-Length 400 (its end cannot be found);
   a double-CRLF keep-alive ping between messages is answered with a CRLF pong (RFC 5626 section 4.4.1). Over
   `max_connections` open connections, or `max_connections_per_address` from one address (`source_key`: an IPv4
   address, an IPv6 /64), a new one is closed at once, logged once a while rather than per connection. Deadlines
@@ -54,6 +55,7 @@ from smartbook_tui.sip.message import (
     SipRequest,
     SipResponse,
     StreamParser,
+    Unframed,
     is_keepalive,
 )
 from smartbook_tui.sip.peer import Peer
@@ -198,8 +200,12 @@ class _Connection(asyncio.Protocol):
             self._listener._deliver(message, self.peer)
         if error is None or self.closing:
             return
-        if isinstance(error, BodyOverLimit) and isinstance(error.head, SipRequest) and error.head.method != "ACK":
-            self._refuse_too_large(error.head, error)
+        head = error.head if isinstance(error, BodyOverLimit | Unframed) else None
+        if isinstance(head, SipRequest) and head.method != "ACK":
+            if isinstance(error, BodyOverLimit):
+                self._refuse_before_closing(head, 413, "Request Entity Too Large", error)
+            else:
+                self._refuse_before_closing(head, 400, f"Bad Request ({str(error)[:120]})", error)
             return
         log.info("closed the %s connection from %s: it sent data that is not SIP (%s)", self.name, self.where, error)
         self.abort()
@@ -267,16 +273,17 @@ class _Connection(asyncio.Protocol):
         with contextlib.suppress(PeerGone):
             self.write(data, self._listener._max_write_buffer)
 
-    def _refuse_too_large(self, request: SipRequest, error: BodyOverLimit) -> None:
-        """Answer 413 to a request whose body is over the cap, then close: the stream cannot skip the body."""
+    def _refuse_before_closing(self, request: SipRequest, status: int, reason: str, error: SipParseError) -> None:
+        """Answer a request the stream cannot carry on from (a body over the cap, which cannot be skipped, or no
+        usable Content-Length), then close."""
         what = describe_message(request)
-        log.info("answered 413 to the %s from %s and closed the connection: %s", what, self.where, error)
+        log.info("answered %d to the %s from %s and closed the connection: %s", status, what, self.where, error)
         headers = request.headers.only("Via", "From", "To", "Call-ID", "CSeq")
         with contextlib.suppress(SipParseError):
             to = request.headers.get("To")
             if to and request.to_tag is None:  # RFC 3261 8.2.6.2
                 headers.set("To", f"{to};tag={secrets.token_hex(4)}")
-        self._write_raw(SipResponse(413, "Request Entity Too Large", headers).to_bytes())
+        self._write_raw(SipResponse(status, reason, headers).to_bytes())
         self._linger()
 
     def _linger(self) -> None:

@@ -70,7 +70,8 @@ def read(name: str) -> bytes:
     return (DIRECTORY / f"{name}.dat").read_bytes()
 
 
-# Over TCP a message is framed by its Content-Length (RFC 3261 18.3): without a usable one the stream is lost and
-# the server closes the connection; clerr's 9999 bytes would be waited for, so it is a datagram's case only.
+# Over TCP a message is framed by its Content-Length (RFC 3261 18.3): without a usable one the stream is lost, and
+# the server answers 400 and closes the connection; clerr's 9999 bytes would be waited for, so it is a datagram's
+# case only.
 UNFRAMED = ("ncl", "mcl01", "inv2543")
 DATAGRAM_ONLY = ("clerr",)
