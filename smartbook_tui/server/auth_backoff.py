@@ -13,8 +13,11 @@ address, an IPv6 /64):
   guesser may have an account of its own, only forgotten after `forget` seconds without a failure.
 
 After `failures` failures in a row on a streak, the next try waits 1 s, and each further failure doubles the wait
-(2, 4, 8... s) up to `longest` seconds: a try in that time is refused (the caller answers 503 with Retry-After)
-without its response being checked, so it is neither a guess nor a failure. From one address that is `failures`
+(2, 4, 8... s) up to `longest` seconds (`account_longest` for the per-account streak, the one that holds back the
+real user on a network new to the account: 60 s by default, so that a guesser spread over many addresses costs
+that user a minute at most, while its guesses stay under 1,500 a day for all its addresses together): a try in
+that time is refused (the caller answers 503 with Retry-After) without its response being checked, so it is
+neither a guess nor a failure. From one address that is `failures`
 quick guesses, then about one guess per doubling delay, then one per `longest`: 10 + 10 in the first 17 minutes,
 then 6 an hour, where an unchecked guesser makes hundreds a second. The default leaves room for the user's own
 client with a mistyped password: at its start it answers a handful of challenges (pjsua answers a REGISTER's twice,
@@ -83,6 +86,7 @@ class AuthBackoff:
         failures: int = DEFAULT_FAILURES,
         *,
         longest: float = 600.0,
+        account_longest: float = 60.0,
         forget: float = 3_600.0,
         trust_for: float = 86_400.0,
         capacity: int = 20_000,
@@ -92,6 +96,7 @@ class AuthBackoff:
             raise ValueError("the number of failures before the backoff cannot be negative")
         self.failures = failures
         self.longest = longest
+        self.account_longest = account_longest
         self.forget = forget
         self.trust_for = trust_for
         self._pairs = _Table(capacity)
@@ -117,7 +122,7 @@ class AuthBackoff:
         pair = self._count(self._pairs, (account, address), now)
         if not self._trusted_now(account, address, now):
             if pair.count == 1:  # the address's first failure on the account in a row
-                self._count(self._accounts, account, now)
+                self._count(self._accounts, account, now, self.account_longest)
             self._count(self._addresses, address, now)
         return self.wait(account, address, now)
 
@@ -136,12 +141,13 @@ class AuthBackoff:
     def _trusted_now(self, account: str, address: str, now: float) -> bool:
         return now - self._trusted.get((account, address), -math.inf) <= self.trust_for
 
-    def _count(self, table: _Table, key: Hashable, now: float) -> _Streak:
+    def _count(self, table: _Table, key: Hashable, now: float, longest: float | None = None) -> _Streak:
         streak = table.touch(key)
         if now - streak.last > self.forget:
             streak.count = 0
         streak.count += 1
         streak.last = now
         if streak.count >= self.failures:
-            streak.until = now + min(self.longest, 2.0 ** (streak.count - self.failures))
+            wait = 2.0 ** min(streak.count - self.failures, 64)
+            streak.until = now + min(self.longest if longest is None else longest, wait)
         return streak

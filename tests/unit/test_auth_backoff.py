@@ -79,6 +79,16 @@ def test_guessers_on_many_addresses_hold_back_new_addresses_but_not_a_trusted_on
     assert backoff.wait("alice", "198.18.0.1", 3_600.0) == 0.0
 
 
+def test_guessers_spread_over_many_addresses_cost_the_user_on_a_new_network_a_minute_at_most() -> None:
+    backoff = AuthBackoff(5)
+    for number in range(5_000):  # a guesser with a new address for each try, one a second
+        address = f"10.{number // 65_536}.{number // 256 % 256}.{number % 256}"
+        if backoff.wait("alice", address, float(number)) == 0:
+            backoff.failed("alice", address, float(number))
+    assert 0 < backoff.wait("alice", "198.18.0.1", 5_000.0) <= 60.0  # her phone on a new network
+    assert backoff.wait("alice", "10.0.0.1", 5_000.0) <= 60.0
+
+
 def test_a_trusted_address_is_held_back_by_its_own_failures_only() -> None:
     backoff = AuthBackoff(5)
     backoff.succeeded("alice", USER, 0.0)
