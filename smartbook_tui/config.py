@@ -57,6 +57,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     first_message_timeout = 5         # seconds a new connection has to send one whole message
     message_timeout = 10              # seconds a message has to arrive whole once begun (TCP, TLS)
     udp_rate = 2000                   # UDP datagrams a second read from one address (0: no limit)
+    stream_rate = 2000                # SIP messages a second read from one address over TCP and TLS (0: no limit)
     udp_buffer = 4194304              # bytes of UDP socket buffers asked of the kernel
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
     log_format = "text"               # text, or json (one object a line)
@@ -154,6 +155,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "first_message_timeout": _NUMBER,
         "message_timeout": _NUMBER,
         "udp_rate": _NUMBER,
+        "stream_rate": _NUMBER,
         "udp_buffer": int,
         "log_level": str,
         "log_format": str,
@@ -246,6 +248,7 @@ class ServerSettings:
     first_message_timeout: float | None = None
     message_timeout: float | None = None
     udp_rate: float | None = None
+    stream_rate: float | None = None
     udp_buffer: int | None = None
     log_level: str | None = None
     log_format: str | None = None
@@ -474,6 +477,7 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "first_message_timeout": _positive,
     "message_timeout": _positive,
     "udp_rate": _not_negative,
+    "stream_rate": _not_negative,
     "udp_buffer": _at_least_one,
     "log_level": _one_of(LOG_LEVELS),
     "log_format": _one_of(LOG_FORMATS),
@@ -549,6 +553,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             first_message_timeout=_float(server.get("first_message_timeout")),
             message_timeout=_float(server.get("message_timeout")),
             udp_rate=_float(server.get("udp_rate")),
+            stream_rate=_float(server.get("stream_rate")),
             udp_buffer=server.get("udp_buffer"),  # type: ignore[arg-type]
             log_level=server.get("log_level"),  # type: ignore[arg-type]
             log_format=server.get("log_format"),  # type: ignore[arg-type]

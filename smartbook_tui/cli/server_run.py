@@ -28,6 +28,7 @@ from smartbook_tui.sip.aio.listener import (
     DEFAULT_FIRST_MESSAGE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_STREAM_RATE,
     DEFAULT_UDP_BUFFER,
     DEFAULT_UDP_RATE,
 )
@@ -165,6 +166,14 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"UDP datagrams a second read from one address; past it they are dropped unread, so that a flood "
         f"cannot crowd out the others (default {DEFAULT_UDP_RATE:g}; 0: no limit)",
+    )
+    transport.add_argument(
+        "--stream-rate",
+        type=_non_negative_float,
+        metavar="N",
+        help=f"SIP messages a second read from one address over TCP and TLS; past it its connections are not read "
+        f"until it is back under, so that a flood waits in its own buffers (default {DEFAULT_STREAM_RATE:g}; 0: no "
+        f"limit, for a proxy in front)",
     )
     transport.add_argument(
         "--udp-buffer",
@@ -305,6 +314,7 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         ),
         message_timeout=_given(args.message_timeout, saved.message_timeout, DEFAULT_MESSAGE_TIMEOUT),
         udp_rate=_given(args.udp_rate, saved.udp_rate, DEFAULT_UDP_RATE),
+        stream_rate=_given(args.stream_rate, saved.stream_rate, DEFAULT_STREAM_RATE),
         udp_buffer=_given(args.udp_buffer, saved.udp_buffer, DEFAULT_UDP_BUFFER),
     )
 

@@ -29,6 +29,7 @@ from smartbook_tui.sip.aio.listener import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     DEFAULT_MESSAGE_TIMEOUT,
+    DEFAULT_STREAM_RATE,
     DEFAULT_UDP_BUFFER,
     DEFAULT_UDP_RATE,
     Listener,
@@ -76,6 +77,7 @@ class RunOptions:
     first_message_timeout: float = DEFAULT_FIRST_MESSAGE_TIMEOUT
     message_timeout: float = DEFAULT_MESSAGE_TIMEOUT
     udp_rate: float = DEFAULT_UDP_RATE
+    stream_rate: float = DEFAULT_STREAM_RATE
     udp_buffer: int = DEFAULT_UDP_BUFFER
 
 
@@ -185,6 +187,7 @@ async def serve(options: RunOptions) -> None:
                 first_message_timeout=options.first_message_timeout,
                 message_timeout=options.message_timeout,
                 udp_rate=options.udp_rate,
+                stream_rate=options.stream_rate,
                 udp_buffer=options.udp_buffer,
             )
         except ListenFailed as error:

@@ -12,7 +12,7 @@ the client's `TransportError` family.
   it came in on. Sending to a stream peer writes on that very connection, which is how a NOTIFY reaches a client
   behind NAT (RFC 5626, and the Via `alias` of RFC 5923); when that connection has ended, `send` raises
   `PeerGone`. Sending to a UDP peer is a `sendto` of its address: `rport`/`received` handling is the caller's.
-* UDP: past `udp_rate` datagrams a second from one address (`DatagramBudget`), a datagram is dropped unread, so
+* UDP: past `udp_rate` datagrams a second from one address (`ReadBudget`), a datagram is dropped unread, so
   that a flood costs a lookup rather than a parse and others are still read (logged once a while). Keep-alive
   CRLFs are ignored, a datagram that is not SIP is dropped with a debug log line. What parses is passed up, even
   when a header the caller reads later is malformed (the caller answers 400 to that). A message over the
@@ -20,7 +20,9 @@ the client's `TransportError` family.
 * TCP and TLS: bytes that break a connection's framing close that connection (one log line), never the listener;
   a request whose Content-Length is over `max_body` is answered 413 first (its body cannot be skipped), one
   with no usable Content-Length 400 (its end cannot be found);
-  a double-CRLF keep-alive ping between messages is answered with a CRLF pong (RFC 5626 section 4.4.1). Over
+  a double-CRLF keep-alive ping between messages is answered with a CRLF pong (RFC 5626 section 4.4.1). Past
+  `stream_rate` messages a second from one address (`ReadBudget`), its connections are not read until the debt is
+  paid, so that its flood waits in its own socket buffers instead of being parsed before the others. Over
   `max_connections` open connections, or `max_connections_per_address` from one address (`source_key`: an IPv4
   address, an IPv6 /64), a new one is closed at once, logged once a while rather than per connection. Deadlines
   close a connection: `first_message_timeout` seconds to send one whole message after connecting, then
@@ -61,7 +63,7 @@ from smartbook_tui.sip.message import (
 from smartbook_tui.sip.peer import Peer
 from smartbook_tui.sip.source import source_key
 
-from .datagram_budget import DatagramBudget
+from .read_budget import ReadBudget
 from .transport import (
     DEFAULT_MAX_WRITE_BUFFER,
     MAX_UDP_PAYLOAD_V4,
@@ -83,6 +85,7 @@ __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_CONNECTIONS_PER_ADDRESS",
     "DEFAULT_MESSAGE_TIMEOUT",
+    "DEFAULT_STREAM_RATE",
     "DEFAULT_UDP_BUFFER",
     "DEFAULT_UDP_RATE",
     "ListenFailed",
@@ -101,6 +104,7 @@ DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 200  # a NAT of an office's phones, not a 
 DEFAULT_FIRST_MESSAGE_TIMEOUT = 5.0
 DEFAULT_MESSAGE_TIMEOUT = 10.0  # 4 MiB (the body cap) arrives in 10 s at ~3.4 Mbit/s
 DEFAULT_UDP_RATE = 2_000.0  # datagrams a second from one address; a core's rate limit (503s) is far below
+DEFAULT_STREAM_RATE = 2_000.0  # messages a second read from one address over TCP and TLS together
 DEFAULT_UDP_BUFFER = 4 * 1024 * 1024
 
 _BIND_ATTEMPTS = 8  # port 0: tries at a port free for both TCP and UDP
@@ -138,6 +142,7 @@ class _Connection(asyncio.Protocol):
         self._tls = tls  # the handshake starts once the connection is counted: see `_start_tls`
         self._handshake: asyncio.Task[None] | None = None
         self._early: list[bytes] | None = [] if tls is not None else None  # read before `start_tls` returned
+        self._resume_handle: asyncio.TimerHandle | None = None  # reading paused over the budget until then
         self._parser = StreamParser(listener._max_body)
         self._transport: asyncio.Transport | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
@@ -194,6 +199,8 @@ class _Connection(asyncio.Protocol):
             self._write_raw(_PONG)
         messages, error = feed_stream(self._parser, data)
         self._track_message(messages, now)
+        if messages:
+            self._listener._charge_stream(self, len(messages), now)
         for message in messages:
             if self.closing:  # a callback closed the connection (a send cut it off)
                 return
@@ -215,9 +222,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
-        if self._deadline_handle is not None:
-            self._deadline_handle.cancel()
-            self._deadline_handle = None
+        for handle in (self._deadline_handle, self._resume_handle):
+            if handle is not None:
+                handle.cancel()
+        self._deadline_handle = self._resume_handle = None
         if not self.done.done():
             self.done.set_result(None)
         if exc is not None and self.peer is not None:
@@ -268,6 +276,19 @@ class _Connection(asyncio.Protocol):
         self.closing = True
         if self._transport is not None:
             self._transport.abort()
+
+    def pause_for(self, seconds: float) -> None:
+        """Stop reading for `seconds` (the source is over its budget); a pause already running is not lengthened."""
+        transport = self._transport
+        if self._resume_handle is not None or transport is None or self.closing:
+            return
+        transport.pause_reading()
+        self._resume_handle = self._listener._loop.call_later(seconds, self._resume)
+
+    def _resume(self) -> None:
+        self._resume_handle = None
+        if not self.closing and self._transport is not None:
+            self._transport.resume_reading()
 
     def _write_raw(self, data: bytes) -> None:
         with contextlib.suppress(PeerGone):
@@ -378,6 +399,7 @@ class Listener:
         idle_timeout: float,
         max_write_buffer: int,
         udp_rate: float,
+        stream_rate: float,
         on_disconnect: OnDisconnect | None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -402,7 +424,11 @@ class Listener:
         self._refused_per_address = CountedWarning(
             log, "refused %s connection(s) over the cap of {cap:,} per address (the latest a %s one from %s)"
         )
-        self._budget = DatagramBudget(udp_rate) if udp_rate else None
+        self._budget = ReadBudget(udp_rate) if udp_rate else None
+        self._stream_budget = ReadBudget(stream_rate) if stream_rate else None
+        self._paused_over_budget = CountedWarning(
+            log, "paused reading %s time(s) over the budget of {rate:,g} messages a second per address (the latest %s)"
+        )
         self._dropped_over_budget = CountedWarning(
             log, "dropped %s datagram(s) unread over the budget of {rate:,g} a second per address (the latest from %s)"
         )
@@ -498,6 +524,15 @@ class Listener:
             return True
         self._dropped_over_budget.happened(now, key, rate=budget.rate)
         return False
+
+    def _charge_stream(self, connection: _Connection, count: int, now: float) -> None:
+        budget = self._stream_budget
+        if budget is None:
+            return
+        wait = budget.charge(connection.source, count, now)
+        if wait > 0:
+            self._paused_over_budget.happened(now, f"{wait:.2f} s for {connection.where}", rate=budget.rate)
+            connection.pause_for(wait)
 
     def _datagram_received(self, data: bytes, source: Address) -> None:
         message = parse_datagram(data, source, self._max_body)
@@ -643,6 +678,7 @@ async def start_listener(
     idle_timeout: float = 600.0,
     max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
     udp_rate: float = DEFAULT_UDP_RATE,
+    stream_rate: float = DEFAULT_STREAM_RATE,
     udp_buffer: int = DEFAULT_UDP_BUFFER,
     on_disconnect: OnDisconnect | None = None,
 ) -> Listener:
@@ -655,8 +691,9 @@ async def start_listener(
     `max_connections` the open TCP and TLS connections together and `max_connections_per_address` those from one
     address; `first_message_timeout`, `message_timeout` and `idle_timeout` are the deadlines of a connection (see
     the module docstring); `max_write_buffer` cuts off a peer that stops reading. `udp_rate` is the datagrams a
-    second read from one address (0: no limit); `udp_buffer` the receive and send buffers asked of the kernel for
-    the UDP socket (0: the system's default). Raises `ListenFailed`.
+    second read from one address (0: no limit), `stream_rate` the messages a second read from one address over TCP
+    and TLS (0: no limit); `udp_buffer` the receive and send buffers asked of the kernel for the UDP socket (0: the
+    system's default). Raises `ListenFailed`.
     """
     if tls is None and tls_port is not None:
         raise ValueError("tls_port needs a TLS context (tls=...)")
@@ -665,8 +702,8 @@ async def start_listener(
             raise ValueError(f"bad {name} {value!r} to listen on")
     if min(max_connections, max_connections_per_address) < 1:
         raise ValueError("max_connections and max_connections_per_address must be at least 1")
-    if min(first_message_timeout, message_timeout, idle_timeout) <= 0 or min(udp_rate, udp_buffer) < 0:
-        raise ValueError("the timeouts must be positive, udp_rate and udp_buffer at least 0")
+    if min(first_message_timeout, message_timeout, idle_timeout) <= 0 or min(udp_rate, stream_rate, udp_buffer) < 0:
+        raise ValueError("the timeouts must be positive, udp_rate, stream_rate and udp_buffer at least 0")
     loop = asyncio.get_running_loop()
     listener = Listener(
         on_message,
@@ -678,6 +715,7 @@ async def start_listener(
         idle_timeout=idle_timeout,
         max_write_buffer=max_write_buffer,
         udp_rate=udp_rate,
+        stream_rate=stream_rate,
         on_disconnect=on_disconnect,
     )
     tcp, udp = _bind_pair(host, port)
