@@ -212,7 +212,18 @@ def population_args(args: argparse.Namespace) -> argparse.Namespace:
 async def measure(args: argparse.Namespace, population: Population, workdir: Path, template: Path) -> None:
     settings = population_args(args)
     outbox = workdir / "outbox.jsonl"
-    extra = ["--rate-limit", "0", "--udp-rate", "0", "--notify-interval", "0", "--http", f"{DOMAIN}:0"]
+    extra = [
+        "--rate-limit",
+        "0",
+        "--udp-rate",
+        "0",
+        "--stream-rate",
+        "0",
+        "--notify-interval",
+        "0",
+        "--http",
+        f"{DOMAIN}:0",
+    ]
     extra += ["--api-rate", "0", "--api-global-rate", "0", "--sms-outbox", str(outbox)]
     server = ServerProcess(workdir, template, "api", extra, settings).start()
     api_url = f"http://{json.loads(server.ready.read_text())['http']}/api"
