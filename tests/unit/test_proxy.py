@@ -364,6 +364,30 @@ def test_a_request_of_a_dialog_not_record_routed_here_is_not_relayed(net, alice,
     assert bob.take() == []
 
 
+def test_a_malformed_cancel_is_400_and_cancels_nothing(net, alice, bob):
+    invite = alice.call(f"sip:bob@{DOMAIN}")
+    ringing = one(bob.requests("INVITE"))
+    assert isinstance(ringing, SipRequest)
+    bob.send(bob.reply(ringing, 180, "Ringing"))
+    alice.take()
+    cancel = alice.request("CANCEL", invite.uri, cseq=invite.cseq[0], branch=invite.via_branch)
+    cancel.headers.set("CSeq", f"{invite.cseq[0]} INVITE")  # RFC 3261 9.1: a CANCEL's CSeq names CANCEL
+    alice.send(cancel)
+    assert alice.statuses() == [400]
+    assert bob.requests("CANCEL") == []  # the call rings on
+
+
+def test_a_malformed_ack_of_a_dialog_is_not_passed_on(net, alice, bob):
+    alice.call(f"sip:bob@{DOMAIN}")
+    ok = ring_and_answer(alice, bob)
+    ack = alice.in_dialog("ACK", ok, cseq=2, routes=[RECORD_ROUTE], remote=bob.contact)
+    ack.headers.add("Call-ID", "a-second-one")  # a single-value header twice
+    alice.send(ack)
+    assert bob.requests("ACK") == []
+    alice.send(alice.in_dialog("ACK", ok, cseq=2, routes=[RECORD_ROUTE], remote=bob.contact))
+    assert len(bob.requests("ACK")) == 1
+
+
 def test_a_cancel_that_matches_no_call_is_481(net, alice):
     alice.send(alice.request("CANCEL", f"sip:bob@{DOMAIN}"))
     assert alice.statuses() == [481]

@@ -390,7 +390,8 @@ class Proxy:
         if call is not None and isinstance(call.server, InviteServerTransaction) and call.server.on_ack(now):
             self._wake(call)
             return  # the ACK of our own non-2xx: hop by hop
-        try:  # the ACK of a 2xx: end to end, statelessly
+        try:  # the ACK of a 2xx: end to end, statelessly, when it is a request one may pass on
+            check_request(request)
             hops = _max_forwards(request)
             written = request.headers.get_all("Route")
             routes = self.addresses.split_routes(written)
@@ -411,6 +412,11 @@ class Proxy:
         self._out.append((SipRequest("ACK", request.uri, Headers(fields), request.body).to_bytes(), peer))
 
     def _cancel(self, request: SipRequest, peer: Peer, key: tuple[str, str, str], now: float) -> None:
+        try:
+            check_request(request)
+        except Refusal as refusal:  # a CANCEL that does not read cancels nothing
+            self._out.append((response_to(request, refusal.status, refusal.reason, refusal.headers).to_bytes(), peer))
+            return
         call = self._calls.get((key[0], key[1], "INVITE"))
         if call is None:
             self._out.append((response_to(request, 481, "Call/Transaction Does Not Exist").to_bytes(), peer))
