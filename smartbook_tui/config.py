@@ -59,6 +59,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     udp_rate = 2000                   # UDP datagrams a second read from one address (0: no limit)
     stream_rate = 2000                # SIP messages a second read from one address over TCP and TLS (0: no limit)
     udp_buffer = 4194304              # bytes of UDP socket buffers asked of the kernel
+    overload_lag = 0.2                # seconds behind from which new requests get 503 (0: never)
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
     log_format = "text"               # text, or json (one object a line)
     http = "127.0.0.1:8080"           # serve the account API (HTTP, under /api) here
@@ -157,6 +158,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "udp_rate": _NUMBER,
         "stream_rate": _NUMBER,
         "udp_buffer": int,
+        "overload_lag": _NUMBER,
         "log_level": str,
         "log_format": str,
         "http": str,
@@ -250,6 +252,7 @@ class ServerSettings:
     udp_rate: float | None = None
     stream_rate: float | None = None
     udp_buffer: int | None = None
+    overload_lag: float | None = None
     log_level: str | None = None
     log_format: str | None = None
     http: str | None = None
@@ -479,6 +482,7 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "udp_rate": _not_negative,
     "stream_rate": _not_negative,
     "udp_buffer": _at_least_one,
+    "overload_lag": _not_negative,
     "log_level": _one_of(LOG_LEVELS),
     "log_format": _one_of(LOG_FORMATS),
     "http": _host_port,
@@ -555,6 +559,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             udp_rate=_float(server.get("udp_rate")),
             stream_rate=_float(server.get("stream_rate")),
             udp_buffer=server.get("udp_buffer"),  # type: ignore[arg-type]
+            overload_lag=_float(server.get("overload_lag")),
             log_level=server.get("log_level"),  # type: ignore[arg-type]
             log_format=server.get("log_format"),  # type: ignore[arg-type]
             http=server.get("http"),  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, ApiOptions, 
 from smartbook_tui.server.accounts_api.phones import checked_regions
 from smartbook_tui.server.core import ServerConfig
 from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
+from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
 from smartbook_tui.server.sms import DEFAULT_BODY, parse_header
 from smartbook_tui.server.store import StoreError, checked_domain
@@ -182,6 +183,13 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
         help=f"the UDP socket's receive and send buffers asked of the kernel, which caps them at "
         f"net.core.rmem_max / wmem_max; what it gave is logged (default {DEFAULT_UDP_BUFFER})",
     )
+    transport.add_argument(
+        "--overload-lag",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help=f"how far behind the server may fall before it answers new requests 503 with Retry-After, keeping "
+        f"subscriptions and calls already set up going (default {DEFAULT_OVERLOAD_LAG:g}; 0: never refuse)",
+    )
 
 
 def _add_api_options(run: argparse.ArgumentParser) -> None:
@@ -316,6 +324,7 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         udp_rate=_given(args.udp_rate, saved.udp_rate, DEFAULT_UDP_RATE),
         stream_rate=_given(args.stream_rate, saved.stream_rate, DEFAULT_STREAM_RATE),
         udp_buffer=_given(args.udp_buffer, saved.udp_buffer, DEFAULT_UDP_BUFFER),
+        overload_lag=_given(args.overload_lag, saved.overload_lag, DEFAULT_OVERLOAD_LAG),
     )
 
 

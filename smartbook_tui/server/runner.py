@@ -6,6 +6,9 @@ removed or changed by `smartbook server account ...` in another process. SIGINT 
 subscriber gets a last NOTIFY (`terminated;reason=probation;retry-after=5`: subscribe again once the server is
 back), a new SUBSCRIBE gets 503 with Retry-After, answers get up to `SHUTDOWN_GRACE` seconds to come back, then the
 sockets close.
+
+While the loop is behind (`overload`: its lag over `overload_lag` seconds), new out-of-dialog requests get 503 with
+Retry-After before the core sees them; in-dialog requests and every response still go to the core.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smartbook_tui.counted_warning import CountedWarning
 from smartbook_tui.sip.aio.listener import (
     DEFAULT_FIRST_MESSAGE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -39,11 +43,13 @@ from smartbook_tui.sip.aio.listener import (
     start_listener,
 )
 from smartbook_tui.sip.aio.transport import ConnectionLost, MessageTooLarge, format_address
-from smartbook_tui.sip.message import SipMessage
+from smartbook_tui.sip.message import SipMessage, SipRequest
 
 from .accounts_api.options import MAX_API_CONNECTIONS, ApiOptions
 from .core import PresenceServer, Send, ServerConfig
 from .open_files import raise_open_files_limit
+from .overload import DEFAULT_OVERLOAD_LAG, HEARTBEAT, RETRY_AFTER, LoopLag, is_new_request
+from .replies import response_to
 from .store import Store
 
 if TYPE_CHECKING:
@@ -79,6 +85,7 @@ class RunOptions:
     udp_rate: float = DEFAULT_UDP_RATE
     stream_rate: float = DEFAULT_STREAM_RATE
     udp_buffer: int = DEFAULT_UDP_BUFFER
+    overload_lag: float = DEFAULT_OVERLOAD_LAG  # seconds of loop lag from which new requests get 503 (0: never)
 
 
 class _Server:
@@ -88,7 +95,7 @@ class _Server:
     core: PresenceServer
     listener: Listener
 
-    def __init__(self, store: Store, domain: str, poll_interval: float) -> None:
+    def __init__(self, store: Store, domain: str, poll_interval: float, overload_lag: float) -> None:
         self._loop = asyncio.get_running_loop()
         self.store = store
         self._poll_interval = poll_interval
@@ -96,9 +103,33 @@ class _Server:
         self._timer_at: float | None = None
         self._changes_seen = store.changes(domain).last
         self._wake = asyncio.Event()
+        self._lag = LoopLag(overload_lag) if overload_lag > 0 else None
+        self._beat_due = self._loop.time() + HEARTBEAT
+        self._beat = self._loop.call_at(self._beat_due, self._heartbeat) if self._lag is not None else None
+        self._refused = CountedWarning(
+            log, "behind by {lag:.2f} s: answered %s new requests 503 (Retry-After: {retry_after})"
+        )
 
     def on_message(self, message: SipMessage, peer: Peer) -> None:
-        self._send(self.core.receive(message, peer, self._loop.time()))
+        now = self._loop.time()
+        if self._lag is not None and self._lag.observe(now - self._beat_due, now) and is_new_request(message):
+            self._refuse(message, peer, now)
+            return
+        self._send(self.core.receive(message, peer, now))
+
+    def _refuse(self, request: SipRequest, peer: Peer, now: float) -> None:
+        assert self._lag is not None
+        self._refused.happened(now, lag=self._lag.lag, retry_after=RETRY_AFTER)
+        answer = response_to(request, 503, "Service Unavailable (overloaded)", {"Retry-After": str(RETRY_AFTER)})
+        with contextlib.suppress(PeerGone, MessageTooLarge, ConnectionLost):
+            self.listener.send_bytes(answer.to_bytes(), peer)
+
+    def _heartbeat(self) -> None:
+        assert self._lag is not None
+        now = self._loop.time()
+        self._lag.observe(now - self._beat_due, now)
+        self._beat_due = now + HEARTBEAT
+        self._beat = self._loop.call_at(self._beat_due, self._heartbeat)
 
     def on_disconnect(self, peer: Peer) -> None:
         self._send(self.core.peer_gone(peer, self._loop.time()))
@@ -160,6 +191,8 @@ class _Server:
             await asyncio.sleep(0.05)
         if self._timer is not None:
             self._timer.cancel()
+        if self._beat is not None:
+            self._beat.cancel()
         self.listener.close()
         await self.listener.wait_closed()
 
@@ -173,7 +206,7 @@ async def serve(options: RunOptions) -> None:
         raise ServerRunError(f"cannot open the database {options.db}: {error}") from None
     try:
         api_socket = _bind_api(options.api) if options.api is not None else None
-        server = _Server(store, options.config.domain, options.poll_interval)
+        server = _Server(store, options.config.domain, options.poll_interval, options.overload_lag)
         raise_open_files_limit(DEFAULT_MAX_CONNECTIONS + (MAX_API_CONNECTIONS if options.api is not None else 0))
         try:
             listener = await start_listener(

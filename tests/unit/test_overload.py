@@ -1,0 +1,91 @@
+"""When the server counts itself behind (the loop's lag, with hysteresis) and which requests it then refuses; how the
+threshold is set (`--overload-lag`, the `overload_lag` setting)."""
+
+import pytest
+
+from smartbook_tui.cli import build_parser
+from smartbook_tui.cli.server_run import run_options
+from smartbook_tui.config import load_settings
+from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG, HOLD, LoopLag, is_new_request
+from smartbook_tui.sip.message import SipMessage, parse_message
+
+
+def test_a_lag_over_the_threshold_makes_it_behind_and_a_short_calm_does_not_end_it():
+    lag = LoopLag(0.2)
+    assert not lag.observe(0.05, now=0.0)
+    assert lag.observe(0.3, now=1.0)
+    assert lag.observe(0.0, now=1.1)  # calm for less than HOLD
+    assert lag.observe(0.15, now=1.5)  # over half the threshold: the calm starts again
+    assert lag.observe(0.0, now=1.6)
+    assert lag.observe(0.0, now=1.6 + HOLD / 2)
+
+
+def test_it_serves_again_after_a_calm_of_hold_seconds():
+    lag = LoopLag(0.2)
+    lag.observe(1.0, now=0.0)
+    lag.observe(0.01, now=0.1)
+    assert lag.observe(0.01, now=0.1 + HOLD) is False
+    assert lag.observe(0.1, now=5.0) is False  # under the threshold: still serving
+
+
+def test_a_negative_reading_is_no_lag():
+    lag = LoopLag(0.2)
+    assert not lag.observe(-0.04, now=0.0)
+    assert lag.lag == 0.0
+
+
+def test_a_threshold_of_zero_or_less_is_refused():
+    with pytest.raises(ValueError, match="positive"):
+        LoopLag(0)
+
+
+def request(method: str, *, to_tag: str | None = None, to: str | None = None) -> SipMessage:
+    to = to if to is not None else "<sip:bob@example.org>" + (f";tag={to_tag}" if to_tag else "")
+    text = (
+        f"{method} sip:bob@example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"
+        f"From: <sip:alice@example.org>;tag=a\r\nTo: {to}\r\nCall-ID: c1\r\nCSeq: 1 {method}\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    return parse_message(text.encode())
+
+
+@pytest.mark.parametrize("method", ["REGISTER", "PUBLISH", "SUBSCRIBE", "OPTIONS", "INVITE", "MESSAGE"])
+def test_out_of_dialog_requests_are_new(method):
+    assert is_new_request(request(method))
+
+
+@pytest.mark.parametrize("method", ["SUBSCRIBE", "BYE", "NOTIFY", "INVITE"])
+def test_in_dialog_requests_are_not_new(method):
+    assert not is_new_request(request(method, to_tag="s1"))
+
+
+@pytest.mark.parametrize("method", ["ACK", "CANCEL"])
+def test_ack_and_cancel_always_pass(method):
+    assert not is_new_request(request(method))
+
+
+def test_responses_always_pass():
+    response = parse_message(
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn\r\nFrom: <sip:a@x>;tag=s\r\n"
+        b"To: <sip:b@x>;tag=w\r\nCall-ID: n1\r\nCSeq: 3 NOTIFY\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert not is_new_request(response)
+
+
+def test_an_unreadable_to_is_left_to_the_core():
+    assert not is_new_request(request("PUBLISH", to="<sip:bob@example.org"))
+
+
+def options(*argv: str, config: str | None = None):
+    args = build_parser().parse_args([*(["--config", config] if config else []), "server", "run", *argv])
+    return run_options(args, load_settings(args.config))
+
+
+def test_the_threshold_comes_from_the_flag_the_setting_or_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert options().overload_lag == DEFAULT_OVERLOAD_LAG
+    assert options("--overload-lag", "0").overload_lag == 0
+    config = tmp_path / "config.toml"
+    config.write_text("[server]\noverload_lag = 0.5\n")
+    assert options(config=str(config)).overload_lag == 0.5
+    assert options("--overload-lag", "0.1", config=str(config)).overload_lag == 0.1
