@@ -23,6 +23,11 @@ How a request is handled:
 What each watcher sees of each entry, and which entries a change reaches, is `watching.WatchIndex`'s: the index
 from accounts to the entries naming them, the shared views and the privacy gate. The core hands it every change
 (a subscription added or ended, a PUBLISH, accounts changed) and sends the NOTIFYs of the subscriptions it names.
+
+UDP subscription dialogs survive a restart (`saved_dialogs`): the core saves them in the store as they are
+created, refreshed and ended, and a core built over a store that holds some asks to be woken at once
+(`next_deadline` 0) and restores them `_RESTORE_SLICE` at a time, each with its full state. A graceful stop
+(`shutdown`) ends them all, so none is restored after it.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ from .registrar import Registrar, contact_values
 from .replies import response_to as _response
 from .request_checks import SUPPORTED, check_as_target, option_tags, via_refusal
 from .requests import accepts_deflate, decoded_body, entry_key, is_legacy_linphone, read_list
-from .store import Account, Store
+from .saved_dialogs import SAVE_DELAY, DialogJournal, restored_subscription
+from .store import Account, SavedDialog, Store, StoreError
 from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
 from .watching import Touched, WatchIndex
 
@@ -64,6 +70,10 @@ ALLOWED_METHODS = (
 STOP_RETRY_AFTER = 5  # seconds a subscriber told of a stop waits before it subscribes again: about a restart
 _PUBLICATIONS = ("publications", None)  # timer items: (kind, target)
 _REGISTRAR = ("registrar", None)
+_SAVE = ("save", None)
+_RESTORE = ("restore", None)
+_RESTORE_SLICE = 20  # saved dialogs restored at each wake-up...
+_RESTORE_GAP = 0.01  # ...this far apart (seconds): 2,000 full states a second at most, the sockets read in between
 _MAX_LIST_BYTES = 4 * 1024 * 1024  # decoded: 10,000 entries are ~600 KB
 _TIMER_SLICE = 8  # messages `on_timer` makes before it lets the caller read its sockets...
 _TIMER_LATE = 0.02  # ...unless what is due has waited this long (seconds)
@@ -135,6 +145,9 @@ class PresenceServer:
         self._server_transactions: dict[tuple[str, str, str], ServerTransaction] = {}
         self._limiter = SourceLimiter(config.rate_limit)
         self._stopping = False
+        self._journal = DialogJournal(store, config.domain)
+        self._unrestored: dict[DialogKey, SavedDialog] = {saved.id: saved for saved in self._journal.resume()}
+        self._restored = 0
         self.proxy = Proxy(
             ProxyConfig(config.domain, config.via, config.max_pending_per_source, config.max_pending),
             self.registrar,
@@ -147,6 +160,9 @@ class PresenceServer:
         self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
         self._timer_serial = 0
         self._out: list[Send] = []
+        if self._unrestored:
+            log.info("restoring %d saved subscription dialogs", len(self._unrestored))
+            self._schedule(0.0, _RESTORE)  # at the first chance: the core does not know the time yet
 
     # ------------------------------------------------------------------------------------------ inspection
 
@@ -218,6 +234,8 @@ class PresenceServer:
         again then, when a restarted server is back), and a SUBSCRIBE from now on gets 503 with that Retry-After
         rather than a dialog that dies a moment later (RFC 6665 4.1.3)."""
         self._stopping = True
+        self._unrestored.clear()
+        self._journal.forget_all()
         for subscription in list(self._subscriptions.values()):
             subscription.in_flight = None
             self._end(subscription, f"probation;retry-after={STOP_RETRY_AFTER}", now)
@@ -386,9 +404,13 @@ class PresenceServer:
             expires_at=now + expires,
             legacy=legacy,
             is_list=entries is not None,
+            stored_list=entries is not None and not request.body,
         )
         self._cap_subscriptions(account.username, now)
         self._add(subscription, now)
+        if expires:  # a fetch ends at once: not worth saving
+            self._journal.created(subscription)
+            self._save_later(now)
         response = _response(request, 200, "OK", {"Expires": str(expires)}, to_tag=local_tag)
         response.headers.add("Contact", self._contact(peer.transport))
         if subscription.is_list:
@@ -416,6 +438,8 @@ class PresenceServer:
         self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]
     ) -> SipResponse:
         key = (request.call_id or "", request.from_tag or "", request.to_tag or "")
+        if key in self._unrestored:  # refreshed before its turn came: restored now, to answer in its dialog
+            self._restore(self._unrestored.pop(key), now)
         subscription = self._subscriptions.get(key)
         if subscription is None or subscription.final_reason is not None:
             return _response(request, 481, "Subscription Does Not Exist")
@@ -435,6 +459,8 @@ class PresenceServer:
             return response
         subscription.expires_at = now + expires
         self._schedule(subscription.expires_at, ("expiry", subscription))
+        self._journal.refreshed(subscription)
+        self._save_later(now)
 
         def notify() -> None:
             subscription.queue(subscription.notifier.refresh(now))
@@ -498,6 +524,8 @@ class PresenceServer:
                 self._by_connection.pop(connection, None)
         if subscription.in_flight is not None:
             self._in_flight.pop(subscription.in_flight.key[0], None)
+        self._journal.ended(subscription)
+        self._save_later(now)
         touched: Touched = {}
         self.watching.remove(subscription, now, touched)
         self._service_all(touched, now)
@@ -532,6 +560,9 @@ class PresenceServer:
             assert transaction is not None
             self._in_flight[transaction.key[0]] = subscription
             self._out.append(Send(transaction.start(now), subscription.peer, transaction.key[0]))
+            if not subscription.reliable:
+                self._journal.notified(subscription)
+                self._save_later(now)
             deadline = transaction.deadline
             if deadline is not None:
                 self._schedule(deadline, ("client", transaction.key[0]))
@@ -568,6 +599,8 @@ class PresenceServer:
             "server": self._server_timer,
             "publications": self._publications_due,
             "registrar": self._registrar_due,
+            "save": lambda _, now: self._journal.flush(now),
+            "restore": self._restore_due,
         }
         handlers[kind](target, now)
 
@@ -576,6 +609,45 @@ class PresenceServer:
             self._service(subscription, now)  # ends it
         elif subscription.key in self._subscriptions:  # refreshed since: wake up at its new expiry
             self._schedule(subscription.expires_at, ("expiry", subscription))
+
+    def _save_later(self, now: float) -> None:
+        if self._journal.pending:
+            self._schedule(now + SAVE_DELAY, _SAVE)
+
+    def _restore_due(self, _: None, now: float) -> None:
+        for _ in range(min(_RESTORE_SLICE, len(self._unrestored))):
+            self._restore(self._unrestored.pop(next(iter(self._unrestored))), now)
+        if self._unrestored:
+            self._schedule(now + _RESTORE_GAP, _RESTORE)
+        else:
+            log.info("restored %d saved subscription dialogs", self._restored)
+
+    def _restore(self, saved: SavedDialog, now: float) -> None:
+        """Bring a saved dialog back, and send its full state."""
+        entries = saved.entries
+        if saved.kind == "stored list":
+            try:
+                stored = self.store.get_list(saved.watcher, self._domain, saved.uri)
+            except StoreError:  # its owner is gone
+                stored = None
+            if stored is None:
+                log.info("not restoring the subscription of %s to %s: the list is gone", saved.watcher, saved.uri)
+                self._journal.dropped(saved.id)
+                self._save_later(now)
+                return
+            entries = stored.entries
+        subscription = restored_subscription(
+            saved,
+            [sys.intern(uri) for uri in entries],
+            interval=self.config.notify_interval,
+            max_resources=self.config.notify_max_resources,
+            token=self._token,
+            now=now,
+        )
+        self._restored += 1
+        self._add(subscription, now)
+        subscription.queue(subscription.notifier.full_state(now))
+        self._service(subscription, now)
 
     def _publications_due(self, _: None, now: float) -> None:
         for aor in self.publications.expire(now):

@@ -18,6 +18,9 @@ their presence is public, and the lists they store on the server (RFC 4662 list 
   server polls `Store.changes` to notice what the admin CLI, another process, did (issue 5, point 6).
 * The account API's state (issue 12) is here too, so that a restart loses none of it: codes waiting for their SMS
   number, the times of SMS sent and code events (quotas), and bearer tokens by their SHA-256.
+* The server's UDP subscription dialogs are here too (`subscription_dialogs`), so that a restarted server goes on
+  notifying its watchers: written in batches by the server (`save_dialogs`), read back once at start
+  (`resume_dialogs`), forgotten at a graceful stop (`forget_dialogs`).
 * An account's `public_presence` says who may see its live status: every watcher when it is on, only the accounts
   it watches back (mutual watchers) when it is off, the default. The server's privacy gate applies it.
 
@@ -27,6 +30,7 @@ Every failure is a `StoreError` (or a subclass) whose message is one line for a 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -37,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from smartbook_tui.server.accounts_api.codes import PendingCode, Purpose
 from smartbook_tui.sip.uri import SipParseError, SipUri, parse_sip_uri
@@ -49,10 +53,13 @@ __all__ = [
     "AccountChanges",
     "AccountExists",
     "DatabaseUnusable",
+    "DialogId",
+    "DialogProgress",
     "InvalidValue",
     "NoSuchAccount",
     "NumberTaken",
     "ResourceList",
+    "SavedDialog",
     "Store",
     "StoreError",
     "check_password",
@@ -63,7 +70,7 @@ __all__ = [
     "looks_like_phone",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x534D424B  # "SMBK": tells our files from other SQLite databases
 ALGORITHMS = ("MD5", "SHA-256")  # the -sess variants hash these HA1 values again with the nonces
 
@@ -135,6 +142,42 @@ class ResourceList:
     domain: str
     uri: str
     entries: tuple[str, ...]  # in order
+
+
+DialogId = tuple[str, str, str]  # Call-ID, the subscriber's tag, the server's tag
+DialogKind = Literal["presentity", "list", "stored list"]
+
+
+@dataclass(frozen=True, slots=True)
+class SavedDialog:
+    """A UDP subscription dialog as the store keeps it. `entries` are those of a `list` (sent in the SUBSCRIBE);
+    a `stored list` is read again from the owner's lists. `expires_in` is counted from when it is written or
+    read; `cseq` and `version` are the first the dialog may use (above every one it has sent)."""
+
+    id: DialogId
+    watcher: str  # username
+    uri: str
+    kind: DialogKind
+    entries: tuple[str, ...]
+    legacy: bool
+    deflate: bool
+    address: tuple[str, int]
+    remote: str  # the subscriber's From, with its tag
+    local: str  # the server's To, with its tag
+    target: str  # the subscriber's Contact URI
+    expires_in: float
+    cseq: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DialogProgress:
+    """A saved dialog's new expiry and ceilings (a refresh, or its CSeq nearing the ceiling)."""
+
+    id: DialogId
+    expires_in: float
+    cseq: int
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +295,35 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             expires_at REAL NOT NULL
         ) STRICT, WITHOUT ROWID""",
         "PRAGMA user_version = 3",
+    ),
+    4: (
+        # The server's UDP subscription dialogs (a TCP or TLS one dies with its connection): what a restarted
+        # server needs to go on notifying in them. `cseq` and `version` are above every CSeq and RLMI version the
+        # dialog has sent (see `resume_dialogs`); `entries` (a JSON array) only for a list sent in the SUBSCRIBE.
+        """CREATE TABLE subscription_dialogs (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+            call_id TEXT NOT NULL,
+            remote_tag TEXT NOT NULL,
+            local_tag TEXT NOT NULL,
+            uri TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('presentity', 'list', 'stored list')),
+            entries TEXT,
+            legacy INTEGER NOT NULL CHECK (legacy IN (0, 1)),
+            deflate INTEGER NOT NULL CHECK (deflate IN (0, 1)),
+            host TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            remote TEXT NOT NULL,
+            local TEXT NOT NULL,
+            target TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            cseq INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            UNIQUE (call_id, remote_tag, local_tag)
+        ) STRICT""",
+        "CREATE INDEX subscription_dialogs_by_account ON subscription_dialogs (account_id)",
+        "CREATE INDEX subscription_dialogs_by_expiry ON subscription_dialogs (expires_at)",
+        "PRAGMA user_version = 4",
     ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
@@ -855,6 +927,85 @@ class Store:
             if cursor.rowcount == 0:
                 raise StoreError(f"{owner}@{domain} has no list {uri}")
 
+    # -- subscription dialogs
+
+    def save_dialogs(
+        self,
+        domain: str,
+        created: Sequence[SavedDialog],
+        progressed: Sequence[DialogProgress],
+        ended: Sequence[DialogId],
+    ) -> None:
+        """Write a batch of changes to the saved dialogs in one transaction: dialogs `created` (a watcher removed
+        meanwhile has none), the new expiry and ceilings of dialogs that `progressed`, and the dialogs `ended`."""
+        domain = _normalise_domain(domain)
+        now = self._clock()
+        with self._write():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO subscription_dialogs (account_id, call_id, remote_tag, local_tag, uri, kind, "
+                "entries, legacy, deflate, host, port, remote, local, target, expires_at, cseq, version) "
+                "SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM accounts "
+                "WHERE username = ? AND domain = ?",
+                (
+                    (
+                        *dialog.id,
+                        dialog.uri,
+                        dialog.kind,
+                        json.dumps(dialog.entries) if dialog.kind == "list" else None,
+                        int(dialog.legacy),
+                        int(dialog.deflate),
+                        *dialog.address,
+                        dialog.remote,
+                        dialog.local,
+                        dialog.target,
+                        now + dialog.expires_in,
+                        dialog.cseq,
+                        dialog.version,
+                        dialog.watcher,
+                        domain,
+                    )
+                    for dialog in created
+                ),
+            )
+            self._conn.executemany(
+                "UPDATE subscription_dialogs SET expires_at = ?, cseq = max(cseq, ?), version = max(version, ?) "
+                "WHERE call_id = ? AND remote_tag = ? AND local_tag = ?",
+                ((now + item.expires_in, item.cseq, item.version, *item.id) for item in progressed),
+            )
+            self._conn.executemany(
+                "DELETE FROM subscription_dialogs WHERE call_id = ? AND remote_tag = ? AND local_tag = ?", ended
+            )
+
+    def resume_dialogs(self, domain: str, reserve: int) -> list[SavedDialog]:
+        """The unexpired saved dialogs of `domain`'s watchers, oldest first, the expired ones removed. Each stored
+        CSeq and version moves `reserve` further on in the same transaction, and the dialogs come back with the
+        values from before: a server that restores them and stops again before it saves their progress still
+        never sends a CSeq or version twice."""
+        domain = _normalise_domain(domain)
+        now = self._clock()
+        with self._write():
+            self._conn.execute("DELETE FROM subscription_dialogs WHERE expires_at <= ?", (now,))
+            rows = self._conn.execute(
+                "SELECT d.call_id, d.remote_tag, d.local_tag, a.username, d.uri, d.kind, d.entries, d.legacy, "
+                "d.deflate, d.host, d.port, d.remote, d.local, d.target, d.expires_at, d.cseq, d.version "
+                "FROM subscription_dialogs d JOIN accounts a ON a.id = d.account_id WHERE a.domain = ? ORDER BY d.id",
+                (domain,),
+            ).fetchall()
+            self._conn.execute(
+                "UPDATE subscription_dialogs SET cseq = cseq + ?, version = version + ? "
+                "WHERE account_id IN (SELECT id FROM accounts WHERE domain = ?)",
+                (reserve, reserve, domain),
+            )
+        return [_saved_dialog(row, now) for row in rows]
+
+    def forget_dialogs(self, domain: str) -> None:
+        """Remove every saved dialog of `domain`'s watchers (a graceful stop has ended them)."""
+        with self._write():
+            self._conn.execute(
+                "DELETE FROM subscription_dialogs WHERE account_id IN (SELECT id FROM accounts WHERE domain = ?)",
+                (_normalise_domain(domain),),
+            )
+
 
 # ------------------------------------------------------------------------------------------------ checks
 
@@ -869,6 +1020,27 @@ def _account(row: tuple[Any, ...]) -> Account:
         bool(activated),
         datetime.fromtimestamp(created_at, UTC),
         bool(public_presence),
+    )
+
+
+def _saved_dialog(row: tuple[Any, ...], now: float) -> SavedDialog:
+    call_id, remote_tag, local_tag, watcher, uri, kind, entries, legacy, deflate, host, port, *rest = row
+    remote, local, target, expires_at, cseq, version = rest
+    return SavedDialog(
+        (call_id, remote_tag, local_tag),
+        watcher,
+        uri,
+        kind,
+        tuple(json.loads(entries)) if entries is not None else (),
+        bool(legacy),
+        bool(deflate),
+        (host, port),
+        remote,
+        local,
+        target,
+        expires_at - now,
+        cseq,
+        version,
     )
 
 

@@ -117,7 +117,9 @@ class Subscription:
     expires_at: float
     legacy: bool = False
     is_list: bool = True
+    stored_list: bool = False  # a list the subscriber keeps on the server (not sent in its SUBSCRIBE)
     cseq: int = 0
+    reserved_cseq: int = 0  # the CSeq ceiling the store holds for a saved (UDP) dialog: see `saved_dialogs`
     outbox: deque[NotifyBody] = field(default_factory=deque)
     in_flight: ClientTransaction | None = None
     final_reason: str | None = None  # set once the subscription is ending: the reason of its last NOTIFY
