@@ -314,6 +314,7 @@ class Conn(asyncio.Protocol):
     sends on the connection (the server checks the count per nonce, and a connection keeps the order)."""
 
     _ids = itertools.count(1)
+    via_transport = "TCP"  # what the Via of its requests names (a subclass carries them over UDP)
 
     def __init__(self) -> None:
         self.id = next(Conn._ids)
@@ -390,7 +391,8 @@ class Conn(asyncio.Protocol):
         if on_answer is not None:
             self.pending[branch.encode()] = on_answer
         head = (
-            f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TCP {self.local};branch={branch}\r\nMax-Forwards: 70\r\n"
+            f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{self.via_transport} {self.local};branch={branch}\r\n"
+            "Max-Forwards: 70\r\n"
             f"{headers}Content-Length: {len(body)}\r\n\r\n"
         )
         assert self.transport is not None
