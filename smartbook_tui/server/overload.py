@@ -1,13 +1,19 @@
 """Whether the server has fallen behind, and which requests it then refuses, sans-IO.
 
-The measure is the event loop's lag. The runner keeps a heartbeat due every `HEARTBEAT` seconds; a loop busy with
-a batch of datagrams that each fan out into NOTIFYs, or with a burst of NOTIFYs falling due together, runs it late,
-and how late is how long whatever arrived meanwhile has waited, unread, in the socket buffers. The lag is read at
-each heartbeat and, between two, at every message handled (how overdue the heartbeat is), so one long batch is
-seen from inside it: the requests at its end are already refused.
+Two measures of the backlog, read by the runner at each message it handles and at a heartbeat due every
+`HEARTBEAT` seconds:
 
-`LoopLag` turns the readings into `behind`, with hysteresis so that it does not flap: behind from a lag of
-`threshold` seconds; serving again once the lag has stayed under half of that for `HOLD` seconds.
+* the UDP receive queue: the share of the socket's buffer taken by datagrams not yet read (the kernel's count,
+  Linux). This is the backlog itself, and what overflows when the server cannot keep up: datagrams beyond the
+  buffer are dropped unanswered. Behind from `FILL_HIGH` of the buffer.
+* the event loop's lag: how late the heartbeat runs. A loop busy with a batch of messages that each fan out into
+  NOTIFYs, or with a burst of NOTIFYs falling due together, runs it late, and how late is how long whatever arrived
+  meanwhile (TCP and TLS included) has waited. Read between two heartbeats too (how overdue it is), so that one long
+  batch is seen from inside it. Behind from `threshold` seconds (`--overload-lag`).
+
+`Backlog` turns the readings into `behind`, with hysteresis so that it does not flap: behind as soon as either
+measure is over its mark; serving again once both have stayed under a quarter (queue) or half (lag) of it for
+`HOLD` seconds.
 
 While behind, a new request (out of dialog: no To tag, neither ACK nor CANCEL) is answered 503 with Retry-After
 before any work is done on it; what keeps the existing state moving always goes through: in-dialog requests
@@ -22,37 +28,41 @@ from typing import TypeGuard
 from smartbook_tui.sip.message import SipMessage, SipRequest
 from smartbook_tui.sip.uri import SipParseError
 
-__all__ = ["DEFAULT_OVERLOAD_LAG", "HEARTBEAT", "HOLD", "RETRY_AFTER", "LoopLag", "is_new_request"]
+__all__ = ["DEFAULT_OVERLOAD_LAG", "FILL_HIGH", "HEARTBEAT", "HOLD", "RETRY_AFTER", "Backlog", "is_new_request"]
 
 DEFAULT_OVERLOAD_LAG = 0.2  # seconds of loop lag from which new requests are refused
 HEARTBEAT = 0.05  # seconds between two readings of the lag when the loop is idle
 HOLD = 1.0  # seconds the lag must stay low before new requests are served again
 RETRY_AFTER = 2  # seconds a refused client is told to wait
+FILL_HIGH = 0.125  # share of the UDP receive buffer waiting to be read from which new requests are refused
 
 _ALWAYS_PASSED = frozenset({"ACK", "CANCEL"})
 
 
-class LoopLag:
-    """How far behind the loop is, from readings of its lag (`observe`); `behind` with hysteresis."""
+class Backlog:
+    """How far behind the server is, from readings of its loop's lag and its UDP receive queue (`observe`);
+    `behind` with hysteresis."""
 
     def __init__(self, threshold: float, hold: float = HOLD) -> None:
         if threshold <= 0:
             raise ValueError(f"the overload threshold must be positive, got {threshold}")
         self.threshold = threshold
-        self._low = threshold / 2
         self._hold = hold
         self.behind = False
-        self.lag = 0.0  # the last reading
+        self.lag = 0.0  # the highest lag read since it last fell behind
+        self.fill = 0.0  # likewise, the highest share of the receive buffer
         self._calm_since: float | None = None
 
-    def observe(self, lag: float, now: float) -> bool:
-        """Take a reading (seconds late; a negative one counts as 0) made at `now`; whether the loop is behind."""
-        self.lag = lag = max(lag, 0.0)
-        if lag >= self.threshold:
-            self.behind = True
+    def observe(self, lag: float, fill: float, now: float) -> bool:
+        """Take a reading made at `now`: the loop's lag (seconds late; a negative one counts as 0) and the share of
+        the UDP receive buffer waiting to be read; whether the server is behind."""
+        if lag >= self.threshold or fill >= FILL_HIGH:
+            if not self.behind:
+                self.behind, self.lag, self.fill = True, 0.0, 0.0
+            self.lag, self.fill = max(self.lag, lag), max(self.fill, fill)
             self._calm_since = None
         elif self.behind:
-            if lag >= self._low:
+            if lag >= self.threshold / 2 or fill >= FILL_HIGH / 4:
                 self._calm_since = None
             elif self._calm_since is None:
                 self._calm_since = now

@@ -7,8 +7,8 @@ subscriber gets a last NOTIFY (`terminated;reason=probation;retry-after=5`: subs
 back), a new SUBSCRIBE gets 503 with Retry-After, answers get up to `SHUTDOWN_GRACE` seconds to come back, then the
 sockets close.
 
-While the loop is behind (`overload`: its lag over `overload_lag` seconds), new out-of-dialog requests get 503 with
-Retry-After before the core sees them; in-dialog requests and every response still go to the core.
+While the server is behind (`overload`: its UDP receive queue or its loop's lag), new out-of-dialog requests get
+503 with Retry-After before the core sees them; in-dialog requests and every response still go to the core.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -48,7 +49,7 @@ from smartbook_tui.sip.message import SipMessage, SipRequest
 from .accounts_api.options import MAX_API_CONNECTIONS, ApiOptions
 from .core import PresenceServer, Send, ServerConfig
 from .open_files import raise_open_files_limit
-from .overload import DEFAULT_OVERLOAD_LAG, HEARTBEAT, RETRY_AFTER, LoopLag, is_new_request
+from .overload import DEFAULT_OVERLOAD_LAG, HEARTBEAT, RETRY_AFTER, Backlog, is_new_request
 from .replies import response_to
 from .store import Store
 
@@ -85,7 +86,7 @@ class RunOptions:
     udp_rate: float = DEFAULT_UDP_RATE
     stream_rate: float = DEFAULT_STREAM_RATE
     udp_buffer: int = DEFAULT_UDP_BUFFER
-    overload_lag: float = DEFAULT_OVERLOAD_LAG  # seconds of loop lag from which new requests get 503 (0: never)
+    overload_lag: float = DEFAULT_OVERLOAD_LAG  # seconds of loop lag from which new requests get 503 (0: no refusals)
 
 
 class _Server:
@@ -103,31 +104,42 @@ class _Server:
         self._timer_at: float | None = None
         self._changes_seen = store.changes(domain).last
         self._wake = asyncio.Event()
-        self._lag = LoopLag(overload_lag) if overload_lag > 0 else None
-        self._beat_due = self._loop.time() + HEARTBEAT
-        self._beat = self._loop.call_at(self._beat_due, self._heartbeat) if self._lag is not None else None
+        self._backlog = Backlog(overload_lag) if overload_lag > 0 else None
+        self._beat_due = math.inf
+        self._beat: asyncio.TimerHandle | None = None
         self._refused = CountedWarning(
-            log, "behind by {lag:.2f} s: answered %s new requests 503 (Retry-After: {retry_after})"
+            log,
+            "behind (the loop up to {lag:.2f} s late, the UDP receive buffer up to {percent:.0f} %% full): answered %s "
+            "new requests 503 (Retry-After: {retry_after})",
         )
 
     def on_message(self, message: SipMessage, peer: Peer) -> None:
         now = self._loop.time()
-        if self._lag is not None and self._lag.observe(now - self._beat_due, now) and is_new_request(message):
+        if self._behind(now) and is_new_request(message):
             self._refuse(message, peer, now)
             return
         self._send(self.core.receive(message, peer, now))
 
+    def _behind(self, now: float) -> bool:
+        backlog = self._backlog
+        return backlog is not None and backlog.observe(now - self._beat_due, self.listener.udp_queued(), now)
+
     def _refuse(self, request: SipRequest, peer: Peer, now: float) -> None:
-        assert self._lag is not None
-        self._refused.happened(now, lag=self._lag.lag, retry_after=RETRY_AFTER)
+        assert self._backlog is not None
+        self._refused.happened(now, lag=self._backlog.lag, percent=100 * self._backlog.fill, retry_after=RETRY_AFTER)
         answer = response_to(request, 503, "Service Unavailable (overloaded)", {"Retry-After": str(RETRY_AFTER)})
         with contextlib.suppress(PeerGone, MessageTooLarge, ConnectionLost):
             self.listener.send_bytes(answer.to_bytes(), peer)
 
+    def watch_backlog(self) -> None:
+        """Start the heartbeat that reads how far behind the server is (the listener is set)."""
+        if self._backlog is not None:
+            self._beat_due = self._loop.time() + HEARTBEAT
+            self._beat = self._loop.call_at(self._beat_due, self._heartbeat)
+
     def _heartbeat(self) -> None:
-        assert self._lag is not None
         now = self._loop.time()
-        self._lag.observe(now - self._beat_due, now)
+        self._behind(now)
         self._beat_due = now + HEARTBEAT
         self._beat = self._loop.call_at(self._beat_due, self._heartbeat)
 
@@ -233,6 +245,7 @@ async def serve(options: RunOptions) -> None:
         config = replace(options.config, via=via)
         core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=lambda: secrets.token_hex(8))
         server.core, server.listener = core, listener
+        server.watch_backlog()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,42 +1,57 @@
-"""When the server counts itself behind (the loop's lag, with hysteresis) and which requests it then refuses; how the
-threshold is set (`--overload-lag`, the `overload_lag` setting)."""
+"""When the server counts itself behind (its UDP receive queue, its loop's lag; with hysteresis) and which requests
+it then refuses; how the threshold is set (`--overload-lag`, the `overload_lag` setting)."""
 
 import pytest
 
 from smartbook_tui.cli import build_parser
 from smartbook_tui.cli.server_run import run_options
 from smartbook_tui.config import load_settings
-from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG, HOLD, LoopLag, is_new_request
+from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG, FILL_HIGH, HOLD, Backlog, is_new_request
 from smartbook_tui.sip.message import SipMessage, parse_message
 
 
 def test_a_lag_over_the_threshold_makes_it_behind_and_a_short_calm_does_not_end_it():
-    lag = LoopLag(0.2)
-    assert not lag.observe(0.05, now=0.0)
-    assert lag.observe(0.3, now=1.0)
-    assert lag.observe(0.0, now=1.1)  # calm for less than HOLD
-    assert lag.observe(0.15, now=1.5)  # over half the threshold: the calm starts again
-    assert lag.observe(0.0, now=1.6)
-    assert lag.observe(0.0, now=1.6 + HOLD / 2)
+    backlog = Backlog(0.2)
+    assert not backlog.observe(0.05, 0.0, now=0.0)
+    assert backlog.observe(0.3, 0.0, now=1.0)
+    assert backlog.observe(0.0, 0.0, now=1.1)  # calm for less than HOLD
+    assert backlog.observe(0.15, 0.0, now=1.5)  # over half the threshold: the calm starts again
+    assert backlog.observe(0.0, 0.0, now=1.6)
+    assert backlog.observe(0.0, 0.0, now=1.6 + HOLD / 2)
+
+
+def test_a_filling_receive_queue_makes_it_behind_until_it_has_drained_for_hold_seconds():
+    backlog = Backlog(0.2)
+    assert not backlog.observe(0.0, FILL_HIGH / 2, now=0.0)
+    assert backlog.observe(0.0, FILL_HIGH, now=1.0)
+    assert backlog.observe(0.0, FILL_HIGH / 2, now=1.0 + 2 * HOLD)  # still a quarter of the mark or more
+    assert backlog.observe(0.0, 0.0, now=5.0)
+    assert backlog.observe(0.0, 0.0, now=5.0 + HOLD / 2)
+    assert not backlog.observe(0.0, 0.0, now=5.0 + HOLD)
 
 
 def test_it_serves_again_after_a_calm_of_hold_seconds():
-    lag = LoopLag(0.2)
-    lag.observe(1.0, now=0.0)
-    lag.observe(0.01, now=0.1)
-    assert lag.observe(0.01, now=0.1 + HOLD) is False
-    assert lag.observe(0.1, now=5.0) is False  # under the threshold: still serving
+    backlog = Backlog(0.2)
+    backlog.observe(1.0, 0.0, now=0.0)
+    backlog.observe(0.01, 0.0, now=0.1)
+    assert backlog.observe(0.01, 0.0, now=0.1 + HOLD) is False
+    assert backlog.observe(0.1, 0.05, now=5.0) is False  # under both marks: still serving
 
 
-def test_a_negative_reading_is_no_lag():
-    lag = LoopLag(0.2)
-    assert not lag.observe(-0.04, now=0.0)
-    assert lag.lag == 0.0
+def test_it_keeps_the_worst_readings_of_the_time_it_is_behind():
+    backlog = Backlog(0.2)
+    backlog.observe(0.5, 0.0, now=0.0)
+    backlog.observe(0.0, 0.4, now=0.1)
+    assert (backlog.lag, backlog.fill) == (0.5, 0.4)
+    backlog.observe(0.0, 0.0, now=0.2)
+    backlog.observe(0.0, 0.0, now=0.2 + HOLD)
+    backlog.observe(0.3, 0.0, now=9.0)  # behind again: from fresh readings
+    assert (backlog.lag, backlog.fill) == (0.3, 0.0)
 
 
 def test_a_threshold_of_zero_or_less_is_refused():
     with pytest.raises(ValueError, match="positive"):
-        LoopLag(0)
+        Backlog(0)
 
 
 def request(method: str, *, to_tag: str | None = None, to: str | None = None) -> SipMessage:

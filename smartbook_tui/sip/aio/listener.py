@@ -451,6 +451,11 @@ class Listener:
         """How many TCP and TLS connections are open."""
         return len(self._connections)
 
+    def udp_queued(self) -> float:
+        """The share of the UDP socket's receive buffer taken by datagrams not yet read (0.0 where the kernel does
+        not say): how far behind reading the UDP side is."""
+        return self._udp.queued() if self._udp is not None else 0.0
+
     def send(self, message: SipMessage, peer: Peer) -> None:
         """Send a message to `peer`: a UDP datagram to its address, or a write on the TCP/TLS connection it came in
         on. Raises `PeerGone` (that connection has ended), `MessageTooLarge` (over a UDP datagram) or

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
+import sys
 from collections.abc import Callable
 
 from .transport import Address, error_reason, format_address
@@ -22,6 +24,9 @@ log = logging.getLogger(__name__)
 
 _BATCH = 128  # datagrams read per readiness, so that TCP connections and timers still get their turn
 _MAX_DATAGRAM = 65_535
+# Linux's SO_MEMINFO: the socket's memory counters, the first two the receive queue's bytes and the buffer's size.
+_SO_MEMINFO = 55 if sys.platform == "linux" else None
+_MEMINFO = struct.Struct("2I")
 
 
 class UdpSocket:
@@ -57,6 +62,17 @@ class UdpSocket:
         except OSError as exc:  # no route, an ICMP error of an earlier datagram: the peer's transaction times out
             log.debug("UDP socket %s: cannot send to %s: %s", self.address, format_address(address), error_reason(exc))
         return True
+
+    def queued(self) -> float:
+        """The share of the receive buffer taken by datagrams not yet read, as the kernel counts them (what they
+        cost it, a little over their size); 0.0 where it does not say."""
+        if _SO_MEMINFO is None or self.closed:
+            return 0.0
+        try:
+            allocated, size = _MEMINFO.unpack_from(self._sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 36))
+        except OSError:
+            return 0.0
+        return allocated / size if size else 0.0
 
     def close(self) -> None:
         if self.closed:
