@@ -84,6 +84,7 @@ class DialogJournal:
             return
         for subscription in subscriptions:
             subscription.reserved_cseq = subscription.cseq + RESERVE
+        log.debug("saved subscription dialogs: %d new, %d moved on, %d ended", *map(len, (created, progressed, ended)))
 
     def resume(self) -> list[SavedDialog]:
         """The saved dialogs to restore (see `Store.resume_dialogs`); none when the store cannot be read."""
