@@ -97,6 +97,20 @@ class ResourceView:
         tuples = self.presence.tuples if self.presence is not None else ()
         object.__setattr__(self, "reachable", bool(tuples) and all(item.contact for item in tuples))
 
+    def __eq__(self, other: object) -> bool:
+        """Whether two views show the same; by their written documents when both have one (comparing the records
+        behind them field by field costs more than the rest of a change: every PUBLISH asks it of every watcher)."""
+        if self is other:
+            return True
+        if not isinstance(other, ResourceView):
+            return NotImplemented
+        if self.document is not None and other.document is not None:
+            return self.document == other.document
+        return self.document == other.document and self.presence == other.presence
+
+    def __hash__(self) -> int:
+        return hash(self.document) if self.document is not None else hash(self.presence)
+
     @property
     def has_account(self) -> bool:
         return self.presence is not None
@@ -311,7 +325,7 @@ class ListNotifier:
         if not self._started:
             return False  # the full state will carry it
         sent = self._unsent.get(index, before)
-        if _same(view, sent):
+        if view == sent:
             if self._unsent.pop(index, None) is not None and not self._unsent:
                 self._dirty_since = None
         elif index not in self._unsent:
@@ -441,16 +455,6 @@ class ListNotifier:
                 tries += 1
                 if tries >= _BOUNDARY_TRIES:
                     raise
-
-
-def _same(one: ResourceView, other: ResourceView) -> bool:
-    """Whether two views show the same; by their written documents when both have one (comparing the records
-    behind them field by field costs more than the rest of `set_state`)."""
-    if one is other:
-        return True
-    if one.document is not None and other.document is not None:
-        return one.document == other.document
-    return one == other
 
 
 def _is_phone_alias(uri: str) -> bool:

@@ -28,10 +28,20 @@ from typing import TypeGuard
 from smartbook_tui.sip.message import SipMessage, SipRequest
 from smartbook_tui.sip.uri import SipParseError
 
-__all__ = ["DEFAULT_OVERLOAD_LAG", "FILL_HIGH", "HEARTBEAT", "HOLD", "RETRY_AFTER", "Backlog", "is_new_request"]
+__all__ = [
+    "DEFAULT_OVERLOAD_LAG",
+    "FILL_HIGH",
+    "HEARTBEAT",
+    "HOLD",
+    "QUEUE_READ_INTERVAL",
+    "RETRY_AFTER",
+    "Backlog",
+    "is_new_request",
+]
 
 DEFAULT_OVERLOAD_LAG = 0.2  # seconds of loop lag from which new requests are refused
 HEARTBEAT = 0.05  # seconds between two readings of the lag when the loop is idle
+QUEUE_READ_INTERVAL = 0.005  # seconds between two readings of the UDP receive queue
 HOLD = 1.0  # seconds the lag must stay low before new requests are served again
 RETRY_AFTER = 2  # seconds a refused client is told to wait
 FILL_HIGH = 0.125  # share of the UDP receive buffer waiting to be read from which new requests are refused

@@ -49,9 +49,10 @@ from smartbook_tui.sip.message import SipMessage, SipRequest
 from .accounts_api.options import MAX_API_CONNECTIONS, ApiOptions
 from .core import PresenceServer, Send, ServerConfig
 from .open_files import raise_open_files_limit
-from .overload import DEFAULT_OVERLOAD_LAG, HEARTBEAT, RETRY_AFTER, Backlog, is_new_request
+from .overload import DEFAULT_OVERLOAD_LAG, HEARTBEAT, QUEUE_READ_INTERVAL, RETRY_AFTER, Backlog, is_new_request
 from .replies import response_to
 from .store import Store
+from .tokens import TokenSource
 
 if TYPE_CHECKING:
     from .accounts_api.serving import RunningApi
@@ -107,6 +108,8 @@ class _Server:
         self._backlog = Backlog(overload_lag) if overload_lag > 0 else None
         self._beat_due = math.inf
         self._beat: asyncio.TimerHandle | None = None
+        self._fill = 0.0  # the UDP receive queue's share of its buffer, read at most every QUEUE_READ_INTERVAL
+        self._fill_due = -math.inf
         self._refused = CountedWarning(
             log,
             "behind (the loop up to {lag:.2f} s late, the UDP receive buffer up to {percent:.0f} %% full): answered %s "
@@ -122,7 +125,11 @@ class _Server:
 
     def _behind(self, now: float) -> bool:
         backlog = self._backlog
-        return backlog is not None and backlog.observe(now - self._beat_due, self.listener.udp_queued(), now)
+        if backlog is None:
+            return False
+        if now >= self._fill_due:  # a system call: not for every message of a batch
+            self._fill, self._fill_due = self.listener.udp_queued(), now + QUEUE_READ_INTERVAL
+        return backlog.observe(now - self._beat_due, self._fill, now)
 
     def _refuse(self, request: SipRequest, peer: Peer, now: float) -> None:
         assert self._backlog is not None
@@ -243,7 +250,7 @@ async def serve(options: RunOptions) -> None:
         if listener.tls_address is not None:
             via["TLS"] = format_address(_advertised(listener.tls_address, options.advertise))
         config = replace(options.config, via=via)
-        core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=lambda: secrets.token_hex(8))
+        core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=TokenSource())
         server.core, server.listener = core, listener
         server.watch_backlog()
         stop = asyncio.Event()
