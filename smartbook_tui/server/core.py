@@ -438,8 +438,8 @@ class PresenceServer:
         self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]
     ) -> SipResponse:
         key = (request.call_id or "", request.from_tag or "", request.to_tag or "")
-        if key in self._unrestored:  # refreshed before its turn came: restored now, to answer in its dialog
-            self._restore(self._unrestored.pop(key), now)
+        if key in self._unrestored:  # refreshed before its turn came: restored now (the refresh sends its state)
+            self._restore(self._unrestored.pop(key), now, notify=False)
         subscription = self._subscriptions.get(key)
         if subscription is None or subscription.final_reason is not None:
             return _response(request, 481, "Subscription Does Not Exist")
@@ -622,8 +622,8 @@ class PresenceServer:
         else:
             log.info("restored %d saved subscription dialogs", self._restored)
 
-    def _restore(self, saved: SavedDialog, now: float) -> None:
-        """Bring a saved dialog back, and send its full state."""
+    def _restore(self, saved: SavedDialog, now: float, *, notify: bool = True) -> None:
+        """Bring a saved dialog back, and with `notify` send its full state."""
         entries = saved.entries
         if saved.kind == "stored list":
             try:
@@ -646,8 +646,9 @@ class PresenceServer:
         )
         self._restored += 1
         self._add(subscription, now)
-        subscription.queue(subscription.notifier.full_state(now))
-        self._service(subscription, now)
+        if notify:
+            subscription.queue(subscription.notifier.full_state(now))
+            self._service(subscription, now)
 
     def _publications_due(self, _: None, now: float) -> None:
         for aor in self.publications.expire(now):

@@ -196,6 +196,9 @@ def test_a_refresh_before_its_turn_is_answered_in_its_dialog(store):
         "SUBSCRIBE", f"sip:rls@{DOMAIN}", headers={"Event": "presence", "Expires": "600"}, to_tag=tag
     )
     assert alice.send(refresh).status == 200
+    [notify] = alice.notifies  # its full state, once
+    assert list_state(notify).full_state
+    assert notify.cseq[0] > RESERVE
 
 
 def test_a_tcp_dialog_is_not_saved(store):
