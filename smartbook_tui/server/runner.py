@@ -253,6 +253,7 @@ async def serve(options: RunOptions) -> None:
         core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=TokenSource())
         server.core, server.listener = core, listener
         server.watch_backlog()
+        server._arm()  # the core may have restored subscription dialogs, whose full states are due at once
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
