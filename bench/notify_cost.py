@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.interop.overload_load import DOMAIN, Endpoint, Publisher, Watcher, write_accounts  # noqa: E402
+from tests.interop.overload_load import DOMAIN, Endpoint, Publisher, Watcher  # noqa: E402
 
 PASSWORD = "bench-password"
 PUBLISHERS = 30
@@ -42,12 +42,21 @@ class Server:
         self.db = workdir / "server.sqlite3"
         self.ready = workdir / "ready.json"
         self.log = workdir / "server.log"
-        write_accounts(self.db, [f"p{n}" for n in range(PUBLISHERS)] + [f"w{n}" for n in range(WATCHERS)], PASSWORD)
+        env = {**os.environ, "PYTHONPATH": str(source)}
+        users = [f"p{n}" for n in range(PUBLISHERS)] + [f"w{n}" for n in range(WATCHERS)]
+        # The accounts are written by the tree that serves: its store's schema may be older than this one's.
+        write = (
+            "from smartbook_tui.server.store import Store\n"
+            f"store = Store.open({str(self.db)!r})\n"
+            f"for user in {users!r}:\n"
+            f"    store.add_account(user, {DOMAIN!r}, {PASSWORD!r}, None, public_presence=True)\n"
+            "store.close()\n"
+        )
+        subprocess.run([sys.executable, "-c", write], env=env, cwd=source, check=True)
         profile = ["-m", "cProfile", "-o", str(cprofile)] if cprofile else []
         command = [sys.executable, *profile, "-m", "smartbook_tui.cli", "server", "run", "--sip", "127.0.0.1:0"]
         command += ["--db", str(self.db), "--domain", DOMAIN, "--ready-file", str(self.ready), "--log-level", "WARNING"]
         command += ["--notify-interval", "0", "--rate-limit", "0", "--udp-rate", "0"]
-        env = {**os.environ, "PYTHONPATH": str(source)}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=source)
         deadline = time.monotonic() + 20
