@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,9 +135,10 @@ def status_kb(pids: Sequence[int], key: str = "VmRSS") -> int:
     return total
 
 
-def pss_kb(pids: Sequence[int]) -> int:
-    """The proportional set size of the processes together: pages they share (Kamailio's shared memory, the
-    libraries) count once, unlike a sum of RSS."""
+def data_kb(pids: Sequence[int]) -> int:
+    """The processes' anonymous and shared memory, each page counted once (Pss_Anon + Pss_Shmem): Kamailio's
+    shared memory is not counted once per child as a sum of RSS would, and libraries and files, whose share moves
+    as other processes map them, are left out."""
     total = 0
     for pid in pids:
         try:
@@ -144,7 +146,7 @@ def pss_kb(pids: Sequence[int]) -> int:
         except OSError:
             continue
         for line in text.splitlines():
-            if line.startswith("Pss:"):
+            if line.startswith(("Pss_Anon:", "Pss_Shmem:")):
                 total += int(line.split()[1])
     return total
 
@@ -160,8 +162,8 @@ class Server:
     def cpu(self) -> float:
         return cpu_seconds(group_pids(self.pgid))
 
-    def pss_kb(self) -> int:
-        return pss_kb(group_pids(self.pgid))
+    def data_kb(self) -> int:
+        return data_kb(group_pids(self.pgid))
 
     def rss_kb(self) -> int:
         return status_kb(group_pids(self.pgid))
@@ -232,7 +234,7 @@ def require_peers() -> None:
 def kamailio_version() -> str:
     binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
     output = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False).stdout
-    return output.splitlines()[0] if output else "kamailio"
+    return output.splitlines()[0].removeprefix("version: ") if output else "kamailio"
 
 
 # ============================================================================================ the client
@@ -401,6 +403,7 @@ class WatchedFanOut(FanOut):
         self.seen: dict[tuple[bytes, str], int] = {}
         self.dialogs_seen: set[tuple[bytes, bytes]] = set()
         self.initial_notifies = 0
+        self.refused: Counter[int] = Counter()  # status -> PUBLISHes answered it, not 200, since the last clear
 
     def publish_one(self, step_index: int) -> None:
         before = len(self.sent_at)
@@ -409,6 +412,15 @@ class WatchedFanOut(FanOut):
             publisher = self.publishers[(self.cursor - 1) % len(self.publishers)]
             self.owner.append(publisher.user)
             self.last_sent[publisher.user] = before
+            pending = publisher.conn.pending
+            branch, answered = next(reversed(pending.items()))  # the callback the PUBLISH just sent waits with
+
+            def counted(status: int, head: bytes, body: bytes, when: float) -> None:
+                if status != 200:
+                    self.refused[status] += 1
+                answered(status, head, body, when)
+
+            pending[branch] = counted
 
     def on_notify(self, conn: Conn, head: bytes, body: bytes, when: float) -> None:
         call_id_match, cseq = CALL_ID.search(head), CSEQ.search(head)
@@ -527,17 +539,19 @@ async def hold_subscriptions(
     return conns
 
 
-def step_verdict(step: Step, args: argparse.Namespace, lost_finals: int, p99_ms: float) -> str:
+def step_verdict(step: Step, args: argparse.Namespace, fan: WatchedFanOut, p99_ms: float) -> str:
     """'' when the step held (the pace kept, every PUBLISH answered 200, no final state lost, p99 within the
     bound), else why not."""
     if step.skipped:
         return "PUBLISHes held back: every publisher still waited for the answer to its last"
     if step.sent < 0.95 * step.rate * args.step_seconds:
         return "the generator did not keep the pace"
-    if step.answered < step.sent or step.errors:
-        return f"{step.sent - step.answered} PUBLISHes unanswered, {step.errors} not 200"
-    if lost_finals:
-        return f"{lost_finals} final states lost"
+    if step.answered < step.sent:
+        return f"{step.sent - step.answered} PUBLISHes unanswered"
+    if step.errors:
+        return "PUBLISHes answered " + ", ".join(f"{status} ({count})" for status, count in sorted(fan.refused.items()))
+    if lost := fan.lost_finals():
+        return f"{lost} final states lost"
     if not step.latency_ms:
         return "no NOTIFY"
     if p99_ms > args.p99_ms:

@@ -20,7 +20,8 @@ sent again after its Retry-After (the count is printed).
   of E entries, as bench/server.py's (b). Kamailio's rls sends a list's changes on a timer (waitn_time, 1 s at the
   least), so here the bound on p99 is `--list-p99-ms` (1,500 ms); both p99s are printed.
 * memory: K stored-list subscriptions of 200 entries (one TCP connection each) from a pool of 1,000 published
-  accounts; the PSS of the server's processes together (shared pages counted once) before and after, over K.
+  accounts; the server's processes' data memory together (Pss_Anon + Pss_Shmem: Kamailio's shared memory counted
+  once, libraries and files left out) before and after, over K; the summed RSS is printed beside it.
 * full state: a stored list of 200 and of 1,000 entries: from the authenticated SUBSCRIBE written to every entry
   seen with an RLMI <instance> (all NOTIFYs, all chunks); over `--full-state-timeout` counts as not complete.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import random
 import shlex
 import statistics
@@ -48,6 +50,7 @@ from bench.peer_load import (
     INSTANCE,
     RESOURCE,
     RESOURCE_URI,
+    RETRIES,
     SMARTBOOK_FLAGS,
     Accounts,
     KamailioServer,
@@ -65,6 +68,7 @@ from bench.peer_load import (
     notify_body,
     publish_all,
     require_peers,
+    retried,
     step_verdict,
     subscribe,
     subscribe_headers,
@@ -154,6 +158,7 @@ async def search_rate(
     none) and the most of a core the generator used."""
     best, generator = 0.0, 0.0
     for rate in rates:
+        fan.refused.clear()
         step = await fan.run_step(rate, server)
         deadline = perf() + args.final_wait  # a last state may still be on its way (Kamailio's rls timer)
         while fan.lost_finals() and perf() < deadline:
@@ -162,7 +167,7 @@ async def search_rate(
         p50 = pct(step.latency_ms, 0.5) if step.latency_ms else float("nan")
         top = max(step.latency_ms, default=float("nan"))
         got = len(step.latency_ms) / (step.sent * args.fanout) if step.sent else 0.0
-        verdict = step_verdict(step, args, fan.lost_finals(), p99)
+        verdict = step_verdict(step, args, fan, p99)
         own = step.own_cpu / step.seconds
         generator = max(generator, own)
         print(
@@ -218,11 +223,19 @@ async def part_list(server: Server, plan: Plan, args: argparse.Namespace, start:
 
 
 async def part_memory(server: Server, plan: Plan, args: argparse.Namespace, repeat: int) -> dict:
-    """Memory per stored-list subscription, then the full-state times, on one server start."""
+    """The full-state times on the idle server, then the memory per stored-list subscription, on one start."""
     await publish_all(server, plan.pool)
+    await server.settle(quiet=1.0, limit=30)
+    result: dict[str, object] = {}
+    for size, runs in plan.full_state.items():
+        user, target = runs[repeat]
+        took = await full_state_once(server, user, target, size, args.full_state_timeout)
+        await server.settle(quiet=0.5, limit=15)
+        if size != 20:
+            print(f"    full state of a {size}-entry list: {took:.1f} ms")
+            result[f"full_{size}"] = [took]
     sink = WatchedFanOut(argparse.Namespace())
     count = args.memory_subscriptions
-    warm, held = plan.memory_watchers[count:], plan.memory_watchers[:count]
     conns = [await connect_tcp(server.tcp) for _ in plan.memory_watchers]
     for conn in conns:
         conn.on_notify = sink.on_notify
@@ -233,16 +246,16 @@ async def part_memory(server: Server, plan: Plan, args: argparse.Namespace, repe
             user = plan.memory_watchers[index]
             await subscribe(conns[index], user, plan.memory_targets[index], f"m-{user}", as_list=True)
 
-    await asyncio.gather(*(one(count + i) for i in range(len(warm))))
+    await asyncio.gather(*(one(i) for i in range(count, len(plan.memory_watchers))))  # the warm-up
     await server.settle(quiet=1.0, limit=30)
-    before, rss_before = server.pss_kb(), server.rss_kb()
+    before, rss_before = server.data_kb(), server.rss_kb()
     started = perf()
-    await asyncio.gather(*(one(i) for i in range(len(held))))
+    await asyncio.gather(*(one(i) for i in range(count)))
     await server.settle(quiet=1.0, limit=60)
     seconds = perf() - started
-    after, rss_after = server.pss_kb(), server.rss_kb()
+    after, rss_after = server.data_kb(), server.rss_kb()
     print(
-        f"    memory: {count} list subscriptions of {args.memory_entries} entries in {seconds:.1f} s: PSS "
+        f"    memory: {count} list subscriptions of {args.memory_entries} entries in {seconds:.1f} s: data "
         f"{before / 1024:.1f} -> {after / 1024:.1f} MB, {(after - before) / count:.1f} KB each (summed RSS "
         f"{rss_before / 1024:.1f} -> {rss_after / 1024:.1f} MB, {(rss_after - rss_before) / count:.1f} KB each)"
     )
@@ -250,22 +263,29 @@ async def part_memory(server: Server, plan: Plan, args: argparse.Namespace, repe
         raise RuntimeError(f"{server.name}: {sink.initial_notifies} of {len(plan.memory_watchers)} lists notified")
     for conn in conns:
         conn.close()
-    result = {"memory_kb": (after - before) / count, "memory_seconds": seconds, "pss_before_kb": before}
-    for size, runs in plan.full_state.items():
-        user, target = runs[repeat]
-        took = await full_state_once(server, user, target, size, args.full_state_timeout)
-        await server.settle(quiet=0.3, limit=10)
-        if size != 20:
-            print(f"    full state of a {size}-entry list: {took:.1f} ms")
-            result[f"full_{size}"] = [took]
-    return result
+    return result | {"memory_kb": (after - before) / count}
 
 
 async def full_state_once(server: Server, user: str, target: str, size: int, timeout: float) -> float:
     """Milliseconds from the authenticated SUBSCRIBE written to every entry seen with an instance; the timeout
-    (as a figure over it) when it did not come whole."""
+    (as a figure over it) when it did not come whole. A 503 has the SUBSCRIBE sent again after its Retry-After."""
+    for attempt in range(RETRIES + 1):
+        took = await full_state_try(server, user, target, size, timeout=timeout, dialog=f"fs-{user}-{attempt}")
+        if took is not None:
+            return took
+        retried[0] += 1
+        await asyncio.sleep(1)
+    raise RuntimeError(f"{server.name}: a list SUBSCRIBE was answered 503 {RETRIES + 1} times")
+
+
+async def full_state_try(
+    server: Server, user: str, target: str, size: int, *, timeout: float, dialog: str
+) -> float | None:
+    """One full-state measure; None when the server answered 503."""
     conn = await connect_tcp(server.tcp)
-    complete: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    complete: asyncio.Future[float] = loop.create_future()
+    answered: asyncio.Future[int] = loop.create_future()
     with_instance: set[bytes] = set()
 
     def on_notify(_conn: Conn, _head: bytes, body: bytes, when: float) -> None:
@@ -280,18 +300,34 @@ async def full_state_once(server: Server, user: str, target: str, size: int, tim
         if len(with_instance) >= size and not complete.done():
             complete.set_result(when)
 
+    def on_answer(status: int, _head: bytes, _body: bytes, _when: float) -> None:
+        if not answered.done():
+            answered.set_result(status)
+            if status == 503 and not complete.done():
+                complete.cancel()
+
     conn.on_notify = on_notify
-    headers = subscribe_headers(user, target, f"fs-{user}", conn, as_list=True)
-    status, head, _, _ = await conn.transact("SUBSCRIBE", target, headers(1))
-    if status != 407 or not conn.take_challenge(head):
-        raise RuntimeError(f"{server.name}: a list SUBSCRIBE was answered {first_line(head)!r}, not 407")
-    sent = conn.send("SUBSCRIBE", target, headers(2) + conn.authorization(user, "SUBSCRIBE", target))
+    headers = subscribe_headers(user, target, dialog, conn, as_list=True)
     try:
-        done = await asyncio.wait_for(complete, timeout)
-    except TimeoutError:
-        print(f"    {server.name}: {size}-entry list: {len(with_instance)} entries with an instance in {timeout:g} s")
-        done = sent + timeout
-    conn.close()
+        status, head, _, _ = await conn.transact("SUBSCRIBE", target, headers(1))
+        if status == 503:
+            return None
+        if status != 407 or not conn.take_challenge(head):
+            raise RuntimeError(f"{server.name}: a list SUBSCRIBE was answered {first_line(head)!r}, not 407")
+        sent = conn.send(
+            "SUBSCRIBE", target, headers(2) + conn.authorization(user, "SUBSCRIBE", target), b"", on_answer
+        )
+        try:
+            done = await asyncio.wait_for(complete, timeout)
+        except asyncio.CancelledError:
+            return None
+        except TimeoutError:
+            print(
+                f"    {server.name}: {size}-entry list: {len(with_instance)} entries with an instance in {timeout:g} s"
+            )
+            done = sent + timeout
+    finally:
+        conn.close()
     return (done - sent) * 1000
 
 
@@ -363,7 +399,7 @@ def print_table(args: argparse.Namespace, figures: dict[str, dict[str, Figure]])
         capped = key.startswith("full_") and max(kam.values) >= args.full_state_timeout * 1000
         print(
             f"  {label:<40} {cell(kam, capped):>24} {cell(sb, False):>24} "
-            f"{('>= ' if capped else '') + f'{ratio:.1f}x':>16}"
+            f"{('>= ' if capped else '') + f'{ratio:.1f}x' if math.isfinite(ratio) else 'n/a':>16}"
         )
     bound = [name for name, parts in figures.items() for figure in parts.values() if "generator-bound" in figure.notes]
     if bound:
@@ -373,6 +409,8 @@ def print_table(args: argparse.Namespace, figures: dict[str, dict[str, Figure]])
         )
     else:
         print(f"  the generator stayed under {GENERATOR_BOUND:.0%} of a core in every step")
+    if retried[0]:
+        print(f"  {retried[0]} SUBSCRIBEs were answered 503 (overloaded) and sent again after their Retry-After")
 
 
 def cell(figure: Figure, capped: bool) -> str:
@@ -399,7 +437,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--list-publishers", type=int, help="list fan-out publishers (default 200; 40)")
     parser.add_argument("--list-entries", type=int, help="entries of a list in the list fan-out (default 100; 20)")
     parser.add_argument("--list-fanout", type=int, help="lists each list publisher is in (default 25; 10)")
-    parser.add_argument("--memory-subscriptions", type=int, help="stored-list subscriptions measured (100; 20)")
+    parser.add_argument("--memory-subscriptions", type=int, help="stored-list subscriptions measured (50; 20)")
     parser.add_argument("--step-seconds", type=float, help="seconds of each rate (default 2; 1 with --quick)")
     parser.add_argument("--full-state-timeout", type=float, help="seconds a full state may take (default 10; 5)")
     parser.add_argument("--p99-ms", type=float, default=100.0, help="fan-out: the p99 a rate must hold")
@@ -425,7 +463,7 @@ def parse_args() -> argparse.Namespace:
         "list_publishers": (200, 40),
         "list_entries": (100, 20),
         "list_fanout": (25, 10),
-        "memory_subscriptions": (100, 20),
+        "memory_subscriptions": (50, 20),
         "step_seconds": (2.0, 1.0),
         "full_state_timeout": (10.0, 5.0),
     }
