@@ -328,49 +328,80 @@ RETRIES = 5
 retried = [0]  # SUBSCRIBEs answered 503 and sent again, in this process
 
 
-async def subscribe(conn: Conn, user: str, target: str, call_id: str, *, as_list: bool = False) -> str:
-    """One authenticated SUBSCRIBE, sent again after a 503's Retry-After (a few times); the Call-ID of the dialog
-    it made, RuntimeError unless it is answered 2xx."""
+Answer = tuple[int, bytes, str]  # status, head, the Call-ID it went with
+
+
+async def patient(
+    conn: Conn,
+    method: str,
+    uri: str,
+    *,
+    user: str,
+    headers_of: Callable[[str], Callable[[int], str]],
+    call_id: str,
+    body: bytes = b"",
+) -> Answer:
+    """An authenticated request sent again, with a fresh Call-ID, after a 503's Retry-After (a few
+    times): a loaded server sheds new requests that way, and a client waits as told."""
     for attempt in range(RETRIES + 1):
         dialog = f"{call_id}-{attempt}"
-        headers = subscribe_headers(user, target, dialog, conn, as_list=as_list)
-        answer = authed(conn, "SUBSCRIBE", target, user=user, headers=headers, body=b"")
-        status, head, _, _ = await within(asyncio.ensure_future(answer), 15, f"SUBSCRIBE {user} -> {target}")  # type: ignore[misc]
-        if status == 503 and attempt < RETRIES:
-            retried[0] += 1
-            after = RETRY_AFTER.search(head)
-            await asyncio.sleep(min(5, int(after.group(1))) if after else 1)
-            continue
-        if not 200 <= status < 300:
-            raise RuntimeError(f"SUBSCRIBE {user} -> {target} answered {first_line(head)!r}")
-        return dialog
-    raise AssertionError("unreachable: the last attempt returns or raises")
+        answer = authed(conn, method, uri, user=user, headers=headers_of(dialog), body=body)
+        status, head, _, _ = await within(asyncio.ensure_future(answer), 15, f"{method} {user} -> {uri}")  # type: ignore[misc]
+        if status != 503 or attempt == RETRIES:
+            return status, head, dialog
+        retried[0] += 1
+        after = RETRY_AFTER.search(head)
+        await asyncio.sleep(min(5, int(after.group(1))) if after else 1)
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+async def subscribe(conn: Conn, user: str, target: str, call_id: str, *, as_list: bool = False) -> str:
+    """One authenticated SUBSCRIBE (sent again after a 503); the Call-ID of the dialog it made, RuntimeError unless
+    it is answered 2xx."""
+    status, head, dialog = await patient(
+        conn,
+        "SUBSCRIBE",
+        target,
+        user=user,
+        headers_of=lambda dialog: subscribe_headers(user, target, dialog, conn, as_list=as_list),
+        call_id=call_id,
+    )
+    if not 200 <= status < 300:
+        raise RuntimeError(f"SUBSCRIBE {user} -> {target} answered {first_line(head)!r}")
+    return dialog
 
 
 async def publish_all(server: Server, users: Sequence[str], connections: int = 4) -> dict[str, str]:
-    """One initial PUBLISH for each of `users` over a few TCP connections, a window of 32 each; user -> ETag."""
+    """One initial PUBLISH for each of `users` over a few TCP connections, a window of 16 each (sent again after a
+    503); user -> ETag."""
     etags: dict[str, str] = {}
     conns = [await connect_tcp(server.tcp) for _ in range(connections)]
 
     async def one(conn: Conn, user: str, window: asyncio.Semaphore) -> None:
         async with window:
-            body = pidf(user, "init", _ACTIVITIES[len(etags) % len(_ACTIVITIES)])
-            headers = publish_headers(user, f"pub-{user}", None)
-            status, head, _, _ = await authed(conn, "PUBLISH", aor(user), user=user, headers=headers, body=body)
+            status, head, _ = await patient(
+                conn,
+                "PUBLISH",
+                aor(user),
+                user=user,
+                headers_of=lambda dialog: publish_headers(user, dialog, None),
+                call_id=f"pub-{user}",
+                body=pidf(user, "init", _ACTIVITIES[len(etags) % len(_ACTIVITIES)]),
+            )
             match = _ETAG.search(head)
             if status != 200 or match is None:
                 raise RuntimeError(f"the initial PUBLISH of {user} was answered {first_line(head)!r}")
             etags[user] = match.group(1).decode().strip()
 
     async def worker(conn: Conn, mine: Sequence[str]) -> None:
-        window = asyncio.Semaphore(32)
+        window = asyncio.Semaphore(16)
         if mine:
             await one(conn, mine[0], window)  # it fetches the connection's nonce
             await asyncio.gather(*(one(conn, user, window) for user in mine[1:]))
 
     await within(
         asyncio.gather(*(worker(conn, users[i::connections]) for i, conn in enumerate(conns))),  # type: ignore[arg-type]
-        60,
+        120,
         f"{len(users)} initial PUBLISHes",
     )
     for conn in conns:
