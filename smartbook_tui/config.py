@@ -59,7 +59,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     udp_rate = 2000                   # UDP datagrams a second read from one address (0: no limit)
     stream_rate = 2000                # SIP messages a second read from one address over TCP and TLS (0: no limit)
     udp_buffer = 4194304              # bytes of UDP socket buffers asked of the kernel
-    overload_lag = 0.2                # seconds behind from which new requests get 503 (0: never)
+    overload_lag = 0.2                # seconds of loop lag from which new requests get 503 (0: never refuse)
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
     log_format = "text"               # text, or json (one object a line)
     http = "127.0.0.1:8080"           # serve the account API (HTTP, under /api) here

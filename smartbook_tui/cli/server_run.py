@@ -187,8 +187,9 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
         "--overload-lag",
         type=_non_negative_float,
         metavar="SECONDS",
-        help=f"how far behind the server may fall before it answers new requests 503 with Retry-After, keeping "
-        f"subscriptions and calls already set up going (default {DEFAULT_OVERLOAD_LAG:g}; 0: never refuse)",
+        help=f"how late its event loop may run before the server answers new requests 503 with Retry-After (as it "
+        f"does from an eighth-full UDP receive buffer), keeping subscriptions and calls already set up going "
+        f"(default {DEFAULT_OVERLOAD_LAG:g}; 0: never refuse)",
     )
 
 
