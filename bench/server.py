@@ -10,11 +10,12 @@ parsing beyond what it needs: every NOTIFY is answered 200 on its connection). P
     shared pool with a Zipf-like popularity (address books overlap); a share of the numbers have accounts, some of
     them public, some publishing. Server VmRSS (/proc/PID/status) before and after, divided by N.
 (b) PUBLISH -> NOTIFY: public publishing accounts, each in exactly `--fanout` watchers' lists (sliding windows over
-    a shuffled set of publishers), server run with `--notify-interval 0 --rate-limit 0 --udp-rate 0`; every PUBLISH
-    is a modification (SIP-If-Match) with a new note whose token the watcher side finds in the (inflated) NOTIFY. The
-    offered rate is stepped up; for each step: the latency from the PUBLISH written to each NOTIFY carrying it
-    received, p50/p99, and what the server's CPU did. The sustained rate is the highest whose median p99 over the
-    sweeps is <= 100 ms, with every lower rate's too. `--notify-interval 0.05` measures the coalesced case.
+    a shuffled set of publishers), server run with `--notify-interval 0 --rate-limit 0 --udp-rate 0 --stream-rate 0`;
+    every PUBLISH is a modification (SIP-If-Match) with a new note whose token the watcher side finds in the
+    (inflated) NOTIFY. The offered rate is stepped up; for each step: the latency from the PUBLISH written to each
+    NOTIFY carrying it received, p50/p99, and what the server's CPU did. The sustained rate is the highest whose
+    median p99 over the sweeps is <= 100 ms, with every lower rate's too. `--notify-interval 0.05` measures the
+    coalesced case.
 (c) full state: from the authenticated SUBSCRIBE written (after the 407 round) to the first and to the last
     full-state NOTIFY received for a 1,000-entry list; with the default 200 resources a NOTIFY (5 NOTIFYs, sent
     SPLIT_DELAY = 0.5 s apart by design) and with `--notify-max-resources 1000` (one NOTIFY).
@@ -607,7 +608,9 @@ async def part_a(args: argparse.Namespace, population: Population, workdir: Path
     with_account = sum(
         1 for uris in lists for uri in uris if uri.partition("@")[0][4:] in population.number_accounts
     ) / (len(lists) * args.entries)
-    server = ServerProcess(workdir, template, "a", ["--rate-limit", "0", "--udp-rate", "0"], args).start()
+    server = ServerProcess(
+        workdir, template, "a", ["--rate-limit", "0", "--udp-rate", "0", "--stream-rate", "0"], args
+    ).start()
     failures: list[str] = []
     semaphore = asyncio.Semaphore(64)
 
@@ -901,13 +904,13 @@ async def part_b(args: argparse.Namespace, population: Population, workdir: Path
         f"{'private (each listing its watchers)' if args.private_publishers else 'public'} publishing accounts over "
         f"{args.publish_connections} connections, each in the {args.entries}-entry lists of {args.fanout} of "
         f"{len(population.watchers_b)} watchers (a connection each); server --notify-interval "
-        f"{args.notify_interval:g} --rate-limit 0 --udp-rate 0"
+        f"{args.notify_interval:g} --rate-limit 0 --udp-rate 0 --stream-rate 0"
     )
     server = ServerProcess(
         workdir,
         template,
         "b",
-        ["--rate-limit", "0", "--udp-rate", "0", "--notify-interval", str(args.notify_interval)],
+        ["--rate-limit", "0", "--udp-rate", "0", "--stream-rate", "0", "--notify-interval", str(args.notify_interval)],
         args,
     ).start()
     fan = FanOut(args)
@@ -1036,7 +1039,9 @@ async def part_c(args: argparse.Namespace, population: Population, workdir: Path
     publishing = [user for user in population.publishing if population.number_of[user] in in_lists]
     users = iter(population.watchers_c)
     for name, extra in (("c200", []), (f"c{size}", ["--notify-max-resources", str(size)])):
-        server = ServerProcess(workdir, template, name, ["--rate-limit", "0", "--udp-rate", "0", *extra], args).start()
+        server = ServerProcess(
+            workdir, template, name, ["--rate-limit", "0", "--udp-rate", "0", "--stream-rate", "0", *extra], args
+        ).start()
         try:
             await publish_initial(server.address, publishing)
             await server.settle()
