@@ -28,6 +28,10 @@ UDP subscription dialogs survive a restart (`saved_dialogs`): the core saves the
 created, refreshed and ended, and a core built over a store that holds some asks to be woken at once
 (`next_deadline` 0) and restores them `_RESTORE_SLICE` at a time, each with its full state. A graceful stop
 (`shutdown`) ends them all, so none is restored after it.
+
+Presence publications and UDP registrations survive a restart too (`saved_state`): saved on each PUBLISH and
+REGISTER accepted, restored at the core's first input or timer (the first moment it knows the time), before any
+saved dialog sends its full state, and kept over a graceful stop.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from .replies import response_to as _response
 from .request_checks import SUPPORTED, check_as_target, option_tags, via_refusal
 from .requests import accepts_deflate, decoded_body, entry_key, is_legacy_linphone, read_list
 from .saved_dialogs import SAVE_DELAY, DialogJournal, restored_subscription
+from .saved_state import StateJournal, restore_state
 from .store import Account, SavedDialog, Store, StoreError
 from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
 from .watching import Touched, WatchIndex
@@ -148,6 +153,8 @@ class PresenceServer:
         self._journal = DialogJournal(store, config.domain)
         self._unrestored: dict[DialogKey, SavedDialog] = {saved.id: saved for saved in self._journal.resume()}
         self._restored = 0
+        self._state = StateJournal(store, config.domain, self.registrar)
+        self._state_restored = False
         self.proxy = Proxy(
             ProxyConfig(config.domain, config.via, config.max_pending_per_source, config.max_pending),
             self.registrar,
@@ -178,6 +185,7 @@ class PresenceServer:
     # ------------------------------------------------------------------------------------------ input
 
     def receive(self, message: SipMessage, peer: PeerLike, now: float) -> list[Send]:
+        self._restore_state(now)
         if isinstance(message, SipResponse):
             if self.proxy.owns(message):
                 self._proxied(self.proxy.receive_response(message, now))
@@ -192,6 +200,7 @@ class PresenceServer:
         (`next_deadline` <= now), for the caller to call again once it has read its sockets: a coalescing interval
         that ends for many subscriptions at once is not one long burst during which no PUBLISH is read. What has
         waited `_TIMER_LATE` seconds is handled whatever the slice, so that a busy server still sends."""
+        self._restore_state(now)
         self._proxied(self.proxy.on_timer(now))
         timers = self._timers
         while timers and timers[0][0] <= now and (len(self._out) < _TIMER_SLICE or timers[0][0] <= now - _TIMER_LATE):
@@ -236,6 +245,7 @@ class PresenceServer:
         self._stopping = True
         self._unrestored.clear()
         self._journal.forget_all()
+        self._state.flush(now)  # publications and registrations outlive the stop: the last changes are kept
         for subscription in list(self._subscriptions.values()):
             subscription.in_flight = None
             self._end(subscription, f"probation;retry-after={STOP_RETRY_AFTER}", now)
@@ -322,6 +332,8 @@ class PresenceServer:
 
     def _register(self, request: SipRequest, account: Account, peer: PeerLike, now: float) -> SipResponse:
         bindings = self.registrar.register(account.address, request, now, source=peer)
+        self._state.registered(account)
+        self._save_later(now)
         response = _response(request, 200, "OK")
         for value in contact_values(bindings, now):
             response.headers.add("Contact", value)
@@ -335,15 +347,22 @@ class PresenceServer:
     ) -> SipResponse:
         if not _is_address_of(request.uri, account):
             raise Refusal(403, f"Forbidden (one may only publish one's own presence, {account.address})")
+        etag = request.headers.get("SIP-If-Match")
+        body = decoded_body(request, self.publications.max_body_bytes, "a presence document")
+        device = self._device(account, peer, now)
         outcome = self.publications.publish(
             account.address,
-            etag=request.headers.get("SIP-If-Match"),
-            body=decoded_body(request, self.publications.max_body_bytes, "a presence document"),
+            etag=etag,
+            body=body,
             content_type=request.content_type,
             expires=request.expires,
             now=now,
-            device=self._device(account, peer, now),
+            device=device,
         )
+        self._state.published(
+            account, outcome, previous_etag=etag, body=body, content_type=request.content_type, device=device, now=now
+        )
+        self._save_later(now)
         deadline = self.publications.next_expiry
         if deadline is not None:
             self._schedule(deadline, _PUBLICATIONS)
@@ -599,7 +618,7 @@ class PresenceServer:
             "server": self._server_timer,
             "publications": self._publications_due,
             "registrar": self._registrar_due,
-            "save": lambda _, now: self._journal.flush(now),
+            "save": self._save_due,
             "restore": self._restore_due,
         }
         handlers[kind](target, now)
@@ -611,8 +630,25 @@ class PresenceServer:
             self._schedule(subscription.expires_at, ("expiry", subscription))
 
     def _save_later(self, now: float) -> None:
-        if self._journal.pending:
+        if self._journal.pending or self._state.pending:
             self._schedule(now + SAVE_DELAY, _SAVE)
+
+    def _save_due(self, _: None, now: float) -> None:
+        self._journal.flush(now)
+        self._state.flush(now)
+
+    def _restore_state(self, now: float) -> None:
+        """Once, at the first moment the core knows the time: the saved registrations and publications."""
+        if self._state_restored:
+            return
+        self._state_restored = True
+        restore_state(self.store, self._domain, self.publications, self.registrar, now)
+        for deadline, item in (
+            (self.publications.next_expiry, _PUBLICATIONS),
+            (self.registrar.next_expiry, _REGISTRAR),
+        ):
+            if deadline is not None:
+                self._schedule(deadline, item)
 
     def _restore_due(self, _: None, now: float) -> None:
         for _ in range(min(_RESTORE_SLICE, len(self._unrestored))):

@@ -353,6 +353,22 @@ class Publications:
         account = self._accounts.get(aor)
         return len(account.by_etag) if account is not None else 0
 
+    def restore(
+        self, aor: str, etag: str, *, body: bytes, content_type: str, expires_at: float, device: str | None, now: float
+    ) -> None:
+        """Bring back a publication a restarted server saved, under its ETag (so that a refresh naming it matches)
+        with its expiry and device, as the newest of `aor`'s; it replaces the same device's, as a new one would.
+        Raises `PublishError` for what is no longer accepted (a document, the AOR's cap, an ETag in use)."""
+        if etag in self._etags:
+            raise PublishError(412, f"Conditional Request Failed (the ETag {etag} is in use)")
+        document = self._parse(body, content_type)
+        replaced = self._make_room(self._accounts.get(aor), device, now)
+        account = self._accounts.setdefault(aor, _Account())
+        if replaced is not None:
+            self._discard(account, replaced)
+        self._store(aor, account, _Publication(etag, document, expires_at, self._next(), self._next(), device))
+        account.composed = None
+
     def drop(self, aor: str) -> bool:
         """Forget every publication of `aor` (its account was removed); whether it had any."""
         account = self._accounts.pop(aor, None)

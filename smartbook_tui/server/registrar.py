@@ -118,6 +118,15 @@ class Registrar:
                 heapq.heappush(self._expiries, (binding.expires_at, key))
         return list(account.bindings)
 
+    def restore(self, aor: str, binding: Binding) -> None:
+        """Bring back a binding a restarted server saved (its expiry on this registrar's clock); it replaces the
+        same device's, as a REGISTER would."""
+        key = _normalise_aor(aor)
+        account = self._accounts.setdefault(key, _Account())
+        account.bindings = [b for b in account.bindings if not _same_device(b.contact, binding.contact)]
+        account.bindings.append(binding)
+        heapq.heappush(self._expiries, (binding.expires_at, key))
+
     def bindings(self, aor: str, now: float) -> list[Binding]:
         key = _normalise_aor(aor)
         account = self._accounts.get(key)

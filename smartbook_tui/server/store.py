@@ -21,6 +21,9 @@ their presence is public, and the lists they store on the server (RFC 4662 list 
 * The server's UDP subscription dialogs are here too (`subscription_dialogs`), so that a restarted server goes on
   notifying its watchers: written in batches by the server (`save_dialogs`), read back once at start
   (`resume_dialogs`), forgotten at a graceful stop (`forget_dialogs`).
+* So are the server's presence publications and UDP registrations (`publications`, `registrations`): written in
+  batches (`save_state`), read back at start (`resume_state`), and kept over a graceful stop (they are valid until
+  they expire, and the devices do not publish or register again because a server restarted).
 * An account's `public_presence` says who may see its live status: every watcher when it is on, only the accounts
   it watches back (mutual watchers) when it is off, the default. The server's privacy gate applies it.
 
@@ -36,7 +39,7 @@ import re
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,8 +61,11 @@ __all__ = [
     "InvalidValue",
     "NoSuchAccount",
     "NumberTaken",
+    "PublicationChange",
     "ResourceList",
+    "SavedBinding",
     "SavedDialog",
+    "SavedPublication",
     "Store",
     "StoreError",
     "check_password",
@@ -70,7 +76,7 @@ __all__ = [
     "looks_like_phone",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x534D424B  # "SMBK": tells our files from other SQLite databases
 ALGORITHMS = ("MD5", "SHA-256")  # the -sess variants hash these HA1 values again with the nonces
 
@@ -178,6 +184,46 @@ class DialogProgress:
     expires_in: float
     cseq: int
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPublication:
+    """A presence publication as the store keeps it: its document as published (the decoded body), its ETag and
+    the device it came from. `expires_in` is counted from when it is written or read."""
+
+    username: str
+    aor: str
+    etag: str
+    body: bytes
+    content_type: str
+    device: str | None
+    expires_in: float
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationChange:
+    """A saved publication refreshed (`body` None) or modified: it goes by `etag` from now on."""
+
+    previous_etag: str
+    etag: str
+    expires_in: float
+    body: bytes | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedBinding:
+    """A UDP registration as the store keeps it: `address` is where its REGISTER came from, how the device is
+    reached. `expires_in` is counted from when it is written or read."""
+
+    username: str
+    aor: str
+    contact: str  # the Contact as the device wrote it (a name-addr)
+    call_id: str
+    cseq: int
+    address: tuple[str, int]
+    user_agent: str | None
+    expires_in: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +370,38 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX subscription_dialogs_by_account ON subscription_dialogs (account_id)",
         "CREATE INDEX subscription_dialogs_by_expiry ON subscription_dialogs (expires_at)",
         "PRAGMA user_version = 4",
+    ),
+    5: (
+        # The server's presence publications and UDP registrations, what its watchers see and how calls reach the
+        # devices; `published_at` orders the documents as the server composes them (the newest first).
+        """CREATE TABLE publications (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+            aor TEXT NOT NULL,
+            etag TEXT NOT NULL UNIQUE,
+            body BLOB NOT NULL,
+            content_type TEXT NOT NULL,
+            device TEXT,
+            expires_at REAL NOT NULL,
+            published_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX publications_by_account ON publications (account_id)",
+        "CREATE INDEX publications_by_expiry ON publications (expires_at)",
+        """CREATE TABLE registrations (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+            aor TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            cseq INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            user_agent TEXT,
+            expires_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX registrations_by_account ON registrations (account_id)",
+        "CREATE INDEX registrations_by_expiry ON registrations (expires_at)",
+        "PRAGMA user_version = 5",
     ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
@@ -1005,6 +1083,110 @@ class Store:
                 "DELETE FROM subscription_dialogs WHERE account_id IN (SELECT id FROM accounts WHERE domain = ?)",
                 (_normalise_domain(domain),),
             )
+
+    # -- publications and registrations
+
+    def save_state(
+        self,
+        domain: str,
+        publications: Sequence[SavedPublication | PublicationChange | str],
+        registrations: Mapping[str, Sequence[SavedBinding]],
+    ) -> None:
+        """Write a batch in one transaction: `publications` changes in the order they happened (a new one, a
+        refresh or modification, the ETag of one removed), and each account's UDP registrations as they are now
+        (`registrations`, by username: they replace the saved ones). What has expired goes; an account removed
+        meanwhile gets nothing."""
+        domain = _normalise_domain(domain)
+        now = self._clock()
+        with self._write():
+            for change in publications:
+                if isinstance(change, SavedPublication):
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO publications (account_id, aor, etag, body, content_type, device, "
+                        "expires_at, published_at) SELECT id, ?, ?, ?, ?, ?, ?, ? FROM accounts "
+                        "WHERE username = ? AND domain = ?",
+                        (
+                            change.aor,
+                            change.etag,
+                            change.body,
+                            change.content_type,
+                            change.device,
+                            now + change.expires_in,
+                            now,
+                            change.username,
+                            domain,
+                        ),
+                    )
+                elif isinstance(change, PublicationChange) and change.body is None:
+                    self._conn.execute(
+                        "UPDATE publications SET etag = ?, expires_at = ? WHERE etag = ?",
+                        (change.etag, now + change.expires_in, change.previous_etag),
+                    )
+                elif isinstance(change, PublicationChange):
+                    self._conn.execute(
+                        "UPDATE publications SET etag = ?, expires_at = ?, body = ?, content_type = ?, "
+                        "published_at = ? WHERE etag = ?",
+                        (
+                            change.etag,
+                            now + change.expires_in,
+                            change.body,
+                            change.content_type,
+                            now,
+                            change.previous_etag,
+                        ),
+                    )
+                else:
+                    self._conn.execute("DELETE FROM publications WHERE etag = ?", (change,))
+            for username, bindings in registrations.items():
+                self._conn.execute(
+                    "DELETE FROM registrations WHERE account_id = "
+                    "(SELECT id FROM accounts WHERE username = ? AND domain = ?)",
+                    (username, domain),
+                )
+                self._conn.executemany(
+                    "INSERT INTO registrations (account_id, aor, contact, call_id, cseq, host, port, user_agent, "
+                    "expires_at) SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM accounts WHERE username = ? AND domain = ?",
+                    (
+                        (
+                            binding.aor,
+                            binding.contact,
+                            binding.call_id,
+                            binding.cseq,
+                            *binding.address,
+                            binding.user_agent,
+                            now + binding.expires_in,
+                            username,
+                            domain,
+                        )
+                        for binding in bindings
+                    ),
+                )
+            self._conn.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))
+            self._conn.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
+
+    def resume_state(self, domain: str) -> tuple[list[SavedPublication], list[SavedBinding]]:
+        """The unexpired saved publications of `domain`'s accounts (the oldest document first) and registrations,
+        the expired ones removed."""
+        domain = _normalise_domain(domain)
+        now = self._clock()
+        with self._write():
+            self._conn.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))
+            self._conn.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
+            publications = self._conn.execute(
+                "SELECT a.username, p.aor, p.etag, p.body, p.content_type, p.device, p.expires_at "
+                "FROM publications p JOIN accounts a ON a.id = p.account_id WHERE a.domain = ? "
+                "ORDER BY p.published_at, p.id",
+                (domain,),
+            ).fetchall()
+            registrations = self._conn.execute(
+                "SELECT a.username, r.aor, r.contact, r.call_id, r.cseq, r.host, r.port, r.user_agent, r.expires_at "
+                "FROM registrations r JOIN accounts a ON a.id = r.account_id WHERE a.domain = ? ORDER BY r.id",
+                (domain,),
+            ).fetchall()
+        return (
+            [SavedPublication(*row[:6], row[6] - now) for row in publications],
+            [SavedBinding(*row[:5], (row[5], row[6]), row[7], row[8] - now) for row in registrations],
+        )
 
 
 # ------------------------------------------------------------------------------------------------ checks
