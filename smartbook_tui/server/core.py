@@ -245,7 +245,8 @@ class PresenceServer:
         self._stopping = True
         self._unrestored.clear()
         self._journal.forget_all()
-        self._state.flush(now)  # publications and registrations outlive the stop: the last changes are kept
+        if self._state.pending:  # publications and registrations outlive the stop: the last changes are kept
+            self._state.flush(now)
         for subscription in list(self._subscriptions.values()):
             subscription.in_flight = None
             self._end(subscription, f"probation;retry-after={STOP_RETRY_AFTER}", now)
@@ -634,8 +635,9 @@ class PresenceServer:
             self._schedule(now + SAVE_DELAY, _SAVE)
 
     def _save_due(self, _: None, now: float) -> None:
-        self._journal.flush(now)
-        self._state.flush(now)
+        for journal in (self._journal, self._state):
+            if journal.pending:
+                journal.flush(now)
 
     def _restore_state(self, now: float) -> None:
         """Once, at the first moment the core knows the time: the saved registrations and publications."""

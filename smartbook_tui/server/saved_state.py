@@ -122,6 +122,12 @@ class StateJournal:
                 len(registrations),
                 error,
             )
+            return
+        log.debug(
+            "saved publications and registrations: %d publication changes, registrations of %d accounts",
+            len(publications),
+            len(registrations),
+        )
 
 
 def restore_state(store: Store, domain: str, publications: Publications, registrar: Registrar, now: float) -> None:
