@@ -8,8 +8,8 @@ times (the core's clock is its event loop's); what expired meanwhile is neither 
 
 * A publication keeps its ETag (a refresh naming it with SIP-If-Match still matches), its document as published, its
   expiry and its device. A removal (Expires: 0) deletes its row, a refresh or modification moves it to the new ETag.
-  One replaced by a new publication of the same device stays in the store until it expires: restoring in the order
-  they were published replaces it again (`Publications.restore`).
+  A new publication of a device replaces that device's saved one, as it does in memory. What expired leaves the store
+  at its next write, and at the next start before anything is restored.
 * Only UDP registrations are saved, with the address their REGISTER came from: that is how the device is reached,
   and a UDP device knows nothing of the restart. A TCP or TLS binding reaches its device over the connection the
   REGISTER came on, which the restart closed, and the server opens no connections (`proxy.routes.peer_for`): such a
@@ -80,8 +80,6 @@ class StateJournal:
         if outcome.expires == 0:
             if previous_etag is not None:
                 self._publications.append(previous_etag)
-            return
-        if previous_etag is None and not body:
             return
         self._publications.append(
             _Published(

@@ -386,6 +386,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             published_at REAL NOT NULL
         ) STRICT""",
         "CREATE INDEX publications_by_account ON publications (account_id)",
+        "CREATE INDEX publications_by_device ON publications (aor, device)",
         "CREATE INDEX publications_by_expiry ON publications (expires_at)",
         """CREATE TABLE registrations (
             id INTEGER PRIMARY KEY,
@@ -1092,14 +1093,19 @@ class Store:
         publications: Sequence[SavedPublication | PublicationChange | str],
         registrations: Mapping[str, Sequence[SavedBinding]],
     ) -> None:
-        """Write a batch in one transaction: `publications` changes in the order they happened (a new one, a
-        refresh or modification, the ETag of one removed), and each account's UDP registrations as they are now
-        (`registrations`, by username: they replace the saved ones). What has expired goes; an account removed
-        meanwhile gets nothing."""
+        """Write a batch in one transaction: `publications` changes in the order they happened (a new one, which
+        replaces the saved one of its device, a refresh or modification, the ETag of one removed), and each
+        account's UDP registrations as they are now (`registrations`, by username: they replace the saved ones).
+        What has expired goes; an account removed meanwhile gets nothing."""
         domain = _normalise_domain(domain)
         now = self._clock()
         with self._write():
             for change in publications:
+                if isinstance(change, SavedPublication) and change.device is not None:
+                    # as in memory (`Publications`): a device's new publication replaces its earlier one
+                    self._conn.execute(
+                        "DELETE FROM publications WHERE aor = ? AND device = ?", (change.aor, change.device)
+                    )
                 if isinstance(change, SavedPublication):
                     self._conn.execute(
                         "INSERT OR REPLACE INTO publications (account_id, aor, etag, body, content_type, device, "

@@ -50,9 +50,11 @@ def store(tmp_path, clock) -> Iterator[Store]:
         yield opened
 
 
-def publication(etag: str, *, expires_in: float = 600.0, username: str = "bob") -> SavedPublication:
+def publication(
+    etag: str, *, expires_in: float = 600.0, username: str = "bob", device: str | None = None
+) -> SavedPublication:
     return SavedPublication(
-        username, f"sip:{username}@{DOMAIN}", etag, pidf(BOB, note=etag), "application/pidf+xml", "urn:1", expires_in
+        username, f"sip:{username}@{DOMAIN}", etag, pidf(BOB, note=etag), "application/pidf+xml", device, expires_in
     )
 
 
@@ -111,6 +113,12 @@ def test_a_refresh_moves_a_publication_to_its_new_etag_and_a_removal_deletes_it(
     clock.now += 100
     [kept], _ = store.resume_state(DOMAIN)
     assert (kept.etag, kept.expires_in, kept.body) == ("e2", 500.0, pidf(BOB, note="e1"))
+
+
+def test_a_devices_new_publication_replaces_its_saved_one_even_once_it_is_removed(store):
+    store.save_state(DOMAIN, [publication("before the phone restarted", device="urn:1")], {})
+    store.save_state(DOMAIN, [publication("after", device="urn:1"), "after"], {})  # then it unpublishes
+    assert store.resume_state(DOMAIN) == ([], [])
 
 
 def test_an_accounts_registrations_are_replaced_as_a_whole(store):
