@@ -1100,6 +1100,8 @@ class Store:
         domain = _normalise_domain(domain)
         now = self._clock()
         with self._write():
+            self._conn.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))  # first: their ETags are free
+            self._conn.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
             for change in publications:
                 if isinstance(change, SavedPublication) and change.device is not None:
                     # as in memory (`Publications`): a device's new publication replaces its earlier one
@@ -1167,8 +1169,6 @@ class Store:
                         for binding in bindings
                     ),
                 )
-            self._conn.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))
-            self._conn.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
 
     def resume_state(self, domain: str) -> tuple[list[SavedPublication], list[SavedBinding]]:
         """The unexpired saved publications of `domain`'s accounts (the oldest document first) and registrations,
