@@ -13,8 +13,10 @@ times (the core's clock is its event loop's); what expired meanwhile is neither 
 * Only UDP registrations are saved, with the address their REGISTER came from: that is how the device is reached,
   and a UDP device knows nothing of the restart. A TCP or TLS binding reaches its device over the connection the
   REGISTER came on, which the restart closed, and the server opens no connections (`proxy.routes.peer_for`): such a
-  binding, restored without its flow, would route calls nowhere. Its device sees the connection close, connects
-  again and registers again (RFC 5626 section 4.4; pjsua2 and Linphone do), and that REGISTER is what restores it.
+  binding, restored without its flow, would reach no one (its Contact is mostly behind NAT anyway) while it made
+  the account look registered. Its device sees the connection close, connects again and
+  registers again (RFC 5626 section 4.4 asks it of an outbound client), and that REGISTER is what restores it; a
+  device that does not is reached again at its next refresh, as before.
 * A graceful stop forgets neither: publications and registrations are valid until they expire, and devices do not
   publish or register again because a server restarted (unlike subscription dialogs, which the stop ends).
 """
