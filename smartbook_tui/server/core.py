@@ -195,6 +195,15 @@ class PresenceServer:
             self._on_request(message, peer, now)
         return self._flush()
 
+    def answered_before(self, request: SipRequest) -> bool:
+        """Whether `request` is a retransmission of one the server (or its proxy) holds a transaction for: an
+        overloaded server still lets it through, so that it gets the answer already given, not a 503."""
+        try:
+            key = server_key(request)
+        except SipParseError:
+            return False
+        return key in self._server_transactions or self.proxy.in_progress(key)
+
     def on_timer(self, now: float) -> list[Send]:
         """Handle what is due, until about `_TIMER_SLICE` messages are to be sent; what is left stays due
         (`next_deadline` <= now), for the caller to call again once it has read its sockets: a coalescing interval

@@ -118,7 +118,7 @@ class _Server:
 
     def on_message(self, message: SipMessage, peer: Peer) -> None:
         now = self._loop.time()
-        if self._behind(now) and is_new_request(message):
+        if self._behind(now) and is_new_request(message) and not self.core.answered_before(message):
             self._refuse(message, peer, now)
             return
         self._send(self.core.receive(message, peer, now))

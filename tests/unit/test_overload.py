@@ -7,7 +7,9 @@ from smartbook_tui.cli import build_parser
 from smartbook_tui.cli.server_run import run_options
 from smartbook_tui.config import load_settings
 from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG, FILL_HIGH, HOLD, Backlog, is_new_request
+from smartbook_tui.server.store import Store
 from smartbook_tui.sip.message import SipMessage, parse_message
+from tests.unit.core_kit import Peer, make_core
 
 
 def test_a_lag_over_the_threshold_makes_it_behind_and_a_short_calm_does_not_end_it():
@@ -104,3 +106,18 @@ def test_the_threshold_comes_from_the_flag_the_setting_or_the_default(tmp_path, 
     config.write_text("[server]\noverload_lag = 0.5\n")
     assert options(config=str(config)).overload_lag == 0.5
     assert options("--overload-lag", "0.1", config=str(config)).overload_lag == 0.1
+
+
+def test_a_retransmission_of_a_request_already_answered_is_known_so_an_overloaded_server_answers_it_again(tmp_path):
+    """While behind, the server refuses what is new, but a retransmission gets the answer already given (a 503
+    would contradict it): the core says which requests it holds a transaction for."""
+    options = parse_message(
+        b"OPTIONS sip:example.org SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK-again\r\n"
+        b"From: <sip:a@example.org>;tag=f\r\nTo: <sip:example.org>\r\nCall-ID: again\r\nCSeq: 1 OPTIONS\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    with Store.open(tmp_path / "server.sqlite3") as store:
+        core = make_core(store, "example.org", {"UDP": "192.0.2.1:5070", "TCP": "192.0.2.1:5070"})
+        assert not core.answered_before(options)  # type: ignore[arg-type]
+        core.receive(options, Peer(), 0.0)
+        assert core.answered_before(options)  # type: ignore[arg-type]

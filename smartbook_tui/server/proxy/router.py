@@ -196,6 +196,10 @@ class Proxy:
 
     # ------------------------------------------------------------------------------------------ input
 
+    def in_progress(self, key: tuple[str, str, str]) -> bool:
+        """Whether a request with this transaction key is being handled (a retransmission of it is absorbed)."""
+        return key in self._calls
+
     def receive_request(self, request: SipRequest, peer: Peer, now: float) -> Out:
         try:
             key = server_key(request)
