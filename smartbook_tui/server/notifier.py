@@ -210,6 +210,7 @@ class ListNotifier:
         interval: float = DEFAULT_INTERVAL,
         max_resources: int = DEFAULT_MAX_RESOURCES,
         token: Callable[[], str],
+        first_version: int = 0,
     ) -> None:
         if max_resources < 1:
             raise ValueError(f"max_resources must be at least 1, got {max_resources}")
@@ -237,7 +238,7 @@ class ListNotifier:
         self._unsent: dict[int, ResourceView] = {}
         self._dirty_since: float | None = None
         self._started = False
-        self._next_version = 0
+        self._next_version = first_version  # above 0 for a dialog restored after a restart: versions never go back
         self._last_due: float | None = None
 
     # ------------------------------------------------------------------------------------------ inspection

@@ -126,9 +126,8 @@ def restored_subscription(
             interval=interval,
             max_resources=max_resources,
             token=token,
+            first_version=saved.version,
         )
-        # The notifier has no public way to start at a version other than 0; this is the one place that sets it.
-        notifier._next_version = saved.version
     return Subscription(
         key=saved.id,
         uri=saved.uri,
