@@ -42,6 +42,8 @@ from bench.peer_load import (
     fanout_watches,
     hold_subscriptions,
     make_publishers,
+    patient,
+    retried,
     subscribe_headers,
 )
 from bench.server import authed, first_line, pct
@@ -87,14 +89,19 @@ async def churn_once(server: SmartbookServer, user: str, target: str, index: int
     conn = await connect_tcp(server.tcp)
     notified = asyncio.Event()
     conn.on_notify = lambda _conn, _head, _body, _when: notified.set()
-    headers = subscribe_headers(user, target, f"churn-{index}", conn, as_list=False)
     try:
-        status, head, _, _ = await asyncio.wait_for(
-            authed(conn, "SUBSCRIBE", target, user=user, headers=headers, body=b""), 10
+        status, head, dialog = await patient(
+            conn,
+            "SUBSCRIBE",
+            target,
+            user=user,
+            headers_of=lambda dialog: subscribe_headers(user, target, dialog, conn, as_list=False),
+            call_id=f"churn-{index}",
         )
         tag = TO_TAG.search(head)
         if status != 200 or tag is None:
             raise RuntimeError(f"a churn SUBSCRIBE was answered {first_line(head)!r}")
+        headers = subscribe_headers(user, target, dialog, conn, as_list=False)
         await asyncio.wait_for(notified.wait(), 10)
         to = f"To: <{target}>"
         ending = tag.group(1).decode()
@@ -131,9 +138,7 @@ async def churn(server: SmartbookServer, users: list[str], targets: list[str], s
 
 
 async def soak(args: argparse.Namespace, server: SmartbookServer, plan: dict[str, list[str]]) -> int:
-    ns = argparse.Namespace(
-        step_seconds=args.every, drain=3.0, fanout=len(plan["watchers"]), p99_ms=100.0, final_wait=1.0
-    )
+    ns = argparse.Namespace(step_seconds=args.every, drain=3.0, fanout=args.watchers, p99_ms=100.0, final_wait=1.0)
     fan = WatchedFanOut(ns)
     pub_conns = await make_publishers(server, fan, plan["publishers"], "udp", 4)
     watches = fanout_watches(plan["publishers"], plan["watchers"], args.watchers, min(50, len(plan["watchers"])))
@@ -231,6 +236,10 @@ def main() -> int:
             server = SmartbookServer(workdir, template, "soak", flags).start()
             try:
                 code = asyncio.run(soak(args, server, plan))
+                if retried[0]:
+                    print(
+                        f"  {retried[0]} SUBSCRIBEs answered 503 (overloaded) were sent again after their Retry-After"
+                    )
             finally:
                 server.stop()
             log = server.process.log.read_text(errors="replace")

@@ -1,21 +1,23 @@
 """Kamailio 5.6 and the smartbook presence server side by side, under the same load from the same generator.
 
 Kamailio runs tuned (tests/peers/kamailio.py with `tuned=True`: 4 UDP and 4 TCP children, `-m 2048`, a 4 MB UDP
-receive buffer; presence, rls and db_text as the tests use them); smartbook as `smartbook server run` with
+receive buffer, 1 MB db_text rows; presence, rls and db_text as the tests use them; warnings only in its log);
+smartbook as `smartbook server run` with
 `--udp-rate 0 --stream-rate 0 --rate-limit 0` (the generator is one address: no per-address budget may throttle
 it) and `--notify-interval 0` (Kamailio sends each change at once; smartbook's default 2 s would measure the
 interval, not the server), its defaults otherwise (`--smartbook-flags` replaces these). Each part starts a fresh
 server; the parts run A, B, A, B (`--repeats`), so the shared machine's noise hits both. The load is this process:
-bench/server.py's lean client (a UDP flavour of it for UDP) and its `FanOut` pacing. A SUBSCRIBE answered 503 is
-sent again after its Retry-After (the count is printed).
+bench/server.py's lean client (a UDP flavour of it for UDP) and its `FanOut` pacing. A SUBSCRIBE or initial
+PUBLISH answered 503 is sent again after its Retry-After (the count is printed).
 
     python bench/vs_kamailio.py [--quick] [--repeats 2] [--parts udp tcp list memory]
 
 * fan-out over UDP and TCP: N publishers x M watchers (N x M presentity subscriptions, from N x M / 25 watcher
   accounts of 25 subscriptions each: smartbook caps an account at 32; the accounts share 50 sockets); the PUBLISH
-  rate steps up a ladder until a step fails. A step holds when the generator kept
-  the pace, every PUBLISH was answered 200, every watcher got every publisher's last state, and the p99 of PUBLISH
-  written -> NOTIFY carrying it received is <= 100 ms. The figure is the highest rate that held.
+  rate steps up a ladder (every other rung with --quick; a later repeat starts two rungs below the last figure)
+  until a step fails. A step holds when the generator kept the pace, every PUBLISH was answered 200, every watcher
+  got every publisher's last state, and the p99 of PUBLISH written -> NOTIFY carrying it received is <= 100 ms.
+  The figure is the highest rate that held.
 * list fan-out: stored lists (RFC 4662, bodyless SUBSCRIBE to the list's URI, over TCP), each publisher in F lists
   of E entries, as bench/server.py's (b). Kamailio's rls sends a list's changes on a timer (waitn_time, 1 s at the
   least), so here the bound on p99 is `--list-p99-ms` (1,500 ms); both p99s are printed.
