@@ -169,9 +169,10 @@ class _Server:
                     sends += self.core.send_failed(send.branch, now)
                 if isinstance(send.peer, Peer) and send.peer.connection is not None:
                     sends += self.core.peer_gone(send.peer, now)
-        self._arm()
+        self.arm()
 
-    def _arm(self) -> None:
+    def arm(self) -> None:
+        """Set the timer to the core's next deadline."""
         deadline = self.core.next_deadline()
         if deadline is None or deadline == self._timer_at:
             return
@@ -253,7 +254,7 @@ async def serve(options: RunOptions) -> None:
         core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=TokenSource())
         server.core, server.listener = core, listener
         server.watch_backlog()
-        server._arm()  # the core may have restored subscription dialogs, whose full states are due at once
+        server.arm()  # the core may have restored subscription dialogs, whose full states are due at once
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
