@@ -4,9 +4,6 @@ on each PUBLISH and REGISTER, restored by a core built over the same store befor
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-
-import pytest
 
 from smartbook_tui.presence import Availability, summarize
 from smartbook_tui.server.saved_dialogs import RESERVE
@@ -21,33 +18,13 @@ from smartbook_tui.sip.message import SipRequest
 from smartbook_tui.sip.peer import Peer
 from tests.unit.test_proxy import Net, Phone
 from tests.unit.test_server_core import BOB_PHONE, DOMAIN, PASSWORD, Client, alias, make_server, pidf, views
-from tests.unit.test_subscription_persist import saved
+from tests.unit.test_subscription_persist import T0, clock, saved, store
 
-T0 = 1_700_000_000.0
+__all__ = ["clock", "store"]  # the fixtures
+
 BOB = f"sip:bob@{DOMAIN}"
 BOB_UDP = Peer("UDP", ("198.51.100.8", 5062))
 ALICE_UDP = Peer("UDP", ("198.51.100.7", 40000))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path, clock) -> Iterator[Store]:
-    with Store.open(tmp_path / "server.sqlite3", clock=clock) as opened:
-        opened.add_account("alice", DOMAIN, PASSWORD)
-        opened.add_account("bob", DOMAIN, PASSWORD, BOB_PHONE, public_presence=True)
-        yield opened
 
 
 def publication(
