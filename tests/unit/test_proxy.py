@@ -232,6 +232,16 @@ def ring_and_answer(caller: Phone, callee: Phone) -> SipResponse:
     return responses[-1]
 
 
+def ring(caller: Phone, callee: Phone) -> tuple[SipRequest, SipRequest]:
+    """The caller calls the callee, whose device rings: the INVITE sent and the one the device got."""
+    invite = caller.call(f"sip:{callee.user}@{DOMAIN}")
+    ringing = one(callee.requests("INVITE"))
+    assert isinstance(ringing, SipRequest)
+    callee.send(callee.reply(ringing, 180, "Ringing"))
+    caller.take()
+    return invite, ringing
+
+
 # ---------------------------------------------------------------------------------------------- calls
 
 
@@ -337,11 +347,7 @@ def test_an_unknown_user_is_404_and_one_without_devices_480(net, alice):
 
 
 def test_cancel_before_the_answer_ends_the_call_with_487(net, alice, bob):
-    invite = alice.call(f"sip:bob@{DOMAIN}")
-    ringing = one(bob.requests("INVITE"))
-    assert isinstance(ringing, SipRequest)
-    bob.send(bob.reply(ringing, 180, "Ringing"))
-    alice.take()
+    invite, ringing = ring(alice, bob)
     cancel = alice.request("CANCEL", invite.uri, cseq=invite.cseq[0], branch=invite.via_branch)
     alice.send(cancel)
     assert alice.statuses() == [200, 487]
@@ -365,11 +371,7 @@ def test_a_request_of_a_dialog_not_record_routed_here_is_not_relayed(net, alice,
 
 
 def test_a_malformed_cancel_is_400_and_cancels_nothing(net, alice, bob):
-    invite = alice.call(f"sip:bob@{DOMAIN}")
-    ringing = one(bob.requests("INVITE"))
-    assert isinstance(ringing, SipRequest)
-    bob.send(bob.reply(ringing, 180, "Ringing"))
-    alice.take()
+    invite, _ = ring(alice, bob)
     cancel = alice.request("CANCEL", invite.uri, cseq=invite.cseq[0], branch=invite.via_branch)
     cancel.headers.set("CSeq", f"{invite.cseq[0]} INVITE")  # RFC 3261 9.1: a CANCEL's CSeq names CANCEL
     alice.send(cancel)
