@@ -39,6 +39,17 @@ def answer(callee: SipPhone) -> SipRequest:
     return invite
 
 
+def acknowledge_and_hang_up(caller: SipPhone, callee: SipPhone, ok: SipResponse) -> None:
+    """The caller acknowledges the callee's 200 and hangs up; each request reaches the callee through the server."""
+    caller.send(caller.caller_request("ACK", ok, cseq=ok.cseq[0]))
+    assert isinstance(callee.wait_for("ACK"), SipRequest)
+    caller.send(caller.caller_request("BYE", ok))
+    bye = callee.wait_for("BYE")
+    assert isinstance(bye, SipRequest)
+    callee.reply(bye, 200, "OK")
+    assert isinstance(caller.wait_for(200), SipResponse)
+
+
 @pytest.mark.parametrize("target", ["sip:bob@127.0.0.1", f"sip:{BOB_PHONE}@127.0.0.1;user=phone"])
 def test_a_call_is_answered_and_hung_up_through_the_server(server: SmartbookServer, target: str) -> None:
     with phone(server, "alice") as alice, phone(server, "bob") as bob:
@@ -49,13 +60,7 @@ def test_a_call_is_answered_and_hung_up_through_the_server(server: SmartbookServ
         ok = alice.wait_for(200)
         assert isinstance(ok, SipResponse)
         assert ok.body == SDP
-        alice.send(alice.caller_request("ACK", ok, cseq=ok.cseq[0]))
-        assert isinstance(bob.wait_for("ACK"), SipRequest)
-        alice.send(alice.caller_request("BYE", ok))
-        bye = bob.wait_for("BYE")
-        assert isinstance(bye, SipRequest)
-        bob.reply(bye, 200, "OK")
-        assert isinstance(alice.wait_for(200), SipResponse)
+        acknowledge_and_hang_up(alice, bob, ok)
 
 
 def test_the_callee_hangs_up_and_a_re_invite_passes_through(server: SmartbookServer) -> None:

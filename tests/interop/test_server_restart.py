@@ -10,6 +10,7 @@ import asyncio
 import signal
 
 from smartbook_tui.sip.message import SipRequest, SipResponse
+from tests.interop.test_proxy_calls import acknowledge_and_hang_up
 from tests.interop.test_server_watch import (
     ALICE,
     BOB,
@@ -153,11 +154,5 @@ def test_a_udp_phone_registered_before_a_kill_is_called_without_registering_agai
                 bob.reply(invite, 200, "OK", body=b"v=0\r\n")
                 ok = alice.wait_for(200)
                 assert isinstance(ok, SipResponse)
-                alice.send(alice.caller_request("ACK", ok, cseq=ok.cseq[0]))
-                assert isinstance(bob.wait_for("ACK"), SipRequest)
-                alice.send(alice.caller_request("BYE", ok))
-                bye = bob.wait_for("BYE")
-                assert isinstance(bye, SipRequest)
-                bob.reply(bye, 200, "OK")
-                assert isinstance(alice.wait_for(200), SipResponse)
+                acknowledge_and_hang_up(alice, bob, ok)
         assert "Traceback" not in server.log
