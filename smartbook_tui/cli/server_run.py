@@ -188,7 +188,7 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
         type=_non_negative_float,
         metavar="SECONDS",
         help=f"how late its event loop may run before the server answers new requests 503 with Retry-After (as it "
-        f"does from an eighth-full UDP receive buffer), keeping subscriptions and calls already set up going "
+        f"does from a half-full UDP receive buffer), keeping subscriptions and calls already set up going "
         f"(default {DEFAULT_OVERLOAD_LAG:g}; 0: never refuse)",
     )
 

@@ -43,8 +43,8 @@ def test_it_serves_again_after_a_calm_of_hold_seconds():
 def test_it_keeps_the_worst_readings_of_the_time_it_is_behind():
     backlog = Backlog(0.2)
     backlog.observe(0.5, 0.0, now=0.0)
-    backlog.observe(0.0, 0.4, now=0.1)
-    assert (backlog.lag, backlog.fill) == (0.5, 0.4)
+    backlog.observe(0.0, FILL_HIGH + 0.1, now=0.1)
+    assert (backlog.lag, backlog.fill) == (0.5, FILL_HIGH + 0.1)
     backlog.observe(0.0, 0.0, now=0.2)
     backlog.observe(0.0, 0.0, now=0.2 + HOLD)
     backlog.observe(0.3, 0.0, now=9.0)  # behind again: from fresh readings
