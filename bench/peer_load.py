@@ -37,6 +37,7 @@ from bench.server import (
     first_line,
     pidf,
     publish_headers,
+    settle,
 )
 
 perf = time.perf_counter
@@ -170,12 +171,7 @@ class Server:
 
     async def settle(self, quiet: float = 0.5, limit: float = 20.0) -> None:
         """Wait until the server's processes used under 2% of a core for `quiet` seconds."""
-        end = time.monotonic() + limit
-        while time.monotonic() < end:
-            before = self.cpu()
-            await asyncio.sleep(quiet)
-            if self.cpu() - before < 0.02 * quiet:
-                return
+        await settle(self.cpu, quiet, limit)
 
     def stop(self) -> None:
         raise NotImplementedError

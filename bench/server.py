@@ -168,6 +168,16 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
+async def settle(cpu: Callable[[], float], quiet: float = 0.5, limit: float = 20.0) -> None:
+    """Wait until `cpu` (CPU seconds used so far) grows by under 2% of a core in `quiet` seconds, `limit` at most."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        before = cpu()
+        await asyncio.sleep(quiet)
+        if cpu() - before < 0.02 * quiet:
+            return
+
+
 class ServerProcess:
     """`smartbook server run` on a free port, with its own copy of the database and a log file."""
 
@@ -237,12 +247,7 @@ class ServerProcess:
 
     async def settle(self, quiet: float = 0.5, limit: float = 20.0) -> None:
         """Wait until the server has used under 2% of a core for `quiet` seconds."""
-        end = time.monotonic() + limit
-        while time.monotonic() < end:
-            before = self.cpu()
-            await asyncio.sleep(quiet)
-            if self.cpu() - before < 0.02 * quiet:
-                return
+        await settle(self.cpu, quiet, limit)
 
     async def snapshot(self) -> Path:
         """Part (a) under --tracemalloc: have the server dump a tracemalloc snapshot; its path."""
