@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from server import (
     DOMAIN,
+    NO_SOURCE_LIMITS,
     Conn,
     FanOut,
     Population,
@@ -213,12 +214,7 @@ async def measure(args: argparse.Namespace, population: Population, workdir: Pat
     settings = population_args(args)
     outbox = workdir / "outbox.jsonl"
     extra = [
-        "--rate-limit",
-        "0",
-        "--udp-rate",
-        "0",
-        "--stream-rate",
-        "0",
+        *NO_SOURCE_LIMITS,
         "--notify-interval",
         "0",
         "--http",

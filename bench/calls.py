@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.server import NO_SOURCE_LIMITS
 from smartbook_tui.sip.message import SipRequest
 from tests.peers.sip_phone import SipPhone
 from tests.peers.smartbook_server import DOMAIN, PASSWORD, SmartbookServer, run_smartbook_server
@@ -181,12 +182,7 @@ def main() -> None:
             workdir / "server",
             "--log-level",
             "WARNING",
-            "--rate-limit",
-            "0",
-            "--udp-rate",
-            "0",
-            "--stream-rate",
-            "0",
+            *NO_SOURCE_LIMITS,
             accounts=accounts,
         ) as server:
             call_setup(server, args.calls)

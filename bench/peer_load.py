@@ -27,6 +27,7 @@ from bench.server import (
     _NOTE_TOKEN,
     CLK_TCK,
     DOMAIN,
+    NO_SOURCE_LIMITS,
     PASSWORD,
     Conn,
     FanOut,
@@ -46,7 +47,7 @@ CSEQ = re.compile(rb"\r\ncseq[ \t]*:[ \t]*(\d+)", re.IGNORECASE)
 RESOURCE = re.compile(rb"<(?:\w+:)?resource[\s/>]")
 RESOURCE_URI = re.compile(rb'\buri="([^"]+)"')
 INSTANCE = re.compile(rb"<(?:\w+:)?instance[\s/>]")
-SMARTBOOK_FLAGS = ("--udp-rate", "0", "--stream-rate", "0", "--rate-limit", "0", "--notify-interval", "0")
+SMARTBOOK_FLAGS = (*NO_SOURCE_LIMITS, "--notify-interval", "0")
 
 
 class PeerMissing(RuntimeError):

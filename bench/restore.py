@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.server import NO_SOURCE_LIMITS
 from smartbook_tui.server.publications import Publications
 from smartbook_tui.server.registrar import Registrar
 from smartbook_tui.server.replies import response_to
@@ -162,7 +163,7 @@ def save_state(db: Path, count: int) -> None:
 async def restore_times(directory: Path, dialogs: int, entries: int, state: int) -> tuple[float, float, float]:
     loop = asyncio.get_running_loop()
     transport, sink = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
-    server = SmartbookServer(directory / f"many-{state}", ("--udp-rate", "0", "--stream-rate", "0"))
+    server = SmartbookServer(directory / f"many-{state}", NO_SOURCE_LIMITS)
     try:
         save_dialogs(server.db, transport.get_extra_info("sockname")[:2], dialogs, entries)
         save_state(server.db, state)

@@ -168,6 +168,11 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
+# The server's per-address limits, off: a bench's load comes from one address, and those limits are not what it
+# measures.
+NO_SOURCE_LIMITS = ("--rate-limit", "0", "--udp-rate", "0", "--stream-rate", "0")
+
+
 async def settle(cpu: Callable[[], float], quiet: float = 0.5, limit: float = 20.0) -> None:
     """Wait until `cpu` (CPU seconds used so far) grows by under 2% of a core in `quiet` seconds, `limit` at most."""
     end = time.monotonic() + limit
@@ -613,9 +618,7 @@ async def part_a(args: argparse.Namespace, population: Population, workdir: Path
     with_account = sum(
         1 for uris in lists for uri in uris if uri.partition("@")[0][4:] in population.number_accounts
     ) / (len(lists) * args.entries)
-    server = ServerProcess(
-        workdir, template, "a", ["--rate-limit", "0", "--udp-rate", "0", "--stream-rate", "0"], args
-    ).start()
+    server = ServerProcess(workdir, template, "a", list(NO_SOURCE_LIMITS), args).start()
     failures: list[str] = []
     semaphore = asyncio.Semaphore(64)
 
@@ -909,13 +912,13 @@ async def part_b(args: argparse.Namespace, population: Population, workdir: Path
         f"{'private (each listing its watchers)' if args.private_publishers else 'public'} publishing accounts over "
         f"{args.publish_connections} connections, each in the {args.entries}-entry lists of {args.fanout} of "
         f"{len(population.watchers_b)} watchers (a connection each); server --notify-interval "
-        f"{args.notify_interval:g} --rate-limit 0 --udp-rate 0 --stream-rate 0"
+        f"{args.notify_interval:g} {' '.join(NO_SOURCE_LIMITS)}"
     )
     server = ServerProcess(
         workdir,
         template,
         "b",
-        ["--rate-limit", "0", "--udp-rate", "0", "--stream-rate", "0", "--notify-interval", str(args.notify_interval)],
+        [*NO_SOURCE_LIMITS, "--notify-interval", str(args.notify_interval)],
         args,
     ).start()
     fan = FanOut(args)
@@ -1044,9 +1047,7 @@ async def part_c(args: argparse.Namespace, population: Population, workdir: Path
     publishing = [user for user in population.publishing if population.number_of[user] in in_lists]
     users = iter(population.watchers_c)
     for name, extra in (("c200", []), (f"c{size}", ["--notify-max-resources", str(size)])):
-        server = ServerProcess(
-            workdir, template, name, ["--rate-limit", "0", "--udp-rate", "0", "--stream-rate", "0", *extra], args
-        ).start()
+        server = ServerProcess(workdir, template, name, [*NO_SOURCE_LIMITS, *extra], args).start()
         try:
             await publish_initial(server.address, publishing)
             await server.settle()
