@@ -827,12 +827,14 @@ class Store:
         by asking for a new code, which makes the account anew): their usernames are free again, so nobody can
         hold a name by creating it with a number that is not theirs. An account an operator deactivated has no
         activation code and stays. The names removed, user@domain."""
+        query = (
+            "SELECT a.id, a.username, a.domain FROM accounts a JOIN pending_codes c ON c.account_id = a.id "
+            "WHERE a.activated = 0 AND c.purpose = 'activate' AND c.expires_at <= ?"
+        )
+        if not self._query(query, (now,)):  # the usual case, on every create and info-by-phone: no write lock
+            return []
         with self._write():
-            rows = self._query(
-                "SELECT a.id, a.username, a.domain FROM accounts a JOIN pending_codes c ON c.account_id = a.id "
-                "WHERE a.activated = 0 AND c.purpose = 'activate' AND c.expires_at <= ?",
-                (now,),
-            )
+            rows = self._query(query, (now,))  # again under the lock: what another process did meanwhile
             for account_id, username, domain in rows:
                 self._conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))  # cascades
                 self._log_change(domain, username, None, int(now))
