@@ -8,13 +8,15 @@ less than it costs the server. A PUBLISH's state is a note `state-N`; a watcher 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from smartbook_tui.server.store import compute_ha1
+from smartbook_tui.sip.auth import digest_response
 
 DOMAIN = "127.0.0.1"
 _RECEIVE_BUFFER = 8 * 1024 * 1024
@@ -30,10 +32,6 @@ _OPAQUE = re.compile(rb'opaque="([^"]*)"')
 _ANSWERED = (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq")
 
 Answer = tuple[int, bytes]  # status, the whole response
-
-
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 class Endpoint(asyncio.DatagramProtocol):
@@ -54,7 +52,7 @@ class Endpoint(asyncio.DatagramProtocol):
         self.nonce = self.opaque = ""
         self.nc = 0
         self._counter = 0
-        self._ha1 = _md5(f"{user}:{DOMAIN}:{password}")
+        self._ha1 = compute_ha1(user, DOMAIN, password, "MD5")
 
     @classmethod
     async def open(cls, user: str, password: str, server: tuple[str, int]) -> Endpoint:
@@ -143,7 +141,9 @@ class Endpoint(asyncio.DatagramProtocol):
         self.nc += 1
         nc = f"{self.nc:08x}"
         cnonce = f"c{self.id:x}"
-        response = _md5(f"{self._ha1}:{self.nonce}:{nc}:{cnonce}:auth:{_md5(f'{method}:{uri}')}")
+        response = digest_response(
+            "MD5", self._ha1, nonce=self.nonce, nc=nc, cnonce=cnonce, qop="auth", method=method, uri=uri
+        )
         return (
             f'Proxy-Authorization: Digest username="{self.user}", realm="{DOMAIN}", nonce="{self.nonce}", '
             f'uri="{uri}", response="{response}", algorithm=MD5, cnonce="{cnonce}", opaque="{self.opaque}", '
