@@ -123,34 +123,30 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / CLK_TCK
 
 
-def status_kb(pids: Sequence[int], key: str = "VmRSS") -> int:
-    """A /proc/PID/status figure (kB) summed over the processes."""
+def _proc_kb(pids: Sequence[int], name: str, keys: tuple[str, ...]) -> int:
+    """The kB figures named `keys` of /proc/PID/`name`, summed over the processes (those gone count nothing)."""
     total = 0
     for pid in pids:
         try:
-            text = Path(f"/proc/{pid}/status").read_text()
+            text = Path(f"/proc/{pid}/{name}").read_text()
         except OSError:
             continue
         for line in text.splitlines():
-            if line.startswith(key + ":"):
+            if line.startswith(keys):
                 total += int(line.split()[1])
     return total
+
+
+def status_kb(pids: Sequence[int], key: str = "VmRSS") -> int:
+    """A /proc/PID/status figure (kB) summed over the processes."""
+    return _proc_kb(pids, "status", (key + ":",))
 
 
 def data_kb(pids: Sequence[int]) -> int:
     """The processes' anonymous and shared memory, each page counted once (Pss_Anon + Pss_Shmem): Kamailio's
     shared memory is not counted once per child as a sum of RSS would, and libraries and files, whose share moves
     as other processes map them, are left out."""
-    total = 0
-    for pid in pids:
-        try:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            if line.startswith(("Pss_Anon:", "Pss_Shmem:")):
-                total += int(line.split()[1])
-    return total
+    return _proc_kb(pids, "smaps_rollup", ("Pss_Anon:", "Pss_Shmem:"))
 
 
 class Server:
