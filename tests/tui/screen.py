@@ -96,3 +96,13 @@ async def wait_until(pilot: Pilot, what: str, condition: Callable[[], object], t
             raise AssertionError(f"the screen never showed {what}:\n{screen_dump(pilot.app)}")
         await pilot.pause(0.05)
         await asyncio.sleep(0)
+
+
+async def cursor_to(pilot: Pilot, name: str) -> None:
+    """Put the table's cursor on contact `name`, from the top, as a person does with Home and Down; fail with the
+    screen's text when Down stops moving it before it gets there (a key gone elsewhere, the name not shown)."""
+    await pilot.press("home")
+    while (here := cursor_name(pilot.app)) != name:
+        await pilot.press("down")
+        if cursor_name(pilot.app) == here:
+            raise AssertionError(f"the cursor stopped at {here!r} before {name!r}:\n{screen_dump(pilot.app)}")

@@ -14,7 +14,7 @@ from smartbook_tui.tui.screens.call_log import CallLogScreen
 from tests.interop.pjsua2_call_peer import peer_command
 from tests.interop.test_phone_calls import Peer
 from tests.peers.smartbook_server import SmartbookServer
-from tests.tui.screen import call_bar, cursor_name, notifications, status_bar, wait_until
+from tests.tui.screen import call_bar, cursor_to, notifications, status_bar, wait_until
 from tests.tui.test_app_live import SIZE, live
 
 pytestmark = pytest.mark.peer("pjsua2")
@@ -42,17 +42,11 @@ def said(app, words: str) -> bool:
     return any(words in text for text in notifications(app))
 
 
-async def to(pilot, name: str) -> None:
-    await pilot.press("home")
-    while cursor_name(pilot.app) != name:
-        await pilot.press("down")
-
-
 async def test_a_contact_is_called_from_the_list_then_muted_held_resumed_and_hung_up(make_app, server):
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot, camille_phone(server) as camille:
         await live(pilot)
-        await to(pilot, "Camille Martin")
+        await cursor_to(pilot, "Camille Martin")
         lines = camille.mark()
         await pilot.press("enter")  # one number: no question asked
         await wait_until(pilot, "the call under way", lambda: "Camille Martin" in call_bar(app))
@@ -75,7 +69,7 @@ async def test_several_numbers_ask_which_and_a_number_nobody_has_says_not_found(
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await live(pilot)
-        await to(pilot, "Julien Bernard")
+        await cursor_to(pilot, "Julien Bernard")
         await pilot.press("c")
         await wait_until(pilot, "the number chooser", lambda: isinstance(app.screen, NumberChooser))
         await pilot.press("enter")
@@ -117,7 +111,7 @@ async def test_a_missed_call_is_said_and_the_call_log_keeps_every_call_after_a_r
         camille.send("hangup")  # she gives up before an answer
         await wait_until(pilot, "the dialog gone", lambda: not isinstance(app.screen, IncomingCallDialog))
         await wait_until(pilot, "the missed call said", lambda: said(app, "Missed call from Camille Martin"))
-        await to(pilot, "Julien Bernard")
+        await cursor_to(pilot, "Julien Bernard")
         await pilot.press("c", "enter")  # to his first number: nobody's
         await wait_until(pilot, "the refusal", lambda: said(app, "Nobody on the service has the number"))
         await pilot.press("q")

@@ -5,6 +5,8 @@ an empty book)."""
 from __future__ import annotations
 
 import gc
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from textual import events
@@ -12,9 +14,9 @@ from textual.widgets import Button, Input, Static
 
 from smartbook_tui.config import AccountSettings, Settings
 from smartbook_tui.contacts import contact_resource_uris
-from smartbook_tui.phone.states import OwnStatus
+from smartbook_tui.phone.states import CallDirection, CallInfo, CallState, OwnStatus
 from smartbook_tui.presence.summary import Availability, PresenceSummary
-from smartbook_tui.roster.events import BookLoaded, PresenceChanged
+from smartbook_tui.roster.events import BookLoaded, CallChanged, PresenceChanged
 from smartbook_tui.roster.session import SessionOptions
 from smartbook_tui.subscriber.tracker import PresenceUpdate
 from smartbook_tui.tui.app import SmartbookApp
@@ -205,3 +207,20 @@ async def test_a_call_before_the_phone_is_up_says_why_and_the_call_log_starts_em
         assert "No calls yet" in str(app.screen.query_one(".dialog-text", Static).render())
         await pilot.press("escape")
         await wait_until(pilot, "the list again", lambda: app.screen is app.main)
+
+
+async def test_a_call_given_up_as_soon_as_it_rings_leaves_the_app_running_and_the_keys_working():
+    app, sessions = scripted(live_script(fixture_contacts()))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await shown(pilot)
+        ringing = CallInfo(1, CallDirection.INCOMING, "sip:camille@example.org", "", CallState.INCOMING, time.time())
+        # the end comes before the dialog has handled its first ScreenResume, as on a busy machine
+        sessions[0].say(CallChanged(ringing))
+        sessions[0].say(CallChanged(replace(ringing, state=CallState.ENDED, ended=time.time(), end_reason="cancelled")))
+        await wait_until(
+            pilot, "the missed call said", lambda: "Missed call from Camille Martin" in str(notifications(app))
+        )
+        await pilot.press("home", "down")
+        assert app.is_running
+        assert app.screen is app.main
+        assert cursor_name(app) == names(app)[1]

@@ -18,7 +18,7 @@ from smartbook_tui.phone.states import CallState
 from smartbook_tui.tui.screens.call_dialogs import IncomingCallDialog
 from tests.peers.linphonec import LinphonecSession, linphonec_session, sip_trace
 from tests.peers.smartbook_server import PASSWORD, SmartbookServer
-from tests.tui.screen import call_bar, cursor_name, wait_until
+from tests.tui.screen import call_bar, cursor_to, wait_until
 from tests.tui.test_app_live import SIZE, live
 
 pytestmark = pytest.mark.peer("linphonec")
@@ -97,9 +97,7 @@ async def test_the_app_calls_linphonec_by_its_number_and_linphonec_answers(make_
             lin.command("autoanswer enable")
             await live(pilot)
             await wait_until(pilot, "linphonec registered", lambda: registered(lin))
-            await pilot.press("home")
-            while cursor_name(app) != "Lin Phone":
-                await pilot.press("down")
+            await cursor_to(pilot, "Lin Phone")
             await pilot.press("enter")
             await wait_until(pilot, "linphonec answering", lambda: "talking" in call_bar(app))
             await wait_until(pilot, "linphonec connected", lambda: "connected" in lin.stdout)

@@ -13,7 +13,17 @@ from smartbook_tui.tui.screens.dialogs import ConsentDialog
 from tests.peers.sip_publish import Publisher
 from tests.peers.smartbook_server import PASSWORD
 from tests.tui.conftest import ODILE
-from tests.tui.screen import cursor_name, detail, names, notifications, row_of, status_bar, toggle, wait_until
+from tests.tui.screen import (
+    cursor_name,
+    cursor_to,
+    detail,
+    names,
+    notifications,
+    row_of,
+    status_bar,
+    toggle,
+    wait_until,
+)
 
 SIZE = (120, 40)
 
@@ -56,8 +66,7 @@ async def test_the_cursor_stays_on_its_contact_when_the_switch_flips(make_app):
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await live(pilot)
-        while cursor_name(app) != "Inès Durand":
-            await pilot.press("down")
+        await cursor_to(pilot, "Inès Durand")
         await pilot.press("l")
         await wait_until(pilot, "the users alone", lambda: len(names(app)) == 2)
         assert cursor_name(app) == "Inès Durand"
@@ -99,8 +108,7 @@ async def test_the_detail_pane_shows_each_number_the_address_and_the_source(make
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await live(pilot)
-        while cursor_name(app) != "Camille Martin":
-            await pilot.press("down")
+        await cursor_to(pilot, "Camille Martin")
         text = detail(app)
         assert "Camille Martin" in text
         assert "06 39 98 12 34" in text
@@ -116,8 +124,7 @@ async def test_a_status_change_and_a_note_arrive(make_app, server):
         camille = Publisher(server.sip, "camille", PASSWORD)
         assert await camille.publish("open", "At the market") == 200
         await wait_until(pilot, "Camille online", lambda: "● online" in (row_of(app, "Camille Martin") or ""))
-        while cursor_name(app) != "Camille Martin":
-            await pilot.press("down")
+        await cursor_to(pilot, "Camille Martin")
         await wait_until(pilot, "her note", lambda: "At the market" in detail(app))
         assert await camille.publish("closed") == 200
         await wait_until(pilot, "Camille offline", lambda: "offline" in (row_of(app, "Camille Martin") or ""))

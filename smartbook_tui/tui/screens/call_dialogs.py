@@ -35,14 +35,21 @@ class IncomingCallDialog(ModalScreen[Answer | None]):
         self.address = address
         self._over = False
 
+    AUTO_FOCUS = "#answer"
+
     def call_over(self) -> None:
         """The call stopped ringing (the caller gave up): go now, or as soon as a screen above this one goes."""
         self._over = True
-        if self.is_active:  # the top of the stack (`is_current` is also true under a modal screen)
-            self.dismiss(None)
+        self._go_if_on_top()
 
     def on_screen_resume(self) -> None:
         if self._over:
+            self._go_if_on_top()
+
+    def _go_if_on_top(self) -> None:
+        # Only from the top of the stack (`is_current` is also true under a modal screen): a ScreenResume queued
+        # before the dialog went (the call ended as it rang) would otherwise pop the screen under it.
+        if self.is_active:
             self.dismiss(None)
 
     def compose(self) -> ComposeResult:
@@ -52,9 +59,6 @@ class IncomingCallDialog(ModalScreen[Answer | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Decline (d)", id="decline", variant="error")
                 yield Button("Answer (a)", id="answer", variant="success")
-
-    def on_mount(self) -> None:
-        self.query_one("#answer", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
