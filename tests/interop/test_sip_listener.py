@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import resource
 import socket
 import ssl
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -231,6 +234,41 @@ async def test_max_connections_refuses_the_extra_connection(caplog: pytest.LogCa
         assert listener.connections == 2
         await closed(again)
         await closed(second)
+
+
+async def test_out_of_file_descriptors_the_listener_pauses_then_serves_the_connections_that_waited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = Server()
+    async with listening(server) as listener:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        fillers: list[int] = []
+        waiting: list[socket.socket] = []
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, hard))
+            with contextlib.suppress(OSError):  # every descriptor taken
+                while True:
+                    fillers.append(os.open(os.devnull, os.O_RDONLY))
+            for _ in range(2):  # two descriptors for two clients, which the kernel connects; none left to accept
+                os.close(fillers.pop())
+                waiting.append(socket.create_connection(listener.address, timeout=TIMEOUT))
+            await asyncio.sleep(0.2)
+            assert caplog.text.count("stopped accepting TCP connections for 1 s") == 1  # not a busy loop of it
+            assert listener.connections == 0
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            for descriptor in fillers:
+                os.close(descriptor)
+        try:
+            for number, sock in enumerate(waiting, 1):
+                sock.sendall(options(SimpleNamespace(local=sock.getsockname(), transport="TCP"), number).to_bytes())
+                message, _ = await server.next_message()
+                assert isinstance(message, SipRequest)
+                assert message.cseq == (number, "OPTIONS")
+            assert listener.connections == 2
+        finally:
+            for sock in waiting:
+                sock.close()
 
 
 async def test_idle_timeout_closes_a_quiet_connection() -> None:

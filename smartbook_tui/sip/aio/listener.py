@@ -6,8 +6,8 @@ answers, or sends a request of the server's own (a NOTIFY), to that peer. Framin
 codec's, through the same pieces as the client (`parse_message`, `StreamParser` via `feed_stream`); the errors are
 the client's `TransportError` family.
 
-* Everything runs on the event loop thread, from protocol callbacks and timer handles: no tasks per connection,
-  no thread executors (wire-notes section 4).
+* Everything runs on the event loop thread, from protocol callbacks and timer handles: no task per connection but
+  the short one that makes its transport once it is accepted, no thread executors (wire-notes section 4).
 * A `Peer` says where a message came from: the transport, the remote address and, for TCP and TLS, the connection
   it came in on. Sending to a stream peer writes on that very connection, which is how a NOTIFY reaches a client
   behind NAT (RFC 5626, and the Via `alias` of RFC 5923); when that connection has ended, `send` raises
@@ -24,7 +24,8 @@ the client's `TransportError` family.
   `stream_rate` messages a second from one address (`ReadBudget`), its connections are not read until the debt is
   paid, so that its flood waits in its own socket buffers instead of being parsed before the others. Over
   `max_connections` open connections, or `max_connections_per_address` from one address (`source_key`: an IPv4
-  address, an IPv6 /64), a new one is closed at once, logged once a while rather than per connection. Deadlines
+  address, an IPv6 /64), a new one is closed as it is accepted, before a transport is made for it (a flood of them
+  costs an accept and a close each), logged once a while rather than per connection. Deadlines
   close a connection: `first_message_timeout` seconds to send one whole message after connecting, then
   `message_timeout` for each message to arrive whole once its first byte has (bytes trickling in do not extend
   it: slowloris), and `idle_timeout` with no traffic either way. A peer that stops reading is cut off when its
@@ -108,6 +109,10 @@ DEFAULT_STREAM_RATE = 2_000.0  # messages a second read from one address over TC
 DEFAULT_UDP_BUFFER = 4 * 1024 * 1024
 
 _BIND_ATTEMPTS = 8  # port 0: tries at a port free for both TCP and UDP
+_BACKLOG = 1024  # connections the kernel holds until they are accepted
+_ACCEPT_BATCH = 128  # connections accepted in one turn of the loop
+_ACCEPT_PAUSE = 1.0  # seconds without accepting once out of file descriptors
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _TLS_SHUTDOWN_TIMEOUT = 5.0
 _PING = b"\r\n\r\n"
 _LINGER = 2.0  # seconds a connection refused for a body too large waits for its peer to close
@@ -150,7 +155,7 @@ class _Connection(asyncio.Protocol):
         self._last_activity = 0.0
         self._first_message_by: float | None = 0.0  # None once a whole message has arrived
         self._message_since: float | None = None  # when the first byte of the message still arriving came
-        self.peer: Peer | None = None  # None until accepted (refused connections never get one)
+        self.peer: Peer | None = None  # set by `start`, as soon as it is accepted
         self.source = ""  # the `source_key` its per-address cap counts it under
         self.closing = False
         self.quiet = False  # ended by Listener.close(): on_disconnect is not called
@@ -161,11 +166,11 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        peername = transport.get_extra_info("peername") or ("", 0)
+        if self.closing:  # closed (the listener, a deadline) while its transport was being made
+            transport.abort()
+            return
         if self._tls is not None:
             transport.pause_reading()  # the handshake reads first
-        self._listener._accept(self, transport, (peername[0], peername[1]))
-        if self._tls is not None and self.peer is not None:
             self._handshake = self._listener._loop.create_task(self._start_tls(transport, self._tls))
 
     async def _start_tls(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
@@ -416,7 +421,8 @@ class Listener:
         self.tls_address = None
         self.max_datagram = MAX_UDP_PAYLOAD_V4
         self._udp: UdpSocket | None = None
-        self._servers: list[asyncio.Server] = []
+        self._listening: list[socket.socket] = []  # the TCP and TLS sockets connections are accepted on
+        self._opening: set[asyncio.Task[None]] = set()  # accepted connections whose transports are being made
         self._connections: dict[int, _Connection] = {}
         self._per_address: dict[str, int] = {}  # open connections by `source_key`
         self._ids = itertools.count(1)
@@ -472,8 +478,10 @@ class Listener:
         if self._closed:
             return
         self._closed = True
-        for server in self._servers:
-            server.close()
+        for sock in self._listening:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._listening.clear()
         for connection in list(self._connections.values()):
             connection.quiet = True
             connection.close()
@@ -484,8 +492,6 @@ class Listener:
         """Return once every socket is closed."""
         waiting = [connection.done for connection in self._connections.values()]
         await asyncio.gather(*(asyncio.shield(future) for future in waiting))
-        for server in self._servers:
-            await server.wait_closed()
 
     # -- sending
 
@@ -546,11 +552,38 @@ class Listener:
 
     # -- connections
 
-    def _accept(self, connection: _Connection, transport: asyncio.Transport, remote: Address) -> None:
-        name = connection.name
+    def _listen(self, sock: socket.socket, name: str, tls: ssl.SSLContext | None) -> None:
+        sock.listen(_BACKLOG)
+        self._listening.append(sock)
+        self._loop.add_reader(sock.fileno(), self._accept_waiting, sock, name, tls)
+
+    def _accept_waiting(self, sock: socket.socket, name: str, tls: ssl.SSLContext | None) -> None:
+        """Accept the connections waiting on `sock`, `_ACCEPT_BATCH` at most a turn of the loop so that a burst
+        does not hold it. One over a cap is closed right here, before a transport, a parser or a timer is made for
+        it: a host opening thousands costs an accept and a close each, and the requests of others are not kept
+        waiting behind them (nor the server's loop made late enough to refuse them as overloaded)."""
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                accepted, remote = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                if error.errno in _OUT_OF_RESOURCES:
+                    self._pause_accepting(sock, name, tls, error)
+                    return
+                log.debug("a %s connection failed as it was accepted: %s", name, error_reason(error))
+                continue
+            address = (remote[0], remote[1])
+            source = self._admit(name, address)
+            if source is None:
+                accepted.close()
+            else:
+                self._open(accepted, name, tls, address, source)
+
+    def _admit(self, name: str, remote: Address) -> str | None:
+        """The `source_key` a new connection from `remote` counts under, or None when a cap refuses it."""
         if self._closed:
-            transport.abort()
-            return
+            return None
         if len(self._connections) >= self._max_connections:
             if not self._refusing:
                 self._refusing = True
@@ -560,21 +593,46 @@ class Listener:
                     format_address(remote),
                     f"{len(self._connections):,}",
                 )
-            transport.abort()
-            return
+            return None
         self._refusing = False
         source = source_key(remote[0])
-        open_from_source = self._per_address.get(source, 0)
-        if open_from_source >= self._max_per_address:
+        if self._per_address.get(source, 0) >= self._max_per_address:
             self._refused_per_address.happened(self._loop.time(), name, source, cap=self._max_per_address)
-            transport.abort()
-            return
-        self._per_address[source] = open_from_source + 1
+            return None
+        return source
+
+    def _open(
+        self, accepted: socket.socket, name: str, tls: ssl.SSLContext | None, remote: Address, source: str
+    ) -> None:
+        """Count an admitted connection and start its deadlines now; its transport is made on the loop's next turns."""
+        accepted.setblocking(False)
+        self._per_address[source] = self._per_address.get(source, 0) + 1
         number = next(self._ids)
-        peer = Peer(name, remote, number)
+        connection = _Connection(self, name, tls)
         self._connections[number] = connection
-        connection.start(peer, source)
-        log.debug("accepted %s", peer)
+        connection.start(Peer(name, remote, number), source)
+        log.debug("accepted %s", connection.peer)
+        task = self._loop.create_task(self._make_transport(connection, accepted))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _make_transport(self, connection: _Connection, accepted: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(lambda: connection, accepted)
+        except OSError as error:
+            accepted.close()
+            connection.connection_lost(error)
+
+    def _pause_accepting(self, sock: socket.socket, name: str, tls: ssl.SSLContext | None, error: OSError) -> None:
+        """Out of file descriptors or memory: stop accepting for a moment, while open connections end, rather than
+        spin on a socket that stays ready."""
+        log.warning("stopped accepting %s connections for %g s: %s", name, _ACCEPT_PAUSE, error_reason(error))
+        self._loop.remove_reader(sock.fileno())
+        self._loop.call_later(_ACCEPT_PAUSE, self._resume_accepting, sock, name, tls)
+
+    def _resume_accepting(self, sock: socket.socket, name: str, tls: ssl.SSLContext | None) -> None:
+        if not self._closed:
+            self._loop.add_reader(sock.fileno(), self._accept_waiting, sock, name, tls)
 
     def _connection_ended(self, connection: _Connection) -> None:
         peer = connection.peer
@@ -740,14 +798,11 @@ async def start_listener(
         listener.max_datagram = MAX_UDP_PAYLOAD_V6 if udp.family == socket.AF_INET6 else MAX_UDP_PAYLOAD_V4
         bound = tcp.getsockname()
         listener.address = (bound[0], bound[1])
-        listener._servers.append(await loop.create_server(lambda: _Connection(listener, "TCP"), sock=tcp, backlog=1024))
+        listener._listen(tcp, "TCP", None)
         if tls is not None and tls_sock is not None:
             bound = tls_sock.getsockname()
             listener.tls_address = (bound[0], bound[1])
-            context = tls
-            listener._servers.append(
-                await loop.create_server(lambda: _Connection(listener, "TLS", context), sock=tls_sock, backlog=1024)
-            )
+            listener._listen(tls_sock, "TLS", tls)
     except BaseException:
         listener.close()
         for sock in (tcp, udp, tls_sock):
