@@ -428,23 +428,43 @@ class WatchedFanOut(FanOut):
         self.dialogs_seen: set[tuple[bytes, bytes]] = set()
         self.initial_notifies = 0
         self.refused: Counter[int] = Counter()  # status -> PUBLISHes answered it, not 200, since the last clear
+        self.to_resend: dict[str, tuple[Publisher, float]] = {}  # publisher -> when its refused state goes again
 
-    def publish_one(self, step_index: int) -> None:
-        before = len(self.sent_at)
-        super().publish_one(step_index)
-        if len(self.sent_at) > before:
-            publisher = self.publishers[(self.cursor - 1) % len(self.publishers)]
-            self.owner.append(publisher.user)
-            self.last_sent[publisher.user] = before
-            pending = publisher.conn.pending
-            branch, answered = next(reversed(pending.items()))  # the callback the PUBLISH just sent waits with
+    def publish(self, publisher: Publisher, step_index: int) -> int:
+        seq = super().publish(publisher, step_index)
+        user = publisher.user
+        self.owner.append(user)
+        self.last_sent[user] = seq
+        pending = publisher.conn.pending
+        branch, answered = next(reversed(pending.items()))  # the callback the PUBLISH just sent waits with
 
-            def counted(status: int, head: bytes, body: bytes, when: float) -> None:
-                if status != 200:
-                    self.refused[status] += 1
-                answered(status, head, body, when)
+        def counted(status: int, head: bytes, body: bytes, when: float) -> None:
+            if status != 200:
+                self.refused[status] += 1
+            if self.last_sent[user] == seq:  # its latest state: refused 503, the publisher sends it again
+                if status == 503:
+                    after = RETRY_AFTER.search(head)
+                    self.to_resend[user] = (publisher, perf() + (int(after.group(1)) if after else 1))
+                else:
+                    self.to_resend.pop(user, None)
+            answered(status, head, body, when)
 
-            pending[branch] = counted
+        pending[branch] = counted
+        return seq
+
+    async def resend_refused(self, step_index: int, limit: float) -> int:
+        """As a client does: each publisher whose latest PUBLISH was answered 503 sends its state again once the
+        Retry-After has passed, until the server takes it (or `limit` seconds); how many PUBLISHes that took."""
+        sent = 0
+        deadline = perf() + limit
+        while self.to_resend and perf() < deadline:
+            now = perf()
+            for publisher, not_before in list(self.to_resend.values()):
+                if not publisher.busy and now >= not_before:
+                    self.publish(publisher, step_index)
+                    sent += 1
+            await asyncio.sleep(0.05)
+        return sent
 
     def on_notify(self, conn: Conn, head: bytes, body: bytes, when: float) -> None:
         call_id_match, cseq = CALL_ID.search(head), CSEQ.search(head)

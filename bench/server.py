@@ -777,16 +777,19 @@ class FanOut:
     # ---------------------------------------------------------------- the publisher side
 
     def publish_one(self, step_index: int) -> None:
-        step = self.steps[step_index]
+        """The next publisher in turn that is not waiting for an answer PUBLISHes a new state."""
         publishers = self.publishers
         for _ in range(len(publishers)):
             publisher = publishers[self.cursor]
             self.cursor = (self.cursor + 1) % len(publishers)
             if not publisher.busy:
-                break
-        else:
-            step.skipped += 1
-            return
+                self.publish(publisher, step_index)
+                return
+        self.steps[step_index].skipped += 1
+
+    def publish(self, publisher: Publisher, step_index: int) -> int:
+        """`publisher` PUBLISHes a new state (its sequence number, returned, is in the note) as part of the step."""
+        step = self.steps[step_index]
         seq = len(self.sent_at)
         publisher.busy = True
         publisher.cseq += 1
@@ -816,6 +819,7 @@ class FanOut:
         self.sent_at[seq] = sent
         conn.send("PUBLISH", uri, headers + conn.authorization(user, "PUBLISH", uri), body, answered)
         step.sent += 1
+        return seq
 
     async def run_step(self, rate: float, server: ServerProcess) -> Step:
         args = self.args

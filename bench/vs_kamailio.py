@@ -17,7 +17,10 @@ PUBLISH answered 503 is sent again after its Retry-After (the count is printed).
   rate steps up a ladder (every other rung with --quick; a later repeat starts two rungs below the last figure)
   until a step fails. A step holds when the generator kept the pace, every PUBLISH was answered 200, every watcher
   got every publisher's last state, and the p99 of PUBLISH written -> NOTIFY carrying it received is <= 100 ms.
-  The figure is the highest rate that held.
+  The figure is the highest rate that held. Then the same load is offered at 2x and 3x that rate, judged as a
+  client sees it: a PUBLISH refused 503 is sent again after its Retry-After until taken, and then every watcher
+  must hold every publisher's last state; the final states lost and the PUBLISHes never answered are printed (a
+  publisher waits for the answer to its last PUBLISH before the next, so what is sent may fall short of the offer).
 * list fan-out: stored lists (RFC 4662, bodyless SUBSCRIBE to the list's URI, over TCP), each publisher in F lists
   of E entries, as bench/server.py's (b). Kamailio's rls sends a list's changes on a timer (waitn_time, 1 s at the
   least), so here the bound on p99 is `--list-p99-ms` (1,500 ms); both p99s are printed.
@@ -80,6 +83,8 @@ from bench.server import Conn, first_line, pct
 perf = time.perf_counter
 LADDER = (25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400)
 GENERATOR_BOUND = 0.9
+OVERLOAD = (2, 3)  # multiples of the clean fan-out rate offered after the search
+RESEND_LIMIT = 15.0  # seconds the publishers refused 503 keep sending their state again
 
 
 @dataclass
@@ -201,9 +206,39 @@ async def part_fanout(server: Server, plan: Plan, args: argparse.Namespace, tran
     conns = await hold_subscriptions(server, fan, plan.watches, transport, as_list=False)
     await server.settle()
     rate, generator = await search_rate(server, fan, ns, args.ladder[start:], f"fan-out {transport.upper()}")
+    overload = {}
+    for multiple in OVERLOAD if rate else ():
+        await server.settle(quiet=0.3, limit=5)
+        label = f"{transport.upper()} at {multiple}x clean"
+        overload[multiple] = await overload_step(server, fan, ns, multiple * rate, label)
     for conn in pub_conns + conns:
         conn.close()
-    return {"rate": rate, "generator": generator}
+    return {"rate": rate, "generator": generator, "overload": overload}
+
+
+async def overload_step(
+    server: Server, fan: WatchedFanOut, args: argparse.Namespace, rate: float, label: str
+) -> tuple[int, int]:
+    """A step offered above the clean rate, judged as a client sees it: a PUBLISH refused 503 is sent again after
+    its Retry-After (until taken), then every watcher must hold every publisher's last state. The final states
+    lost and the PUBLISHes never answered (the generator does not retransmit over UDP: a datagram the server
+    dropped stays unanswered)."""
+    fan.refused.clear()
+    step = await fan.run_step(rate, server)
+    resent = await fan.resend_refused(len(fan.steps) - 1, RESEND_LIMIT)
+    deadline = perf() + args.drain
+    while fan.lost_finals() and perf() < deadline:
+        await asyncio.sleep(0.05)
+    lost, unanswered = fan.lost_finals(), step.sent - step.answered
+    refusals = ", ".join(f"{count} x {status}" for status, count in sorted(fan.refused.items())) or "none"
+    print(
+        f"    {label:<22} {rate:6.0f}/s sent {step.sent / step.send_seconds:6.0f}/s  refused {refusals}, sent again "
+        f"{resent}  unanswered {unanswered}  final states lost {lost}  server CPU "
+        f"{step.server_cpu / step.seconds:5.0%}  generator {step.own_cpu / step.seconds:4.0%}",
+        flush=True,
+    )
+    fan.reset_busy()
+    return lost, unanswered
 
 
 async def part_list(server: Server, plan: Plan, args: argparse.Namespace, start: int) -> dict:
@@ -373,6 +408,9 @@ def record(figures: dict[str, Figure], part: str, result: dict) -> None:
         figure.values.append(result["rate"])
         if result["generator"] >= GENERATOR_BOUND:
             figure.notes.add("generator-bound")
+        for multiple, (lost, unanswered) in result.get("overload", {}).items():
+            figures.setdefault(f"{part}_lost_{multiple}x", Figure()).values.append(lost)
+            figures.setdefault(f"{part}_unanswered_{multiple}x", Figure()).values.append(unanswered)
         return
     figures.setdefault("memory", Figure()).values.append(result["memory_kb"])
     for key, times in result.items():
@@ -403,6 +441,16 @@ def print_table(args: argparse.Namespace, figures: dict[str, dict[str, Figure]])
             f"  {label:<40} {cell(kam, capped):>24} {cell(sb, False):>24} "
             f"{('>= ' if capped else '') + f'{ratio:.1f}x' if math.isfinite(ratio) else 'n/a':>16}"
         )
+    for transport in ("udp", "tcp"):
+        for multiple in OVERLOAD:
+            runs = {
+                name: (parts.get(f"{transport}_lost_{multiple}x"), parts.get(f"{transport}_unanswered_{multiple}x"))
+                for name, parts in figures.items()
+            }
+            if any(lost is None for lost, _ in runs.values()):
+                continue
+            label = f"{transport.upper()} at {multiple}x its clean rate: final states lost (PUBLISHes unanswered)"
+            print(f"  {label}: " + "; ".join(f"{name} {counts(*pair)}" for name, pair in runs.items()))
     bound = [name for name, parts in figures.items() for figure in parts.values() if "generator-bound" in figure.notes]
     if bound:
         print(
@@ -413,6 +461,10 @@ def print_table(args: argparse.Namespace, figures: dict[str, dict[str, Figure]])
         print(f"  the generator stayed under {GENERATOR_BOUND:.0%} of a core in every step")
     if retried[0]:
         print(f"  {retried[0]} SUBSCRIBEs were answered 503 (overloaded) and sent again after their Retry-After")
+
+
+def counts(lost: Figure, unanswered: Figure) -> str:
+    return ", ".join(f"{a:.0f} ({b:.0f})" for a, b in zip(lost.values, unanswered.values, strict=True))
 
 
 def cell(figure: Figure, capped: bool) -> str:
