@@ -15,14 +15,17 @@ Two measures of the backlog, read by the runner at each message it handles and a
 measure is over its mark; serving again once both have stayed under a quarter (queue) or half (lag) of it for
 `HOLD` seconds.
 
-While behind, a new request (out of dialog: no To tag, neither ACK nor CANCEL) is answered 503 with Retry-After
-before any work is done on it; what keeps the existing state moving always goes through: in-dialog requests
-(a subscription's refresh, a BYE), ACK and CANCEL, and every response (the watchers' answers to NOTIFYs, without
-which each NOTIFY would be retransmitted, then time out and end its subscription).
+While behind, a new request (out of dialog: no To tag, neither ACK nor CANCEL) is answered 503 before any work is
+done on it, with a Retry-After of `RETRY_AFTER` to `RETRY_AFTER_LATEST` seconds drawn for each (`retry_after`), so
+that the clients refused in one burst do not all come back in the same second. What keeps the existing state
+moving always goes through: in-dialog requests (a subscription's refresh, a BYE), ACK and CANCEL, and every
+response (the watchers' answers to NOTIFYs, without which each NOTIFY would be retransmitted, then time out and
+end its subscription).
 """
 
 from __future__ import annotations
 
+import random
 from typing import TypeGuard
 
 from smartbook_tui.sip.message import SipMessage, SipRequest
@@ -35,15 +38,18 @@ __all__ = [
     "HOLD",
     "QUEUE_READ_INTERVAL",
     "RETRY_AFTER",
+    "RETRY_AFTER_LATEST",
     "Backlog",
     "is_new_request",
+    "retry_after",
 ]
 
 DEFAULT_OVERLOAD_LAG = 0.2  # seconds of loop lag from which new requests are refused
 HEARTBEAT = 0.05  # seconds between two readings of the lag when the loop is idle
 QUEUE_READ_INTERVAL = 0.005  # seconds between two readings of the UDP receive queue
 HOLD = 1.0  # seconds the lag must stay low before new requests are served again
-RETRY_AFTER = 2  # seconds a refused client is told to wait
+RETRY_AFTER = 2  # the fewest seconds a refused client is told to wait
+RETRY_AFTER_LATEST = 5  # the most
 # share of the UDP receive buffer waiting to be read from which new requests are refused: half of it still takes a
 # burst (an eighth refused PUBLISHes at 100/s x 50 watchers on a server 75 % busy, bench/vs_kamailio.py)
 FILL_HIGH = 0.5
@@ -82,6 +88,11 @@ class Backlog:
                 self.behind = False
                 self._calm_since = None
         return self.behind
+
+
+def retry_after() -> int:
+    """The seconds to tell one refused client to wait: spread over `RETRY_AFTER`..`RETRY_AFTER_LATEST`."""
+    return random.randint(RETRY_AFTER, RETRY_AFTER_LATEST)
 
 
 def is_new_request(message: SipMessage) -> TypeGuard[SipRequest]:

@@ -49,7 +49,16 @@ from smartbook_tui.sip.message import SipMessage, SipRequest
 from .accounts_api.options import MAX_API_CONNECTIONS, ApiOptions
 from .core import PresenceServer, Send, ServerConfig
 from .open_files import raise_open_files_limit
-from .overload import DEFAULT_OVERLOAD_LAG, HEARTBEAT, QUEUE_READ_INTERVAL, RETRY_AFTER, Backlog, is_new_request
+from .overload import (
+    DEFAULT_OVERLOAD_LAG,
+    HEARTBEAT,
+    QUEUE_READ_INTERVAL,
+    RETRY_AFTER,
+    RETRY_AFTER_LATEST,
+    Backlog,
+    is_new_request,
+    retry_after,
+)
 from .replies import response_to
 from .store import Store
 from .tokens import TokenSource
@@ -113,7 +122,7 @@ class _Server:
         self._refused = CountedWarning(
             log,
             "behind (the loop up to {lag:.2f} s late, the UDP receive buffer up to {percent:.0f} %% full): answered %s "
-            "new requests 503 (Retry-After: {retry_after})",
+            "new requests 503 (Retry-After: {earliest}-{latest} s)",
         )
 
     def on_message(self, message: SipMessage, peer: Peer) -> None:
@@ -132,9 +141,12 @@ class _Server:
         return backlog.observe(now - self._beat_due, self._fill, now)
 
     def _refuse(self, request: SipRequest, peer: Peer, now: float) -> None:
-        assert self._backlog is not None
-        self._refused.happened(now, lag=self._backlog.lag, percent=100 * self._backlog.fill, retry_after=RETRY_AFTER)
-        answer = response_to(request, 503, "Service Unavailable (overloaded)", {"Retry-After": str(RETRY_AFTER)})
+        backlog = self._backlog
+        assert backlog is not None
+        self._refused.happened(
+            now, lag=backlog.lag, percent=100 * backlog.fill, earliest=RETRY_AFTER, latest=RETRY_AFTER_LATEST
+        )
+        answer = response_to(request, 503, "Service Unavailable (overloaded)", {"Retry-After": str(retry_after())})
         with contextlib.suppress(PeerGone, MessageTooLarge, ConnectionLost):
             self.listener.send_bytes(answer.to_bytes(), peer)
 

@@ -6,7 +6,16 @@ import pytest
 from smartbook_tui.cli import build_parser
 from smartbook_tui.cli.server_run import run_options
 from smartbook_tui.config import load_settings
-from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG, FILL_HIGH, HOLD, Backlog, is_new_request
+from smartbook_tui.server.overload import (
+    DEFAULT_OVERLOAD_LAG,
+    FILL_HIGH,
+    HOLD,
+    RETRY_AFTER,
+    RETRY_AFTER_LATEST,
+    Backlog,
+    is_new_request,
+    retry_after,
+)
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.message import SipMessage, parse_message
 from tests.unit.core_kit import Peer, make_core
@@ -121,3 +130,8 @@ def test_a_retransmission_of_a_request_already_answered_is_known_so_an_overloade
         assert not core.answered_before(options)  # type: ignore[arg-type]
         core.receive(options, Peer(), 0.0)
         assert core.answered_before(options)  # type: ignore[arg-type]
+
+
+def test_the_clients_refused_in_one_burst_are_told_to_come_back_at_different_seconds():
+    told = [retry_after() for _ in range(1_000)]
+    assert set(told) == set(range(RETRY_AFTER, RETRY_AFTER_LATEST + 1))
