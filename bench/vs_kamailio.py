@@ -84,6 +84,7 @@ perf = time.perf_counter
 LADDER = (25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400)
 GENERATOR_BOUND = 0.9
 OVERLOAD = (2, 3)  # multiples of the clean fan-out rate offered after the search
+COST_RATE = 100  # PUBLISH/s of the fan-out step whose server CPU per NOTIFY is compared (both servers hold it)
 RESEND_LIMIT = 15.0  # seconds the publishers refused 503 keep sending their state again
 
 
@@ -160,10 +161,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 async def search_rate(
     server: Server, fan: WatchedFanOut, args: argparse.Namespace, rates: Sequence[int], label: str
-) -> tuple[float, float]:
-    """Step the PUBLISH rate up `rates` until a step fails; the highest rate that held (0 for
-    none) and the most of a core the generator used."""
-    best, generator = 0.0, 0.0
+) -> tuple[float, float, float | None]:
+    """Step the PUBLISH rate up `rates` until a step fails; the highest rate that held (0 for none), the most of a
+    core the generator used, and the server's CPU per NOTIFY (us) in the step at `COST_RATE` (None without it)."""
+    best, generator, cost = 0.0, 0.0, None
     for rate in rates:
         fan.refused.clear()
         step = await fan.run_step(rate, server)
@@ -177,10 +178,13 @@ async def search_rate(
         verdict = step_verdict(step, args, fan, p99)
         own = step.own_cpu / step.seconds
         generator = max(generator, own)
+        per_notify = 1e6 * step.server_cpu / step.notifies if step.notifies else float("nan")
+        if rate == COST_RATE:
+            cost = per_notify
         print(
             f"    {label:<22} {rate:6.0f}/s sent {step.sent / step.send_seconds:6.0f}/s  NOTIFY {step.notifies:6d}  "
             f"p50 {p50:6.1f} p99 {p99:6.1f} max {top:6.0f} ms  states {got:4.0%}  "
-            f"server CPU {step.server_cpu / step.seconds:5.0%}  "
+            f"server CPU {step.server_cpu / step.seconds:5.0%} ({per_notify:4.0f} us/NOTIFY)  "
             f"generator {own:4.0%}{'  (generator-bound)' if own >= GENERATOR_BOUND else ''}"
             f"  {'held' if not verdict else 'FAILED: ' + verdict}",
             flush=True,
@@ -190,7 +194,7 @@ async def search_rate(
             break
         best = rate
         await server.settle(quiet=0.3, limit=5)
-    return best, generator
+    return best, generator, cost
 
 
 async def part_fanout(server: Server, plan: Plan, args: argparse.Namespace, transport: str, start: int) -> dict:
@@ -205,7 +209,7 @@ async def part_fanout(server: Server, plan: Plan, args: argparse.Namespace, tran
     pub_conns = await make_publishers(server, fan, plan.publishers, transport, args.publish_connections)
     conns = await hold_subscriptions(server, fan, plan.watches, transport, as_list=False)
     await server.settle()
-    rate, generator = await search_rate(server, fan, ns, args.ladder[start:], f"fan-out {transport.upper()}")
+    rate, generator, cost = await search_rate(server, fan, ns, args.ladder[start:], f"fan-out {transport.upper()}")
     overload = {}
     for multiple in OVERLOAD if rate else ():
         await server.settle(quiet=0.3, limit=5)
@@ -213,7 +217,7 @@ async def part_fanout(server: Server, plan: Plan, args: argparse.Namespace, tran
         overload[multiple] = await overload_step(server, fan, ns, multiple * rate, label)
     for conn in pub_conns + conns:
         conn.close()
-    return {"rate": rate, "generator": generator, "overload": overload}
+    return {"rate": rate, "generator": generator, "overload": overload, "cost": cost}
 
 
 async def overload_step(
@@ -253,7 +257,7 @@ async def part_list(server: Server, plan: Plan, args: argparse.Namespace, start:
     pub_conns = await make_publishers(server, fan, plan.list_publishers, "tcp", args.publish_connections)
     conns = await hold_subscriptions(server, fan, plan.list_watches, "tcp", as_list=True)
     await server.settle(quiet=1.5, limit=30)  # Kamailio's rls fetches each entry's state after its first NOTIFY
-    rate, generator = await search_rate(server, fan, ns, args.ladder[start:], "list fan-out")
+    rate, generator, _ = await search_rate(server, fan, ns, args.ladder[start:], "list fan-out")
     for conn in pub_conns + conns:
         conn.close()
     return {"rate": rate, "generator": generator}
@@ -408,6 +412,8 @@ def record(figures: dict[str, Figure], part: str, result: dict) -> None:
         figure.values.append(result["rate"])
         if result["generator"] >= GENERATOR_BOUND:
             figure.notes.add("generator-bound")
+        if result.get("cost") is not None:
+            figures.setdefault(f"{part}_cost", Figure()).values.append(result["cost"])
         for multiple, (lost, unanswered) in result.get("overload", {}).items():
             figures.setdefault(f"{part}_lost_{multiple}x", Figure()).values.append(lost)
             figures.setdefault(f"{part}_unanswered_{multiple}x", Figure()).values.append(unanswered)
@@ -421,6 +427,8 @@ def record(figures: dict[str, Figure], part: str, result: dict) -> None:
 ROWS = (
     ("udp", "fan-out UDP: clean PUBLISH/s", "higher"),
     ("tcp", "fan-out TCP: clean PUBLISH/s", "higher"),
+    ("udp_cost", f"fan-out UDP: CPU us/NOTIFY at {COST_RATE}/s", "lower"),
+    ("tcp_cost", f"fan-out TCP: CPU us/NOTIFY at {COST_RATE}/s", "lower"),
     ("list", "stored-list fan-out: clean PUBLISH/s", "higher"),
     ("memory", "memory per list subscription (KB)", "lower"),
 )

@@ -187,12 +187,25 @@ class PresenceServer:
     def receive(self, message: SipMessage, peer: PeerLike, now: float) -> list[Send]:
         self._restore_state(now)
         if isinstance(message, SipResponse):
-            if self.proxy.owns(message):
+            try:
+                branch = message.via_branch or ""
+            except SipParseError:
+                branch = ""  # an answer to nothing of ours
+            if self.proxy.owns(branch):
                 self._proxied(self.proxy.receive_response(message, now))
             else:
-                self._on_response(message, now)
+                self._on_response(message.status, message.reason, branch, now)
         else:
             self._on_request(message, peer, now)
+        return self._flush()
+
+    def receive_answer(self, status: int, branch: str, now: float) -> list[Send] | None:
+        """A 2xx read no further than its status and top Via branch (`peek_answer`: a NOTIFY's answer, most of what
+        a busy server reads): what to send then; None, and nothing done, unless it answers a NOTIFY of ours in
+        flight with a 2xx (the caller then parses it whole for `receive`)."""
+        if not 200 <= status < 300 or branch not in self._in_flight:
+            return None
+        self._on_response(status, "", branch, now)
         return self._flush()
 
     def answered_before(self, request: SipRequest) -> bool:
@@ -600,20 +613,16 @@ class PresenceServer:
         if due is not None:
             self._schedule(max(due, now), ("notify", subscription))
 
-    def _on_response(self, response: SipResponse, now: float) -> None:
-        try:
-            branch = response.via_branch or ""
-        except SipParseError:
-            return  # not an answer to any NOTIFY of ours
+    def _on_response(self, status: int, reason: str, branch: str, now: float) -> None:
         subscription = self._in_flight.get(branch)
         if subscription is None or subscription.in_flight is None:
             return
-        if subscription.in_flight.on_response(response, now) is None or response.status < 200:
+        if not subscription.in_flight.on_status(status, now) or status < 200:
             return
         del self._in_flight[branch]
         subscription.in_flight = None
-        if response.status >= 300:
-            self._remove(subscription, f"its NOTIFY got {response.status} {response.reason[:60]}", now)
+        if status >= 300:
+            self._remove(subscription, f"its NOTIFY got {status} {reason[:60]}", now)
         elif subscription.final_sent:
             self._remove(subscription, f"terminated ({subscription.final_reason})", now)
         else:
@@ -683,14 +692,22 @@ class PresenceServer:
                 self._save_later(now)
                 return
             entries = stored.entries
-        subscription = restored_subscription(
-            saved,
-            [sys.intern(uri) for uri in entries],
-            interval=self.config.notify_interval,
-            max_resources=self.config.notify_max_resources,
-            token=self._token,
-            now=now,
-        )
+        try:
+            subscription = restored_subscription(
+                saved,
+                [sys.intern(uri) for uri in entries],
+                interval=self.config.notify_interval,
+                max_resources=self.config.notify_max_resources,
+                token=self._token,
+                now=now,
+            )
+        except ValueError as error:
+            log.warning(
+                "not restoring the subscription of %s to %s: its saved dialog %s", saved.watcher, saved.uri, error
+            )
+            self._journal.dropped(saved.id)
+            self._save_later(now)
+            return
         self._restored += 1
         self._add(subscription, now)
         if notify:

@@ -1,7 +1,8 @@
 """Whether the server has fallen behind, and which requests it then refuses, sans-IO.
 
 Two measures of the backlog, read by the runner at each message it handles and at a heartbeat due every
-`HEARTBEAT` seconds:
+`HEARTBEAT` seconds while messages arrive (it sleeps once a beat has passed with none, so that an idle server does
+not wake up; the next message starts it again):
 
 * the UDP receive queue: the share of the socket's buffer taken by datagrams not yet read (the kernel's count,
   Linux). This is the backlog itself, and what overflows when the server cannot keep up: datagrams beyond the
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_OVERLOAD_LAG = 0.2  # seconds of loop lag from which new requests are refused
-HEARTBEAT = 0.05  # seconds between two readings of the lag when the loop is idle
+HEARTBEAT = 0.05  # seconds between two readings of the lag
 QUEUE_READ_INTERVAL = 0.005  # seconds between two readings of the UDP receive queue
 HOLD = 1.0  # seconds the lag must stay low before new requests are served again
 RETRY_AFTER = 2  # the fewest seconds a refused client is told to wait

@@ -115,8 +115,9 @@ class _Server:
         self._changes_seen = store.changes(domain).last
         self._wake = asyncio.Event()
         self._backlog = Backlog(overload_lag) if overload_lag > 0 else None
-        self._beat_due = math.inf
+        self._beat_due = math.inf  # when the heartbeat is due: inf while it sleeps (nothing arrives)
         self._beat: asyncio.TimerHandle | None = None
+        self._heard = False  # a message arrived since the last heartbeat
         self._fill = 0.0  # the UDP receive queue's share of its buffer, read at most every QUEUE_READ_INTERVAL
         self._fill_due = -math.inf
         self._refused = CountedWarning(
@@ -126,11 +127,27 @@ class _Server:
         )
 
     def on_message(self, message: SipMessage, peer: Peer) -> None:
-        now = self._loop.time()
+        now = self._arrived()
         if self._behind(now) and is_new_request(message) and not self.core.answered_before(message):
             self._refuse(message, peer, now)
             return
         self._send(self.core.receive(message, peer, now))
+
+    def on_answer(self, status: int, branch: str) -> bool:
+        """A UDP response read no further than its status and top Via branch: taken when it answers a NOTIFY."""
+        sends = self.core.receive_answer(status, branch, self._arrived())
+        if sends is None:
+            return False
+        self._send(sends)
+        return True
+
+    def _arrived(self) -> float:
+        """A message arrived: the heartbeat keeps reading the lag (started again if it slept). The loop's time."""
+        now = self._loop.time()
+        self._heard = True
+        if self._beat is None and self._backlog is not None:
+            self._beat_at(now + HEARTBEAT)
+        return now
 
     def _behind(self, now: float) -> bool:
         backlog = self._backlog
@@ -153,14 +170,19 @@ class _Server:
     def watch_backlog(self) -> None:
         """Start the heartbeat that reads how far behind the server is (the listener is set)."""
         if self._backlog is not None:
-            self._beat_due = self._loop.time() + HEARTBEAT
-            self._beat = self._loop.call_at(self._beat_due, self._heartbeat)
+            self._beat_at(self._loop.time() + HEARTBEAT)
+
+    def _beat_at(self, due: float) -> None:
+        self._beat_due = due
+        self._beat = self._loop.call_at(due, self._heartbeat)
 
     def _heartbeat(self) -> None:
         now = self._loop.time()
-        self._behind(now)
-        self._beat_due = now + HEARTBEAT
-        self._beat = self._loop.call_at(self._beat_due, self._heartbeat)
+        if not self._behind(now) and not self._heard:  # idle: no wake-ups until a message comes (it restarts it)
+            self._beat, self._beat_due = None, math.inf
+            return
+        self._heard = False
+        self._beat_at(now + HEARTBEAT)
 
     def on_disconnect(self, peer: Peer) -> None:
         self._send(self.core.peer_gone(peer, self._loop.time()))
@@ -246,6 +268,7 @@ async def serve(options: RunOptions) -> None:
                 options.port,
                 on_message=server.on_message,
                 on_disconnect=server.on_disconnect,
+                on_answer=server.on_answer,
                 tls=tls,
                 tls_port=options.tls_port if tls is not None else None,
                 max_connections_per_address=options.max_connections_per_address,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from smartbook_tui.sip.message import Headers, SipRequest
 from smartbook_tui.sip.peer import Peer
 
 from .notifier import ListNotifier
@@ -113,7 +114,10 @@ def restored_subscription(
     now: float,
 ) -> Subscription:
     """The subscription of a saved dialog, its list made of `entries` (a stored list as it is now), at the saved
-    ceilings; its full state is the caller's to send."""
+    ceilings; its full state is the caller's to send. ValueError when a value its NOTIFYs would carry does not
+    read as a header or a Request-URI (a damaged or edited row): they are written into each NOTIFY unchecked."""
+    Headers([("From", saved.local), ("To", saved.remote), ("Call-ID", saved.id[0])])
+    SipRequest("NOTIFY", saved.target, Headers()).to_bytes()
     notifier: Notifier
     if saved.kind == "presentity":
         notifier = PresentityNotifier(saved.uri, interval=interval)

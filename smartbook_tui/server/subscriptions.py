@@ -170,24 +170,24 @@ class Subscription:
 
     def _notify(self, state: str, body: NotifyBody | None, via: str, contact: str, branch: str) -> SipRequest:
         self.cseq += 1
-        headers = Headers(
-            [
-                ("Via", f"SIP/2.0/{self.transport} {via};branch={branch}"),
-                ("Max-Forwards", 70),
-                ("From", self.local),
-                ("To", self.remote),
-                ("Call-ID", self.key[0]),
-                ("CSeq", f"{self.cseq} NOTIFY"),
-                ("Contact", contact),
-                ("Event", self.notifier.event),
-                ("Subscription-State", state),
-            ]
-        )
+        fields = [
+            ("Via", f"SIP/2.0/{self.transport} {via};branch={branch}"),
+            ("Max-Forwards", "70"),
+            ("From", self.local),
+            ("To", self.remote),
+            ("Call-ID", self.key[0]),
+            ("CSeq", f"{self.cseq} NOTIFY"),
+            ("Contact", contact),
+            ("Event", self.notifier.event),
+            ("Subscription-State", state),
+        ]
         if self.is_list:
-            headers.add("Require", "eventlist")
-        if body is None:
-            return SipRequest("NOTIFY", self.target, headers)
-        headers.add("Content-Type", body.content_type)
-        if body.content_encoding:
-            headers.add("Content-Encoding", body.content_encoding)
-        return SipRequest("NOTIFY", self.target, headers, body.body)
+            fields.append(("Require", "eventlist"))
+        if body is not None:
+            fields.append(("Content-Type", body.content_type))
+            if body.content_encoding:
+                fields.append(("Content-Encoding", body.content_encoding))
+        # Values of the SUBSCRIBE as parsed (checked then, or when a saved dialog is restored), of the settings
+        # and of the program: not checked again at each NOTIFY.
+        headers = Headers.of_checked(fields)
+        return SipRequest("NOTIFY", self.target, headers, body.body if body is not None else b"")

@@ -17,6 +17,7 @@ from .message import (
     canonical_header_name,
     is_keepalive,
     parse_message,
+    peek_answer,
 )
 from .uri import (
     NameAddr,
@@ -51,6 +52,7 @@ __all__ = [
     "parse_name_addr",
     "parse_sip_uri",
     "parse_uri",
+    "peek_answer",
     "split_list",
     "split_params",
 ]

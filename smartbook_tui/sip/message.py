@@ -37,6 +37,7 @@ __all__ = [
     "canonical_header_name",
     "is_keepalive",
     "parse_message",
+    "peek_answer",
 ]
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
@@ -268,6 +269,16 @@ class Headers:
         for name, value in fields:
             self.add(name, value)
 
+    @classmethod
+    def of_checked(cls, fields: Iterable[tuple[str, str]]) -> Headers:
+        """Headers of values checked already: read from parsed messages, or made by the program of such values and
+        its own settings. Only the names are looked up (their canonical spelling); the values are taken as they
+        are, which saves a server most of the cost of the headers of each NOTIFY it sends."""
+        headers = cls()
+        names = _NAMES
+        headers._fields = [(*(names.get(name) or _remember_name(name)), value) for name, value in fields]
+        return headers
+
     @staticmethod
     def _field(name: str, value: str | int) -> tuple[str, str, str]:
         known = _NAMES.get(name) if isinstance(name, str) else None
@@ -311,7 +322,7 @@ class Headers:
         key = _key(name)
         for field_key, _, value in self._fields:
             if field_key == key:
-                if key not in _LIST_HEADERS:
+                if key not in _LIST_HEADERS or ("," not in value and value):  # (a field of one element: as is)
                     return value
                 for element in split_list(value):
                     if element:
@@ -658,6 +669,33 @@ def is_keepalive(data: bytes) -> bool:
     """Whether a datagram is only CR and LF bytes (or empty): a keep-alive (RFC 5626 section 3.5.1), not a
     message; `parse_message` refuses it."""
     return _skip_line_ends(data, 0) == len(data)
+
+
+_ANSWER_START = re.compile(rb"SIP/2\.0 ([1-6][0-9][0-9])[ \r]")
+_TOP_VIA = re.compile(rb"\n(?:via|v)[ \t]*:([^\r\n]*)", re.IGNORECASE)
+_SKIPPED_OVER = re.compile(rb'["<]')  # what `split_list` reads past: the top Via's first element is then its to find
+_BRANCH_NAME = re.compile(rb";[ \t]*branch[ \t]*(?=[=;]|$)", re.IGNORECASE)
+_BRANCH_VALUE = re.compile(rb"=[ \t]*([!-+\--:<-~]+)[ \t]*(?:;|$)")  # a token (no ; or ,) and nothing after it
+
+
+def peek_answer(data: bytes) -> tuple[int, str] | None:
+    """The status and top Via branch of a response datagram, read no further (a fraction of `parse_message`'s
+    cost): what a server needs of the answer to each NOTIFY it sends. None when `data` is not a plain response
+    whose first Via line names its branch at once (a quoted string or `<` in it, a folded line, leading line
+    ends...): for `parse_message` to read."""
+    start = _ANSWER_START.match(data)
+    if start is None:
+        return None
+    head_end = data.find(b"\r\n\r\n")
+    via = _TOP_VIA.search(data, 0, head_end)
+    if head_end < 0 or via is None or _SKIPPED_OVER.search(via.group(1)):
+        return None
+    element = via.group(1).split(b",", 1)[0]
+    name = _BRANCH_NAME.search(element)  # the first branch parameter, as the parser reads it
+    branch = _BRANCH_VALUE.match(element, name.end()) if name is not None else None
+    if branch is None or data[via.end() + 2 : via.end() + 3] in (b" ", b"\t"):  # the Via goes on, folded
+        return None
+    return int(start.group(1)), branch.group(1).decode("ascii")
 
 
 def parse_message(data: bytes, max_body: int = DEFAULT_MAX_BODY) -> SipMessage:

@@ -92,15 +92,19 @@ class ClientTransaction:
 
     def on_response(self, response: SipResponse, now: float) -> SipResponse | None:
         """The response to pass up, or None for one the transaction absorbs (a retransmitted final)."""
+        return response if self.on_status(response.status, now) else None
+
+    def on_status(self, status: int, now: float) -> bool:
+        """A response with this status arrived: whether it is to be passed up (False: a retransmitted final)."""
         if self.state in (State.COMPLETED, State.TERMINATED):
-            return None
-        if response.status < 200:
+            return False
+        if status < 200:
             self.state = State.PROCEEDING
-            return response
+            return True
         self.state = State.COMPLETED
         self._retransmit_at = None
         self._terminate_at = now + (0.0 if self.reliable else T4)  # timer K
-        return response
+        return True
 
 
 class ServerTransaction:

@@ -22,6 +22,7 @@ from smartbook_tui.sip import (
     canonical_header_name,
     is_keepalive,
     parse_message,
+    peek_answer,
 )
 from smartbook_tui.sip import message as message_module
 from smartbook_tui.sip.message import SipParseError as MessageSipParseError
@@ -1010,3 +1011,65 @@ def test_the_quick_head_reader_agrees_with_the_line_by_line_one(data):
         assert quick is None
         return
     assert quick in (None, checked)
+
+
+# ------------------------------------------------------------------------------------------------- peek_answer
+
+ANSWER = (
+    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;rport=5060;branch=z9hG4bKab12;received=192.0.2.1\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKlower\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\n"
+    b"Call-ID: c\r\nCSeq: 3 NOTIFY\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "peeked"),
+    [
+        (b"", b"", (200, "z9hG4bKab12")),
+        (b"Via:", b"v :", (200, "z9hG4bKab12")),  # compact form, space before the colon
+        (b";branch=", b" ; BRANCH = ", (200, "z9hG4bKab12")),
+        (b"200 OK", b"481 Call/Transaction Does Not Exist", (481, "z9hG4bKab12")),
+        (b"received=192.0.2.1\r\n", b"received=192.0.2.1,SIP/2.0/UDP h;branch=z9hG4bKnext\r\n", (200, "z9hG4bKab12")),
+    ],
+)
+def test_peek_answer_reads_the_status_and_the_top_via_branch(old, new, peeked):
+    data = ANSWER.replace(old, new, 1)
+    assert peek_answer(data) == peeked
+    message = parse_message(data)
+    assert isinstance(message, SipResponse)
+    assert (message.status, message.via_branch) == peeked
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"SIP/2.0 200 OK", b"NOTIFY sip:a@x SIP/2.0"),  # a request
+        (b"SIP/2.0 200", b"\r\nSIP/2.0 200"),  # leading line ends
+        (b";rport=5060;branch", b';x="a;branch=z9hG4bKfake";branch'),  # a quoted string in the Via
+        (b";rport=5060;branch=z9hG4bKab12;received=192.0.2.1\r\n", b"\r\n ;branch=z9hG4bKab12\r\n"),  # folded
+        (b";rport=5060;branch=z9hG4bKab12;received=192.0.2.1", b";rport=5060"),  # no branch in the top Via
+        (b"\r\n\r\n", b"\r\n"),  # no end of head
+    ],
+)
+def test_peek_answer_leaves_anything_unusual_to_the_parser(old, new):
+    assert peek_answer(ANSWER.replace(old, new, 1)) is None
+
+
+_VIA_PIECES = [b";", b"=", b",", b" ", b"\t", b'"', b"\\", b"<", b"\r\n ", b"branch", b"BRANCH", b"z9hG4bKx", b"a"]
+
+
+@given(
+    st.sampled_from([b"Via", b"v", b"VIA"]),
+    st.lists(st.sampled_from(_VIA_PIECES), max_size=12).map(b"".join),
+    st.binary(max_size=100),
+)
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+def test_peek_answer_never_disagrees_with_the_parser(name, params, noise):
+    data = ANSWER.replace(b"Via", name, 1).replace(b";rport=", params + b";rport=", 1) + noise
+    peeked = peek_answer(data)
+    if peeked is None:
+        return
+    with contextlib.suppress(SipParseError, MessageSipParseError):
+        message = parse_message(data)
+        assert isinstance(message, SipResponse)
+        assert (message.status, message.via_branch) == peeked

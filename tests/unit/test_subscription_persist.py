@@ -3,6 +3,7 @@ are made, refreshed and ended; restored, each with its full state, by a core bui
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sqlite3
 from collections.abc import Iterator
@@ -256,3 +257,13 @@ def test_many_dialogs_are_restored_in_slices_each_with_its_full_state(store):
     for step in range(1, 100):
         sends += restored.on_timer(100.0 + step * 0.01)
     assert len({send.peer.address for send in sends}) == 100  # type: ignore[attr-defined]
+
+
+def test_a_saved_dialog_whose_values_would_break_its_notifies_is_dropped_and_the_others_restored(store, caplog):
+    # its NOTIFYs carry the saved From, To, Call-ID and target as they are: an edited row must not inject headers
+    damaged = dataclasses.replace(saved("damaged"), local="<sip:rls@x>;tag=our-tag\r\nX-Injected: 1")
+    store.save_dialogs(DOMAIN, [damaged, saved("sound")], [], [])
+    _, notifies = restarted(store, 5_000.0)
+    assert [notify.call_id for notify in notifies] == ["sound"]
+    assert "not restoring the subscription of alice" in caplog.text
+    assert [dialog.id[0] for dialog in store.resume_dialogs(DOMAIN, RESERVE)] == ["sound"]

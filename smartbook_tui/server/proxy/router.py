@@ -188,11 +188,9 @@ class Proxy:
         return in_dialog or not (isinstance(uri, SipUri) and uri.user is None)
 
     @staticmethod
-    def owns(response: SipResponse) -> bool:
-        try:
-            return (response.via_branch or "").startswith(_BRANCH)
-        except SipParseError:
-            return False
+    def owns(branch: str) -> bool:
+        """Whether a response whose top Via has this branch answers a request the proxy forwarded."""
+        return branch.startswith(_BRANCH)
 
     # ------------------------------------------------------------------------------------------ input
 

@@ -30,6 +30,9 @@ the client's `TransportError` family.
   `message_timeout` for each message to arrive whole once its first byte has (bytes trickling in do not extend
   it: slowloris), and `idle_timeout` with no traffic either way. A peer that stops reading is cut off when its
   write buffer would pass `max_write_buffer` bytes (the send raises `PeerGone`).
+* `on_answer(status, branch)`, when given, is offered each UDP response first, read no further than its status and
+  top Via branch (`peek_answer`); when it takes it (True) the datagram is not parsed, nor passed to `on_message`:
+  a server's answers to its NOTIFYs, most of what a busy one reads, cost a fraction of a parse.
 * `Listener.on_disconnect(peer)` is called once when a TCP or TLS connection ends by itself (closed or reset by
   the client, garbage, idle, not reading), never for those `close()` ends, so the server can drop what was bound
   to it (subscriptions whose NOTIFYs would go there).
@@ -60,6 +63,7 @@ from smartbook_tui.sip.message import (
     StreamParser,
     Unframed,
     is_keepalive,
+    peek_answer,
 )
 from smartbook_tui.sip.peer import Peer
 from smartbook_tui.sip.source import source_key
@@ -124,6 +128,7 @@ _PONG = b"\r\n"
 
 OnPeerMessage = Callable[[SipMessage, Peer], None]
 OnDisconnect = Callable[[Peer], None]
+OnAnswer = Callable[[int, str], bool]
 
 
 class ListenFailed(TransportError):
@@ -406,9 +411,11 @@ class Listener:
         udp_rate: float,
         stream_rate: float,
         on_disconnect: OnDisconnect | None,
+        on_answer: OnAnswer | None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._on_message = on_message
+        self._on_answer = on_answer
         self.on_disconnect = on_disconnect
         self._max_body = max_body
         self._max_connections = max_connections
@@ -546,6 +553,13 @@ class Listener:
             connection.pause_for(wait)
 
     def _datagram_received(self, data: bytes, source: Address) -> None:
+        if self._on_answer is not None and (answer := peek_answer(data)) is not None:
+            try:
+                if self._on_answer(*answer):
+                    return
+            except Exception:
+                log.exception("the on_answer callback failed on a %d from %s", answer[0], format_address(source))
+                return
         message = parse_datagram(data, source, self._max_body)
         if message is not None:
             self._deliver(message, Peer("UDP", source))
@@ -744,13 +758,15 @@ async def start_listener(
     stream_rate: float = DEFAULT_STREAM_RATE,
     udp_buffer: int = DEFAULT_UDP_BUFFER,
     on_disconnect: OnDisconnect | None = None,
+    on_answer: OnAnswer | None = None,
 ) -> Listener:
     """Listen for SIP on UDP and TCP at `host`:`port` (0: a free port, the same for both), and on TLS at
     `host`:`tls_port` when `tls` (a server context with its certificate loaded) is given (`tls_port` None or 0: a
     free port; see `Listener.tls_address`).
 
-    `on_message(message, peer)` receives every message that arrives; `on_disconnect(peer)` (also settable on the
-    listener) hears of TCP and TLS connections that ended. `max_body` caps the body of a message that arrives,
+    `on_message(message, peer)` receives every message that arrives (but the UDP responses `on_answer(status,
+    branch)` takes, see the module docstring); `on_disconnect(peer)` (also settable on the listener) hears of TCP
+    and TLS connections that ended. `max_body` caps the body of a message that arrives,
     `max_connections` the open TCP and TLS connections together and `max_connections_per_address` those from one
     address; `first_message_timeout`, `message_timeout` and `idle_timeout` are the deadlines of a connection (see
     the module docstring); `max_write_buffer` cuts off a peer that stops reading. `udp_rate` is the datagrams a
@@ -780,6 +796,7 @@ async def start_listener(
         udp_rate=udp_rate,
         stream_rate=stream_rate,
         on_disconnect=on_disconnect,
+        on_answer=on_answer,
     )
     tcp, udp = _bind_pair(host, port)
     if udp_buffer:
