@@ -17,7 +17,7 @@ list (Via, Contact, Route, Accept...), never for the others (Authorization, Date
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .uri import UNESCAPED_CONTROL, SipParseError, parse_name_addr, split_list, split_params
@@ -735,6 +735,14 @@ def parse_message(data: bytes, max_body: int = DEFAULT_MAX_BODY) -> SipMessage:
     return _message(head, headers, bytes(data[body_start : body_start + length]), defect)
 
 
+class _Taken:
+    """What `StreamParser._next` returns for a response its `answers` took: nothing to pass on, more may follow."""
+
+
+_TAKEN = _Taken()
+_CONTENT_LENGTHS = re.compile(rb"\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
+
+
 class StreamParser:
     """Frames the SIP messages of one TCP or TLS connection (RFC 3261 18.3): feed it bytes as they arrive.
 
@@ -747,8 +755,11 @@ class StreamParser:
     each call to close at once.
     """
 
-    def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, max_body: int = DEFAULT_MAX_BODY, answers: Callable[[int, str], bool] | None = None) -> None:
+        """`answers(status, branch)`, when given, is offered each response without a body, read no further than its
+        status and top Via branch (`peek_answer`); one it takes (True) is framed and dropped, never parsed."""
         self._max_body = max_body
+        self._answers = answers
         self._buffer = bytearray()
         self._position = 0  # start of the current message in the buffer
         self._scanned = 0  # bytes of the current message already searched for the end of its headers
@@ -780,7 +791,8 @@ class StreamParser:
         messages: list[SipMessage] = []
         try:
             while (message := self._next()) is not None:
-                messages.append(message)
+                if message is not _TAKEN:
+                    messages.append(message)
         except SipParseError as error:
             self._error = error
             self._buffer = bytearray()
@@ -791,6 +803,15 @@ class StreamParser:
         del self._buffer[: self._position]
         self._position = 0
         return messages
+
+    def _took_answer(self, head: bytes) -> bool:
+        """Whether `answers` took the response whose head (with its empty line) is `head`: only one that says, once,
+        that it has no body, so that its end is known without parsing it."""
+        answer = peek_answer(head)
+        if answer is None or [value.strip() for value in _CONTENT_LENGTHS.findall(head)] != [b"0"]:
+            return False
+        assert self._answers is not None
+        return self._answers(*answer)
 
     def _body_length(self, head: _StartLine, headers: Headers, defect: str | None) -> int:
         """The body length the Content-Length gives; BodyOverLimit or Unframed, with the message's head."""
@@ -808,7 +829,7 @@ class StreamParser:
             )
         return length
 
-    def _next(self) -> SipMessage | None:
+    def _next(self) -> SipMessage | _Taken | None:
         buffer = self._buffer
         if self._pending is None:
             if not self._scanned:  # between messages: drop keep-alive line ends
@@ -831,6 +852,10 @@ class StreamParser:
                 return None
             if end.start() - start > MAX_HEADER_BYTES:
                 raise SipParseError(f"the message headers are over the {MAX_HEADER_BYTES}-byte limit; refused")
+            answers = self._answers is not None and buffer.startswith(b"SIP/2.0 ", start)
+            if answers and self._took_answer(bytes(buffer[start : end.end()])):
+                self._position, self._scanned, self._start_checked = end.end(), 0, False
+                return _TAKEN
             head, headers, defect = _parse_head(bytes(buffer[start : end.start()]))
             length = self._body_length(head, headers, defect)
             self._pending = (head, headers, defect, end.end() - start, length)

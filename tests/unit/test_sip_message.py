@@ -1073,3 +1073,28 @@ def test_peek_answer_never_disagrees_with_the_parser(name, params, noise):
         message = parse_message(data)
         assert isinstance(message, SipResponse)
         assert (message.status, message.via_branch) == peeked
+
+
+def test_a_stream_offers_bodiless_answers_and_passes_on_what_is_declined_or_has_a_body():
+    offered: list[tuple[int, str]] = []
+
+    def answers(status: int, branch: str) -> bool:
+        offered.append((status, branch))
+        return branch == "z9hG4bKab12"
+
+    declined = ANSWER.replace(b"z9hG4bKab12", b"z9hG4bKother")
+    with_body = ANSWER.replace(b"Content-Length: 0", b"Content-Length: 2") + b"ok"
+    two_lengths = ANSWER.replace(b"Content-Length: 0", b"Content-Length: 0\r\nl: 0")
+    request = b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKr\r\nContent-Length: 0\r\n\r\n"
+    stream = ANSWER + declined + with_body + two_lengths + request + ANSWER
+    parser = StreamParser(answers=answers)
+    messages = [message for byte in range(len(stream)) for message in parser.feed(stream[byte : byte + 1])]
+    assert offered == [(200, "z9hG4bKab12"), (200, "z9hG4bKother"), (200, "z9hG4bKab12")]
+    assert [(type(message).__name__, message.via_branch) for message in messages] == [
+        ("SipResponse", "z9hG4bKother"),
+        ("SipResponse", "z9hG4bKab12"),  # a body: its end is the parser's to find
+        ("SipResponse", "z9hG4bKab12"),  # Content-Length twice: likewise
+        ("SipRequest", "z9hG4bKr"),
+    ]
+    assert messages[1].body == b"ok"
+    assert not parser.failed

@@ -30,9 +30,10 @@ the client's `TransportError` family.
   `message_timeout` for each message to arrive whole once its first byte has (bytes trickling in do not extend
   it: slowloris), and `idle_timeout` with no traffic either way. A peer that stops reading is cut off when its
   write buffer would pass `max_write_buffer` bytes (the send raises `PeerGone`).
-* `on_answer(status, branch)`, when given, is offered each UDP response first, read no further than its status and
-  top Via branch (`peek_answer`); when it takes it (True) the datagram is not parsed, nor passed to `on_message`:
-  a server's answers to its NOTIFYs, most of what a busy one reads, cost a fraction of a parse.
+* `on_answer(status, branch)`, when given, is offered each response first (over TCP and TLS, those without a body),
+  read no further than its status and top Via branch (`peek_answer`); when it takes it (True) the message is not
+  parsed, nor passed to `on_message`: a server's answers to its NOTIFYs, most of what a busy one reads, cost a
+  fraction of a parse.
 * `Listener.on_disconnect(peer)` is called once when a TCP or TLS connection ends by itself (closed or reset by
   the client, garbage, idle, not reading), never for those `close()` ends, so the server can drop what was bound
   to it (subscriptions whose NOTIFYs would go there).
@@ -153,7 +154,7 @@ class _Connection(asyncio.Protocol):
         self._handshake: asyncio.Task[None] | None = None
         self._early: list[bytes] | None = [] if tls is not None else None  # read before `start_tls` returned
         self._resume_handle: asyncio.TimerHandle | None = None  # reading paused over the budget until then
-        self._parser = StreamParser(listener._max_body)
+        self._parser = StreamParser(listener._max_body, listener._answers)
         self._transport: asyncio.Transport | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
         self._deadline_at = 0.0  # when the handle fires
@@ -416,6 +417,8 @@ class Listener:
         self._loop = asyncio.get_running_loop()
         self._on_message = on_message
         self._on_answer = on_answer
+        # what the UDP socket and the stream parsers offer answers to
+        self._answers: Callable[[int, str], bool] | None = self._offer_answer if on_answer is not None else None
         self.on_disconnect = on_disconnect
         self._max_body = max_body
         self._max_connections = max_connections
@@ -532,6 +535,13 @@ class Listener:
         except Exception:
             log.exception("the on_message callback failed on a %s from %s", describe_message(message), peer)
 
+    def _offer_answer(self, status: int, branch: str) -> bool:
+        try:
+            return self._on_answer is not None and self._on_answer(status, branch)
+        except Exception:
+            log.exception("the on_answer callback failed on a %d (branch %s)", status, branch)
+            return True  # dropped, as a message whose callback failed
+
     def _admit_datagram(self, source: Address) -> bool:
         budget = self._budget
         if budget is None:
@@ -553,13 +563,8 @@ class Listener:
             connection.pause_for(wait)
 
     def _datagram_received(self, data: bytes, source: Address) -> None:
-        if self._on_answer is not None and (answer := peek_answer(data)) is not None:
-            try:
-                if self._on_answer(*answer):
-                    return
-            except Exception:
-                log.exception("the on_answer callback failed on a %d from %s", answer[0], format_address(source))
-                return
+        if self._answers is not None and (answer := peek_answer(data)) is not None and self._answers(*answer):
+            return
         message = parse_datagram(data, source, self._max_body)
         if message is not None:
             self._deliver(message, Peer("UDP", source))
