@@ -1,15 +1,16 @@
-"""The server's SQLite store: accounts with their digest HA1 values, their verified phone number and whether
-their presence is public, and the lists they store on the server (RFC 4662 list URIs with ordered entries).
+"""The server's store: accounts with their digest HA1 values, their verified phone number and whether their
+presence is public, and the lists they store on the server (RFC 4662 list URIs with ordered entries).
 
-* One file, opened by `Store.open`: created with mode 0600 (SQLite gives its `-wal` and `-shm` files the same
-  mode), WAL journal, foreign keys on, `synchronous=FULL` (a committed write survives a power cut).
+* On SQLite (a file, `store_sqlite`) by default, or on PostgreSQL (`store_postgres`) when the database is given as
+  a `postgresql://` URL: `Store.open` takes either, and `database_location` tells them apart. The SQL here runs on
+  both; what differs (the schema and its migrations, placeholders, the write transaction) is the backend's.
 * The password is never stored, only HA1 = MD5(user:realm:password) and SHA-256(user:realm:password), the realm
   being the account's domain (RFC 2617 / RFC 7616), which is all a digest server needs.
-* Every write is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`, `ROLLBACK` on any exception): a crash in the
-  middle leaves the database as it was before the write. Every statement binds its values; batched lookups build
-  `IN (?, ?, ...)` from placeholders only.
-* The schema is versioned with `PRAGMA user_version` (and tagged with `PRAGMA application_id`); `_migrate` brings an
-  older file up to `SCHEMA_VERSION` and refuses a newer one, or a file that is some other program's database.
+* Every write is one transaction holding the database's write lock from its start (rolled back on any exception):
+  a crash in the middle leaves the database as it was before the write. Every statement binds its values; batched
+  lookups build `IN (?, ?, ...)` from placeholders only.
+* The schema is versioned (`SCHEMA_VERSION`): each backend brings an older database up to it and refuses a newer
+  one, or some other program's database.
 * Phone numbers are checked strictly, as E.164 written without separators (`+[1-9]` then 6 to 14 digits): the
   store compares numbers as strings, so it only takes their canonical form. Normalising what people type (spaces,
   national forms) is for the edges, with `smartbook_tui.contacts.to_e164`.
@@ -34,19 +35,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
 from smartbook_tui.server.accounts_api.codes import PendingCode, Purpose
+from smartbook_tui.server.store_database import SCHEMA_VERSION, Database
+from smartbook_tui.server.store_errors import (
+    AccountExists,
+    DatabaseUnusable,
+    InvalidValue,
+    NoSuchAccount,
+    NumberTaken,
+    StoreError,
+    one_line,
+)
+from smartbook_tui.server.store_postgres import PostgresDatabase, PostgresUrl, is_postgres_url
+from smartbook_tui.server.store_sqlite import SqliteDatabase
 from smartbook_tui.sip.uri import SipParseError, SipUri, parse_sip_uri
 
 __all__ = [
@@ -61,6 +73,7 @@ __all__ = [
     "InvalidValue",
     "NoSuchAccount",
     "NumberTaken",
+    "PostgresUrl",
     "PublicationChange",
     "ResourceList",
     "SavedBinding",
@@ -72,12 +85,11 @@ __all__ = [
     "check_username",
     "checked_domain",
     "compute_ha1",
+    "database_location",
     "is_e164",
     "looks_like_phone",
 ]
 
-SCHEMA_VERSION = 5
-APPLICATION_ID = 0x534D424B  # "SMBK": tells our files from other SQLite databases
 ALGORITHMS = ("MD5", "SHA-256")  # the -sess variants hash these HA1 values again with the nonces
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -92,30 +104,6 @@ _LINE_BREAK = re.compile(r"[\r\n\x00]")
 _BATCH = 500  # numbers per `IN (...)` lookup, well under SQLite's variable limit (999 before 3.32)
 _CHANGES_KEPT = 7 * 24 * 3600  # seconds a change stays in the log
 _COUNTERS_KEPT = 24 * 3600.0  # seconds an SMS or a code event is kept: the longest quota window
-
-
-class StoreError(Exception):
-    """What went wrong with the store, in one line for a person; never a password."""
-
-
-class InvalidValue(StoreError):
-    """A username, domain, password, phone number or URI that the store does not take."""
-
-
-class AccountExists(StoreError):
-    pass
-
-
-class NoSuchAccount(StoreError):
-    pass
-
-
-class NumberTaken(StoreError):
-    """The phone number is another account's already."""
-
-
-class DatabaseUnusable(StoreError):
-    """The file cannot be opened, is not a smartbook database, or was written by a newer smartbook."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +221,11 @@ class AccountChanges:
     usernames: frozenset[str]  # accounts of the domain that changed in any way (created, removed, flags, number)
 
 
+def database_location(text: str) -> Path | PostgresUrl:
+    """Where `--db` (or any text naming the database) points: a `postgresql://` URL, or a SQLite file's path."""
+    return PostgresUrl(text) if is_postgres_url(text) else Path(text)
+
+
 def is_e164(number: str) -> bool:
     """`+` then 7 to 15 digits, the first not 0, nothing else (no spaces or separators)."""
     return _E164.fullmatch(number) is not None
@@ -250,196 +243,6 @@ def compute_ha1(username: str, realm: str, password: str, algorithm: str) -> str
 
 
 # ------------------------------------------------------------------------------------------------ the schema
-
-# Each migration is a list of fixed statements, the last one setting the version it brings the file to; PRAGMAs
-# take no bound parameters, so the numbers are written in the statements, never formatted in.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE accounts (
-            id INTEGER PRIMARY KEY,
-            username TEXT NOT NULL,
-            domain TEXT NOT NULL,
-            ha1_md5 TEXT NOT NULL CHECK (length(ha1_md5) = 32),
-            ha1_sha256 TEXT NOT NULL CHECK (length(ha1_sha256) = 64),
-            activated INTEGER NOT NULL CHECK (activated IN (0, 1)),
-            created_at INTEGER NOT NULL,
-            UNIQUE (username, domain)
-        ) STRICT""",
-        # A number belongs to one account (primary key); an account has at most one number (UNIQUE account_id).
-        # Every number here is verified; numbers waiting for their SMS code will get a table of their own.
-        """CREATE TABLE phone_numbers (
-            e164 TEXT PRIMARY KEY CHECK (e164 GLOB '+[1-9][0-9][0-9][0-9][0-9][0-9][0-9]*'),
-            account_id INTEGER NOT NULL UNIQUE REFERENCES accounts (id) ON DELETE CASCADE,
-            verified_at INTEGER NOT NULL
-        ) STRICT, WITHOUT ROWID""",
-        """CREATE TABLE lists (
-            id INTEGER PRIMARY KEY,
-            owner_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-            uri TEXT NOT NULL,
-            UNIQUE (owner_id, uri)
-        ) STRICT""",
-        """CREATE TABLE list_entries (
-            list_id INTEGER NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
-            position INTEGER NOT NULL,
-            uri TEXT NOT NULL,
-            PRIMARY KEY (list_id, position),
-            UNIQUE (list_id, uri)
-        ) STRICT, WITHOUT ROWID""",
-        """CREATE TABLE phone_changes (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            domain TEXT NOT NULL,
-            e164 TEXT NOT NULL,
-            changed_at INTEGER NOT NULL
-        ) STRICT""",
-        "PRAGMA application_id = 1397572171",  # APPLICATION_ID, tests hold the two equal
-        "PRAGMA user_version = 1",
-    ),
-    2: (
-        "ALTER TABLE accounts ADD COLUMN public_presence INTEGER NOT NULL DEFAULT 0 CHECK (public_presence IN (0, 1))",
-        # The change log of every account change, not only of numbers: one row per (account, number) affected,
-        # `e164` NULL when the account had no number.
-        """CREATE TABLE account_changes (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            domain TEXT NOT NULL,
-            username TEXT NOT NULL,
-            e164 TEXT,
-            changed_at INTEGER NOT NULL
-        ) STRICT""",
-        # The sequence goes on where phone_changes left it, so a seq handed out before stays behind every new one.
-        "INSERT INTO sqlite_sequence (name, seq) SELECT 'account_changes', seq FROM sqlite_sequence "
-        "WHERE name = 'phone_changes'",
-        # The old rows are kept, their username '' (unknown): `Store.changes` reports their numbers only.
-        "INSERT INTO account_changes (seq, domain, username, e164, changed_at) "
-        "SELECT seq, domain, '', e164, changed_at FROM phone_changes",
-        "DROP TABLE phone_changes",
-        "PRAGMA user_version = 2",
-    ),
-    3: (
-        # The account API's state (issue 12), kept here so that a restart loses no code, counter or token. A code
-        # waits for the number it was sent to; the account's verified number stays in phone_numbers.
-        """CREATE TABLE pending_codes (
-            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-            purpose TEXT NOT NULL CHECK (purpose IN ('activate', 'link', 'recover')),
-            e164 TEXT NOT NULL,
-            code TEXT NOT NULL,
-            expires_at REAL NOT NULL,
-            wrong_tries INTEGER NOT NULL,
-            PRIMARY KEY (account_id, purpose)
-        ) STRICT, WITHOUT ROWID""",
-        "CREATE INDEX pending_codes_by_number ON pending_codes (e164)",
-        "CREATE TABLE sms_sent (e164 TEXT NOT NULL, sent_at REAL NOT NULL) STRICT",
-        "CREATE INDEX sms_sent_by_number ON sms_sent (e164, sent_at)",
-        """CREATE TABLE code_events (
-            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-            happened_at REAL NOT NULL
-        ) STRICT""",
-        "CREATE INDEX code_events_by_account ON code_events (account_id, happened_at)",
-        # Bearer tokens by their SHA-256: the database never holds one that could be used as it is.
-        """CREATE TABLE api_tokens (
-            digest TEXT PRIMARY KEY,
-            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-            expires_at REAL NOT NULL
-        ) STRICT, WITHOUT ROWID""",
-        "PRAGMA user_version = 3",
-    ),
-    4: (
-        # The server's UDP subscription dialogs (a TCP or TLS one dies with its connection): what a restarted
-        # server needs to go on notifying in them. `cseq` and `version` are above every CSeq and RLMI version the
-        # dialog has sent (see `resume_dialogs`); `entries` (a JSON array) only for a list sent in the SUBSCRIBE.
-        """CREATE TABLE subscription_dialogs (
-            id INTEGER PRIMARY KEY,
-            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-            call_id TEXT NOT NULL,
-            remote_tag TEXT NOT NULL,
-            local_tag TEXT NOT NULL,
-            uri TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('presentity', 'list', 'stored list')),
-            entries TEXT,
-            legacy INTEGER NOT NULL CHECK (legacy IN (0, 1)),
-            deflate INTEGER NOT NULL CHECK (deflate IN (0, 1)),
-            host TEXT NOT NULL,
-            port INTEGER NOT NULL,
-            remote TEXT NOT NULL,
-            local TEXT NOT NULL,
-            target TEXT NOT NULL,
-            expires_at REAL NOT NULL,
-            cseq INTEGER NOT NULL,
-            version INTEGER NOT NULL,
-            UNIQUE (call_id, remote_tag, local_tag)
-        ) STRICT""",
-        "CREATE INDEX subscription_dialogs_by_account ON subscription_dialogs (account_id)",
-        "CREATE INDEX subscription_dialogs_by_expiry ON subscription_dialogs (expires_at)",
-        "PRAGMA user_version = 4",
-    ),
-    5: (
-        # The server's presence publications and UDP registrations, what its watchers see and how calls reach the
-        # devices; `published_at` orders the documents as the server composes them (the newest first).
-        """CREATE TABLE publications (
-            id INTEGER PRIMARY KEY,
-            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-            aor TEXT NOT NULL,
-            etag TEXT NOT NULL UNIQUE,
-            body BLOB NOT NULL,
-            content_type TEXT NOT NULL,
-            device TEXT,
-            expires_at REAL NOT NULL,
-            published_at REAL NOT NULL
-        ) STRICT""",
-        "CREATE INDEX publications_by_account ON publications (account_id)",
-        "CREATE INDEX publications_by_device ON publications (aor, device)",
-        "CREATE INDEX publications_by_expiry ON publications (expires_at)",
-        """CREATE TABLE registrations (
-            id INTEGER PRIMARY KEY,
-            account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-            aor TEXT NOT NULL,
-            contact TEXT NOT NULL,
-            call_id TEXT NOT NULL,
-            cseq INTEGER NOT NULL,
-            host TEXT NOT NULL,
-            port INTEGER NOT NULL,
-            user_agent TEXT,
-            expires_at REAL NOT NULL
-        ) STRICT""",
-        "CREATE INDEX registrations_by_account ON registrations (account_id)",
-        "CREATE INDEX registrations_by_expiry ON registrations (expires_at)",
-        "PRAGMA user_version = 5",
-    ),
-}
-assert max(_MIGRATIONS) == SCHEMA_VERSION
-
-
-def _migrate(connection: sqlite3.Connection, path: Path) -> None:
-    """Bring the file to SCHEMA_VERSION in one transaction, or raise DatabaseUnusable: written by a newer
-    smartbook, or another program's database."""
-    version = _check_version(connection, path)
-    if version == SCHEMA_VERSION:
-        return
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        version = _check_version(connection, path)  # another process may have migrated it meanwhile
-        if version == 0 and connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
-            raise DatabaseUnusable(f"{path} is another program's SQLite database, not smartbook's: give another --db")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[target]:
-                connection.execute(statement)
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
-
-
-def _check_version(connection: sqlite3.Connection, path: Path) -> int:
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    application = connection.execute("PRAGMA application_id").fetchone()[0]
-    if application not in (0, APPLICATION_ID) or (version and application != APPLICATION_ID):
-        raise DatabaseUnusable(f"{path} is another program's SQLite database, not smartbook's: give another --db")
-    if version > SCHEMA_VERSION:
-        raise DatabaseUnusable(
-            f"{path} has schema version {version}, newer than this smartbook knows ({SCHEMA_VERSION}): "
-            "use the smartbook that wrote it, or a newer one"
-        )
-    return int(version)
-
 
 # --------------------------------------------------------------------------------------------- the store
 
@@ -470,50 +273,27 @@ _HA1_EVEN_NOT_ACTIVATED = {
 
 
 class Store:
-    """The accounts and lists of one server. Not thread-safe: one Store per thread (or one asyncio loop)."""
+    """The accounts and lists of one server, on SQLite or PostgreSQL. Not thread-safe: one Store per thread (or one
+    asyncio loop)."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, clock: Callable[[], float]) -> None:
-        self._conn = connection
-        self.path = path
+    def __init__(self, database: Database, clock: Callable[[], float]) -> None:
+        self._db = database
+        self.where = database.where  # the database as messages name it, never with a password
         self._clock = clock
 
     @classmethod
-    def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
-        """Open the database at `path`, creating it (mode 0600, its directory 0700) and its schema if need
-        be. `clock` gives the creation and change times (seconds since the epoch)."""
-        path = Path(path).expanduser()
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                try:
-                    os.fchmod(descriptor, 0o600)  # whatever the umask
-                finally:
-                    os.close(descriptor)
-        except OSError as exc:
-            raise DatabaseUnusable(f"cannot open the database {path}: {exc.strerror or exc}") from None
-        try:
-            connection = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-        except sqlite3.Error as exc:
-            raise DatabaseUnusable(f"cannot open the database {path}: {exc}") from None
-        try:
-            connection.execute("PRAGMA foreign_keys = ON")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")
-            _migrate(connection, path)
-        except DatabaseUnusable:
-            connection.close()
-            raise
-        except sqlite3.DatabaseError as exc:
-            connection.close()
-            raise DatabaseUnusable(f"cannot use the database {path}: {exc}") from None
-        return cls(connection, path, clock)
+    def open(cls, location: str | PathLike[str] | PostgresUrl, *, clock: Callable[[], float] = time.time) -> Store:
+        """Open the database at `location` (see `database_location`), creating its schema if need be: a SQLite
+        file is created too (mode 0600, its directory 0700). `clock` gives the creation and change times (seconds
+        since the epoch)."""
+        if isinstance(location, str):
+            location = database_location(location)
+        if isinstance(location, PostgresUrl):
+            return cls(PostgresDatabase.open(location), clock)
+        return cls(SqliteDatabase.open(Path(location)), clock)
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -524,27 +304,19 @@ class Store:
     # -- plumbing
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[None]:
         """One write transaction: committed when the block ends, rolled back on any exception."""
         try:
-            self._conn.execute("BEGIN IMMEDIATE")  # the write lock now, so checks and writes see the same data
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to the database {self.path}: {exc}") from None
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot write to the database {self.path}: {exc}") from None
-            raise
+            with self._db.transaction():
+                yield
+        except self._db.errors as exc:
+            raise StoreError(f"cannot write to the database {self.where}: {one_line(exc)}") from None
 
     def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            return self._conn.execute(sql, parameters).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the database {self.path}: {exc}") from None
+            return self._db.query(sql, parameters)
+        except self._db.errors as exc:
+            raise StoreError(f"cannot read the database {self.where}: {one_line(exc)}") from None
 
     def _account_id(self, username: str, domain: str) -> int:
         rows = self._query("SELECT id FROM accounts WHERE username = ? AND domain = ?", (username, domain))
@@ -555,18 +327,18 @@ class Store:
     def _log_change(self, domain: str, username: str, e164: str | None, now: int) -> None:
         """Log that the account `username` changed, with the number it had or has now (None: no number); drop the
         changes older than a week."""
-        self._conn.execute(
+        self._db.execute(
             "INSERT INTO account_changes (domain, username, e164, changed_at) VALUES (?, ?, ?, ?)",
             (domain, username, e164, now),
         )
-        self._conn.execute("DELETE FROM account_changes WHERE changed_at < ?", (now - _CHANGES_KEPT,))
+        self._db.execute("DELETE FROM account_changes WHERE changed_at < ?", (now - _CHANGES_KEPT,))
 
     def _phone_of(self, account_id: int) -> str | None:
         rows = self._query("SELECT e164 FROM phone_numbers WHERE account_id = ?", (account_id,))
         return str(rows[0][0]) if rows else None
 
     def _link_phone(self, account_id: int, e164: str, now: int) -> None:
-        self._conn.execute(
+        self._db.execute(
             "INSERT INTO phone_numbers (e164, account_id, verified_at) VALUES (?, ?, ?)", (e164, account_id, now)
         )
 
@@ -577,22 +349,23 @@ class Store:
             self._check_number_free(e164, account_id)
         old = self._phone_of(account_id)
         if old is not None and old != e164:
-            self._conn.execute("DELETE FROM phone_numbers WHERE account_id = ?", (account_id,))
+            self._db.execute("DELETE FROM phone_numbers WHERE account_id = ?", (account_id,))
             self._log_change(domain, username, old, now)
         if e164 is not None and old != e164:
             self._link_phone(account_id, e164, now)
             self._log_change(domain, username, e164, now)
 
     def _put_code(self, account_id: int, code: PendingCode, now: float) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO pending_codes (account_id, purpose, e164, code, expires_at, wrong_tries) "
-            "VALUES (?, ?, ?, ?, ?, 0)",
+        self._db.execute(
+            "INSERT INTO pending_codes (account_id, purpose, e164, code, expires_at, wrong_tries) "
+            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (account_id, purpose) DO UPDATE SET e164 = excluded.e164, "
+            "code = excluded.code, expires_at = excluded.expires_at, wrong_tries = 0",
             (account_id, code.purpose, code.phone, code.code, code.expires_at),
         )
-        self._conn.execute("INSERT INTO sms_sent (e164, sent_at) VALUES (?, ?)", (code.phone, now))
-        self._conn.execute("INSERT INTO code_events (account_id, happened_at) VALUES (?, ?)", (account_id, now))
-        self._conn.execute("DELETE FROM sms_sent WHERE sent_at < ?", (now - _COUNTERS_KEPT,))
-        self._conn.execute("DELETE FROM code_events WHERE happened_at < ?", (now - _COUNTERS_KEPT,))
+        self._db.execute("INSERT INTO sms_sent (e164, sent_at) VALUES (?, ?)", (code.phone, now))
+        self._db.execute("INSERT INTO code_events (account_id, happened_at) VALUES (?, ?)", (account_id, now))
+        self._db.execute("DELETE FROM sms_sent WHERE sent_at < ?", (now - _COUNTERS_KEPT,))
+        self._db.execute("DELETE FROM code_events WHERE happened_at < ?", (now - _COUNTERS_KEPT,))
 
     def _use_code(
         self,
@@ -613,12 +386,12 @@ class Store:
         with self._write():
             account_id = self._account_id(username, domain)
             if activate:
-                self._conn.execute("UPDATE accounts SET activated = 1 WHERE id = ?", (account_id,))
+                self._db.execute("UPDATE accounts SET activated = 1 WHERE id = ?", (account_id,))
             if e164 is not None:
                 self._replace_phone(account_id, username, domain, e164, now)
             if password is not None:
-                self._conn.execute("DELETE FROM api_tokens WHERE account_id = ?", (account_id,))  # the old ones end
-                self._conn.execute(
+                self._db.execute("DELETE FROM api_tokens WHERE account_id = ?", (account_id,))  # the old ones end
+                self._db.execute(
                     "UPDATE accounts SET ha1_md5 = ?, ha1_sha256 = ? WHERE id = ?",
                     (
                         compute_ha1(username, domain, password, "MD5"),
@@ -627,7 +400,7 @@ class Store:
                     ),
                 )
                 self._log_change(domain, username, self._phone_of(account_id), now)  # a server reads the new HA1
-            self._conn.execute("DELETE FROM pending_codes WHERE account_id = ? AND purpose = ?", (account_id, purpose))
+            self._db.execute("DELETE FROM pending_codes WHERE account_id = ? AND purpose = ?", (account_id, purpose))
         account = self.get_account(username, domain)
         assert account is not None
         return account
@@ -640,8 +413,7 @@ class Store:
         now = int(self._clock())
         with self._write():
             account_id = self._account_id(username, domain)
-            cursor = self._conn.execute(statement, (int(value), account_id, int(value)))
-            if cursor.rowcount:
+            if self._db.execute(statement, (int(value), account_id, int(value))):
                 self._log_change(domain, username, self._phone_of(account_id), now)
         account = self.get_account(username, domain)
         assert account is not None
@@ -680,13 +452,13 @@ class Store:
                 raise AccountExists(f"the account {username}@{domain} exists already")
             if phone is not None:
                 self._check_number_free(phone)
-            cursor = self._conn.execute(
+            account_id = self._db.insert(
                 "INSERT INTO accounts (username, domain, ha1_md5, ha1_sha256, activated, created_at, public_presence) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (username, domain, ha1_md5, ha1_sha256, int(activated), now, int(public_presence)),
             )
             if phone is not None:
-                self._link_phone(int(cursor.lastrowid or 0), phone, now)
+                self._link_phone(account_id, phone, now)
             self._log_change(domain, username, phone, now)
         return Account(username, domain, phone, activated, datetime.fromtimestamp(now, UTC), public_presence)
 
@@ -697,7 +469,7 @@ class Store:
         with self._write():
             account_id = self._account_id(username, domain)
             phone = self._phone_of(account_id)
-            self._conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))  # cascades
+            self._db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))  # cascades
             self._log_change(domain, username, phone, now)
 
     def get_account(self, username: str, domain: str) -> Account | None:
@@ -810,12 +582,11 @@ class Store:
                 check_password(password)
                 ha1_md5 = compute_ha1(username, domain, password, "MD5")
                 ha1_sha256 = compute_ha1(username, domain, password, "SHA-256")
-                cursor = self._conn.execute(
+                account_id = self._db.insert(
                     "INSERT INTO accounts (username, domain, ha1_md5, ha1_sha256, activated, created_at) "
                     "VALUES (?, ?, ?, ?, 0, ?)",
                     (username, domain, ha1_md5, ha1_sha256, int(now)),
                 )
-                account_id = int(cursor.lastrowid or 0)
                 self._log_change(domain, username, None, int(now))
             self._put_code(account_id, code, now)
         account = self.get_account(username, domain)
@@ -836,7 +607,7 @@ class Store:
         with self._write():
             rows = self._query(query, (now,))  # again under the lock: what another process did meanwhile
             for account_id, username, domain in rows:
-                self._conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))  # cascades
+                self._db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))  # cascades
                 self._log_change(domain, username, None, int(now))
         return [f"{username}@{domain}" for _, username, domain in rows]
 
@@ -874,17 +645,17 @@ class Store:
         """Count an SMS sent to `e164` whose code was not recorded (its account was taken meanwhile): the quota of
         SMS a number gets counts every SMS the gateway took."""
         with self._write():
-            self._conn.execute("INSERT INTO sms_sent (e164, sent_at) VALUES (?, ?)", (e164, now))
+            self._db.execute("INSERT INTO sms_sent (e164, sent_at) VALUES (?, ?)", (e164, now))
 
     def wrong_code(self, username: str, domain: str, purpose: Purpose, now: float) -> None:
         """Count a wrong try of the account's pending code, and the code event it is."""
         with self._write():
             account_id = self._account_id(username, _normalise_domain(domain))
-            self._conn.execute(
+            self._db.execute(
                 "UPDATE pending_codes SET wrong_tries = wrong_tries + 1 WHERE account_id = ? AND purpose = ?",
                 (account_id, purpose),
             )
-            self._conn.execute("INSERT INTO code_events (account_id, happened_at) VALUES (?, ?)", (account_id, now))
+            self._db.execute("INSERT INTO code_events (account_id, happened_at) VALUES (?, ?)", (account_id, now))
 
     def activate_with_number(self, username: str, domain: str, e164: str) -> Account:
         """Activate the account with `e164` as its verified number, its activation code used up; NumberTaken when
@@ -912,8 +683,8 @@ class Store:
         """Record a bearer token of the account by its `digest` (SHA-256, hex), valid until `expires_at`."""
         with self._write():
             account_id = self._account_id(username, _normalise_domain(domain))
-            self._conn.execute("DELETE FROM api_tokens WHERE expires_at <= ?", (now,))
-            self._conn.execute(
+            self._db.execute("DELETE FROM api_tokens WHERE expires_at <= ?", (now,))
+            self._db.execute(
                 "INSERT INTO api_tokens (digest, account_id, expires_at) VALUES (?, ?, ?)",
                 (digest, account_id, expires_at),
             )
@@ -944,10 +715,9 @@ class Store:
             seen.add(entry)
         with self._write():
             owner_id = self._account_id(owner, domain)
-            self._conn.execute("DELETE FROM lists WHERE owner_id = ? AND uri = ?", (owner_id, uri))  # cascades
-            cursor = self._conn.execute("INSERT INTO lists (owner_id, uri) VALUES (?, ?)", (owner_id, uri))
-            list_id = cursor.lastrowid
-            self._conn.executemany(
+            self._db.execute("DELETE FROM lists WHERE owner_id = ? AND uri = ?", (owner_id, uri))  # cascades
+            list_id = self._db.insert("INSERT INTO lists (owner_id, uri) VALUES (?, ?)", (owner_id, uri))
+            self._db.execute_many(
                 "INSERT INTO list_entries (list_id, position, uri) VALUES (?, ?, ?)",
                 ((list_id, position, entry) for position, entry in enumerate(canonical)),
             )
@@ -1004,8 +774,7 @@ class Store:
         uri = _canonical_uri(list_uri, "list URI")
         with self._write():
             owner_id = self._account_id(owner, domain)
-            cursor = self._conn.execute("DELETE FROM lists WHERE owner_id = ? AND uri = ?", (owner_id, uri))
-            if cursor.rowcount == 0:
+            if not self._db.execute("DELETE FROM lists WHERE owner_id = ? AND uri = ?", (owner_id, uri)):
                 raise StoreError(f"{owner}@{domain} has no list {uri}")
 
     # -- subscription dialogs
@@ -1022,11 +791,11 @@ class Store:
         domain = _normalise_domain(domain)
         now = self._clock()
         with self._write():
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO subscription_dialogs (account_id, call_id, remote_tag, local_tag, uri, kind, "
+            self._db.execute_many(
+                "INSERT INTO subscription_dialogs (account_id, call_id, remote_tag, local_tag, uri, kind, "
                 "entries, legacy, deflate, host, port, remote, local, target, expires_at, cseq, version) "
                 "SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM accounts "
-                "WHERE username = ? AND domain = ?",
+                "WHERE username = ? AND domain = ? ON CONFLICT (call_id, remote_tag, local_tag) DO NOTHING",
                 (
                     (
                         *dialog.id,
@@ -1048,12 +817,16 @@ class Store:
                     for dialog in created
                 ),
             )
-            self._conn.executemany(
-                "UPDATE subscription_dialogs SET expires_at = ?, cseq = max(cseq, ?), version = max(version, ?) "
+            self._db.execute_many(
+                "UPDATE subscription_dialogs SET expires_at = ?, cseq = CASE WHEN cseq > ? THEN cseq ELSE ? END, "
+                "version = CASE WHEN version > ? THEN version ELSE ? END "
                 "WHERE call_id = ? AND remote_tag = ? AND local_tag = ?",
-                ((now + item.expires_in, item.cseq, item.version, *item.id) for item in progressed),
+                (
+                    (now + item.expires_in, item.cseq, item.cseq, item.version, item.version, *item.id)
+                    for item in progressed
+                ),
             )
-            self._conn.executemany(
+            self._db.execute_many(
                 "DELETE FROM subscription_dialogs WHERE call_id = ? AND remote_tag = ? AND local_tag = ?", ended
             )
 
@@ -1065,14 +838,14 @@ class Store:
         domain = _normalise_domain(domain)
         now = self._clock()
         with self._write():
-            self._conn.execute("DELETE FROM subscription_dialogs WHERE expires_at <= ?", (now,))
-            rows = self._conn.execute(
+            self._db.execute("DELETE FROM subscription_dialogs WHERE expires_at <= ?", (now,))
+            rows = self._query(
                 "SELECT d.call_id, d.remote_tag, d.local_tag, a.username, d.uri, d.kind, d.entries, d.legacy, "
                 "d.deflate, d.host, d.port, d.remote, d.local, d.target, d.expires_at, d.cseq, d.version "
                 "FROM subscription_dialogs d JOIN accounts a ON a.id = d.account_id WHERE a.domain = ? ORDER BY d.id",
                 (domain,),
-            ).fetchall()
-            self._conn.execute(
+            )
+            self._db.execute(
                 "UPDATE subscription_dialogs SET cseq = cseq + ?, version = version + ? "
                 "WHERE account_id IN (SELECT id FROM accounts WHERE domain = ?)",
                 (reserve, reserve, domain),
@@ -1082,7 +855,7 @@ class Store:
     def forget_dialogs(self, domain: str) -> None:
         """Remove every saved dialog of `domain`'s watchers (a graceful stop has ended them)."""
         with self._write():
-            self._conn.execute(
+            self._db.execute(
                 "DELETE FROM subscription_dialogs WHERE account_id IN (SELECT id FROM accounts WHERE domain = ?)",
                 (_normalise_domain(domain),),
             )
@@ -1102,17 +875,23 @@ class Store:
         domain = _normalise_domain(domain)
         now = self._clock()
         with self._write():
-            self._conn.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))  # first: their ETags are free
-            self._conn.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
+            self._db.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))  # first: their ETags are free
+            self._db.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
             for change in publications:
                 if isinstance(change, SavedPublication) and change.device is not None:
                     # as in memory (`Publications`): a device's new publication replaces its earlier one
-                    self._conn.execute(
+                    self._db.execute(
                         "DELETE FROM publications WHERE aor = ? AND device = ?", (change.aor, change.device)
                     )
                 if isinstance(change, SavedPublication):
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO publications (account_id, aor, etag, body, content_type, device, "
+                    # a saved publication of the same ETag is replaced, if the account is still there
+                    self._db.execute(
+                        "DELETE FROM publications WHERE etag = ? "
+                        "AND EXISTS (SELECT 1 FROM accounts WHERE username = ? AND domain = ?)",
+                        (change.etag, change.username, domain),
+                    )
+                    self._db.execute(
+                        "INSERT INTO publications (account_id, aor, etag, body, content_type, device, "
                         "expires_at, published_at) SELECT id, ?, ?, ?, ?, ?, ?, ? FROM accounts "
                         "WHERE username = ? AND domain = ?",
                         (
@@ -1128,12 +907,12 @@ class Store:
                         ),
                     )
                 elif isinstance(change, PublicationChange) and change.body is None:
-                    self._conn.execute(
+                    self._db.execute(
                         "UPDATE publications SET etag = ?, expires_at = ? WHERE etag = ?",
                         (change.etag, now + change.expires_in, change.previous_etag),
                     )
                 elif isinstance(change, PublicationChange):
-                    self._conn.execute(
+                    self._db.execute(
                         "UPDATE publications SET etag = ?, expires_at = ?, body = ?, content_type = ?, "
                         "published_at = ? WHERE etag = ?",
                         (
@@ -1146,14 +925,14 @@ class Store:
                         ),
                     )
                 else:
-                    self._conn.execute("DELETE FROM publications WHERE etag = ?", (change,))
+                    self._db.execute("DELETE FROM publications WHERE etag = ?", (change,))
             for username, bindings in registrations.items():
-                self._conn.execute(
+                self._db.execute(
                     "DELETE FROM registrations WHERE account_id = "
                     "(SELECT id FROM accounts WHERE username = ? AND domain = ?)",
                     (username, domain),
                 )
-                self._conn.executemany(
+                self._db.execute_many(
                     "INSERT INTO registrations (account_id, aor, contact, call_id, cseq, host, port, user_agent, "
                     "expires_at) SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM accounts WHERE username = ? AND domain = ?",
                     (
@@ -1178,19 +957,19 @@ class Store:
         domain = _normalise_domain(domain)
         now = self._clock()
         with self._write():
-            self._conn.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))
-            self._conn.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
-            publications = self._conn.execute(
+            self._db.execute("DELETE FROM publications WHERE expires_at <= ?", (now,))
+            self._db.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
+            publications = self._query(
                 "SELECT a.username, p.aor, p.etag, p.body, p.content_type, p.device, p.expires_at "
                 "FROM publications p JOIN accounts a ON a.id = p.account_id WHERE a.domain = ? "
                 "ORDER BY p.published_at, p.id",
                 (domain,),
-            ).fetchall()
-            registrations = self._conn.execute(
+            )
+            registrations = self._query(
                 "SELECT a.username, r.aor, r.contact, r.call_id, r.cseq, r.host, r.port, r.user_agent, r.expires_at "
                 "FROM registrations r JOIN accounts a ON a.id = r.account_id WHERE a.domain = ? ORDER BY r.id",
                 (domain,),
-            ).fetchall()
+            )
         return (
             [SavedPublication(*row[:6], row[6] - now) for row in publications],
             [SavedBinding(*row[:5], (row[5], row[6]), row[7], row[8] - now) for row in registrations],

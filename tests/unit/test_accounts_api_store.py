@@ -9,13 +9,13 @@ import pytest
 
 from smartbook_tui.server.accounts_api.codes import PendingCode
 from smartbook_tui.server.store import (
-    _MIGRATIONS,
     SCHEMA_VERSION,
     AccountExists,
     NumberTaken,
     Store,
     compute_ha1,
 )
+from smartbook_tui.server.store_sqlite import _MIGRATIONS
 
 DOMAIN = "example.org"
 NUMBER, OTHER = "+33612345678", "+33687654321"
