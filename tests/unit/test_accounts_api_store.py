@@ -16,10 +16,14 @@ from smartbook_tui.server.store import (
     compute_ha1,
 )
 from smartbook_tui.server.store_sqlite import _MIGRATIONS
+from tests.peers import postgres
 
 DOMAIN = "example.org"
 NUMBER, OTHER = "+33612345678", "+33687654321"
 T0 = 1_800_000_000.0
+
+
+database = postgres.database  # the fixture: the store's tests run on SQLite and on PostgreSQL
 
 
 @pytest.fixture
@@ -31,8 +35,8 @@ def code(number: str = NUMBER, digits: str = "1234", purpose: str = "activate") 
     return PendingCode(purpose, number, digits, T0 + 600)  # type: ignore[arg-type]
 
 
-def test_an_account_waits_for_its_code_unable_to_sign_in_then_is_activated_with_its_number(path):
-    with Store.open(path, clock=lambda: T0) as store:
+def test_an_account_waits_for_its_code_unable_to_sign_in_then_is_activated_with_its_number(database):
+    with Store.open(database, clock=lambda: T0) as store:
         waiting = store.add_waiting_account(NUMBER, DOMAIN, "first", code(), T0)
         assert (waiting.activated, waiting.phone) == (False, None)  # the number is not verified yet
         assert store.ha1(NUMBER, DOMAIN) is None
@@ -58,8 +62,8 @@ def test_an_account_waits_for_its_code_unable_to_sign_in_then_is_activated_with_
             store.add_waiting_account(NUMBER, DOMAIN, "third", code(), T0 + 120)
 
 
-def test_a_name_or_number_someone_has_is_refused(path):
-    with Store.open(path) as store:
+def test_a_name_or_number_someone_has_is_refused(database):
+    with Store.open(database) as store:
         store.add_account("bob", DOMAIN, "secret", OTHER)
         with pytest.raises(AccountExists):
             store.add_waiting_account("bob", DOMAIN, "pw", code(), T0)
@@ -71,13 +75,13 @@ def test_a_name_or_number_someone_has_is_refused(path):
         assert store.sms_sent(OTHER, 0) == []
 
 
-def test_wrong_tries_codes_counters_and_tokens_survive_a_reopening(path):
-    with Store.open(path) as store:
+def test_wrong_tries_codes_counters_and_tokens_survive_a_reopening(database):
+    with Store.open(database) as store:
         store.add_account("bob", DOMAIN, "secret")
         store.put_code("bob", DOMAIN, code(OTHER, purpose="link"), T0)
         store.wrong_code("bob", DOMAIN, "link", T0 + 1)
         store.add_token("ab" * 32, "bob", DOMAIN, T0 + 3600, T0)
-    with Store.open(path) as store:
+    with Store.open(database) as store:
         assert store.pending_code("bob", DOMAIN, "link") == PendingCode("link", OTHER, "1234", T0 + 600, 1)
         assert store.code_events("bob", DOMAIN, T0 - 1) == [T0, T0 + 1]
         assert store.code_events("bob", DOMAIN, T0) == [T0 + 1]  # only those after `since`
@@ -114,8 +118,8 @@ def test_a_version_2_file_gets_the_api_tables_and_keeps_its_accounts(path):
     connection.close()
 
 
-def test_only_accounts_whose_activation_code_expired_are_removed_and_the_change_is_logged(path):
-    with Store.open(path, clock=lambda: T0) as store:
+def test_only_accounts_whose_activation_code_expired_are_removed_and_the_change_is_logged(database):
+    with Store.open(database, clock=lambda: T0) as store:
         store.add_waiting_account("squatter", DOMAIN, "first", code(), T0)
         store.add_waiting_account("fresh", DOMAIN, "first", PendingCode("activate", OTHER, "9999", T0 + 1_200), T0)
         store.add_account("stopped", DOMAIN, "by the operator")

@@ -18,9 +18,9 @@ from smartbook_tui.sip.message import SipRequest
 from smartbook_tui.sip.peer import Peer
 from tests.unit.test_proxy import Net, Phone
 from tests.unit.test_server_core import BOB_PHONE, DOMAIN, PASSWORD, Client, alias, make_server, pidf, views
-from tests.unit.test_subscription_persist import T0, clock, saved, store
+from tests.unit.test_subscription_persist import T0, clock, database, saved, store
 
-__all__ = ["clock", "store"]  # the fixtures
+__all__ = ["clock", "database", "store"]  # the fixtures
 
 BOB = f"sip:bob@{DOMAIN}"
 BOB_UDP = Peer("UDP", ("198.51.100.8", 5062))
@@ -68,7 +68,7 @@ def test_a_version_4_file_is_migrated_with_its_data_kept(tmp_path):
     connection.close()
 
 
-def test_expired_publications_and_registrations_are_not_restored_and_leave_the_tables(store, clock, tmp_path):
+def test_expired_publications_and_registrations_are_not_restored_and_leave_the_tables(store, clock):
     store.save_state(
         DOMAIN,
         [publication("short", expires_in=60), publication("long")],
@@ -78,10 +78,8 @@ def test_expired_publications_and_registrations_are_not_restored_and_leave_the_t
     publications, bindings = store.resume_state(DOMAIN)
     assert [p.etag for p in publications] == ["long"]
     assert [b.contact for b in bindings] == ["<sip:b@198.51.100.8>"]
-    connection = sqlite3.connect(tmp_path / "server.sqlite3")
-    assert connection.execute("SELECT etag FROM publications").fetchall() == [("long",)]
-    assert connection.execute("SELECT contact FROM registrations").fetchall() == [("<sip:b@198.51.100.8>",)]
-    connection.close()
+    assert store._db.query("SELECT etag FROM publications") == [("long",)]
+    assert store._db.query("SELECT contact FROM registrations") == [("<sip:b@198.51.100.8>",)]
 
 
 def test_a_refresh_moves_a_publication_to_its_new_etag_and_a_removal_deletes_it(store, clock):

@@ -23,6 +23,9 @@ from smartbook_tui.server.store import (
     compute_ha1,
 )
 from smartbook_tui.server.store_sqlite import _MIGRATIONS, APPLICATION_ID
+from tests.peers import postgres
+
+database = postgres.database  # the fixture: each test of a store runs on SQLite and on PostgreSQL
 
 DOMAIN = "example.org"
 ALICE_PHONE = "+33612345678"
@@ -36,8 +39,8 @@ def path(tmp_path):
 
 
 @pytest.fixture
-def store(path):
-    with Store.open(path, clock=lambda: 1_700_000_000.5) as opened:
+def store(database):
+    with Store.open(database, clock=lambda: 1_700_000_000.5) as opened:
         yield opened
 
 
@@ -309,25 +312,15 @@ def test_changes_say_which_numbers_changed_hands(store):
     assert store.changes("example.com").usernames == {"carol"}
 
 
-def logged(path, after=0):
-    connection = raw(path)
-    try:
-        return connection.execute(
-            "SELECT domain, username, e164 FROM account_changes WHERE seq > ? ORDER BY seq", (after,)
-        ).fetchall()
-    finally:
-        connection.close()
+def logged(store, after=0):
+    return store._db.query("SELECT domain, username, e164 FROM account_changes WHERE seq > ? ORDER BY seq", (after,))
 
 
-def last_seq(path):
-    connection = raw(path)
-    try:
-        return connection.execute("SELECT coalesce(max(seq), 0) FROM account_changes").fetchone()[0]
-    finally:
-        connection.close()
+def last_seq(store):
+    return store._db.query("SELECT coalesce(max(seq), 0) FROM account_changes")[0][0]
 
 
-def test_every_change_logs_one_row_per_account_and_number(store, path):
+def test_every_change_logs_one_row_per_account_and_number(store):
     other = "+33699999999"
     steps = [
         (lambda: store.add_account("alice", DOMAIN, "secret", ALICE_PHONE), [("alice", ALICE_PHONE)]),
@@ -348,18 +341,18 @@ def test_every_change_logs_one_row_per_account_and_number(store, path):
         (lambda: store.remove_account("alice", DOMAIN), [("alice", None)]),
     ]
     for index, (change, rows) in enumerate(steps):
-        before = last_seq(path)
+        before = last_seq(store)
         change()
-        assert logged(path, before) == [(DOMAIN, username, e164) for username, e164 in rows], index
+        assert logged(store, before) == [(DOMAIN, username, e164) for username, e164 in rows], index
         seen = store.changes(DOMAIN, before)
         assert seen.usernames == {username for username, _ in rows}, index
         assert seen.numbers == {e164 for _, e164 in rows if e164 is not None}, index
 
 
-def test_a_refused_change_logs_nothing(store, path):
+def test_a_refused_change_logs_nothing(store):
     store.add_account("alice", DOMAIN, "secret", ALICE_PHONE)
     store.add_account("bob", DOMAIN, "secret")
-    before = last_seq(path)
+    before = last_seq(store)
     with pytest.raises(AccountExists):
         store.add_account("alice", DOMAIN, "secret")
     with pytest.raises(NumberTaken):
@@ -372,13 +365,13 @@ def test_a_refused_change_logs_nothing(store, path):
         with pytest.raises(NoSuchAccount) as error:
             setter("carol", DOMAIN, True)
         assert one_line(error) == "no account carol@example.org"
-    assert logged(path, before) == []
+    assert logged(store, before) == []
     assert store.changes(DOMAIN, before) == AccountChanges(before, frozenset(), frozenset())
 
 
-def test_changes_are_kept_a_week(path):
+def test_changes_are_kept_a_week(database):
     now = [1_700_000_000.0]
-    with Store.open(path, clock=lambda: now[0]) as store:
+    with Store.open(database, clock=lambda: now[0]) as store:
         store.add_account("alice", DOMAIN, "secret", ALICE_PHONE)
         now[0] += 7 * 24 * 3600
         store.add_account("bob", DOMAIN, "secret")
@@ -421,13 +414,11 @@ def test_set_activated_decides_whether_the_account_may_sign_in(store):
     assert store.ha1("alice", DOMAIN) == compute_ha1("alice", DOMAIN, "secret", "MD5")
 
 
-def test_the_public_flag_is_a_boolean_in_the_file(store, path):
+def test_the_public_flag_is_a_boolean_in_the_database(store):
     store.add_account("alice", DOMAIN, "secret", public_presence=True)
-    connection = raw(path)
-    assert connection.execute("SELECT public_presence FROM accounts").fetchall() == [(1,)]
-    with pytest.raises(sqlite3.IntegrityError):
-        connection.execute("UPDATE accounts SET public_presence = 2")
-    connection.close()
+    assert store._db.query("SELECT public_presence FROM accounts") == [(1,)]
+    with pytest.raises(store._db.errors):
+        store._db.execute("UPDATE accounts SET public_presence = 2")
 
 
 # ------------------------------------------------------------------------------------------------ migrations
@@ -575,7 +566,7 @@ def test_bad_lists_are_refused_and_change_nothing(store):
 # ------------------------------------------------------------------------------------------------ safety
 
 
-def test_quotes_and_sql_stay_data(store, path):
+def test_quotes_and_sql_stay_data(store):
     username = "o'brien';--"
     store.add_account(username, DOMAIN, INJECTION)
     store.add_account("alice", DOMAIN, "secret", ALICE_PHONE)
@@ -591,8 +582,7 @@ def test_quotes_and_sql_stay_data(store, path):
     assert store.accounts_for_phones(["' OR 1=1 --", f"{ALICE_PHONE}' OR '1'='1"], DOMAIN) == {}
     assert store.ha1("' OR 1=1 --", DOMAIN, "MD5") is None
     assert [account.username for account in store.accounts(DOMAIN)] == ["alice", username]
-    tables = raw(path).execute("SELECT count(*) FROM sqlite_schema WHERE name = 'accounts'").fetchone()
-    assert tables == (1,)
+    assert store._db.query("SELECT count(*) FROM accounts") == [(2,)]
 
 
 def test_an_exception_inside_the_transaction_leaves_no_half_account(store, monkeypatch):
@@ -624,10 +614,10 @@ store.add_account("alice", "example.org", "secret", "+33612345678")
 """
 
 
-def test_a_process_killed_mid_transaction_leaves_no_half_account(path):
-    Store.open(path).close()
+def test_a_process_killed_mid_transaction_leaves_no_half_account(database):
+    Store.open(database).close()
     process = subprocess.Popen(
-        [sys.executable, "-c", CRASHER, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", CRASHER, database], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout.readline() == "inside\n", process.stderr.read()
@@ -637,7 +627,7 @@ def test_a_process_killed_mid_transaction_leaves_no_half_account(path):
         process.stdout.close()
         process.stderr.close()
     assert process.returncode == -signal.SIGKILL
-    with Store.open(path) as store:
+    with Store.open(database) as store:
         assert [account.username for account in store.accounts()] == ["bob"]
         assert store.account_for_phone(ALICE_PHONE, DOMAIN) is None
         assert store.add_account("alice", DOMAIN, "secret", ALICE_PHONE).phone == ALICE_PHONE

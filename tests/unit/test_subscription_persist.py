@@ -14,6 +14,7 @@ from smartbook_tui.server.core import PresenceServer
 from smartbook_tui.server.saved_dialogs import RESERVE
 from smartbook_tui.server.store import SCHEMA_VERSION, DialogProgress, SavedDialog, Store
 from smartbook_tui.sip.message import SipRequest
+from tests.peers import postgres
 from tests.unit.test_server_core import (
     BOB_PHONE,
     DOMAIN,
@@ -26,6 +27,7 @@ from tests.unit.test_server_core import (
     pidf,
 )
 
+database = postgres.database  # the fixture: the store's tests run on SQLite and on PostgreSQL
 UDP = FakePeer(transport="UDP", address=("198.51.100.7", 40000), connection=None)
 T0 = 1_700_000_000.0
 
@@ -44,8 +46,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path, clock) -> Iterator[Store]:
-    with Store.open(tmp_path / "server.sqlite3", clock=clock) as opened:
+def store(database, clock) -> Iterator[Store]:
+    with Store.open(database, clock=clock) as opened:
         opened.add_account("alice", DOMAIN, PASSWORD)
         opened.add_account("bob", DOMAIN, PASSWORD, BOB_PHONE, public_presence=True)
         yield opened
@@ -104,13 +106,11 @@ def test_a_saved_dialog_comes_back_as_it_was_written(store, clock):
     assert back == saved("call-1", expires_in=500.0)
 
 
-def test_an_expired_dialog_is_not_restored_and_leaves_the_table(store, clock, tmp_path):
+def test_an_expired_dialog_is_not_restored_and_leaves_the_table(store, clock):
     store.save_dialogs(DOMAIN, [saved("short", expires_in=60), saved("long", expires_in=600)], [], [])
     clock.now += 61
     assert [dialog.id[0] for dialog in store.resume_dialogs(DOMAIN, RESERVE)] == ["long"]
-    connection = sqlite3.connect(tmp_path / "server.sqlite3")
-    assert connection.execute("SELECT call_id FROM subscription_dialogs").fetchall() == [("long",)]
-    connection.close()
+    assert store._db.query("SELECT call_id FROM subscription_dialogs") == [("long",)]
 
 
 def test_a_refresh_moves_the_expiry_and_an_end_removes_the_dialog(store, clock):
