@@ -21,7 +21,7 @@ from pathlib import Path
 from smartbook_tui.config import ConfigError, load_settings
 from smartbook_tui.contacts import number_resource_uri, to_e164
 from smartbook_tui.password_file import PasswordFileError, read_password_file
-from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, is_e164
+from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, database_location, is_e164
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
 from .messages import fail
@@ -122,10 +122,11 @@ def _add_store_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     after `server` is kept when the subcommand does not repeat it."""
     parser.add_argument(
         "--db",
-        type=Path,
-        metavar="PATH",
+        type=database_location,
+        metavar="PATH|URL",
         default=argparse.SUPPRESS if suppress else None,
-        help=f"the server's database (default: [server] db in the settings file, else {default_db_path()})",
+        help="the server's database: a SQLite file, or a PostgreSQL database as postgresql://USER[:PASSWORD]@HOST"
+        f"[:PORT]/NAME (default: [server] db in the settings file, else {default_db_path()})",
     )
     parser.add_argument(
         "--domain",

@@ -24,7 +24,7 @@ from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
 from smartbook_tui.server.sms import DEFAULT_BODY, parse_header
-from smartbook_tui.server.store import StoreError, checked_domain
+from smartbook_tui.server.store import PostgresUrl, StoreError, checked_domain
 from smartbook_tui.sip.aio.listener import (
     DEFAULT_FIRST_MESSAGE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
@@ -270,7 +270,7 @@ def default_outbox_path() -> Path:
     return platformdirs.user_data_path("smartbook") / "sms-outbox.jsonl"
 
 
-def store_location(args: argparse.Namespace, settings: Settings) -> tuple[str, Path]:
+def store_location(args: argparse.Namespace, settings: Settings) -> tuple[str, Path | PostgresUrl]:
     """The checked domain and the database of a server command: its options, else the settings file's [server]
     section, else the defaults. Raises StoreError (InvalidValue) for a domain that is not one."""
     domain = _given(args.domain, settings.server.domain, DEFAULT_DOMAIN)

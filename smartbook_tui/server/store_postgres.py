@@ -16,11 +16,11 @@ autocommit mode (each read is its own statement; each write an explicit transact
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from smartbook_tui.server.store_database import SCHEMA_VERSION
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresDatabase", "PostgresUrl", "is_postgres_url"]
 
+_T = TypeVar("_T")
 _SCHEMES = ("postgresql://", "postgres://")
 _WRITE_LOCK = 0x534D424B  # "SMBK": the advisory lock every write transaction holds
 _CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise: an unreachable host fails instead of hanging
@@ -219,30 +220,70 @@ class PostgresDatabase:
             self._conn = _connect(self._url)
         return self._conn
 
+    def _in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus  # noqa: PLC0415 (the driver loads only for a PostgreSQL store)
+
+        return self._conn.info.transaction_status != TransactionStatus.IDLE
+
+    def _first_statement(self, run: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+        """`run` on the connection, outside any transaction: when it finds the connection lost (PostgreSQL
+        restarted), once more on a new one. Nothing can be half done then, as no transaction was open."""
+        import psycopg  # noqa: PLC0415 (the driver loads only for a PostgreSQL store)
+
+        connection = self._connection()
+        try:
+            return run(connection)
+        except psycopg.OperationalError:
+            if not connection.broken:
+                raise
+            return run(self._connection())
+
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._connection().execute(_placeholders(sql), parameters).fetchall()
+        def fetch(connection: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            return connection.execute(_placeholders(sql), parameters).fetchall()
+
+        return fetch(self._conn) if self._in_transaction() else self._first_statement(fetch)
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
-        return self._connection().execute(_placeholders(sql), parameters).rowcount
+        return self._conn.execute(_placeholders(sql), parameters).rowcount
 
     def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._connection().cursor() as cursor:
+        with self._conn.cursor() as cursor:
             cursor.executemany(_placeholders(sql), rows)
 
     def insert(self, sql: str, parameters: Sequence[Any]) -> int:
-        row = self._connection().execute(_placeholders(sql + " RETURNING id"), parameters).fetchone()
+        row = self._conn.execute(_placeholders(sql + " RETURNING id"), parameters).fetchone()
         assert row is not None
         return int(row[0])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        connection = self._connection()
-        with connection.transaction():
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+        connection = self._first_statement(_begin_locked)
+        try:
             yield
+            connection.execute("COMMIT")
+        except BaseException:
+            _roll_back(connection)
+            raise
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _begin_locked(connection: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    connection.execute("BEGIN")
+    try:
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+    except BaseException:
+        _roll_back(connection)
+        raise
+    return connection
+
+
+def _roll_back(connection: psycopg.Connection[Any]) -> None:
+    """End the open transaction, if the connection still can."""
+    if not connection.broken and not connection.closed:
+        connection.execute("ROLLBACK")
 
 
 def _connect(url: PostgresUrl) -> psycopg.Connection[Any]:

@@ -8,13 +8,17 @@ import pytest
 
 from smartbook_tui.cli import main
 from smartbook_tui.server.store import SCHEMA_VERSION, Store
+from tests.peers import postgres
 
 PASSWORD = "correct horse battery staple"
 
 
+database = postgres.database  # the fixture: the admin commands run on SQLite and on PostgreSQL
+
+
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "server.sqlite3"
+def db(database):
+    return database
 
 
 @pytest.fixture
@@ -355,13 +359,14 @@ def test_wrong_lists_are_one_line_and_exit_2(server, tmp_path, password_file, ca
     assert error_line(capsys) == "alice@127.0.0.1 has no list sip:f@x"
 
 
-def test_a_newer_database_is_one_line_and_exit_2(server, db, capsys):
+def test_a_newer_database_is_one_line_and_exit_2(tmp_path, capsys):
+    db = tmp_path / "server.sqlite3"
     Store.open(db).close()
     connection = sqlite3.connect(db)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.commit()
     connection.close()
-    assert server("account", "list") == 2
+    assert main(["server", "--db", str(db), "account", "list"]) == 2
     assert "newer than this smartbook knows" in error_line(capsys)
 
 
