@@ -5,8 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-# Debian packages of the real peers the test suite drives (tmux: the end-to-end tests of the app in a terminal).
-PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules sip-tester tmux
+# Debian packages of the real peers the test suite drives (tmux: the end-to-end tests of the app in a terminal;
+# postgresql: the server's store on PostgreSQL, in a throwaway cluster the tests start).
+PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules sip-tester tmux postgresql
 
 .PHONY: test test-deps lint bench clean demo
 
