@@ -134,7 +134,7 @@ class _Server:
         self._send(self.core.receive(message, peer, now))
 
     def on_answer(self, status: int, branch: str) -> bool:
-        """A UDP response read no further than its status and top Via branch: taken when it answers a NOTIFY."""
+        """A response read no further than its status and top Via branch: taken when it answers a NOTIFY."""
         sends = self.core.receive_answer(status, branch, self._arrived())
         if sends is None:
             return False

@@ -673,7 +673,7 @@ def is_keepalive(data: bytes) -> bool:
 
 _ANSWER_START = re.compile(rb"SIP/2\.0 ([1-6][0-9][0-9])[ \r]")
 _TOP_VIA = re.compile(rb"\n(?:via|v)[ \t]*:([^\r\n]*)", re.IGNORECASE)
-_SKIPPED_OVER = re.compile(rb'["<]')  # what `split_list` reads past: the top Via's first element is then its to find
+_SKIPPED_OVER = re.compile(rb'["<]')  # `split_list` reads commas inside these as text: such a Via is the parser's
 _BRANCH_NAME = re.compile(rb";[ \t]*branch[ \t]*(?=[=;]|$)", re.IGNORECASE)
 _BRANCH_VALUE = re.compile(rb"=[ \t]*([!-+\--:<-~]+)[ \t]*(?:;|$)")  # a token (no ; or ,) and nothing after it
 
@@ -687,8 +687,8 @@ def peek_answer(data: bytes) -> tuple[int, str] | None:
     if start is None:
         return None
     head_end = data.find(b"\r\n\r\n")
-    via = _TOP_VIA.search(data, 0, head_end)
-    if head_end < 0 or via is None or _SKIPPED_OVER.search(via.group(1)):
+    via = _TOP_VIA.search(data, 0, head_end) if head_end >= 0 else None
+    if via is None or _SKIPPED_OVER.search(via.group(1)):
         return None
     element = via.group(1).split(b",", 1)[0]
     name = _BRANCH_NAME.search(element)  # the first branch parameter, as the parser reads it

@@ -418,7 +418,7 @@ class Listener:
         self._on_message = on_message
         self._on_answer = on_answer
         # what the UDP socket and the stream parsers offer answers to
-        self._answers: Callable[[int, str], bool] | None = self._offer_answer if on_answer is not None else None
+        self._answers: OnAnswer | None = self._offer_answer if on_answer is not None else None
         self.on_disconnect = on_disconnect
         self._max_body = max_body
         self._max_connections = max_connections
@@ -536,11 +536,12 @@ class Listener:
             log.exception("the on_message callback failed on a %s from %s", describe_message(message), peer)
 
     def _offer_answer(self, status: int, branch: str) -> bool:
+        """`on_answer`, its failure logged (and the answer dropped, as a message whose callback failed)."""
         try:
             return self._on_answer is not None and self._on_answer(status, branch)
         except Exception:
             log.exception("the on_answer callback failed on a %d (branch %s)", status, branch)
-            return True  # dropped, as a message whose callback failed
+            return True
 
     def _admit_datagram(self, source: Address) -> bool:
         budget = self._budget
