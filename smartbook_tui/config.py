@@ -232,7 +232,7 @@ class ServerSettings:
     sip: str | None = None
     advertise: str | None = None
     domain: str | None = None  # the server's accounts' domain, not the client's [account] domain
-    db: Path | None = None
+    db: str | None = None  # a SQLite file's path or a postgresql:// URL, as written (`store.database_location`)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_port: int | None = None
@@ -539,7 +539,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             sip=server.get("sip"),  # type: ignore[arg-type]
             advertise=server.get("advertise"),  # type: ignore[arg-type]
             domain=server.get("domain"),  # type: ignore[arg-type]
-            db=_path(server.get("db")),
+            db=str(server["db"]) if server.get("db") else None,
             tls_cert=_path(server.get("tls_cert")),
             tls_key=_path(server.get("tls_key")),
             tls_port=server.get("tls_port"),  # type: ignore[arg-type]

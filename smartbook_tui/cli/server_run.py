@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -24,7 +25,7 @@ from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
 from smartbook_tui.server.sms import DEFAULT_BODY, parse_header
-from smartbook_tui.server.store import PostgresUrl, StoreError, checked_domain
+from smartbook_tui.server.store import PostgresUrl, StoreError, checked_domain, database_location
 from smartbook_tui.sip.aio.listener import (
     DEFAULT_FIRST_MESSAGE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
@@ -274,8 +275,9 @@ def store_location(args: argparse.Namespace, settings: Settings) -> tuple[str, P
     """The checked domain and the database of a server command: its options, else the settings file's [server]
     section, else the defaults. Raises StoreError (InvalidValue) for a domain that is not one."""
     domain = _given(args.domain, settings.server.domain, DEFAULT_DOMAIN)
-    db = _given(args.db, settings.server.db, None) or default_db_path()
-    return checked_domain(domain), db
+    written = settings.server.db
+    db = _given(args.db, database_location(os.path.expanduser(written)) if written else None, None)
+    return checked_domain(domain), db or default_db_path()
 
 
 def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:

@@ -60,7 +60,7 @@ from .overload import (
     retry_after,
 )
 from .replies import response_to
-from .store import Store
+from .store import PostgresUrl, Store, StoreError
 from .tokens import TokenSource
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class ServerRunError(Exception):
 class RunOptions:
     host: str
     port: int
-    db: Path
+    db: Path | PostgresUrl
     config: ServerConfig  # its `via` is filled in once the sockets are bound
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -256,8 +256,8 @@ async def serve(options: RunOptions) -> None:
     tls = _tls_context(options) if options.tls_cert or options.tls_key else None
     try:
         store = Store.open(options.db)
-    except Exception as error:
-        raise ServerRunError(f"cannot open the database {options.db}: {error}") from None
+    except StoreError as error:  # says which database and why
+        raise ServerRunError(str(error)) from None
     try:
         api_socket = _bind_api(options.api) if options.api is not None else None
         server = _Server(store, options.config.domain, options.poll_interval, options.overload_lag)

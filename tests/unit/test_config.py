@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui import config as config_module
-from smartbook_tui.cli import main
+from smartbook_tui.cli import build_parser, main
+from smartbook_tui.cli.server_run import store_location
 from smartbook_tui.config import (
     AccountSettings,
     AppSettings,
@@ -17,6 +18,7 @@ from smartbook_tui.config import (
     save_account,
 )
 from smartbook_tui.password_file import PasswordFileError, read_password_file, write_password_file
+from smartbook_tui.server.store import PostgresUrl
 
 CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Anne\r\nTEL:06 12 34 56 78\r\nEND:VCARD\r\n"
 
@@ -95,7 +97,7 @@ def test_server_values_and_paths(tmp_path, monkeypatch):
     assert settings.server == ServerSettings(
         sip="[::1]:5060",
         domain="example.org",
-        db=tmp_path / "server.sqlite3",
+        db="~/server.sqlite3",  # as written: `store_location` reads it (a path or a postgresql:// URL)
         tls_cert=tmp_path / "cert.pem",
         tls_key=Path("key.pem"),
         tls_port=0,
@@ -119,8 +121,17 @@ def test_the_example_in_the_docstring_is_a_valid_file(tmp_path, monkeypatch):
     settings = load_settings(_written(tmp_path, example))
     assert settings.account.sip_uri == "sip:alice@example.org"
     assert settings.server.sip == "0.0.0.0:5060"
-    assert settings.server.db == tmp_path / ".local" / "share" / "smartbook" / "server.sqlite3"
+    assert store_location(build_parser().parse_args(["server", "run"]), settings)[1] == (
+        tmp_path / ".local" / "share" / "smartbook" / "server.sqlite3"
+    )
     assert settings.server.log_level == "INFO"
+
+
+def test_the_server_database_may_be_a_postgresql_url_in_the_settings_file(tmp_path):
+    settings = load_settings(_written(tmp_path, '[server]\ndb = "postgresql://smartbook:secret@db.example.org/sb"\n'))
+    _, database = store_location(build_parser().parse_args(["server", "account", "list"]), settings)
+    assert isinstance(database, PostgresUrl)
+    assert "secret" not in str(database)
 
 
 def _written(directory: Path, text: str) -> Path:
