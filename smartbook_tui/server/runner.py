@@ -2,10 +2,11 @@
 
 One event loop, no threads: the listener hands messages to the core, one timer handle wakes the core at its next
 deadline, and a poll of the store's change log (every `poll_interval` seconds) tells it of accounts created,
-removed or changed by `smartbook server account ...` in another process. SIGINT and SIGTERM end it cleanly: every
-subscriber gets a last NOTIFY (`terminated;reason=probation;retry-after=5`: subscribe again once the server is
-back), a new SUBSCRIBE gets 503 with Retry-After, answers get up to `SHUTDOWN_GRACE` seconds to come back, then the
-sockets close.
+removed or changed by `smartbook server account ...` in another process (on PostgreSQL, read as soon as such a
+change is heard, and polled less often: `store_listener`). SIGINT and SIGTERM end it cleanly: every subscriber
+gets a last NOTIFY (`terminated;reason=probation;retry-after=5`: subscribe again once the server is back), a new
+SUBSCRIBE gets 503 with Retry-After, answers get up to `SHUTDOWN_GRACE` seconds to come back, then the sockets
+close.
 
 While the server is behind (`overload`: its UDP receive queue or its loop's lag), new out-of-dialog requests get
 503 with Retry-After before the core sees them; in-dialog requests and every response still go to the core.
@@ -61,6 +62,7 @@ from .overload import (
 )
 from .replies import response_to
 from .store import PostgresUrl, Store, StoreError
+from .store_listener import ChangeListener, poll_interval
 from .tokens import TokenSource
 
 if TYPE_CHECKING:
@@ -220,23 +222,29 @@ class _Server:
         self._send(self.core.on_timer(self._loop.time()))
 
     def wake(self) -> None:
-        """Read the change log now: this process changed an account."""
+        """Read the change log now: this process changed an account, or another one did and it was heard."""
         self._wake.set()
 
     async def poll_store(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-            self._wake.clear()
-            try:
-                changes = self.store.changes(self.core.config.domain, self._changes_seen)
-            except Exception as error:  # a locked or damaged file: keep serving, say it once a poll
-                log.warning("cannot read account changes from the database: %s", error)
-                continue
-            self._changes_seen = changes.last
-            if changes.numbers or changes.usernames:
-                log.info("accounts changed: %d numbers, %d accounts", len(changes.numbers), len(changes.usernames))
-                self._send(self.core.accounts_changed(changes.numbers, changes.usernames, self._loop.time()))
+        interval = poll_interval(self.store, self._poll_interval)
+        heard = ChangeListener.start(self.store, self.core.config.domain, self.wake)  # None on SQLite: polling alone
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), interval)
+                self._wake.clear()
+                try:
+                    changes = self.store.changes(self.core.config.domain, self._changes_seen)
+                except Exception as error:  # a locked or damaged file: keep serving, say it once a poll
+                    log.warning("cannot read account changes from the database: %s", error)
+                    continue
+                self._changes_seen = changes.last
+                if changes.numbers or changes.usernames:
+                    log.info("accounts changed: %d numbers, %d accounts", len(changes.numbers), len(changes.usernames))
+                    self._send(self.core.accounts_changed(changes.numbers, changes.usernames, self._loop.time()))
+        finally:
+            if heard is not None:
+                heard.close()
 
     async def shutdown(self) -> None:
         self._send(self.core.shutdown(self._loop.time()))

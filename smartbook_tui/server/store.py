@@ -16,7 +16,8 @@ presence is public, and the lists they store on the server (RFC 4662 list URIs w
   national forms) is for the edges, with `smartbook_tui.contacts.to_e164`.
 * Each change to an account that alters what its watchers see is logged (`account_changes`): the account created
   or removed, its number linked, unlinked or changed, its activated or public-presence flag changed. A running
-  server polls `Store.changes` to notice what the admin CLI, another process, did (issue 5, point 6).
+  server polls `Store.changes` to notice what the admin CLI, another process, did (issue 5, point 6); on
+  PostgreSQL each change is also announced as it commits, and `Store.listen` opens a connection that hears it.
 * The account API's state (issue 12) is here too, so that a restart loses none of it: codes waiting for their SMS
   number, the times of SMS sent and code events (quotas), and bearer tokens by their SHA-256.
 * The server's UDP subscription dialogs are here too (`subscription_dialogs`), so that a restarted server goes on
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smartbook_tui.server.accounts_api.codes import PendingCode, Purpose
-from smartbook_tui.server.store_database import SCHEMA_VERSION, Database
+from smartbook_tui.server.store_database import SCHEMA_VERSION, ChangeNotifications, Database
 from smartbook_tui.server.store_errors import (
     AccountExists,
     DatabaseUnusable,
@@ -67,6 +68,7 @@ __all__ = [
     "Account",
     "AccountChanges",
     "AccountExists",
+    "ChangeNotifications",
     "DatabaseUnusable",
     "DialogId",
     "DialogProgress",
@@ -279,6 +281,9 @@ class Store:
     def __init__(self, database: Database, clock: Callable[[], float]) -> None:
         self._db = database
         self.where = database.where  # the database as messages name it, never with a password
+        # Opens a connection that hears of account changes as they are committed (DatabaseUnusable when it cannot);
+        # None on SQLite, where `changes` is only polled.
+        self.listen: Callable[[], ChangeNotifications] | None = database.listen
         self._clock = clock
 
     @classmethod
@@ -325,12 +330,13 @@ class Store:
         return int(rows[0][0])
 
     def _log_change(self, domain: str, username: str, e164: str | None, now: int) -> None:
-        """Log that the account `username` changed, with the number it had or has now (None: no number); drop the
-        changes older than a week."""
+        """Log that the account `username` changed, with the number it had or has now (None: no number), and announce
+        it to the listeners; drop the changes older than a week."""
         self._db.execute(
             "INSERT INTO account_changes (domain, username, e164, changed_at) VALUES (?, ?, ?, ?)",
             (domain, username, e164, now),
         )
+        self._db.announce_change(domain)
         self._db.execute("DELETE FROM account_changes WHERE changed_at < ?", (now - _CHANGES_KEPT,))
 
     def _phone_of(self, account_id: int) -> str | None:

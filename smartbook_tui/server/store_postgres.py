@@ -10,6 +10,9 @@ autocommit mode (each read is its own statement; each write an explicit transact
   lock: the checks and writes in it see the same data, and the change log's sequence numbers are committed in
   their order, so that a server polling `Store.changes` never skips one.
 * A lost connection (PostgreSQL restarted) is opened again on the next statement.
+* Each logged account change is also announced, `pg_notify` on `CHANGES_CHANNEL` with the domain as payload, in
+  its write transaction (so sent only when it commits); a server hears them on a connection of its own
+  (`PostgresNotifications`) instead of waiting for its next poll of the change log.
 * The password in the URL goes to the driver only: `PostgresUrl` prints the URL without it.
 """
 
@@ -19,23 +22,24 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from smartbook_tui.server.store_database import SCHEMA_VERSION
-from smartbook_tui.server.store_errors import DatabaseUnusable, one_line
+from smartbook_tui.server.store_errors import DatabaseUnusable, StoreError, one_line
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresDatabase", "PostgresUrl", "is_postgres_url"]
+__all__ = ["CHANGES_CHANNEL", "PostgresDatabase", "PostgresNotifications", "PostgresUrl", "is_postgres_url"]
 
 _T = TypeVar("_T")
 _SCHEMES = ("postgresql://", "postgres://")
 _WRITE_LOCK = 0x534D424B  # "SMBK": the advisory lock every write transaction holds
 _CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise: an unreachable host fails instead of hanging
 _PASSWORD_PARAMETER = re.compile(r"(?i)(^|&)(password=)[^&]*")
+CHANGES_CHANNEL = "smartbook_account_changes"  # where account changes are announced, the payload their domain
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # The first PostgreSQL schema is SQLite's version 5 at once; each later version lists what it changes.
@@ -195,6 +199,7 @@ class PostgresDatabase:
         self._url = url
         self.where = str(url)
         self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+        self.listen: Callable[[], PostgresNotifications] | None = partial(PostgresNotifications.open, url)
 
     @classmethod
     def open(cls, url: PostgresUrl) -> PostgresDatabase:
@@ -263,6 +268,47 @@ class PostgresDatabase:
         except BaseException:
             _roll_back(connection)
             raise
+
+    def announce_change(self, domain: str) -> None:
+        self._conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, domain))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresNotifications:
+    """A connection of its own, in autocommit, listening on `CHANGES_CHANNEL`: the domains of the account changes
+    committed by any connection to the database."""
+
+    def __init__(self, connection: psycopg.Connection[Any], url: PostgresUrl) -> None:
+        self._conn = connection
+        self._url = url
+
+    @classmethod
+    def open(cls, url: PostgresUrl) -> PostgresNotifications:
+        """Connect and listen; DatabaseUnusable, in one line without the password, when it cannot."""
+        import psycopg  # noqa: PLC0415 (the driver loads only for a PostgreSQL store)
+
+        connection = _connect(url)
+        try:
+            connection.execute(f"LISTEN {CHANGES_CHANNEL}")
+        except psycopg.Error as exc:
+            connection.close()
+            raise DatabaseUnusable(f"cannot listen for account changes in {url}: {one_line(exc)}") from None
+        return cls(connection, url)
+
+    def fileno(self) -> int:
+        return self._conn.fileno()
+
+    def domains(self) -> frozenset[str]:
+        import psycopg  # noqa: PLC0415 (the driver loads only for a PostgreSQL store)
+
+        try:
+            return frozenset(notify.payload for notify in self._conn.notifies(timeout=0))
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"lost the connection listening for account changes in {self._url}: {one_line(exc)}"
+            ) from None
 
     def close(self) -> None:
         self._conn.close()

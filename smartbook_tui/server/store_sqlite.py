@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from smartbook_tui.server.store_database import SCHEMA_VERSION
+from smartbook_tui.server.store_database import SCHEMA_VERSION, ChangeNotifications
 from smartbook_tui.server.store_errors import DatabaseUnusable
 
 __all__ = ["APPLICATION_ID", "SqliteDatabase"]
@@ -218,6 +218,7 @@ class SqliteDatabase:
     """One SQLite file. Not thread-safe: one per thread (or one asyncio loop)."""
 
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    listen: Callable[[], ChangeNotifications] | None = None  # SQLite has no notifications: a server polls the log
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._conn = connection
@@ -280,6 +281,9 @@ class SqliteDatabase:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+
+    def announce_change(self, domain: str) -> None:
+        pass  # a server reads the change log when it polls
 
     def close(self) -> None:
         self._conn.close()

@@ -1,15 +1,25 @@
 """`smartbook server run --db postgresql://...` as a process, with its accounts made by `smartbook server account add
 --db postgresql://...`, on a throwaway PostgreSQL cluster: a phone registers with an account made before the start
 and with one made while it runs, and a server that cannot use its database says so in one line, without the
-password."""
+password. A watcher sees an account change made by another process as soon as PostgreSQL announces it, also after
+the server's listening connection was cut."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
 
+from smartbook_tui.server.core import ServerConfig
+from smartbook_tui.server.runner import RunOptions, serve
+from smartbook_tui.server.store import PostgresUrl
+from tests.interop.test_server_watch import FAST, is_phase, phone, presence_of, start_watch, stop
 from tests.peers.postgres import PASSWORD as DATABASE_PASSWORD
 from tests.peers.postgres import PostgresCluster, shared_cluster
 from tests.peers.sip_phone import SipPhone
@@ -65,3 +75,72 @@ def test_a_wrong_database_password_is_one_line_without_the_password(tmp_path, ur
         assert "password authentication failed" in done.stderr
         assert wrong not in done.stderr
         assert "Traceback" not in done.stderr
+
+
+# A poll of the change log no sooner than this: far beyond the watcher's wait, so only a notification can tell the
+# server of a change in time.
+NO_POLL = 30.0
+ERIN = "+33633333333"
+LISTENING = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+
+
+@asynccontextmanager
+async def serving_here(server: ServerOnPostgres) -> AsyncIterator[None]:
+    """`server` served by this process, as `smartbook server run` serves (no option sets its poll interval), until
+    a SIGTERM that its own handler takes."""
+    ready = server.directory / "ready.json"
+    config = ServerConfig(domain=DOMAIN, via={}, notify_interval=float(FAST[1]))
+    options = RunOptions("127.0.0.1", 0, PostgresUrl(server.url), config, ready_file=ready, poll_interval=NO_POLL)
+    serving = asyncio.create_task(serve(options))
+    while not ready.exists():
+        assert not serving.done(), serving.exception()
+        await asyncio.sleep(0.02)
+    host, _, port = json.loads(ready.read_text())["tcp"].rpartition(":")
+    server.sip = (host, int(port))
+    try:
+        yield
+    finally:
+        if not serving.done():
+            signal.raise_signal(signal.SIGTERM)
+        await serving
+
+
+async def logged(caplog: pytest.LogCaptureFixture, text: str) -> None:
+    while text not in caplog.text:
+        await asyncio.sleep(0.05)
+
+
+async def test_an_account_changed_by_another_process_reaches_the_watcher_without_waiting_for_a_poll(
+    tmp_path, url, request, caplog
+):
+    caplog.set_level(logging.INFO)
+    cluster: PostgresCluster = shared_cluster(request)
+    server = ServerOnPostgres(tmp_path / "server", url=url)
+    server.add_account("alice", "+33611111111")
+    server.add_account("erin")
+    entries = tmp_path / "friends.txt"
+    entries.write_text(f"{ERIN}\n")
+    server.admin("list", "set", "alice", "sip:friends@127.0.0.1", "--entries", str(entries))
+    async with serving_here(server):
+        watch = await start_watch(server, "alice", "--list-uri", "sip:friends@127.0.0.1")
+        try:
+            await watch.until(is_phase("active"))
+            await watch.until(presence_of(phone(ERIN), has_account=False))
+
+            mark = watch.mark()
+            await asyncio.to_thread(server.admin, "account", "set", "erin", "--phone", ERIN)
+            erin = await watch.until(presence_of(phone(ERIN), has_account=True), after=mark)
+            assert erin["sip_address"] == "sip:erin@127.0.0.1"
+
+            # The listening connection cut: the server listens again, and hears the next change.
+            await asyncio.to_thread(cluster.admin, LISTENING)
+            await asyncio.wait_for(logged(caplog, "listening again"), 15)
+            mark = watch.mark()
+            await asyncio.to_thread(server.admin, "account", "set", "erin", "--no-phone")
+            await watch.until(presence_of(phone(ERIN), has_account=False, sip_address=None), after=mark)
+        finally:
+            await stop(watch)
+    lost = [record.getMessage() for record in caplog.records if "listening again" in record.getMessage()]
+    assert len(lost) == 1
+    assert lost[0].startswith("lost the connection listening for account changes in postgresql://smartbook:***@")
+    assert DATABASE_PASSWORD.replace(" ", "%20") not in caplog.text

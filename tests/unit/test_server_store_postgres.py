@@ -1,10 +1,12 @@
 """What only the PostgreSQL store does: its schema's version in the database, the databases it refuses, the one line
 it says when PostgreSQL cannot be reached or used (never with the password), a connection lost and opened again,
-and writers taking turns so that the change log is read in order. The store's behaviour on both databases is
-tested in test_server_store.py and the others that take the `database` fixture."""
+writers taking turns so that the change log is read in order, and account changes announced as they commit. The
+store's behaviour on both databases is tested in test_server_store.py and the others that take the `database`
+fixture."""
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +14,14 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from smartbook_tui.server.store import SCHEMA_VERSION, DatabaseUnusable, PostgresUrl, Store
+from smartbook_tui.server.store import (
+    SCHEMA_VERSION,
+    ChangeNotifications,
+    DatabaseUnusable,
+    PostgresUrl,
+    Store,
+    StoreError,
+)
 from tests.peers.postgres import PASSWORD, PostgresCluster, shared_cluster
 from tests.peers.radicale import free_port
 
@@ -129,3 +138,57 @@ def test_a_writer_waits_for_the_one_before_so_that_a_poller_never_skips_a_change
         assert poller.changes(DOMAIN, seen.last).usernames == frozenset()
         first_change = poller.changes(DOMAIN, seen.last - 1)
         assert first_change.usernames == {"bob"}  # bob's change is numbered after alice's
+
+
+def heard(notifications: ChangeNotifications) -> frozenset[str]:
+    """The domains of the next notifications to arrive, waiting for them."""
+    deadline = time.monotonic() + 30
+    while not (domains := notifications.domains()):
+        assert time.monotonic() < deadline, "no notification arrived"
+        select.select([notifications.fileno()], [], [], 1)
+    return domains
+
+
+def listening(store: Store) -> ChangeNotifications:
+    assert store.listen is not None
+    return store.listen()
+
+
+def log_a_change_then_fail(store: Store) -> None:
+    with store._write():
+        store._log_change("rolled.back.example", "bob", None, int(time.time()))
+        raise RuntimeError("the write fails after logging its change")
+
+
+def test_each_committed_account_change_is_heard_with_its_domain_and_a_rolled_back_one_is_not(cluster, name):
+    url = cluster.socket_url(name)
+    with Store.open(url) as writer, Store.open(url) as server:
+        notifications = listening(server)
+        try:
+            writer.add_account("alice", DOMAIN, "secret")
+            assert heard(notifications) == {DOMAIN}
+            with pytest.raises(RuntimeError):
+                log_a_change_then_fail(writer)
+            writer.add_account("carol", "other.example", "secret")
+            assert heard(notifications) == {"other.example"}  # what was rolled back was never sent
+        finally:
+            notifications.close()
+
+
+def test_a_lost_listening_connection_is_one_line_without_the_password(cluster, name):
+    with Store.open(cluster.tcp_url(name)) as server:
+        notifications = listening(server)
+        try:
+            sql(
+                cluster,
+                "postgres",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'",
+            )
+            with pytest.raises(StoreError) as error:
+                heard(notifications)
+        finally:
+            notifications.close()
+        assert str(error.value).startswith("lost the connection listening for account changes in postgresql://")
+        assert "\n" not in str(error.value)
+        assert PASSWORD.replace(" ", "%20") not in str(error.value)
+        assert server.get_account("nobody", DOMAIN) is None  # the store's own connection is untouched
