@@ -2,17 +2,19 @@
 --db postgresql://...`, on a throwaway PostgreSQL cluster: a phone registers with an account made before the start
 and with one made while it runs, and a server that cannot use its database says so in one line, without the
 password. A watcher sees an account change made by another process as soon as PostgreSQL announces it, also after
-the server's listening connection was cut."""
+the server's listening connection was cut, and one made as PostgreSQL came back from a stop."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import shutil
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +23,7 @@ from smartbook_tui.server.runner import RunOptions, serve
 from smartbook_tui.server.store import PostgresUrl
 from tests.interop.test_server_watch import FAST, is_phase, phone, presence_of, start_watch, stop
 from tests.peers.postgres import PASSWORD as DATABASE_PASSWORD
-from tests.peers.postgres import PostgresCluster, shared_cluster
+from tests.peers.postgres import PostgresCluster, shared_cluster, start_cluster
 from tests.peers.sip_phone import SipPhone
 from tests.peers.smartbook_server import DOMAIN, PASSWORD, SmartbookServer, smartbook
 
@@ -110,17 +112,22 @@ async def logged(caplog: pytest.LogCaptureFixture, text: str) -> None:
         await asyncio.sleep(0.05)
 
 
+def list_erin(server: ServerOnPostgres, tmp_path: Path) -> None:
+    """alice's list `sip:friends@...` of erin's number, which erin's account does not have yet."""
+    server.add_account("alice", "+33611111111")
+    server.add_account("erin")
+    entries = tmp_path / "friends.txt"
+    entries.write_text(f"{ERIN}\n")
+    server.admin("list", "set", "alice", "sip:friends@127.0.0.1", "--entries", str(entries))
+
+
 async def test_an_account_changed_by_another_process_reaches_the_watcher_without_waiting_for_a_poll(
     tmp_path, url, request, caplog
 ):
     caplog.set_level(logging.INFO)
     cluster: PostgresCluster = shared_cluster(request)
     server = ServerOnPostgres(tmp_path / "server", url=url)
-    server.add_account("alice", "+33611111111")
-    server.add_account("erin")
-    entries = tmp_path / "friends.txt"
-    entries.write_text(f"{ERIN}\n")
-    server.admin("list", "set", "alice", "sip:friends@127.0.0.1", "--entries", str(entries))
+    list_erin(server, tmp_path)
     async with serving_here(server):
         watch = await start_watch(server, "alice", "--list-uri", "sip:friends@127.0.0.1")
         try:
@@ -144,3 +151,27 @@ async def test_an_account_changed_by_another_process_reaches_the_watcher_without
     assert len(lost) == 1
     assert lost[0].startswith("lost the connection listening for account changes in postgresql://smartbook:***@")
     assert DATABASE_PASSWORD.replace(" ", "%20") not in caplog.text
+
+
+async def test_a_change_made_as_postgresql_comes_back_reaches_the_watcher(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    cluster = start_cluster()  # a cluster of its own, to stop and start again
+    try:
+        server = ServerOnPostgres(tmp_path / "server", url=cluster.socket_url(cluster.new_database()))
+        list_erin(server, tmp_path)
+        async with serving_here(server):
+            watch = await start_watch(server, "alice", "--list-uri", "sip:friends@127.0.0.1")
+            try:
+                await watch.until(presence_of(phone(ERIN), has_account=False))
+                await asyncio.to_thread(cluster.stop)
+                await asyncio.wait_for(logged(caplog, "trying again every 5 s"), 15)
+                await asyncio.to_thread(cluster.run_server)
+                mark = watch.mark()
+                await asyncio.to_thread(server.admin, "account", "set", "erin", "--phone", ERIN)
+                await watch.until(presence_of(phone(ERIN), has_account=True), after=mark)
+                await asyncio.wait_for(logged(caplog, "listening for account changes again"), 15)
+            finally:
+                await stop(watch)
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.directory, ignore_errors=True)

@@ -102,6 +102,11 @@ class PostgresCluster:
                 "C",
             ]
         )
+        self.run_server()
+        self.admin(f"CREATE DATABASE {SCHEMAS}")
+
+    def run_server(self) -> None:
+        """Start the cluster's server (again, after `stop`), on the same port and socket directory."""
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.socket_dir} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -112,14 +117,13 @@ class PostgresCluster:
                 "start",
                 "--wait",
                 "--pgdata",
-                str(data),
+                str(self.directory / "data"),
                 "--log",
                 str(self.directory / "log"),
                 "--options",
                 options,
             ]
         )
-        self.admin(f"CREATE DATABASE {SCHEMAS}")
 
     def stop(self) -> None:
         self._run(
