@@ -488,7 +488,7 @@ class LiveServer:
 
         db = self.directory / "server.sqlite3"
         store = Store.open(db)
-        store._conn.execute("PRAGMA synchronous = OFF")  # setup only: the server opens the file with FULL
+        store._db.execute("PRAGMA synchronous = OFF")  # setup only: the server opens the file with FULL
         try:
             store.add_account("bench", DOMAIN, PASSWORD)
             for k, uri in enumerate(book.users):

@@ -80,7 +80,7 @@ class Accounts:
         from smartbook_tui.server.store import Store
 
         store = Store.open(path)
-        store._conn.execute("PRAGMA synchronous = OFF")  # setup only: the server opens the file with FULL
+        store._db.execute("PRAGMA synchronous = OFF")  # setup only: the server opens the file with FULL
         try:
             for user, number in self.users.items():
                 store.add_account(user, DOMAIN, PASSWORD, number, public_presence=True)

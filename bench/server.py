@@ -127,7 +127,7 @@ def build_population(args: argparse.Namespace, path: Path) -> Population:
     watchers_b = [f"wb{i}" for i in range(count_b)]
 
     store = Store.open(path)
-    store._conn.execute("PRAGMA synchronous = OFF")  # setup only: the server opens the file with FULL
+    store._db.execute("PRAGMA synchronous = OFF")  # setup only: the server opens the file with FULL
     try:
         for k, user in account_of.items():
             store.add_account(user, DOMAIN, PASSWORD, pool[k], public_presence=user in public)
