@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
+from smartbook_tui.counted_warning import CountedWarning
 from smartbook_tui.sip.auth_server import CREDENTIALS_REFUSED, Accepted, DigestVerifier, Malformed, Refused, Stale
 from smartbook_tui.sip.message import SipRequest, SipResponse
 from smartbook_tui.sip.source import source_key
@@ -86,12 +87,13 @@ class Authenticator:
         self._ha1s: dict[str, tuple[bool, dict[str, str]]] = {}
         self._changes_seen = store.changes(domain).last
         self._reload(account.username for account in store.accounts(domain))
+        self._unread = CountedWarning(log, "could not read account changes %s time(s), going on with those read (%s)")
 
-    def _ha1(self, username: str, algorithm: str, *, waiting_too: bool) -> str | None:
+    def _ha1(self, username: str, algorithm: str, now: float, *, waiting_too: bool) -> str | None:
         try:
             changes = self._store.changes(self._domain, self._changes_seen)
-        except StoreError as error:  # a locked or damaged file: go on with the accounts as last read
-            log.warning("cannot read account changes from the database: %s", error)
+        except StoreError as error:  # a locked file, a database down: go on with the accounts as last read
+            self._unread.happened(now, error)
         else:
             self._changes_seen = changes.last
             self._reload(changes.usernames)
@@ -133,7 +135,7 @@ class Authenticator:
                 if wait > 0:
                     raise _HeldBack(username, wait)
                 tried.append(username)
-                return self._ha1(username, algorithm, waiting_too=waiting_too)
+                return self._ha1(username, algorithm, now, waiting_too=waiting_too)
 
             try:
                 verdict = self._verifier.verify(value, method=method, uri=uri, ha1=ha1, now=now, bound_to=address)

@@ -19,6 +19,7 @@ autocommit mode (each read is its own statement; each write an explicit transact
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ _T = TypeVar("_T")
 _SCHEMES = ("postgresql://", "postgres://")
 _WRITE_LOCK = 0x534D424B  # "SMBK": the advisory lock every write transaction holds
 _CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise: an unreachable host fails instead of hanging
+# seconds after a failed try to connect again during which the store fails at once, without trying: while PostgreSQL
+# is down, the server's requests (which go on from what it has read) are not each held up by a connection attempt
+_RECONNECT_PAUSE = 5.0
 _PASSWORD_PARAMETER = re.compile(r"(?i)(^|&)(password=)[^&]*")
 CHANGES_CHANNEL = "smartbook_account_changes"  # where account changes are announced, the payload their domain
 
@@ -197,6 +201,8 @@ class PostgresDatabase:
 
         self._conn = connection
         self._url = url
+        self._retry_at = 0.0  # (monotonic) no try to connect again before then
+        self._failure = ""  # why the last try failed
         self.where = str(url)
         self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
         self.listen: Callable[[], PostgresNotifications] | None = partial(PostgresNotifications.open, url)
@@ -220,7 +226,14 @@ class PostgresDatabase:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn.closed or self._conn.broken:
-            self._conn = _connect(self._url)
+            now = time.monotonic()
+            if now < self._retry_at:
+                raise DatabaseUnusable(f"{self._failure}; trying again in {self._retry_at - now:.0f} s")
+            try:
+                self._conn = _connect(self._url)
+            except DatabaseUnusable as error:
+                self._retry_at, self._failure = now + _RECONNECT_PAUSE, str(error)
+                raise
         return self._conn
 
     def _in_transaction(self) -> bool:

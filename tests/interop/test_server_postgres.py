@@ -67,6 +67,32 @@ def test_a_server_on_postgresql_registers_accounts_added_before_and_while_it_run
     assert DATABASE_PASSWORD.replace(" ", "%20") not in server.log
 
 
+def test_while_postgresql_is_down_known_accounts_still_sign_in_and_the_log_says_it_once(tmp_path):
+    cluster = start_cluster()  # a cluster of its own, to stop
+    running = True
+    try:
+        server = ServerOnPostgres(tmp_path / "server", url=cluster.socket_url(cluster.new_database()))
+        server.add_account("alice")
+        server.start()
+        try:
+            with SipPhone(server.sip, "alice", PASSWORD, DOMAIN) as alice:
+                alice.register()
+                cluster.stop()
+                running = False
+                for _ in range(5):  # from the accounts it has read; each one fails at once, not after a connection
+                    alice.register()
+        finally:
+            server.stop()
+    finally:
+        if running:
+            cluster.stop()
+        shutil.rmtree(cluster.directory, ignore_errors=True)
+    said = [line for line in server.log.splitlines() if "WARNING smartbook_tui.server.authentication" in line]
+    assert len(said) == 1, said  # not once a request
+    assert "could not read account changes" in said[0]
+    assert "Traceback" not in server.log
+
+
 def test_a_wrong_database_password_is_one_line_without_the_password(tmp_path, url):
     wrong = "not-the-" + DATABASE_PASSWORD.replace(" ", "-")
     given = url.replace(DATABASE_PASSWORD.replace(" ", "%20"), wrong)
