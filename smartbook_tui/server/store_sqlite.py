@@ -222,7 +222,6 @@ class SqliteDatabase:
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._conn = connection
-        self.path = path
         self.where = str(path)
 
     @classmethod
