@@ -30,6 +30,7 @@ from smartbook_tui.sip.message import SipRequest, SipResponse
 from smartbook_tui.sip.source import source_key
 
 from .auth_backoff import AuthBackoff
+from .client_address import relayed_client
 from .replies import response_to
 from .request_checks import digest_credentials
 from .store import ALGORITHMS, Store, StoreError
@@ -78,8 +79,19 @@ class _HeldBack(Exception):
 
 
 class Authenticator:
-    def __init__(self, domain: str, store: Store, secret: bytes, backoff: AuthBackoff) -> None:
+    def __init__(
+        self,
+        domain: str,
+        store: Store,
+        secret: bytes,
+        backoff: AuthBackoff,
+        *,
+        trusted_proxies: frozenset[str] = frozenset(),
+    ) -> None:
+        """`trusted_proxies`: the SIP proxies whose requests are their clients' (`client_address`), for the backoff
+        and the addresses nonces are bound to."""
         self._domain = domain
+        self._trusted_proxies = trusted_proxies
         self._store = store
         self._verifier = DigestVerifier(domain, secret)
         self.backoff = backoff
@@ -120,11 +132,21 @@ class Authenticator:
         return self._verifier.challenge(now, stale=stale, bound_to=address)
 
     def check(
-        self, credentials: Iterable[str], *, method: str, uri: str, address: str, now: float, waiting_too: bool = False
+        self,
+        credentials: Iterable[str],
+        *,
+        method: str,
+        uri: str,
+        address: str,
+        now: float,
+        waiting_too: bool = False,
+        via: object = None,
     ) -> Outcome:
         """What the Digest `credentials` (header values) of a request from `address` (its `source_key`) prove.
-        `waiting_too`: an account waiting for its code may sign in (it comes back with `activated` False)."""
+        `waiting_too`: an account waiting for its code may sign in (it comes back with `activated` False). `via`:
+        the proxy the request came through, for the log."""
         stale = False
+        where = address if via is None else f"{address} via {via}"
         for value in credentials:
             if _realm_of(value) not in (None, self._domain):
                 continue
@@ -140,7 +162,7 @@ class Authenticator:
             try:
                 verdict = self._verifier.verify(value, method=method, uri=uri, ha1=ha1, now=now, bound_to=address)
             except _HeldBack as held:
-                log.debug("held back a sign-in as %.40r from %s for %.0f s", held.account, address, held.wait)
+                log.debug("held back a sign-in as %.40r from %s for %.0f s", held.account, where, held.wait)
                 return HeldBack(held.wait)
             if isinstance(verdict, Accepted):
                 self.backoff.succeeded(verdict.username, address, now)
@@ -151,10 +173,10 @@ class Authenticator:
             if isinstance(verdict, Refused) and verdict.reason == CREDENTIALS_REFUSED and tried:
                 wait = self.backoff.failed(tried[0], address, now)
                 if wait > 0:
-                    log.warning("failed sign-ins as %.40r from %s: the next waits %.0f s", tried[0], address, wait)
+                    log.warning("failed sign-ins as %.40r from %s: the next waits %.0f s", tried[0], where, wait)
             stale = isinstance(verdict, Stale)
             name = tried[0] if tried else "?"
-            log.info("refused credentials for %s as %.40r from %s: %s", method, name, address, verdict.reason)
+            log.info("refused credentials for %s as %.40r from %s: %s", method, name, where, verdict.reason)
         return Challenge(stale)
 
     def authenticate(self, request: SipRequest, peer: _Peer, now: float) -> str | SipResponse:
@@ -162,13 +184,15 @@ class Authenticator:
         Retry-After for a try the backoff holds back."""
         registrar = request.method == "REGISTER"
         header = "Authorization" if registrar else "Proxy-Authorization"
-        address = source_key(peer.address[0])
+        client = relayed_client(request, peer.address, self._trusted_proxies)
+        address = source_key((client or peer.address)[0])
         outcome = self.check(
             digest_credentials(request.headers.get_all(header)),
             method=request.method,
             uri=request.uri,
             address=address,
             now=now,
+            via=None if client is None else peer,
         )
         if isinstance(outcome, SignedIn):
             return outcome.username

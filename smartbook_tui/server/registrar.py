@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from smartbook_tui.sip.message import SipRequest
 from smartbook_tui.sip.uri import NameAddr, SipParseError, SipUri, parse_name_addr, parse_sip_uri
 
+from .client_address import via_proxy
 from .refusal import Refusal
 
 DEFAULT_EXPIRES = 3600
@@ -42,6 +43,7 @@ class Binding:
     cseq: int
     source: object = None  # where the REGISTER came from (a listener peer): how to reach the device
     user_agent: str | None = None
+    client: tuple[str, int] | None = None  # the device's address, when a trusted proxy relayed the REGISTER
 
     @property
     def instance(self) -> str | None:
@@ -74,9 +76,12 @@ class Registrar:
         self._accounts: dict[str, _Account] = {}
         self._expiries: list[tuple[float, str]] = []  # a heap of (when, aor); stale entries are skipped
 
-    def register(self, aor: str, request: SipRequest, now: float, source: object = None) -> list[Binding]:
-        """Apply a REGISTER for `aor` (already authenticated as that account); the account's live bindings
-        after it, for the Contact headers of the 200. Raises RegisterError for what must be refused."""
+    def register(
+        self, aor: str, request: SipRequest, now: float, source: object = None, client: tuple[str, int] | None = None
+    ) -> list[Binding]:
+        """Apply a REGISTER for `aor` (already authenticated as that account), from `source` (for `client`, when a
+        trusted proxy relayed it); the account's live bindings after it, for the Contact headers of the 200. Raises
+        RegisterError for what must be refused."""
         to = _name_addr(request.headers.get("To"), "To")
         if _aor_of(to) != _normalise_aor(aor):
             raise RegisterError(403, f"one may only register one's own address ({aor}), not {to.uri}")
@@ -108,7 +113,7 @@ class Registrar:
             seconds = self._expiry(contact, expires)
             updated = [b for b in updated if not _same_device(b.contact, contact)]
             if seconds > 0:
-                updated.append(Binding(contact, now + seconds, call_id, cseq, source, user_agent))
+                updated.append(Binding(contact, now + seconds, call_id, cseq, source, user_agent, client))
         if len(updated) > self.max_bindings:
             raise RegisterError(403, f"an account may register at most {self.max_bindings} devices")
         _log_changes(key, account.bindings, updated, now)
@@ -207,7 +212,7 @@ def _log_changes(aor: str, before: list[Binding], after: list[Binding], now: flo
         if old is not None and old.contact.uri == binding.contact.uri:
             log.debug("%s refreshes %s for %d s", aor, binding.contact.uri, binding.expires_in(now))
         else:
-            source = "" if binding.source is None else f" from {binding.source}"
+            source = "" if binding.source is None else f" from {via_proxy(binding.source, binding.client)}"
             log.info(
                 "%s registers %s%s for %d s (%s)",
                 aor,

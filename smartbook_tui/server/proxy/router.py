@@ -31,6 +31,7 @@ import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from smartbook_tui.server.client_address import relayed_client, via_proxy
 from smartbook_tui.server.ratelimit import SourceLimiter
 from smartbook_tui.server.refusal import Refusal
 from smartbook_tui.server.registrar import Registrar
@@ -78,6 +79,7 @@ class ProxyConfig:
     via: dict[str, str]  # transport -> the host:port written in Via and Record-Route
     max_pending_per_source: int = 200
     max_pending: int = 10_000
+    trusted_proxies: frozenset[str] = frozenset()  # whose requests count as their client's (`client_address`)
 
 
 class _Call:
@@ -254,18 +256,21 @@ class Proxy:
     # ------------------------------------------------------------------------------------------ requests
 
     def _start(self, request: SipRequest, peer: Peer, key: tuple[str, str, str], now: float) -> None:
-        source = source_key(peer.address[0])
+        client = relayed_client(request, peer.address, self.config.trusted_proxies)
+        source = source_key((client or peer.address)[0])
         verdict = self._limiter.admit(source, now)
         if verdict == "drop":
             return
         if verdict == "refuse":
-            log.warning("rate-limiting %s: over %g requests a second", peer, self._limiter.rate)
+            log.warning("rate-limiting %s: over %g requests a second", via_proxy(peer, client), self._limiter.rate)
             self._out.append((response_to(request, 503, "Service Unavailable", {"Retry-After": "1"}).to_bytes(), peer))
             return
         if self._pending_total >= self.config.max_pending or (
             self._pending.get(source, 0) >= self.config.max_pending_per_source
         ):
-            log.warning("refused a %s from %s: too many requests waiting for an answer", request.method, peer)
+            log.warning(
+                "refused a %s from %s: too many requests waiting for an answer", request.method, via_proxy(peer, client)
+            )
             reply = response_to(request, 503, "Service Unavailable (too many calls in progress)", {"Retry-After": "5"})
             self._out.append((reply.to_bytes(), peer))
             return
