@@ -52,6 +52,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     max_pending_per_source = 200      # call requests from one source waiting for their final answer
     max_pending = 10000               # call requests waiting for their final answer, from everyone
     auth_failures = 10                # failed digest tries in a row before each next one waits (0: never)
+    trusted_proxies = ["10.0.0.5"]    # SIP proxies in front whose Via names the client the limits count
     legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
     max_connections_per_address = 200 # TCP and TLS connections open from one address (an IPv6 /64)
     first_message_timeout = 5         # seconds a new connection has to send one whole message
@@ -92,6 +93,7 @@ import platformdirs
 
 from smartbook_tui.atomic_file import write_atomically
 from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, checked_proxies
+from smartbook_tui.server.client_address import trusted_addresses
 from smartbook_tui.server.logs import LOG_FORMATS
 from smartbook_tui.server.sms import parse_header
 from smartbook_tui.settings_writer import replace_section
@@ -151,6 +153,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_pending_per_source": int,
         "max_pending": int,
         "auth_failures": int,
+        "trusted_proxies": list,
         "legacy": str,
         "max_connections_per_address": int,
         "first_message_timeout": _NUMBER,
@@ -245,6 +248,7 @@ class ServerSettings:
     max_pending_per_source: int | None = None
     max_pending: int | None = None
     auth_failures: int | None = None
+    trusted_proxies: list[str] | None = None
     legacy: str | None = None
     max_connections_per_address: int | None = None
     first_message_timeout: float | None = None
@@ -426,6 +430,14 @@ def _proxies(value: object) -> str | None:
     return None
 
 
+def _addresses(value: object) -> str | None:
+    try:
+        trusted_addresses(str(entry) for entry in (value if isinstance(value, list) else ()))
+    except ValueError as error:
+        return f"wants a list of IP addresses: {error}"
+    return None
+
+
 def _headers(value: object) -> str | None:
     for entry in value if isinstance(value, list) else ():
         try:
@@ -475,6 +487,7 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "max_pending_per_source": _at_least_one,
     "max_pending": _at_least_one,
     "auth_failures": _not_negative,
+    "trusted_proxies": _addresses,
     "legacy": _one_of(LEGACY_MODES),
     "max_connections_per_address": _at_least_one,
     "first_message_timeout": _positive,
@@ -552,6 +565,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             max_pending_per_source=server.get("max_pending_per_source"),  # type: ignore[arg-type]
             max_pending=server.get("max_pending"),  # type: ignore[arg-type]
             auth_failures=server.get("auth_failures"),  # type: ignore[arg-type]
+            trusted_proxies=server.get("trusted_proxies"),  # type: ignore[arg-type]
             legacy=server.get("legacy"),  # type: ignore[arg-type]
             max_connections_per_address=server.get("max_connections_per_address"),  # type: ignore[arg-type]
             first_message_timeout=_float(server.get("first_message_timeout")),

@@ -20,6 +20,7 @@ from smartbook_tui.config import LEGACY_MODES, LOG_LEVELS, ServerSettings, Setti
 from smartbook_tui.server.accounts_api.codes import CodePolicy
 from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, ApiOptions, checked_proxies
 from smartbook_tui.server.accounts_api.phones import checked_regions
+from smartbook_tui.server.client_address import trusted_addresses
 from smartbook_tui.server.core import ServerConfig
 from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG
@@ -119,6 +120,15 @@ def add_run_parser(
         metavar="N",
         help=f"failed digest tries in a row, per account and per address, before each next one waits 1, 2, 4... s "
         f"(503 with Retry-After; default {_CORE.auth_failures}; 0: no backoff)",
+    )
+    run.add_argument(
+        "--trusted-proxy",
+        action="append",
+        type=_trusted_proxy,
+        metavar="ADDRESS",
+        help="a SIP proxy in front (an IP address; repeatable) whose requests count, for the rate limit, the sign-in "
+        "backoff and the call limits, as their client's: the received address, else the sent-by, of the Via below "
+        "the proxy's own (setting: trusted_proxies, a list; default: none, every address is a client)",
     )
     run.add_argument(
         "--legacy",
@@ -303,6 +313,7 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         ),
         max_pending=_given(args.max_pending, saved.max_pending, _CORE.max_pending),
         auth_failures=_given(args.auth_failures, saved.auth_failures, _CORE.auth_failures),
+        trusted_proxies=trusted_addresses(_given(args.trusted_proxy, saved.trusted_proxies, [])),
         legacy=_given(args.legacy, saved.legacy, _CORE.legacy),
     )
     tls_port = _given(args.tls_port, saved.tls_port, None)
@@ -415,6 +426,13 @@ def _non_negative_float(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be a number of at least 0, not {text}")
     return value
+
+
+def _trusted_proxy(text: str) -> str:
+    try:
+        return next(iter(trusted_addresses([text])))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _port(text: str) -> int:
