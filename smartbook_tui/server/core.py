@@ -50,9 +50,11 @@ from smartbook_tui.sip.uri import SipParseError, parse_name_addr
 
 from .auth_backoff import DEFAULT_FAILURES, AuthBackoff
 from .authentication import Authenticator
+from .client_address import relayed_client, via_proxy
+from .cluster.journal import ClusterChanges, ClusterJournal, PresentityChange
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
 from .proxy import Proxy, ProxyConfig
-from .publications import Publications
+from .publications import PublicationRecord, Publications, PublishError, PublishOutcome
 from .ratelimit import SourceLimiter
 from .refusal import Refusal
 from .registrar import Registrar, contact_values
@@ -113,6 +115,7 @@ class ServerConfig:
     max_pending_per_source: int = 200  # proxied requests from one source waiting for their final answer
     max_pending: int = 10_000  # proxied requests waiting for their final answer, from everyone
     auth_failures: int = DEFAULT_FAILURES  # failed digest tries in a row before each further one waits (0: no backoff)
+    trusted_proxies: frozenset[str] = frozenset()  # whose requests count as their client's (`client_address`)
     legacy: LegacyMode = "auto"
 
 
@@ -134,16 +137,23 @@ class PresenceServer:
         *,
         secret: bytes,
         token: Callable[[], str],
+        cluster: ClusterJournal | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self._token = token
         self._domain = config.domain
-        self.authenticator = Authenticator(config.domain, store, secret, AuthBackoff(config.auth_failures))
+        self.authenticator = Authenticator(
+            config.domain, store, secret, AuthBackoff(config.auth_failures), trusted_proxies=config.trusted_proxies
+        )
         limits = {"min_expires": config.min_expires, "max_expires": config.max_expires}
         self.registrar = Registrar(**limits, default_expires=max(config.min_expires, 3_600))
         self.publications = Publications(etag=token, **limits)
         self.watching = WatchIndex(store, self.publications, config.domain)
+        self._cluster = cluster
+        if cluster is not None:
+            self.watching.on_watch = cluster.watch
+            self.watching.on_listing = cluster.listing_changed
         self._subscriptions: dict[DialogKey, Subscription] = {}
         self._by_connection: dict[tuple[str, int], set[Subscription]] = {}
         self._in_flight: dict[str, Subscription] = {}  # NOTIFY branch -> its subscription
@@ -156,7 +166,9 @@ class PresenceServer:
         self._state = StateJournal(store, config.domain, self.registrar)
         self._state_restored = False
         self.proxy = Proxy(
-            ProxyConfig(config.domain, config.via, config.max_pending_per_source, config.max_pending),
+            ProxyConfig(
+                config.domain, config.via, config.max_pending_per_source, config.max_pending, config.trusted_proxies
+            ),
             self.registrar,
             lookup=self.watching.lookup,
             authenticate=self.authenticator.authenticate,
@@ -260,6 +272,69 @@ class PresenceServer:
         self._service_all(touched, now)
         return self._flush()
 
+    def cluster_changes(self) -> ClusterChanges:
+        """What the other nodes are to be told since the last call (with a cluster journal)."""
+        assert self._cluster is not None
+        changes, usernames = self._cluster.take()
+        for username in usernames:
+            account = self.watching.account(username)
+            if account is not None:
+                changes.changes.append(PresentityChange(account.address, listed=self.watching.listed(username)))
+        return changes
+
+    def mirror(
+        self,
+        aor: str,
+        removed: Iterable[str],
+        added: Iterable[PublicationRecord],
+        now: float,
+        *,
+        whole: bool = False,
+        listed: tuple[str, ...] | None = None,
+    ) -> list[Send]:
+        """Another node changed `aor`: its publications `removed` (ETags) are gone and `added` are live; with
+        `whole`, `added` is all that other nodes hold (a snapshot: any other mirrored one is gone too), and
+        `listed` all they say of whom the presentity's subscriptions list (None: nothing). Without `whole`, a
+        `listed` that is not None is news of it."""
+        if whole or listed is not None:
+            account = self.watching.account_by_address(aor)
+            if account is not None:
+                touched: Touched = {}
+                self.watching.set_remote_listing(account.username, listed, now, touched)
+                self._service_all(touched, now)
+        publications = self.publications
+        added = list(added)
+        gone = set(removed)
+        if whole:
+            gone |= publications.mirrored_etags(aor) - {record.etag for record in added}
+        changed = False
+        for etag in gone:
+            changed |= publications.withdraw(aor, etag)
+        for record in added:
+            if record.expires_at <= now or publications.record(aor, record.etag) is not None:
+                continue  # over, or already here (this node's, or heard before)
+            try:
+                publications.restore(
+                    aor,
+                    record.etag,
+                    body=record.body,
+                    content_type=record.content_type,
+                    expires_at=record.expires_at,
+                    device=record.device,
+                    now=now,
+                    mirrored=True,
+                )
+            except PublishError as error:
+                log.warning("not taking a publication of %s from another node: %s", aor, error)
+                continue
+            changed = True
+        account = self.watching.account_by_address(aor) if changed else None
+        if account is not None:
+            self._presence_changed(account, now)
+        if changed and publications.next_expiry is not None:
+            self._schedule(publications.next_expiry, _PUBLICATIONS)
+        return self._flush()
+
     def shutdown(self, now: float) -> list[Send]:
         """The server stops: every subscriber's last NOTIFY says `probation;retry-after=STOP_RETRY_AFTER` (subscribe
         again then, when a restarted server is back), and a SUBSCRIBE from now on gets 503 with that Retry-After
@@ -294,11 +369,12 @@ class PresenceServer:
             if answer is not None:
                 self._out.append(Send(answer, peer))
             return
-        source = source_key(peer.address[0])
-        verdict = self._limiter.admit(source, now)
+        client = relayed_client(request, peer.address, self.config.trusted_proxies)
+        verdict = self._limiter.admit(source_key((client or peer.address)[0]), now)
         if verdict != "serve":
             if verdict == "refuse":
-                log.warning("rate-limiting %s: over %g requests a second", peer, self.config.rate_limit)
+                who = via_proxy(peer, client)
+                log.warning("rate-limiting %s: over %g requests a second", who, self.config.rate_limit)
                 self._out.append(
                     Send(_response(request, 503, "Service Unavailable", {"Retry-After": "1"}).to_bytes(), peer)
                 )
@@ -326,7 +402,8 @@ class PresenceServer:
     def _refuse_statelessly(self, request: SipRequest, refusal: Refusal, peer: PeerLike, now: float) -> None:
         """No transaction to answer in (its Via does not read): a stateless answer, as rate-limited as any other, so
         that a flood of them is not answered by a flood."""
-        if self._limiter.admit(source_key(peer.address[0]), now) == "serve":
+        client = relayed_client(request, peer.address, self.config.trusted_proxies)
+        if self._limiter.admit(source_key((client or peer.address)[0]), now) == "serve":
             self._out.append(Send(_response(request, refusal.status, refusal.reason).to_bytes(), peer))
 
     def _handle(self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]) -> SipResponse:
@@ -354,7 +431,8 @@ class PresenceServer:
         return self._subscribe(request, account, peer, now, after)
 
     def _register(self, request: SipRequest, account: Account, peer: PeerLike, now: float) -> SipResponse:
-        bindings = self.registrar.register(account.address, request, now, source=peer)
+        client = relayed_client(request, peer.address, self.config.trusted_proxies)
+        bindings = self.registrar.register(account.address, request, now, source=peer, client=client)
         self._state.registered(account)
         self._save_later(now)
         response = _response(request, 200, "OK")
@@ -372,7 +450,7 @@ class PresenceServer:
             raise Refusal(403, f"Forbidden (one may only publish one's own presence, {account.address})")
         etag = request.headers.get("SIP-If-Match")
         body = decoded_body(request, self.publications.max_body_bytes, "a presence document")
-        device = self._device(account, peer, now)
+        device = self._device(account, peer, relayed_client(request, peer.address, self.config.trusted_proxies), now)
         outcome = self.publications.publish(
             account.address,
             etag=etag,
@@ -382,16 +460,34 @@ class PresenceServer:
             now=now,
             device=device,
         )
-        self._state.published(
-            account, outcome, previous_etag=etag, body=body, content_type=request.content_type, device=device, now=now
-        )
-        self._save_later(now)
+        if self._cluster is not None:  # the other nodes' copy is what outlives this one
+            self._announce(account.address, etag, outcome)
+        else:
+            self._state.published(
+                account,
+                outcome,
+                previous_etag=etag,
+                body=body,
+                content_type=request.content_type,
+                device=device,
+                now=now,
+            )
+            self._save_later(now)
         deadline = self.publications.next_expiry
         if deadline is not None:
             self._schedule(deadline, _PUBLICATIONS)
         if outcome.changed:  # the publisher hears its 200 first, then the watchers their NOTIFYs
             after.append(lambda: self._presence_changed(account, now))
         return _response(request, 200, "OK", {"SIP-ETag": outcome.etag, "Expires": str(outcome.expires)})
+
+    def _announce(self, aor: str, previous_etag: str | None, outcome: PublishOutcome) -> None:
+        assert self._cluster is not None
+        if outcome.expires == 0:  # a removal, or an initial publication never stored
+            if previous_etag is not None:
+                self._cluster.published(aor, (previous_etag,), None)
+            return
+        removed = [etag for etag in (previous_etag, outcome.replaced) if etag is not None]
+        self._cluster.published(aor, removed, self.publications.record(aor, outcome.etag))
 
     # ------------------------------------------------------------------------------------------ SUBSCRIBE
 
@@ -511,12 +607,12 @@ class PresenceServer:
         after.append(notify)
         return response
 
-    def _device(self, account: Account, peer: PeerLike, now: float) -> str | None:
-        """The device a PUBLISH comes from: the registration made from the same place (connection, or UDP address),
-        by its +sip.instance or else its Contact. A restarted phone has forgotten its ETag; knowing its device
-        lets its new publication replace the one it left behind."""
+    def _device(self, account: Account, peer: PeerLike, client: tuple[str, int] | None, now: float) -> str | None:
+        """The device a PUBLISH comes from: the registration made from the same place (connection, or UDP address;
+        behind a trusted proxy, the client's address), by its +sip.instance or else its Contact. A restarted phone
+        has forgotten its ETag; knowing its device lets its new publication replace the one it left behind."""
         for binding in self.registrar.bindings(account.address, now):
-            if binding.source == peer:
+            if binding.client == client and (client is not None or binding.source == peer):
                 return binding.instance or str(binding.contact.uri)
         return None
 

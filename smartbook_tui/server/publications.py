@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_MAX_PER_AOR",
     "DEFAULT_MIN_EXPIRES",
     "PIDF_CONTENT_TYPE",
+    "PublicationRecord",
     "Publications",
     "PublishError",
     "PublishOutcome",
@@ -65,11 +66,25 @@ class PublishOutcome:
     `changed` says whether the AOR's composed state changed (its watchers are due a NOTIFY): true for an initial
     publication, a removal, and a modification whose document differs from the one it replaces; false for a
     refresh. A removal answers the ETag it removed, an initial PUBLISH with `Expires: 0` an ETag never stored.
+    `replaced` is the ETag of the same device's earlier publication that a new one replaced, if any.
     """
 
     etag: str
     expires: int
     changed: bool
+    replaced: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationRecord:
+    """A live publication as another process needs it to compose the same state: `expires_at` on the clock of the
+    `Publications` it comes from."""
+
+    etag: str
+    body: bytes
+    content_type: str
+    device: str | None
+    expires_at: float
 
 
 class PublishError(Refusal):
@@ -80,10 +95,13 @@ class PublishError(Refusal):
 class _Publication:
     etag: str
     document: Presence
+    body: bytes  # the document as published, and its type: what `record` hands another process
+    content_type: str
     expires_at: float
     serial: int  # stable for the publication's life: names its renamed tuple and device ids
     version: int  # the store's order of initial publications and modifications: higher is newer
     device: str | None
+    mirrored: bool = False  # another process's, brought here by `restore(mirrored=True)`
 
 
 @dataclass(slots=True)
@@ -176,11 +194,14 @@ class Publications:
         if expires == 0:  # an initial publication that ends at once: valid, answered, never stored
             return PublishOutcome(self._fresh_etag(), 0, changed=False)
         granted = self._granted(expires)
+        new = (document, body, content_type) if document is not None and body and content_type is not None else None
         if current is not None:
-            return self._update(aor, current, document, granted, now)
-        assert document is not None
+            return self._update(aor, current, new, granted, now)
+        assert new is not None  # (a body is required without SIP-If-Match, and was parsed with its type)
+        document, body, content_type = new
         replaced = self._make_room(account, device, now)
-        return self._add(aor, document, granted, device=device, replaced=replaced, now=now)
+        publication = _Publication("", document, body, content_type, now + granted, 0, 0, device)
+        return self._add(aor, publication, granted, replaced=replaced, now=now)
 
     def _match(self, account: _Account | None, etag: str, now: float) -> _Publication:
         publication = account.by_etag.get(etag) if account is not None else None
@@ -212,29 +233,29 @@ class Publications:
     # Accepted from here on: nothing below raises (but a broken ETag generator, before any change).
 
     def _add(
-        self,
-        aor: str,
-        document: Presence,
-        granted: int,
-        *,
-        device: str | None,
-        replaced: _Publication | None,
-        now: float,
+        self, aor: str, publication: _Publication, granted: int, *, replaced: _Publication | None, now: float
     ) -> PublishOutcome:
-        new_etag = self._fresh_etag()
+        publication.etag = self._fresh_etag()
+        publication.serial, publication.version = self._next(), self._next()
         account = self._accounts.get(aor)
         if account is None:
             account = self._accounts[aor] = _Account()
         self._drop_expired(account, now)
         if replaced is not None:
             self._discard(account, replaced)
-        publication = _Publication(new_etag, document, now + granted, self._next(), self._next(), device)
         self._store(aor, account, publication)
         account.composed = None
-        return PublishOutcome(new_etag, granted, changed=True)
+        return PublishOutcome(
+            publication.etag, granted, changed=True, replaced=replaced.etag if replaced is not None else None
+        )
 
     def _update(
-        self, aor: str, publication: _Publication, document: Presence | None, granted: int, now: float
+        self,
+        aor: str,
+        publication: _Publication,
+        new: tuple[Presence, bytes, str] | None,  # a modification's document, body and type
+        granted: int,
+        now: float,
     ) -> PublishOutcome:
         new_etag = self._fresh_etag()
         account = self._accounts[aor]
@@ -242,11 +263,14 @@ class Publications:
         self._discard(account, publication)
         publication.etag = new_etag
         publication.expires_at = now + granted
-        if document is not None and document != publication.document:
-            publication.document = document
-            publication.version = self._next()
-            account.composed = None
-            changed = True
+        publication.mirrored = False  # refreshed here: this process's now
+        if new is not None:
+            document, publication.body, publication.content_type = new
+            if document != publication.document:
+                publication.document = document
+                publication.version = self._next()
+                account.composed = None
+                changed = True
         self._store(aor, account, publication)
         return PublishOutcome(new_etag, granted, changed)
 
@@ -354,20 +378,67 @@ class Publications:
         return len(account.by_etag) if account is not None else 0
 
     def restore(
-        self, aor: str, etag: str, *, body: bytes, content_type: str, expires_at: float, device: str | None, now: float
+        self,
+        aor: str,
+        etag: str,
+        *,
+        body: bytes,
+        content_type: str,
+        expires_at: float,
+        device: str | None,
+        now: float,
+        mirrored: bool = False,
     ) -> None:
-        """Bring back a publication a restarted server saved, under its ETag (so that a refresh naming it matches)
-        with its expiry and device, as the newest of `aor`'s; it replaces the same device's, as a new one would.
-        Raises `PublishError` for what is no longer accepted (a document, the AOR's cap, an ETag in use)."""
+        """Bring back a publication a restarted server saved, or with `mirrored` one another process holds, under
+        its ETag (so that a refresh naming it matches) with its expiry and device, as the newest of `aor`'s; it
+        replaces the same device's, as a new one would. Raises `PublishError` for what is no longer accepted (a
+        document, the AOR's cap, an ETag in use)."""
         if etag in self._etags:
             raise PublishError(412, f"Conditional Request Failed (the ETag {etag} is in use)")
         document = self._parse(body, content_type)
-        replaced = self._make_room(self._accounts.get(aor), device, now)
+        # Another process's does not replace this one's: its news of the device may be older (theirs tells when
+        # its publication replaces one of ours).
+        replaced = self._make_room(self._accounts.get(aor), None if mirrored else device, now)
         account = self._accounts.setdefault(aor, _Account())
         if replaced is not None:
             self._discard(account, replaced)
-        self._store(aor, account, _Publication(etag, document, expires_at, self._next(), self._next(), device))
+        publication = _Publication(
+            etag, document, body, content_type, expires_at, self._next(), self._next(), device, mirrored
+        )
+        self._store(aor, account, publication)
         account.composed = None
+
+    def withdraw(self, aor: str, etag: str) -> bool:
+        """Forget the publication `etag` of `aor` (another process removed or replaced it); whether it was here."""
+        account = self._accounts.get(aor)
+        publication = account.by_etag.get(etag) if account is not None else None
+        if account is None or publication is None:
+            return False
+        self._discard(account, publication)
+        account.composed = None
+        if not account.by_etag:
+            del self._accounts[aor]
+        return True
+
+    def record(self, aor: str, etag: str) -> PublicationRecord | None:
+        """The publication `etag` of `aor` as another process needs it, or None when it is not here."""
+        account = self._accounts.get(aor)
+        publication = account.by_etag.get(etag) if account is not None else None
+        if publication is None:
+            return None
+        return _record(publication)
+
+    def own_records(self, now: float) -> dict[str, list[PublicationRecord]]:
+        """Every live publication this process took (not the mirrored ones), by AOR."""
+        return {
+            aor: records
+            for aor, account in self._accounts.items()
+            if (records := [_record(p) for p in account.by_etag.values() if not p.mirrored and p.expires_at > now])
+        }
+
+    def mirrored_etags(self, aor: str) -> set[str]:
+        account = self._accounts.get(aor)
+        return {p.etag for p in account.by_etag.values() if p.mirrored} if account is not None else set()
 
     def drop(self, aor: str) -> bool:
         """Forget every publication of `aor` (its account was removed); whether it had any."""
@@ -432,6 +503,12 @@ class Publications:
         )
         account.composed = (contact, composed)
         return composed
+
+
+def _record(publication: _Publication) -> PublicationRecord:
+    return PublicationRecord(
+        publication.etag, publication.body, publication.content_type, publication.device, publication.expires_at
+    )
 
 
 def _unique_id(value: str, serial: int, taken: set[str]) -> str:

@@ -25,6 +25,7 @@ import signal
 import socket
 import ssl
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,8 @@ from smartbook_tui.sip.aio.transport import ConnectionLost, MessageTooLarge, for
 from smartbook_tui.sip.message import SipMessage, SipRequest
 
 from .accounts_api.options import MAX_API_CONNECTIONS, ApiOptions
+from .cluster.journal import ClusterJournal
+from .cluster.link import ClusterError, ClusterLink
 from .core import PresenceServer, Send, ServerConfig
 from .open_files import raise_open_files_limit
 from .overload import (
@@ -60,6 +63,7 @@ from .overload import (
     is_new_request,
     retry_after,
 )
+from .publications import PublicationRecord
 from .replies import response_to
 from .store import PostgresUrl, Store, StoreError
 from .store_listener import ChangeListener, poll_interval
@@ -98,6 +102,8 @@ class RunOptions:
     udp_rate: float = DEFAULT_UDP_RATE
     stream_rate: float = DEFAULT_STREAM_RATE
     udp_buffer: int = DEFAULT_UDP_BUFFER
+    cluster: str | None = None  # redis://...: share the live state with the other nodes (`cluster`)
+    node_id: str | None = None  # this node's name among them (default: host name and SIP address)
     overload_lag: float = DEFAULT_OVERLOAD_LAG  # seconds of loop lag from which new requests get 503 (0: no refusals)
 
 
@@ -107,6 +113,8 @@ class _Server:
 
     core: PresenceServer
     listener: Listener
+    cluster: ClusterLink | None = None
+    cluster_journal: ClusterJournal | None = None
 
     def __init__(self, store: Store, domain: str, poll_interval: float, overload_lag: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -205,7 +213,21 @@ class _Server:
                     sends += self.core.send_failed(send.branch, now)
                 if isinstance(send.peer, Peer) and send.peer.connection is not None:
                     sends += self.core.peer_gone(send.peer, now)
+        if self.cluster is not None and self.cluster_journal is not None and self.cluster_journal.pending:
+            self.cluster.submit(self.core.cluster_changes())
         self.arm()
+
+    def mirror(
+        self,
+        aor: str,
+        removed: Sequence[str],
+        added: Sequence[PublicationRecord],
+        *,
+        whole: bool,
+        listed: tuple[str, ...] | None,
+    ) -> None:
+        """Another node changed `aor` (the cluster link heard it)."""
+        self._send(self.core.mirror(aor, removed, added, self._loop.time(), whole=whole, listed=listed))
 
     def arm(self) -> None:
         """Set the timer to the core's next deadline."""
@@ -294,8 +316,7 @@ async def serve(options: RunOptions) -> None:
         if listener.tls_address is not None:
             via["TLS"] = format_address(_advertised(listener.tls_address, options.advertise))
         config = replace(options.config, via=via)
-        core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=TokenSource())
-        server.core, server.listener = core, listener
+        core = await _start_core(options, config, store, server, listener)
         server.watch_backlog()
         server.arm()  # the core may have restored subscription dialogs, whose full states are due at once
         stop = asyncio.Event()
@@ -325,8 +346,46 @@ async def serve(options: RunOptions) -> None:
         log.info("stopping: %d call transactions in progress", core.proxy.transactions)
         log.info("stopping: telling %d subscribers", core.subscriptions)
         await server.shutdown()
+        if server.cluster is not None:
+            await server.cluster.close()
     finally:
         store.close()
+
+
+async def _start_core(
+    options: RunOptions, config: ServerConfig, store: Store, server: _Server, listener: Listener
+) -> PresenceServer:
+    """The core, and with --cluster its link to the other nodes (ServerRunError, the sockets closed, when Redis
+    cannot be reached)."""
+    journal = ClusterJournal() if options.cluster else None
+    core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=TokenSource(), cluster=journal)
+    server.core, server.listener = core, listener
+    if options.cluster:
+        server.cluster_journal = journal
+        node = options.node_id or _node_name(config.via)
+        server.cluster = await _join_cluster(options.cluster, node, server, listener)
+    return core
+
+
+async def _join_cluster(url: str, node: str, server: _Server, listener: Listener) -> ClusterLink:
+    loop = asyncio.get_running_loop()
+    try:
+        return await ClusterLink.connect(
+            url,
+            node,
+            mirror=server.mirror,
+            own_records=lambda: server.core.publications.own_records(loop.time()),
+            clock=loop.time,
+        )
+    except ClusterError as error:
+        listener.close()
+        await listener.wait_closed()
+        raise ServerRunError(str(error)) from None
+
+
+def _node_name(via: dict[str, str]) -> str:
+    """A name no other node has: this host's, and the address it serves SIP on."""
+    return f"{socket.gethostname()}/{via['UDP']}"
 
 
 async def _start_api(options: RunOptions, sock: socket.socket, server: _Server, sip_tcp: str) -> RunningApi:

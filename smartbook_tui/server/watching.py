@@ -11,13 +11,20 @@ for their next NOTIFY), for it to send their NOTIFYs once all the changes of one
 The gate: a watcher sees an account's live status when it is its own, when the account has public presence, when
 the account has the watcher in one of its live subscriptions, or, with none live, had it in its last one (so that
 a friend whose phone is off shows as offline, not as hidden). That memory lives in the process.
+
+For the cluster (several nodes, each with its own watchers): `on_watch(address, True)` is called when an account's
+first entry is indexed, `on_watch(address, False)` when its last one goes (the presentities whose changes this node
+must hear); `on_listing(username)` when whom a watcher's live subscriptions list may have changed (`listed` says it
+then, for the other nodes' gates); `set_remote_listing` takes what another node says of a watcher whose
+subscriptions live there. A watcher's live subscriptions here win over another node's word, which wins over what
+this node remembers.
 """
 
 from __future__ import annotations
 
 import bisect
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from smartbook_tui.contacts.resources import number_resource_uri
@@ -79,6 +86,10 @@ class WatchIndex:
         # username -> whom its live subscriptions list, worked out when the gate first asks (a PUBLISH asks for each
         # of its watchers) and forgotten when they or the accounts change
         self._listing: dict[str, tuple[str, ...]] = {}
+        self._indexed: dict[str, int] = {}  # account address -> how many `_Watched` name it (for `on_watch`)
+        self.on_watch: Callable[[str, bool], None] | None = None
+        self.on_listing: Callable[[str], None] | None = None
+        self._remote_listing: dict[str, tuple[str, ...]] = {}  # username -> whom another node says it lists
 
     # ------------------------------------------------------------------------------------------ accounts
 
@@ -107,7 +118,7 @@ class WatchIndex:
         """Index a new subscription's entries and give each its view; its watchers may now see its owner."""
         self._by_watcher.setdefault(subscription.watcher, []).append(subscription)
         self._remembered.pop(subscription.watcher, None)  # its live subscriptions say whom it lists now
-        self._listing.pop(subscription.watcher, None)
+        self._listing_changed(subscription.watcher)
         notifier = subscription.notifier
         keyed = [(uri, entry_key(uri, self.domain)) for uri in notifier.resources]
         new_numbers = {key for _, key in keyed if key and key.startswith("+") and key not in self._watched}
@@ -121,6 +132,7 @@ class WatchIndex:
                 if account is None:
                     continue  # shown with no account; `accounts_changed` finds the entry if one comes
                 watched = self._watched[key] = _Watched(account)
+                self._count(account, 1)
             index = notifier.index_of(uri)
             assert index is not None  # (the URI is one of its entries)
             watched.add(subscription, index)
@@ -132,7 +144,7 @@ class WatchIndex:
         watcher_subs = self._by_watcher.get(subscription.watcher, [])
         if subscription in watcher_subs:
             watcher_subs.remove(subscription)
-        self._listing.pop(subscription.watcher, None)
+        self._listing_changed(subscription.watcher)
         if not watcher_subs:
             self._by_watcher.pop(subscription.watcher, None)
             self._remembered[subscription.watcher] = self._accounts_listed([subscription])
@@ -144,6 +156,7 @@ class WatchIndex:
             watched.discard(subscription)
             if not watched.flat_entries:
                 del self._watched[key]
+                self._count(watched.account, -1)
         self._gate_changed(subscription.watcher, now, touched)
 
     def presence_changed(self, account: Account, now: float, touched: Touched) -> None:
@@ -182,8 +195,12 @@ class WatchIndex:
                 watched = self._find_entries(key, account, everything)
             if watched is None:
                 continue
+            if _address(watched.account) != _address(account):
+                self._count(watched.account, -1)
+                self._count(account, 1)
             watched.account = account
-            self._listing.clear()  # (whom a list names may have changed with any account)
+            for subscription, _ in watched.entries():  # whom these lists name has changed
+                self._listing_changed(subscription.watcher)
             self._refresh_entries(watched, now, touched)
             if account is None:  # nothing left to watch for: entries without an account are not indexed
                 del self._watched[key]
@@ -202,18 +219,37 @@ class WatchIndex:
             view = watched.views[key] = account_view(uri, account.address, live, allowed=key[1], legacy=key[2])
         return view
 
+    def listed(self, username: str) -> tuple[str, ...]:
+        """The usernames `username`'s live subscriptions here list, sorted; else another node's word; else whom its
+        last one here listed."""
+        subscriptions = self._by_watcher.get(username)
+        if not subscriptions:
+            remote = self._remote_listing.get(username)
+            return remote if remote is not None else self._remembered.get(username, ())
+        listed = self._listing.get(username)
+        if listed is None:
+            listed = self._listing[username] = self._accounts_listed(subscriptions)
+        return listed
+
+    def set_remote_listing(self, username: str, listed: tuple[str, ...] | None, now: float, touched: Touched) -> None:
+        """Another node says whom `username`'s subscriptions there list (None: it says nothing any more)."""
+        if listed is None:
+            self._remote_listing.pop(username, None)
+        else:
+            self._remote_listing[username] = tuple(sorted(sys.intern(name) for name in listed))
+        self._gate_changed(username, now, touched)
+
     def _allowed(self, watcher: str, account: Account) -> bool:
         if account.public_presence or account.username == watcher:
             return True
-        subscriptions = self._by_watcher.get(account.username)
-        if subscriptions:
-            listed = self._listing.get(account.username)
-            if listed is None:
-                listed = self._listing[account.username] = self._accounts_listed(subscriptions)
-        else:
-            listed = self._remembered.get(account.username, ())
+        listed = self.listed(account.username)
         position = bisect.bisect_left(listed, watcher)
         return position < len(listed) and listed[position] == watcher
+
+    def _listing_changed(self, username: str) -> None:
+        known = self._listing.pop(username, None) is not None
+        if (known or self._by_watcher.get(username)) and self.on_listing is not None:
+            self.on_listing(username)
 
     def _accounts_listed(self, subscriptions: Iterable[Subscription]) -> tuple[str, ...]:
         """The usernames of the accounts the subscriptions' entries name, sorted (whom the gate lets see)."""
@@ -240,6 +276,7 @@ class WatchIndex:
         if not watched.flat_entries:
             return None
         self._watched[key] = watched
+        self._count(account, 1)
         return watched
 
     def _refresh_entries(self, watched: _Watched, now: float, touched: Touched) -> None:
@@ -249,11 +286,27 @@ class WatchIndex:
             if notifier.set_state_at(index, self._view(subscription, notifier.uri_at(index), watched), now):
                 touched[subscription] = None
 
+    def _count(self, account: Account | None, step: int) -> None:
+        if account is None:
+            return
+        address = account.address
+        count = self._indexed.get(address, 0) + step
+        if count > 0:
+            self._indexed[address] = count
+        else:
+            self._indexed.pop(address, None)
+        if self.on_watch is not None and count == (1 if step > 0 else 0):
+            self.on_watch(address, step > 0)
+
     def _gate_changed(self, username: str, now: float, touched: Touched) -> None:
         """`username`'s subscriptions changed: what its watchers may see of it may have too."""
         account = self.account(username)
         if account is not None:
             self.presence_changed(account, now, touched)
+
+
+def _address(account: Account | None) -> str | None:
+    return account.address if account is not None else None
 
 
 def _spellings(key: str, account: Account, domain: str) -> list[str]:

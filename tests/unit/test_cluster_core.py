@@ -1,0 +1,108 @@
+"""Two cores of one cluster, sans-IO: what one hands out (`cluster_changes`) given to the other (`mirror`), as the
+cluster link does through Redis."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from smartbook_tui.presence.summary import Availability, summarize
+from smartbook_tui.server.cluster.journal import ClusterJournal, PresentityChange
+from smartbook_tui.server.core import PresenceServer, ServerConfig
+from tests.unit.test_server_core import BOB_PHONE, DOMAIN, VIA, Client, alias, pidf, store, views  # noqa: F401
+
+BOB = f"sip:bob@{DOMAIN}"
+
+
+def node(store, name: str) -> PresenceServer:  # noqa: F811 (the fixture's name)
+    counter = itertools.count()
+    return PresenceServer(
+        ServerConfig(DOMAIN, VIA, notify_interval=0.0),
+        store,
+        secret=b"k" * 32,
+        token=lambda: f"{name}{next(counter)}",  # tokens unique across nodes, as random ones are
+        cluster=ClusterJournal(),
+    )
+
+
+def carry(source: PresenceServer, target: PresenceServer, watcher: Client) -> None:
+    """Give `target` what `source` announced, for the presentities `target` watches; its NOTIFYs to `watcher`."""
+    for change in source.cluster_changes().changes:
+        added = (change.record,) if change.record is not None else ()
+        watcher.take(target.mirror(change.aor, change.removed, added, watcher.now, listed=change.listed))
+
+
+def bob_as_alice_sees(alice: Client) -> Availability:
+    [notify] = alice.answer_all()[-1:]
+    return summarize(views(notify)[alias(BOB_PHONE)]).status
+
+
+def test_a_publication_taken_by_one_node_reaches_a_watcher_on_another(store):  # noqa: F811
+    node_a, node_b = node(store, "a"), node(store, "b")
+    alice, bob = Client(node_a, "alice"), Client(node_b, "bob")
+    assert alice.subscribe_list([alias(BOB_PHONE)]).status == 200
+    alice.answer_all()
+    assert node_a.cluster_changes().watching == {BOB: True}  # node A now follows bob
+    bob.subscribe_list([f"sip:alice@{DOMAIN}"])  # bob lists alice (the gate), on his own node
+    published = bob.publish(pidf(BOB, note="at lunch"))
+    assert published.status == 200
+    carry(node_b, node_a, alice)
+    assert bob_as_alice_sees(alice) == Availability.ONLINE
+    bob.publish(b"", expires=0, etag=published.headers.get("SIP-ETag"))  # bob's phone says goodbye
+    carry(node_b, node_a, alice)
+    assert bob_as_alice_sees(alice) == Availability.OFFLINE
+
+
+def test_the_gate_follows_the_listing_another_node_tells(store):  # noqa: F811
+    node_a, node_b = node(store, "a"), node(store, "b")
+    alice, bob = Client(node_a, "alice"), Client(node_b, "bob")
+    alice.subscribe_list([alias(BOB_PHONE)])
+    alice.answer_all()
+    bob.publish(pidf(BOB, note="at lunch"))
+    carry(node_b, node_a, alice)
+    assert alice.answer_all() == []  # bob lists nobody yet: nothing of his status shows
+    bob.subscribe_list([f"sip:alice@{DOMAIN}"])
+    carry(node_b, node_a, alice)
+    assert bob_as_alice_sees(alice) == Availability.ONLINE
+
+
+def test_a_snapshot_replaces_what_was_mirrored_and_keeps_the_nodes_own(store):  # noqa: F811
+    node_a = node(store, "a")
+    alice = Client(node_a, "alice")
+    alice.subscribe_list([alias(BOB_PHONE)])
+    alice.answer_all()
+    change = node(store, "b").cluster_changes()  # (nothing yet)
+    assert change.changes == []
+    other_b = node(store, "b")
+    bob = Client(other_b, "bob")
+    bob.subscribe_list([f"sip:alice@{DOMAIN}"])
+    bob.publish(pidf(BOB))
+    records = [c.record for c in other_b.cluster_changes().changes if c.record is not None]
+    alice.take(node_a.mirror(BOB, (), records, alice.now, whole=True, listed=("alice",)))
+    assert bob_as_alice_sees(alice) == Availability.ONLINE
+    alice.take(node_a.mirror(BOB, (), (), alice.now, whole=True, listed=("alice",)))  # Redis holds none now
+    assert bob_as_alice_sees(alice) == Availability.OFFLINE
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "left"),
+    [(True, False, {}), (False, True, {}), (True, True, {"x": True})],
+)
+def test_the_journal_cancels_opposite_watch_news(first, second, left):
+    journal = ClusterJournal()
+    journal.watch("x", first)
+    journal.watch("x", second)
+    changes, _ = journal.take()
+    assert changes.watching == left
+
+
+def test_the_journal_hands_out_each_change_once():
+    journal = ClusterJournal()
+    journal.published("sip:bob@x", ["e1"], None)
+    journal.listing_changed("bob")
+    changes, usernames = journal.take()
+    assert changes.changes == [PresentityChange("sip:bob@x", ("e1",), None)]
+    assert usernames == ["bob"]
+    assert not journal.pending
+    assert journal.take()[0].changes == []
