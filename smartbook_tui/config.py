@@ -61,6 +61,8 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     stream_rate = 2000                # SIP messages a second read from one address over TCP and TLS (0: no limit)
     udp_buffer = 4194304              # bytes of UDP socket buffers asked of the kernel
     overload_lag = 0.2                # seconds of loop lag from which new requests get 503 (0: never refuse)
+    cluster = "redis://10.0.0.7:6379/0"   # share the live state with the other nodes through this Redis
+    node_id = "node-1"                # this node's name among them (default: host name and SIP address)
     log_level = "INFO"                # DEBUG, INFO, WARNING or ERROR
     log_format = "text"               # text, or json (one object a line)
     http = "127.0.0.1:8080"           # serve the account API (HTTP, under /api) here
@@ -94,6 +96,7 @@ import platformdirs
 from smartbook_tui.atomic_file import write_atomically
 from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, checked_proxies
 from smartbook_tui.server.client_address import trusted_addresses
+from smartbook_tui.server.cluster.options import checked_cluster_url, checked_node_id
 from smartbook_tui.server.logs import LOG_FORMATS
 from smartbook_tui.server.sms import parse_header
 from smartbook_tui.settings_writer import replace_section
@@ -162,6 +165,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "stream_rate": _NUMBER,
         "udp_buffer": int,
         "overload_lag": _NUMBER,
+        "cluster": str,
+        "node_id": str,
         "log_level": str,
         "log_format": str,
         "http": str,
@@ -257,6 +262,8 @@ class ServerSettings:
     stream_rate: float | None = None
     udp_buffer: int | None = None
     overload_lag: float | None = None
+    cluster: str | None = None
+    node_id: str | None = None
     log_level: str | None = None
     log_format: str | None = None
     http: str | None = None
@@ -438,6 +445,22 @@ def _addresses(value: object) -> str | None:
     return None
 
 
+def _redis_url(value: object) -> str | None:
+    try:
+        checked_cluster_url(str(value))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _non_empty(value: object) -> str | None:
+    try:
+        checked_node_id(str(value))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _headers(value: object) -> str | None:
     for entry in value if isinstance(value, list) else ():
         try:
@@ -496,6 +519,8 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "stream_rate": _not_negative,
     "udp_buffer": _at_least_one,
     "overload_lag": _not_negative,
+    "cluster": _redis_url,
+    "node_id": _non_empty,
     "log_level": _one_of(LOG_LEVELS),
     "log_format": _one_of(LOG_FORMATS),
     "http": _host_port,
@@ -574,6 +599,8 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             stream_rate=_float(server.get("stream_rate")),
             udp_buffer=server.get("udp_buffer"),  # type: ignore[arg-type]
             overload_lag=_float(server.get("overload_lag")),
+            cluster=server.get("cluster"),  # type: ignore[arg-type]
+            node_id=server.get("node_id"),  # type: ignore[arg-type]
             log_level=server.get("log_level"),  # type: ignore[arg-type]
             log_format=server.get("log_format"),  # type: ignore[arg-type]
             http=server.get("http"),  # type: ignore[arg-type]

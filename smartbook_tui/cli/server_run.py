@@ -21,6 +21,7 @@ from smartbook_tui.server.accounts_api.codes import CodePolicy
 from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, ApiOptions, checked_proxies
 from smartbook_tui.server.accounts_api.phones import checked_regions
 from smartbook_tui.server.client_address import trusted_addresses
+from smartbook_tui.server.cluster.options import checked_cluster_url, checked_node_id
 from smartbook_tui.server.core import ServerConfig
 from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG
@@ -143,8 +144,26 @@ def add_run_parser(
         "--log-format", choices=LOG_FORMATS, help="text lines for a person (default), or one JSON object a line"
     )
     _add_transport_options(run)
+    _add_cluster_options(run)
     _add_api_options(run)
     run.set_defaults(run=run_server)
+
+
+def _add_cluster_options(run: argparse.ArgumentParser) -> None:
+    cluster = run.add_argument_group("cluster (several nodes behind a SIP proxy such as Kamailio; see docs/scaling.md)")
+    cluster.add_argument(
+        "--cluster",
+        type=_argument(checked_cluster_url),
+        metavar="REDIS_URL",
+        help="share the live state (presence, whom lists name) with the other nodes through this Redis "
+        "(redis://HOST:PORT/DB; default: none, a single node)",
+    )
+    cluster.add_argument(
+        "--node-id",
+        type=_argument(checked_node_id),
+        metavar="NAME",
+        help="this node's name among them, unique (default: the host name and the SIP address)",
+    )
 
 
 def _add_transport_options(run: argparse.ArgumentParser) -> None:
@@ -339,6 +358,8 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         stream_rate=_given(args.stream_rate, saved.stream_rate, DEFAULT_STREAM_RATE),
         udp_buffer=_given(args.udp_buffer, saved.udp_buffer, DEFAULT_UDP_BUFFER),
         overload_lag=_given(args.overload_lag, saved.overload_lag, DEFAULT_OVERLOAD_LAG),
+        cluster=_given(args.cluster, saved.cluster, None),
+        node_id=_given(args.node_id, saved.node_id, None),
     )
 
 
@@ -426,6 +447,18 @@ def _non_negative_float(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be a number of at least 0, not {text}")
     return value
+
+
+def _argument(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type from a check that raises ValueError with a message."""
+
+    def checked(text: str) -> str:
+        try:
+            return check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return checked
 
 
 def _trusted_proxy(text: str) -> str:

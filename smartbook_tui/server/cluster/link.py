@@ -15,17 +15,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from smartbook_tui.counted_warning import CountedWarning
 from smartbook_tui.server.publications import PublicationRecord
 
 from .journal import ClusterChanges, PresentityChange
+from .options import shown_url
 from .records import (
     CHANGE_SCRIPT,
     Announcement,
@@ -39,7 +38,7 @@ from .records import (
     publications_key,
 )
 
-__all__ = ["ClusterError", "ClusterLink", "shown_url"]
+__all__ = ["ClusterError", "ClusterLink"]
 
 log = logging.getLogger(__name__)
 
@@ -64,32 +63,6 @@ class Mirror(Protocol):
     ) -> None: ...
 
 
-def shown_url(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-class _PubSub(PubSub):
-    """redis-py's subscriber connection, which subscribes again after a reconnection; this one also says so, since
-    what was announced meanwhile is lost."""
-
-    def __init__(self, redis: Redis, on_reconnect: Callable[[], None]) -> None:
-        super().__init__(connection_pool=redis.connection_pool, ignore_subscribe_messages=True)
-        self._on_reconnect = on_reconnect
-        self._connections = 0
-
-    async def on_connect(self, connection: Any) -> None:
-        await super().on_connect(connection)
-        self._connections += 1
-        if self._connections > 1:
-            self._on_reconnect()
-
-
 class ClusterLink:
     def __init__(
         self,
@@ -108,7 +81,9 @@ class ClusterLink:
         self._own_records = own_records
         self._clock = clock  # the core's (the event loop's)
         self._script = redis.register_script(CHANGE_SCRIPT)
-        self._pubsub = _PubSub(redis, self._reconnected)
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._node_channel = f"smartbook:node:{node}"
+        self._lost = False  # the subscriber connection broke: announcements were missed
         self._changes: list[PresentityChange] = []
         self._wanted: set[str] = set()  # AORs this node's watchers watch
         self._followed: set[str] = set()  # AORs whose channel is subscribed to
@@ -140,7 +115,7 @@ class ClusterLink:
         link = cls(redis, url, node, mirror=mirror, own_records=own_records, clock=clock)
         try:
             await redis.ping()
-            await link._pubsub.subscribe(f"smartbook:node:{node}")  # the reader's connection, before any presentity
+            await link._pubsub.subscribe(link._node_channel)  # the reader's connection, before any presentity
         except (RedisError, OSError) as error:
             await redis.aclose()
             raise ClusterError(f"cannot reach Redis at {shown_url(url)}: {error}") from None
@@ -245,26 +220,35 @@ class ClusterLink:
             for announcement in self._early.pop(aor, ()):
                 self._apply(aor, announcement)
 
-    def _reconnected(self) -> None:
-        """The subscriber connection came back: what was announced meanwhile is lost, so every followed presentity
-        is read again, and this node's publications written again."""
-        log.warning("cluster: Redis at %s is back; reading the followed presentities again", self._url)
-        for aor in self._followed:
-            self._versions[aor] = None
-        self._rewrite = True
-        self._due.set()
-
     # ------------------------------------------------------------------------------------------ reading
 
     async def _read_loop(self) -> None:
         while True:
             try:
+                if self._lost:
+                    await self._subscribe_again()
                 async for message in self._pubsub.listen():
                     if message.get("type") == "message":
                         self._heard(message["channel"], message["data"])
             except (RedisError, OSError) as error:
+                self._lost = True
                 self._down.happened(self._clock(), url=self._url.replace("%", "%%"), error=error)
                 await asyncio.sleep(RETRY)
+
+    async def _subscribe_again(self) -> None:
+        """The subscriber connection broke and Redis answers again (else this raises): subscribe again, and, since
+        what was announced meanwhile is lost and Redis may have lost what it held, read every followed presentity
+        again and write this node's publications again."""
+        followed = sorted(self._followed)
+        await self._pubsub.subscribe(self._node_channel)
+        for chunk in _chunks(followed):
+            await self._pubsub.subscribe(*(presence_channel(aor) for aor in chunk))
+        self._lost = False
+        log.warning("cluster: Redis at %s is back; reading %d followed presentities again", self._url, len(followed))
+        for aor in followed:
+            self._versions[aor] = None
+        self._rewrite = True
+        self._due.set()
 
     def _heard(self, channel: bytes, data: bytes) -> None:
         aor = aor_of_channel(channel.decode("utf-8", "replace"))
