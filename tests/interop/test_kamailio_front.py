@@ -227,33 +227,82 @@ def answer(callee: SipPhone) -> SipRequest:
     return invite
 
 
-def test_a_call_through_the_front_and_a_node(tmp_path: Path) -> None:
-    with (
-        run_nodes(tmp_path, 1, ["alice", "bob"]) as nodes,
-        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
-    ):
-        with phone(front, "alice") as alice, phone(front, "bob") as bob:
-            alice.register()
-            bob.register()
-            alice.call(f"sip:bob@{DOMAIN}", body=SDP)
-            invite = answer(bob)
-            assert invite.body == SDP
-            # The front record-routed it on the way in and on the way out, the node in between.
-            front_route = f"sip:127.0.0.1:{front.port};"
-            routes = invite.headers.get_all("Record-Route")
-            assert len(routes) == 3, routes
-            assert front_route in routes[0], routes
-            assert f"sip:{nodes[0].proxy};" in routes[1], routes
-            assert front_route in routes[2], routes
+@pytest.fixture(scope="module")
+def call_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, KamailioFront]]:
+    """One node holding alice and bob, behind a front: for the calls and messages between them."""
+    directory = tmp_path_factory.mktemp("calls")
+    with run_nodes(directory, 1, ["alice", "bob"]) as (node,), run_kamailio_front(directory, [node.sip]) as front:
+        yield node, front
 
-            ok = alice.wait_for(200)
-            assert isinstance(ok, SipResponse)
-            assert ok.body == SDP
-            alice.send(alice.caller_request("ACK", ok, cseq=ok.cseq[0]))
-            assert isinstance(bob.wait_for("ACK"), SipRequest)
-            alice.send(alice.caller_request("BYE", ok))
-            bye = bob.wait_for("BYE")
-            assert isinstance(bye, SipRequest)
-            bob.reply(bye, 200, "OK")
-            assert isinstance(alice.wait_for(200), SipResponse)
-        assert "INVITE sip:alice@127.0.0.1 -> bob@127.0.0.1 (1 devices)" in nodes[0].log
+
+def test_a_call_through_the_front_and_a_node(call_front: tuple[Node, KamailioFront]) -> None:
+    node, front = call_front
+    with phone(front, "alice") as alice, phone(front, "bob") as bob:
+        alice.register()
+        bob.register()
+        alice.call(f"sip:bob@{DOMAIN}", body=SDP)
+        invite = answer(bob)
+        assert invite.body == SDP
+        # The front record-routed it on the way in and on the way out, the node in between.
+        front_route = f"sip:127.0.0.1:{front.port};"
+        routes = invite.headers.get_all("Record-Route")
+        assert len(routes) == 3, routes
+        assert front_route in routes[0], routes
+        assert f"sip:{node.proxy};" in routes[1], routes
+        assert front_route in routes[2], routes
+
+        ok = alice.wait_for(200)
+        assert isinstance(ok, SipResponse)
+        assert ok.body == SDP
+        alice.send(alice.caller_request("ACK", ok, cseq=ok.cseq[0]))
+        assert isinstance(bob.wait_for("ACK"), SipRequest)
+        alice.send(alice.caller_request("BYE", ok))
+        bye = bob.wait_for("BYE")
+        assert isinstance(bye, SipRequest)
+        bob.reply(bye, 200, "OK")
+        assert isinstance(alice.wait_for(200), SipResponse)
+    assert "INVITE sip:alice@127.0.0.1 -> bob@127.0.0.1 (1 devices)" in node.log
+
+
+def test_a_call_cancelled_while_ringing(call_front: tuple[Node, KamailioFront]) -> None:
+    _, front = call_front
+    with phone(front, "alice") as alice, phone(front, "bob") as bob:
+        alice.register()
+        bob.register()
+        invite = alice.call(f"sip:bob@{DOMAIN}")
+        ringing = bob.wait_for("INVITE")
+        assert isinstance(ringing, SipRequest)
+        bob.reply(ringing, 180, "Ringing")
+        assert alice.response_to(invite).status in (100, 180)
+        cancel = SipRequest("CANCEL", invite.uri, invite.headers.only("Via", "From", "To", "Call-ID", "Max-Forwards"))
+        cancel.headers.add("CSeq", f"{invite.cseq[0]} CANCEL")
+        alice.send(cancel)
+        assert alice.final_to(invite).status == 487
+        bob_cancel = bob.wait_for("CANCEL")
+        assert isinstance(bob_cancel, SipRequest)
+        bob.reply(bob_cancel, 200, "OK")
+        bob.reply(ringing, 487, "Request Terminated")
+        assert isinstance(bob.wait_for("ACK"), SipRequest)
+
+
+def test_a_message_answered_after_the_node_timeout_still_arrives(call_front: tuple[Node, KamailioFront]) -> None:
+    """The node passes a MESSAGE on and answers only with bob's answer: the front waits as long as for a phone,
+    and the node stays in (a silent node is one that does not answer its REGISTERs or probes within 2 s)."""
+    node, front = call_front
+    with phone(front, "alice") as alice, phone(front, "bob") as bob:
+        bob.register()
+        message = alice.request("MESSAGE", f"sip:bob@{DOMAIN}")
+        message.headers.add("Content-Type", "text/plain")
+        message.body = b"lunch?"
+        alice.send(message)
+        challenge = alice.final_to(message)
+        assert challenge.status == 407
+        message = alice.with_credentials(message, challenge)
+        alice.send(message)
+        received = bob.wait_for("MESSAGE")
+        assert isinstance(received, SipRequest)
+        assert received.body == b"lunch?"
+        time.sleep(3.0)  # a phone slower than the 2 s a node has to answer its own requests
+        bob.reply(received, 200, "OK")
+        assert alice.final_to(message).status == 200
+    assert f"node sip:{node.proxy} failed" not in front.log()
