@@ -540,6 +540,7 @@ class PresenceServer:
             local=f"{to};tag={local_tag}",
             target=_contact_uri(request),
             expires_at=now + expires,
+            route=tuple(request.headers.get_all("Record-Route")),
             legacy=legacy,
             is_list=entries is not None,
             stored_list=entries is not None and not request.body,
@@ -550,6 +551,8 @@ class PresenceServer:
             self._journal.created(subscription)
             self._save_later(now)
         response = _response(request, 200, "OK", {"Expires": str(expires)}, to_tag=local_tag)
+        for value in subscription.route:  # the proxies that record-routed stay on the dialog's path (RFC 3261 12.1.1)
+            response.headers.add("Record-Route", value)
         response.headers.add("Contact", self._contact(peer.transport))
         if subscription.is_list:
             response.headers.add("Require", "eventlist")

@@ -117,6 +117,7 @@ def restored_subscription(
     ceilings; its full state is the caller's to send. ValueError when a value its NOTIFYs would carry does not
     read as a header or a Request-URI (a damaged or edited row): they are written into each NOTIFY unchecked."""
     Headers([("From", saved.local), ("To", saved.remote), ("Call-ID", saved.id[0])])
+    Headers([("Route", value) for value in saved.route])
     SipRequest("NOTIFY", saved.target, Headers()).to_bytes()
     notifier: Notifier
     if saved.kind == "presentity":
@@ -143,6 +144,7 @@ def restored_subscription(
         local=saved.local,
         target=saved.target,
         expires_at=now + saved.expires_in,
+        route=saved.route,
         legacy=saved.legacy,
         is_list=saved.kind != "presentity",
         stored_list=saved.kind == "stored list",
@@ -176,4 +178,5 @@ def _saved(subscription: Subscription, now: float) -> SavedDialog:
         subscription.target,
         subscription.expires_at - now,
         *_ceilings(subscription),
+        subscription.route,
     )

@@ -164,6 +164,7 @@ class SavedDialog:
     expires_in: float
     cseq: int
     version: int
+    route: tuple[str, ...] = ()  # the Record-Route of its SUBSCRIBE: its NOTIFYs' Route
 
 
 @dataclass(frozen=True, slots=True)
@@ -799,8 +800,8 @@ class Store:
         with self._write():
             self._db.execute_many(
                 "INSERT INTO subscription_dialogs (account_id, call_id, remote_tag, local_tag, uri, kind, "
-                "entries, legacy, deflate, host, port, remote, local, target, expires_at, cseq, version) "
-                "SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM accounts "
+                "entries, legacy, deflate, host, port, remote, local, target, expires_at, cseq, version, route) "
+                "SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM accounts "
                 "WHERE username = ? AND domain = ? ON CONFLICT (call_id, remote_tag, local_tag) DO NOTHING",
                 (
                     (
@@ -817,6 +818,7 @@ class Store:
                         now + dialog.expires_in,
                         dialog.cseq,
                         dialog.version,
+                        json.dumps(dialog.route) if dialog.route else None,
                         dialog.watcher,
                         domain,
                     )
@@ -847,7 +849,7 @@ class Store:
             self._db.execute("DELETE FROM subscription_dialogs WHERE expires_at <= ?", (now,))
             rows = self._query(
                 "SELECT d.call_id, d.remote_tag, d.local_tag, a.username, d.uri, d.kind, d.entries, d.legacy, "
-                "d.deflate, d.host, d.port, d.remote, d.local, d.target, d.expires_at, d.cseq, d.version "
+                "d.deflate, d.host, d.port, d.remote, d.local, d.target, d.expires_at, d.cseq, d.version, d.route "
                 "FROM subscription_dialogs d JOIN accounts a ON a.id = d.account_id WHERE a.domain = ? ORDER BY d.id",
                 (domain,),
             )
@@ -1000,7 +1002,7 @@ def _account(row: tuple[Any, ...]) -> Account:
 
 def _saved_dialog(row: tuple[Any, ...], now: float) -> SavedDialog:
     call_id, remote_tag, local_tag, watcher, uri, kind, entries, legacy, deflate, host, port, *rest = row
-    remote, local, target, expires_at, cseq, version = rest
+    remote, local, target, expires_at, cseq, version, route = rest
     return SavedDialog(
         (call_id, remote_tag, local_tag),
         watcher,
@@ -1016,6 +1018,7 @@ def _saved_dialog(row: tuple[Any, ...], now: float) -> SavedDialog:
         expires_at - now,
         cseq,
         version,
+        tuple(json.loads(route)) if route is not None else (),
     )
 
 

@@ -160,6 +160,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX registrations_by_expiry ON registrations (expires_at)",
         "INSERT INTO smartbook_schema (version) VALUES (5)",
     ),
+    6: (  # as SQLite's 6
+        "ALTER TABLE subscription_dialogs ADD COLUMN route TEXT",
+        "UPDATE smartbook_schema SET version = 6",
+    ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
 

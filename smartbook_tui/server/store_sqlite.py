@@ -177,6 +177,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX registrations_by_expiry ON registrations (expires_at)",
         "PRAGMA user_version = 5",
     ),
+    # A dialog's route set (the Record-Route of its SUBSCRIBE, as a JSON list; none when no proxy record-routed):
+    # its NOTIFYs carry it as Route, through the proxy in front (RFC 3261 12.1.1).
+    6: (
+        "ALTER TABLE subscription_dialogs ADD COLUMN route TEXT",
+        "PRAGMA user_version = 6",
+    ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
 

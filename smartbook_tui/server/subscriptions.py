@@ -115,6 +115,7 @@ class Subscription:
     local: str
     target: str
     expires_at: float
+    route: tuple[str, ...] = ()  # the Record-Route of its SUBSCRIBE, which its NOTIFYs carry as Route
     legacy: bool = False
     is_list: bool = True
     stored_list: bool = False  # a list the subscriber keeps on the server (not sent in its SUBSCRIBE)
@@ -173,6 +174,7 @@ class Subscription:
         fields = [
             ("Via", f"SIP/2.0/{self.transport} {via};branch={branch}"),
             ("Max-Forwards", "70"),
+            *(("Route", value) for value in self.route),
             ("From", self.local),
             ("To", self.remote),
             ("Call-ID", self.key[0]),

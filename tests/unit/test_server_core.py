@@ -153,7 +153,9 @@ class Client:
             self.answer(notify)
         return seen
 
-    def subscribe_list(self, entries: list[str], *, expires: int = 3600) -> SipResponse:
+    def subscribe_list(
+        self, entries: list[str], *, expires: int = 3600, headers: dict[str, str] | None = None
+    ) -> SipResponse:
         body = zlib.compress(build_resource_lists(entries))
         return self.send(
             self.request(
@@ -169,6 +171,7 @@ class Client:
                     "Content-Encoding": "deflate",
                     "Content-Disposition": "recipient-list",
                     "Require": "recipient-list-subscribe",
+                    **(headers or {}),
                 },
                 body=body,
             )

@@ -187,6 +187,23 @@ def test_a_killed_server_restores_a_udp_dialog_and_sends_its_full_state_above_wh
     assert alice.send(refresh).status == 200
 
 
+def test_a_dialog_a_proxy_record_routed_keeps_its_route_set_across_a_restart(store):
+    """Behind a proxy (Kamailio in front of several nodes), the 200 gives the watcher the proxy as its route set, and
+    every NOTIFY, restored ones too, carries it as Route (RFC 3261 12.1.1)."""
+    proxy = ["<sip:192.0.2.50;lr;r2=on>", "<sip:192.0.2.50;transport=tcp;lr;r2=on>"]  # (one hop, two transports)
+    server = make_server(store)
+    alice = Client(server, "alice", UDP)
+    response = alice.subscribe_list([alias(BOB_PHONE)], expires=600, headers={"Record-Route": ", ".join(proxy)})
+    assert response.headers.get_all("Record-Route") == proxy
+    [notify] = alice.answer_all()
+    assert notify.headers.get_all("Route") == proxy
+    server.on_timer(1.0)  # the batch written
+
+    _, [restored] = restarted(store, 5_000.0)
+    assert restored.headers.get_all("Route") == proxy
+    assert list_state(restored).full_state
+
+
 def test_a_refresh_before_its_turn_is_answered_in_its_dialog(store):
     server = make_server(store)
     _, tag = subscribed(server)
