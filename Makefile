@@ -21,6 +21,11 @@ demo: $(STAMP)
 	@$(PY) -m compileall -q smartbook_tui  # bytecode, as an installed package has: a quicker first frame
 	$(VENV)/bin/smartbook demo
 
+# Redis, PostgreSQL, three server nodes and Kamailio in front on loopback, with the demo's accounts (Ctrl-C stops all).
+.PHONY: cluster
+cluster: $(STAMP)
+	$(VENV)/bin/smartbook cluster up
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -19,6 +19,7 @@ from .options import add_app_arguments, add_session_arguments
 # command -> its line in `smartbook --help`; its module is smartbook_tui.cli.<command>
 COMMANDS = {
     "assistant": "an account from a phone number proven by an SMS code; link a number to yours; recover an account",
+    "cluster": "several server nodes behind Kamailio on this machine, with Redis and PostgreSQL (cluster up)",
     "contacts": "read the address book and print each contact with its normalised numbers and resource URIs",
     "demo": "try the app: the embedded server with demo users whose numbers are in the fixtures book",
     "inspect": "decode a captured presence body (NOTIFY or PUBLISH) and print it as JSON lines",

@@ -87,13 +87,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def seed(cast: Cast, directory: Path) -> Path:
-    """A new database in `directory` holding the cast's accounts (a user who joins later has no number yet)."""
+    """A new database in `directory` holding the cast's accounts."""
     db = directory / "server.sqlite3"
-    with Store.open(db) as store:
+    seed_accounts(cast, db)
+    return db
+
+
+def seed_accounts(cast: Cast, location: str | Path) -> None:
+    """Add the cast's accounts to the empty database at `location` (a SQLite file or a `postgresql://` URL; `smartbook
+    cluster up` seeds its PostgreSQL with it): a user who joins later has no number yet."""
+    with Store.open(location) as store:
         for user in (cast.me, *cast.users):
             phone = None if user.joins else user.phone
             store.add_account(user.username, cast.domain, user.password, phone, public_presence=user.public_presence)
-    return db
 
 
 async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespace) -> None:

@@ -1,0 +1,134 @@
+"""`smartbook cluster up` as a user runs it: Redis, PostgreSQL, three nodes and Kamailio from Debian on loopback,
+seeded with the demo's accounts; `smartbook watch` through Kamailio as the demo's account sees the book's badges,
+and the number the ready block says to link shows up; SIGTERM stops every part, as does a part that cannot start.
+
+Every part writes its output to its log file in the cluster's directory: a process that still has one open is a
+part left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.peers import require_binary
+from tests.peers.kamailio import free_port
+from tests.peers.postgres import require_postgres
+
+pytestmark = [pytest.mark.peer("kamailio"), pytest.mark.peer("redis-server"), pytest.mark.peer("postgresql")]
+
+BOOK = Path(__file__).resolve().parents[2] / "fixtures" / "contacts"
+READY_LINE = "Ctrl-C stops everything."
+CAMILLE = "sip:+33639981234@example.org;user=phone"  # an account with this number: a badge
+MARC = "sip:+33639981313@example.org;user=phone"  # in the book, no account
+ZOE = "sip:+33639984040@example.org;user=phone"  # joins: her number is linked by the ready block's command
+WAIT = 120.0  # a bound on each wait, so that a hang fails the test instead of blocking the suite
+
+
+@pytest.fixture(autouse=True)
+def _peers() -> None:
+    require_binary("redis-server", "redis-server")
+    require_binary("kamailio", "kamailio")
+    require_postgres()
+
+
+def smartbook(*args: str) -> list[str]:
+    return [sys.executable, "-m", "smartbook_tui.cli", *args]
+
+
+def cluster_up(directory: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        smartbook("cluster", "up", "--dir", str(directory), *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def ready_block(process: subprocess.Popen[str]) -> list[str]:
+    """The lines it prints until it says how to stop it."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.strip() == READY_LINE:
+            return lines
+    process.wait(WAIT)
+    pytest.fail(f"cluster up ended with {process.returncode} before it was ready: {process.stderr.read()}")  # type: ignore[union-attr]
+
+
+def watch_once(front: str, password_file: Path) -> dict[str, dict[str, object]]:
+    """The book's presence as the demo's account sees it through Kamailio, by resource."""
+    done = subprocess.run(
+        smartbook(
+            "watch", "--once", "--sip-uri", "sip:demo@example.org", "--proxy", front,
+            "--password-file", str(password_file), "--vcard", str(BOOK), "--region", "FR",
+        ),
+        capture_output=True, text=True, timeout=WAIT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return {line["uri"]: line for line in lines if line.get("event") == "presence"}
+
+
+def processes_logging_to(directory: Path) -> Iterator[str]:
+    """The processes whose standard output is a file in `directory`: the cluster's parts."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "fd" / "1").startswith(f"{directory}/"):
+                    command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    yield f"{entry.name} {command}"
+            except OSError:
+                continue  # (it ended meanwhile)
+
+
+def test_cluster_up_serves_the_demo_book_through_kamailio_and_stops_everything(tmp_path):
+    directory = tmp_path / "cluster"
+    process = cluster_up(directory, "--sip", f"127.0.0.1:{free_port()}")
+    try:
+        block = ready_block(process)
+        parts = json.loads((directory / "cluster.json").read_text())
+        assert set(parts) == {"Redis", "PostgreSQL", "node1", "node2", "node3", "Kamailio"}
+        front = parts["Kamailio"]["address"]
+        assert any(front in line and "Kamailio" in line for line in block), block
+
+        book = watch_once(front, directory / "password")
+        assert book[CAMILLE]["has_account"] is True
+        assert book[CAMILLE]["sip_address"] == "sip:camille@example.org"
+        assert book[MARC]["has_account"] is False
+        assert book[ZOE]["has_account"] is False
+
+        # The block's command that links zoe's number, run as printed.
+        link = shlex.split(next(line for line in block if " account set zoe " in line))
+        assert link[0] == "smartbook"
+        linked = subprocess.run(smartbook(*link[1:]), capture_output=True, text=True, timeout=WAIT, check=False)
+        assert linked.returncode == 0, linked.stderr
+        assert watch_once(front, directory / "password")[ZOE]["has_account"] is True
+    finally:
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(WAIT)
+    assert status == 0, process.stderr.read()  # type: ignore[union-attr]
+    assert list(processes_logging_to(directory)) == []
+    postgres_home = parts["PostgreSQL"]["address"].split("host=")[1].split("&")[0]
+    assert not Path(postgres_home).exists()
+
+
+def test_a_part_that_cannot_start_is_named_and_nothing_is_left_running(tmp_path):
+    directory = tmp_path / "cluster"
+    # 192.0.2.1 (TEST-NET) is no address of this machine: Kamailio, started last, cannot listen there.
+    process = cluster_up(directory, "--sip", "192.0.2.1:5060")
+    out, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 1
+    assert READY_LINE not in out
+    assert err.strip().splitlines() == [err.strip()], err  # one line, no traceback
+    assert "Kamailio cannot listen on 192.0.2.1:5060" in err
+    assert list(processes_logging_to(directory)) == []
+    assert (directory / "node3.log").exists()  # the nodes had started before
