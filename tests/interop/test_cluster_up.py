@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from smartbook_tui.cli import main
+from smartbook_tui.cluster_up import up
 from tests.peers import require_binary
 from tests.peers.kamailio import free_port
 from tests.peers.postgres import require_postgres
@@ -132,3 +134,13 @@ def test_a_part_that_cannot_start_is_named_and_nothing_is_left_running(tmp_path)
     assert "Kamailio cannot listen on 192.0.2.1:5060" in err
     assert list(processes_logging_to(directory)) == []
     assert (directory / "node3.log").exists()  # the nodes had started before
+
+
+def test_a_missing_debian_package_is_named_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(up, "find_binary", lambda name: None if name == "redis-server" else f"/usr/bin/{name}")
+    assert main(["cluster", "up", "--dir", str(tmp_path / "cluster")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("smartbook: cluster: missing Debian package")
+    assert "redis-server" in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "cluster").exists()  # nothing was started
