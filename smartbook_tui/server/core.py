@@ -61,7 +61,7 @@ from .registrar import Registrar, contact_values
 from .replies import response_to as _response
 from .request_checks import SUPPORTED, check_as_target, option_tags, via_refusal
 from .requests import accepts_deflate, decoded_body, entry_key, is_legacy_linphone, read_list
-from .saved_dialogs import SAVE_DELAY, DialogJournal, restored_subscription
+from .saved_dialogs import SAVE_DELAY, DialogJournal, DialogKeeper, restored_subscription, saved_dialog
 from .saved_state import StateJournal, restore_state
 from .store import Account, SavedDialog, Store, StoreError
 from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
@@ -138,7 +138,9 @@ class PresenceServer:
         secret: bytes,
         token: Callable[[], str],
         cluster: ClusterJournal | None = None,
+        dialogs: DialogKeeper | None = None,
     ) -> None:
+        """`dialogs` keeps the saved subscription dialogs (default: the store)."""
         self.config = config
         self.store = store
         self._token = token
@@ -160,7 +162,7 @@ class PresenceServer:
         self._server_transactions: dict[tuple[str, str, str], ServerTransaction] = {}
         self._limiter = SourceLimiter(config.rate_limit)
         self._stopping = False
-        self._journal = DialogJournal(store, config.domain)
+        self._journal = DialogJournal(dialogs if dialogs is not None else store, config.domain)
         self._unrestored: dict[DialogKey, SavedDialog] = {saved.id: saved for saved in self._journal.resume()}
         self._restored = 0
         self._state = StateJournal(store, config.domain, self.registrar)
@@ -333,6 +335,36 @@ class PresenceServer:
             self._presence_changed(account, now)
         if changed and publications.next_expiry is not None:
             self._schedule(publications.next_expiry, _PUBLICATIONS)
+        return self._flush()
+
+    def saved_dialogs(self, now: float) -> list[SavedDialog]:
+        """Every live dialog that is saved (the UDP ones), as it is saved: for a cluster node to write them all
+        again when Redis lost them."""
+        return [
+            saved_dialog(subscription, now)
+            for subscription in self._subscriptions.values()
+            if not subscription.reliable and subscription.final_reason is None
+        ]
+
+    def take_over(self, dialogs: Iterable[SavedDialog], now: float) -> list[Send]:
+        """Another node died and this one took its saved dialogs (they are this node's now, and saved as such): each
+        comes back with its full state, `_RESTORE_SLICE` at a time, as after a restart."""
+        taken = 0
+        for saved in dialogs:
+            if saved.id not in self._subscriptions:
+                self._unrestored[saved.id] = saved
+                taken += 1
+        if taken:
+            self._restored = 0
+            self._schedule(now, _RESTORE)
+        return self._flush()
+
+    def give_up_dialogs(self, now: float) -> list[Send]:
+        """Another node took this one's dialogs over (this one was silent too long): they are ended here without a
+        word, since their subscribers now hear from the other node."""
+        self._unrestored.clear()
+        for subscription in list(self._subscriptions.values()):
+            self._remove(subscription, "taken over by another node", now)
         return self._flush()
 
     def shutdown(self, now: float) -> list[Send]:

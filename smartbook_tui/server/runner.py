@@ -49,6 +49,7 @@ from smartbook_tui.sip.aio.transport import ConnectionLost, MessageTooLarge, for
 from smartbook_tui.sip.message import SipMessage, SipRequest
 
 from .accounts_api.options import MAX_API_CONNECTIONS, ApiOptions
+from .cluster.dialogs import ClusterDialogs
 from .cluster.journal import ClusterJournal
 from .cluster.link import ClusterError, ClusterLink
 from .core import PresenceServer, Send, ServerConfig
@@ -65,7 +66,7 @@ from .overload import (
 )
 from .publications import PublicationRecord
 from .replies import response_to
-from .store import PostgresUrl, Store, StoreError
+from .store import PostgresUrl, SavedDialog, Store, StoreError
 from .store_listener import ChangeListener, poll_interval
 from .tokens import TokenSource
 
@@ -229,6 +230,23 @@ class _Server:
         """Another node changed `aor` (the cluster link heard it)."""
         self._send(self.core.mirror(aor, removed, added, self._loop.time(), whole=whole, listed=listed))
 
+    # The rest of what the cluster link asks of its node (`cluster.link.ClusterHost`).
+
+    def clock(self) -> float:
+        return self._loop.time()
+
+    def own_records(self) -> dict[str, list[PublicationRecord]]:
+        return self.core.publications.own_records(self._loop.time())
+
+    def own_dialogs(self) -> list[SavedDialog]:
+        return self.core.saved_dialogs(self._loop.time())
+
+    def take_over(self, dialogs: list[SavedDialog]) -> None:
+        self._send(self.core.take_over(dialogs, self._loop.time()))
+
+    def give_up_dialogs(self) -> None:
+        self._send(self.core.give_up_dialogs(self._loop.time()))
+
     def arm(self) -> None:
         """Set the timer to the core's next deadline."""
         deadline = self.core.next_deadline()
@@ -357,30 +375,26 @@ async def _start_core(
 ) -> PresenceServer:
     """The core, and with --cluster its link to the other nodes (ServerRunError, the sockets closed, when Redis
     cannot be reached)."""
-    journal = ClusterJournal() if options.cluster else None
-    core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=TokenSource(), cluster=journal)
-    server.core, server.listener = core, listener
-    if options.cluster:
-        server.cluster_journal = journal
-        node = options.node_id or _node_name(config.via)
-        server.cluster = await _join_cluster(options.cluster, node, server, listener)
-    return core
-
-
-async def _join_cluster(url: str, node: str, server: _Server, listener: Listener) -> ClusterLink:
-    loop = asyncio.get_running_loop()
+    server.listener = listener
+    if not options.cluster:
+        server.core = PresenceServer(config, store, secret=secrets.token_bytes(32), token=TokenSource())
+        return server.core
+    node = options.node_id or _node_name(config.via)
     try:
-        return await ClusterLink.connect(
-            url,
-            node,
-            mirror=server.mirror,
-            own_records=lambda: server.core.publications.own_records(loop.time()),
-            clock=loop.time,
-        )
+        link = await ClusterLink.connect(options.cluster, node, server)
+        resumed = await link.resume()
     except ClusterError as error:
         listener.close()
         await listener.wait_closed()
         raise ServerRunError(str(error)) from None
+    journal = ClusterJournal()
+    dialogs = ClusterDialogs(link.submit_dialogs, resumed)
+    server.core = PresenceServer(
+        config, store, secret=secrets.token_bytes(32), token=TokenSource(), cluster=journal, dialogs=dialogs
+    )
+    server.cluster, server.cluster_journal = link, journal
+    link.watch_nodes()
+    return server.core
 
 
 def _node_name(via: dict[str, str]) -> str:

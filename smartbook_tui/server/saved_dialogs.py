@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from smartbook_tui.sip.message import Headers, SipRequest
 from smartbook_tui.sip.peer import Peer
 
 from .notifier import ListNotifier
-from .store import DialogProgress, SavedDialog, Store, StoreError
+from .store import DialogId, DialogProgress, SavedDialog, StoreError
 from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
 
-__all__ = ["RESERVE", "SAVE_DELAY", "DialogJournal", "restored_subscription"]
+__all__ = ["RESERVE", "SAVE_DELAY", "DialogJournal", "DialogKeeper", "restored_subscription", "saved_dialog"]
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,25 @@ RESERVE = 1_000  # CSeqs and versions a saved dialog may use before it is writte
 SAVE_DELAY = 0.2  # seconds a change waits for the others of its batch: what a kill -9 may lose
 
 
+class DialogKeeper(Protocol):
+    """Where saved dialogs are kept: the store (`Store`), or, for a node of a cluster, Redis
+    (`cluster.dialogs.ClusterDialogs`), where another node can take them over."""
+
+    def save_dialogs(
+        self,
+        domain: str,
+        created: Sequence[SavedDialog],
+        progressed: Sequence[DialogProgress],
+        ended: Sequence[DialogId],
+    ) -> None: ...
+    def resume_dialogs(self, domain: str, reserve: int) -> list[SavedDialog]: ...
+    def forget_dialogs(self, domain: str) -> None: ...
+
+
 class DialogJournal:
     """The changes to the saved dialogs not written yet, and their writing. `pending` says a `flush` is due."""
 
-    def __init__(self, store: Store, domain: str) -> None:
+    def __init__(self, store: DialogKeeper, domain: str) -> None:
         self._store = store
         self._domain = domain
         self._created: dict[DialogKey, Subscription] = {}
@@ -71,7 +87,7 @@ class DialogJournal:
         """Write what changed, in one transaction; a failure is logged (the batch is lost: a restart would miss
         those dialogs, or restore ended ones that their subscribers then refuse)."""
         subscriptions = [*self._created.values(), *self._progressed.values()]
-        created = [_saved(subscription, now) for subscription in self._created.values()]
+        created = [saved_dialog(subscription, now) for subscription in self._created.values()]
         progressed = [
             DialogProgress(subscription.key, subscription.expires_at - now, *_ceilings(subscription))
             for subscription in self._progressed.values()
@@ -160,7 +176,8 @@ def _ceilings(subscription: Subscription) -> tuple[int, int]:
     return subscription.cseq + RESERVE, (0 if last is None else last + 1) + RESERVE
 
 
-def _saved(subscription: Subscription, now: float) -> SavedDialog:
+def saved_dialog(subscription: Subscription, now: float) -> SavedDialog:
+    """A UDP subscription as it is saved."""
     notifier = subscription.notifier
     peer: Peer = subscription.peer  # type: ignore[assignment]  # a UDP peer: its address is all that is kept
     kind = "presentity" if not subscription.is_list else "stored list" if subscription.stored_list else "list"

@@ -65,6 +65,8 @@ class Publisher:
                 response = await asyncio.wait_for(answers.get(), 5.0)
                 assert isinstance(response, SipResponse)
                 if response.status not in (401, 407):
+                    if authorization:
+                        self._session.accepted()  # (else its answers add up to the loop guard's limit)
                     if response.status == 200:
                         self.etag = response.headers.get("SIP-ETag")
                     return response.status

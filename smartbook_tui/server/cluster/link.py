@@ -1,11 +1,11 @@
-"""A node's link to Redis (`--cluster redis://...`), the asyncio side of `journal` and `records`.
+"""A node's link to Redis (`--cluster redis://...`), the asyncio side of `journal`, `records` and `dialogs`.
 
-It writes this node's publication changes (`submit`, drained from the core after each event), follows the
-presentities this node's watchers watch (one channel each: it subscribes, then reads the snapshot) and hands what
-other nodes changed to the core (`mirror`). Redis being down stops none of this node's own service: changes wait
-and are written again once it is back; its watchers miss the other nodes' changes meanwhile, and get the current
-state when it is back (every followed presentity is read again, and this node's publications written again, in
-case Redis lost them).
+It writes this node's changes (`submit`, drained from the core after each event: publications, listings) and its
+saved subscription dialogs (`submit_dialogs`), follows the presentities this node's watchers watch (`following`),
+keeps this node known alive and takes over the dialogs of a node that is not (`watch_nodes`). Redis being down stops
+none of this node's own service: writes wait and are made once it is back; its watchers miss the other nodes'
+changes meanwhile, and get the current state when it is back (every followed presentity is read again, and this
+node's publications and dialogs written again, in case Redis lost them).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -22,97 +21,82 @@ from redis.exceptions import RedisError
 
 from smartbook_tui.counted_warning import CountedWarning
 from smartbook_tui.server.publications import PublicationRecord
+from smartbook_tui.server.saved_dialogs import RESERVE
+from smartbook_tui.server.store import SavedDialog
 
+from .dialogs import (
+    NODE_TTL,
+    NODES_KEY,
+    PROGRESS_SCRIPT,
+    TAKE_SCRIPT,
+    TAKEOVER_TTL,
+    DialogBatch,
+    alive_key,
+    decode_dialog,
+    dialog_field,
+    dialogs_key,
+    encode_dialog,
+    takeover_key,
+)
+from .following import CHUNK, Follower, Mirror
 from .journal import ClusterChanges, PresentityChange
 from .options import shown_url
-from .records import (
-    CHANGE_SCRIPT,
-    Announcement,
-    ClusterDataError,
-    Snapshot,
-    aor_of_channel,
-    change_arguments,
-    decode_announcement,
-    decode_snapshot,
-    presence_channel,
-    publications_key,
-)
+from .records import CHANGE_SCRIPT, ClusterDataError, change_arguments
 
-__all__ = ["ClusterError", "ClusterLink"]
+__all__ = ["HEARTBEAT", "ClusterError", "ClusterHost", "ClusterLink"]
 
 log = logging.getLogger(__name__)
 
 RETRY = 1.0  # seconds between tries while Redis is unreachable
 CONNECT_TIMEOUT = 2.0
-_CHUNK = 500  # channels subscribed to, or hashes read, in one round trip
+HEARTBEAT = 0.5  # seconds between two "alive" of this node, and two looks at the others
 
 
 class ClusterError(Exception):
     """Redis cannot be used (at start): one line for a person."""
 
 
-class Mirror(Protocol):
-    def __call__(
-        self,
-        aor: str,
-        removed: Sequence[str],
-        added: Sequence[PublicationRecord],
-        *,
-        whole: bool,
-        listed: tuple[str, ...] | None,
-    ) -> None: ...
+class ClusterHost(Protocol):
+    """The node the link serves (the runner, over its core)."""
+
+    mirror: Mirror
+
+    def clock(self) -> float: ...
+    def own_records(self) -> dict[str, list[PublicationRecord]]: ...
+    def own_dialogs(self) -> list[SavedDialog]: ...
+    def take_over(self, dialogs: list[SavedDialog]) -> None: ...
+    def give_up_dialogs(self) -> None: ...
 
 
 class ClusterLink:
-    def __init__(
-        self,
-        redis: Redis,
-        url: str,
-        node: str,
-        *,
-        mirror: Mirror,
-        own_records: Callable[[], dict[str, list[PublicationRecord]]],
-        clock: Callable[[], float],
-    ) -> None:
+    def __init__(self, redis: Redis, url: str, node: str, host: ClusterHost) -> None:
         self._redis = redis
         self._url = shown_url(url)
         self.node = node
-        self._mirror = mirror
-        self._own_records = own_records
-        self._clock = clock  # the core's (the event loop's)
-        self._script = redis.register_script(CHANGE_SCRIPT)
+        self._host = host
+        self._change_script = redis.register_script(CHANGE_SCRIPT)
+        self._take_script = redis.register_script(TAKE_SCRIPT)
+        self._progress_script = redis.register_script(PROGRESS_SCRIPT)
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self._node_channel = f"smartbook:node:{node}"
-        self._lost = False  # the subscriber connection broke: announcements were missed
+        self._follower = Follower(redis, self._pubsub, node, host.mirror, host.clock)
         self._changes: list[PresentityChange] = []
-        self._wanted: set[str] = set()  # AORs this node's watchers watch
-        self._followed: set[str] = set()  # AORs whose channel is subscribed to
-        # AOR -> version of its last change applied; None while its snapshot is awaited (announcements wait in
-        # `_early` meanwhile)
-        self._versions: dict[str, int | None] = {}
-        self._early: dict[str, list[Announcement]] = {}
-        self._rewrite = False  # this node's publications are to be written again (Redis may have lost them)
+        self._dialogs: list[DialogBatch] = []
+        self._rewrite = False  # this node's publications and dialogs are to be written again
+        self._lost = False  # the subscriber connection broke: announcements were missed
         self._due = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._down = CountedWarning(log, "cluster: Redis at {url} is unreachable ({error}): %s tries failed")
-        self._unreadable = CountedWarning(log, "cluster: %s unreadable announcements or records ignored ({error})")
+        self._unreadable = CountedWarning(log, "cluster: %s unreadable saved dialogs dropped ({error})")
 
     @classmethod
-    async def connect(
-        cls,
-        url: str,
-        node: str,
-        *,
-        mirror: Mirror,
-        own_records: Callable[[], dict[str, list[PublicationRecord]]],
-        clock: Callable[[], float],
-    ) -> ClusterLink:
-        """Reach Redis at `url` and start following; ClusterError when it cannot be reached or is not Redis."""
+    async def connect(cls, url: str, node: str, host: ClusterHost) -> ClusterLink:
+        """Reach Redis at `url` and start writing and following; ClusterError when it cannot be reached."""
         try:
             redis = Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_keepalive=True)
         except ValueError as error:
             raise ClusterError(f"--cluster {shown_url(url)}: {error}") from None
-        link = cls(redis, url, node, mirror=mirror, own_records=own_records, clock=clock)
+        link = cls(redis, url, node, host)
         try:
             await redis.ping()
             await link._pubsub.subscribe(link._node_channel)  # the reader's connection, before any presentity
@@ -123,12 +107,20 @@ class ClusterLink:
         log.info("cluster: node %s, sharing its state through Redis at %s", node, link._url)
         return link
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float = 2.0) -> None:
+        """Write what waits (a graceful stop's end of every dialog), say this node is gone, and disconnect."""
+        deadline = time.monotonic() + grace
+        while (self._changes or self._dialogs) and time.monotonic() < deadline:
+            self._due.set()
+            await asyncio.sleep(0.02)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(alive_key(self.node))
+            await self._redis.srem(NODES_KEY, self.node)
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()
         with contextlib.suppress(RedisError, OSError):
@@ -137,12 +129,39 @@ class ClusterLink:
     def submit(self, changes: ClusterChanges) -> None:
         """The core's news since the last drain: written (and followed) as soon as the loop gets to it."""
         self._changes += changes.changes
-        for aor, watched in changes.watching.items():
-            if watched:
-                self._wanted.add(aor)
-            else:
-                self._wanted.discard(aor)
+        self._follower.watch(changes.watching)
         self._due.set()
+
+    def submit_dialogs(self, batch: DialogBatch) -> None:
+        self._dialogs.append(batch)
+        self._due.set()
+
+    async def resume(self) -> list[SavedDialog]:
+        """The dialogs this node left in Redis, if it stopped without a goodbye; ClusterError when Redis fails."""
+        try:
+            return await self.take_dialogs(self.node)
+        except (RedisError, OSError) as error:
+            await self.close(grace=0)
+            raise ClusterError(f"cannot read this node's saved dialogs from Redis at {self._url}: {error}") from None
+
+    async def take_dialogs(self, node: str) -> list[SavedDialog]:
+        """The saved dialogs of `node` (this one, restarted, or a dead one), made this node's; the ceilings Redis
+        keeps move on by the reserve, as a store's do when it hands them out."""
+        records = await self._take_script(
+            keys=[dialogs_key(node), dialogs_key(self.node)], args=[round(time.time(), 3), RESERVE]
+        )
+        wall = time.time()
+        dialogs = []
+        for record in records:
+            try:
+                dialogs.append(decode_dialog(record, wall))
+            except ClusterDataError as error:
+                self._unreadable.happened(self._host.clock(), error=error)
+        return dialogs
+
+    def watch_nodes(self) -> None:
+        """From now on: say this node is alive, and take over the dialogs of a node that stopped saying so."""
+        self._tasks.append(asyncio.create_task(self._node_loop()))
 
     # ------------------------------------------------------------------------------------------ writing
 
@@ -152,73 +171,56 @@ class ClusterLink:
             self._due.clear()
             try:
                 if self._rewrite:
-                    await self._write_own()
+                    self._write_again()
                 await self._write_changes()
-                await self._follow()
+                await self._write_dialogs()
+                await self._follower.follow()
             except (RedisError, OSError) as error:
-                self._down.happened(self._clock(), url=self._url.replace("%", "%%"), error=error)
+                self._said_down(error)
                 self._due.set()  # what is left is tried again
                 await asyncio.sleep(RETRY)
 
     async def _write_changes(self) -> None:
         while self._changes:
-            batch = self._changes[:_CHUNK]
-            offset = time.time() - self._clock()
+            batch = self._changes[:CHUNK]
+            offset = time.time() - self._host.clock()
             pipe = self._redis.pipeline(transaction=False)
             for change in batch:
                 keys, args = change_arguments(self.node, change, offset=offset, wall_now=time.time())
-                await self._script(keys=keys, args=args, client=pipe)
+                await self._change_script(keys=keys, args=args, client=pipe)
             await pipe.execute()
             del self._changes[: len(batch)]  # only once written: a failure tries the whole batch again
 
-    async def _write_own(self) -> None:
-        """Every publication this node holds, written again (the changes waiting come after)."""
-        records = self._own_records()
+    async def _write_dialogs(self) -> None:
+        key = dialogs_key(self.node)
+        while self._dialogs:
+            batch = self._dialogs[0]
+            wall = time.time()
+            pipe = self._redis.pipeline(transaction=False)
+            if batch.forget:
+                pipe.delete(key)
+            for dialog in batch.created:
+                pipe.hset(key, dialog_field(dialog.id), encode_dialog(dialog, wall))
+            for item in batch.progressed:
+                arguments = [dialog_field(item.id), round(wall + item.expires_in, 3), item.cseq, item.version]
+                await self._progress_script(keys=[key], args=arguments, client=pipe)
+            for dialog_id in batch.ended:
+                pipe.hdel(key, dialog_field(dialog_id))
+            await pipe.execute()
+            del self._dialogs[0]
+
+    def _write_again(self) -> None:
+        """Every publication and dialog this node holds, written again before what waits."""
+        records = self._host.own_records()
         self._changes[:0] = [PresentityChange(aor, (), record) for aor, items in records.items() for record in items]
+        dialogs = self._host.own_dialogs()
+        self._dialogs.insert(0, DialogBatch(created=dialogs))
         self._rewrite = False
-        if records:
-            log.info("cluster: writing this node's publications of %d presentities again", len(records))
-
-    async def _follow(self) -> None:
-        """Subscribe to the channels of the presentities newly watched (then read their snapshots), and leave
-        those no longer watched (their mirrored publications go)."""
-        gone = self._followed - self._wanted
-        for aor in gone:
-            self._followed.discard(aor)
-            self._versions.pop(aor, None)
-            self._early.pop(aor, None)
-            self._mirror(aor, (), (), whole=True, listed=None)
-        for chunk in _chunks(sorted(gone)):
-            await self._pubsub.unsubscribe(*(presence_channel(aor) for aor in chunk))
-        new = sorted(self._wanted - self._followed)
-        for chunk in _chunks(new):
-            for aor in chunk:
-                self._versions[aor] = None
-            await self._pubsub.subscribe(*(presence_channel(aor) for aor in chunk))
-            self._followed.update(chunk)
-            await self._read_snapshots(chunk)
-        stale = [aor for aor in self._followed if self._versions.get(aor, 0) is None and aor not in new]
-        for chunk in _chunks(stale):  # after a reconnection: read again
-            await self._read_snapshots(chunk)
-
-    async def _read_snapshots(self, aors: Sequence[str]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for aor in aors:
-            pipe.hgetall(publications_key(aor))
-        results = await pipe.execute()
-        offset = time.time() - self._clock()
-        for aor, fields in zip(aors, results, strict=True):
-            if aor not in self._versions:  # no longer watched meanwhile
-                continue
-            try:
-                snapshot = decode_snapshot(fields, offset)
-            except ClusterDataError as error:
-                self._unreadable.happened(self._clock(), error=error)
-                snapshot = Snapshot(0, [], None)
-            self._versions[aor] = snapshot.version
-            self._mirror(aor, (), snapshot.records, whole=True, listed=snapshot.listed)
-            for announcement in self._early.pop(aor, ()):
-                self._apply(aor, announcement)
+        log.info(
+            "cluster: writing this node's publications of %d presentities and %d dialogs again",
+            len(records),
+            len(dialogs),
+        )
 
     # ------------------------------------------------------------------------------------------ reading
 
@@ -229,52 +231,71 @@ class ClusterLink:
                     await self._subscribe_again()
                 async for message in self._pubsub.listen():
                     if message.get("type") == "message":
-                        self._heard(message["channel"], message["data"])
+                        self._follower.heard(message["channel"], message["data"])
             except (RedisError, OSError) as error:
                 self._lost = True
-                self._down.happened(self._clock(), url=self._url.replace("%", "%%"), error=error)
+                self._said_down(error)
                 await asyncio.sleep(RETRY)
 
     async def _subscribe_again(self) -> None:
         """The subscriber connection broke and Redis answers again (else this raises): subscribe again, and, since
         what was announced meanwhile is lost and Redis may have lost what it held, read every followed presentity
-        again and write this node's publications again."""
-        followed = sorted(self._followed)
+        again and write this node's publications and dialogs again."""
         await self._pubsub.subscribe(self._node_channel)
-        for chunk in _chunks(followed):
-            await self._pubsub.subscribe(*(presence_channel(aor) for aor in chunk))
+        followed = await self._follower.subscribe_again()
         self._lost = False
-        log.warning("cluster: Redis at %s is back; reading %d followed presentities again", self._url, len(followed))
-        for aor in followed:
-            self._versions[aor] = None
+        log.warning("cluster: Redis at %s is back; reading %d followed presentities again", self._url, followed)
         self._rewrite = True
         self._due.set()
 
-    def _heard(self, channel: bytes, data: bytes) -> None:
-        aor = aor_of_channel(channel.decode("utf-8", "replace"))
-        if aor is None or aor not in self._versions:
+    # ------------------------------------------------------------------------------------------ nodes
+
+    async def _node_loop(self) -> None:
+        while True:
+            try:
+                await self._beat()
+            except (RedisError, OSError) as error:
+                self._said_down(error)
+            await asyncio.sleep(HEARTBEAT)
+
+    async def _beat(self) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(alive_key(self.node), "1", px=round(NODE_TTL * 1000))
+        pipe.sadd(NODES_KEY, self.node)
+        pipe.getdel(takeover_key(self.node))
+        pipe.smembers(NODES_KEY)
+        _, _, taker, members = await pipe.execute()
+        if taker is not None:
+            log.warning(
+                "cluster: node %s took this node's subscription dialogs over (this node was silent for %g s): "
+                "ending them here",
+                taker.decode(errors="replace"),
+                NODE_TTL,
+            )
+            self._host.give_up_dialogs()
+        others = sorted(name for name in (member.decode(errors="replace") for member in members) if name != self.node)
+        if not others:
             return
-        try:
-            announcement = decode_announcement(data, time.time() - self._clock())
-        except ClusterDataError as error:
-            self._unreadable.happened(self._clock(), error=error)
-            return
-        if self._versions[aor] is None:
-            self._early.setdefault(aor, []).append(announcement)
-        else:
-            self._apply(aor, announcement)
+        pipe = self._redis.pipeline(transaction=False)
+        for name in others:
+            pipe.exists(alive_key(name))
+        for name, alive in zip(others, await pipe.execute(), strict=True):
+            if not alive:
+                await self._take_over(name)
 
-    def _apply(self, aor: str, announcement: Announcement) -> None:
-        version = self._versions.get(aor)
-        if version is None or announcement.version <= version:
-            return  # not followed, or already in what was read
-        self._versions[aor] = announcement.version
-        if announcement.node == self.node:
-            return  # this node's own change: it has it already, and newer
-        added = (announcement.added,) if announcement.added is not None else ()
-        self._mirror(aor, announcement.removed, added, whole=False, listed=announcement.listed)
+    async def _take_over(self, dead: str) -> None:
+        if not await self._redis.set(takeover_key(dead), self.node, nx=True, px=round(TAKEOVER_TTL * 1000)):
+            return  # another node does it
+        dialogs = await self.take_dialogs(dead)
+        await self._redis.srem(NODES_KEY, dead)
+        log.warning(
+            "cluster: node %s is gone (silent for %g s): this node takes over its %d subscription dialogs",
+            dead,
+            NODE_TTL,
+            len(dialogs),
+        )
+        if dialogs:
+            self._host.take_over(dialogs)
 
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+    def _said_down(self, error: Exception) -> None:
+        self._down.happened(self._host.clock(), url=self._url.replace("%", "%%"), error=error)
