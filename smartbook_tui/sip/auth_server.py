@@ -11,7 +11,8 @@ Nonces are stateless: `base64url(issued || serial || MAC(realm, issued, serial) 
 first 8 bytes of an HMAC-SHA256 under the secret, `issued` being `now` as a big-endian double and `serial` a counter
 of this verifier, so that two challenges sent in the same instant still carry distinct nonces (each nonce has nonce
 counts of its own). A nonce that does not decode, or whose first MAC does not match (tampered, issued for another
-realm, or under another secret), was not issued here. The second binds the nonce to whom it was sent (`bound_to`:
+realm, or under another secret: another node of a cluster, or before a restart), was not issued here, and is
+`Stale` (the client answers a fresh challenge). The second binds the nonce to whom it was sent (`bound_to`:
 the caller's `source_key` of the client): a nonce answered from elsewhere is `Stale`, so that its response is never
 checked. Over UDP a sender's address can be forged, but a nonce only reaches the address it was sent to: whoever
 forges the real user's address cannot make failed tries count against that user's address, and a client whose
@@ -301,7 +302,12 @@ class DigestVerifier:
             return Refused("userhash was not offered")
         issued = self._read_nonce(params["nonce"], bound_to)
         if issued is None:
-            return Refused("the nonce was not issued here (forged, for another realm, or from before a restart)")
+            # Stale, not refused: the client answers the fresh challenge without asking its user (a nonce from
+            # before a restart, or from another node of a cluster, each with its own secret); its response is not
+            # checked, so a forged nonce learns nothing and counts for nothing.
+            return Stale(
+                "the nonce was not issued here (forged, for another realm, by another node, or from before a restart)"
+            )
         opaque = params.get("opaque")  # optional: the nonce carries all the state, the opaque value nothing
         if opaque is not None and not hmac.compare_digest(opaque.encode(), self._opaque.encode()):
             return Refused("the opaque value is not the one sent with the challenge")

@@ -355,13 +355,14 @@ def _tampered(nonce: str) -> str:
         pytest.param(lambda ours: "é" * len(ours), id="not-ascii"),
     ],
 )
-def test_a_nonce_not_issued_here_is_refused(verifier, forge):
-    """Refused, not Malformed: the header is fine, and the client deserves a fresh challenge (after a restart, its
-    nonce is simply from the previous secret)."""
+def test_a_nonce_not_issued_here_is_stale(verifier, forge):
+    """Stale, not Malformed or Refused: the header is fine, and the client deserves a fresh challenge it answers
+    without asking its user (after a restart, its nonce is simply from the previous secret; in a cluster, from
+    another node's)."""
     nonce, opaque = nonce_and_opaque(verifier)
     forged = forge(nonce)
     verdict = verify(verifier, credentials(verifier, nonce=forged, opaque=opaque))
-    assert isinstance(verdict, Refused)
+    assert isinstance(verdict, Stale)
     assert "not issued here" in verdict.reason
 
 
