@@ -1,6 +1,10 @@
-"""A node dies and its watchers do not notice: three nodes behind the Kamailio front (deploy/kamailio), sharing a real
-Redis; the node holding a watcher's subscription is killed (SIGKILL: no goodbye), another takes its dialogs over
-from Redis and sends the full state through the front, and the dialog lives on there, refreshes included."""
+"""Nodes behind the Kamailio front (deploy/kamailio) sharing a real Redis, as an operator runs them.
+
+* A node dies and its watchers do not notice: the node holding a watcher's subscription is killed (SIGKILL: no
+  goodbye), another takes its dialogs over from Redis and sends the full state through the front, and the dialog
+  lives on there, refreshes included.
+* A call between users registered on two nodes: the front sends the INVITE to the callee's node (it hashes on the
+  user called, as on the user registering), which authenticates the caller and forks to the callee's phone."""
 
 from __future__ import annotations
 
@@ -9,7 +13,20 @@ import signal
 import time
 from pathlib import Path
 
-from tests.interop.test_kamailio_front import DOMAIN, Node, is_phase, presence_of, run_nodes, start_watch
+from smartbook_tui.sip.message import SipRequest, SipResponse
+from tests.interop.test_kamailio_front import (
+    DOMAIN,
+    SDP,
+    USERS,
+    Node,
+    answer,
+    is_phase,
+    phone,
+    presence_of,
+    registered_on,
+    run_nodes,
+    start_watch,
+)
 from tests.peers.kamailio_front import run_kamailio_front
 from tests.peers.redis import run_redis
 from tests.peers.sip_publish import Publisher
@@ -17,6 +34,10 @@ from tests.peers.smartbook_server import PASSWORD
 
 BOB = f"sip:bob@{DOMAIN}"
 TAKEOVER_LIMIT = 15.0  # a generous bound on the wait, not a measure: the test prints what it took
+
+
+def cluster_args(redis_url: str) -> tuple[str, ...]:
+    return ("--notify-interval", "0.2", "--min-expires", "2", "--cluster", redis_url, "--trusted-proxy", "127.0.0.1")
 
 
 def holder(nodes: list[Node], user: str) -> Node:
@@ -79,3 +100,33 @@ async def test_a_dead_nodes_watchers_get_their_full_state_from_another_node_and_
             assert code == 0, stderr
             assert watch.phases.count("subscribing") == 1  # never subscribed anew: the dialog lived on
             assert "waiting" not in watch.phases
+
+
+def test_a_call_between_users_registered_on_two_nodes(tmp_path: Path):
+    with (
+        run_redis(tmp_path / "redis") as redis,
+        run_nodes(tmp_path, 2, USERS, *cluster_args(redis.url)) as nodes,
+        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
+    ):
+        for user in USERS:
+            with phone(front, user) as device:
+                device.register(expires=60)
+        homes = {user: registered_on(nodes, user) for user in USERS}
+        caller = next(user for user, home in homes.items() if home == [1])
+        callee = next(user for user, home in homes.items() if home == [2])
+        with phone(front, caller) as calling, phone(front, callee) as called:
+            calling.register()
+            called.register()
+            calling.call(f"sip:{callee}@{DOMAIN}", body=SDP)
+            assert answer(called).body == SDP
+            ok = calling.wait_for(200)
+            assert isinstance(ok, SipResponse)
+            assert ok.body == SDP
+            calling.send(calling.caller_request("ACK", ok, cseq=ok.cseq[0]))
+            assert isinstance(called.wait_for("ACK"), SipRequest)
+            calling.send(calling.caller_request("BYE", ok))
+            bye = called.wait_for("BYE")
+            assert isinstance(bye, SipRequest)
+            called.reply(bye, 200, "OK")
+            assert isinstance(calling.wait_for(200), SipResponse)
+        assert f"-> {callee}@{DOMAIN} (1 devices)" in nodes[1].log  # routed by the callee's node
