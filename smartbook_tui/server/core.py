@@ -79,6 +79,10 @@ _PUBLICATIONS = ("publications", None)  # timer items: (kind, target)
 _REGISTRAR = ("registrar", None)
 _SAVE = ("save", None)
 _RESTORE = ("restore", None)
+_CLUSTER_WAIT = ("cluster wait", None)
+# Seconds a new subscription's first NOTIFY may wait for the other nodes' state of the presentities it names (read
+# from Redis in a millisecond or two; longer only while Redis is away, when it goes without)
+CLUSTER_WAIT = 0.5
 _RESTORE_SLICE = 20  # saved dialogs restored at each wake-up...
 _RESTORE_GAP = 0.01  # ...this far apart (seconds): 2,000 full states a second at most, the sockets read in between
 _MAX_LIST_BYTES = 4 * 1024 * 1024  # decoded: 10,000 entries are ~600 KB
@@ -153,6 +157,8 @@ class PresenceServer:
         self.publications = Publications(etag=token, **limits)
         self.watching = WatchIndex(store, self.publications, config.domain)
         self._cluster = cluster
+        # subscriptions whose full state waits for the cluster: the drain serial that carries what they follow
+        self._awaiting_cluster: dict[Subscription, int] = {}
         if cluster is not None:
             self.watching.on_watch = cluster.watch
             self.watching.on_listing = cluster.listing_changed
@@ -591,11 +597,7 @@ class PresenceServer:
         if expires == 0:  # a fetch: the state once, then the end (RFC 6665 4.4.3)
             subscription.end("timeout", drain=True)
 
-        def notify() -> None:
-            subscription.queue(subscription.notifier.full_state(now))
-            self._service(subscription, now)
-
-        after.append(notify)
+        after.append(lambda: self._full_state(subscription, now))
         log.info(
             "%s subscribes to %s (%s, %d entries, %s form, %s)",
             account.name,
@@ -688,6 +690,7 @@ class PresenceServer:
     def _remove(self, subscription: Subscription, why: str, now: float) -> None:
         if self._subscriptions.pop(subscription.key, None) is None:
             return
+        self._awaiting_cluster.pop(subscription, None)
         log.info("subscription of %s to %s ends: %s", subscription.watcher, subscription.uri, why)
         connection = _connection_key(subscription.peer)
         if connection is not None:
@@ -770,6 +773,7 @@ class PresenceServer:
             "registrar": self._registrar_due,
             "save": self._save_due,
             "restore": self._restore_due,
+            "cluster wait": self._cluster_wait_due,
         }
         handlers[kind](target, now)
 
@@ -842,8 +846,34 @@ class PresenceServer:
         self._restored += 1
         self._add(subscription, now)
         if notify:
-            subscription.queue(subscription.notifier.full_state(now))
-            self._service(subscription, now)
+            self._full_state(subscription, now)
+
+    def _full_state(self, subscription: Subscription, now: float) -> None:
+        """Send a subscription its full state; in a cluster, once the other nodes' state of the presentities it
+        made this node follow is here (`followed`), or `CLUSTER_WAIT` seconds at most."""
+        cluster = self._cluster
+        if cluster is not None and cluster.new_watches:
+            self._awaiting_cluster[subscription] = cluster.serial + 1  # (the next drain carries them)
+            self._schedule(now + CLUSTER_WAIT, _CLUSTER_WAIT)
+            return
+        subscription.queue(subscription.notifier.full_state(now))
+        self._service(subscription, now)
+
+    def followed(self, serial: int, now: float) -> list[Send]:
+        """The cluster link has followed what every drain up to `serial` asked: the full states waiting for it go."""
+        ready = [subscription for subscription, wanted in self._awaiting_cluster.items() if wanted <= serial]
+        self._release(ready, now)
+        return self._flush()
+
+    def _cluster_wait_due(self, _: None, now: float) -> None:
+        self._release(list(self._awaiting_cluster), now)  # waited long enough: what is here goes
+
+    def _release(self, subscriptions: list[Subscription], now: float) -> None:
+        for subscription in subscriptions:
+            del self._awaiting_cluster[subscription]
+            if subscription.key in self._subscriptions:
+                subscription.queue(subscription.notifier.full_state(now))
+                self._service(subscription, now)
 
     def _publications_due(self, _: None, now: float) -> None:
         for aor in self.publications.expire(now):

@@ -244,6 +244,9 @@ class _Server:
     def take_over(self, dialogs: list[SavedDialog]) -> None:
         self._send(self.core.take_over(dialogs, self._loop.time()))
 
+    def followed(self, serial: int) -> None:
+        self._send(self.core.followed(serial, self._loop.time()))
+
     def give_up_dialogs(self) -> None:
         self._send(self.core.give_up_dialogs(self._loop.time()))
 

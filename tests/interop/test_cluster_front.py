@@ -3,16 +3,23 @@
 * A node dies and its watchers do not notice: the node holding a watcher's subscription is killed (SIGKILL: no
   goodbye), another takes its dialogs over from Redis and sends the full state through the front, and the dialog
   lives on there, refreshes included.
+* linphonec, unchanged, on one node, and a watcher of its user on another.
 * A call between users registered on two nodes: the front sends the INVITE to the callee's node (it hashes on the
   user called, as on the user registering), which authenticates the caller and forks to the callee's phone."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from smartbook_tui.server.store import Store
 from smartbook_tui.sip.message import SipRequest, SipResponse
 from tests.interop.test_kamailio_front import (
     DOMAIN,
@@ -27,7 +34,18 @@ from tests.interop.test_kamailio_front import (
     run_nodes,
     start_watch,
 )
-from tests.peers.kamailio_front import run_kamailio_front
+from tests.interop.test_server_linphonec import (
+    ACCOUNTS,
+    LIN_BOOK,
+    LIN_USERS,
+    PRESENCE_RECEIVED,
+    all_answered,
+    card,
+    phone_uri,
+)
+from tests.peers import require_binary
+from tests.peers.kamailio_front import KamailioFront, run_kamailio_front
+from tests.peers.linphonec import linphonec_session
 from tests.peers.redis import run_redis
 from tests.peers.sip_publish import Publisher
 from tests.peers.smartbook_server import PASSWORD
@@ -130,3 +148,58 @@ def test_a_call_between_users_registered_on_two_nodes(tmp_path: Path):
             called.reply(bye, 200, "OK")
             assert isinstance(calling.wait_for(200), SipResponse)
         assert f"-> {callee}@{DOMAIN} (1 devices)" in nodes[1].log  # routed by the callee's node
+
+
+@pytest.mark.peer("linphonec")
+def test_linphonec_on_one_node_and_our_watcher_on_another(tmp_path: Path):
+    """linphonec, unchanged, through the front: its book's users shown to it, and its live status shown to a
+    watcher on the other node whom its book names (the gate, told across nodes), hidden from one it does not."""
+    require_binary("linphonec", "linphone-cli")
+    users = [user for user, _ in ACCOUNTS]
+    with (
+        run_redis(tmp_path / "redis") as redis,
+        run_nodes(tmp_path, 2, [], *cluster_args(redis.url)) as nodes,
+        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
+    ):
+        with Store.open(nodes[0].db) as store:
+            for user, number in ACCOUNTS:
+                store.add_account(user, DOMAIN, PASSWORD, number)
+        for user in users:
+            with phone(front, user) as device:
+                device.register(expires=60)
+        homes = {user: registered_on(nodes, user) for user in users}
+        listed = ("alice", "bob", "erin", "carol")  # in lin's book
+        watcher = next(user for user in listed if homes[user] != homes["lin"])
+        stranger = "frank"
+        with linphonec_session(
+            tmp_path / "linphonec",
+            sip_port=front.port,
+            vcards=LIN_BOOK,
+            identity=f"sip:lin@{DOMAIN}",
+            password=PASSWORD,
+        ) as linphonec:
+            linphonec.wait_until(
+                lambda: linphonec.log.count(PRESENCE_RECEIVED) >= len(LIN_USERS) and all_answered(linphonec.log),
+                timeout=30,
+                what="the book's presence",
+            )
+            book = tmp_path / "book.vcf"
+            book.write_text(card("Lin", "TEL;TYPE=cell:+33 6 33 33 33 33"))
+            seen = {user: watch_lin(front, nodes[0], user, book) for user in (watcher, stranger)}
+        assert (seen[watcher]["has_account"], seen[watcher]["status"]) == (True, "online"), (watcher, homes)
+        assert (seen[stranger]["has_account"], seen[stranger]["status"]) == (True, "unknown")
+
+
+def watch_lin(front: KamailioFront, node: Node, user: str, book: Path) -> dict[str, object]:
+    """What `smartbook watch --once` through the front, as `user` with `book`, says of lin's number."""
+    command = [
+        sys.executable, "-m", "smartbook_tui.cli", "watch", "--sip-uri", f"sip:{user}@{DOMAIN}",
+        "--proxy", f"{front.address[0]}:{front.port}", "--password-file", str(node.password_file),
+        "--vcard", str(book), "--once",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    lin = [line for line in lines if line.get("event") == "presence" and line.get("uri") == phone_uri("+33633333333")]
+    assert lin, lines
+    return lin[-1]

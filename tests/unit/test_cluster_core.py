@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from smartbook_tui.presence.summary import Availability, summarize
-from smartbook_tui.server.cluster.journal import ClusterJournal, PresentityChange
-from smartbook_tui.server.core import PresenceServer, ServerConfig
+from smartbook_tui.server.cluster.journal import ClusterChanges, ClusterJournal, PresentityChange
+from smartbook_tui.server.core import CLUSTER_WAIT, PresenceServer, ServerConfig
 from tests.unit.test_server_core import BOB_PHONE, DOMAIN, VIA, Client, alias, pidf, store, views  # noqa: F401
 
 BOB = f"sip:bob@{DOMAIN}"
@@ -33,6 +33,13 @@ def carry(source: PresenceServer, target: PresenceServer, watcher: Client) -> No
         watcher.take(target.mirror(change.aor, change.removed, added, watcher.now, listed=change.listed))
 
 
+def followed(node: PresenceServer, watcher: Client) -> ClusterChanges:
+    """What `node` hands out, then the link's word that it follows it all (the full states waiting go out)."""
+    changes = node.cluster_changes()
+    watcher.take(node.followed(changes.serial, watcher.now))
+    return changes
+
+
 def bob_as_alice_sees(alice: Client) -> Availability:
     [notify] = alice.answer_all()[-1:]
     return summarize(views(notify)[alias(BOB_PHONE)]).status
@@ -42,8 +49,8 @@ def test_a_publication_taken_by_one_node_reaches_a_watcher_on_another(store):  #
     node_a, node_b = node(store, "a"), node(store, "b")
     alice, bob = Client(node_a, "alice"), Client(node_b, "bob")
     assert alice.subscribe_list([alias(BOB_PHONE)]).status == 200
+    assert followed(node_a, alice).watching == {BOB: True}  # node A now follows bob
     alice.answer_all()
-    assert node_a.cluster_changes().watching == {BOB: True}  # node A now follows bob
     bob.subscribe_list([f"sip:alice@{DOMAIN}"])  # bob lists alice (the gate), on his own node
     published = bob.publish(pidf(BOB, note="at lunch"))
     assert published.status == 200
@@ -58,6 +65,7 @@ def test_the_gate_follows_the_listing_another_node_tells(store):  # noqa: F811
     node_a, node_b = node(store, "a"), node(store, "b")
     alice, bob = Client(node_a, "alice"), Client(node_b, "bob")
     alice.subscribe_list([alias(BOB_PHONE)])
+    followed(node_a, alice)
     alice.answer_all()
     bob.publish(pidf(BOB, note="at lunch"))
     carry(node_b, node_a, alice)
@@ -71,6 +79,7 @@ def test_a_snapshot_replaces_what_was_mirrored_and_keeps_the_nodes_own(store):  
     node_a = node(store, "a")
     alice = Client(node_a, "alice")
     alice.subscribe_list([alias(BOB_PHONE)])
+    followed(node_a, alice)
     alice.answer_all()
     change = node(store, "b").cluster_changes()  # (nothing yet)
     assert change.changes == []
@@ -83,6 +92,35 @@ def test_a_snapshot_replaces_what_was_mirrored_and_keeps_the_nodes_own(store):  
     assert bob_as_alice_sees(alice) == Availability.ONLINE
     alice.take(node_a.mirror(BOB, (), (), alice.now, whole=True, listed=("alice",)))  # Redis holds none now
     assert bob_as_alice_sees(alice) == Availability.OFFLINE
+
+
+def test_the_first_full_state_waits_for_what_other_nodes_hold_of_the_presentities_it_names(store):  # noqa: F811
+    node_a, node_b = node(store, "a"), node(store, "b")
+    alice, bob = Client(node_a, "alice"), Client(node_b, "bob")
+    bob.subscribe_list([f"sip:alice@{DOMAIN}"])
+    bob.publish(pidf(BOB, note="at lunch"))
+    held = node_b.cluster_changes()
+    assert alice.subscribe_list([alias(BOB_PHONE)]).status == 200
+    assert alice.notifies == []  # node A does not follow bob yet: its full state waits
+    changes = node_a.cluster_changes()
+    records = [change.record for change in held.changes if change.record is not None]
+    alice.take(node_a.mirror(BOB, (), records, alice.now, whole=True, listed=("alice",)))  # the snapshot
+    assert alice.notifies == []
+    alice.take(node_a.followed(changes.serial, alice.now))
+    [full] = alice.answer_all()
+    assert summarize(views(full)[alias(BOB_PHONE)]).status == Availability.ONLINE  # right from the first NOTIFY
+
+
+def test_a_full_state_waits_no_longer_than_the_cluster_wait(store):  # noqa: F811
+    node_a = node(store, "a")
+    alice = Client(node_a, "alice")
+    alice.subscribe_list([alias(BOB_PHONE)])
+    node_a.cluster_changes()  # handed to a link that never says it followed (Redis away)
+    assert alice.notifies == []
+    alice.now = CLUSTER_WAIT
+    alice.take(node_a.on_timer(alice.now))
+    [full] = alice.answer_all()
+    assert summarize(views(full)[alias(BOB_PHONE)]).has_account
 
 
 @pytest.mark.parametrize(

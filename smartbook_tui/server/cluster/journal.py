@@ -27,6 +27,7 @@ class PresentityChange:
 class ClusterChanges:
     changes: list[PresentityChange] = field(default_factory=list)
     watching: dict[str, bool] = field(default_factory=dict)  # AOR -> watched from now (True) or no longer (False)
+    serial: int = 0  # the drain's number: the link says when it has followed everything up to it (`followed`)
 
 
 class ClusterJournal:
@@ -34,10 +35,16 @@ class ClusterJournal:
         self._changes: list[PresentityChange] = []
         self._watching: dict[str, bool] = {}
         self._listings: dict[str, None] = {}  # usernames whose listing may have changed, in order
+        self.serial = 0  # the number of the last drain (`take`)
 
     @property
     def pending(self) -> bool:
         return bool(self._changes or self._watching or self._listings)
+
+    @property
+    def new_watches(self) -> bool:
+        """Presentities are to be followed that were not: what other nodes hold of them is not here yet."""
+        return any(self._watching.values())
 
     def published(self, aor: str, removed: Sequence[str], record: PublicationRecord | None) -> None:
         self._changes.append(PresentityChange(aor, tuple(removed), record))
@@ -54,6 +61,7 @@ class ClusterJournal:
 
     def take(self) -> tuple[ClusterChanges, list[str]]:
         """What changed, and the usernames whose listing is to be told (the caller knows it)."""
-        taken = ClusterChanges(self._changes, self._watching), list(self._listings)
+        self.serial += 1
+        taken = ClusterChanges(self._changes, self._watching, self.serial), list(self._listings)
         self._changes, self._watching, self._listings = [], {}, {}
         return taken

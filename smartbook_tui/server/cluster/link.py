@@ -65,6 +65,7 @@ class ClusterHost(Protocol):
     def own_records(self) -> dict[str, list[PublicationRecord]]: ...
     def own_dialogs(self) -> list[SavedDialog]: ...
     def take_over(self, dialogs: list[SavedDialog]) -> None: ...
+    def followed(self, serial: int) -> None: ...
     def give_up_dialogs(self) -> None: ...
 
 
@@ -81,6 +82,7 @@ class ClusterLink:
         self._node_channel = f"smartbook:node:{node}"
         self._follower = Follower(redis, self._pubsub, node, host.mirror, host.clock)
         self._changes: list[PresentityChange] = []
+        self._serial = 0  # of the last drain submitted
         self._dialogs: list[DialogBatch] = []
         self._rewrite = False  # this node's publications and dialogs are to be written again
         self._lost = False  # the subscriber connection broke: announcements were missed
@@ -130,6 +132,7 @@ class ClusterLink:
         """The core's news since the last drain: written (and followed) as soon as the loop gets to it."""
         self._changes += changes.changes
         self._follower.watch(changes.watching)
+        self._serial = changes.serial
         self._due.set()
 
     def submit_dialogs(self, batch: DialogBatch) -> None:
@@ -169,12 +172,14 @@ class ClusterLink:
         while True:
             await self._due.wait()
             self._due.clear()
+            serial = self._serial
             try:
                 if self._rewrite:
                     self._write_again()
                 await self._write_changes()
                 await self._write_dialogs()
                 await self._follower.follow()
+                self._host.followed(serial)
             except (RedisError, OSError) as error:
                 self._said_down(error)
                 self._due.set()  # what is left is tried again
