@@ -7,9 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 
 # Debian packages of the real peers the test suite drives (tmux: the end-to-end tests of the app in a terminal;
 # postgresql: the server's store on PostgreSQL, in a throwaway cluster the tests start; redis-server: the nodes'
-# shared state, kamailio-extra-modules: the dispatcher in front of the nodes).
-PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules kamailio-extra-modules sip-tester tmux \
-	postgresql redis-server
+# shared state; kamailio also runs as the front of several nodes, deploy/kamailio).
+PEER_PACKAGES := linphone-cli openssl kamailio kamailio-presence-modules sip-tester tmux postgresql redis-server
 
 .PHONY: test test-deps lint bench clean demo
 
