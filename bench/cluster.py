@@ -4,26 +4,30 @@ two through the front, the latency the front and Redis add, and the per-node fig
 The cluster is bench/cluster_setup.py's: a throwaway Redis, `smartbook server run` nodes over one SQLite accounts
 file (`--cluster redis://... --node-id nodeK --trusted-proxy 127.0.0.1 --udp-rate 0 --stream-rate 0 --rate-limit 0
 --notify-interval 0`), Kamailio 5.6 in front with the shipped deploy/kamailio/kamailio.cfg (4 UDP and 4 TCP
-children, `-m 1024`, a 4 MB UDP buffer). Clients send to the front; it hashes a SUBSCRIBE to a node by its From user
-(the watcher) and a PUBLISH by its Request-URI user (the presentity). Which node each user hashes to is asked of
-the front first, and the users are picked so that publishers and watchers are half on each node, and each
-publisher's watchers half on its own node, half on the other. The load is bench/peer_load.py's (bench/server.py's
-lean client and `FanOut` pacing, every watcher's last state checked), from this process.
+children, `-m 1024`, a 4 MB UDP buffer, tm's remap_503_500 off: see `TunedFront`). Clients send to the front; it
+hashes a SUBSCRIBE to a node by its From user (the watcher) and a PUBLISH by its Request-URI user (the
+presentity). Which node each user hashes to is asked of the front first, and the users are picked so that
+publishers and watchers are half on each node, and each publisher's watchers half on its own node, half on the
+other. The load is bench/peer_load.py's (bench/server.py's lean client and `FanOut` pacing, every watcher's last
+state checked), from this process.
 
-    python bench/cluster.py [--quick] [--repeats 2] [--parts fanout latency cost memory] [--transport tcp]
+    python bench/cluster.py [--quick] [--repeats 1] [--parts fanout latency cost memory] [--transports udp tcp]
 
 * fan-out: N publishers x M watchers each (presentity subscriptions, 25 an account), through the front to 1 node,
-  then to 2 nodes (both in the cluster, with Redis), `--repeats` times; the PUBLISH rate climbs a ladder of ~15 %
-  steps until a step fails. A step holds when the generator kept the pace, every PUBLISH got 200, every watcher
-  got every publisher's last state and the p99 of PUBLISH written -> NOTIFY received is <= 100 ms
-  (bench/vs_kamailio.py's rule). Each step prints each process's CPU. The figure is the highest rate that held.
+  then to 2 nodes (both in the cluster, with Redis), the clients over UDP then over TCP (the front talks UDP to
+  the nodes); the PUBLISH rate climbs a ladder of ~15 % steps until a step fails. A step holds when the generator
+  kept the pace, every PUBLISH got 200, every watcher got every publisher's last state and the p99 of PUBLISH
+  written -> NOTIFY received is <= 100 ms (bench/vs_kamailio.py's rule); the figure is the highest rate that held.
+  Each step prints each process's CPU; the table gives each one's CPU per PUBLISH at the last rate held, and the
+  rate two cores could carry at that cost.
 * latency, at a modest rate on a 2-node cluster: PUBLISH -> NOTIFY at the watcher, p50 and p99, (a) to node 1
-  directly, (b) publisher and watchers both hashed to node 1, through the front, (c) publishers on node 1, watchers
-  on node 2, through the front (node 1 -> Redis -> node 2 on the path).
+  directly, (b) publishers and watchers both hashed to node 1, through the front, (c) publishers on node 1,
+  watchers on node 2, through the front (node 1 -> Redis -> node 2 on the path).
 * cost, on the same cluster, each from process CPU time over counts: publishers on node 1 with no watchers (CPU
-  per PUBLISH), with watchers on node 1 (CPU per NOTIFY, the PUBLISH's share taken off), with watchers on node 2
-  (node 2's CPU per change heard through Redis, its NOTIFYs' share taken off); Redis commands (INFO commandstats)
-  and Redis CPU per PUBLISH, Kamailio CPU per request it relays.
+  per PUBLISH; and on a node without --cluster), with watchers on node 1 (CPU per NOTIFY, the PUBLISH's share
+  taken off), with watchers on node 2 (node 2's CPU per change heard through Redis, its NOTIFYs' share taken off);
+  Redis commands (INFO commandstats: those its scripts run included) and Redis CPU per PUBLISH, Kamailio CPU per
+  request it relays.
 * memory: stored-list subscriptions of 200 entries (from a pool of published accounts), half on each node, one
   TCP connection each: each node's RSS delta over its subscriptions, and Redis's used_memory delta over all.
 
@@ -50,7 +54,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cluster_setup import Cluster, Entry, alternate, hash_users, require_cluster_peers
+from bench.cluster_setup import FRONT_CHILDREN, Cluster, Entry, alternate, hash_users, require_cluster_peers
 from bench.peer_load import (
     Accounts,
     PeerMissing,
@@ -206,13 +210,15 @@ class Search:
     cost_ms: dict[str, float] = field(default_factory=dict)  # the last held step: process -> CPU ms per PUBLISH
 
 
-async def part_fanout(cluster: Cluster, plan: Plan, args: argparse.Namespace, start: int, label: str) -> Search:
+async def part_fanout(
+    cluster: Cluster, plan: Plan, args: argparse.Namespace, *, transport: str, start: int, label: str
+) -> Search:
     ns = argparse.Namespace(
         step_seconds=args.step_seconds, drain=args.drain, fanout=args.watchers, p99_ms=args.p99_ms, final_wait=1.0
     )
     fan = WatchedFanOut(ns)
-    pub_conns = await make_publishers(cluster, fan, plan.fanout.publishers, args.transport, args.publish_connections)
-    conns = await hold_subscriptions(cluster, fan, plan.fanout.watches, args.transport, as_list=False)
+    pub_conns = await make_publishers(cluster, fan, plan.fanout.publishers, transport, args.publish_connections)
+    conns = await hold_subscriptions(cluster, fan, plan.fanout.watches, transport, as_list=False)
     await cluster.settle()
     search = Search()
     for rate in args.ladder[start:]:
@@ -417,7 +423,7 @@ async def part_memory(cluster: Cluster, plan: Plan, args: argparse.Namespace) ->
 
 @dataclass
 class Results:
-    searches: dict[int, list[Search]] = field(default_factory=lambda: {1: [], 2: []})
+    searches: dict[tuple[str, int], list[Search]] = field(default_factory=dict)  # (transport, nodes) -> runs
     latency: dict[str, Measured] = field(default_factory=dict)
     cost: dict[str, Measured] = field(default_factory=dict)
     memory: Memory | None = None
@@ -425,10 +431,12 @@ class Results:
     misrouted: int = 0
 
 
-def start_cluster(workdir: Path, template: Path, count: int, label: str, *, redis: bool = True) -> Cluster:
+def start_cluster(
+    workdir: Path, template: Path, count: int, label: str, *, children: int, redis: bool = True
+) -> Cluster:
     store = workdir / f"{label}.sqlite3"
     shutil.copy(template, store)  # each cluster its own accounts file: nodes keep dialogs there when stopped
-    return Cluster(workdir, store, count, label=label, redis=redis).start()
+    return Cluster(workdir, store, count, label=label, redis=redis, children=children).start()
 
 
 def finish(cluster: Cluster, results: Results, plan: Plan) -> None:
@@ -440,26 +448,27 @@ def finish(cluster: Cluster, results: Results, plan: Plan) -> None:
 
 async def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, template: Path) -> Results:
     results = Results()
-    starts = {1: 0, 2: 0}
-    if "fanout" in args.parts:
-        for repeat in range(args.repeats):
+    starts: dict[tuple[str, int], int] = {}
+    for repeat in range(args.repeats if "fanout" in args.parts else 0):
+        for transport in args.transports:
             for count in (1, 2):
-                label = f"fanout-{count}n-{repeat}"
-                print(f"  {label}: {count} node{'s' if count > 1 else ''} behind the front", flush=True)
-                cluster = start_cluster(workdir, template, count, label)
+                key, nodes = (transport, count), f"{count} node{'s' if count > 1 else ''}"
+                label = f"fanout-{transport}-{count}n-{repeat}"
+                print(f"  {label}: {nodes} behind the front, clients over {transport.upper()}", flush=True)
+                cluster = start_cluster(workdir, template, count, label, children=args.front_children)
                 try:
                     search = await part_fanout(
-                        cluster, plan, args, starts[count], f"{count} node{'s' if count > 1 else ''}"
+                        cluster, plan, args, transport=transport, start=starts.get(key, 0), label=nodes
                     )
                 finally:
                     finish(cluster, results, plan)
-                results.searches[count].append(search)
+                results.searches.setdefault(key, []).append(search)
                 if search.rate:  # the next repeat starts two rungs below this one's figure
-                    starts[count] = max(0, args.ladder.index(int(search.rate)) - 2)
+                    starts[key] = max(0, args.ladder.index(int(search.rate)) - 2)
     rest = [part for part in ("latency", "cost", "memory") if part in args.parts]
     if rest:
         print("  2 nodes behind the front: " + ", ".join(rest), flush=True)
-        cluster = start_cluster(workdir, template, 2, "figures")
+        cluster = start_cluster(workdir, template, 2, "figures", children=args.front_children)
         try:
             if "latency" in rest:
                 results.latency = await part_latency(cluster, plan, args)
@@ -470,7 +479,7 @@ async def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, template:
         finally:
             finish(cluster, results, plan)
     if "cost" in rest:  # what the same PUBLISHes cost a node that is not in a cluster (no Redis)
-        cluster = start_cluster(workdir, template, 1, "standalone", redis=False)
+        cluster = start_cluster(workdir, template, 1, "standalone", children=args.front_children, redis=False)
         try:
             load = plan.cost["publish"]
             measured = await fixed_rate(
@@ -487,30 +496,34 @@ async def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, template:
     return results
 
 
+def print_fanout(transport: str, one: list[Search], two: list[Search], args: argparse.Namespace) -> None:
+    a, b = statistics.median(s.rate for s in one), statistics.median(s.rate for s in two)
+    print(
+        f"  fan-out through Kamailio ({args.publishers} x {args.watchers}, clients over {transport.upper()}), clean "
+        "PUBLISH/s, median (runs):"
+    )
+    print(f"    1 node  {a:6.0f} ({', '.join(f'{s.rate:.0f}' for s in one)})")
+    ratio = f"{b / a:.2f}x" if a else "n/a"
+    print(f"    2 nodes {b:6.0f} ({', '.join(f'{s.rate:.0f}' for s in two)})   2 nodes / 1 node: {ratio} (target 1.6x)")
+    for count, searches in ((1, one), (2, two)):
+        ended = "; ".join(s.ended_by or "the top of the ladder" for s in searches)
+        print(f"    what ended the search, {count} node(s): {ended}")
+        if last := searches[-1].cost_ms:
+            total = sum(last.values())
+            parts = " ".join(f"{name} {ms:.2f}" for name, ms in last.items())
+            print(f"    CPU ms per PUBLISH at the last rate held, {count} node(s): {parts}; total {total:.2f} "
+                  f"(2 cores: at most ~{2000 / total:.0f} PUBLISH/s)")  # fmt: skip
+    bound = max(s.generator for s in one + two)
+    print(f"    the generator used at most {bound:.0%} of a core in a step"
+          f"{' (generator-bound: the figures are its limit)' if bound >= GENERATOR_BOUND else ''}")  # fmt: skip
+
+
 def print_table(args: argparse.Namespace, results: Results) -> None:
     print()
-    one, two = results.searches[1], results.searches[2]
-    if one and two:
-        a, b = statistics.median(s.rate for s in one), statistics.median(s.rate for s in two)
-        runs = lambda searches: ", ".join(f"{s.rate:.0f}" for s in searches)  # noqa: E731
-        print(f"  fan-out through Kamailio ({args.publishers} x {args.watchers}, {args.transport.upper()}), "
-              f"clean PUBLISH/s, median (runs):")  # fmt: skip
-        print(f"    1 node  {a:6.0f} ({runs(one)})")
-        print(
-            f"    2 nodes {b:6.0f} ({runs(two)})   2 nodes / 1 node: {b / a if a else float('nan'):.2f}x (target 1.6x)"
-        )
-        ended = "; ".join(f"{n} node(s): {s.ended_by}" for n, ss in results.searches.items() for s in ss if s.ended_by)
-        print(f"    what ended each search: {ended or 'the top of the ladder'}")
-        for count, searches in results.searches.items():
-            last = searches[-1].cost_ms
-            if last:
-                total = sum(last.values())
-                parts = " ".join(f"{name} {ms:.2f}" for name, ms in last.items())
-                print(f"    CPU ms per PUBLISH at the last rate held, {count} node(s): {parts}; total {total:.2f} "
-                      f"(2 cores: at most ~{2000 / total:.0f} PUBLISH/s)")  # fmt: skip
-        bound = max(s.generator for s in one + two)
-        print(f"    the generator used at most {bound:.0%} of a core in a step"
-              f"{' (generator-bound: the figures are its limit)' if bound >= GENERATOR_BOUND else ''}")  # fmt: skip
+    for transport in args.transports:
+        one, two = results.searches.get((transport, 1), []), results.searches.get((transport, 2), [])
+        if one and two:
+            print_fanout(transport, one, two, args)
     if results.latency:
         print(f"  PUBLISH -> NOTIFY at the watcher, {args.latency_rate:g} PUBLISH/s (ms):")
         for part, label in LATENCY_PARTS.items():
@@ -552,9 +565,14 @@ def print_table(args: argparse.Namespace, results: Results) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of under a minute: fewer, shorter")
-    parser.add_argument("--repeats", type=int, help="fan-out searches of each cluster size (default 2; 1)")
+    parser.add_argument("--repeats", type=int, default=1, help="fan-out searches of each cluster size and transport")
     parser.add_argument("--parts", nargs="+", choices=("fanout", "latency", "cost", "memory"), default=None)
-    parser.add_argument("--transport", choices=("tcp", "udp"), default="tcp", help="the fan-out's clients")
+    parser.add_argument(
+        "--transports",
+        nargs="+",
+        choices=("udp", "tcp"),
+        help="the fan-out clients' transports (default udp tcp; udp with --quick)",
+    )
     parser.add_argument("--publishers", type=int, help="fan-out publishers (default 100; 20 with --quick)")
     parser.add_argument("--watchers", type=int, help="fan-out: watchers of each publisher (default 50; 10)")
     parser.add_argument("--per-watcher", type=int, help="fan-out: subscriptions of a watcher account (25; 20)")
@@ -567,11 +585,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cost-rate", type=float, default=100.0, help="PUBLISH/s of the cost runs")
     parser.add_argument("--cost-seconds", type=float, help="seconds of each cost run (default 8; 2)")
     parser.add_argument("--memory-subscriptions", type=int, help="list subscriptions measured (default 60; 10)")
+    parser.add_argument(
+        "--front-children", type=int, default=FRONT_CHILDREN, help="Kamailio's UDP children, and TCP children as many"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     quick = args.quick
     defaults = {
-        "repeats": (2, 1),
         "publishers": (100, 20),
         "watchers": (50, 10),
         "per_watcher": (25, 20),
@@ -584,6 +604,7 @@ def parse_args() -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, short if quick else full)
     args.parts = args.parts or ["fanout", "latency", "cost", "memory"]
+    args.transports = args.transports or (["udp"] if quick else ["udp", "tcp"])
     args.drain = 3.0
     args.ladder = QUICK_LADDER if quick else LADDER
     args.latency_publishers, args.latency_watchers = 10, 10
@@ -610,9 +631,10 @@ def main() -> int:
             template = workdir / "accounts.sqlite3"
             plan.accounts.write_smartbook_store(template)
             print(
-                f"{kamailio_version()} (4+4 children, -m 1024, 4 MB UDP buffer) in front of smartbook nodes with "
-                f"Redis; {len(plan.accounts.users):,} accounts; fan-out {args.publishers} x {args.watchers} over "
-                f"{args.transport.upper()}; {args.repeats} repeat(s); a shared 2-core machine",
+                f"{kamailio_version()} ({args.front_children}+{args.front_children} children, -m 1024, 4 MB UDP "
+                f"buffer) in front of smartbook nodes with Redis; {len(plan.accounts.users):,} accounts; fan-out "
+                f"{args.publishers} x {args.watchers} over {' and '.join(t.upper() for t in args.transports)}; "
+                f"{args.repeats} repeat(s); a shared 2-core machine",
                 flush=True,
             )
             results = asyncio.run(run_all(args, plan, workdir, template))

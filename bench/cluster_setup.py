@@ -42,13 +42,16 @@ def require_cluster_peers() -> None:
 
 
 class TunedFront(KamailioFront):
-    """The shipped front with Kamailio's own command-line options for load: FRONT_CHILDREN children a transport
-    (the file sets none, so Kamailio would fork 8 of each onto 2 cores), FRONT_SHARED_MEMORY_MB of shared memory,
-    a 4 MB UDP receive buffer. Its log stays at the file's level 2: one line for each request passed to a node.
+    """The shipped front with Kamailio's own command-line options for load: `children` children a transport
+    (FRONT_CHILDREN unless told; the file sets none, so Kamailio would fork 8 of each onto 2 cores),
+    FRONT_SHARED_MEMORY_MB of shared memory, a 4 MB UDP receive buffer. Its log stays at the file's level 2: one
+    line for each request passed to a node.
 
     One line is added to a copy of the file: tm's `remap_503_500` off. As shipped, tm turns a node's 503 (its
     overload answer, with Retry-After) into a 500 (RFC 3261 16.7), which the load, like vs_kamailio.py's, does not
     send again; with the 503 passed on it waits the Retry-After and sends again, and the refusal is counted."""
+
+    children = FRONT_CHILDREN
 
     def defines(self) -> list[str]:
         shipped = CONFIG.read_text()
@@ -57,7 +60,7 @@ class TunedFront(KamailioFront):
         copy = self.workdir / "kamailio.cfg"
         copy.write_text(shipped.replace(TM_ANCHOR, f'{TM_ANCHOR}\nmodparam("tm", "remap_503_500", 0)', 1))
         # start() places these after its own -f: the last -f is the file Kamailio reads.
-        tuning = ["-n", str(FRONT_CHILDREN), "-m", str(FRONT_SHARED_MEMORY_MB), "-b", str(FRONT_UDP_BUFFER)]
+        tuning = ["-n", str(self.children), "-m", str(FRONT_SHARED_MEMORY_MB), "-b", str(FRONT_UDP_BUFFER)]
         return [*super().defines(), "-f", str(copy), *tuning]
 
     @property
@@ -73,7 +76,9 @@ class Cluster(Server):
 
     name = "cluster"
 
-    def __init__(self, workdir: Path, store: Path, count: int, *, label: str, redis: bool = True) -> None:
+    def __init__(
+        self, workdir: Path, store: Path, count: int, *, label: str, redis: bool = True, children: int = FRONT_CHILDREN
+    ) -> None:
         self.workdir, self.store, self.count, self.label = workdir, store, count, label
         self.redis: RedisServer | None = None
         if redis:
@@ -83,6 +88,7 @@ class Cluster(Server):
             self.redis = RedisServer(binary, directory, free_port())
         self.nodes: list[SmartbookServer] = []
         self.front = TunedFront(workdir / f"{label}-front", [], DOMAIN)
+        self.front.children = children
 
     def start(self) -> Cluster:
         try:
