@@ -17,7 +17,8 @@ state checked), from this process.
   then to 2 nodes (both in the cluster, with Redis), the clients over UDP then over TCP (the front talks UDP to
   the nodes); the PUBLISH rate climbs a ladder of ~15 % steps until a step fails. A step holds when the generator
   kept the pace, every PUBLISH got 200, every watcher got every publisher's last state and the p99 of PUBLISH
-  written -> NOTIFY received is <= 100 ms (bench/vs_kamailio.py's rule); the figure is the highest rate that held.
+  written -> NOTIFY received is <= 100 ms (bench/vs_kamailio.py's rule); a rate that fails is run once more (the
+  machine is shared) and ends the search if it fails again; the figure is the highest rate that held.
   Each step prints each process's CPU; the table gives each one's CPU per PUBLISH at the last rate held, and the
   rate two cores could carry at that cost.
 * latency, at a modest rate on a 2-node cluster: PUBLISH -> NOTIFY at the watcher, p50 and p99, (a) to node 1
@@ -75,7 +76,7 @@ from bench.server import Conn, pct
 
 perf = time.perf_counter
 LADDER = (50, 60, 70, 80, 90, 100, 115, 130, 150, 170, 200, 230, 260, 300, 350, 400, 460, 530, 600, 700, 800)
-QUICK_LADDER = (100, 200, 400, 800, 1600)
+QUICK_LADDER = (100, 200, 400, 800)
 GENERATOR_BOUND = 0.9
 LATENCY_PARTS = {
     "a": "(a) one node, direct",
@@ -221,7 +222,9 @@ async def part_fanout(
     conns = await hold_subscriptions(cluster, fan, plan.fanout.watches, transport, as_list=False)
     await cluster.settle()
     search = Search()
-    for rate in args.ladder[start:]:
+    rungs, again = list(args.ladder[start:]), False
+    while rungs:
+        rate = rungs[0]
         fan.refused.clear()
         before = cluster.cpu_by_part()
         step = await fan.run_step(rate, cluster)
@@ -239,12 +242,20 @@ async def part_fanout(
         print(
             f"    {label:<8} {rate:5.0f}/s sent {step.sent / step.send_seconds:5.0f}/s  NOTIFY {step.notifies:6d}  "
             f"p50 {p50:5.1f} p99 {p99:6.1f} ms  states {got:4.0%}  CPU {cpu}  generator {own:4.0%}"
-            f"{' (bound)' if own >= GENERATOR_BOUND else ''}  {'held' if not verdict else 'FAILED: ' + verdict}",
+            f"{' (bound)' if own >= GENERATOR_BOUND else ''}  {'held' if not verdict else 'FAILED: ' + verdict}"
+            f"{' (again)' if again else ''}",
             flush=True,
         )
         if verdict:
+            fan.reset_busy()
+            if args.again and not again:  # a shared machine: a failed rate is tried once more before it ends the search
+                again = True
+                await cluster.settle(quiet=0.3, limit=5)
+                continue
             search.ended_by = verdict
             break
+        again = False
+        rungs.pop(0)
         search.rate = rate
         search.cost_ms = {name: 1000 * share * step.seconds / step.sent for name, share in used.items()}
         search.cost_ms["generator"] = 1000 * step.own_cpu / step.sent
@@ -584,7 +595,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, help="seconds of each latency run (default 10; 2)")
     parser.add_argument("--cost-rate", type=float, default=100.0, help="PUBLISH/s of the cost runs")
     parser.add_argument("--cost-seconds", type=float, help="seconds of each cost run (default 8; 2)")
-    parser.add_argument("--memory-subscriptions", type=int, help="list subscriptions measured (default 60; 10)")
+    parser.add_argument("--memory-subscriptions", type=int, help="list subscriptions measured (default 100; 10)")
     parser.add_argument(
         "--front-children", type=int, default=FRONT_CHILDREN, help="Kamailio's UDP children, and TCP children as many"
     )
@@ -598,7 +609,7 @@ def parse_args() -> argparse.Namespace:
         "step_seconds": (2.0, 1.0),
         "latency_seconds": (10.0, 2.0),
         "cost_seconds": (8.0, 2.0),
-        "memory_subscriptions": (60, 10),
+        "memory_subscriptions": (100, 10),
     }
     for name, (full, short) in defaults.items():
         if getattr(args, name) is None:
@@ -607,6 +618,7 @@ def parse_args() -> argparse.Namespace:
     args.transports = args.transports or (["udp"] if quick else ["udp", "tcp"])
     args.drain = 3.0
     args.ladder = QUICK_LADDER if quick else LADDER
+    args.again = not quick  # a failed rate runs once more
     args.latency_publishers, args.latency_watchers = 10, 10
     args.cost_publishers, args.cost_fanout = 20, 25
     args.pool, args.memory_entries = (1000, 200) if not quick else (300, 200)
