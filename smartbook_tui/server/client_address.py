@@ -20,7 +20,7 @@ from smartbook_tui.sip.message import SipRequest
 from smartbook_tui.sip.peer import Address, format_address
 from smartbook_tui.sip.uri import SipParseError, split_params
 
-__all__ = ["canonical_address", "relayed_client", "trusted_addresses", "via_proxy"]
+__all__ = ["canonical_address", "is_trusted", "relayed_client", "trusted_addresses", "via_proxy"]
 
 _DEFAULT_PORTS = {"TLS": 5061}  # else 5060
 
@@ -49,10 +49,15 @@ def trusted_addresses(values: Iterable[str]) -> frozenset[str]:
     return frozenset(trusted)
 
 
+def is_trusted(peer: Address, trusted: frozenset[str]) -> bool:
+    """Whether `peer` is one of the trusted proxies."""
+    return bool(trusted) and canonical_address(peer[0]) in trusted
+
+
 def relayed_client(request: SipRequest, peer: Address, trusted: frozenset[str]) -> Address | None:
     """The client a trusted proxy relayed `request` for, as (host, port) from the Via below the proxy's own; None
     when `peer` is no trusted proxy, or the request names no client (then the peer is whom it counts as)."""
-    if not trusted or canonical_address(peer[0]) not in trusted:
+    if not is_trusted(peer, trusted):
         return None
     vias = request.headers.get_all("Via")
     if len(vias) < 2:

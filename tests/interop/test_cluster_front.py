@@ -5,7 +5,8 @@
   lives on there, refreshes included.
 * linphonec, unchanged, on one node, and a watcher of its user on another.
 * A call between users registered on two nodes: the front sends the INVITE to the callee's node (it hashes on the
-  user called, as on the user registering), which authenticates the caller and forks to the callee's phone."""
+  user called, as on the user registering), which authenticates the caller and forks to the callee's phone; one
+  addressed by number comes back from the node the number hashes to, with the caller asserted."""
 
 from __future__ import annotations
 
@@ -203,3 +204,65 @@ def watch_lin(front: KamailioFront, node: Node, user: str, book: Path) -> dict[s
     lin = [line for line in lines if line.get("event") == "presence" and line.get("uri") == phone_uri("+33633333333")]
     assert lin, lines
     return lin[-1]
+
+
+def test_a_call_by_phone_number_reaches_the_callee_registered_on_another_node(tmp_path: Path):
+    """The front hashes the INVITE on the number, so it reaches a node that does not hold the callee's
+    registration: that node authenticates the caller and sends it back through the front, addressed to the
+    callee's username and asserting the caller (P-Asserted-Identity), to the callee's node."""
+    with (
+        run_redis(tmp_path / "redis") as redis,
+        run_nodes(tmp_path, 2, USERS, *cluster_args(redis.url)) as nodes,
+        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
+    ):
+        for user in USERS:
+            with phone(front, user) as device:
+                device.register(expires=60)
+        homes = {user: registered_on(nodes, user) for user in USERS}
+        caller, callee = USERS[0], next(user for user in USERS[1:] if homes[user] != homes[USERS[0]])
+        number = next(n for n in NUMBERS if hashed_to(front, nodes, n) != homes[callee][0])
+        nodes[0].admin("account", "set", callee, "--phone", number)
+        with phone(front, caller) as calling, phone(front, callee) as called:
+            called.register()
+            calling.call(f"sip:{number}@{DOMAIN};user=phone", body=SDP)
+            invite = answer(called)
+            assert invite.headers.get("P-Asserted-Identity") == f"<sip:{caller}@{DOMAIN}>"
+            ok = calling.wait_for(200)
+            assert isinstance(ok, SipResponse)
+            calling.send(calling.caller_request("ACK", ok, cseq=ok.cseq[0]))
+            assert isinstance(called.wait_for("ACK"), SipRequest)
+            calling.send(calling.caller_request("BYE", ok))
+            bye = called.wait_for("BYE")
+            assert isinstance(bye, SipRequest)
+            called.reply(bye, 200, "OK")
+            assert isinstance(calling.wait_for(200), SipResponse)
+        assert f"-> {number}: not registered here, back to the front" in nodes[2 - homes[callee][0]].log
+        assert f"-> {callee}@{DOMAIN} (1 devices)" in nodes[homes[callee][0] - 1].log
+
+
+def test_a_client_cannot_assert_its_own_identity_through_the_front(tmp_path: Path):
+    with (
+        run_redis(tmp_path / "redis") as redis,
+        run_nodes(tmp_path, 1, USERS[:2], *cluster_args(redis.url)) as nodes,
+        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
+        phone(front, USERS[0]) as forger,
+        phone(front, USERS[1]) as called,
+    ):
+        called.register()
+        invite = forger.request("INVITE", f"sip:{USERS[1]}@{DOMAIN}")
+        invite.headers.add("P-Asserted-Identity", f"<sip:{USERS[0]}@{DOMAIN}>")
+        forger.send(invite)
+        assert forger.final_to(invite).status == 407  # the front took the header off: credentials needed
+
+
+NUMBERS = [f"+3361234567{digit}" for digit in range(10)]
+
+
+def hashed_to(front: KamailioFront, nodes: list[Node], number: str) -> int:
+    """The node (1-based) the front sends a request for `number` to, from its log of an OPTIONS sent there."""
+    with phone(front, "nobody") as probe:
+        options = probe.request("OPTIONS", f"sip:{number}@{DOMAIN};user=phone")
+        probe.send(options)
+        probe.final_to(options)
+    line = [line for line in front.log().splitlines() if f"for '{number}' -> " in line][-1]
+    return next(index for index, node in enumerate(nodes, start=1) if line.endswith(f"sip:{node.proxy}"))

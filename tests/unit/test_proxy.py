@@ -447,6 +447,15 @@ def test_a_wrong_password_is_challenged_again_and_another_accounts_credentials_a
     assert bob.take() == []
 
 
+def test_a_callers_own_asserted_identity_is_neither_believed_nor_passed_on(net, alice, bob):
+    """P-Asserted-Identity is a trusted proxy's word (the front of a cluster); a phone's own is ignored: it is
+    still challenged, and the header does not reach the callee."""
+    alice.call(f"sip:bob@{DOMAIN}", headers=[("P-Asserted-Identity", f"<sip:carol@{DOMAIN}>")])  # asserts the 407
+    invite = one(bob.requests("INVITE"))
+    assert isinstance(invite, SipRequest)
+    assert invite.headers.get("P-Asserted-Identity") is None
+
+
 def test_a_call_from_another_domain_needs_no_credentials(net, bob):
     outsider = Phone(net, "dave", 45000)
     invite = outsider.request("INVITE", f"sip:bob@{DOMAIN}")

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from smartbook_tui.server.client_address import relayed_client, via_proxy
+from smartbook_tui.server.client_address import is_trusted, relayed_client, via_proxy
 from smartbook_tui.server.ratelimit import SourceLimiter
 from smartbook_tui.server.refusal import Refusal
 from smartbook_tui.server.registrar import Registrar
@@ -303,30 +303,43 @@ class Proxy:
         routes = self.addresses.split_routes(written)
         key = user_key(uri, self.addresses)
         consumed = False
+        asserted = None
         if routes or (key is None and request.to_tag):
             if len(routes) == len(written):  # not record-routed here: the server is no relay
                 raise Refusal(403, "Forbidden (a request of a dialog passes only through the Record-Route it set)")
             targets = [(request.uri, peer_for(parse_name_addr(routes[0]).uri if routes else uri, self.registrar, now))]
         elif key is not None:
-            consumed = not request.to_tag and self._check_caller(call, now)
-            targets = self._locate(key, request, now)
+            caller = self._check_caller(call, now) if not request.to_tag else None
+            consumed = caller is not None
+            targets, retargeted = self._locate(key, call, now)
+            if retargeted and caller is not None:  # the node it goes to trusts this node's word for the caller
+                asserted = f"<sip:{caller}@{self.addresses.domain}>"
         elif isinstance(uri, SipUri) and self.addresses.is_ours(uri):
             raise Refusal(404, "Not Found (no user in the address)")
         else:
             raise Refusal(403, f"Forbidden (this server routes only to its own users, not to {request.uri[:80]})")
         record = request.method == "INVITE" and not request.to_tag
         for target_uri, peer in targets:
-            self._fork(call, target_uri, peer, routes, hops - 1, record=record, consumed=consumed, now=now)
+            self._fork(
+                call, target_uri, peer, routes, hops - 1, record=record, consumed=consumed, asserted=asserted, now=now
+            )
 
-    def _check_caller(self, call: _Call, now: float) -> bool:
-        """Authenticate a request leaving an account of the domain; whether credentials were consumed."""
+    def _check_caller(self, call: _Call, now: float) -> str | None:
+        """Authenticate a request leaving an account of the domain: the account whose credentials it consumed, or
+        None when it needs none (another method, a call from another domain, or a caller another node of a
+        cluster authenticated and asserts)."""
         request = call.request
         if request.method not in _AUTHENTICATED:
-            return False
+            return None
         sender = str(parse_name_addr(request.headers.get("From") or "").uri)
         sender_key = entry_key(sender, self.addresses.domain)
         if sender_key is None:
-            return False  # from another domain: a call coming in
+            return None  # from another domain: a call coming in
+        asserted = self._asserted(call)
+        if asserted is not None:
+            if asserted != sender_key:
+                raise Refusal(403, "Forbidden (the asserted identity is not the From address)")
+            return None
         username = self._authenticate(request, call.peer, now)
         if isinstance(username, SipResponse):
             raise _Answered(username)
@@ -334,9 +347,27 @@ class Proxy:
             raise Refusal(
                 403, f"Forbidden (the From address is not the account {username[:40]} whose credentials came)"
             )
-        return True
+        return username
 
-    def _locate(self, key: str, request: SipRequest, now: float) -> list[tuple[str, Peer]]:
+    def _asserted(self, call: _Call) -> str | None:
+        """The caller another node authenticated (P-Asserted-Identity, RFC 3325) when the request came through a
+        trusted proxy, the front of a cluster, which takes the header off its clients' requests; else None."""
+        if not self._trusted(call.peer):
+            return None
+        value = call.request.headers.get("P-Asserted-Identity")
+        if value is None:
+            return None
+        try:
+            return entry_key(str(parse_name_addr(value).uri), self.addresses.domain)
+        except SipParseError:
+            raise Refusal(400, "Bad Request (P-Asserted-Identity does not read)") from None
+
+    def _trusted(self, peer: Peer) -> bool:
+        return is_trusted(peer.address, self.config.trusted_proxies)
+
+    def _locate(self, key: str, call: _Call, now: float) -> tuple[list[tuple[str, Peer]], bool]:
+        """Where the request for the user `key` goes, and whether it goes back to the front it came through."""
+        request = call.request
         account = self._lookup(key)
         if account is None:
             raise Refusal(404, f"Not Found ({request.uri[:80]} is no user here)")
@@ -344,12 +375,18 @@ class Proxy:
         for binding in self.registrar.bindings(account.address, now):
             if isinstance(binding.source, Peer):
                 targets.append((str(binding.contact.uri), binding.source))
-        if not targets:
-            raise Refusal(480, f"Temporarily Unavailable ({account.name} has no device registered)")
-        (log.info if request.method == "INVITE" else log.debug)(
-            "%s %s -> %s (%d devices)", request.method, _caller(request), account.name, len(targets)
-        )
-        return targets
+        if targets:
+            (log.info if request.method == "INVITE" else log.debug)(
+                "%s %s -> %s (%d devices)", request.method, _caller(request), account.name, len(targets)
+            )
+            return targets, False
+        if key.startswith("+") and self._trusted(call.peer):
+            # Named by number through the front of a cluster, which hashed on the number: the callee registers
+            # on the node its username hashes to. Back to the front, addressed to that username (not a number:
+            # no second turn).
+            log.info("%s %s -> %s: not registered here, back to the front", request.method, _caller(request), key)
+            return [(account.address, call.peer)], True
+        raise Refusal(480, f"Temporarily Unavailable ({account.name} has no device registered)")
 
     def _fork(
         self,
@@ -361,9 +398,13 @@ class Proxy:
         *,
         record: bool,
         consumed: bool,
+        asserted: str | None,
         now: float,
     ) -> None:
+        """Send `call`'s request on to `target_uri` at `peer`. `consumed`: its credentials were for this server
+        (not passed on); `asserted`: the caller this server authenticated, for the node it goes to."""
         request = call.request
+        trusted = self._trusted(call.peer)
         branch = f"{_BRANCH}{self._token()}"
         transport = peer.transport
         fields: list[tuple[str, str]] = [("Via", f"SIP/2.0/{transport} {self.config.via[transport]};branch={branch}")]
@@ -375,7 +416,11 @@ class Proxy:
             lowered = name.lower()
             if lowered in ("route", "max-forwards") or (consumed and lowered == "proxy-authorization"):
                 continue
+            if lowered == "p-asserted-identity" and not trusted:  # only a trusted proxy's word is passed on
+                continue
             fields.append((name, value))
+        if asserted is not None:
+            fields.append(("P-Asserted-Identity", asserted))
         fields += [("Route", route) for route in routes]
         fields.append(("Max-Forwards", str(max_forwards)))
         out = SipRequest(request.method, target_uri, Headers(fields), request.body)
