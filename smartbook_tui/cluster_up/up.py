@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -131,6 +132,7 @@ def _ready_block(
     nodes = ", ".join(f"{name} {where}" for name, (part, where) in summary.items() if name.startswith("node"))
     account = ["--sip-uri", cast.me_uri, "--proxy", front, "--password-file", str(directory / "password")]
     account += ["--vcard", str(options.book), "--region", REGION]
+    smartbook = _smartbook()
     lines = [
         f"smartbook cluster for {cast.domain} is up; its files and logs (*.log) are in {directory}",
         f"  Kamailio    {front}, UDP and TCP{moved}: point clients here",
@@ -138,17 +140,23 @@ def _ready_block(
         f"  Redis       {summary['Redis'][1]}",
         f"  PostgreSQL  {summary['PostgreSQL'][1]}",
         f"Watch the book's presence as {cast.me_uri} through Kamailio:",
-        f"  {shlex.join(['smartbook', 'watch', *account])}",
+        f"  {shlex.join([smartbook, 'watch', *account])}",
         "or open the app:",
-        f"  {shlex.join(['smartbook', *account, '--transport', 'tcp', '--share-book', '--null-audio'])}",
+        f"  {shlex.join([smartbook, *account, '--transport', 'tcp', '--share-book', '--null-audio'])}",
     ]
     joiner = next((user for user in cast.users if user.joins and user.phone), None)
     if joiner is not None:
         db = ["--db", summary["PostgreSQL"][1], "--domain", cast.domain]
-        link = ["smartbook", "server", "account", "set", joiner.username, "--phone", str(joiner.phone), *db]
+        link = [smartbook, "server", "account", "set", joiner.username, "--phone", str(joiner.phone), *db]
         lines += [f"{joiner.username} joins (a badge appears on every node) with:", f"  {shlex.join(link)}"]
     lines.append("Ctrl-C stops everything.")
     return "\n".join(lines)
+
+
+def _smartbook() -> str:
+    """The command to type: this installation's `smartbook` (a fresh clone's is in .venv/bin, not on PATH)."""
+    script = Path(sys.executable).with_name("smartbook")
+    return str(script) if script.exists() else "smartbook"
 
 
 def _watch(summary: dict[str, tuple[Part, str]]) -> None:
