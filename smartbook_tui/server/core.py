@@ -366,11 +366,13 @@ class PresenceServer:
         return self._flush()
 
     def give_up_dialogs(self, now: float) -> list[Send]:
-        """Another node took this one's dialogs over (this one was silent too long): they are ended here without a
-        word, since their subscribers now hear from the other node."""
+        """Another node took this one's saved dialogs over (this one was silent too long): they are ended here
+        without a word, since their subscribers now hear from the other node. TCP and TLS dialogs, never saved,
+        stay."""
         self._unrestored.clear()
         for subscription in list(self._subscriptions.values()):
-            self._remove(subscription, "taken over by another node", now)
+            if not subscription.reliable:
+                self._remove(subscription, "taken over by another node", now)
         return self._flush()
 
     def shutdown(self, now: float) -> list[Send]:

@@ -10,7 +10,7 @@ import pytest
 from smartbook_tui.presence.summary import Availability, summarize
 from smartbook_tui.server.cluster.journal import ClusterChanges, ClusterJournal, PresentityChange
 from smartbook_tui.server.core import CLUSTER_WAIT, PresenceServer, ServerConfig
-from tests.unit.test_server_core import BOB_PHONE, DOMAIN, VIA, Client, alias, pidf, store, views  # noqa: F401
+from tests.unit.test_server_core import BOB_PHONE, DOMAIN, VIA, Client, FakePeer, alias, pidf, store, views  # noqa: F401
 
 BOB = f"sip:bob@{DOMAIN}"
 
@@ -144,3 +144,18 @@ def test_the_journal_hands_out_each_change_once():
     assert usernames == ["bob"]
     assert not journal.pending
     assert journal.take()[0].changes == []
+
+
+def test_a_node_whose_dialogs_were_taken_ends_its_copies_silently_and_keeps_its_tcp_ones(store):  # noqa: F811
+    node_a = node(store, "a")
+    over_udp = Client(node_a, "alice", FakePeer(transport="UDP", address=("198.51.100.7", 40000), connection=None))
+    over_tcp = Client(node_a, "bob", FakePeer(connection=5))
+    for watcher in (over_udp, over_tcp):
+        watcher.subscribe_list([alias(BOB_PHONE)])
+    followed(node_a, over_udp)
+    over_udp.answer_all()
+    over_tcp.answer_all()
+    assert node_a.subscriptions == 2
+    over_udp.take(node_a.give_up_dialogs(over_udp.now))
+    assert node_a.subscriptions == 1  # the TCP one, never saved, was not taken
+    assert over_udp.notifies == []  # not a word: its subscriber hears from the node that took it
