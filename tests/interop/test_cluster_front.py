@@ -16,12 +16,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from smartbook_tui.server.store import Store
-from smartbook_tui.sip.message import SipRequest, SipResponse
+from smartbook_tui.sip.message import SipResponse
 from tests.interop.test_kamailio_front import (
     DOMAIN,
     SDP,
@@ -35,6 +37,7 @@ from tests.interop.test_kamailio_front import (
     run_nodes,
     start_watch,
 )
+from tests.interop.test_proxy_calls import acknowledge_and_hang_up
 from tests.interop.test_server_linphonec import (
     ACCOUNTS,
     LIN_BOOK,
@@ -59,80 +62,78 @@ def cluster_args(redis_url: str) -> tuple[str, ...]:
     return ("--notify-interval", "0.2", "--min-expires", "2", "--cluster", redis_url, "--trusted-proxy", "127.0.0.1")
 
 
+@contextmanager
+def front_cluster(tmp_path: Path, count: int, users: Sequence[str]) -> Iterator[tuple[list[Node], KamailioFront]]:
+    """Redis, `count` nodes holding `users` and the front before them."""
+    with (
+        run_redis(tmp_path / "redis") as redis,
+        run_nodes(tmp_path, count, users, *cluster_args(redis.url)) as nodes,
+        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
+    ):
+        yield nodes, front
+
+
+def homes(front: KamailioFront, nodes: list[Node], users: Sequence[str]) -> dict[str, int]:
+    """The node (1-based) each user's REGISTER lands on, each registered once through the front."""
+    for user in users:
+        with phone(front, user) as device:
+            device.register(expires=60)
+    return {user: registered_on(nodes, user)[0] for user in users}
+
+
 def holder(nodes: list[Node], user: str) -> Node:
     [node] = [node for node in nodes if f"{user}@{DOMAIN}" in node.log and " subscribes to " in node.log]
     return node
 
 
 async def test_a_dead_nodes_watchers_get_their_full_state_from_another_node_and_stay_subscribed(tmp_path: Path):
-    with run_redis(tmp_path / "redis") as redis:
-        args = (
-            "--notify-interval",
-            "0.2",
-            "--min-expires",
-            "2",
-            "--cluster",
-            redis.url,
-            "--trusted-proxy",
-            "127.0.0.1",
+    with front_cluster(tmp_path, 3, ["alice", "bob"]) as (nodes, front):
+        entries = tmp_path / "friends.txt"
+        entries.write_text(f"{BOB}\n")
+        nodes[0].admin("list", "set", "alice", f"sip:friends@{DOMAIN}", "--entries", str(entries))
+        nodes[0].admin("account", "set", "bob", "--public-presence")
+        watch = await start_watch(
+            front, nodes[0], "alice", "udp", "--list-uri", f"sip:friends@{DOMAIN}", "--expires", "4"
         )
-        with (
-            run_nodes(tmp_path, 3, ["alice", "bob"], *args) as nodes,
-            run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
-        ):
-            entries = tmp_path / "friends.txt"
-            entries.write_text(f"{BOB}\n")
-            nodes[0].admin("list", "set", "alice", f"sip:friends@{DOMAIN}", "--entries", str(entries))
-            nodes[0].admin("account", "set", "bob", "--public-presence")
-            watch = await start_watch(
-                front, nodes[0], "alice", "udp", "--list-uri", f"sip:friends@{DOMAIN}", "--expires", "4"
-            )
-            try:
-                await watch.until(is_phase("active"))
-                bob = Publisher(front.address, "bob", PASSWORD)
-                assert await bob.publish("open", "before") == 200
-                await watch.until(presence_of(BOB, status="online", note="before"))
-                dead = holder(nodes, "alice")
-                await asyncio.sleep(0.5)  # (its dialog saved: a kill -9 loses at most the last 0.2 s)
+        try:
+            await watch.until(is_phase("active"))
+            bob = Publisher(front.address, "bob", PASSWORD)
+            assert await bob.publish("open", "before") == 200
+            await watch.until(presence_of(BOB, status="online", note="before"))
+            dead = holder(nodes, "alice")
+            await asyncio.sleep(0.5)  # (its dialog saved: a kill -9 loses at most the last 0.2 s)
 
-                killed_at = time.monotonic()
-                dead.stop(signal.SIGKILL)
-                survivors = [node for node in nodes if node is not dead]
-                mark = watch.mark()
-                deadline = killed_at + TAKEOVER_LIMIT
-                while not any("takes over its 1 subscription dialogs" in node.log for node in survivors):
-                    assert time.monotonic() < deadline, [node.log[-2000:] for node in survivors]
-                    await asyncio.sleep(0.05)
-                taken_at = time.monotonic()
-                # bob's phone publishes again (through the front, to whichever node lives): alice hears it in the
-                # dialog she had, now held by the node that took it over.
-                assert await bob.publish("open", "after") == 200
-                await watch.until(presence_of(BOB, status="online", note="after"), after=mark, timeout=TAKEOVER_LIMIT)
-                print(f"\ntakeover {taken_at - killed_at:.2f} s after the kill")
+            killed_at = time.monotonic()
+            dead.stop(signal.SIGKILL)
+            survivors = [node for node in nodes if node is not dead]
+            mark = watch.mark()
+            deadline = killed_at + TAKEOVER_LIMIT
+            while not any("takes over its 1 subscription dialogs" in node.log for node in survivors):
+                assert time.monotonic() < deadline, [node.log[-2000:] for node in survivors]
+                await asyncio.sleep(0.05)
+            taken_at = time.monotonic()
+            # bob's phone publishes again (through the front, to whichever node lives): alice hears it in the
+            # dialog she had, now held by the node that took it over.
+            assert await bob.publish("open", "after") == 200
+            await watch.until(presence_of(BOB, status="online", note="after"), after=mark, timeout=TAKEOVER_LIMIT)
+            print(f"\ntakeover {taken_at - killed_at:.2f} s after the kill")
 
-                await asyncio.sleep(5.0)  # past the dialog's expiry: refreshed through the front, to the new node
-                mark = watch.mark()
-                assert await bob.publish("closed") == 200
-                await watch.until(presence_of(BOB, status="offline"), after=mark)
-            finally:
-                code, stderr = await watch.stop(signal.SIGINT)
-            assert code == 0, stderr
-            assert watch.phases.count("subscribing") == 1  # never subscribed anew: the dialog lived on
-            assert "waiting" not in watch.phases
+            await asyncio.sleep(5.0)  # past the dialog's expiry: refreshed through the front, to the new node
+            mark = watch.mark()
+            assert await bob.publish("closed") == 200
+            await watch.until(presence_of(BOB, status="offline"), after=mark)
+        finally:
+            code, stderr = await watch.stop(signal.SIGINT)
+        assert code == 0, stderr
+        assert watch.phases.count("subscribing") == 1  # never subscribed anew: the dialog lived on
+        assert "waiting" not in watch.phases
 
 
 def test_a_call_between_users_registered_on_two_nodes(tmp_path: Path):
-    with (
-        run_redis(tmp_path / "redis") as redis,
-        run_nodes(tmp_path, 2, USERS, *cluster_args(redis.url)) as nodes,
-        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
-    ):
-        for user in USERS:
-            with phone(front, user) as device:
-                device.register(expires=60)
-        homes = {user: registered_on(nodes, user) for user in USERS}
-        caller = next(user for user, home in homes.items() if home == [1])
-        callee = next(user for user, home in homes.items() if home == [2])
+    with front_cluster(tmp_path, 2, USERS) as (nodes, front):
+        home = homes(front, nodes, USERS)
+        caller = next(user for user in USERS if home[user] == 1)
+        callee = next(user for user in USERS if home[user] == 2)
         with phone(front, caller) as calling, phone(front, callee) as called:
             calling.register()
             called.register()
@@ -141,13 +142,7 @@ def test_a_call_between_users_registered_on_two_nodes(tmp_path: Path):
             ok = calling.wait_for(200)
             assert isinstance(ok, SipResponse)
             assert ok.body == SDP
-            calling.send(calling.caller_request("ACK", ok, cseq=ok.cseq[0]))
-            assert isinstance(called.wait_for("ACK"), SipRequest)
-            calling.send(calling.caller_request("BYE", ok))
-            bye = called.wait_for("BYE")
-            assert isinstance(bye, SipRequest)
-            called.reply(bye, 200, "OK")
-            assert isinstance(calling.wait_for(200), SipResponse)
+            acknowledge_and_hang_up(calling, called, ok)
         assert f"-> {callee}@{DOMAIN} (1 devices)" in nodes[1].log  # routed by the callee's node
 
 
@@ -156,21 +151,13 @@ def test_linphonec_on_one_node_and_our_watcher_on_another(tmp_path: Path):
     """linphonec, unchanged, through the front: its book's users shown to it, and its live status shown to a
     watcher on the other node whom its book names (the gate, told across nodes), hidden from one it does not."""
     require_binary("linphonec", "linphone-cli")
-    users = [user for user, _ in ACCOUNTS]
-    with (
-        run_redis(tmp_path / "redis") as redis,
-        run_nodes(tmp_path, 2, [], *cluster_args(redis.url)) as nodes,
-        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
-    ):
+    with front_cluster(tmp_path, 2, []) as (nodes, front):
         with Store.open(nodes[0].db) as store:
             for user, number in ACCOUNTS:
                 store.add_account(user, DOMAIN, PASSWORD, number)
-        for user in users:
-            with phone(front, user) as device:
-                device.register(expires=60)
-        homes = {user: registered_on(nodes, user) for user in users}
+        home = homes(front, nodes, [user for user, _ in ACCOUNTS])
         listed = ("alice", "bob", "erin", "carol")  # in lin's book
-        watcher = next(user for user in listed if homes[user] != homes["lin"])
+        watcher = next(user for user in listed if home[user] != home["lin"])
         stranger = "frank"
         with linphonec_session(
             tmp_path / "linphonec",
@@ -187,7 +174,7 @@ def test_linphonec_on_one_node_and_our_watcher_on_another(tmp_path: Path):
             book = tmp_path / "book.vcf"
             book.write_text(card("Lin", "TEL;TYPE=cell:+33 6 33 33 33 33"))
             seen = {user: watch_lin(front, nodes[0], user, book) for user in (watcher, stranger)}
-        assert (seen[watcher]["has_account"], seen[watcher]["status"]) == (True, "online"), (watcher, homes)
+        assert (seen[watcher]["has_account"], seen[watcher]["status"]) == (True, "online"), (watcher, home)
         assert (seen[stranger]["has_account"], seen[stranger]["status"]) == (True, "unknown")
 
 
@@ -210,17 +197,10 @@ def test_a_call_by_phone_number_reaches_the_callee_registered_on_another_node(tm
     """The front hashes the INVITE on the number, so it reaches a node that does not hold the callee's
     registration: that node authenticates the caller and sends it back through the front, addressed to the
     callee's username and asserting the caller (P-Asserted-Identity), to the callee's node."""
-    with (
-        run_redis(tmp_path / "redis") as redis,
-        run_nodes(tmp_path, 2, USERS, *cluster_args(redis.url)) as nodes,
-        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
-    ):
-        for user in USERS:
-            with phone(front, user) as device:
-                device.register(expires=60)
-        homes = {user: registered_on(nodes, user) for user in USERS}
-        caller, callee = USERS[0], next(user for user in USERS[1:] if homes[user] != homes[USERS[0]])
-        number = next(n for n in NUMBERS if hashed_to(front, nodes, n) != homes[callee][0])
+    with front_cluster(tmp_path, 2, USERS) as (nodes, front):
+        home = homes(front, nodes, USERS)
+        caller, callee = USERS[0], next(user for user in USERS[1:] if home[user] != home[USERS[0]])
+        number = next(n for n in NUMBERS if hashed_to(front, nodes, n) != home[callee])
         nodes[0].admin("account", "set", callee, "--phone", number)
         with phone(front, caller) as calling, phone(front, callee) as called:
             called.register()
@@ -229,22 +209,14 @@ def test_a_call_by_phone_number_reaches_the_callee_registered_on_another_node(tm
             assert invite.headers.get("P-Asserted-Identity") == f"<sip:{caller}@{DOMAIN}>"
             ok = calling.wait_for(200)
             assert isinstance(ok, SipResponse)
-            calling.send(calling.caller_request("ACK", ok, cseq=ok.cseq[0]))
-            assert isinstance(called.wait_for("ACK"), SipRequest)
-            calling.send(calling.caller_request("BYE", ok))
-            bye = called.wait_for("BYE")
-            assert isinstance(bye, SipRequest)
-            called.reply(bye, 200, "OK")
-            assert isinstance(calling.wait_for(200), SipResponse)
-        assert f"-> {number}: not registered here, back to the front" in nodes[2 - homes[callee][0]].log
-        assert f"-> {callee}@{DOMAIN} (1 devices)" in nodes[homes[callee][0] - 1].log
+            acknowledge_and_hang_up(calling, called, ok)
+        assert f"-> {number}: not registered here, back to the front" in nodes[2 - home[callee]].log
+        assert f"-> {callee}@{DOMAIN} (1 devices)" in nodes[home[callee] - 1].log
 
 
 def test_a_client_cannot_assert_its_own_identity_through_the_front(tmp_path: Path):
     with (
-        run_redis(tmp_path / "redis") as redis,
-        run_nodes(tmp_path, 1, USERS[:2], *cluster_args(redis.url)) as nodes,
-        run_kamailio_front(tmp_path, [node.sip for node in nodes]) as front,
+        front_cluster(tmp_path, 1, USERS[:2]) as (_, front),
         phone(front, USERS[0]) as forger,
         phone(front, USERS[1]) as called,
     ):

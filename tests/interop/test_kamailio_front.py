@@ -12,7 +12,7 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.sip.message import SipRequest, SipResponse
-from tests.peers.json_lines import JsonLines, Line
+from tests.interop.test_proxy_calls import acknowledge_and_hang_up
+from tests.interop.test_server_watch import is_phase, presence_of
+from tests.peers.json_lines import JsonLines
 from tests.peers.kamailio_front import KamailioFront, run_kamailio_front
 from tests.peers.sip_phone import SipPhone
 from tests.peers.sip_publish import Publisher
@@ -90,21 +92,6 @@ async def start_watch(front: KamailioFront, node: Node, user: str, transport: st
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     return Watch(process, "watch")
-
-
-def presence_of(uri: str, **expected: object) -> Callable[[Line], bool]:
-    def matches(line: Line) -> bool:
-        return (
-            line.get("event") == "presence"
-            and line.get("uri") == uri
-            and all(line.get(key) == value for key, value in expected.items())
-        )
-
-    return matches
-
-
-def is_phase(phase: str) -> Callable[[Line], bool]:
-    return lambda line: line.get("event") == "state" and line.get("phase") == phase
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -254,13 +241,7 @@ def test_a_call_through_the_front_and_a_node(call_front: tuple[Node, KamailioFro
         ok = alice.wait_for(200)
         assert isinstance(ok, SipResponse)
         assert ok.body == SDP
-        alice.send(alice.caller_request("ACK", ok, cseq=ok.cseq[0]))
-        assert isinstance(bob.wait_for("ACK"), SipRequest)
-        alice.send(alice.caller_request("BYE", ok))
-        bye = bob.wait_for("BYE")
-        assert isinstance(bye, SipRequest)
-        bob.reply(bye, 200, "OK")
-        assert isinstance(alice.wait_for(200), SipResponse)
+        acknowledge_and_hang_up(alice, bob, ok)
     assert "INVITE sip:alice@127.0.0.1 -> bob@127.0.0.1 (1 devices)" in node.log
 
 

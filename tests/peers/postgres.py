@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import shutil
 import subprocess
 import tempfile
@@ -22,26 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from smartbook_tui.cluster_up.postgres import postgres_bin
 from tests.peers import running_under_ci
 from tests.peers.radicale import free_port
 
 USER = "smartbook"
 PASSWORD = "pg secret 7"
 SCHEMAS = "schemas"  # the database of the tests' schemas
-_DEBIAN_ROOT = Path("/usr/lib/postgresql")
 _SERVICE_USER = "postgres"  # Debian's package makes it
-
-
-def postgres_bin() -> Path | None:
-    """The directory of initdb and pg_ctl: the newest of Debian's versions, else where PATH has initdb."""
-    versions = sorted(
-        (path for path in _DEBIAN_ROOT.glob("*/bin") if (path / "initdb").is_file()),
-        key=lambda path: [int(part) for part in re.findall(r"\d+", path.parent.name)],
-    )
-    if versions:
-        return versions[-1]
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
 
 
 def require_postgres() -> Path:
