@@ -1,5 +1,6 @@
 """`smartbook cluster up`: Redis, PostgreSQL, three presence server nodes and Kamailio in front of them, on loopback
-ports from Debian packages, seeded with the demo's accounts (smartbook_tui.cluster_up); Ctrl-C stops them all."""
+ports from Debian packages, seeded with the demo's accounts, whose demo users publish their statuses through
+Kamailio (smartbook_tui.cluster_up); Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from smartbook_tui.cluster_up.up import DEFAULT_SIP, ClusterError, ClusterOptions, run_cluster
 from smartbook_tui.config import split_host_port
+from smartbook_tui.demo.backend import DEFAULT_PERIOD, parse_period
 from smartbook_tui.demo.cast import CastError
 from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST
 
@@ -18,7 +20,8 @@ def add_arguments(cluster: argparse.ArgumentParser) -> None:
     cluster.description = (
         "Several presence server nodes behind Kamailio on this machine, as an operator runs them on several "
         "(deploy/README.md): Redis for their shared live state, PostgreSQL for the accounts (the demo's), the nodes, "
-        "then Kamailio in front. Each part's log is a file in the cluster's directory."
+        "then Kamailio in front, and the demo's users publishing their statuses through it. Each part's log is a file "
+        "in the cluster's directory."
     )
     actions = cluster.add_subparsers(dest="cluster_command", required=True, metavar="COMMAND")
     summary = "start the cluster on loopback ports and run it until Ctrl-C, which stops every part"
@@ -43,12 +46,24 @@ def add_arguments(cluster: argparse.ArgumentParser) -> None:
         "--cast", type=Path, default=DEFAULT_CAST, metavar="TOML", help="the accounts (default: %(default)s)"
     )
     up.add_argument("--book", type=Path, default=DEFAULT_BOOK, metavar="PATH", help="the book (default: %(default)s)")
+    up.add_argument(
+        "--period",
+        type=parse_period,
+        default=DEFAULT_PERIOD,
+        metavar="SECONDS",
+        help=f"time between two statuses of a demo user (default {DEFAULT_PERIOD:g})",
+    )
     up.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     options = ClusterOptions(
-        directory=args.dir, sip=args.sip, cast=args.cast, book=args.book, persist_redis=args.persist_redis
+        directory=args.dir,
+        sip=args.sip,
+        cast=args.cast,
+        book=args.book,
+        persist_redis=args.persist_redis,
+        period=args.period,
     )
     try:
         return run_cluster(options)

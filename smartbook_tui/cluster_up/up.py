@@ -1,7 +1,9 @@
 """`smartbook cluster up`: Redis, PostgreSQL seeded with the demo's accounts, the nodes, then Kamailio in front of
-them, all on loopback; once each answers, one block says what runs where and how to try it; Ctrl-C or SIGTERM
-stops them in the other order (Kamailio, the nodes, PostgreSQL, Redis), and so does a part that fails to start
-or dies. A ready file (`cluster.json` in the directory) names each part's pid, address and log."""
+them, all on loopback, and the demo's users publishing their statuses through Kamailio; once each answers, one
+block says what runs where and how to try it; Ctrl-C or SIGTERM stops them in the other order (the demo users,
+Kamailio, the nodes, PostgreSQL, Redis), and so does a part that fails to start or dies. A ready file
+(`cluster.json` in the directory) names each part's pid, address (the demo users': the front they publish to) and
+log."""
 
 from __future__ import annotations
 
@@ -17,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartbook_tui.atomic_file import write_atomically
-from smartbook_tui.demo.backend import DEFAULT_NOTIFY_INTERVAL, seed_accounts
+from smartbook_tui.demo.backend import DEFAULT_NOTIFY_INTERVAL, DEFAULT_PERIOD, seed_accounts
 from smartbook_tui.demo.cast import Cast, load_cast
 from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST, REGION
+from smartbook_tui.demo.players import in_cast
 from smartbook_tui.password_file import PasswordFileError, write_password_file
 from smartbook_tui.server.store import StoreError
 
 from .kamailio import listen_address, start_kamailio
 from .nodes import NodeSettings, start_node
 from .parts import HOST, ClusterError, Part, find_binary
+from .players import start_players
 from .postgres import postgres_bin, start_postgres
 from .redis import start_redis
 
@@ -45,6 +49,7 @@ class ClusterOptions:
     cast: Path = DEFAULT_CAST
     book: Path = DEFAULT_BOOK
     persist_redis: bool = False
+    period: float = DEFAULT_PERIOD  # seconds between two statuses of a demo user
 
 
 def _say(text: str) -> None:
@@ -75,7 +80,7 @@ def run_cluster(options: ClusterOptions, say: Callable[[str], None] = _say) -> i
             try:
                 _watch(summary)
             except KeyboardInterrupt:
-                say("Stopping Kamailio, the nodes, PostgreSQL and Redis.")
+                say("Stopping the demo users, Kamailio, the nodes, PostgreSQL and Redis.")
                 return 0
         finally:
             with _signals_ignored():  # a second Ctrl-C must not leave half the parts running
@@ -116,6 +121,10 @@ def _start(
     )
     parts.callback(kamailio.stop)
     summary[kamailio.name] = (kamailio, f"{listen[0]}:{listen[1]}")
+    if in_cast(cast):
+        players = start_players(options.cast, listen, options.period, directory)
+        parts.callback(players.stop)
+        summary[players.name] = (players, f"{listen[0]}:{listen[1]}")
     ready = {
         name: {"pid": part.process.pid, "address": where, "log": str(part.log_file)}
         for name, (part, where) in summary.items()
@@ -139,6 +148,10 @@ def _ready_block(
         f"  nodes       {nodes}",
         f"  Redis       {summary['Redis'][1]}",
         f"  PostgreSQL  {summary['PostgreSQL'][1]}",
+    ]
+    if in_cast(cast):
+        lines.append(f"The demo users publish a new status every {options.period:g} s through Kamailio.")
+    lines += [
         f"Watch the book's presence as {cast.me_uri} through Kamailio:",
         f"  {shlex.join([smartbook, 'watch', *account])}",
         "or open the app:",

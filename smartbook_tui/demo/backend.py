@@ -34,7 +34,7 @@ from smartbook_tui.server.logs import configure_logging
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
 from smartbook_tui.server.store import Store, StoreError
 
-from .agent import AgentError, UserAgent
+from . import players
 from .cast import Cast, CastError, DemoUser, load_cast
 
 if TYPE_CHECKING:
@@ -116,15 +116,12 @@ async def _run(cast: Cast, db: Path, password_file: Path, args: argparse.Namespa
     server = asyncio.create_task(serve(options))
     port, http = await _wait_for_ports(server, server_ready)
     address = (LOOPBACK, port)
-    players = [user for user in cast.users if user.statuses]
-    phones = await _answering(players, address, cast.domain)
-    tasks = [
-        asyncio.create_task(_play(user, address, cast.domain, args.period, args.period * index / len(players)))
-        for index, user in enumerate(players)
-    ]
+    playing = players.in_cast(cast)
+    phones = await _answering(playing, address, cast.domain)
+    tasks = [asyncio.create_task(players.play_all(cast, address, args.period))]
     tasks += [asyncio.create_task(_join(user, cast.domain, db, args.join_after)) for user in cast.users if user.joins]
     if phones is not None:
-        callers = [user for user in players if user.calls_you]
+        callers = [user for user in playing if user.calls_you]
         tasks += [asyncio.create_task(_call(phones, user, cast.me_uri, args.call_after)) for user in callers]
     tasks.append(asyncio.create_task(_stop_when_orphaned()))
     ready = {
@@ -200,27 +197,6 @@ async def _call(phones: AnsweringPhones, user: DemoUser, uri: str, delay: float)
         log.warning("%s cannot call %s: %s", user.username, uri, error)
         return
     log.info("%s calls %s", user.username, uri)
-
-
-async def _play(user: DemoUser, server: tuple[str, int], domain: str, period: float, offset: float) -> None:
-    """Publish the user's statuses in turn, one every `period` seconds, for ever; after a failure (logged), start
-    again a period later."""
-    await asyncio.sleep(offset)
-    agent = UserAgent(server, domain, user.username, user.password)
-    try:
-        while True:
-            try:
-                while True:
-                    for step in user.statuses:
-                        await agent.publish(step)
-                        log.info("%s is %s%s", user.username, step.status.value, f" ({step.note})" if step.note else "")
-                        await asyncio.sleep(period)
-            except AgentError as error:
-                log.warning("%s", error)
-                agent.close()
-                await asyncio.sleep(period)
-    finally:
-        agent.close()
 
 
 async def _join(user: DemoUser, domain: str, db: Path, delay: float) -> None:

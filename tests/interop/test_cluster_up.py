@@ -1,6 +1,7 @@
 """`smartbook cluster up` as a user runs it: Redis, PostgreSQL, three nodes and Kamailio from Debian on loopback,
-seeded with the demo's accounts; `smartbook watch` through Kamailio as the demo's account sees the book's badges,
-and the number the ready block says to link shows up; SIGTERM stops every part, as does a part that cannot start.
+seeded with the demo's accounts, and the demo's users publishing through Kamailio; `smartbook watch` through
+Kamailio as the demo's account sees the book's badges, the demo users' statuses changing live, and the number the
+ready block says to link shows up; SIGTERM stops every part, as does a part that cannot start.
 
 Every part writes its output to its log file in the cluster's directory: a process that still has one open is a
 part left running."""
@@ -13,13 +14,17 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from smartbook_tui.cli import main
 from smartbook_tui.cluster_up import up
+from smartbook_tui.demo.cast import load_cast
+from smartbook_tui.demo.launch import DEFAULT_CAST
+from smartbook_tui.demo.players import in_cast
 from tests.peers import require_binary
 from tests.peers.kamailio import free_port
 from tests.peers.postgres import require_postgres
@@ -32,6 +37,8 @@ CAMILLE = "sip:+33639981234@example.org;user=phone"  # an account with this numb
 MARC = "sip:+33639981313@example.org;user=phone"  # in the book, no account
 ZOE = "sip:+33639984040@example.org;user=phone"  # joins: her number is linked by the ready block's command
 WAIT = 120.0  # a bound on each wait, so that a hang fails the test instead of blocking the suite
+CAST = load_cast(DEFAULT_CAST)
+PLAYERS = {f"sip:{user.username}@{CAST.domain}" for user in in_cast(CAST)}  # the demo users who publish
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +87,36 @@ def watch_once(front: str, password_file: Path) -> dict[str, dict[str, object]]:
     return {line["uri"]: line for line in lines if line.get("event") == "presence"}
 
 
+def watch_until(
+    front: str, password_file: Path, wanted: Callable[[dict[str, object]], bool]
+) -> list[dict[str, object]]:
+    """The presence lines of a `smartbook watch` through Kamailio as the demo's account, up to the first that
+    `wanted` accepts."""
+    watch = subprocess.Popen(
+        smartbook(
+            "watch", "--sip-uri", "sip:demo@example.org", "--proxy", front,
+            "--password-file", str(password_file), "--vcard", str(BOOK), "--region", "FR",
+        ),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    bound = threading.Timer(WAIT, watch.kill)  # a hang fails the test instead of blocking the suite
+    bound.start()
+    seen: list[dict[str, object]] = []
+    try:
+        assert watch.stdout is not None
+        for line in watch.stdout:
+            event = json.loads(line)
+            if event.get("event") == "presence":
+                seen.append(event)
+                if wanted(event):
+                    return seen
+    finally:
+        bound.cancel()
+        watch.kill()
+        watch.wait()
+    pytest.fail(f"watch ended before it saw the line wanted: {seen} {watch.stderr.read()}")  # type: ignore[union-attr]
+
+
 def processes_logging_to(directory: Path) -> Iterator[str]:
     """The processes whose standard output is a file in `directory`: the cluster's parts."""
     for entry in Path("/proc").iterdir():
@@ -94,13 +131,27 @@ def processes_logging_to(directory: Path) -> Iterator[str]:
 
 def test_cluster_up_serves_the_demo_book_through_kamailio_and_stops_everything(tmp_path):
     directory = tmp_path / "cluster"
-    process = cluster_up(directory, "--sip", f"127.0.0.1:{free_port()}")
+    process = cluster_up(directory, "--sip", f"127.0.0.1:{free_port()}", "--period", "1")
     try:
         block = ready_block(process)
         parts = json.loads((directory / "cluster.json").read_text())
-        assert set(parts) == {"Redis", "PostgreSQL", "node1", "node2", "node3", "Kamailio"}
+        assert set(parts) == {"Redis", "PostgreSQL", "node1", "node2", "node3", "Kamailio", "players"}
         front = parts["Kamailio"]["address"]
         assert any(front in line and "Kamailio" in line for line in block), block
+        assert "The demo users publish a new status every 1 s through Kamailio." in block
+
+        # The demo users publish through Kamailio, which spreads them over the nodes; the watcher, subscribed on
+        # one of them, sees their statuses, and one change while it watches.
+        first: dict[object, tuple[object, object]] = {}
+
+        def a_player_changes(line: dict[str, object]) -> bool:
+            if line["sip_address"] not in PLAYERS:
+                return False
+            status = (line["status"], line["note"])
+            return first.setdefault(line["sip_address"], status) != status
+
+        lines = watch_until(front, directory / "password", a_player_changes)
+        assert any(line["sip_address"] in PLAYERS and line["status"] != "offline" for line in lines), lines
 
         book = watch_once(front, directory / "password")
         assert book[CAMILLE]["has_account"] is True
