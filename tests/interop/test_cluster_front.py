@@ -41,11 +41,9 @@ from tests.interop.test_proxy_calls import acknowledge_and_hang_up
 from tests.interop.test_server_linphonec import (
     ACCOUNTS,
     LIN_BOOK,
-    LIN_USERS,
-    PRESENCE_RECEIVED,
-    all_answered,
     card,
     phone_uri,
+    wait_for_the_books_presence,
 )
 from tests.peers import require_binary
 from tests.peers.kamailio_front import KamailioFront, run_kamailio_front
@@ -166,11 +164,7 @@ def test_linphonec_on_one_node_and_our_watcher_on_another(tmp_path: Path):
             identity=f"sip:lin@{DOMAIN}",
             password=PASSWORD,
         ) as linphonec:
-            linphonec.wait_until(
-                lambda: linphonec.log.count(PRESENCE_RECEIVED) >= len(LIN_USERS) and all_answered(linphonec.log),
-                timeout=30,
-                what="the book's presence",
-            )
+            wait_for_the_books_presence(linphonec)
             book = tmp_path / "book.vcf"
             book.write_text(card("Lin", "TEL;TYPE=cell:+33 6 33 33 33 33"))
             seen = {user: watch_lin(front, nodes[0], user, book) for user in (watcher, stranger)}

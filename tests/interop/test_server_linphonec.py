@@ -213,14 +213,19 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             identity=server.aor("lin"),
             password=PASSWORD,
         ) as linphonec:
-            linphonec.wait_until(
-                lambda: linphonec.log.count(PRESENCE_RECEIVED) >= len(LIN_USERS) and all_answered(linphonec.log),
-                timeout=30,
-                what="the book's presence",
-            )
+            wait_for_the_books_presence(linphonec)
             yield Running(server, linphonec, linphonec.log)
     finally:
         server.stop()
+
+
+def wait_for_the_books_presence(linphonec: LinphonecSession) -> None:
+    """Until linphonec took a presence for each user of LIN_BOOK and answered every NOTIFY."""
+    linphonec.wait_until(
+        lambda: linphonec.log.count(PRESENCE_RECEIVED) >= len(LIN_USERS) and all_answered(linphonec.log),
+        timeout=30,
+        what="the book's presence",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the tests

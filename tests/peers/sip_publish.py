@@ -41,7 +41,7 @@ class Publisher:
         flow = await open_flow("udp", self.server, on_message=lambda message, _source: answers.put_nowait(message))
         try:
             authorization: tuple[str, str] | None = None
-            for _ in range(3):
+            for _ in range(4):  # challenged, answered; after a 412, the same once more
                 self._cseq += 1
                 via = f"SIP/2.0/UDP {flow.local[0]}:{flow.local[1]};branch=z9hG4bK{secrets.token_hex(8)};rport"
                 headers = Headers(
@@ -64,9 +64,14 @@ class Publisher:
                 flow.send(SipRequest("PUBLISH", self.aor, headers, body))
                 response = await asyncio.wait_for(answers.get(), 5.0)
                 assert isinstance(response, SipResponse)
+                if response.status not in (401, 407) and authorization:
+                    self._session.accepted()  # (else its answers add up to the loop guard's limit)
+                if response.status == 412 and self.etag is not None:
+                    # The server no longer knows the publication (as after a node of a cluster died): a new one,
+                    # as a phone makes it (RFC 3903), challenged again.
+                    self.etag, authorization = None, None
+                    continue
                 if response.status not in (401, 407):
-                    if authorization:
-                        self._session.accepted()  # (else its answers add up to the loop guard's limit)
                     if response.status == 200:
                         self.etag = response.headers.get("SIP-ETag")
                     return response.status
