@@ -3,13 +3,15 @@ two through the front, the latency the front and Redis add, and the per-node fig
 
 The cluster is bench/cluster_setup.py's: a throwaway Redis, `smartbook server run` nodes over one SQLite accounts
 file (`--cluster redis://... --node-id nodeK --trusted-proxy 127.0.0.1 --udp-rate 0 --stream-rate 0 --rate-limit 0
---notify-interval 0`), Kamailio 5.6 in front with the shipped deploy/kamailio/kamailio.cfg (4 UDP and 4 TCP
-children, `-m 1024`, a 4 MB UDP buffer, tm's remap_503_500 off: see `TunedFront`). Clients send to the front; it
-hashes a SUBSCRIBE to a node by its From user (the watcher) and a PUBLISH by its Request-URI user (the
-presentity). Which node each user hashes to is asked of the front first, and the users are picked so that
-publishers and watchers are half on each node, and each publisher's watchers half on its own node, half on the
-other. The load is bench/peer_load.py's (bench/server.py's lean client and `FanOut` pacing, every watcher's last
-state checked), from this process.
+--notify-interval 0`), Kamailio 5.6 in front with the shipped deploy/kamailio/kamailio.cfg, run with 1 UDP and 1 TCP
+child (`--front-children`: more reorder a UDP client's requests, and a node refuses the nonce count that comes
+late), `-m 1024`, a 4 MB UDP buffer, and two changes (bench/cluster_setup.py's `TunedFront`): tm passes a node's 503
+on (remap_503_500 off), and a node whose probe is answered 503 stays in the hash (`--shipped-probe`: it leaves, as
+shipped, and its users move to the other node while it is out). Clients send to the front; it hashes a SUBSCRIBE to
+a node by its From user (the watcher) and a PUBLISH by its Request-URI user (the presentity). Which node each user
+hashes to is asked of the front first, and the users are picked so that publishers and watchers are half on each
+node, and each publisher's watchers half on its own node, half on the other. The load is bench/peer_load.py's
+(bench/server.py's lean client and `FanOut` pacing, every watcher's last state checked), from this process.
 
     python bench/cluster.py [--quick] [--repeats 1] [--parts fanout latency cost memory] [--transports udp tcp]
 
@@ -439,20 +441,24 @@ class Results:
     cost: dict[str, Measured] = field(default_factory=dict)
     memory: Memory | None = None
     problems: list[str] = field(default_factory=list)
+    front_events: list[str] = field(default_factory=list)
     misrouted: int = 0
 
 
 def start_cluster(
-    workdir: Path, template: Path, count: int, label: str, *, children: int, redis: bool = True
+    workdir: Path, template: Path, count: int, label: str, *, args: argparse.Namespace, redis: bool = True
 ) -> Cluster:
     store = workdir / f"{label}.sqlite3"
     shutil.copy(template, store)  # each cluster its own accounts file: nodes keep dialogs there when stopped
-    return Cluster(workdir, store, count, label=label, redis=redis, children=children).start()
+    return Cluster(
+        workdir, store, count, label=label, redis=redis, children=args.front_children, busy_is_alive=args.busy_is_alive
+    ).start()
 
 
 def finish(cluster: Cluster, results: Results, plan: Plan) -> None:
     cluster.stop()
     results.problems += cluster.node_problems()
+    results.front_events += cluster.front_events()
     if cluster.count == 2:
         results.misrouted += cluster.misrouted(plan.node_of)
 
@@ -466,7 +472,7 @@ async def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, template:
                 key, nodes = (transport, count), f"{count} node{'s' if count > 1 else ''}"
                 label = f"fanout-{transport}-{count}n-{repeat}"
                 print(f"  {label}: {nodes} behind the front, clients over {transport.upper()}", flush=True)
-                cluster = start_cluster(workdir, template, count, label, children=args.front_children)
+                cluster = start_cluster(workdir, template, count, label, args=args)
                 try:
                     search = await part_fanout(
                         cluster, plan, args, transport=transport, start=starts.get(key, 0), label=nodes
@@ -479,7 +485,7 @@ async def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, template:
     rest = [part for part in ("latency", "cost", "memory") if part in args.parts]
     if rest:
         print("  2 nodes behind the front: " + ", ".join(rest), flush=True)
-        cluster = start_cluster(workdir, template, 2, "figures", children=args.front_children)
+        cluster = start_cluster(workdir, template, 2, "figures", args=args)
         try:
             if "latency" in rest:
                 results.latency = await part_latency(cluster, plan, args)
@@ -490,7 +496,7 @@ async def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, template:
         finally:
             finish(cluster, results, plan)
     if "cost" in rest:  # what the same PUBLISHes cost a node that is not in a cluster (no Redis)
-        cluster = start_cluster(workdir, template, 1, "standalone", children=args.front_children, redis=False)
+        cluster = start_cluster(workdir, template, 1, "standalone", args=args, redis=False)
         try:
             load = plan.cost["publish"]
             measured = await fixed_rate(
@@ -524,6 +530,12 @@ def print_fanout(transport: str, one: list[Search], two: list[Search], args: arg
             parts = " ".join(f"{name} {ms:.2f}" for name, ms in last.items())
             print(f"    CPU ms per PUBLISH at the last rate held, {count} node(s): {parts}; total {total:.2f} "
                   f"(2 cores: at most ~{2000 / total:.0f} PUBLISH/s)")  # fmt: skip
+    ones, twos = [s.cost_ms for s in one if s.cost_ms], [s.cost_ms for s in two if s.cost_ms]
+    if ones and twos:
+        alone = statistics.median(cost["node1"] for cost in ones)
+        busier = statistics.median(max(cost["node1"], cost["node2"]) for cost in twos)
+        print(f"    node CPU alone: 1 node {alone:.2f} ms a PUBLISH, the busier of 2 nodes {busier:.2f} ms: with a "
+              f"core each (the front and the load elsewhere) 2 nodes would carry {alone / busier:.2f}x")  # fmt: skip
     bound = max(s.generator for s in one + two)
     print(f"    the generator used at most {bound:.0%} of a core in a step"
           f"{' (generator-bound: the figures are its limit)' if bound >= GENERATOR_BOUND else ''}")  # fmt: skip
@@ -568,6 +580,10 @@ def print_table(args: argparse.Namespace, results: Results) -> None:
     print("  figures from a shared 2-core machine: the nodes, Kamailio, Redis and the generator compete for it")
     if results.misrouted:
         print(f"  {results.misrouted} users were passed to another node than the hash probe said")
+    print(f"  the front's log on the nodes' health (a node unanswered, out of or back in the hash): "
+          f"{len(results.front_events)} lines")  # fmt: skip
+    for line in results.front_events[:10]:
+        print(f"    {line[:200]}")
     print(f"  node log lines at WARNING or above: {len(results.problems)}")
     for line in results.problems[:10]:
         print(f"    {line[:200]}")
@@ -597,7 +613,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cost-seconds", type=float, help="seconds of each cost run (default 8; 2)")
     parser.add_argument("--memory-subscriptions", type=int, help="list subscriptions measured (default 100; 10)")
     parser.add_argument(
-        "--front-children", type=int, default=FRONT_CHILDREN, help="Kamailio's UDP children, and TCP children as many"
+        "--front-children",
+        type=int,
+        default=1,
+        help="Kamailio's UDP children, and TCP children as many (default 1: with more, the UDP workers reorder a "
+        "client's requests and the node refuses a nonce count that comes late; tests/peers/kamailio.py tunes "
+        f"{FRONT_CHILDREN})",
+    )
+    parser.add_argument(
+        "--shipped-probe",
+        action="store_true",
+        help="as shipped, a node whose probe is answered 503 (overloaded) leaves the front's hash; by default here "
+        "it stays",
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -619,6 +646,7 @@ def parse_args() -> argparse.Namespace:
     args.drain = 3.0
     args.ladder = QUICK_LADDER if quick else LADDER
     args.again = not quick  # a failed rate runs once more
+    args.busy_is_alive = not args.shipped_probe
     args.latency_publishers, args.latency_watchers = 10, 10
     args.cost_publishers, args.cost_fanout = 20, 25
     args.pool, args.memory_entries = (1000, 200) if not quick else (300, 200)
@@ -646,7 +674,9 @@ def main() -> int:
                 f"{kamailio_version()} ({args.front_children}+{args.front_children} children, -m 1024, 4 MB UDP "
                 f"buffer) in front of smartbook nodes with Redis; {len(plan.accounts.users):,} accounts; fan-out "
                 f"{args.publishers} x {args.watchers} over {' and '.join(t.upper() for t in args.transports)}; "
-                f"{args.repeats} repeat(s); a shared 2-core machine",
+                f"{args.repeats} repeat(s); a probe answered 503 "
+                f"{'keeps a node in' if args.busy_is_alive else 'takes a node out of (as shipped)'} the hash; "
+                "a shared 2-core machine",
                 flush=True,
             )
             results = asyncio.run(run_all(args, plan, workdir, template))

@@ -31,7 +31,10 @@ FRONT_UDP_BUFFER = 4 * 1024 * 1024
 # What the shipped configuration logs (L_INFO) for each request it passes to a node.
 ROUTED = re.compile(r"\b([A-Z]+) from \S+ for '([^']*)' -> sip:[\d.]+:(\d+)")
 TM_ANCHOR = 'modparam("tm", "fr_inv_timer", CLIENT_INVITE_TIMEOUT)'
+PING_CODES = 'modparam("dispatcher", "ds_ping_reply_codes", "class=2")'
 PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
+# What the shipped configuration logs when a node does not answer (a request or a probe) and when it is back.
+NODE_EVENT = re.compile(r"node \S+ (?:failed|is down|is up|did not answer).*")
 
 
 def require_cluster_peers() -> None:
@@ -49,16 +52,25 @@ class TunedFront(KamailioFront):
 
     One line is added to a copy of the file: tm's `remap_503_500` off. As shipped, tm turns a node's 503 (its
     overload answer, with Retry-After) into a 500 (RFC 3261 16.7), which the load, like vs_kamailio.py's, does not
-    send again; with the 503 passed on it waits the Retry-After and sends again, and the refusal is counted."""
+    send again; with the 503 passed on it waits the Retry-After and sends again, and the refusal is counted.
+
+    `busy_is_alive` changes one more: a probe answered 503 keeps the node in the hash (ds_ping_reply_codes
+    class=2;code=503). As shipped only a 2xx does, and a node that is behind answers new requests, the front's
+    OPTIONS probe among them, 503: it leaves the hash for a second or more and its users move to the other node."""
 
     children = FRONT_CHILDREN
+    busy_is_alive = False
 
     def defines(self) -> list[str]:
-        shipped = CONFIG.read_text()
-        if TM_ANCHOR not in shipped:
-            raise RuntimeError(f"{CONFIG} has no line {TM_ANCHOR!r} to add remap_503_500 after")
+        text = CONFIG.read_text()
+        for line in (TM_ANCHOR, PING_CODES):
+            if line not in text:
+                raise RuntimeError(f"{CONFIG} has no line {line!r}: bench/cluster_setup.py changes it")
+        text = text.replace(TM_ANCHOR, f'{TM_ANCHOR}\nmodparam("tm", "remap_503_500", 0)', 1)
+        if self.busy_is_alive:
+            text = text.replace(PING_CODES, PING_CODES.replace("class=2", "class=2;code=503"), 1)
         copy = self.workdir / "kamailio.cfg"
-        copy.write_text(shipped.replace(TM_ANCHOR, f'{TM_ANCHOR}\nmodparam("tm", "remap_503_500", 0)', 1))
+        copy.write_text(text)
         # start() places these after its own -f: the last -f is the file Kamailio reads.
         tuning = ["-n", str(self.children), "-m", str(FRONT_SHARED_MEMORY_MB), "-b", str(FRONT_UDP_BUFFER)]
         return [*super().defines(), "-f", str(copy), *tuning]
@@ -77,7 +89,15 @@ class Cluster(Server):
     name = "cluster"
 
     def __init__(
-        self, workdir: Path, store: Path, count: int, *, label: str, redis: bool = True, children: int = FRONT_CHILDREN
+        self,
+        workdir: Path,
+        store: Path,
+        count: int,
+        *,
+        label: str,
+        redis: bool = True,
+        children: int = FRONT_CHILDREN,
+        busy_is_alive: bool = False,
     ) -> None:
         self.workdir, self.store, self.count, self.label = workdir, store, count, label
         self.redis: RedisServer | None = None
@@ -88,7 +108,7 @@ class Cluster(Server):
             self.redis = RedisServer(binary, directory, free_port())
         self.nodes: list[SmartbookServer] = []
         self.front = TunedFront(workdir / f"{label}-front", [], DOMAIN)
-        self.front.children = children
+        self.front.children, self.front.busy_is_alive = children, busy_is_alive
 
     def start(self) -> Cluster:
         try:
@@ -143,6 +163,10 @@ class Cluster(Server):
             text = node.process.log.read_text(errors="replace") if node.process.log.exists() else ""
             lines += [f"node{k}: {line}" for line in text.splitlines() if PROBLEM.search(line)]
         return lines
+
+    def front_events(self) -> list[str]:
+        """What the front said of the nodes' health: a request or probe unanswered, a node out of or back in it."""
+        return [f"front: {match.group(0)}" for match in NODE_EVENT.finditer(self.front.log())]
 
     def routed(self) -> dict[str, int]:
         """user -> the node (0-based) the front passed that user's requests to, from its log."""
