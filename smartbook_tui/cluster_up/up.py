@@ -23,6 +23,7 @@ from smartbook_tui.demo.backend import DEFAULT_NOTIFY_INTERVAL, DEFAULT_PERIOD, 
 from smartbook_tui.demo.cast import Cast, load_cast
 from smartbook_tui.demo.launch import DEFAULT_BOOK, DEFAULT_CAST, REGION
 from smartbook_tui.demo.players import in_cast
+from smartbook_tui.interrupts import interrupted_by_term_and_hangup
 from smartbook_tui.password_file import PasswordFileError, write_password_file
 from smartbook_tui.server.store import StoreError
 
@@ -72,7 +73,7 @@ def run_cluster(options: ClusterOptions, say: Callable[[str], None] = _say) -> i
     if not options.book.exists():
         raise ClusterError(f"the demo's book {options.book} is missing: run this from a smartbook source tree")
     cast = load_cast(options.cast)
-    with _interrupted_by_term_and_hangup(), _directory(options.directory) as directory:
+    with interrupted_by_term_and_hangup(), _directory(options.directory) as directory:
         parts = ExitStack()
         try:
             listen, summary = _start(parts, binaries, cast, options, directory)
@@ -208,21 +209,6 @@ def _directory(chosen: Path | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="smartbook-cluster-") as temporary:
         yield Path(temporary)
-
-
-@contextmanager
-def _interrupted_by_term_and_hangup() -> Iterator[None]:
-    """SIGTERM and SIGHUP (the terminal closed) end the cluster as Ctrl-C does, so that it stops every part."""
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextmanager

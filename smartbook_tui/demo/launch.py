@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartbook_tui.assistant.outbox import OUTBOX_VARIABLE
+from smartbook_tui.interrupts import interrupted_by_term_and_hangup
 
 from .cast import load_cast
 
@@ -82,7 +83,7 @@ def run_demo(options: DemoOptions, app: Callable[[Sequence[str]], int]) -> int:
                 f"or give --{what}"
             )
     load_cast(options.cast)  # a mistake in it is told here, in one line, rather than in the backend's log
-    with _interrupted_by_term_and_hangup(), tempfile.TemporaryDirectory(prefix="smartbook-demo-") as temporary:
+    with interrupted_by_term_and_hangup(), tempfile.TemporaryDirectory(prefix="smartbook-demo-") as temporary:
         workdir = Path(temporary)
         with backend_running(workdir, options) as backend:
             if options.backend_only:
@@ -221,21 +222,6 @@ def _serve(backend: Backend, options: DemoOptions) -> int:
         return 0
     print(f"smartbook demo: the demo's server stopped, {_ended(backend)}", file=sys.stderr)
     return 1
-
-
-@contextmanager
-def _interrupted_by_term_and_hangup() -> Iterator[None]:
-    """SIGTERM and SIGHUP (the terminal closed) end the demo as Ctrl-C does, so that its cleanup runs."""
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextmanager

@@ -331,6 +331,7 @@ class PresenceServer:
                     device=record.device,
                     now=now,
                     mirrored=True,
+                    modified_at=record.modified_at,
                 )
             except PublishError as error:
                 log.warning("not taking a publication of %s from another node: %s", aor, error)
@@ -491,15 +492,22 @@ class PresenceServer:
         etag = request.headers.get("SIP-If-Match")
         body = decoded_body(request, self.publications.max_body_bytes, "a presence document")
         device = self._device(account, peer, relayed_client(request, peer.address, self.config.trusted_proxies), now)
-        outcome = self.publications.publish(
-            account.address,
-            etag=etag,
-            body=body,
-            content_type=request.content_type,
-            expires=request.expires,
-            now=now,
-            device=device,
-        )
+        try:
+            outcome = self.publications.publish(
+                account.address,
+                etag=etag,
+                body=body,
+                content_type=request.content_type,
+                expires=request.expires,
+                now=now,
+                device=device,
+            )
+        except PublishError as error:
+            if error.status == 412 and etag is not None and self._cluster is not None:
+                # A publication this node does not know (its node died): the phone publishes anew, and the old
+                # one, wherever it is still held, is gone rather than left beside the new one until it expires.
+                self._cluster.published(account.address, (etag,), None)
+            raise
         if self._cluster is not None:  # the other nodes' copy is what outlives this one
             self._announce(account.address, etag, outcome)
         else:

@@ -85,6 +85,7 @@ class PublicationRecord:
     content_type: str
     device: str | None
     expires_at: float
+    modified_at: float  # when its document was published: the newest of an AOR's comes first in its state
 
 
 class PublishError(Refusal):
@@ -101,6 +102,7 @@ class _Publication:
     serial: int  # stable for the publication's life: names its renamed tuple and device ids
     version: int  # the store's order of initial publications and modifications: higher is newer
     device: str | None
+    modified_at: float = 0.0  # when its document was published (`now`): orders it before `version` does
     mirrored: bool = False  # another process's, brought here by `restore(mirrored=True)`
 
 
@@ -200,7 +202,7 @@ class Publications:
         assert new is not None  # (a body is required without SIP-If-Match, and was parsed with its type)
         document, body, content_type = new
         replaced = self._make_room(account, device, now)
-        publication = _Publication("", document, body, content_type, now + granted, 0, 0, device)
+        publication = _Publication("", document, body, content_type, now + granted, 0, 0, device, now)
         return self._add(aor, publication, granted, replaced=replaced, now=now)
 
     def _match(self, account: _Account | None, etag: str, now: float) -> _Publication:
@@ -269,6 +271,7 @@ class Publications:
             if document != publication.document:
                 publication.document = document
                 publication.version = self._next()
+                publication.modified_at = now
                 account.composed = None
                 changed = True
         self._store(aor, account, publication)
@@ -388,6 +391,7 @@ class Publications:
         device: str | None,
         now: float,
         mirrored: bool = False,
+        modified_at: float | None = None,
     ) -> None:
         """Bring back a publication a restarted server saved, or with `mirrored` one another process holds, under
         its ETag (so that a refresh naming it matches) with its expiry and device, as the newest of `aor`'s; it
@@ -402,8 +406,9 @@ class Publications:
         account = self._accounts.setdefault(aor, _Account())
         if replaced is not None:
             self._discard(account, replaced)
+        published = now if modified_at is None else modified_at
         publication = _Publication(
-            etag, document, body, content_type, expires_at, self._next(), self._next(), device, mirrored
+            etag, document, body, content_type, expires_at, self._next(), self._next(), device, published, mirrored
         )
         self._store(aor, account, publication)
         account.composed = None
@@ -474,7 +479,7 @@ class Publications:
             return None
         if account.composed is not None and account.composed[0] == contact:
             return account.composed[1]
-        publications = sorted(account.by_etag.values(), key=lambda p: p.version, reverse=True)
+        publications = sorted(account.by_etag.values(), key=lambda p: (p.modified_at, p.version), reverse=True)
         tuples: list[PresenceTuple] = []
         devices: list[Device] = []
         persons: list[Person] = []
@@ -507,7 +512,12 @@ class Publications:
 
 def _record(publication: _Publication) -> PublicationRecord:
     return PublicationRecord(
-        publication.etag, publication.body, publication.content_type, publication.device, publication.expires_at
+        publication.etag,
+        publication.body,
+        publication.content_type,
+        publication.device,
+        publication.expires_at,
+        publication.modified_at,
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from smartbook_tui.presence.summary import Availability, summarize
 from smartbook_tui.server.cluster.journal import ClusterChanges, ClusterJournal, PresentityChange
 from smartbook_tui.server.core import CLUSTER_WAIT, PresenceServer, ServerConfig
+from smartbook_tui.server.publications import PublicationRecord
 from tests.unit.test_server_core import BOB_PHONE, DOMAIN, VIA, Client, FakePeer, alias, pidf, store, views  # noqa: F401
 
 BOB = f"sip:bob@{DOMAIN}"
@@ -159,3 +160,21 @@ def test_a_node_whose_dialogs_were_taken_ends_its_copies_silently_and_keeps_its_
     over_udp.take(node_a.give_up_dialogs(over_udp.now))
     assert node_a.subscriptions == 1  # the TCP one, never saved, was not taken
     assert over_udp.notifies == []  # not a word: its subscriber hears from the node that took it
+
+
+def test_a_publication_another_node_held_goes_when_its_phone_names_it_here_and_gets_412(store):  # noqa: F811
+    node_a = node(store, "a")
+    bob = Client(node_a, "bob")
+    assert bob.publish(pidf(BOB), etag="b7-from-the-dead-node").status == 412  # the phone publishes anew next
+    [change] = node_a.cluster_changes().changes
+    assert change == PresentityChange(BOB, ("b7-from-the-dead-node",), None)  # and no node keeps the old one
+
+
+def test_publications_mirrored_from_other_nodes_compose_newest_first_whatever_order_they_came_in(store):  # noqa: F811
+    node_a = node(store, "a")
+    older = PublicationRecord("e-old", pidf(BOB, note="before"), "application/pidf+xml", "phone", 500.0, 10.0)
+    newer = PublicationRecord("e-new", pidf(BOB, note="after"), "application/pidf+xml", "desk", 500.0, 20.0)
+    node_a.mirror(BOB, (), [newer, older], 30.0, whole=True)  # a snapshot's order is Redis's, not time's
+    composed = node_a.publications.compose(BOB)
+    assert composed is not None
+    assert [note.text for item in composed.tuples for note in item.notes] == ["after", "before"]

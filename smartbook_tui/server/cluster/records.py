@@ -87,6 +87,7 @@ def encode_record(record: PublicationRecord, offset: float) -> str:
             "type": record.content_type,
             "device": record.device,
             "expires": round(record.expires_at + offset, 3),
+            "modified": round(record.modified_at + offset, 6),
         },
         separators=(",", ":"),
     )
@@ -101,6 +102,7 @@ def decode_record(text: str | bytes, offset: float) -> PublicationRecord:
             _text(data["type"]),
             None if data["device"] is None else _text(data["device"]),
             float(data["expires"]) - offset,
+            float(data["modified"]) - offset,
         )
     except (ValueError, KeyError, TypeError, binascii.Error) as error:
         raise ClusterDataError(f"an unreadable publication record ({error})") from None
