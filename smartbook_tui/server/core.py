@@ -311,7 +311,10 @@ class PresenceServer:
                 self.watching.set_remote_listing(account.username, listed, now, touched)
                 self._service_all(touched, now)
         publications = self.publications
+        removed = list(removed)
         added = list(added)
+        if len(removed) == 1 and len(added) == 1 and publications.renew(aor, removed[0], added[0]):
+            return self._flush()  # a refresh elsewhere: nothing any watcher sees changed
         gone = set(removed)
         if whole:
             gone |= publications.mirrored_etags(aor) - {record.etag for record in added}

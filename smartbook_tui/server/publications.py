@@ -425,6 +425,25 @@ class Publications:
             del self._accounts[aor]
         return True
 
+    def renew(self, aor: str, etag: str, record: PublicationRecord) -> bool:
+        """Another process refreshed the publication `etag` of `aor` into `record` (a new ETag and expiry, the same
+        document): moved on in place, with no document read again; False when `etag` is not here or `record` is not
+        a refresh of it."""
+        account = self._accounts.get(aor)
+        publication = account.by_etag.get(etag) if account is not None else None
+        if account is None or publication is None or record.etag in self._etags:
+            return False
+        if (publication.body, publication.content_type, publication.device) != (
+            record.body,
+            record.content_type,
+            record.device,
+        ):
+            return False
+        self._discard(account, publication)
+        publication.etag, publication.expires_at = record.etag, record.expires_at
+        self._store(aor, account, publication)
+        return True
+
     def record(self, aor: str, etag: str) -> PublicationRecord | None:
         """The publication `etag` of `aor` as another process needs it, or None when it is not here."""
         account = self._accounts.get(aor)

@@ -7,7 +7,9 @@ import itertools
 
 import pytest
 
+from smartbook_tui.presence import parse_pidf
 from smartbook_tui.presence.summary import Availability, summarize
+from smartbook_tui.server import publications
 from smartbook_tui.server.cluster.journal import ClusterChanges, ClusterJournal, PresentityChange
 from smartbook_tui.server.core import CLUSTER_WAIT, PresenceServer, ServerConfig
 from smartbook_tui.server.publications import PublicationRecord
@@ -178,3 +180,31 @@ def test_publications_mirrored_from_other_nodes_compose_newest_first_whatever_or
     composed = node_a.publications.compose(BOB)
     assert composed is not None
     assert [note.text for item in composed.tuples for note in item.notes] == ["after", "before"]
+
+
+def test_a_refresh_on_another_node_moves_the_mirror_on_without_reading_it_again(store, monkeypatch):  # noqa: F811
+    """Refreshes are most of a busy service's PUBLISHes: every node that follows the presentity takes one without
+    parsing its document again, and no watcher hears of it."""
+    node_a, node_b = node(store, "a"), node(store, "b")
+    alice, bob = Client(node_a, "alice"), Client(node_b, "bob")
+    alice.subscribe_list([alias(BOB_PHONE)])
+    followed(node_a, alice)
+    alice.answer_all()
+    bob.subscribe_list([f"sip:alice@{DOMAIN}"])
+    published = bob.publish(pidf(BOB, note="at lunch"))
+    carry(node_b, node_a, alice)
+    alice.answer_all()
+    refresh = bob.send(
+        bob.request(
+            "PUBLISH",
+            BOB,
+            headers={"Event": "presence", "Expires": "600", "SIP-If-Match": published.headers.get("SIP-ETag") or ""},
+        )
+    )
+    assert refresh.status == 200
+    parsed = []
+    monkeypatch.setattr(publications, "parse_pidf", lambda *args: parsed.append(args) or parse_pidf(*args))
+    carry(node_b, node_a, alice)
+    assert parsed == []
+    assert alice.notifies == []  # nothing changed that anyone sees
+    assert node_a.publications.mirrored_etags(BOB) == {refresh.headers.get("SIP-ETag")}  # but the new ETag is known
