@@ -608,9 +608,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--step-seconds", type=float, help="seconds of each rate (default 2; 1 with --quick)")
     parser.add_argument("--p99-ms", type=float, default=100.0, help="fan-out: the p99 a rate must hold")
     parser.add_argument("--latency-rate", type=float, default=50.0, help="PUBLISH/s of the latency runs")
-    parser.add_argument("--latency-seconds", type=float, help="seconds of each latency run (default 10; 2)")
+    parser.add_argument("--latency-seconds", type=float, help="seconds of each latency run (default 10; 1)")
     parser.add_argument("--cost-rate", type=float, default=100.0, help="PUBLISH/s of the cost runs")
-    parser.add_argument("--cost-seconds", type=float, help="seconds of each cost run (default 8; 2)")
+    parser.add_argument("--cost-seconds", type=float, help="seconds of each cost run (default 8; 1.5)")
     parser.add_argument("--memory-subscriptions", type=int, help="list subscriptions measured (default 100; 10)")
     parser.add_argument(
         "--front-children",
@@ -634,8 +634,8 @@ def parse_args() -> argparse.Namespace:
         "watchers": (50, 10),
         "per_watcher": (25, 20),
         "step_seconds": (2.0, 1.0),
-        "latency_seconds": (10.0, 2.0),
-        "cost_seconds": (8.0, 2.0),
+        "latency_seconds": (10.0, 1.0),
+        "cost_seconds": (8.0, 1.5),
         "memory_subscriptions": (100, 10),
     }
     for name, (full, short) in defaults.items():
