@@ -97,9 +97,14 @@ def retry_after() -> int:
 
 
 def is_new_request(message: SipMessage) -> TypeGuard[SipRequest]:
-    """Whether `message` starts something new (a request out of dialog that is neither ACK nor CANCEL): what an
-    overloaded server refuses. A To that does not read is left to the core, which answers it 400."""
+    """Whether `message` starts something new (a request out of dialog that is neither ACK nor CANCEL, nor an
+    OPTIONS to the server itself): what an overloaded server refuses. A To that does not read is left to the core,
+    which answers it 400."""
     if not isinstance(message, SipRequest) or message.method in _ALWAYS_PASSED:
+        return False
+    if message.method == "OPTIONS" and "@" not in message.uri:
+        # A probe (a front's, a monitor's): a busy node refusing it would be taken for a dead one, and its users
+        # moved onto the others, busy too.
         return False
     try:
         return not message.to_tag

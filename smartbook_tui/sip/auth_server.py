@@ -25,7 +25,7 @@ password can burn the counts of someone else's nonce. Evicting an entry would le
 be replayed; so the verifier remembers the highest serial it ever evicted, and a nonce at or below that mark that
 is not in the map is treated as stale (the client simply gets a fresh nonce). The SIP transaction layer absorbs
 retransmissions, so `verify` sees each request once; a client that sends two requests at once with the same nonce
-and has the higher nc arrive first gets the other refused, and answers the new challenge that comes with the 401.
+and has the higher nc arrive first gets the other one `Stale`, and answers the fresh challenge that comes with it.
 
 The `uri` parameter must designate the request's Request-URI (RFC 3261 22.4, RFC 2617 3.2.2.5): equal as text, or
 equivalent by the URI comparison of RFC 3261 19.1.4 (parameters in any order, case of host and parameter names,
@@ -283,7 +283,10 @@ class DigestVerifier:
         if seen is None and serial <= self._evicted_serial:
             return Stale("the nonce left the replay map; a fresh one is needed")
         if seen is not None and nc <= seen[2]:
-            return Refused(f"nonce count {nc} was already used with this nonce (a replay?)")
+            # Stale, not refused: the response is right, so whoever sent it knows the password; a replay gains
+            # nothing (the request is not served), and a client whose requests arrived out of order (a front's
+            # several processes relaying them) answers a fresh challenge without taking it for a wrong password.
+            return Stale(f"nonce count {nc} was already used with this nonce (a replay, or requests reordered)")
         self._record(nonce, issued_at, serial, nc)
         return Accepted(params["username"], algorithm.name)
 

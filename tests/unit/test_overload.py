@@ -90,6 +90,16 @@ def test_ack_and_cancel_always_pass(method):
     assert not is_new_request(request(method))
 
 
+def test_a_probe_of_the_server_itself_always_passes():
+    """A front's OPTIONS probe answered 503 would take a busy node for a dead one (an OPTIONS to a user is a call's)."""
+    probe = parse_message(
+        b"OPTIONS sip:127.0.0.1:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp\r\n"
+        b"From: <sip:front@127.0.0.1>;tag=f\r\nTo: <sip:127.0.0.1:5070>\r\nCall-ID: p1\r\nCSeq: 1 OPTIONS\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    assert not is_new_request(probe)
+
+
 def test_responses_always_pass():
     response = parse_message(
         b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn\r\nFrom: <sip:a@x>;tag=s\r\n"

@@ -17,7 +17,7 @@ import time
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from smartbook_tui.counted_warning import CountedWarning
 from smartbook_tui.server.publications import PublicationRecord
@@ -75,9 +75,11 @@ class ClusterLink:
         self._url = shown_url(url)
         self.node = node
         self._host = host
-        self._change_script = redis.register_script(CHANGE_SCRIPT)
-        self._take_script = redis.register_script(TAKE_SCRIPT)
-        self._progress_script = redis.register_script(PROGRESS_SCRIPT)
+        self._take_script = redis.register_script(TAKE_SCRIPT)  # (rare: redis-py's Script loads it as needed)
+        # The scripts of every change, run by their SHA1 in pipelines: redis-py's Script would send a SCRIPT EXISTS
+        # before each (a sixth of a node's CPU with no watchers). Loaded at start, and again when Redis forgot them.
+        self._change_sha = ""
+        self._progress_sha = ""
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self._node_channel = f"smartbook:node:{node}"
         self._follower = Follower(redis, self._pubsub, node, host.mirror, host.clock)
@@ -101,6 +103,7 @@ class ClusterLink:
         link = cls(redis, url, node, host)
         try:
             await redis.ping()
+            await link._load_scripts()
             await link._pubsub.subscribe(link._node_channel)  # the reader's connection, before any presentity
         except (RedisError, OSError) as error:
             await redis.aclose()
@@ -168,6 +171,10 @@ class ClusterLink:
 
     # ------------------------------------------------------------------------------------------ writing
 
+    async def _load_scripts(self) -> None:
+        self._change_sha = await self._redis.script_load(CHANGE_SCRIPT)
+        self._progress_sha = await self._redis.script_load(PROGRESS_SCRIPT)
+
     async def _write_loop(self) -> None:
         while True:
             await self._due.wait()
@@ -180,6 +187,10 @@ class ClusterLink:
                 await self._write_dialogs()
                 await self._follower.follow()
                 self._host.followed(serial)
+            except NoScriptError:  # Redis restarted, without its scripts: loaded again, then tried again at once
+                with contextlib.suppress(RedisError, OSError):
+                    await self._load_scripts()
+                self._due.set()
             except (RedisError, OSError) as error:
                 self._said_down(error)
                 self._due.set()  # what is left is tried again
@@ -192,7 +203,7 @@ class ClusterLink:
             pipe = self._redis.pipeline(transaction=False)
             for change in batch:
                 keys, args = change_arguments(self.node, change, offset=offset, wall_now=time.time())
-                await self._change_script(keys=keys, args=args, client=pipe)
+                pipe.evalsha(self._change_sha, len(keys), *keys, *args)
             await pipe.execute()
             del self._changes[: len(batch)]  # only once written: a failure tries the whole batch again
 
@@ -208,7 +219,7 @@ class ClusterLink:
                 pipe.hset(key, dialog_field(dialog.id), encode_dialog(dialog, wall))
             for item in batch.progressed:
                 arguments = [dialog_field(item.id), round(wall + item.expires_in, 3), item.cseq, item.version]
-                await self._progress_script(keys=[key], args=arguments, client=pipe)
+                pipe.evalsha(self._progress_sha, 1, key, *arguments)
             for dialog_id in batch.ended:
                 pipe.hdel(key, dialog_field(dialog_id))
             await pipe.execute()
