@@ -3,14 +3,12 @@ two through the front, the latency the front and Redis add, and the per-node fig
 
 The cluster is bench/cluster_setup.py's: a throwaway Redis, `smartbook server run` nodes over one SQLite accounts
 file (`--cluster redis://... --node-id nodeK --trusted-proxy 127.0.0.1 --udp-rate 0 --stream-rate 0 --rate-limit 0
---notify-interval 0`), Kamailio 5.6 in front with the shipped deploy/kamailio/kamailio.cfg, run with 1 UDP and 1 TCP
-child (`--front-children`: more reorder a UDP client's requests, and a node refuses the nonce count that comes
-late), `-m 1024`, a 4 MB UDP buffer, and two changes (bench/cluster_setup.py's `TunedFront`): tm passes a node's 503
-on (remap_503_500 off), and a node whose probe is answered 503 stays in the hash (`--shipped-probe`: it leaves, as
-shipped, and its users move to the other node while it is out). Clients send to the front; it hashes a SUBSCRIBE to
-a node by its From user (the watcher) and a PUBLISH by its Request-URI user (the presentity). Which node each user
-hashes to is asked of the front first, and the users are picked so that publishers and watchers are half on each
-node, and each publisher's watchers half on its own node, half on the other. The load is bench/peer_load.py's
+--notify-interval 0`), Kamailio 5.6 in front with the shipped deploy/kamailio/kamailio.cfg as it is, run with
+4 UDP and 4 TCP children (`--front-children`), `-m 1024` and a 4 MB UDP buffer (bench/cluster_setup.py's
+`TunedFront`). Clients send to the front; it hashes a SUBSCRIBE to a node by its From user (the watcher) and a
+PUBLISH by its Request-URI user (the presentity). Which node each user hashes to is asked of the front first, and
+the users are picked so that publishers and watchers are half on each node, and each publisher's watchers half on
+its own node, half on the other. The load is bench/peer_load.py's
 (bench/server.py's lean client and `FanOut` pacing, every watcher's last state checked), from this process.
 
     python bench/cluster.py [--quick] [--repeats 1] [--parts fanout latency cost memory] [--transports udp tcp]
@@ -450,9 +448,7 @@ def start_cluster(
 ) -> Cluster:
     store = workdir / f"{label}.sqlite3"
     shutil.copy(template, store)  # each cluster its own accounts file: nodes keep dialogs there when stopped
-    return Cluster(
-        workdir, store, count, label=label, redis=redis, children=args.front_children, busy_is_alive=args.busy_is_alive
-    ).start()
+    return Cluster(workdir, store, count, label=label, redis=redis, children=args.front_children).start()
 
 
 def finish(cluster: Cluster, results: Results, plan: Plan) -> None:
@@ -615,16 +611,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--front-children",
         type=int,
-        default=1,
-        help="Kamailio's UDP children, and TCP children as many (default 1: with more, the UDP workers reorder a "
-        "client's requests and the node refuses a nonce count that comes late; tests/peers/kamailio.py tunes "
-        f"{FRONT_CHILDREN})",
-    )
-    parser.add_argument(
-        "--shipped-probe",
-        action="store_true",
-        help="as shipped, a node whose probe is answered 503 (overloaded) leaves the front's hash; by default here "
-        "it stays",
+        default=FRONT_CHILDREN,
+        help=f"Kamailio's UDP children, and TCP children as many (default {FRONT_CHILDREN})",
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -646,7 +634,6 @@ def parse_args() -> argparse.Namespace:
     args.drain = 3.0
     args.ladder = QUICK_LADDER if quick else LADDER
     args.again = not quick  # a failed rate runs once more
-    args.busy_is_alive = not args.shipped_probe
     args.latency_publishers, args.latency_watchers = 10, 10
     args.cost_publishers, args.cost_fanout = 20, 25
     args.pool, args.memory_entries = (1000, 200) if not quick else (300, 200)
@@ -674,9 +661,7 @@ def main() -> int:
                 f"{kamailio_version()} ({args.front_children}+{args.front_children} children, -m 1024, 4 MB UDP "
                 f"buffer) in front of smartbook nodes with Redis; {len(plan.accounts.users):,} accounts; fan-out "
                 f"{args.publishers} x {args.watchers} over {' and '.join(t.upper() for t in args.transports)}; "
-                f"{args.repeats} repeat(s); a probe answered 503 "
-                f"{'keeps a node in' if args.busy_is_alive else 'takes a node out of (as shipped)'} the hash; "
-                "a shared 2-core machine",
+                f"{args.repeats} repeat(s); a shared 2-core machine",
                 flush=True,
             )
             results = asyncio.run(run_all(args, plan, workdir, template))

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.peer_load import SMARTBOOK_FLAGS, PeerMissing, Server, SmartbookServer, cpu_seconds, group_pids, status_kb
 from bench.server import DOMAIN
 from tests.peers.kamailio import free_port
-from tests.peers.kamailio_front import CONFIG, KamailioFront
+from tests.peers.kamailio_front import KamailioFront
 from tests.peers.redis import RedisServer
 
 NODE_FLAGS = (*SMARTBOOK_FLAGS, "--trusted-proxy", DOMAIN)
@@ -30,8 +30,6 @@ FRONT_SHARED_MEMORY_MB = 1024  # tm keeps each relayed NOTIFY's transaction ~5 s
 FRONT_UDP_BUFFER = 4 * 1024 * 1024
 # What the shipped configuration logs (L_INFO) for each request it passes to a node.
 ROUTED = re.compile(r"\b([A-Z]+) from \S+ for '([^']*)' -> sip:[\d.]+:(\d+)")
-TM_ANCHOR = 'modparam("tm", "fr_inv_timer", CLIENT_INVITE_TIMEOUT)'
-PING_CODES = 'modparam("dispatcher", "ds_ping_reply_codes", "class=2")'
 PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
 # What the shipped configuration logs when a node does not answer (a request or a probe) and when it is back.
 NODE_EVENT = re.compile(r"node \S+ (?:failed|is down|is up|did not answer).*")
@@ -45,35 +43,16 @@ def require_cluster_peers() -> None:
 
 
 class TunedFront(KamailioFront):
-    """The shipped front with Kamailio's own command-line options for load: `children` children a transport
-    (FRONT_CHILDREN unless told; the file sets none, so Kamailio would fork 8 of each onto 2 cores),
-    FRONT_SHARED_MEMORY_MB of shared memory, a 4 MB UDP receive buffer. Its log stays at the file's level 2: one
-    line for each request passed to a node.
-
-    One line is added to a copy of the file: tm's `remap_503_500` off. As shipped, tm turns a node's 503 (its
-    overload answer, with Retry-After) into a 500 (RFC 3261 16.7), which the load, like vs_kamailio.py's, does not
-    send again; with the 503 passed on it waits the Retry-After and sends again, and the refusal is counted.
-
-    `busy_is_alive` changes one more: a probe answered 503 keeps the node in the hash (ds_ping_reply_codes
-    class=2;code=503). As shipped only a 2xx does, and a node that is behind answers new requests, the front's
-    OPTIONS probe among them, 503: it leaves the hash for a second or more and its users move to the other node."""
+    """The shipped front, its file as it is, with Kamailio's own command-line options for load: `children`
+    children a transport (FRONT_CHILDREN unless told; the file sets none, so Kamailio would fork 8 of each onto 2
+    cores), FRONT_SHARED_MEMORY_MB of shared memory, a 4 MB UDP receive buffer. Its log stays at the file's level 2:
+    one line for each request passed to a node."""
 
     children = FRONT_CHILDREN
-    busy_is_alive = False
 
     def defines(self) -> list[str]:
-        text = CONFIG.read_text()
-        for line in (TM_ANCHOR, PING_CODES):
-            if line not in text:
-                raise RuntimeError(f"{CONFIG} has no line {line!r}: bench/cluster_setup.py changes it")
-        text = text.replace(TM_ANCHOR, f'{TM_ANCHOR}\nmodparam("tm", "remap_503_500", 0)', 1)
-        if self.busy_is_alive:
-            text = text.replace(PING_CODES, PING_CODES.replace("class=2", "class=2;code=503"), 1)
-        copy = self.workdir / "kamailio.cfg"
-        copy.write_text(text)
-        # start() places these after its own -f: the last -f is the file Kamailio reads.
         tuning = ["-n", str(self.children), "-m", str(FRONT_SHARED_MEMORY_MB), "-b", str(FRONT_UDP_BUFFER)]
-        return [*super().defines(), "-f", str(copy), *tuning]
+        return [*super().defines(), *tuning]
 
     @property
     def pgid(self) -> int:
@@ -97,7 +76,6 @@ class Cluster(Server):
         label: str,
         redis: bool = True,
         children: int = FRONT_CHILDREN,
-        busy_is_alive: bool = False,
     ) -> None:
         self.workdir, self.store, self.count, self.label = workdir, store, count, label
         self.redis: RedisServer | None = None
@@ -108,7 +86,7 @@ class Cluster(Server):
             self.redis = RedisServer(binary, directory, free_port())
         self.nodes: list[SmartbookServer] = []
         self.front = TunedFront(workdir / f"{label}-front", [], DOMAIN)
-        self.front.children, self.front.busy_is_alive = children, busy_is_alive
+        self.front.children = children
 
     def start(self) -> Cluster:
         try:
