@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smartbook_tui.sip.message import SipMessage, SipRequest, SipResponse
+from smartbook_tui.sip.peer import Peer
 from smartbook_tui.sip.source import source_key
 from smartbook_tui.sip.transaction import Retransmit, ServerTransaction, TimedOut, server_key
 from smartbook_tui.sip.uri import SipParseError, parse_name_addr
@@ -62,8 +63,8 @@ from .replies import response_to as _response
 from .request_checks import SUPPORTED, check_as_target, option_tags, via_refusal
 from .requests import accepts_deflate, decoded_body, entry_key, is_legacy_linphone, read_list
 from .saved_dialogs import SAVE_DELAY, DialogJournal, DialogKeeper, restored_subscription, saved_dialog
-from .saved_state import StateJournal, restore_state
-from .store import Account, SavedDialog, Store, StoreError
+from .saved_state import StateJournal, restore_state, saved_bindings
+from .store import Account, SavedBinding, SavedDialog, Store, StoreError
 from .subscriptions import DialogKey, Notifier, PresentityNotifier, Subscription
 from .watching import Touched, WatchIndex
 
@@ -182,6 +183,7 @@ class PresenceServer:
             authenticate=self.authenticator.authenticate,
             token=token,
             limiter=self._limiter,
+            look_up_elsewhere=cluster.look_up if cluster is not None else None,
         )
         self._timers: list[tuple[float, int, tuple[str, Any]]] = []
         self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
@@ -280,15 +282,32 @@ class PresenceServer:
         self._service_all(touched, now)
         return self._flush()
 
-    def cluster_changes(self) -> ClusterChanges:
+    def cluster_changes(self, now: float) -> ClusterChanges:
         """What the other nodes are to be told since the last call (with a cluster journal)."""
         assert self._cluster is not None
-        changes, usernames = self._cluster.take()
+        changes, usernames, registered = self._cluster.take()
         for username in usernames:
             account = self.watching.account(username)
             if account is not None:
                 changes.changes.append(PresentityChange(account.address, listed=self.watching.listed(username)))
+        for aor in registered:
+            account = self.watching.account_by_address(aor)
+            if account is not None:
+                changes.registrations[aor] = saved_bindings(self.registrar, account.username, aor, now)
         return changes
+
+    def bindings_found(self, aor: str, bindings: Iterable[SavedBinding], now: float) -> list[Send]:
+        """The registrations of `aor` other nodes hold, which calls to it wait for (none: they get 480)."""
+        targets = []
+        for binding in bindings:
+            try:
+                uri = str(parse_name_addr(binding.contact).uri)
+            except SipParseError:
+                continue
+            if binding.expires_in > 0:
+                targets.append((uri, Peer("UDP", binding.address)))
+        self._proxied(self.proxy.bindings_found(aor, targets, now))
+        return self._flush()
 
     def mirror(
         self,
@@ -478,6 +497,8 @@ class PresenceServer:
         client = relayed_client(request, peer.address, self.config.trusted_proxies)
         bindings = self.registrar.register(account.address, request, now, source=peer, client=client)
         self._state.registered(account)
+        if self._cluster is not None:
+            self._cluster.registered(account.address)
         self._save_later(now)
         response = _response(request, 200, "OK")
         for value in contact_values(bindings, now):

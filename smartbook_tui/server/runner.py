@@ -66,7 +66,7 @@ from .overload import (
 )
 from .publications import PublicationRecord
 from .replies import response_to
-from .store import PostgresUrl, SavedDialog, Store, StoreError
+from .store import PostgresUrl, SavedBinding, SavedDialog, Store, StoreError
 from .store_listener import ChangeListener, poll_interval
 from .tokens import TokenSource
 
@@ -215,7 +215,7 @@ class _Server:
                 if isinstance(send.peer, Peer) and send.peer.connection is not None:
                     sends += self.core.peer_gone(send.peer, now)
         if self.cluster is not None and self.cluster_journal is not None and self.cluster_journal.pending:
-            self.cluster.submit(self.core.cluster_changes())
+            self.cluster.submit(self.core.cluster_changes(self._loop.time()))
         self.arm()
 
     def mirror(
@@ -243,6 +243,9 @@ class _Server:
 
     def take_over(self, dialogs: list[SavedDialog]) -> None:
         self._send(self.core.take_over(dialogs, self._loop.time()))
+
+    def bindings_found(self, aor: str, bindings: list[SavedBinding]) -> None:
+        self._send(self.core.bindings_found(aor, bindings, self._loop.time()))
 
     def followed(self, serial: int) -> None:
         self._send(self.core.followed(serial, self._loop.time()))

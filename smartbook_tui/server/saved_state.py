@@ -33,7 +33,7 @@ from .publications import Publications, PublishError, PublishOutcome
 from .registrar import Binding, Registrar
 from .store import Account, PublicationChange, SavedBinding, SavedPublication, Store, StoreError
 
-__all__ = ["StateJournal", "restore_state"]
+__all__ = ["StateJournal", "restore_state", "saved_bindings"]
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,7 @@ class StateJournal:
         those changes)."""
         publications = [_change(item, now) for item in self._publications]
         registrations = {
-            username: [
-                _saved_binding(username, aor, binding, now)
-                for binding in self._registrar.bindings(aor, now)
-                if getattr(binding.source, "transport", None) == "UDP"
-            ]
-            for username, aor in self._registered.items()
+            username: saved_bindings(self._registrar, username, aor, now) for username, aor in self._registered.items()
         }
         self._publications, self._registered = [], {}
         try:
@@ -180,6 +175,16 @@ def _change(item: _Published | str, now: float) -> SavedPublication | Publicatio
     assert item.body is not None  # accepted as a new publication: a PIDF document and its type
     assert item.content_type is not None
     return SavedPublication(item.username, item.aor, item.etag, item.body, item.content_type, item.device, expires_in)
+
+
+def saved_bindings(registrar: Registrar, username: str, aor: str, now: float) -> list[SavedBinding]:
+    """The UDP bindings of `aor` as they are kept (in the store, or for a cluster's other nodes): a TCP or TLS one
+    reaches its device only over its connection, which only this process holds."""
+    return [
+        _saved_binding(username, aor, binding, now)
+        for binding in registrar.bindings(aor, now)
+        if getattr(binding.source, "transport", None) == "UDP"
+    ]
 
 
 def _saved_binding(username: str, aor: str, binding: Binding, now: float) -> SavedBinding:

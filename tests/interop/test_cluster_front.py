@@ -232,3 +232,21 @@ def hashed_to(front: KamailioFront, nodes: list[Node], number: str) -> int:
         probe.final_to(options)
     line = [line for line in front.log().splitlines() if f"for '{number}' -> " in line][-1]
     return next(index for index, node in enumerate(nodes, start=1) if line.endswith(f"sip:{node.proxy}"))
+
+
+def test_a_user_registered_through_a_node_that_died_can_still_be_called(tmp_path: Path):
+    """Registrations stay valid until they expire: the node a call for the user now reaches reads them from Redis."""
+    with front_cluster(tmp_path, 2, USERS) as (nodes, front):
+        home = homes(front, nodes, USERS)
+        callee = USERS[0]
+        caller = next(user for user in USERS if home[user] != home[callee])
+        with phone(front, caller) as calling, phone(front, callee) as called:
+            called.register()
+            time.sleep(0.5)  # (written to Redis: a node killed within milliseconds of a REGISTER loses it)
+            nodes[home[callee] - 1].stop(signal.SIGKILL)
+            calling.call(f"sip:{callee}@{DOMAIN}", body=SDP)  # the front finds the node dead and tries the other
+            assert answer(called).body == SDP
+            ok = calling.wait_for(200)
+            assert isinstance(ok, SipResponse)
+            acknowledge_and_hang_up(calling, called, ok)
+        assert f"-> sip:{callee}@{DOMAIN}, registered through another node" in nodes[2 - home[callee]].log

@@ -31,14 +31,14 @@ def node(store, name: str) -> PresenceServer:  # noqa: F811 (the fixture's name)
 
 def carry(source: PresenceServer, target: PresenceServer, watcher: Client) -> None:
     """Give `target` what `source` announced, for the presentities `target` watches; its NOTIFYs to `watcher`."""
-    for change in source.cluster_changes().changes:
+    for change in source.cluster_changes(watcher.now).changes:
         added = (change.record,) if change.record is not None else ()
         watcher.take(target.mirror(change.aor, change.removed, added, watcher.now, listed=change.listed))
 
 
 def followed(node: PresenceServer, watcher: Client) -> ClusterChanges:
     """What `node` hands out, then the link's word that it follows it all (the full states waiting go out)."""
-    changes = node.cluster_changes()
+    changes = node.cluster_changes(watcher.now)
     watcher.take(node.followed(changes.serial, watcher.now))
     return changes
 
@@ -84,13 +84,13 @@ def test_a_snapshot_replaces_what_was_mirrored_and_keeps_the_nodes_own(store):  
     alice.subscribe_list([alias(BOB_PHONE)])
     followed(node_a, alice)
     alice.answer_all()
-    change = node(store, "b").cluster_changes()  # (nothing yet)
+    change = node(store, "b").cluster_changes(0.0)  # (nothing yet)
     assert change.changes == []
     other_b = node(store, "b")
     bob = Client(other_b, "bob")
     bob.subscribe_list([f"sip:alice@{DOMAIN}"])
     bob.publish(pidf(BOB))
-    records = [c.record for c in other_b.cluster_changes().changes if c.record is not None]
+    records = [c.record for c in other_b.cluster_changes(0.0).changes if c.record is not None]
     alice.take(node_a.mirror(BOB, (), records, alice.now, whole=True, listed=("alice",)))
     assert bob_as_alice_sees(alice) == Availability.ONLINE
     alice.take(node_a.mirror(BOB, (), (), alice.now, whole=True, listed=("alice",)))  # Redis holds none now
@@ -102,10 +102,10 @@ def test_the_first_full_state_waits_for_what_other_nodes_hold_of_the_presentitie
     alice, bob = Client(node_a, "alice"), Client(node_b, "bob")
     bob.subscribe_list([f"sip:alice@{DOMAIN}"])
     bob.publish(pidf(BOB, note="at lunch"))
-    held = node_b.cluster_changes()
+    held = node_b.cluster_changes(0.0)
     assert alice.subscribe_list([alias(BOB_PHONE)]).status == 200
     assert alice.notifies == []  # node A does not follow bob yet: its full state waits
-    changes = node_a.cluster_changes()
+    changes = node_a.cluster_changes(alice.now)
     records = [change.record for change in held.changes if change.record is not None]
     alice.take(node_a.mirror(BOB, (), records, alice.now, whole=True, listed=("alice",)))  # the snapshot
     assert alice.notifies == []
@@ -118,7 +118,7 @@ def test_a_full_state_waits_no_longer_than_the_cluster_wait(store):  # noqa: F81
     node_a = node(store, "a")
     alice = Client(node_a, "alice")
     alice.subscribe_list([alias(BOB_PHONE)])
-    node_a.cluster_changes()  # handed to a link that never says it followed (Redis away)
+    node_a.cluster_changes(alice.now)  # handed to a link that never says it followed (Redis away)
     assert alice.notifies == []
     alice.now = CLUSTER_WAIT
     alice.take(node_a.on_timer(alice.now))
@@ -134,7 +134,7 @@ def test_the_journal_cancels_opposite_watch_news(first, second, left):
     journal = ClusterJournal()
     journal.watch("x", first)
     journal.watch("x", second)
-    changes, _ = journal.take()
+    changes, _, _ = journal.take()
     assert changes.watching == left
 
 
@@ -142,7 +142,7 @@ def test_the_journal_hands_out_each_change_once():
     journal = ClusterJournal()
     journal.published("sip:bob@x", ["e1"], None)
     journal.listing_changed("bob")
-    changes, usernames = journal.take()
+    changes, usernames, _ = journal.take()
     assert changes.changes == [PresentityChange("sip:bob@x", ("e1",), None)]
     assert usernames == ["bob"]
     assert not journal.pending
@@ -168,7 +168,7 @@ def test_a_publication_another_node_held_goes_when_its_phone_names_it_here_and_g
     node_a = node(store, "a")
     bob = Client(node_a, "bob")
     assert bob.publish(pidf(BOB), etag="b7-from-the-dead-node").status == 412  # the phone publishes anew next
-    [change] = node_a.cluster_changes().changes
+    [change] = node_a.cluster_changes(bob.now).changes
     assert change == PresentityChange(BOB, ("b7-from-the-dead-node",), None)  # and no node keeps the old one
 
 

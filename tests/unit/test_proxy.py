@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from smartbook_tui.server.cluster.journal import ClusterJournal
 from smartbook_tui.server.core import ALLOWED_METHODS, PresenceServer, Send, ServerConfig
-from smartbook_tui.server.store import Store
+from smartbook_tui.server.store import SavedBinding, Store
 from smartbook_tui.sip.auth import Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse, parse_message
 from smartbook_tui.sip.peer import Peer
@@ -33,13 +34,14 @@ def store(tmp_path) -> Iterator[Store]:
 class Net:
     """The server and the phones: what the server sends lands in the inbox of the phone at that address."""
 
-    def __init__(self, store: Store, **config: object) -> None:
+    def __init__(self, store: Store, cluster: ClusterJournal | None = None, **config: object) -> None:
         counter = itertools.count()
         self.server = PresenceServer(
             ServerConfig(DOMAIN, VIA, **config),  # type: ignore[arg-type]
             store,
             secret=b"k" * 32,
             token=lambda: f"t{next(counter)}",
+            cluster=cluster,
         )
         self.now = 0.0
         self.phones: dict[Peer, Phone] = {}
@@ -454,6 +456,27 @@ def test_a_callers_own_asserted_identity_is_neither_believed_nor_passed_on(net, 
     invite = one(bob.requests("INVITE"))
     assert isinstance(invite, SipRequest)
     assert invite.headers.get("P-Asserted-Identity") is None
+
+
+def test_a_node_of_a_cluster_routes_a_call_by_the_registrations_another_node_holds(store):
+    """bob registered through another node (one that died, maybe): the call waits for what Redis holds of his
+    registrations, then rings there; with none, 480."""
+    net = Net(store, cluster=ClusterJournal())
+    alice = Phone(net, "alice", 41000)
+    alice.register()
+    bob = Phone(net, "bob", 42000)  # registered elsewhere: this node has no binding of his
+    aor = f"sip:bob@{DOMAIN}"
+    alice.call(aor)
+    assert net.server.cluster_changes(net.now).lookups == [aor]
+    assert bob.requests("INVITE") == []  # it waits for them
+    elsewhere = SavedBinding("bob", aor, "<sip:bob@127.0.0.1:42000>", "reg-1", 1, ("127.0.0.1", 42000), None, 300.0)
+    net.deliver(net.server.bindings_found(aor, [elsewhere], net.now))
+    ring_and_answer(alice, bob)
+
+    alice.call(aor, call_id="call-2")
+    net.server.cluster_changes(net.now)
+    net.deliver(net.server.bindings_found(aor, [], net.now))
+    assert 480 in alice.statuses()
 
 
 def test_a_call_from_another_domain_needs_no_credentials(net, bob):

@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError, RedisError
 from smartbook_tui.counted_warning import CountedWarning
 from smartbook_tui.server.publications import PublicationRecord
 from smartbook_tui.server.saved_dialogs import RESERVE
-from smartbook_tui.server.store import SavedDialog
+from smartbook_tui.server.store import SavedBinding, SavedDialog
 
 from .dialogs import (
     NODE_TTL,
@@ -42,6 +42,7 @@ from .following import CHUNK, Follower, Mirror
 from .journal import ClusterChanges, PresentityChange
 from .options import shown_url
 from .records import CHANGE_SCRIPT, ClusterDataError, change_arguments
+from .registrations import decode_binding, encode_binding, registrations_key
 
 __all__ = ["HEARTBEAT", "ClusterError", "ClusterHost", "ClusterLink"]
 
@@ -66,6 +67,7 @@ class ClusterHost(Protocol):
     def own_dialogs(self) -> list[SavedDialog]: ...
     def take_over(self, dialogs: list[SavedDialog]) -> None: ...
     def followed(self, serial: int) -> None: ...
+    def bindings_found(self, aor: str, bindings: list[SavedBinding]) -> None: ...
     def give_up_dialogs(self) -> None: ...
 
 
@@ -84,6 +86,8 @@ class ClusterLink:
         self._node_channel = f"smartbook:node:{node}"
         self._follower = Follower(redis, self._pubsub, node, host.mirror, host.clock)
         self._changes: list[PresentityChange] = []
+        self._registrations: dict[str, list[SavedBinding]] = {}  # AOR -> its bindings here, to write
+        self._lookups: dict[str, None] = {}  # AORs whose registrations a call waits for
         self._serial = 0  # of the last drain submitted
         self._dialogs: list[DialogBatch] = []
         self._rewrite = False  # this node's publications and dialogs are to be written again
@@ -91,7 +95,7 @@ class ClusterLink:
         self._due = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._down = CountedWarning(log, "cluster: Redis at {url} is unreachable ({error}): %s tries failed")
-        self._unreadable = CountedWarning(log, "cluster: %s unreadable saved dialogs dropped ({error})")
+        self._unreadable = CountedWarning(log, "cluster: %s unreadable dialogs or registrations dropped ({error})")
 
     @classmethod
     async def connect(cls, url: str, node: str, host: ClusterHost) -> ClusterLink:
@@ -134,6 +138,8 @@ class ClusterLink:
     def submit(self, changes: ClusterChanges) -> None:
         """The core's news since the last drain: written (and followed) as soon as the loop gets to it."""
         self._changes += changes.changes
+        self._registrations.update(changes.registrations)
+        self._lookups.update(dict.fromkeys(changes.lookups))
         self._follower.watch(changes.watching)
         self._serial = changes.serial
         self._due.set()
@@ -184,6 +190,8 @@ class ClusterLink:
                 if self._rewrite:
                     self._write_again()
                 await self._write_changes()
+                await self._write_registrations()
+                await self._look_up()
                 await self._write_dialogs()
                 await self._follower.follow()
                 self._host.followed(serial)
@@ -206,6 +214,46 @@ class ClusterLink:
                 pipe.evalsha(self._change_sha, len(keys), *keys, *args)
             await pipe.execute()
             del self._changes[: len(batch)]  # only once written: a failure tries the whole batch again
+
+    async def _write_registrations(self) -> None:
+        while self._registrations:
+            batch = list(self._registrations.items())[:CHUNK]
+            wall = time.time()
+            pipe = self._redis.pipeline(transaction=False)
+            for aor, bindings in batch:
+                key = registrations_key(aor)
+                pipe.delete(key)
+                if bindings:
+                    pipe.hset(key, mapping={b.contact: encode_binding(b, wall) for b in bindings})
+                    pipe.pexpireat(key, round((wall + max(b.expires_in for b in bindings)) * 1000))
+            await pipe.execute()
+            for aor, bindings in batch:
+                if self._registrations.get(aor) is bindings:  # (not changed again meanwhile)
+                    del self._registrations[aor]
+
+    async def _look_up(self) -> None:
+        """Give the calls waiting for users' registrations what Redis holds (nothing, when it fails: a 480)."""
+        aors, self._lookups = list(self._lookups), {}
+        if not aors:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for aor in aors:
+                pipe.hgetall(registrations_key(aor))
+            results = await pipe.execute()
+        except (RedisError, OSError):
+            for aor in aors:
+                self._host.bindings_found(aor, [])
+            raise
+        wall = time.time()
+        for aor, fields in zip(aors, results, strict=True):
+            bindings = []
+            for value in fields.values():
+                try:
+                    bindings.append(decode_binding(aor, value, wall))
+                except ClusterDataError as error:
+                    self._unreadable.happened(self._host.clock(), error=error)
+            self._host.bindings_found(aor, bindings)
 
     async def _write_dialogs(self) -> None:
         key = dialogs_key(self.node)

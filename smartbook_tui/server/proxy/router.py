@@ -140,9 +140,11 @@ class Proxy:
         authenticate: Authenticate,
         token: Callable[[], str],
         limiter: SourceLimiter,
+        look_up_elsewhere: Callable[[str], None] | None = None,
     ) -> None:
         """`lookup`: the account a username or an E.164 number names; `authenticate`: the username whose
-        credentials a request carries, or the response to send (a challenge, a refusal)."""
+        credentials a request carries, or the response to send (a challenge, a refusal); `look_up_elsewhere`, on a
+        node of a cluster: ask for an account's registrations on the other nodes (given by `bindings_found`)."""
         self.config = config
         self.registrar = registrar
         self.addresses = Addresses(config.domain, config.via)
@@ -150,6 +152,8 @@ class Proxy:
         self._authenticate = authenticate
         self._token = token
         self._limiter = limiter
+        self._look_up_elsewhere = look_up_elsewhere
+        self._waiting: dict[str, list[tuple[_Call, bool]]] = {}  # AOR -> the calls waiting for its bindings
         self._calls: dict[tuple[str, str, str], _Call] = {}
         self._branches: dict[str, _Branch] = {}
         self._pending: dict[Hashable, int] = {}  # source -> its requests without a final answer yet
@@ -311,7 +315,7 @@ class Proxy:
         elif key is not None:
             caller = self._check_caller(call, now) if not request.to_tag else None
             consumed = caller is not None
-            targets, retargeted = self._locate(key, call, now)
+            targets, retargeted = self._locate(key, call, consumed, now)
             if retargeted and caller is not None:  # the node it goes to trusts this node's word for the caller
                 asserted = f"<sip:{caller}@{self.addresses.domain}>"
         elif isinstance(uri, SipUri) and self.addresses.is_ours(uri):
@@ -365,8 +369,9 @@ class Proxy:
     def _trusted(self, peer: Peer) -> bool:
         return is_trusted(peer.address, self.config.trusted_proxies)
 
-    def _locate(self, key: str, call: _Call, now: float) -> tuple[list[tuple[str, Peer]], bool]:
-        """Where the request for the user `key` goes, and whether it goes back to the front it came through."""
+    def _locate(self, key: str, call: _Call, consumed: bool, now: float) -> tuple[list[tuple[str, Peer]], bool]:
+        """Where the request for the user `key` goes, and whether it goes back to the front it came through; no
+        target when it waits for the other nodes' registrations of the user (`bindings_found`)."""
         request = call.request
         account = self._lookup(key)
         if account is None:
@@ -386,7 +391,29 @@ class Proxy:
             # no second turn).
             log.info("%s %s -> %s: not registered here, back to the front", request.method, _caller(request), key)
             return [(account.address, call.peer)], True
-        raise Refusal(480, f"Temporarily Unavailable ({account.name} has no device registered)")
+        if self._look_up_elsewhere is not None:  # registered through another node, maybe one that died since
+            self._waiting.setdefault(account.address, []).append((call, consumed))
+            self._look_up_elsewhere(account.address)
+            return [], False
+        raise _unavailable(account.address)
+
+    def bindings_found(self, aor: str, targets: list[tuple[str, Peer]], now: float) -> Out:
+        """The registrations of `aor` the other nodes hold (URI to send to, and through where): the calls that
+        waited for them go there, or get 480 when there is none."""
+        for call, consumed in self._waiting.pop(aor, []):
+            if call.answered or self._calls.get(call.key) is not call:
+                continue  # cancelled meanwhile
+            if not targets:
+                self._refuse(call, 480, _unavailable(aor).reason, None, now)
+            request = call.request
+            if targets:
+                log.info("%s %s -> %s, registered through another node", request.method, _caller(request), aor)
+            record = request.method == "INVITE"
+            for target_uri, peer in targets:
+                hops = _max_forwards(request) - 1
+                self._fork(call, target_uri, peer, [], hops, record=record, consumed=consumed, asserted=None, now=now)
+            self._check_over(call)
+        return self._flush()
 
     def _fork(
         self,
@@ -631,6 +658,10 @@ class _Answered(Refusal):
     def __init__(self, response: SipResponse) -> None:
         super().__init__(response.status, response.reason)
         self.response = response
+
+
+def _unavailable(aor: str) -> Refusal:
+    return Refusal(480, f"Temporarily Unavailable ({aor.removeprefix('sip:')} has no device registered)")
 
 
 def _max_forwards(request: SipRequest) -> int:
