@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.sip.message import SipRequest, SipResponse
-from tests.interop.test_proxy_calls import acknowledge_and_hang_up
+from tests.interop.test_proxy_calls import acknowledge_and_hang_up, cancel_of
 from tests.interop.test_server_watch import is_phase, presence_of
 from tests.peers.json_lines import JsonLines
 from tests.peers.kamailio_front import KamailioFront, run_kamailio_front
@@ -255,9 +255,7 @@ def test_a_call_cancelled_while_ringing(call_front: tuple[Node, KamailioFront]) 
         assert isinstance(ringing, SipRequest)
         bob.reply(ringing, 180, "Ringing")
         assert alice.response_to(invite).status in (100, 180)
-        cancel = SipRequest("CANCEL", invite.uri, invite.headers.only("Via", "From", "To", "Call-ID", "Max-Forwards"))
-        cancel.headers.add("CSeq", f"{invite.cseq[0]} CANCEL")
-        alice.send(cancel)
+        alice.send(cancel_of(invite))
         assert alice.final_to(invite).status == 487
         bob_cancel = bob.wait_for("CANCEL")
         assert isinstance(bob_cancel, SipRequest)

@@ -121,6 +121,13 @@ def test_refusals_reach_the_caller(server: SmartbookServer, callee: str, status:
         alice.send(alice.ack(invite, final))
 
 
+def cancel_of(invite: SipRequest) -> SipRequest:
+    """The caller's CANCEL of `invite` (RFC 3261 9.1: its Via, From, To, Call-ID and CSeq number)."""
+    cancel = SipRequest("CANCEL", invite.uri, invite.headers.only("Via", "From", "To", "Call-ID", "Max-Forwards"))
+    cancel.headers.add("CSeq", f"{invite.cseq[0]} CANCEL")
+    return cancel
+
+
 def test_cancel_before_the_answer(server: SmartbookServer) -> None:
     with phone(server, "alice") as alice, phone(server, "bob") as bob:
         invite = alice.call("sip:bob@127.0.0.1")
@@ -128,9 +135,7 @@ def test_cancel_before_the_answer(server: SmartbookServer) -> None:
         assert isinstance(ringing, SipRequest)
         bob.reply(ringing, 180, "Ringing")
         assert alice.response_to(invite).status in (100, 180)
-        cancel = SipRequest("CANCEL", invite.uri, invite.headers.only("Via", "From", "To", "Call-ID", "Max-Forwards"))
-        cancel.headers.add("CSeq", f"{invite.cseq[0]} CANCEL")
-        alice.send(cancel)
+        alice.send(cancel_of(invite))
         final = alice.final_to(invite)
         assert final.status == 487
         alice.send(alice.ack(invite, final))
