@@ -11,7 +11,8 @@ the users are picked so that publishers and watchers are half on each node, and 
 its own node, half on the other. The load is bench/peer_load.py's
 (bench/server.py's lean client and `FanOut` pacing, every watcher's last state checked), from this process.
 
-    python bench/cluster.py [--quick] [--repeats 1] [--parts fanout latency cost memory] [--transports udp tcp]
+    python bench/cluster.py [--quick] [--repeats 1] [--parts fanout latency cost memory takeover]
+                            [--transports udp tcp]
 
 * fan-out: N publishers x M watchers each (presentity subscriptions, 25 an account), through the front to 1 node,
   then to 2 nodes (both in the cluster, with Redis), the clients over UDP then over TCP (the front talks UDP to
@@ -31,6 +32,8 @@ its own node, half on the other. The load is bench/peer_load.py's
   request it relays.
 * memory: stored-list subscriptions of 200 entries (from a pool of published accounts), half on each node, one
   TCP connection each: each node's RSS delta over its subscriptions, and Redis's used_memory delta over all.
+* takeover, on a 2-node cluster of its own: 40 stored-list subscriptions (`--takeover-dialogs`) held by node 1,
+  node 1 killed (SIGKILL): the time from the kill to each watcher's full state sent by node 2 (first and last).
 
 Prints figures; asserts nothing. The machine is shared (2 cores: the nodes, Kamailio, Redis and this generator
 compete), so read the rates with the CPU columns. Exits 1 with one line when a peer is missing or a run breaks.
@@ -41,8 +44,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import math
+import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -57,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.cluster_setup import FRONT_CHILDREN, Cluster, Entry, alternate, hash_users, require_cluster_peers
 from bench.peer_load import (
+    CALL_ID,
     Accounts,
     PeerMissing,
     Server,
@@ -429,6 +436,59 @@ async def part_memory(cluster: Cluster, plan: Plan, args: argparse.Namespace) ->
     return Memory(node_kb, redis_kb, len(measured))
 
 
+@dataclass
+class Takeover:
+    dialogs: int  # list subscriptions held by the node killed
+    first_ms: float  # from the kill to the first watcher's full state from the node that took them
+    all_ms: float  # ... to the last one's
+
+
+class _FirstAfter:
+    """When each dialog's first NOTIFY came after `since` (perf clock)."""
+
+    def __init__(self) -> None:
+        self.since = math.inf
+        self.first: dict[bytes, float] = {}
+
+    def on_notify(self, conn: Conn, head: bytes, body: bytes, when: float) -> None:
+        found = CALL_ID.search(head)
+        if found is not None and when >= self.since:
+            self.first.setdefault(found.group(1).strip(), when)
+
+
+async def part_takeover(cluster: Cluster, plan: Plan, args: argparse.Namespace) -> Takeover:
+    """Node 1 killed (SIGKILL) with list subscriptions on it: how long until node 2 has sent each its full state
+    (the watchers over TCP to the front, which talks UDP to the nodes: every dialog is saved in Redis)."""
+    await publish_all(cluster, plan.pool)
+    await cluster.settle(quiet=1.0, limit=30)
+    held = [i for i, user in enumerate(plan.memory_watchers) if plan.node_of[user] == 0][: args.takeover_dialogs]
+    sink = _FirstAfter()
+    conns: list[Conn] = [await connect_tcp(cluster.tcp) for _ in held]
+    for conn in conns:
+        conn.on_notify = sink.on_notify
+    call_ids = [
+        await subscribe(conn, plan.memory_watchers[i], plan.memory_targets[i], f"t-{i}", as_list=True)
+        for conn, i in zip(conns, held, strict=True)
+    ]
+    await asyncio.sleep(1.0)  # every dialog saved (the node writes them 0.2 s after they are made)
+    sink.since = perf()
+    os.killpg(cluster.nodes[0].pgid, signal.SIGKILL)
+    deadline = sink.since + 30
+    while len(sink.first) < len(call_ids) and perf() < deadline:
+        await asyncio.sleep(0.01)
+    for conn in conns:
+        conn.close()
+    if len(sink.first) < len(call_ids):
+        raise RuntimeError(f"{len(sink.first)} of {len(call_ids)} taken-over dialogs got their full state in 30 s")
+    times = sorted((when - sink.since) * 1000 for when in sink.first.values())
+    print(
+        f"    takeover: node 1 killed with {len(call_ids)} list subscriptions: full states from node 2 after "
+        f"{times[0]:.0f} ms (first) to {times[-1]:.0f} ms (last)",
+        flush=True,
+    )
+    return Takeover(len(call_ids), times[0], times[-1])
+
+
 # ============================================================================================ the driver
 
 
@@ -438,6 +498,7 @@ class Results:
     latency: dict[str, Measured] = field(default_factory=dict)
     cost: dict[str, Measured] = field(default_factory=dict)
     memory: Memory | None = None
+    takeover: Takeover | None = None
     problems: list[str] = field(default_factory=list)
     front_events: list[str] = field(default_factory=list)
     misrouted: int = 0
@@ -491,22 +552,40 @@ async def run_all(args: argparse.Namespace, plan: Plan, workdir: Path, template:
                 results.memory = await part_memory(cluster, plan, args)
         finally:
             finish(cluster, results, plan)
+    if "takeover" in args.parts:  # on a cluster of its own: it kills a node
+        results.takeover = await run_takeover(args, plan, workdir, template, results)
     if "cost" in rest:  # what the same PUBLISHes cost a node that is not in a cluster (no Redis)
-        cluster = start_cluster(workdir, template, 1, "standalone", args=args, redis=False)
-        try:
-            load = plan.cost["publish"]
-            measured = await fixed_rate(
-                cluster, cluster, load, rate=args.cost_rate, seconds=args.cost_seconds, args=args
-            )
-            results.cost["standalone"] = measured
-            print(
-                f"    cost, one node without --cluster, {len(load.publishers)} publishers, no watchers: "
-                f"{1e6 * measured.cpu['node1'] / measured.published:.0f} us/PUBLISH",
-                flush=True,
-            )
-        finally:
-            finish(cluster, results, plan)
+        results.cost["standalone"] = await run_standalone(args, plan, workdir, template, results)
     return results
+
+
+async def run_standalone(
+    args: argparse.Namespace, plan: Plan, workdir: Path, template: Path, results: Results
+) -> Measured:
+    """What the cost part's PUBLISHes cost a node that is not in a cluster (no Redis)."""
+    cluster = start_cluster(workdir, template, 1, "standalone", args=args, redis=False)
+    try:
+        load = plan.cost["publish"]
+        measured = await fixed_rate(cluster, cluster, load, rate=args.cost_rate, seconds=args.cost_seconds, args=args)
+        print(
+            f"    cost, one node without --cluster, {len(load.publishers)} publishers, no watchers: "
+            f"{1e6 * measured.cpu['node1'] / measured.published:.0f} us/PUBLISH",
+            flush=True,
+        )
+    finally:
+        finish(cluster, results, plan)
+    return measured
+
+
+async def run_takeover(
+    args: argparse.Namespace, plan: Plan, workdir: Path, template: Path, results: Results
+) -> Takeover:
+    print("  2 nodes behind the front: takeover", flush=True)
+    cluster = start_cluster(workdir, template, 2, "takeover", args=args)
+    try:
+        return await part_takeover(cluster, plan, args)
+    finally:
+        finish(cluster, results, plan)
 
 
 def print_fanout(transport: str, one: list[Search], two: list[Search], args: argparse.Namespace) -> None:
@@ -573,6 +652,10 @@ def print_table(args: argparse.Namespace, results: Results) -> None:
         nodes = " / ".join(f"{kb:.1f}" for kb in mem.node_kb)
         print(f"  memory per {args.memory_entries}-entry list subscription: node RSS {nodes} KB (node 1 / node 2), "
               f"Redis {mem.redis_kb:.1f} KB")  # fmt: skip
+    if results.takeover:
+        taken = results.takeover
+        print(f"  takeover of {taken.dialogs} list subscriptions after a kill -9: full states {taken.first_ms:.0f} ms "
+              f"(first) to {taken.all_ms:.0f} ms (last) after it")  # fmt: skip
     print("  figures from a shared 2-core machine: the nodes, Kamailio, Redis and the generator compete for it")
     if results.misrouted:
         print(f"  {results.misrouted} users were passed to another node than the hash probe said")
@@ -589,7 +672,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of under a minute: fewer, shorter")
     parser.add_argument("--repeats", type=int, default=1, help="fan-out searches of each cluster size and transport")
-    parser.add_argument("--parts", nargs="+", choices=("fanout", "latency", "cost", "memory"), default=None)
+    parser.add_argument("--parts", nargs="+", choices=("fanout", "latency", "cost", "memory", "takeover"), default=None)
+    parser.add_argument("--takeover-dialogs", type=int, default=40, help="list subscriptions on the node killed")
     parser.add_argument(
         "--transports",
         nargs="+",
@@ -629,7 +713,7 @@ def parse_args() -> argparse.Namespace:
     for name, (full, short) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, short if quick else full)
-    args.parts = args.parts or ["fanout", "latency", "cost", "memory"]
+    args.parts = args.parts or ["fanout", "latency", "cost", "memory", "takeover"]
     args.transports = args.transports or (["udp"] if quick else ["udp", "tcp"])
     args.drain = 3.0
     args.ladder = QUICK_LADDER if quick else LADDER
