@@ -26,10 +26,8 @@ from smartbook_tui.server.store import Store
 from smartbook_tui.sip.message import SipResponse
 from tests.interop.test_kamailio_front import (
     DOMAIN,
-    SDP,
     USERS,
     Node,
-    answer,
     is_phase,
     phone,
     presence_of,
@@ -37,7 +35,7 @@ from tests.interop.test_kamailio_front import (
     run_nodes,
     start_watch,
 )
-from tests.interop.test_proxy_calls import acknowledge_and_hang_up
+from tests.interop.test_proxy_calls import SDP, acknowledge_and_hang_up, answer
 from tests.interop.test_server_linphonec import (
     ACCOUNTS,
     LIN_BOOK,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from smartbook_tui.sip.message import SipRequest, SipResponse
-from tests.interop.test_proxy_calls import acknowledge_and_hang_up, cancel_of
+from tests.interop.test_proxy_calls import SDP, acknowledge_and_hang_up, answer, cancel_of
 from tests.interop.test_server_watch import is_phase, presence_of
 from tests.peers.json_lines import JsonLines
 from tests.peers.kamailio_front import KamailioFront, run_kamailio_front
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.peer("kamailio")
 
 # Short waits: coalesced NOTIFYs 0.2 s apart; subscriptions as short as 2 s, to see one refreshed.
 FAST = ("--notify-interval", "0.2", "--min-expires", "2")
-SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
 FAILOVER_LIMIT = 15.0  # a generous bound on the wait, not a measure: the test prints what it took
 
 
@@ -204,14 +203,6 @@ def wait_for_another(front: KamailioFront, text: str, seen: int, *, since: float
 
 
 # ---------------------------------------------------------------------------------------------- a call
-
-
-def answer(callee: SipPhone) -> SipRequest:
-    invite = callee.wait_for("INVITE")
-    assert isinstance(invite, SipRequest)
-    callee.reply(invite, 180, "Ringing")
-    callee.reply(invite, 200, "OK", body=SDP)
-    return invite
 
 
 @pytest.fixture(scope="module")
