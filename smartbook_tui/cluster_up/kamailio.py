@@ -55,7 +55,8 @@ def listen_address(wanted: tuple[str, int]) -> tuple[str, int]:
 
 
 def answers_options(address: tuple[str, int], wait: float = 0.1) -> bool:
-    """Whether an OPTIONS to the front itself over UDP gets a SIP answer within `wait` seconds."""
+    """Whether an OPTIONS to the SIP server at `address` itself (Kamailio) over UDP gets an answer within `wait`
+    seconds."""
     host = address[0]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((host, 0))
@@ -64,7 +65,7 @@ def answers_options(address: tuple[str, int], wait: float = 0.1) -> bool:
             f"OPTIONS {target} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {host}:{sock.getsockname()[1]};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
             "Max-Forwards: 70\r\n"
-            f"From: <sip:cluster-up@{host}>;tag={secrets.token_hex(4)}\r\n"
+            f"From: <sip:probe@{host}>;tag={secrets.token_hex(4)}\r\n"
             f"To: <{target}>\r\n"
             f"Call-ID: {secrets.token_hex(8)}@{host}\r\n"
             "CSeq: 1 OPTIONS\r\n"

@@ -41,6 +41,7 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 
+from smartbook_tui.cluster_up.kamailio import answers_options
 from tests.peers import require_binary, running_under_ci
 
 DOMAIN = "127.0.0.1"
@@ -260,67 +261,14 @@ class Kamailio:
         if check.returncode != 0:
             raise RuntimeError(f"kamailio -c rejected {self.cfg_path}:\n{check.stdout}{check.stderr}")
         memory = ["-m", str(TUNED_SHARED_MEMORY_MB)] if self.tuned else []
-        with self.log_path.open("ab") as log:
-            # Its own session: if the main process ever dies without taking its children along, the group can
-            # still be killed (it holds only processes started here).
-            self._process = subprocess.Popen(
-                [binary, "-f", str(self.cfg_path), "-DD", "-E", *memory],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.workdir,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                self._process = None
-                raise RuntimeError(f"kamailio exited with {code} at start-up:\n{self.log[-4000:]}")
-            if self._answers_options():
-                return
-        self.stop()
-        raise RuntimeError(f"kamailio did not answer OPTIONS on {self.proxy} within {START_TIMEOUT} s")
-
-    def _answers_options(self, wait: float = 0.05) -> bool:
-        """Send one OPTIONS over UDP; True if any SIP response comes back within `wait` seconds."""
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind((DOMAIN, 0))
-            local_port = sock.getsockname()[1]
-            request = (
-                f"OPTIONS {self.proxy} SIP/2.0\r\n"
-                f"Via: SIP/2.0/UDP {DOMAIN}:{local_port};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
-                "Max-Forwards: 70\r\n"
-                f"From: <sip:probe@{DOMAIN}>;tag={secrets.token_hex(4)}\r\n"
-                f"To: <{self.proxy}>\r\n"
-                f"Call-ID: {secrets.token_hex(8)}@{DOMAIN}\r\n"
-                "CSeq: 1 OPTIONS\r\n"
-                "Content-Length: 0\r\n\r\n"
-            )
-            sock.settimeout(wait)
-            sock.sendto(request.encode(), (self.domain, self.port))
-            try:
-                data = sock.recv(65535)
-            except (TimeoutError, ConnectionRefusedError):
-                time.sleep(wait)  # a refused port answers at once: do not spin
-                return False
-        return data.startswith(b"SIP/2.0 ")
+        command = [binary, "-f", str(self.cfg_path), *memory]
+        self._process = spawn(command, self.workdir, self.log_path, (self.domain, self.port))
 
     def stop(self) -> None:
         """SIGTERM to the main pid (it stops its children and writes the tables back); SIGKILL the group if needed."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is not None:
-            # It died on its own (a crash): its children may have outlived it, in the group started for it.
-            _kill_group(process.pid)
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
-            process.wait()
+        if process is not None:
+            stop_process(process)
 
     def __enter__(self) -> Kamailio:
         self.start()
@@ -328,6 +276,47 @@ class Kamailio:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def spawn(command: list[str], workdir: Path, log_path: Path, address: tuple[str, int]) -> subprocess.Popen[bytes]:
+    """Kamailio run as `command` in the foreground, logging to `log_path`, once it answers an OPTIONS at `address`;
+    RuntimeError with the end of its log when it exits or stays silent for START_TIMEOUT (it is stopped then)."""
+    with log_path.open("ab") as log:
+        # Its own session: if the main process ever dies without taking its children along, the group can still
+        # be killed (it holds only processes started here).
+        process = subprocess.Popen(
+            [*command, "-DD", "-E"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            written = log_path.read_text(errors="replace")
+            raise RuntimeError(f"kamailio exited with {process.returncode} at start-up:\n{written[-4000:]}")
+        if answers_options(address, wait=0.05):
+            return process
+        time.sleep(0.01)  # (a refused port answers at once)
+    stop_process(process)
+    raise RuntimeError(f"kamailio did not answer OPTIONS on {address[0]}:{address[1]} within {START_TIMEOUT} s")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to Kamailio's main pid (it stops its children and writes its tables back); SIGKILL to its group if
+    it does not stop, or died on its own (a crash: its children may have outlived it, in the group started for
+    it)."""
+    if process.poll() is not None:
+        _kill_group(process.pid)
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid)
+        process.wait()
 
 
 def _kill_group(pgid: int) -> None:
