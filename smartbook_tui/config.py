@@ -80,6 +80,7 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     api_rate = 30                     # API requests a minute from one address (0: no limit)
     api_global_rate = 100             # API requests a second from everyone (0: no limit)
     http_proxies = "127.0.0.1"        # reverse proxies in front of the API whose X-Forwarded-For is believed
+    http_tls = true                   # the API speaks HTTPS, with tls_cert and tls_key
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "api_rate": _NUMBER,
         "api_global_rate": _NUMBER,
         "http_proxies": str,
+        "http_tls": bool,
     },
 }
 
@@ -281,6 +283,7 @@ class ServerSettings:
     api_rate: float | None = None
     api_global_rate: float | None = None
     http_proxies: str | None = None
+    http_tls: bool | None = None
 
 
 @dataclass(slots=True)
@@ -618,6 +621,7 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             api_rate=_float(server.get("api_rate")),
             api_global_rate=_float(server.get("api_global_rate")),
             http_proxies=server.get("http_proxies"),  # type: ignore[arg-type]
+            http_tls=server.get("http_tls"),  # type: ignore[arg-type]
         ),
         app=AppSettings(
             users_only=app.get("users_only"),  # type: ignore[arg-type]

@@ -225,12 +225,18 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
 
 def _add_api_options(run: argparse.ArgumentParser) -> None:
     api = run.add_argument_group("account API", "accounts made from a phone number with a code sent by SMS")
-    api.add_argument("--http", metavar="HOST:PORT", help="serve the account API (HTTP, under /api) here")
+    api.add_argument("--http", metavar="HOST:PORT", help="serve the account API (under /api) here")
     api.add_argument(
         "--http-proxies",
         metavar="ADDRESS,ADDRESS",
         help="reverse proxies in front of the API (addresses or networks) whose X-Forwarded-For is believed, so that "
         "the limits count their clients (default: none, every address is a client)",
+    )
+    api.add_argument(
+        "--http-tls",
+        action=argparse.BooleanOptionalAction,
+        help="serve the account API over HTTPS, with the server's certificate (--tls-cert, --tls-key); without it, "
+        "plain HTTP, only for loopback or behind a TLS proxy (default: off)",
     )
     api.add_argument(
         "--region", metavar="CC", help=f"ISO region of numbers given in national form (default {DEFAULT_REGION})"
@@ -374,6 +380,7 @@ def api_options(args: argparse.Namespace, saved: ServerSettings) -> ApiOptions |
     countries = _given(args.sms_countries, saved.sms_countries, None)
     region = _given(args.region, saved.region, DEFAULT_REGION)
     checked_regions(region)
+    https = _given(args.http_tls, saved.http_tls, False)
     return ApiOptions(
         host=address[0],
         port=address[1],
@@ -393,6 +400,9 @@ def api_options(args: argparse.Namespace, saved: ServerSettings) -> ApiOptions |
         sms_headers=tuple(parse_header(text) for text in _given(args.sms_header, saved.sms_header, [])),
         sms_body=_given(args.sms_body, saved.sms_body, DEFAULT_BODY),
         trusted_proxies=checked_proxies(_given(args.http_proxies, saved.http_proxies, "")),
+        https=https,
+        tls_cert=_given(args.tls_cert, saved.tls_cert, None) if https else None,
+        tls_key=_given(args.tls_key, saved.tls_key, None) if https else None,
     )
 
 

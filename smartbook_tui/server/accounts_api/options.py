@@ -33,6 +33,10 @@ class ApiOptions:
     # reverse proxies (addresses or networks) whose X-Forwarded-For is believed: the client they name is the one
     # limited, and they are not held to the per-address connection cap
     trusted_proxies: tuple[str, ...] = ()
+    # HTTPS with the server's certificate chain and key (those of SIP over TLS); both are needed
+    https: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 def checked_proxies(text: str) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
 """The account API served by uvicorn on the presence server's own event loop (`--http HOST:PORT`): one task, no
-thread; the socket is bound first, so a bad or busy address is a one-line error before anything starts."""
+thread; the socket is bound first, so a bad or busy address is a one-line error before anything starts. With
+`--http-tls` it speaks HTTPS with the server's certificate, a handshake held to the first request's deadline."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -36,10 +38,37 @@ class ApiStartFailed(Exception):
 
 
 class _Uvicorn(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, tls: ssl.SSLContext | None, handshake_timeout: float) -> None:
+        super().__init__(config)
+        self._tls = tls
+        self._handshake_timeout = handshake_timeout
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         """The presence server's own SIGINT and SIGTERM handlers stop the API with the rest."""
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup for the sockets given, but with a deadline on the TLS handshake, which uvicorn does not
+        set: the connection guard only sees a connection once its handshake is done, and a client that never
+        finishes one would otherwise keep its socket for asyncio's default minute."""
+        assert sockets is not None  # start_api gives its socket
+        await self.lifespan.startup()
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return self.config.http_protocol_class(  # type: ignore[call-arg]
+                config=self.config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
+            )
+
+        handshake = self._handshake_timeout if self._tls is not None else None
+        self.servers = [
+            await loop.create_server(
+                protocol, sock=sock, backlog=self.config.backlog, ssl=self._tls, ssl_handshake_timeout=handshake
+            )
+            for sock in sockets
+        ]
+        self.started = True
 
 
 class RunningApi:
@@ -69,6 +98,7 @@ async def start_api(
 ) -> RunningApi:
     """Serve the API on `sock` (from `bind_api`) in a task of the running loop; `authenticator` is the SIP
     server's, so that both share nonces and the backoff on failed sign-ins; `limits` hold its connections."""
+    tls = _tls_context(options) if options.https else None
     gateway = _gateway(options)
     flows = AccountFlows(
         store,
@@ -91,7 +121,7 @@ async def start_api(
         proxy_headers=bool(options.trusted_proxies),
         forwarded_allow_ips=list(options.trusted_proxies),
     )
-    server = _Uvicorn(config)
+    server = _Uvicorn(config, tls, handshake_timeout=limits.first_request)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
@@ -99,7 +129,8 @@ async def start_api(
             raise ApiStartFailed(f"the account API could not start on {options.host}:{options.port}")
         await asyncio.sleep(0.01)
     host, port = sock.getsockname()[:2]
-    log.info("account API on http://%s/api (SMS: %s)", _http_address(host, port), _describe(options))
+    scheme = "https" if tls is not None else "http"
+    log.info("account API on %s://%s/api (SMS: %s)", scheme, _http_address(host, port), _describe(options))
     return RunningApi(server, task, gateway, (host, port))
 
 
@@ -110,6 +141,8 @@ def bind_api(options: ApiOptions) -> socket.socket:
         raise ApiStartFailed("--sms http needs --sms-url, the provider's URL")
     if options.sms == "console" and options.sms_outbox is None:
         raise ApiStartFailed("--sms console needs --sms-outbox FILE, where the codes are written")
+    if options.https and (options.tls_cert is None or options.tls_key is None):
+        raise ApiStartFailed("--http-tls needs the server's certificate: give --tls-cert and --tls-key")
     return _bind(options.host, options.port)
 
 
@@ -128,6 +161,22 @@ def _bind(host: str, port: int) -> socket.socket:
         raise ApiStartFailed(f"cannot serve the account API on {host}:{port}: {error.strerror or error}") from None
     sock.setblocking(False)
     return sock
+
+
+def _tls_context(options: ApiOptions) -> ssl.SSLContext:
+    """The API's server context: TLS 1.2 at least, the server's certificate chain and key."""
+    assert options.tls_cert is not None  # bind_api said so
+    assert options.tls_key is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(options.tls_cert, options.tls_key)
+    except (OSError, ssl.SSLError) as error:
+        raise ApiStartFailed(
+            f"--http-tls cannot load the certificate {options.tls_cert} with its key {options.tls_key}: "
+            f"{getattr(error, 'strerror', None) or error}"
+        ) from None
+    return context
 
 
 def _gateway(options: ApiOptions) -> SmsGateway:
