@@ -4,8 +4,10 @@ sends one request and returns the answer's fields, or raises AssistantError with
 from __future__ import annotations
 
 import secrets
+import ssl
 from collections.abc import Generator
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +16,18 @@ import httpx
 
 from smartbook_tui.sip.auth import AuthError, Credentials, DigestSession
 
-from .errors import BAD_URL, NO_API, NOT_AN_API, SENTENCES, TIMEOUT, UNREACHABLE, AssistantError, api_error
+from .errors import (
+    BAD_CA,
+    BAD_URL,
+    NO_API,
+    NOT_AN_API,
+    SENTENCES,
+    TIMEOUT,
+    UNREACHABLE,
+    UNTRUSTED,
+    AssistantError,
+    api_error,
+)
 
 DEFAULT_TIMEOUT = 30.0  # seconds: the server may try an SMS gateway three times, 5 s each, before it answers
 
@@ -104,13 +117,29 @@ def checked_url(url: str | None) -> str:
     return url.rstrip("/")
 
 
-class AccountApi:
-    """One server's account API at `url` (e.g. http://127.0.0.1:8080/api). Use it as an async context manager."""
+def verifying_context(ca: Path | None) -> ssl.SSLContext:
+    """What an https API's certificate is checked against: the system's CAs, and those of `ca` (the account's
+    --ca, as for SIP over TLS); AssistantError when that file cannot be used."""
+    context = ssl.create_default_context()
+    if ca is not None:
+        try:
+            context.load_verify_locations(cafile=ca.expanduser())
+        except (OSError, ssl.SSLError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise AssistantError(BAD_CA, f"Cannot use the CA file {ca} ({reason}): give a PEM file of CAs.") from None
+    return context
 
-    def __init__(self, url: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+
+class AccountApi:
+    """One server's account API at `url` (e.g. http://127.0.0.1:8080/api). Use it as an async context manager.
+    An https API must show a certificate that the system's CAs, or those of the file `ca`, vouch for."""
+
+    def __init__(self, url: str | None, *, timeout: float = DEFAULT_TIMEOUT, ca: Path | None = None) -> None:
         self.url = checked_url(url)
         self._timeout = timeout
-        self._client = httpx.AsyncClient(timeout=timeout, headers={"Accept": "application/json"})
+        self._client = httpx.AsyncClient(
+            timeout=timeout, headers={"Accept": "application/json"}, verify=verifying_context(ca)
+        )
 
     async def __aenter__(self) -> AccountApi:
         return self
@@ -169,6 +198,13 @@ class AccountApi:
                 TIMEOUT, f"The account API at {self.url} did not answer within {self._timeout:g} s: try again later."
             ) from None
         except httpx.HTTPError as exc:
+            untrusted = _verification_error(exc)
+            if untrusted is not None:
+                raise AssistantError(
+                    UNTRUSTED,
+                    f"The account API at {self.url} showed a certificate this computer does not trust "
+                    f"({untrusted.verify_message}): give the CA that signed it with --ca FILE, or ca in [account].",
+                ) from None
             raise AssistantError(
                 UNREACHABLE,
                 f"Cannot reach the account API at {self.url} ({_reason(exc)}): is the server running, and the "
@@ -199,6 +235,16 @@ def _reason(exc: httpx.HTTPError) -> str:
     cause = exc.__context__ or exc.__cause__
     text = str(cause or exc) or type(exc).__name__
     return text.splitlines()[0][:120]
+
+
+def _verification_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The failed certificate check behind an httpx error, if that is what it is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _retry_after(response: httpx.Response, answer: dict[str, Any]) -> float | None:

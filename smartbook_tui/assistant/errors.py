@@ -41,6 +41,8 @@ TIMEOUT = "timeout"
 NOT_AN_API = "not_an_api"
 NO_API = "no_api"
 BAD_URL = "bad_url"
+UNTRUSTED = "untrusted_certificate"  # an https API whose certificate does not verify
+BAD_CA = "bad_ca"  # the CA file given cannot be used
 NO_ACCOUNT = "no_account"
 NO_CODE_YET = "no_code_yet"
 

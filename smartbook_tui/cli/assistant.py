@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, phone: str) -> int:
-    async with AccountApi(args.account_api or settings.app.account_api) as api:
+    async with AccountApi(args.account_api or settings.app.account_api, ca=settings.account.ca) as api:
         if args.assistant_command == "link":
             try:
                 password = read_password(settings.account)

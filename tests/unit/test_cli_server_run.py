@@ -172,6 +172,23 @@ def test_zero_options_win_too(home):
     assert options_of("server", "run", "--sip", "127.0.0.1:0")[0].tls_port == 0  # both ports chosen by the system
 
 
+def test_http_tls_serves_the_api_with_the_servers_certificate_and_the_option_wins(home):
+    https = '[server]\nhttp = "127.0.0.1:8443"\nhttp_tls = true\ntls_cert = "~/cert.pem"\ntls_key = "~/key.pem"\n'
+    config = write_config(home, https)
+    api = options_of("--config", str(config), "server", "run")[0].api
+    assert api is not None
+    assert (api.https, api.tls_cert, api.tls_key) == (True, home / "cert.pem", home / "key.pem")
+    plain = options_of("--config", str(config), "server", "run", "--no-http-tls")[0].api
+    assert plain is not None
+    assert (plain.https, plain.tls_cert, plain.tls_key) == (False, None, None)
+    flagged = options_of("server", "run", "--http", "[::1]:8443", "--http-tls", "--tls-cert", "c.pem")[0].api
+    assert flagged is not None
+    assert (flagged.https, flagged.tls_cert, flagged.tls_key) == (True, Path("c.pem"), None)  # start says the key
+    default = options_of("server", "run", "--http", "127.0.0.1:8080")[0].api
+    assert default is not None
+    assert default.https is False
+
+
 def test_server_run_serves_what_the_file_says(home, monkeypatch):
     served: list[RunOptions] = []
 
@@ -200,6 +217,7 @@ def test_server_run_serves_what_the_file_says(home, monkeypatch):
         ("[server]\nlegacy = 'sometimes'\n", "server.legacy must be one of auto, always, never, not 'sometimes'"),
         ("[server]\nsip = 'localhost'\n", "server.sip wants HOST:PORT, e.g. 127.0.0.1:5070, not 'localhost'"),
         ("[server]\ndomain = 'a b'\n", "server.domain 'a b' is not a SIP domain"),
+        ("[server]\nhttp_tls = 'yes'\n", "server.http_tls has the wrong type (str)"),
     ],
 )
 def test_a_wrong_server_section_is_one_line_naming_the_file_and_key(home, monkeypatch, capsys, text, message):

@@ -88,6 +88,7 @@ class AssistantScreen(ModalScreen[AssistantDone | None]):
         self.phone_region = region
         self.config_path = config_path
         self.account = account if account is not None and account.sip_uri else None
+        self.ca = account.ca if account is not None else None  # the CAs of SIP over TLS, for an https API too
         self.password = password
         self.clock = clock
         self.api: AccountApi | None = None
@@ -134,7 +135,7 @@ class AssistantScreen(ModalScreen[AssistantDone | None]):
         try:
             if self.assistant_task is Task.LINK:
                 self.auth = account_auth(self.account or AccountSettings(), self.password)
-            self.api = AccountApi(self.api_url)
+            self.api = AccountApi(self.api_url, ca=self.ca)
         except AssistantError as exc:
             self._say(str(exc))
         self.query_one("#phone", Input).focus()
