@@ -55,12 +55,21 @@ if TYPE_CHECKING:
         write_list_notify,
     )
     from .pidf import build_pidf, parse_pidf
-    from .resource_lists import ListEntry, build_resource_lists, parse_resource_lists, resource_list_uris
+    from .resource_lists import (
+        LIST_DELTA,
+        ListEntry,
+        build_list_delta,
+        build_resource_lists,
+        parse_list_delta,
+        parse_resource_lists,
+        resource_list_uris,
+    )
     from .rlmi import Instance, InstanceState, Name, Resource, Rlmi, build_rlmi, parse_rlmi
     from .summary import NO_PRESENCE, Availability, PresenceSummary, summarize
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "LIST_DELTA",
     "NO_PRESENCE",
     "Activity",
     "Availability",
@@ -89,6 +98,7 @@ __all__ = [
     "UnsupportedContentType",
     "UnsupportedEncoding",
     "UserInput",
+    "build_list_delta",
     "build_list_notify",
     "build_multipart_related",
     "build_pidf",
@@ -100,6 +110,7 @@ __all__ = [
     "inflate",
     "normalize_content_id",
     "parse_content_type",
+    "parse_list_delta",
     "parse_multipart",
     "parse_pidf",
     "parse_resource_lists",
@@ -152,6 +163,9 @@ _SUBMODULE_OF = {
     "ListEntry": "resource_lists",
     "build_resource_lists": "resource_lists",
     "parse_resource_lists": "resource_lists",
+    "LIST_DELTA": "resource_lists",
+    "build_list_delta": "resource_lists",
+    "parse_list_delta": "resource_lists",
     "resource_list_uris": "resource_lists",
     "Instance": "rlmi",
     "InstanceState": "rlmi",

@@ -3,7 +3,7 @@ resources carry their PIDF parts; decoded into one typed value, and built back f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .encoding import DEFAULT_MAX_BODY_BYTES, decode_content_encoding
@@ -33,6 +33,7 @@ from .rlmi import (
     Rlmi,
     active_resource_writer,
     build_rlmi,
+    instance_xml,
     parse_rlmi,
     rlmi_open,
 )
@@ -172,6 +173,7 @@ def write_list_notify(
     full_state: bool,
     resources: Iterable[tuple[str, int, str, bytes] | tuple[str, int, None, None]],
     *,
+    ended: Mapping[int, str] | None = None,
     instance_prefix: str,
     root_cid: str,
     boundary: str,
@@ -179,9 +181,10 @@ def write_list_notify(
 ) -> tuple[str, bytes]:
     """(Content-Type, body) of a list NOTIFY as a server writes thousands: each resource is (its URI escaped for
     an attribute, key, cid, its `pidf_part` with that cid) for one active instance named `instance_prefix +
-    str(key)` (keys unique in the list), or (escaped URI, key, None, None) for a resource without one. The same
-    bytes as `build_list_notify` gives for that state, without the records in between; the parts may be made once
-    for every NOTIFY that carries them."""
+    str(key)` (keys unique in the list), or (escaped URI, key, None, None) for a resource without one, unless
+    `ended` has its key: then its instance is `terminated` with that reason. The same bytes as `build_list_notify`
+    gives for that state, without the records in between; the parts may be made once for every NOTIFY that
+    carries them."""
     check_boundary(boundary)
     marker = f"--{boundary}".encode()
     delimiter = delimiter_line(boundary)
@@ -190,7 +193,12 @@ def write_list_notify(
     parts: list[bytes] = []
     for uri, key, cid, part in resources:
         if part is None:
-            rlmi.append(f'<resource uri="{uri}"></resource>')
+            reason = ended.get(key) if ended else None
+            if reason is None:
+                rlmi.append(f'<resource uri="{uri}"></resource>')
+            else:
+                instance = instance_xml(f"{instance_prefix}{key}", InstanceState.TERMINATED, reason=reason)
+                rlmi.append(f'<resource uri="{uri}">{instance}</resource>')
             continue
         rlmi.append(write_resource(uri, key, cid))
         parts += (delimiter, part)

@@ -39,6 +39,42 @@ def build_resource_lists(uris: Iterable[str]) -> bytes:
     return f'{_OPEN}<entry uri="{entries}"/>{_CLOSE}'.encode()
 
 
+# A change to the list of a subscription in progress, sent by the subscriber in a SUBSCRIBE refresh with
+# `Require: list-delta` once the server's answer said `Supported: list-delta` (smartbook's own extension: RFC 5367
+# fixes a request-contained list for the dialog's life): one resource-lists document with a <list name="added"> and
+# a <list name="removed">.
+LIST_DELTA = "list-delta"  # the option tag
+_ADDED, _REMOVED = "added", "removed"
+
+
+def build_list_delta(added: Iterable[str], removed: Iterable[str]) -> bytes:
+    """The body of a list change: the entries to add and those to remove."""
+    parts = [XML_DECLARATION, f'<resource-lists xmlns="{NS_RESOURCE_LISTS}">']
+    for name, uris in ((_ADDED, added), (_REMOVED, removed)):
+        entries = "".join(f'<entry uri="{xml_attribute(uri)}"/>' for uri in sorted(set(uris)))
+        parts.append(f'<list name="{name}">{entries}</list>')
+    parts.append("</resource-lists>")
+    return "".join(parts).encode()
+
+
+def parse_list_delta(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> tuple[list[str], list[str]]:
+    """(added, removed) of a list change, each URI once, in document order; MalformedDocument when the document is
+    not one (a list that is neither "added" nor "removed", or an entry outside them)."""
+    root = _read_root(data, max_bytes)
+    found: dict[str, dict[str, None]] = {_ADDED: {}, _REMOVED: {}}
+    for child in root:
+        if not isinstance(child.tag, str):
+            continue  # a comment or a processing instruction
+        name = child.get("name")
+        if split_tag(child.tag) != (NS_RESOURCE_LISTS, "list") or name not in found:
+            raise MalformedDocument('a list change holds a <list name="added"> and a <list name="removed"> only')
+        for entry in child.iter(_ENTRY):
+            uri = (entry.get("uri") or "").strip()
+            if uri:
+                found[name][uri] = None
+    return list(found[_ADDED]), list(found[_REMOVED])
+
+
 def parse_resource_lists(data: bytes, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> tuple[ListEntry, ...]:
     """Every <entry> of every (nested) <list>, in document order, each URI once (its first display name wins).
 

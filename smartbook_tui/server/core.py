@@ -39,10 +39,11 @@ from __future__ import annotations
 import heapq
 import logging
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from smartbook_tui.presence import LIST_DELTA, PresenceDocumentError, parse_list_delta
 from smartbook_tui.sip.message import SipMessage, SipRequest, SipResponse
 from smartbook_tui.sip.peer import Peer
 from smartbook_tui.sip.source import source_key
@@ -53,6 +54,8 @@ from .auth_backoff import DEFAULT_FAILURES, AuthBackoff
 from .authentication import Authenticator
 from .client_address import relayed_client, via_proxy
 from .cluster.journal import ClusterChanges, ClusterJournal, PresentityChange
+from .discovery import Discoverable, DiscoveryPolicy, quota_warning
+from .discovery_quota import DiscoveryQuota
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
 from .proxy import Proxy, ProxyConfig
 from .publications import PublicationRecord, Publications, PublishError, PublishOutcome
@@ -61,7 +64,7 @@ from .refusal import Refusal
 from .registrar import Registrar, contact_values
 from .replies import response_to as _response
 from .request_checks import SUPPORTED, check_as_target, option_tags, via_refusal
-from .requests import accepts_deflate, decoded_body, entry_key, is_legacy_linphone, read_list
+from .requests import accepts_deflate, decoded_body, entry_key, is_entry, is_legacy_linphone, read_list
 from .saved_dialogs import SAVE_DELAY, DialogJournal, DialogKeeper, restored_subscription, saved_dialog
 from .saved_state import StateJournal, restore_state, saved_bindings
 from .store import Account, SavedBinding, SavedDialog, Store, StoreError
@@ -122,6 +125,9 @@ class ServerConfig:
     auth_failures: int = DEFAULT_FAILURES  # failed digest tries in a row before each further one waits (0: no backoff)
     trusted_proxies: frozenset[str] = frozenset()  # whose requests count as their client's (`client_address`)
     legacy: LegacyMode = "auto"
+    discoverable: Discoverable = "everyone"  # who may find an account by its number, unless the account says
+    # the quota on the numbers an account's lists name
+    discovery: DiscoveryPolicy = field(default_factory=DiscoveryPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +162,8 @@ class PresenceServer:
         limits = {"min_expires": config.min_expires, "max_expires": config.max_expires}
         self.registrar = Registrar(**limits, default_expires=max(config.min_expires, 3_600))
         self.publications = Publications(etag=token, **limits)
-        self.watching = WatchIndex(store, self.publications, config.domain)
+        self.watching = WatchIndex(store, self.publications, config.domain, config.discoverable)
+        self.discovery = DiscoveryQuota(store, config.discovery)
         self._cluster = cluster
         # subscriptions whose full state waits for the cluster: the drain serial that carries what they follow
         self._awaiting_cluster: dict[Subscription, int] = {}
@@ -582,7 +589,8 @@ class PresenceServer:
             stored = self.store.get_list(account.username, self._domain, request.uri)
             entries = list(stored.entries) if stored is not None else None
         target_key = entry_key(request.uri, self._domain)
-        if entries is None and (target_key is None or self.watching.lookup(target_key) is None):
+        withheld = self._discovered(request, account, entries, target_key)
+        if entries is None and not self._finds(account, target_key):
             if eventlist and self.store.list_owners(request.uri, self._domain):
                 raise Refusal(403, f"Forbidden (the list {request.uri[:80]} belongs to another account)")
             raise Refusal(404, f"Not Found (no account or list of yours is {request.uri[:80]})")
@@ -616,6 +624,7 @@ class PresenceServer:
             legacy=legacy,
             is_list=entries is not None,
             stored_list=entries is not None and not request.body,
+            withheld=withheld,
         )
         self._cap_subscriptions(account.username, now)
         self._add(subscription, now)
@@ -628,6 +637,7 @@ class PresenceServer:
         response.headers.add("Contact", self._contact(peer.transport))
         if subscription.is_list:
             response.headers.add("Require", "eventlist")
+        self._warn_withheld(response, withheld, changeable=bool(request.body))
         if expires == 0:  # a fetch: the state once, then the end (RFC 6665 4.4.3)
             subscription.end("timeout", drain=True)
 
@@ -642,6 +652,88 @@ class PresenceServer:
             peer,
         )
         return response
+
+    def _discovered(
+        self, request: SipRequest, account: Account, entries: list[str] | None, target_key: str | None
+    ) -> frozenset[str]:
+        """The discovery quota on a new subscription: the numbers of the list it sent that are withheld; Refusal for
+        a presentity named by a number past the quota. A stored list is the operator's, not discovery."""
+        if request.body:
+            return self.discovery.withheld(account, self._entry_keys(entries or ()))
+        if entries is None and target_key is not None and self.discovery.withheld(account, (target_key,)):
+            raise Refusal(403, f"Forbidden ({quota_warning(1, self.discovery.policy)})")
+        return frozenset()
+
+    def _entry_keys(self, uris: Iterable[str]) -> Iterator[str]:
+        return (key for uri in uris if (key := entry_key(uri, self._domain)) is not None)
+
+    def _finds(self, watcher: Account, key: str | None) -> bool:
+        """Whether `watcher` may subscribe to the presentity `key` names: an account it may find that way."""
+        if key is None:
+            return False
+        account = self.watching.lookup(key)
+        return account is not None and (not key.startswith("+") or self.watching.findable(watcher.username, account))
+
+    def _warn_withheld(self, response: SipResponse, withheld: frozenset[str], *, changeable: bool = False) -> None:
+        """Tell the subscriber why numbers of its list are withheld; with `changeable`, that the list it sent can
+        change in a refresh (`_change_list`)."""
+        if changeable:
+            response.headers.add("Supported", LIST_DELTA)
+        if withheld:
+            warning = quota_warning(len(withheld), self.discovery.policy)
+            response.headers.add("Warning", f'399 smartbook "{warning}"')
+
+    def _change_list(self, subscription: Subscription, request: SipRequest, now: float) -> frozenset[str]:
+        """Apply the list change a refresh carries (`Require: list-delta`): the subscription's notifier is made
+        anew with the new entries, its versions going on, and its full state follows; the numbers withheld
+        among those added are returned. Refusal when the change cannot be taken (the list is left as it was)."""
+        notifier = subscription.notifier
+        if not subscription.is_list or subscription.stored_list or not isinstance(notifier, ListNotifier):
+            raise Refusal(403, "Forbidden (only a list sent in the SUBSCRIBE can be changed this way)")
+        document = decoded_body(request, _MAX_LIST_BYTES, "a list change")
+        try:
+            added, removed = parse_list_delta(document, _MAX_LIST_BYTES)
+        except PresenceDocumentError as error:
+            raise Refusal(400, f"Bad Request ({error})") from None
+        gone = set(removed)
+        kept = [uri for uri in notifier.resources if uri not in gone]
+        listed = set(kept)
+        new = [uri for uri in added if uri not in listed and is_entry(uri)]
+        if len(kept) + len(new) > self.config.max_list_size:
+            raise Refusal(
+                413,
+                f"Request Entity Too Large (the list would have {len(kept) + len(new)} entries, "
+                f"at most {self.config.max_list_size})",
+            )
+        account = self.watching.account(subscription.watcher)
+        fresh = self.discovery.withheld(account, self._entry_keys(new)) if account is not None else frozenset()
+        still_named = set(self._entry_keys(kept))
+        withheld = frozenset(key for key in subscription.withheld if key in still_named) | fresh
+        touched: Touched = {}
+        self.watching.remove(subscription, now, touched)
+        subscription.notifier = ListNotifier(
+            notifier.list_uri,
+            [sys.intern(uri) for uri in (*kept, *new)],
+            legacy=notifier.legacy,
+            deflate=notifier.deflate,
+            interval=notifier.interval,
+            max_resources=notifier.max_resources,
+            token=self._token,
+            first_version=(notifier.version or 0) + 1,
+        )
+        subscription.withheld = withheld
+        self.watching.add(subscription, now, touched)
+        self._service_all(touched, now)
+        self._journal.created(subscription)  # saved again with its new entries
+        log.info(
+            "%s changes its list %s: %d added, %d removed, %d entries",
+            subscription.watcher,
+            subscription.uri,
+            len(new),
+            len(notifier.resources) - len(kept),
+            len(kept) + len(new),
+        )
+        return fresh
 
     def _resubscribe(
         self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]
@@ -658,10 +750,13 @@ class PresenceServer:
         if username != subscription.watcher:
             raise Refusal(403, "Forbidden (the subscription belongs to another account)")
         expires = self._subscription_expiry(request)
+        changed = LIST_DELTA in option_tags(request, "Require") and bool(request.body) and expires != 0
+        withheld = self._change_list(subscription, request, now) if changed else frozenset()
         response = _response(request, 200, "OK", {"Expires": str(expires)})
         response.headers.add("Contact", self._contact(subscription.transport))
         if subscription.is_list:
             response.headers.add("Require", "eventlist")
+        self._warn_withheld(response, withheld)
         if expires == 0:
             subscription.end("timeout")
             after.append(lambda: self._service(subscription, now))
@@ -672,7 +767,8 @@ class PresenceServer:
         self._save_later(now)
 
         def notify() -> None:
-            subscription.queue(subscription.notifier.refresh(now))
+            notifier = subscription.notifier
+            subscription.queue(notifier.full_state(now) if changed else notifier.refresh(now))
             self._service(subscription, now)
 
         after.append(notify)
@@ -877,6 +973,9 @@ class PresenceServer:
             self._journal.dropped(saved.id)
             self._save_later(now)
             return
+        watcher = self.watching.account(saved.watcher)
+        if saved.kind == "list" and watcher is not None:  # its numbers charged again: those named are free
+            subscription.withheld = self.discovery.withheld(watcher, self._entry_keys(entries))
         self._restored += 1
         self._add(subscription, now)
         if notify:

@@ -58,6 +58,7 @@ __all__ = [
     "LEGACY_MAX_RESOURCES",
     "NO_ACCOUNT",
     "SPLIT_DELAY",
+    "WITHHELD",
     "ListNotifier",
     "NotifyBody",
     "ResourceView",
@@ -89,6 +90,9 @@ class ResourceView:
 
     presence: Presence | None = None
     document: bytes | None = None  # `presence` written as PIDF, when the caller shares one view between watchers
+    # With no presence: why the server tells nothing of the resource (an RLMI instance `terminated` with this
+    # reason), rather than listing it with no instance as a number without an account
+    ended: str | None = None
     # Every tuple names a contact (and there is one): fit for a phone alias. Worked out once per view, which the
     # server shares between watchers, rather than once per watcher.
     reachable: bool = dataclasses.field(init=False, default=False)
@@ -106,10 +110,10 @@ class ResourceView:
             return NotImplemented
         if self.document is not None and other.document is not None:
             return self.document == other.document
-        return self.document == other.document and self.presence == other.presence
+        return self.document == other.document and self.presence == other.presence and self.ended == other.ended
 
     def __hash__(self) -> int:
-        return hash(self.document) if self.document is not None else hash(self.presence)
+        return hash(self.document) if self.document is not None else hash((self.presence, self.ended))
 
     @property
     def has_account(self) -> bool:
@@ -127,6 +131,8 @@ class ResourceView:
 
 
 NO_ACCOUNT = ResourceView()
+# A number the discovery quota keeps the subscriber from checking: unknown, never "no account" (`server.discovery`)
+WITHHELD = ResourceView(ended="rejected")
 
 
 class NotifyBody:
@@ -403,13 +409,16 @@ class ListNotifier:
         show `views`."""
         uris = self._uris
         resources: list[tuple[str, int, str, bytes] | tuple[str, int, None, None]] = []
+        ended: dict[int, str] = {}
         for index, view in zip(indices, views, strict=True):
             if view.presence is None:
                 resources.append((xml_attribute(uris[index]), index, None, None))
+                if view.ended is not None:
+                    ended[index] = view.ended
             else:
                 uri, cid, part = self._rendered(view, uris[index])
                 resources.append((uri, index, cid, part))
-        content_type, body = self._write(resources, version, full_state)
+        content_type, body = self._write(resources, ended, version, full_state)
         if self.deflate:
             return content_type, "deflate", deflate(body)
         return content_type, None, body
@@ -432,6 +441,7 @@ class ListNotifier:
     def _write(
         self,
         resources: list[tuple[str, int, str, bytes] | tuple[str, int, None, None]],
+        ended: dict[int, str],
         version: int,
         full_state: bool,
     ) -> tuple[str, bytes]:
@@ -447,6 +457,7 @@ class ListNotifier:
                     version,
                     full_state,
                     resources,
+                    ended=ended,
                     instance_prefix=self._instance_prefix,
                     root_cid=root_cid,
                     boundary=boundary,

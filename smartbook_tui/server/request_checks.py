@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from smartbook_tui.presence import LIST_DELTA
 from smartbook_tui.sip import SipParseError, SipRequest, parse_name_addr, parse_uri, split_list
 from smartbook_tui.sip.transaction import server_key
 from smartbook_tui.sip.uri import SipUri, TelUri, split_params
@@ -37,7 +38,8 @@ __all__ = [
     "via_refusal",
 ]
 
-SUPPORTED_OPTIONS = ("eventlist", "recipient-list-subscribe")  # RFC 4662 resource lists, RFC 5367 list bodies
+# RFC 4662 resource lists, RFC 5367 list bodies, and changes to a list in a refresh (`presence.LIST_DELTA`)
+SUPPORTED_OPTIONS = ("eventlist", "recipient-list-subscribe", LIST_DELTA)
 SUPPORTED = ", ".join(SUPPORTED_OPTIONS)
 
 # The headers RFC 3261 (table of section 20) and RFC 6665 allow once in a request, of those the server reads.

@@ -27,6 +27,7 @@ __all__ = [
     "accepts_deflate",
     "decoded_body",
     "entry_key",
+    "is_entry",
     "is_legacy_linphone",
     "read_list",
 ]
@@ -77,7 +78,7 @@ def read_list(request: SipRequest, *, max_entries: int, max_bytes: int) -> list[
         )
     document = decoded_body(request, max_bytes, "a resource list")
     try:
-        uris = [uri for uri in resource_list_uris(document, max_bytes) if _is_entry(uri)]
+        uris = [uri for uri in resource_list_uris(document, max_bytes) if is_entry(uri)]
     except PresenceDocumentError as error:
         raise Refusal(400, f"Bad Request ({one_line(str(error))})") from None
     if len(uris) > max_entries:
@@ -129,7 +130,8 @@ def entry_key(uri: str, domain: str) -> str | None:
     return user
 
 
-def _is_entry(uri: str) -> bool:
+def is_entry(uri: str) -> bool:
+    """Whether a list entry names something a server can resolve (a SIP or tel URI); others are skipped."""
     if _PHONE_ALIAS.fullmatch(uri):
         return True
     try:

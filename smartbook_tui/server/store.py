@@ -28,6 +28,8 @@ presence is public, and the lists they store on the server (RFC 4662 list URIs w
   they expire, and the devices do not publish or register again because a server restarted).
 * An account's `public_presence` says who may see its live status: every watcher when it is on, only the accounts
   it watches back (mutual watchers) when it is off, the default. The server's privacy gate applies it.
+* An account's `discoverable` says who may find it by its number, and `discovery` keeps what its lists named
+  lately, for the discovery quota (`server.discovery`), so that a restart resets no one's quota.
 
 Every failure is a `StoreError` (or a subclass) whose message is one line for a person; none holds a password.
 """
@@ -48,6 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smartbook_tui.server.accounts_api.codes import PendingCode, Purpose
+from smartbook_tui.server.discovery import DISCOVERABLE, Discoverable
 from smartbook_tui.server.store_database import SCHEMA_VERSION, ChangeNotifications, Database
 from smartbook_tui.server.store_errors import (
     AccountExists,
@@ -72,6 +75,7 @@ __all__ = [
     "DatabaseUnusable",
     "DialogId",
     "DialogProgress",
+    "DiscoveryProbe",
     "InvalidValue",
     "NoSuchAccount",
     "NumberTaken",
@@ -116,6 +120,7 @@ class Account:
     activated: bool
     created: datetime  # UTC
     public_presence: bool = False  # live status shown to every watcher, not only to mutual ones
+    discoverable: Discoverable | None = None  # who may find it by its number (None: the server's default)
 
     @property
     def name(self) -> str:
@@ -138,6 +143,16 @@ class ResourceList:
     domain: str
     uri: str
     entries: tuple[str, ...]  # in order
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryProbe:
+    """One account's discovery, as `smartbook server discovery top` shows it."""
+
+    account: str  # user@domain
+    charged: int  # numbers charged within the window when last written
+    withheld: int  # numbers of its last list withheld for the quota
+    updated_at: float  # wall-clock seconds
 
 
 DialogId = tuple[str, str, str]  # Call-ID, the subscriber's tag, the server's tag
@@ -251,20 +266,23 @@ def compute_ha1(username: str, realm: str, password: str, algorithm: str) -> str
 
 # Whole statements, never assembled from pieces; only the batched lookup adds "?" placeholders to its end.
 _SELECT_ACCOUNTS = (
-    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at, a.public_presence "
+    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at, a.public_presence, a.discoverable "
     "FROM accounts a LEFT JOIN phone_numbers p ON p.account_id = a.id "
 )
 _ACCOUNT = _SELECT_ACCOUNTS + "WHERE a.username = ? AND a.domain = ?"
 _ALL_ACCOUNTS = _SELECT_ACCOUNTS + "ORDER BY a.domain, a.username"
 _DOMAIN_ACCOUNTS = _SELECT_ACCOUNTS + "WHERE a.domain = ? ORDER BY a.username"
 _ACCOUNTS_BY_PHONE = (
-    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at, a.public_presence "
+    "SELECT a.username, a.domain, p.e164, a.activated, a.created_at, a.public_presence, a.discoverable "
     "FROM phone_numbers p JOIN accounts a ON a.id = p.account_id WHERE a.domain = ? AND p.e164 IN "
 )
 _SET_FLAG = {  # whole statements: the column is picked here, never formatted in
     "activated": "UPDATE accounts SET activated = ? WHERE id = ? AND activated != ?",
     "public_presence": "UPDATE accounts SET public_presence = ? WHERE id = ? AND public_presence != ?",
 }
+_SET_DISCOVERABLE = (
+    "UPDATE accounts SET discoverable = ? WHERE id = ? AND COALESCE(discoverable, '') != COALESCE(?, '')"
+)
 _HA1 = {
     "MD5": "SELECT ha1_md5 FROM accounts WHERE username = ? AND domain = ? AND activated = 1",
     "SHA-256": "SELECT ha1_sha256 FROM accounts WHERE username = ? AND domain = ? AND activated = 1",
@@ -523,6 +541,59 @@ class Store:
         """Show the account's live status to every watcher (True), or only to mutual watchers (False); NoSuchAccount
         when there is none."""
         return self._set_flag(username, domain, "public_presence", public)
+
+    def set_discoverable(self, username: str, domain: str, discoverable: Discoverable | None) -> Account:
+        """Who may find the account by its number (None: the server's default); logged as a change, so that every
+        watcher's view of it is worked out again. NoSuchAccount when there is none."""
+        if discoverable is not None and discoverable not in DISCOVERABLE:
+            raise InvalidValue(f"{discoverable[:20]!r} is not one of {', '.join(DISCOVERABLE)}")
+        domain = _normalise_domain(domain)
+        now = int(self._clock())
+        with self._write():
+            account_id = self._account_id(username, domain)
+            if self._db.execute(_SET_DISCOVERABLE, (discoverable, account_id, discoverable)):
+                self._log_change(domain, username, self._phone_of(account_id), now)
+        account = self.get_account(username, domain)
+        assert account is not None
+        return account
+
+    # -- the discovery quota: what each account's lists named (`server.discovery`)
+
+    def named_numbers(self, username: str, domain: str) -> bytes | None:
+        """The account's discovery record as last written; None when it has none (or there is no such account)."""
+        rows = self._query(
+            "SELECT d.named FROM discovery d JOIN accounts a ON a.id = d.account_id "
+            "WHERE a.username = ? AND a.domain = ?",
+            (username, _normalise_domain(domain)),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def save_named_numbers(
+        self, username: str, domain: str, named: bytes, *, charged: int, withheld: int, now: float
+    ) -> None:
+        """Write the account's discovery record, with how many numbers it had charged within the window and how
+        many of its last list were withheld (for `discovery_top`). Nothing when the account is gone."""
+        domain = _normalise_domain(domain)
+        with self._write():
+            rows = self._query("SELECT id FROM accounts WHERE username = ? AND domain = ?", (username, domain))
+            if not rows:
+                return
+            self._db.execute(
+                "INSERT INTO discovery (account_id, named, charged, withheld, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (account_id) DO UPDATE SET named = excluded.named, charged = excluded.charged, "
+                "withheld = excluded.withheld, updated_at = excluded.updated_at",
+                (rows[0][0], named, charged, withheld, now),
+            )
+
+    def discovery_top(self, since: float, limit: int) -> list[DiscoveryProbe]:
+        """The accounts whose lists were checked since `since`, those that charged the most numbers first."""
+        rows = self._query(
+            "SELECT a.username, a.domain, d.charged, d.withheld, d.updated_at "
+            "FROM discovery d JOIN accounts a ON a.id = d.account_id WHERE d.updated_at >= ? "
+            "ORDER BY d.charged DESC, d.withheld DESC, a.domain, a.username LIMIT ?",
+            (since, limit),
+        )
+        return [DiscoveryProbe(f"{row[0]}@{row[1]}", int(row[2]), int(row[3]), float(row[4])) for row in rows]
 
     def account_for_phone(self, e164: str, domain: str) -> Account | None:
         """The account of `domain` whose verified number `e164` is; None when there is none, or when `e164` is not
@@ -988,7 +1059,7 @@ class Store:
 
 
 def _account(row: tuple[Any, ...]) -> Account:
-    username, domain, phone, activated, created_at, public_presence = row
+    username, domain, phone, activated, created_at, public_presence, discoverable = row
     # (a server keeps thousands of accounts of one domain: one string for it, not one an account)
     return Account(
         username,
@@ -997,6 +1068,7 @@ def _account(row: tuple[Any, ...]) -> Account:
         bool(activated),
         datetime.fromtimestamp(created_at, UTC),
         bool(public_presence),
+        discoverable,
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-SCHEMA_VERSION = 6  # both backends' schemas are at this version once opened
+SCHEMA_VERSION = 7  # both backends' schemas are at this version once opened
 
 
 class ChangeNotifications(Protocol):

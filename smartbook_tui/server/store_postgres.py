@@ -164,6 +164,18 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE subscription_dialogs ADD COLUMN route TEXT",
         "UPDATE smartbook_schema SET version = 6",
     ),
+    7: (  # as SQLite's 7
+        "ALTER TABLE accounts ADD COLUMN discoverable TEXT CHECK (discoverable IN ('everyone', 'contacts', 'nobody'))",
+        """CREATE TABLE discovery (
+            account_id BIGINT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+            named BYTEA NOT NULL,
+            charged INTEGER NOT NULL,
+            withheld INTEGER NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX discovery_by_update ON discovery (updated_at)",
+        "UPDATE smartbook_schema SET version = 7",
+    ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
 

@@ -183,6 +183,21 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE subscription_dialogs ADD COLUMN route TEXT",
         "PRAGMA user_version = 6",
     ),
+    # Who may find an account by its number (NULL: the server's --discoverable), and what each account's lists
+    # named lately, for the discovery quota (`server.discovery`: the numbers, packed, with when each was first
+    # charged and last named; how many were charged in the window and withheld when last written).
+    7: (
+        "ALTER TABLE accounts ADD COLUMN discoverable TEXT CHECK (discoverable IN ('everyone', 'contacts', 'nobody'))",
+        """CREATE TABLE discovery (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+            named BLOB NOT NULL,
+            charged INTEGER NOT NULL,
+            withheld INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX discovery_by_update ON discovery (updated_at)",
+        "PRAGMA user_version = 7",
+    ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
 

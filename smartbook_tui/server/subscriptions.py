@@ -119,6 +119,7 @@ class Subscription:
     legacy: bool = False
     is_list: bool = True
     stored_list: bool = False  # a list the subscriber keeps on the server (not sent in its SUBSCRIBE)
+    withheld: frozenset[str] = frozenset()  # the numbers its entries name that the discovery quota withholds
     cseq: int = 0
     reserved_cseq: int = 0  # the CSeq ceiling the store holds for a saved (UDP) dialog: see `saved_dialogs`
     outbox: deque[NotifyBody] = field(default_factory=deque)

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 from smartbook_tui.contacts.resources import number_resource_uri
 
-from .notifier import NO_ACCOUNT, ResourceView
+from .discovery import Discoverable
+from .notifier import NO_ACCOUNT, WITHHELD, ResourceView
 from .publications import Publications
 from .requests import entry_key
 from .store import Account, Store
@@ -48,6 +49,7 @@ class _Watched:
     an entry, a third of what a 200-entry subscription costs."""
 
     account: Account | None
+    by_number: bool  # the entries name the account by its number, not its address: discovery
     flat_entries: list[Subscription | int] = field(default_factory=list)
     # What watchers see of it, by (entry URI, gate open, legacy form): one view, one PIDF written, for them all.
     views: dict[tuple[str, bool, bool], ResourceView] = field(default_factory=dict)
@@ -75,10 +77,13 @@ def _shared_index(index: int) -> int:
 
 
 class WatchIndex:
-    def __init__(self, store: Store, publications: Publications, domain: str) -> None:
+    def __init__(
+        self, store: Store, publications: Publications, domain: str, discoverable: Discoverable = "everyone"
+    ) -> None:
         self.store = store
         self.publications = publications
         self.domain = domain
+        self.discoverable = discoverable  # who may find an account by its number, unless it says otherwise
         self._watched: dict[str, _Watched] = {}
         self._accounts: dict[str, Account | None] = {}  # username -> account (None: no such account)
         self._by_watcher: dict[str, list[Subscription]] = {}
@@ -121,20 +126,28 @@ class WatchIndex:
         self._listing_changed(subscription.watcher)
         notifier = subscription.notifier
         keyed = [(uri, entry_key(uri, self.domain)) for uri in notifier.resources]
-        new_numbers = {key for _, key in keyed if key and key.startswith("+") and key not in self._watched}
+        new_numbers = {
+            key
+            for _, key in keyed
+            if key and key.startswith("+") and key not in self._watched and key not in subscription.withheld
+        }
         found = self.store.accounts_for_phones(new_numbers, self.domain) if new_numbers else {}
+        withheld = subscription.withheld
         for uri, key in keyed:
             if key is None:
+                continue
+            index = notifier.index_of(uri)
+            assert index is not None  # (the URI is one of its entries)
+            if key in withheld:
+                notifier.set_state_at(index, WITHHELD, now)
                 continue
             watched = self._watched.get(key)
             if watched is None:
                 account = found.get(key) if key in new_numbers else self.lookup(key)
                 if account is None:
                     continue  # shown with no account; `accounts_changed` finds the entry if one comes
-                watched = self._watched[key] = _Watched(account)
+                watched = self._watched[key] = _Watched(account, key.startswith("+"))
                 self._count(account, 1)
-            index = notifier.index_of(uri)
-            assert index is not None  # (the URI is one of its entries)
             watched.add(subscription, index)
             notifier.set_state_at(index, self._view(subscription, uri, watched), now)  # before the full state
         self._gate_changed(subscription.watcher, now, touched)
@@ -210,8 +223,8 @@ class WatchIndex:
 
     def _view(self, subscription: Subscription, uri: str, watched: _Watched) -> ResourceView:
         account = watched.account
-        if account is None:
-            return NO_ACCOUNT
+        if account is None or (watched.by_number and not self.findable(subscription.watcher, account)):
+            return NO_ACCOUNT  # the same as a number without an account: nothing to tell the two apart
         key = (uri, self._allowed(subscription.watcher, account), subscription.legacy)
         view = watched.views.get(key)
         if view is None:
@@ -239,10 +252,21 @@ class WatchIndex:
             self._remote_listing[username] = tuple(sorted(sys.intern(name) for name in listed))
         self._gate_changed(username, now, touched)
 
+    def findable(self, watcher: str, account: Account) -> bool:
+        """Whether `watcher` may learn from the account's number that it is an account (`server.discovery`)."""
+        discoverable = account.discoverable or self.discoverable
+        if discoverable == "everyone" or account.username == watcher:
+            return True
+        return discoverable == "contacts" and self._lists(account.username, watcher)
+
     def _allowed(self, watcher: str, account: Account) -> bool:
         if account.public_presence or account.username == watcher:
             return True
-        listed = self.listed(account.username)
+        return self._lists(account.username, watcher)
+
+    def _lists(self, username: str, watcher: str) -> bool:
+        """Whether `username`'s lists name `watcher` (see `listed`)."""
+        listed = self.listed(username)
         position = bisect.bisect_left(listed, watcher)
         return position < len(listed) and listed[position] == watcher
 
@@ -257,7 +281,7 @@ class WatchIndex:
         for subscription in subscriptions:
             for uri in subscription.notifier.resources:
                 key = entry_key(uri, self.domain)
-                watched = self._watched.get(key) if key is not None else None
+                watched = self._watched.get(key) if key is not None and key not in subscription.withheld else None
                 if watched is not None and watched.account is not None:
                     listed.add(sys.intern(watched.account.username))
         return tuple(sorted(listed))
@@ -267,8 +291,10 @@ class WatchIndex:
         spellings clients write (`number_resource_uri`, `tel:`, the account's address): microseconds each, and
         accounts are not created that often."""
         spellings = _spellings(key, account, self.domain)
-        watched = _Watched(account)
+        watched = _Watched(account, key.startswith("+"))
         for subscription in subscriptions:
+            if key in subscription.withheld:
+                continue
             for uri in spellings:
                 index = subscription.notifier.index_of(uri)
                 if index is not None:

@@ -51,7 +51,9 @@ def test_a_version_4_file_is_migrated_with_its_data_kept(tmp_path):
         store.set_list("bob", DOMAIN, f"sip:friends@{DOMAIN}", [alias(BOB_PHONE)])
         store.save_dialogs(DOMAIN, [saved("call-1", watcher="bob")], [], [])
     connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("ALTER TABLE subscription_dialogs DROP COLUMN route")  # back to schema version 4...
+    connection.execute("DROP TABLE discovery")  # back to schema version 4...
+    connection.execute("ALTER TABLE accounts DROP COLUMN discoverable")
+    connection.execute("ALTER TABLE subscription_dialogs DROP COLUMN route")
     connection.execute("DROP TABLE publications")
     connection.execute("DROP TABLE registrations")
     connection.execute("PRAGMA user_version = 4")
