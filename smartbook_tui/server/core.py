@@ -18,7 +18,9 @@ How a request is handled:
   user) go to the `Proxy` (`server/proxy/`), with their responses: it has its own transactions, limits and timers.
 * REGISTER goes to the `Registrar`; PUBLISH (only for oneself) to `Publications`; SUBSCRIBE makes a subscription:
   a resource list (`Supported: eventlist`, with an RFC 5367 body, or bodyless to one of the subscriber's stored
-  lists) or one presentity (an account of the domain). The 200 goes out first, then the full-state NOTIFY.
+  lists) or one presentity (an account of the domain). The 200 goes out first, then the full-state NOTIFY. The
+  numbers of a list the subscriber sent are held to its discovery quota (`discovery_quota`; the 200's Warning says
+  so when some are withheld), and the list can change in a refresh (`Require: list-delta`, `_change_list`).
 
 What each watcher sees of each entry, and which entries a change reaches, is `watching.WatchIndex`'s: the index
 from accounts to the entries naming them, the shared views and the privacy gate. The core hands it every change

@@ -12,6 +12,12 @@ The gate: a watcher sees an account's live status when it is its own, when the a
 the account has the watcher in one of its live subscriptions, or, with none live, had it in its last one (so that
 a friend whose phone is off shows as offline, not as hidden). That memory lives in the process.
 
+Discovery (`server.discovery`): an entry naming an account by its number shows the account only to watchers who
+may find it that way (`findable`: the account's setting, else the server's; "contacts" asks the same listing as the
+gate), else exactly as a number without an account; an entry naming it by address always shows it. The numbers a
+subscription's quota withholds (`Subscription.withheld`) are never indexed: they show `WITHHELD`, and an account
+created for one of them later is not looked for in that subscription.
+
 For the cluster (several nodes, each with its own watchers): `on_watch(address, True)` is called when an account's
 first entry is indexed, `on_watch(address, False)` when its last one goes (the presentities whose changes this node
 must hear); `on_listing(username)` when whom a watcher's live subscriptions list may have changed (`listed` says it
