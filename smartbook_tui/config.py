@@ -54,6 +54,10 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     auth_failures = 10                # failed digest tries in a row before each next one waits (0: never)
     trusted_proxies = ["10.0.0.5"]    # SIP proxies in front whose Via names the client the limits count
     legacy = "auto"                   # the NOTIFY form of liblinphone < 5.4: auto, always or never
+    discoverable = "everyone"         # who finds an account by its number, unless it says: everyone, contacts, nobody
+    discovery_quota = 12000           # new numbers an account's lists may check in a window (0: no quota)
+    discovery_window = 24             # hours of that window
+    discovery_memory = 90             # days a number named stays free to name again
     max_connections_per_address = 200 # TCP and TLS connections open from one address (an IPv6 /64)
     first_message_timeout = 5         # seconds a new connection has to send one whole message
     message_timeout = 10              # seconds a message has to arrive whole once begun (TCP, TLS)
@@ -98,6 +102,7 @@ from smartbook_tui.atomic_file import write_atomically
 from smartbook_tui.server.accounts_api.options import SMS_GATEWAYS, checked_proxies
 from smartbook_tui.server.client_address import trusted_addresses
 from smartbook_tui.server.cluster.options import checked_cluster_url, checked_node_id
+from smartbook_tui.server.discovery import DISCOVERABLE
 from smartbook_tui.server.logs import LOG_FORMATS
 from smartbook_tui.server.sms import parse_header
 from smartbook_tui.settings_writer import replace_section
@@ -159,6 +164,10 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "auth_failures": int,
         "trusted_proxies": list,
         "legacy": str,
+        "discoverable": str,
+        "discovery_quota": int,
+        "discovery_window": _NUMBER,
+        "discovery_memory": _NUMBER,
         "max_connections_per_address": int,
         "first_message_timeout": _NUMBER,
         "message_timeout": _NUMBER,
@@ -257,6 +266,10 @@ class ServerSettings:
     auth_failures: int | None = None
     trusted_proxies: list[str] | None = None
     legacy: str | None = None
+    discoverable: str | None = None
+    discovery_quota: int | None = None
+    discovery_window: float | None = None  # hours
+    discovery_memory: float | None = None  # days
     max_connections_per_address: int | None = None
     first_message_timeout: float | None = None
     message_timeout: float | None = None
@@ -515,6 +528,10 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "auth_failures": _not_negative,
     "trusted_proxies": _addresses,
     "legacy": _one_of(LEGACY_MODES),
+    "discoverable": _one_of(DISCOVERABLE),
+    "discovery_quota": _not_negative,
+    "discovery_window": _positive,
+    "discovery_memory": _positive,
     "max_connections_per_address": _at_least_one,
     "first_message_timeout": _positive,
     "message_timeout": _positive,
@@ -595,6 +612,10 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             auth_failures=server.get("auth_failures"),  # type: ignore[arg-type]
             trusted_proxies=server.get("trusted_proxies"),  # type: ignore[arg-type]
             legacy=server.get("legacy"),  # type: ignore[arg-type]
+            discoverable=server.get("discoverable"),  # type: ignore[arg-type]
+            discovery_quota=server.get("discovery_quota"),  # type: ignore[arg-type]
+            discovery_window=_float(server.get("discovery_window")),
+            discovery_memory=_float(server.get("discovery_memory")),
             max_connections_per_address=server.get("max_connections_per_address"),  # type: ignore[arg-type]
             first_message_timeout=_float(server.get("first_message_timeout")),
             message_timeout=_float(server.get("message_timeout")),

@@ -23,6 +23,7 @@ from smartbook_tui.server.accounts_api.phones import checked_regions
 from smartbook_tui.server.client_address import trusted_addresses
 from smartbook_tui.server.cluster.options import checked_cluster_url, checked_node_id
 from smartbook_tui.server.core import ServerConfig
+from smartbook_tui.server.discovery import DAY, DISCOVERABLE, DiscoveryPolicy
 from smartbook_tui.server.logs import LOG_FORMATS, configure_logging
 from smartbook_tui.server.overload import DEFAULT_OVERLOAD_LAG
 from smartbook_tui.server.runner import RunOptions, ServerRunError, serve
@@ -45,6 +46,7 @@ DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_REGION = "FR"
 _CORE = ServerConfig(domain=DEFAULT_DOMAIN, via={})  # the core's defaults, which the options default to
 _CODES = CodePolicy()
+_DISCOVERY = DiscoveryPolicy()
 _API = ApiOptions(host="", port=0)
 _FROM_SETTINGS = (
     "Each option may also be set in the [server] section of the settings file (see smartbook --help), as "
@@ -143,10 +145,44 @@ def add_run_parser(
     run.add_argument(
         "--log-format", choices=LOG_FORMATS, help="text lines for a person (default), or one JSON object a line"
     )
+    _add_discovery_options(run)
     _add_transport_options(run)
     _add_cluster_options(run)
     _add_api_options(run)
     run.set_defaults(run=run_server)
+
+
+def _add_discovery_options(run: argparse.ArgumentParser) -> None:
+    discovery = run.add_argument_group(
+        "discovery", "who can learn that a phone number has an account here, and how many numbers one may check"
+    )
+    discovery.add_argument(
+        "--discoverable",
+        choices=DISCOVERABLE,
+        help=f"who finds an account by its number in a list, unless the account says otherwise (smartbook server "
+        f"account set USER --discoverable): everyone, only the accounts its own lists name (contacts), or nobody; "
+        f"the others see a number without an account (default {_CORE.discoverable})",
+    )
+    discovery.add_argument(
+        "--discovery-quota",
+        type=_non_negative_int,
+        metavar="N",
+        help=f"new numbers the lists of one account may check in --discovery-window; past it the rest are shown as "
+        f"not checked, and the log names the account (default {_DISCOVERY.quota}; 0: no quota)",
+    )
+    discovery.add_argument(
+        "--discovery-window",
+        type=_positive_float,
+        metavar="HOURS",
+        help=f"the sliding window the quota counts in (default {_DISCOVERY.window / 3600:g})",
+    )
+    discovery.add_argument(
+        "--discovery-memory",
+        type=_positive_float,
+        metavar="DAYS",
+        help=f"how long a number an account named stays free to name again, and is kept for it "
+        f"(default {_DISCOVERY.memory / DAY:g})",
+    )
 
 
 def _add_cluster_options(run: argparse.ArgumentParser) -> None:
@@ -340,6 +376,12 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
         auth_failures=_given(args.auth_failures, saved.auth_failures, _CORE.auth_failures),
         trusted_proxies=trusted_addresses(_given(args.trusted_proxy, saved.trusted_proxies, [])),
         legacy=_given(args.legacy, saved.legacy, _CORE.legacy),
+        discoverable=_given(args.discoverable, saved.discoverable, _CORE.discoverable),
+        discovery=DiscoveryPolicy(
+            quota=_given(args.discovery_quota, saved.discovery_quota, _DISCOVERY.quota),
+            window=_given(args.discovery_window, saved.discovery_window, _DISCOVERY.window / 3600) * 3600,
+            memory=_given(args.discovery_memory, saved.discovery_memory, _DISCOVERY.memory / DAY) * DAY,
+        ),
     )
     tls_port = _given(args.tls_port, saved.tls_port, None)
     return RunOptions(

@@ -10,6 +10,7 @@ from smartbook_tui.cli import build_parser, main, server_run
 from smartbook_tui.cli.server_run import default_db_path, log_level, run_options
 from smartbook_tui.config import load_settings
 from smartbook_tui.server.core import ServerConfig
+from smartbook_tui.server.discovery import DiscoveryPolicy
 from smartbook_tui.server.runner import RunOptions
 
 FULL = """\
@@ -189,6 +190,19 @@ def test_http_tls_serves_the_api_with_the_servers_certificate_and_the_option_win
     assert default.https is False
 
 
+def test_discovery_settings_and_options_the_option_winning(home):
+    assert options_of("server", "run")[0].config.discoverable == "everyone"
+    text = "[server]\ndiscoverable = 'contacts'\ndiscovery_quota = 500\ndiscovery_window = 12\ndiscovery_memory = 30\n"
+    config = write_config(home, text)
+    from_file = options_of("--config", str(config), "server", "run")[0].config
+    assert from_file.discoverable == "contacts"
+    assert from_file.discovery == DiscoveryPolicy(quota=500, window=12 * 3600, memory=30 * 86_400)
+    flags = ["--discoverable", "nobody", "--discovery-quota", "0", "--discovery-window", "1.5"]
+    flagged = options_of("--config", str(config), "server", "run", *flags, "--discovery-memory", "7")[0].config
+    assert flagged.discoverable == "nobody"
+    assert flagged.discovery == DiscoveryPolicy(quota=0, window=5400, memory=7 * 86_400)  # 0: no quota
+
+
 def test_server_run_serves_what_the_file_says(home, monkeypatch):
     served: list[RunOptions] = []
 
@@ -218,6 +232,13 @@ def test_server_run_serves_what_the_file_says(home, monkeypatch):
         ("[server]\nsip = 'localhost'\n", "server.sip wants HOST:PORT, e.g. 127.0.0.1:5070, not 'localhost'"),
         ("[server]\ndomain = 'a b'\n", "server.domain 'a b' is not a SIP domain"),
         ("[server]\nhttp_tls = 'yes'\n", "server.http_tls has the wrong type (str)"),
+        (
+            "[server]\ndiscoverable = 'friends'\n",
+            "server.discoverable must be one of everyone, contacts, nobody, not 'friends'",
+        ),
+        ("[server]\ndiscovery_quota = -1\n", "server.discovery_quota must be a number of at least 0, not -1"),
+        ("[server]\ndiscovery_window = 0\n", "server.discovery_window must be a number above 0, not 0"),
+        ("[server]\ndiscovery_memory = '90'\n", "server.discovery_memory has the wrong type (str)"),
     ],
 )
 def test_a_wrong_server_section_is_one_line_naming_the_file_and_key(home, monkeypatch, capsys, text, message):
@@ -239,6 +260,10 @@ def test_a_wrong_server_section_is_one_line_naming_the_file_and_key(home, monkey
         ["--tls-port", "65536"],
         ["--legacy", "sometimes"],
         ["--log-level", "info"],
+        ["--discoverable", "friends"],
+        ["--discovery-quota", "-1"],
+        ["--discovery-window", "0"],
+        ["--discovery-memory", "inf"],
     ],
 )
 def test_wrong_options_are_refused_by_the_parser(argv, capsys):

@@ -73,6 +73,9 @@ def test_values_and_paths(tmp_path, monkeypatch):
         ("[server]\ndomain = 'example.org:5060'\n", "server.domain 'example.org:5060' is not a SIP domain"),
         ("[server]\nlegacy = 'Auto'\n", "server.legacy must be one of auto, always, never, not 'Auto'"),
         ("[server]\nlog_level = 'VERBOSE'\n", "server.log_level must be one of DEBUG, INFO, WARNING, ERROR"),
+        ("[server]\ndiscoverable = 'Everyone'\n", "server.discoverable must be one of everyone, contacts, nobody"),
+        ("[server]\ndiscovery_quota = 1.5\n", "server.discovery_quota has the wrong type (float)"),
+        ("[server]\ndiscovery_memory = -1\n", "server.discovery_memory must be a number above 0, not -1"),
     ],
 )
 def test_mistakes_are_named(tmp_path, text, message):
@@ -89,7 +92,8 @@ def test_server_values_and_paths(tmp_path, monkeypatch):
         '[server]\nsip = "[::1]:5060"\ndomain = "example.org"\ndb = "~/server.sqlite3"\ntls_cert = "~/cert.pem"\n'
         'tls_key = "key.pem"\ntls_port = 0\nready_file = "~/ready.json"\nnotify_interval = 1\n'
         "notify_max_resources = 10\nmax_list_size = 100\nmin_expires = 1\nrate_limit = 0\n"
-        'legacy = "always"\nlog_level = "WARNING"\n'
+        'legacy = "always"\nlog_level = "WARNING"\ndiscoverable = "nobody"\ndiscovery_quota = 0\n'
+        "discovery_window = 48\ndiscovery_memory = 0.5\n"
     )
     monkeypatch.setenv("HOME", str(tmp_path))
     settings = load_settings(config)
@@ -109,9 +113,14 @@ def test_server_values_and_paths(tmp_path, monkeypatch):
         rate_limit=0.0,
         legacy="always",
         log_level="WARNING",
+        discoverable="nobody",
+        discovery_quota=0,
+        discovery_window=48.0,
+        discovery_memory=0.5,
     )
     assert type(settings.server.notify_interval) is float  # a TOML integer where a number is expected
     assert type(settings.server.rate_limit) is float
+    assert type(settings.server.discovery_window) is float
     assert load_settings(_written(tmp_path, "[server]\n")).server == ServerSettings()
 
 
