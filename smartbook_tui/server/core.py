@@ -41,7 +41,7 @@ from __future__ import annotations
 import heapq
 import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -591,7 +591,8 @@ class PresenceServer:
             stored = self.store.get_list(account.username, self._domain, request.uri)
             entries = list(stored.entries) if stored is not None else None
         target_key = entry_key(request.uri, self._domain)
-        withheld = self._discovered(request, account, entries, target_key)
+        keys = [entry_key(uri, self._domain) for uri in entries] if entries is not None else None
+        withheld = self._discovered(request, account, keys, target_key)
         if entries is None and not self._finds(account, target_key):
             if eventlist and self.store.list_owners(request.uri, self._domain):
                 raise Refusal(403, f"Forbidden (the list {request.uri[:80]} belongs to another account)")
@@ -629,7 +630,7 @@ class PresenceServer:
             withheld=withheld,
         )
         self._cap_subscriptions(account.username, now)
-        self._add(subscription, now)
+        self._add(subscription, now, keys)
         if expires:  # a fetch ends at once: not worth saving
             self._journal.created(subscription)
             self._save_later(now)
@@ -656,18 +657,16 @@ class PresenceServer:
         return response
 
     def _discovered(
-        self, request: SipRequest, account: Account, entries: list[str] | None, target_key: str | None
+        self, request: SipRequest, account: Account, keys: list[str | None] | None, target_key: str | None
     ) -> frozenset[str]:
-        """The discovery quota on a new subscription: the numbers of the list it sent that are withheld; Refusal for
-        a presentity named by a number past the quota. A stored list is the operator's, not discovery."""
+        """The discovery quota on a new subscription (`keys`: its entries' keys, for a list): the numbers of the
+        list it sent that are withheld; Refusal for a presentity named by a number past the quota. A stored list is
+        the operator's, not discovery."""
         if request.body:
-            return self.discovery.withheld(account, self._entry_keys(entries or ()))
-        if entries is None and target_key is not None and self.discovery.withheld(account, (target_key,)):
+            return self.discovery.withheld(account, keys or ())
+        if keys is None and target_key is not None and self.discovery.withheld(account, (target_key,)):
             raise Refusal(403, f"Forbidden ({quota_warning(1, self.discovery.policy)})")
         return frozenset()
-
-    def _entry_keys(self, uris: Iterable[str]) -> Iterator[str]:
-        return (key for uri in uris if (key := entry_key(uri, self._domain)) is not None)
 
     def _finds(self, watcher: Account, key: str | None) -> bool:
         """Whether `watcher` may subscribe to the presentity `key` names: an account it may find that way."""
@@ -708,8 +707,9 @@ class PresenceServer:
                 f"at most {self.config.max_list_size})",
             )
         account = self.watching.account(subscription.watcher)
-        fresh = self.discovery.withheld(account, self._entry_keys(new)) if account is not None else frozenset()
-        still_named = set(self._entry_keys(kept))
+        new_keys = [entry_key(uri, self._domain) for uri in new]
+        fresh = self.discovery.withheld(account, new_keys) if account is not None else frozenset()
+        still_named = {entry_key(uri, self._domain) for uri in kept}
         withheld = frozenset(key for key in subscription.withheld if key in still_named) | fresh
         touched: Touched = {}
         self.watching.remove(subscription, now, touched)
@@ -809,13 +809,13 @@ class PresenceServer:
 
     # ------------------------------------------------------------------------------------------ subscriptions
 
-    def _add(self, subscription: Subscription, now: float) -> None:
+    def _add(self, subscription: Subscription, now: float, keys: list[str | None] | None = None) -> None:
         self._subscriptions[subscription.key] = subscription
         connection = _connection_key(subscription.peer)
         if connection is not None:
             self._by_connection.setdefault(connection, set()).add(subscription)
         touched: Touched = {}
-        self.watching.add(subscription, now, touched)
+        self.watching.add(subscription, now, touched, keys)
         self._schedule(subscription.expires_at, ("expiry", subscription))
         self._service_all(touched, now)
 
@@ -977,7 +977,7 @@ class PresenceServer:
             return
         watcher = self.watching.account(saved.watcher)
         if saved.kind == "list" and watcher is not None:  # its numbers charged again: those named are free
-            subscription.withheld = self.discovery.withheld(watcher, self._entry_keys(entries))
+            subscription.withheld = self.discovery.withheld(watcher, (entry_key(uri, self._domain) for uri in entries))
         self._restored += 1
         self._add(subscription, now)
         if notify:

@@ -11,13 +11,16 @@ numbers an account's lists may name.
   free, and a book's daily edits cost only their new numbers. Past the quota, the extra numbers are withheld:
   answered as unknown (never as "no account"), and the subscriber is told why.
 
-What an account named is kept in the store (`NamedNumbers.to_bytes`: each number as an integer, the E.164 digits,
-with when it was first charged and last named, 24 bytes a number), read when one of its lists is checked and
-written back only when something changed: the process holds none of it between subscriptions.
+What an account named is kept in the store (`NamedNumbers.to_bytes`: each number, with when it was first charged and
+last named, about 29 bytes a number), read when one of its lists is checked and written back only when something
+changed: the process holds none of it between subscriptions.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import struct
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
@@ -30,7 +33,6 @@ __all__ = [
     "Discoverable",
     "DiscoveryPolicy",
     "NamedNumbers",
-    "number_key",
     "numbers_of",
     "quota_warning",
 ]
@@ -42,6 +44,7 @@ DAY = 86_400.0
 # a number named again has its "last named" time moved on at most this often: a book re-sent every few minutes
 # writes nothing
 _RENAMED_EVERY = DAY
+_COUNT = struct.Struct("<I")  # a record's bytes start with how many numbers it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,97 +60,108 @@ class DiscoveryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """What checking a list came to: the numbers answered as they are, those withheld, and whether the account's
-    record changed (and must be written)."""
+    """What checking a list came to: the numbers withheld, and whether the account's record changed (and must be
+    written)."""
 
-    allowed: frozenset[int]
-    withheld: frozenset[int]
+    withheld: frozenset[str]
     changed: bool
     charged_in_window: int  # the numbers charged within the window, these included
 
 
 class NamedNumbers:
-    """The numbers one account's lists named: for each, when it was first charged and last named (wall-clock
-    seconds), in three parallel arrays."""
+    """The numbers (E.164) one account's lists named, with when each was first charged and last named (wall-clock
+    seconds, two parallel arrays), in the order they were first charged."""
 
     __slots__ = ("_first", "_last", "_numbers")
 
-    def __init__(self, numbers: array[int], first: array[int], last: array[int]) -> None:
+    def __init__(self, numbers: list[str], first: array[int], last: array[int]) -> None:
         self._numbers, self._first, self._last = numbers, first, last
 
     @classmethod
     def empty(cls) -> NamedNumbers:
-        return cls(array("q"), array("q"), array("q"))
+        return cls([], array("q"), array("q"))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> NamedNumbers:
-        """The record as `to_bytes` wrote it; an empty one for bytes that cannot be one (a damaged row costs the
-        account its free re-naming, never an error)."""
-        columns = array("q")
-        if len(data) % (3 * columns.itemsize):
+        """The record as `to_bytes` wrote it: how many numbers, their times (16 bytes a number), then the numbers,
+        one a line. An empty one for bytes that cannot be one (a damaged row costs the account its free re-naming,
+        never an error)."""
+        times = array("q")
+        size = _COUNT.size
+        if len(data) < size:
             return cls.empty()
-        columns.frombytes(data)
+        (count,) = _COUNT.unpack_from(data)
+        end = size + count * 2 * times.itemsize
+        try:
+            numbers = data[end:].decode("ascii").split("\n") if count else []
+        except UnicodeDecodeError:
+            return cls.empty()
+        if len(numbers) != count or len(data) < end:
+            return cls.empty()
+        times.frombytes(data[size:end])
         if sys.byteorder == "big":
-            columns.byteswap()
-        count = len(columns) // 3
-        return cls(columns[:count], columns[count : 2 * count], columns[2 * count :])
+            times.byteswap()
+        return cls(numbers, times[:count], times[count:])
 
     def to_bytes(self) -> bytes:
-        columns = self._numbers + self._first + self._last
+        times = self._first + self._last
         if sys.byteorder == "big":  # the store's bytes are little-endian, whatever machine reads them
-            columns.byteswap()
-        return columns.tobytes()
+            times.byteswap()
+        return _COUNT.pack(len(self._numbers)) + times.tobytes() + "\n".join(self._numbers).encode("ascii")
 
     def __len__(self) -> int:
         return len(self._numbers)
 
     def charged_since(self, since: float) -> int:
-        """The numbers first charged after `since`."""
-        return sum(1 for first in self._first if first > since)
+        """The numbers first charged after `since` (the record grows in time order: `_first` is sorted)."""
+        return len(self._first) - bisect.bisect_right(self._first, since)
 
-    def charge(self, numbers: Sequence[int], now: float, policy: DiscoveryPolicy) -> Charge:
-        """Check the numbers a list names, in its order: a number named within `policy.memory` is allowed; a new
-        one is charged while the window has room, and withheld once it has none."""
+    def charge(self, numbers: Sequence[str], now: float, policy: DiscoveryPolicy) -> Charge:
+        """Check the distinct numbers a list names, in its order: a number named within `policy.memory` is allowed;
+        a new one is charged while the window has room, and withheld once it has none. In whole-list steps: a book
+        of 10,000 is checked at every subscription."""
         stamp = int(now)
-        forget_before = stamp - policy.memory
-        kept = [i for i, last in enumerate(self._last) if last >= forget_before]
-        changed = len(kept) != len(self._numbers)
-        if changed:
-            self._numbers = array("q", (self._numbers[i] for i in kept))
-            self._first = array("q", (self._first[i] for i in kept))
-            self._last = array("q", (self._last[i] for i in kept))
-        position = {number: i for i, number in enumerate(self._numbers)}
+        changed = self._forget(stamp - policy.memory)
+        known = set(self._numbers)
+        new = [number for number in numbers if number not in known]
         charged = self.charged_since(stamp - policy.window)
-        allowed: list[int] = []
-        withheld: list[int] = []
-        for number in numbers:
-            i = position.get(number)
-            if i is not None:
-                allowed.append(number)
-                if self._last[i] < stamp - _RENAMED_EVERY:
-                    self._last[i] = stamp
-                    changed = True
-            elif policy.quota <= 0 or charged < policy.quota:
-                position[number] = len(self._numbers)
-                self._numbers.append(number)
-                self._first.append(stamp)
-                self._last.append(stamp)
-                charged += 1
-                allowed.append(number)
-                changed = True
-            else:
-                withheld.append(number)
-        return Charge(frozenset(allowed), frozenset(withheld), changed, charged)
+        room = len(new) if policy.quota <= 0 else max(0, policy.quota - charged)
+        taken, withheld = new[:room], new[room:]
+        renamed_before = stamp - _RENAMED_EVERY
+        if known and min(self._last) < renamed_before:  # some named before were not named lately
+            changed |= self._renamed(numbers, stamp, renamed_before)
+        if taken:
+            self._numbers.extend(taken)
+            self._first.extend(itertools.repeat(stamp, len(taken)))
+            self._last.extend(itertools.repeat(stamp, len(taken)))
+            changed = True
+        return Charge(frozenset(withheld), changed, charged + len(taken))
+
+    def _renamed(self, numbers: Sequence[str], stamp: int, before: int) -> bool:
+        """Move on the "last named" time of those of `numbers` last named before `before`; whether any were."""
+        position = dict(zip(self._numbers, range(len(self._numbers)), strict=True))
+        last = self._last
+        moved = False
+        for index in map(position.get, numbers):
+            if index is not None and last[index] < before:
+                last[index] = stamp
+                moved = True
+        return moved
+
+    def _forget(self, before: int) -> bool:
+        """Drop the numbers last named before `before`; whether any were."""
+        if not self._last or min(self._last) >= before:
+            return False
+        kept = [i for i, last in enumerate(self._last) if last >= before]
+        self._numbers = [self._numbers[i] for i in kept]
+        self._first = array("q", (self._first[i] for i in kept))
+        self._last = array("q", (self._last[i] for i in kept))
+        return True
 
 
-def number_key(e164: str) -> int:
-    """An E.164 number (`+` and up to 15 digits) as the integer the record keeps: its digits, with no loss."""
-    return int(e164[1:])
-
-
-def numbers_of(keys: Iterable[str]) -> list[int]:
-    """The distinct numbers among entry keys (numbers start with `+`, usernames do not), in order."""
-    return list(dict.fromkeys(number_key(key) for key in keys if key.startswith("+")))
+def numbers_of(keys: Iterable[str | None]) -> list[str]:
+    """The distinct numbers among entry keys (numbers start with `+`, usernames do not; None is no key), in order."""
+    return list(dict.fromkeys([key for key in keys if key and key[0] == "+"]))
 
 
 def quota_warning(withheld: int, policy: DiscoveryPolicy) -> str:

@@ -22,8 +22,8 @@ class DiscoveryQuota:
         self.policy = policy
         self._clock = clock  # wall-clock seconds: the record outlives the process
 
-    def withheld(self, account: Account, keys: Iterable[str]) -> frozenset[str]:
-        """The numbers among the entry keys `keys` (numbers and usernames) that `account` may not check now; each
+    def withheld(self, account: Account, keys: Iterable[str | None]) -> frozenset[str]:
+        """The numbers among the entry keys `keys` (numbers, usernames, None) that `account` may not check now; each
         other new number is charged. With the store out of reach, nothing is withheld: the users go on being served,
         and the warning says so."""
         if self.policy.quota <= 0:
@@ -58,4 +58,4 @@ class DiscoveryQuota:
                 f"{self.policy.window / 3600:g}",
                 self.policy.quota,
             )
-        return frozenset(f"+{number}" for number in charge.withheld)
+        return charge.withheld

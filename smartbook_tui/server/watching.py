@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import bisect
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from smartbook_tui.contacts.resources import number_resource_uri
@@ -125,13 +125,19 @@ class WatchIndex:
 
     # ------------------------------------------------------------------------------------------ changes
 
-    def add(self, subscription: Subscription, now: float, touched: Touched) -> None:
-        """Index a new subscription's entries and give each its view; its watchers may now see its owner."""
+    def add(
+        self, subscription: Subscription, now: float, touched: Touched, keys: Sequence[str | None] | None = None
+    ) -> None:
+        """Index a new subscription's entries and give each its view; its watchers may now see its owner. `keys` are
+        the entries' `entry_key`s in the notifier's order, when the caller has worked them out already."""
         self._by_watcher.setdefault(subscription.watcher, []).append(subscription)
         self._remembered.pop(subscription.watcher, None)  # its live subscriptions say whom it lists now
         self._listing_changed(subscription.watcher)
         notifier = subscription.notifier
-        keyed = [(uri, entry_key(uri, self.domain)) for uri in notifier.resources]
+        resources = notifier.resources
+        if keys is None:
+            keys = [entry_key(uri, self.domain) for uri in resources]
+        keyed = list(zip(resources, keys, strict=True))
         new_numbers = {
             key
             for _, key in keyed

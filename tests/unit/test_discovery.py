@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from smartbook_tui.presence import InstanceState, build_list_delta, summarize
-from smartbook_tui.server.discovery import DAY, DiscoveryPolicy, NamedNumbers, number_key, quota_warning
+from smartbook_tui.server.discovery import DAY, DiscoveryPolicy, NamedNumbers, quota_warning
 from smartbook_tui.server.store import SCHEMA_VERSION, Store
 from smartbook_tui.server.store_sqlite import _MIGRATIONS
 from smartbook_tui.sip.message import SipResponse
@@ -58,31 +58,33 @@ def withheld_uris(notify) -> set[str]:
 def test_new_numbers_are_charged_until_the_quota_then_withheld():
     policy = DiscoveryPolicy(quota=3)
     named = NamedNumbers.empty()
-    charge = named.charge([1, 2, 3, 4, 5], T0, policy)
-    assert (charge.allowed, charge.withheld, charge.charged_in_window) == ({1, 2, 3}, {4, 5}, 3)
-    again = named.charge([5, 3, 2, 1], T0 + 60, policy)  # a re-sent book: what it named before is free
-    assert (again.allowed, again.withheld, again.changed) == ({1, 2, 3}, {5}, False)
+    charge = named.charge(STRANGERS[:5], T0, policy)
+    assert (charge.withheld, charge.charged_in_window) == (set(STRANGERS[3:5]), 3)
+    again = named.charge(STRANGERS[4::-1], T0 + 60, policy)  # a re-sent book: what it named before is free
+    assert (again.withheld, again.changed) == ({STRANGERS[4], STRANGERS[3]}, False)
 
 
 def test_the_window_slides_and_old_numbers_are_forgotten():
+    one, two, three, four = STRANGERS[:4]
     policy = DiscoveryPolicy(quota=2, window=DAY, memory=10 * DAY)
     named = NamedNumbers.empty()
-    named.charge([1, 2], T0, policy)
-    assert named.charge([3], T0 + DAY - 1, policy).withheld == {3}
-    assert named.charge([3], T0 + DAY, policy).allowed == {3}  # a day on, the first two leave the window
-    assert named.charge([1], T0 + 3 * DAY, policy).charged_in_window == 0  # named before: not charged again
+    named.charge([one, two], T0, policy)
+    assert named.charge([three], T0 + DAY - 1, policy).withheld == {three}
+    assert named.charge([three], T0 + DAY, policy).withheld == set()  # a day on, the first two leave the window
+    assert named.charge([one], T0 + 3 * DAY, policy).charged_in_window == 0  # named before: not charged again
     assert len(named) == 3
-    named.charge([4], T0 + 20 * DAY, policy)
+    named.charge([four], T0 + 20 * DAY, policy)
     assert len(named) == 1  # unnamed for more than the memory: forgotten
 
 
 def test_the_record_reads_back_from_its_bytes_and_a_damaged_one_is_empty():
     named = NamedNumbers.empty()
-    named.charge([number_key(ALICE_PHONE), 447911123456], T0, DiscoveryPolicy())
+    named.charge([ALICE_PHONE, "+447911123456"], T0, DiscoveryPolicy())
     data = named.to_bytes()
-    assert len(data) == 2 * 24
-    assert NamedNumbers.from_bytes(data).charge([447911123456], T0, DiscoveryPolicy(quota=1)).withheld == set()
-    assert len(NamedNumbers.from_bytes(data[:-1])) == 0
+    assert len(data) == 4 + 2 * 16 + len(ALICE_PHONE) + 1 + len("+447911123456")
+    assert NamedNumbers.from_bytes(data).charge(["+447911123456"], T0, DiscoveryPolicy(quota=1)).withheld == set()
+    for damaged in (data[:30], data[:10], b"", b"\xff" * 40, data + b"\n+1"):
+        assert len(NamedNumbers.from_bytes(damaged)) == 0
 
 
 def test_the_store_keeps_the_record_and_the_top_probers(store):
