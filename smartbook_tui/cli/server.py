@@ -1,5 +1,5 @@
-"""`smartbook server`: the presence server (`run`), its accounts (`account add|list|set|remove`) and the lists
-stored on it (`list set|show|remove`).
+"""`smartbook server`: the presence server (`run`), its accounts (`account add|list|set|remove`), the lists
+stored on it (`list set|show|remove`) and the accounts that checked the most numbers lately (`discovery top`).
 
 `--db` and `--domain` may be given after `server` or after the action, or be set in the [server] section of the
 settings file (`db` and `domain`; [account] `domain` is the client's); the option wins.
@@ -15,19 +15,30 @@ import getpass
 import json
 import re
 import sys
+import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from smartbook_tui.config import ConfigError, load_settings
 from smartbook_tui.contacts import number_resource_uri, to_e164
 from smartbook_tui.password_file import PasswordFileError, read_password_file
+from smartbook_tui.server.discovery import DISCOVERABLE, Discoverable
 from smartbook_tui.server.store import Account, ResourceList, Store, StoreError, database_location, is_e164
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
 from .messages import fail
-from .server_run import DEFAULT_DOMAIN, add_run_parser, default_db_path, store_location
+from .server_run import DEFAULT_DOMAIN, _positive_float, _positive_int, add_run_parser, default_db_path, store_location
 
 _PUBLIC_HELP = "show the account's live status to every watcher, not only to the accounts it watches back"
+_DEFAULT = "default"  # --discoverable: the server's own setting (server run --discoverable)
+# what `account set --discoverable` says the account now has
+_DISCOVERY_SAID: dict[Discoverable | None, str] = {
+    "everyone": "discovery by number for everyone",
+    "contacts": "discovery by number for its contacts only",
+    "nobody": "no discovery by number",
+    None: "the server's default discovery by number",
+}
 _COMMENT = re.compile(r"(?:^|\s)#.*")  # a "#" starting a line or after a space; URIs hold no spaces
 
 Action = Callable[[Store, str, argparse.Namespace], int]
@@ -39,8 +50,8 @@ class _Refused(Exception):
 
 def add_arguments(server: argparse.ArgumentParser) -> None:
     server.description = (
-        "Run smartbook's presence server, or manage its accounts and the resource lists stored on it, "
-        "in its SQLite database."
+        "Run smartbook's presence server, or manage its accounts and the resource lists stored on it, and see "
+        "who checks the most phone numbers, in its database."
     )
     _add_store_options(server, suppress=False)
     server.set_defaults(run=run)
@@ -80,6 +91,12 @@ def add_arguments(server: argparse.ArgumentParser) -> None:
         const=False,
         help="show the account's live status only to the accounts it watches back, as new accounts do",
     )
+    change.add_argument(
+        "--discoverable",
+        choices=(*DISCOVERABLE, _DEFAULT),
+        help="who finds the account by its number in a list: everyone, only the accounts its own lists name "
+        "(contacts), or nobody (they see a number without an account); default: the server's --discoverable",
+    )
     change.set_defaults(server_action=_account_set)
     remove = _subparser(actions, "remove", "remove an account with its number and lists")
     remove.add_argument("user", metavar="USER")
@@ -107,6 +124,27 @@ def add_arguments(server: argparse.ArgumentParser) -> None:
     drop.add_argument("owner", metavar="OWNER")
     drop.add_argument("list_uri", metavar="LIST-URI")
     drop.set_defaults(server_action=_list_remove)
+    _add_discovery_parser(parts)
+
+
+def _add_discovery_parser(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    discovery = _subparser(parts, "discovery", "see which accounts check the most phone numbers")
+    actions = discovery.add_subparsers(dest="discovery_command", required=True, metavar="ACTION")
+    top = _subparser(
+        actions,
+        "top",
+        "print the accounts whose lists checked the most new numbers lately, a harvester first: the new numbers "
+        "charged in the quota's window, those of its last list withheld, and when it last checked (local time)",
+    )
+    top.add_argument(
+        "--since",
+        type=_positive_float,
+        default=24.0,
+        metavar="HOURS",
+        help="only the accounts that checked a list in the last HOURS (default 24)",
+    )
+    top.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="at most N accounts (default 20)")
+    top.set_defaults(server_action=_discovery_top)
 
 
 def _subparser(
@@ -163,9 +201,10 @@ def _account_add(store: Store, domain: str, args: argparse.Namespace) -> int:
 
 def _account_set(store: Store, domain: str, args: argparse.Namespace) -> int:
     user = _username(args.user, domain)
-    if args.phone is None and not args.no_phone and args.public_presence is None:
+    if args.phone is None and not args.no_phone and args.public_presence is None and args.discoverable is None:
         raise _Refused(
-            f"nothing to change: give --phone +E164, --no-phone, --public-presence or --private-presence after {user}"
+            f"nothing to change: give --phone +E164, --no-phone, --public-presence, --private-presence or "
+            f"--discoverable after {user}"
         )
     account: Account | None = None
     having: list[str] = []
@@ -175,7 +214,11 @@ def _account_set(store: Store, domain: str, args: argparse.Namespace) -> int:
     if args.public_presence is not None:
         account = store.set_public_presence(user, domain, args.public_presence)
         having.append("public presence" if account.public_presence else "private presence")
-    assert account is not None  # one of the two changes was asked for
+    if args.discoverable is not None:
+        discoverable = None if args.discoverable == _DEFAULT else args.discoverable
+        account = store.set_discoverable(user, domain, discoverable)
+        having.append(_DISCOVERY_SAID[account.discoverable])
+    assert account is not None  # one of the changes was asked for
     print(f"{account.name} now has {' and '.join(having)}")
     return 0
 
@@ -198,8 +241,11 @@ def _account_list(store: Store, domain: str, args: argparse.Namespace) -> int:
         else:
             state = "activated" if account.activated else "not activated"
             presence = "public" if account.public_presence else "private"
+            discoverable = account.discoverable or _DEFAULT
             created = account.created.strftime("%Y-%m-%d %H:%M:%SZ")
-            print(f"{account.name:<32} {account.phone or '-':<16} {state:<13} {presence:<7} {created}")
+            print(
+                f"{account.name:<32} {account.phone or '-':<16} {state:<13} {presence:<7} {discoverable:<8} {created}"
+            )
     return 0
 
 
@@ -211,6 +257,7 @@ def _account_json(account: Account) -> dict[str, object]:
         "phone": account.phone,
         "activated": account.activated,
         "public_presence": account.public_presence,
+        "discoverable": account.discoverable,  # null: the server's --discoverable
         "created": account.created.isoformat(),
     }
 
@@ -317,3 +364,19 @@ def _list_remove(store: Store, domain: str, args: argparse.Namespace) -> int:
 
 def _entries_count(stored: ResourceList) -> str:
     return f"{len(stored.entries)} entr{'y' if len(stored.entries) == 1 else 'ies'}"
+
+
+# ------------------------------------------------------------------------------------------------ discovery
+
+
+def _discovery_top(store: Store, domain: str, args: argparse.Namespace) -> int:
+    probes = store.discovery_top(time.time() - args.since * 3600, args.limit)
+    if not probes:
+        print(f"no account checked any numbers in the last {args.since:g} hours")
+        return 0
+    width = max(32, *(len(probe.account) for probe in probes))
+    print(f"{'ACCOUNT':<{width}} {'NEW NUMBERS':>11} {'WITHHELD':>8}  LAST CHECKED")
+    for probe in probes:
+        checked = datetime.fromtimestamp(probe.updated_at).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{probe.account:<{width}} {probe.charged:>11} {probe.withheld:>8}  {checked}")
+    return 0

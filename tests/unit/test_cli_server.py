@@ -3,6 +3,8 @@ import hashlib
 import io
 import json
 import sqlite3
+import time
+from datetime import datetime
 
 import pytest
 
@@ -237,6 +239,89 @@ def test_account_set_changes_the_number_and_the_presence(server, db, password_fi
     assert error_line(capsys) == "no account alice@example.org"
 
 
+def test_account_set_says_who_finds_the_account_by_its_number(server, db, password_file, capsys):
+    assert server("account", "add", "alice", "--phone", "+33612345678", "--password-file", str(password_file)) == 0
+    capsys.readouterr()
+    with Store.open(db) as store:
+        start = store.changes("127.0.0.1").last
+    steps = [
+        (["--discoverable", "contacts"], "discovery by number for its contacts only", "contacts"),
+        (["--discoverable", "nobody", "--public-presence"], "public presence and no discovery by number", "nobody"),
+        (["--discoverable", "everyone"], "discovery by number for everyone", "everyone"),
+        (["--discoverable", "default"], "the server's default discovery by number", None),
+    ]
+    for args, said, discoverable in steps:
+        assert server("account", "set", "alice", *args) == 0
+        assert capsys.readouterr() == (f"alice@127.0.0.1 now has {said}\n", "")
+        with Store.open(db) as store:
+            assert store.get_account("alice", "127.0.0.1").discoverable == discoverable
+        assert server("account", "list", "--json") == 0
+        (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert listed["discoverable"] == discoverable
+    with Store.open(db) as store:
+        assert store.changes("127.0.0.1", start).numbers == {"+33612345678"}  # the watchers' views are worked out again
+
+    assert server("account", "set", "alice", "--discoverable", "contacts") == 0
+    assert server("account", "add", "bob", "--password-file", str(password_file)) == 0
+    capsys.readouterr()
+    assert server("account", "list") == 0
+    assert [line.split()[:5] for line in capsys.readouterr().out.splitlines()] == [
+        ["alice@127.0.0.1", "+33612345678", "activated", "public", "contacts"],
+        ["bob@127.0.0.1", "-", "activated", "private", "default"],
+    ]
+    with pytest.raises(SystemExit) as exit_:
+        server("account", "set", "alice", "--discoverable", "friends")
+    assert exit_.value.code == 2
+    assert "invalid choice: 'friends'" in capsys.readouterr().err
+    assert server("account", "set", "carol", "--discoverable", "nobody") == 2
+    assert error_line(capsys) == "no account carol@127.0.0.1"
+
+
+def test_discovery_top_shows_who_checked_the_most_numbers(server, db, password_file, capsys):
+    assert server("discovery", "top") == 0
+    assert capsys.readouterr() == ("no account checked any numbers in the last 24 hours\n", "")
+    for user in ("alice", "bob", "carol", "dan"):
+        assert server("account", "add", user, "--password-file", str(password_file)) == 0
+    assert server("--domain", "example.org", "account", "add", "erin", "--password-file", str(password_file)) == 0
+    capsys.readouterr()
+    now = time.time()
+    with Store.open(db) as store:
+        for user, domain, charged, withheld, when in [
+            ("alice", "127.0.0.1", 40, 0, now - 600),
+            ("bob", "127.0.0.1", 12_000, 2_345, now - 60),
+            ("carol", "127.0.0.1", 900, 0, now - 3 * 3600),
+            ("dan", "127.0.0.1", 50_000, 0, now - 30 * 3600),  # before the last 24 hours
+            ("erin", "example.org", 700, 0, now - 7200),  # every domain of the database
+        ]:
+            store.save_named_numbers(user, domain, b"", charged=charged, withheld=withheld, now=when)
+
+    def local(seconds_ago: float) -> str:
+        return datetime.fromtimestamp(now - seconds_ago).strftime("%Y-%m-%d %H:%M:%S")
+
+    assert server("discovery", "top") == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    header, *rows = out.splitlines()
+    assert header.split() == ["ACCOUNT", "NEW", "NUMBERS", "WITHHELD", "LAST", "CHECKED"]
+    assert [row.split() for row in rows] == [
+        ["bob@127.0.0.1", "12000", "2345", *local(60).split()],
+        ["carol@127.0.0.1", "900", "0", *local(3 * 3600).split()],
+        ["erin@example.org", "700", "0", *local(7200).split()],
+        ["alice@127.0.0.1", "40", "0", *local(600).split()],
+    ]
+    assert server("discovery", "top", "--since", "2.5", "--limit", "2") == 0
+    assert [row.split()[0] for row in capsys.readouterr().out.splitlines()[1:]] == ["bob@127.0.0.1", "erin@example.org"]
+    assert server("discovery", "top", "--since", "48") == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["dan@127.0.0.1", "50000"]
+    assert server("discovery", "top", "--since", "0.001") == 0
+    assert capsys.readouterr().out == "no account checked any numbers in the last 0.001 hours\n"
+    for args in (["--since", "0"], ["--limit", "0"], ["--since", "nan"]):
+        with pytest.raises(SystemExit) as exit_:
+            server("discovery", "top", *args)
+        assert exit_.value.code == 2
+        assert args[0] in capsys.readouterr().err
+
+
 def test_wrong_account_sets_are_one_line_and_exit_2(server, password_file, capsys):
     assert server("account", "add", "alice", "--phone", "+33612345678", "--password-file", str(password_file)) == 0
     assert server("account", "add", "bob", "--password-file", str(password_file)) == 0
@@ -247,7 +332,8 @@ def test_wrong_account_sets_are_one_line_and_exit_2(server, password_file, capsy
     cases = [
         (
             ["bob"],
-            "nothing to change: give --phone +E164, --no-phone, --public-presence or --private-presence after bob",
+            "nothing to change: give --phone +E164, --no-phone, --public-presence, --private-presence or "
+            "--discoverable after bob",
         ),
         (["carol", "--no-phone"], "no account carol@127.0.0.1"),
         (["carol", "--private-presence"], "no account carol@127.0.0.1"),
