@@ -431,6 +431,7 @@ async def _start_api(options: RunOptions, sock: socket.socket, server: _Server, 
             proxy=f"sip:{sip_tcp};transport=tcp",
             on_change=server.wake,
             limits=limits,
+            discoverable=server.core.config.discoverable,
         )
     except ApiStartFailed as error:
         server.listener.close()

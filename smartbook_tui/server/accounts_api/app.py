@@ -162,7 +162,8 @@ def create_app(flows: AccountFlows, limiter: RequestLimiter, authenticator: Auth
 
     @app.get("/api/accounts/{phone}/info-by-phone", dependencies=[api], response_model=NumberInfo)
     async def info_by_phone(phone: str) -> dict[str, Any]:
-        """Whether a number has an account (activated or waiting for its code)."""
+        """Whether a number has an account (activated or waiting for its code) that lets everyone find it by its
+        number: one whose owner or server says `contacts` or `nobody` is a 404, as a number without an account."""
         return flows.info_by_phone(phone)
 
     @app.post("/api/accounts/{sip}/activate/phone", dependencies=[api], response_model=SignedInAccount)

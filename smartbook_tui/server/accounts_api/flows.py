@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smartbook_tui.server.discovery import Discoverable
 from smartbook_tui.server.sms import SmsFailed, SmsGateway, code_text
 from smartbook_tui.server.store import (
     Account,
@@ -94,6 +95,7 @@ class AccountFlows:
         phones: PhonePolicy,
         proxy: str | None,
         on_change: Callable[[], None] = lambda: None,
+        discoverable: Discoverable = "everyone",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -103,6 +105,7 @@ class AccountFlows:
         self.phones = phones
         self.proxy = proxy  # the SIP address the app saves with the account
         self._on_change = on_change  # an account's number changed: tell the watchers now
+        self.discoverable = discoverable  # the server's --discoverable, for accounts that do not say
         self._clock = clock
         self._number_locks: dict[str, _NumberLock] = {}
 
@@ -167,7 +170,9 @@ class AccountFlows:
         account = self.store.account_for_phone(e164, self.domain) or self.store.waiting_account_for_phone(
             e164, self.domain
         )
-        if account is None:
+        # Anyone may ask here, unauthenticated: only an account everyone may find by its number is told about, and
+        # any other is answered exactly as a number without an account.
+        if account is None or (account.discoverable or self.discoverable) != "everyone":
             raise ApiError(404, "no_such_number", f"no account has the number {e164}")
         return {"activated": account.activated, "realm": self.domain, "phone": True}
 

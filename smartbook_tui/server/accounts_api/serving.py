@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import uvicorn
 
 from smartbook_tui.server.authentication import Authenticator
+from smartbook_tui.server.discovery import Discoverable
 from smartbook_tui.server.sms import SmsGateway
 from smartbook_tui.server.sms.console import ConsoleGateway
 from smartbook_tui.server.sms.http import HttpGateway
@@ -95,9 +96,11 @@ async def start_api(
     proxy: str | None,
     on_change: Callable[[], None],
     limits: ConnectionLimits,
+    discoverable: Discoverable = "everyone",
 ) -> RunningApi:
     """Serve the API on `sock` (from `bind_api`) in a task of the running loop; `authenticator` is the SIP
-    server's, so that both share nonces and the backoff on failed sign-ins; `limits` hold its connections."""
+    server's, so that both share nonces and the backoff on failed sign-ins; `limits` hold its connections;
+    `discoverable` is the server's, for the accounts that do not say who finds them by their number."""
     tls = _tls_context(options) if options.https else None
     gateway = _gateway(options)
     flows = AccountFlows(
@@ -108,6 +111,7 @@ async def start_api(
         phones=PhonePolicy(options.region, options.sms_countries),
         proxy=proxy,
         on_change=on_change,
+        discoverable=discoverable,
     )
     app = create_app(flows, RequestLimiter(options.api_rate, options.api_global_rate), authenticator)
     config = uvicorn.Config(
