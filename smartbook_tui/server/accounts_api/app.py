@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from smartbook_tui.server.authentication import Authenticator
+from smartbook_tui.server.discovery import Discoverable
 from smartbook_tui.server.store import Account, StoreError
 
 from .flows import MAX_PASSWORD, AccountFlows, ApiError
@@ -58,6 +59,17 @@ class RecoverRequest(_Body):
     code: _Code
     password: _Password
     algorithm: _Algorithm = "MD5"
+
+
+class DiscoverableRequest(_Body):
+    discoverable: Literal["everyone", "contacts", "nobody", "default"] = Field(
+        description="who can find the account by its number; default: the server's --discoverable"
+    )
+
+
+class Discoverability(BaseModel):
+    discoverable: Discoverable = Field(description="the setting in effect")
+    default: bool = Field(description="the account says nothing: the server's --discoverable applies")
 
 
 class CreatedAccount(BaseModel):
@@ -154,6 +166,19 @@ def create_app(flows: AccountFlows, limiter: RequestLimiter, authenticator: Auth
     async def link_number(body: CodeRequest, account: Account = me) -> dict[str, Any]:
         """Link the number the code was sent to; the account's phone alias moves at once."""
         return flows.link(account, body.code)
+
+    @app.get("/api/accounts/me/discoverable", dependencies=[api], response_model=Discoverability)
+    async def discoverable(account: Account = me) -> dict[str, Any]:
+        """Who can find the signed-in account by its number: everyone, only the accounts its own lists name
+        (contacts) or nobody; `default` when the account says nothing and the server's setting applies."""
+        return flows.discoverability(account)
+
+    @app.put("/api/accounts/me/discoverable", dependencies=[api], response_model=Discoverability)
+    async def set_discoverable(body: DiscoverableRequest, account: Account = me) -> dict[str, Any]:
+        """Say who can find the signed-in account by its number (`default`: the server's setting); watchers who may
+        no longer find it see its number as one without an account at once."""
+        choice = None if body.discoverable == "default" else body.discoverable
+        return flows.set_discoverable(account, choice)
 
     @app.post("/api/accounts/recover-by-phone", dependencies=[api], response_model=Number)
     async def request_recovery(body: PhoneRequest) -> dict[str, Any]:

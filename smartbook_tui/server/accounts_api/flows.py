@@ -24,6 +24,7 @@ from smartbook_tui.server.store import (
     Account,
     AccountExists,
     InvalidValue,
+    NoSuchAccount,
     NumberTaken,
     Store,
     check_password,
@@ -218,6 +219,20 @@ class AccountFlows:
         account = self.store.replace_password(account.username, self.domain, password)
         log.info("account %s recovered with the code sent to %s: its password is replaced", account.name, account.phone)
         return self._signed_in(account)
+
+    def discoverability(self, account: Account) -> dict[str, Any]:
+        """Who can find the account by its number: its own setting, else the server's (`default`)."""
+        return {"discoverable": account.discoverable or self.discoverable, "default": account.discoverable is None}
+
+    def set_discoverable(self, account: Account, discoverable: Discoverable | None) -> dict[str, Any]:
+        """The account's own setting (None: the server's); its watchers see the change at once."""
+        try:
+            account = self.store.set_discoverable(account.username, self.domain, discoverable)
+        except NoSuchAccount:  # removed since it signed in
+            raise ApiError(404, "no_such_account", f"no account {account.name} here") from None
+        log.info("account %s says who finds it by its number: %s", account.name, discoverable or "the server's default")
+        self._on_change()
+        return self.discoverability(account)
 
     def token_account(self, token: str) -> Account | None:
         return self.store.token_account(_token_digest(token), self._clock())
