@@ -3,8 +3,15 @@
 One SUBSCRIBE carries the whole book (a request-contained list: the RLS URI as Request-URI and a resource-lists
 body) or names a server-stored list (a bodyless SUBSCRIBE to the list URI). The owner feeds in what arrives
 (`on_message`), the clock (`on_timer` at `deadline`) and transport loss, and carries out what comes back: `Send`
-(bytes for the server), `Updates` (per-contact presence) and `Status` (what the subscription is doing, in one
-line a person can read). Nothing here touches a socket or a clock.
+(bytes for the server), `Updates` (per-contact presence), `Status` (what the subscription is doing, in one
+line a person can read) and `ServerWarning` (what the server said of the list in a 399 Warning of its 2xx, such as
+the numbers its discovery quota left unchecked: said once, never retried). Nothing here touches a socket or a clock.
+
+A changed book is sent as a change when the server's 200 to the first SUBSCRIBE said `Supported: list-delta`
+(smartbook's extension; RFC 5367 alone fixes a request-contained list for the dialog's life): a refresh in the
+dialog with `Require: list-delta` and the entries added and removed, after which the server's full state of the new
+list continues the RLMI versions. Without the option, or when the server refuses the change (anything but a
+challenge), the old dialog is ended and a new one carries the whole list.
 
 Failure handling follows RFC 6665 section 4.1.3: a subscription ended as `deactivated` or `timeout` is renewed
 at once, `probation`/`giveup` after `retry-after`, `rejected`/`noresource` ends it for good; 423 takes the
@@ -23,8 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from smartbook_tui.presence import (
+    LIST_DELTA,
     ListState,
     PresenceDocumentError,
+    build_list_delta,
     build_resource_lists,
     decode_notify_body,
     deflate,
@@ -61,6 +70,14 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerWarning:
+    """A sentence the server put in a 399 Warning of its 2xx to a SUBSCRIBE (its discovery quota withheld numbers,
+    which it reports as `rejected`): to show once; nothing is retried for it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class TooLarge:
     """The server refused the list for its size (413): how many entries were sent, and how many it takes at most
     when it said so (in its Warning or its reason phrase)."""
@@ -69,7 +86,7 @@ class TooLarge:
     limit: int | None
 
 
-Output = Send | Updates | Status
+Output = Send | Updates | Status | ServerWarning
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +143,9 @@ class ListSubscription:
         self._backoff = MIN_BACKOFF
         self._unsubscribing = False
         self._farewell = False  # the NOTIFY that ends a dialog we are leaving has come
+        self._list_delta = False  # the server takes list changes in this dialog (its 200 said Supported: list-delta)
+        self._listed: frozenset[str] = frozenset()  # the list the dialog holds, or will once its SUBSCRIBE is taken
+        self._warned: str | None = None  # the last ServerWarning given: the same sentence is not said again
 
     # ------------------------------------------------------------------------------------------------ owner API
 
@@ -133,7 +153,8 @@ class ListSubscription:
         """Subscribe anew (a new dialog): the first SUBSCRIBE, with the list when it is request-contained."""
         self.tracker.reset(self.config.resources)
         self._dialog = _Dialog(call_id=f"{self._token()}@{self.local[0]}", local_tag=self._token())
-        self._unsubscribing = self._farewell = False
+        self._unsubscribing = self._farewell = self._list_delta = False
+        self._listed = frozenset(self.config.resources or ())
         self._retry_at = self._refresh_at = None
         return [*self._send(self._subscribe(self._expires, initial=True), now), self._status(Phase.SUBSCRIBING, "")]
 
@@ -144,15 +165,30 @@ class ListSubscription:
         return dialog is not None and dialog.remote_tag is not None and self.phase in (Phase.ACTIVE, Phase.PENDING)
 
     def replace_list(self, resources: tuple[str, ...], now: float) -> list[Output]:
-        """The book changed: end the current subscription and subscribe anew with the new list (a refresh
-        cannot change a request-contained list; Linphone starts a new dialog too)."""
+        """The book changed: send the change in the dialog when the server takes one (list-delta), else end the
+        current subscription and subscribe anew with the new list (RFC 5367 alone fixes a request-contained list
+        for the dialog's life; Linphone starts a new dialog too)."""
         if self.config.resources is None or set(resources) == set(self.config.resources):
             return []
+        self.config = replace(self.config, resources=resources)
+        if self._list_delta and self._in_dialog:
+            self.tracker.relist(resources)
+            if self._client is not None:
+                return []  # sent once the SUBSCRIBE in flight is answered (see _accepted)
+            return self._send_delta(now)
         outputs: list[Output] = []
         if self._in_dialog:
             outputs += self._end_quietly(now)
-        self.config = replace(self.config, resources=resources)
         return [*outputs, *self.start(now)]
+
+    def _send_delta(self, now: float) -> list[Output]:
+        """A refresh in the dialog that changes its list to the book's."""
+        wanted = frozenset(self.config.resources or ())
+        added, removed = wanted - self._listed, self._listed - wanted
+        self._listed = wanted
+        request = self._subscribe(self._expires, initial=False, delta=build_list_delta(added, removed))
+        detail = f"sending the book's changes ({len(added)} added, {len(removed)} removed)"
+        return [*self._send(request, now), self._status(self.phase, detail)]
 
     def stop(self, now: float) -> list[Output]:
         """Unsubscribe (Expires: 0 in the dialog) and stay stopped."""
@@ -218,7 +254,7 @@ class ListSubscription:
 
     # ------------------------------------------------------------------------------------------------ requests
 
-    def _subscribe(self, expires: int, *, initial: bool) -> SipRequest:
+    def _subscribe(self, expires: int, *, initial: bool, delta: bytes | None = None) -> SipRequest:
         dialog = self._dialog
         assert dialog is not None
         dialog.local_cseq += 1
@@ -251,9 +287,13 @@ class ListSubscription:
             headers.add("Content-Type", "application/resource-lists+xml")
             headers.add("Content-Disposition", "recipient-list")
             headers.add("Require", "recipient-list-subscribe")
-            if self._deflate and len(body) > DEFLATE_ABOVE:
-                body = deflate(body)
-                headers.add("Content-Encoding", "deflate")
+        elif delta is not None:
+            body = delta
+            headers.add("Content-Type", "application/resource-lists+xml")
+            headers.add("Require", LIST_DELTA)
+        if self._deflate and len(body) > DEFLATE_ABOVE:
+            body = deflate(body)
+            headers.add("Content-Encoding", "deflate")
         uri = config.target if initial or dialog.remote_target is None else dialog.remote_target
         request = SipRequest("SUBSCRIBE", uri, headers, body)
         if self._auth is not None:
@@ -284,6 +324,9 @@ class ListSubscription:
             return self._accepted(request, passed, now)
         if status in (401, 407):
             return self._challenged(request, passed, now)
+        if (status == 481 and not _is_initial(request)) or _is_delta(request):
+            # The server forgot the subscription, or would not change its list in the dialog: a new one, whole.
+            return [*(self._end_quietly(now) if status != 481 else []), *self.start(now)]
         if status == 423:
             return self._too_brief(passed, now)
         if status == 413 and _is_initial(request) and self.config.resources is not None:
@@ -291,8 +334,6 @@ class ListSubscription:
         if status == 415 and request.headers.get("Content-Encoding"):
             self._deflate = False  # the server does not take deflated bodies: send the list plain
             return self.start(now)
-        if status == 481 and not _is_initial(request):
-            return self.start(now)  # the server forgot the subscription: a new one
         if status in _FATAL:
             return [self._status(Phase.FAILED, _FATAL[status].format(reason=passed.reason))]
         retry_after = _retry_after(passed.headers.get("Retry-After"))
@@ -313,13 +354,26 @@ class ListSubscription:
                 dialog.remote_target = str(parse_name_addr(contact).uri)
             if not any(value.lower() == "eventlist" for value in response.headers.get_all("Require")):
                 return [*self._end_quietly(now), self._status(Phase.FAILED, self._not_a_list())]
+            self._list_delta = any(value.lower() == LIST_DELTA for value in response.headers.get_all("Supported"))
         self._backoff = MIN_BACKOFF
         expires = response.expires if response.expires is not None else self._expires
         self._schedule_refresh(now, expires)
-        outputs: list[Output] = []
+        outputs: list[Output] = self._warning(response)
         if self.phase in (Phase.SUBSCRIBING, Phase.WAITING, Phase.IDLE):
             outputs.append(self._status(Phase.PENDING, "the server accepted the list; waiting for its state"))
+        if self._list_delta and self.config.resources is not None and frozenset(self.config.resources) != self._listed:
+            outputs += self._send_delta(now)  # the book changed while this SUBSCRIBE was in flight
         return outputs
+
+    def _warning(self, response: SipResponse) -> list[Output]:
+        """The server's 399 Warning, the first time it says that sentence."""
+        found = (_WARNING_399.match(value) for value in response.headers.get_all("Warning"))
+        texts = [_QUOTED_PAIR.sub(r"\1", match[1]) for match in found if match]
+        text = "; ".join(texts)
+        if not text or text == self._warned:
+            return []
+        self._warned = text
+        return [ServerWarning(text)]
 
     def _not_a_list(self) -> str:
         if self.config.resources is not None:
@@ -502,6 +556,15 @@ _FATAL = {
 
 # "at most 10000 entries" (smartbook's Warning), "max 10000 resources"...; never a size in bytes.
 _AT_MOST = re.compile(r"(?:at most|max(?:imum)?)\s*:?\s*(\d{1,9})\s*(?:entries|entry|resources|URIs)\b", re.IGNORECASE)
+
+
+# warn-code 399, any agent, the quoted text (RFC 3261 section 20.43)
+_WARNING_399 = re.compile(r'\s*399\s+\S+\s+"((?:[^"\\]|\\.)*)"')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+def _is_delta(request: SipRequest) -> bool:
+    return any(value.lower() == LIST_DELTA for value in request.headers.get_all("Require"))
 
 
 def _is_initial(request: SipRequest) -> bool:

@@ -1,8 +1,8 @@
 """The list subscription on the event loop: a thin asyncio layer around the sans-IO ListSubscription.
 
 It owns the connection (reopened after a loss, when the machine's backoff says so), the clock (the loop's) and
-the randomness (tags, branches, jitter); everything else is the machine's. Events (`Updates`, `Status`) go to a
-callback on the loop thread.
+the randomness (tags, branches, jitter); everything else is the machine's. Events (`Updates`, `Status`,
+`ServerWarning`) go to a callback on the loop thread.
 """
 
 from __future__ import annotations
@@ -17,7 +17,17 @@ from typing import Protocol
 from smartbook_tui.collector import collector_paused
 from smartbook_tui.sip.message import SipMessage
 
-from .machine import ListSubscription, Output, Phase, Send, Status, SubscriptionConfig, TooLarge, Updates
+from .machine import (
+    ListSubscription,
+    Output,
+    Phase,
+    Send,
+    ServerWarning,
+    Status,
+    SubscriptionConfig,
+    TooLarge,
+    Updates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +52,7 @@ class Flow(Protocol):
 
 
 Connect = Callable[[Callable[[SipMessage], None], Callable[[Exception | None], None]], Awaitable[Flow]]
-Event = Updates | Status
+Event = Updates | Status | ServerWarning
 
 
 class Subscriber:
@@ -80,7 +90,8 @@ class Subscriber:
         return self._machine.config.resources
 
     def replace_list(self, resources: tuple[str, ...]) -> None:
-        """Subscribe to a changed book (the old subscription is ended); a no-op when the list is the same."""
+        """Subscribe to a changed book (a change in the dialog when the server takes one, else a new dialog); a
+        no-op when the list is the same."""
         self._lists_asked += 1
         self._inbox.put_nowait(("list", resources))
 

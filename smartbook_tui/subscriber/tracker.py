@@ -8,9 +8,10 @@ sure: the caller must subscribe again to get a full state (`needs_full_state`).
 
 A server may deliver a long list's full state in pieces (Flexisip, and smartbook's server: a `fullState` NOTIFY
 with the first resources, then partial ones with the rest), so a full state alone does not say the whole list has
-arrived. `complete` does: every resource the subscriber listed has been named since the subscription began (or as
-many resources as it listed, for a server that writes their URIs its own way); for a list stored on the server,
-whose entries the subscriber does not know, the first full state is all it can go by.
+arrived. `complete` does: every resource the subscriber listed has been named since the subscription began, or
+since its list last changed in the dialog (`relist`), or as many resources as it listed, for a server that writes
+their URIs its own way; for a list stored on the server, whose entries the subscriber does not know, the first full
+state is all it can go by.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ class ListTracker:
         self._missing = set(self._expected) if self._expected is not None else set()
         self._named = set()
         self.complete = False
+
+    def relist(self, expected: Iterable[str]) -> None:
+        """The subscription's list changed in its dialog (list-delta): `expected` is the new list, whose state is
+        yet to arrive; the version goes on, so the server's next full state (a later version) is taken."""
+        version = self.version
+        self.reset(expected)
+        self.version = version
 
     @property
     def views(self) -> dict[str, PresenceUpdate]:
