@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
+from dataclasses import replace
 
 from smartbook_tui.config import load_settings
 from smartbook_tui.contacts import ImportResult, contacts_by_resource
@@ -89,6 +90,8 @@ class _Printer:
 
     def _list_status(self, event: ListStatus) -> None:
         last, self._last = self._last, event
+        if last is not None and event.quota != last.quota and replace(event, quota=last.quota) == last:
+            return  # the server's quota sentence alone: its Notice is the line, on stderr
         # A change of `complete` alone is news for --once, not a change of state to print.
         news = (
             last is None or (event.phase, event.detail) != (last.phase, last.detail) or event.complete == last.complete

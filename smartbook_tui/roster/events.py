@@ -38,6 +38,8 @@ class ListStatus:
     detail: str
     complete: bool
     resources: int  # how many resources are subscribed to
+    # What the service last said of the numbers it did not check (its discovery quota), shown once as a Notice too.
+    quota: str = ""
 
 
 @dataclass(frozen=True, slots=True)

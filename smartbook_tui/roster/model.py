@@ -5,6 +5,9 @@ A contact's resources are its checked numbers (as resource URIs, by the contacts
 addresses, as the list subscription carries them (`contacts.contact_resource_uris`). The row shows one of them,
 the best: first one with an account, then the best status by `STATUS_ORDER`, then card order (numbers before
 addresses); its status, note and revealed SIP address are the row's, and it is what the account was "found by".
+
+A resource the service did not check (its discovery quota withheld it: the update's reason is `rejected`) is
+`withheld`, which is not "no account": a row without an account that has one is "not checked".
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ STATUS_ORDER: tuple[Availability, ...] = (
 STATUS_RANK: dict[Availability, int] = {status: rank for rank, status in enumerate(STATUS_ORDER)}
 _NO_ACCOUNT = len(STATUS_ORDER)  # added to the rank of a resource without an account: any account ranks first
 _LAST = 2 * len(STATUS_ORDER) - 1  # the rank of a resource without an account or any status
+WITHHELD = "rejected"  # the reason of a resource the service did not check (its discovery quota)
 
 
 @dataclass(slots=True)
@@ -45,6 +49,7 @@ class ResourceState:
     label: str  # the number as the card writes it, or the SIP address
     uri: str | None  # the resource URI subscribed to (None: an unchecked number, never sent)
     summary: PresenceSummary  # NO_PRESENCE until something arrives
+    withheld: bool = False  # sent, but the service did not check it (its discovery quota)
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ class Row:
     status_rank: int = _LAST  # the status sort's group: users by STATUS_ORDER, then the others
     text_key: str = ""  # folded name and SIP addresses (the contact's and the revealed one), for search
     digits_key: str = ""  # the numbers' digits in every spelling, for search
+    withheld: bool = False  # no account seen, and a number the service did not check: "not checked"
 
 
 class Roster:
@@ -70,6 +76,7 @@ class Roster:
     def __init__(self, contacts: list[Contact], domain: str | None) -> None:
         self._versions = itertools.count(1)
         self._known: dict[str, PresenceSummary] = {}  # the last summary per resource URI, kept over book changes
+        self._withheld: set[str] = set()  # resource URIs the service did not check, kept over book changes
         self.rows: list[Row] = []
         self.users = 0
         self.by_name: list[int] = []  # row indices sorted by folded name (book order breaks ties)
@@ -122,18 +129,20 @@ class Roster:
         self.users = sum(row.has_account for row in rows)
 
     def _new_row(self, contact: Contact, name: str, domain: str | None) -> Row:
-        known = self._known
+        known, withheld = self._known, self._withheld
         numbers: list[ResourceState] = []
         known_any = False
         for number in contact.numbers:
             uri = number_resource_uri(number.e164, domain) if number.e164 and domain else None
             summary = known.get(uri, NO_PRESENCE) if uri is not None else NO_PRESENCE
-            known_any = known_any or summary is not NO_PRESENCE
-            numbers.append(ResourceState(number.raw, uri, summary))
+            held = uri in withheld
+            known_any = known_any or summary is not NO_PRESENCE or held
+            numbers.append(ResourceState(number.raw, uri, summary, held))
         for address in contact.sip_addresses:
             summary = known.get(address, NO_PRESENCE)
-            known_any = known_any or summary is not NO_PRESENCE
-            numbers.append(ResourceState(address, address, summary))
+            held = address in withheld
+            known_any = known_any or summary is not NO_PRESENCE or held
+            numbers.append(ResourceState(address, address, summary, held))
         row = Row(contact, False, Availability.UNKNOWN, None, None, None, next(self._versions), numbers)
         row.text_key = search.text_key(name, contact.sip_addresses)
         row.digits_key = search.digits_key(contact.numbers)
@@ -150,12 +159,13 @@ class Roster:
 
     def apply(self, updates: list[PresenceUpdate]) -> set[int]:
         """Take presence updates (the list subscription's, per resource URI); the indices of the rows that changed."""
-        known = self._known
+        known, withheld = self._known, self._withheld
         slots_of = self._slots
         rows = self.rows
         touched: set[int] = set()
         for update in updates:
             uri = update.uri
+            held = update.reason == WITHHELD and not update.removed
             if update.removed:
                 summary = NO_PRESENCE
                 old = known.pop(uri, NO_PRESENCE)
@@ -163,10 +173,16 @@ class Roster:
                 summary = update.summary
                 old = known.get(uri, NO_PRESENCE)
                 known[uri] = summary
-            if old is summary or (old.status is summary.status and old == summary):
+            if held is not (uri in withheld):
+                if held:
+                    withheld.add(uri)
+                else:
+                    withheld.discard(uri)
+            elif old is summary or (old.status is summary.status and old == summary):
                 continue
             for row_index, slot in slots_of.get(uri, ()):
-                rows[row_index].numbers[slot].summary = summary
+                state = rows[row_index].numbers[slot]
+                state.summary, state.withheld = summary, held
                 touched.add(row_index)
         users = self.users
         for row_index in touched:
@@ -195,6 +211,7 @@ class Roster:
                 row.text_key += search.KEY_SEPARATOR + search.fold(revealed)
             row.sip_address = revealed
         row.has_account = best.has_account
+        row.withheld = not best.has_account and any(state.withheld for state in row.numbers)
         row.status = best.status
         row.found_by = best_label if best.has_account else None
         row.note = best.note

@@ -17,7 +17,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from smartbook_tui.sip.aio import open_flow
 from smartbook_tui.sip.auth import Credentials
 from smartbook_tui.sip.uri import SipParseError, SipUri, parse_sip_uri
 from smartbook_tui.subscriber.book import BookSubscription
-from smartbook_tui.subscriber.machine import Phase, Status, SubscriptionConfig, Updates
+from smartbook_tui.subscriber.machine import Phase, ServerWarning, Status, SubscriptionConfig, Updates
 from smartbook_tui.subscriber.runner import Connect, Event, Flow
 
 from .device import device_instance
@@ -163,6 +163,7 @@ class Session:
         self._list_trouble = False  # a notice said the status is out of date
         self._trouble_timer: asyncio.TimerHandle | None = None
         self._waiting_detail = ""
+        self._quota = ""  # the service's last word on numbers it did not check (ServerWarning)
         self._phone: Phone | None = None
         self.calls = SessionCalls(str(self._account.aor), options.call_log, self._emit)
         self._registration_trouble: str | None = None
@@ -330,9 +331,15 @@ class Session:
             self._emit(PresenceChanged(event.updates))
             if subscriber.complete != self._list_state.complete:
                 state = self._list_state
-                self._set_list_state(ListStatus(state.phase, state.detail, subscriber.complete, resources))
+                self._set_list_state(ListStatus(state.phase, state.detail, subscriber.complete, resources, self._quota))
             return
-        self._set_list_state(ListStatus(event.phase, event.detail, subscriber.complete, resources))
+        if isinstance(event, ServerWarning):  # said once; the list goes on as it is, nothing is retried for it
+            if event.text != self._quota:
+                self._quota = event.text
+                self._notice(Severity.WARNING, event.text)
+                self._set_list_state(replace(self._list_state, quota=event.text))
+            return
+        self._set_list_state(ListStatus(event.phase, event.detail, subscriber.complete, resources, self._quota))
         if event.phase is Phase.WAITING:
             self._waiting_detail = event.detail
         if event.phase is Phase.FAILED:

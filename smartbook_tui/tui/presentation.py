@@ -18,6 +18,9 @@ AVAILABILITY: dict[Availability, tuple[str, str]] = {
     Availability.UNKNOWN: ("◌ hidden", "unknown"),  # an account whose live status the server keeps private
 }
 
+# a number sent that the service's discovery quota left unchecked: not "no account" (nobody knows yet), and no badge
+NOT_CHECKED = ("not checked", "unknown")
+
 # display order when sorting or picking: who is reachable first
 OWN_STATUSES: tuple[tuple[OwnStatus, str], ...] = (
     (OwnStatus.ONLINE, "● online"),
@@ -86,6 +89,8 @@ def list_text(status: ListStatus | None, shared: bool | None) -> tuple[str, str]
     words, colour = _PHASES[status.phase]
     if status.phase is Phase.ACTIVE and not status.complete:
         words = "list: loading…"
+    if status.phase is Phase.ACTIVE and status.quota:  # the service's discovery quota left numbers unchecked
+        return f"{words}, some numbers not checked", "pending"
     return words, colour
 
 

@@ -23,7 +23,7 @@ from textual.strip import Strip
 
 from smartbook_tui.roster.model import Roster, Row
 from smartbook_tui.roster.view import RosterView
-from smartbook_tui.tui.presentation import availability_text
+from smartbook_tui.tui.presentation import NOT_CHECKED, availability_text
 
 _GAP = 2
 _STATUS_WIDTH = 14  # "☎ on the phone"
@@ -332,6 +332,8 @@ class ContactTable(ScrollView, can_focus=True):
 
         plain = cursor if cursor is not None else self._style("base")
         status, colour = availability_text(row.status, row.has_account)
+        if row.withheld:  # the service's quota left a number unchecked: not the same as no account, and no badge
+            status, colour = NOT_CHECKED
         badge = f" {self.service_name} " if row.has_account else ""
         marker = "▌" if is_cursor_line else " "
         segments = [

@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from smartbook_tui.roster.model import ResourceState, Row
-from smartbook_tui.tui.presentation import STATUS_STYLES, availability_text
+from smartbook_tui.tui.presentation import NOT_CHECKED, STATUS_STYLES, availability_text
 
 _HEADING = "bold $text-accent"
 _QUIET = "dim"
@@ -44,6 +44,9 @@ class DetailPane(Static):
         if row.has_account:
             words, colour = availability_text(row.status, True)
             parts += [(f" {self.service_name} ", "reverse $success"), "  ", (words, STATUS_STYLES[colour])]
+        elif row.withheld:
+            why = f"{self.service_name} has not looked up every number yet (its quota)"
+            parts.append((f"{NOT_CHECKED[0]}: {why}", _QUIET))
         else:
             parts.append((f"no {self.service_name} account seen", _QUIET))
         if row.note:
@@ -72,6 +75,8 @@ class DetailPane(Static):
             parts += [(self.service_name, "bold"), "  ", (words, STATUS_STYLES[colour])]
             if summary.sip_address:
                 parts.append((f"\n    {summary.sip_address}", _QUIET))
+        elif resource.withheld:
+            parts.append((NOT_CHECKED[0], _QUIET))
         else:
             parts.append(("no account", _QUIET))
         parts.append("\n")
