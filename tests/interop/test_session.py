@@ -116,7 +116,7 @@ def subscriptions(server: SmartbookServer) -> int:
     return server.log.count("alice@127.0.0.1 subscribes to")
 
 
-async def test_the_book_then_presence_then_an_edited_file_resubscribes(tmp_path):
+async def test_the_book_then_presence_then_an_edited_file_changes_the_list(tmp_path):
     book = tmp_path / "book.vcf"
     book.write_text(vcard("Bob", f"TEL:{BOB}") + vcard("Nobody", "TEL:06 99 99 99 99"))
     accounts = [("alice", ALICE), ("carol", CAROL)]
@@ -142,7 +142,7 @@ async def test_the_book_then_presence_then_an_edited_file_resubscribes(tmp_path)
             assert again.contacts[-1].name == "Carol"
             carol = await events.until(presence(phone(CAROL)), after=mark)
             assert carol.updates[0].summary.has_account is True
-            assert subscriptions(server) == 2  # the new book in a new subscription
+            assert subscriptions(server) == 1  # the new contact went as a change in the dialog (list-delta)
     assert events.notices(Severity.ERROR) == []
 
 
