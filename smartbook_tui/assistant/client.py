@@ -9,7 +9,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -60,6 +60,23 @@ class Linked:
     username: str
     domain: str
     phone: str
+
+
+Discoverable = Literal["everyone", "contacts", "nobody"]
+Choice = Literal["everyone", "contacts", "nobody", "default"]  # "default": the server's --discoverable applies
+
+
+@dataclass(frozen=True, slots=True)
+class Discoverability:
+    """Who can find the account by its number: `value` in effect, `default` when it is the server's (the account
+    says nothing)."""
+
+    value: Discoverable
+    default: bool
+
+    @property
+    def choice(self) -> Choice:
+        return "default" if self.default else self.value
 
 
 class DigestAuth(httpx.Auth):
@@ -187,6 +204,14 @@ class AccountApi:
         body = {"code": code, "password": password}
         return _activated(await self._call("POST", f"/accounts/{_segment(sip_or_phone)}/recover", body))
 
+    async def discoverable(self, auth: httpx.Auth) -> Discoverability:
+        """Who can find the account `auth` signs in as by its number."""
+        return _discoverability(await self._call("GET", "/accounts/me/discoverable", auth=auth))
+
+    async def set_discoverable(self, choice: Choice, auth: httpx.Auth) -> Discoverability:
+        """Say who can find the account by its number ("default": the server's setting); what is now in effect."""
+        return _discoverability(await self._call("PUT", "/accounts/me/discoverable", {"discoverable": choice}, auth))
+
     async def _call(
         self, method: str, path: str, body: dict[str, str] | None = None, auth: httpx.Auth | None = None
     ) -> dict[str, Any]:
@@ -266,6 +291,13 @@ def _text(answer: dict[str, Any], key: str) -> str:
 def _optional(answer: dict[str, Any], key: str) -> str | None:
     value = answer.get(key)
     return value if isinstance(value, str) and value else None
+
+
+def _discoverability(answer: dict[str, Any]) -> Discoverability:
+    value, default = answer.get("discoverable"), answer.get("default")
+    if value not in ("everyone", "contacts", "nobody") or not isinstance(default, bool):
+        raise AssistantError(NOT_AN_API, "The account API's answer does not say who can find you: is it up to date?")
+    return Discoverability(value, default)
 
 
 def _activated(answer: dict[str, Any]) -> Activated:

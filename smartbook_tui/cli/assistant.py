@@ -1,6 +1,7 @@
 """`smartbook assistant create|link|recover --phone N`: an account from a phone number, a number linked to the
 signed-in account, an account recovered by its number; each proven with the code the service sends by SMS, typed
-here (Enter alone asks for a new one). The account made or recovered is saved (`assistant.saving`)."""
+here (Enter alone asks for a new one). The account made or recovered is saved (`assistant.saving`).
+`smartbook assistant discoverable [CHOICE]` says, or sets, who can find the signed-in account by its number."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from smartbook_tui.assistant.client import AccountApi
+import httpx
+
+from smartbook_tui.assistant.client import AccountApi, Choice
+from smartbook_tui.assistant.discoverable import CHOICES, EXPLANATIONS, sentence, signed_in_auth
 from smartbook_tui.assistant.errors import CODE_WORDS, NEW_CODE_WORDS, AssistantError
 from smartbook_tui.assistant.flows import (
     CodeFlow,
@@ -68,6 +72,41 @@ def add_arguments(assistant: argparse.ArgumentParser) -> None:
         if name == "link":
             add_session_arguments(action, suppress=True)
         action.set_defaults(run=run)
+    _add_discoverable(actions)
+
+
+def _add_discoverable(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = "say who can find the signed-in account by its number, or set it with CHOICE"
+    action = actions.add_parser("discoverable", help=summary, description=summary[0].upper() + summary[1:] + ".")
+    action.add_argument(
+        "choice",
+        nargs="?",
+        choices=CHOICES,
+        metavar="CHOICE",
+        help="; ".join(f"{choice}: {EXPLANATIONS[choice]}" for choice in CHOICES)
+        + " (the server's --discoverable). Without CHOICE, the setting in effect is shown",
+    )
+    add_account_api_argument(action, suppress=True)
+    add_session_arguments(action, suppress=True)
+    action.set_defaults(run=run_discoverable)
+
+
+def run_discoverable(args: argparse.Namespace) -> int:
+    try:
+        settings = merge_session_settings(args, load_settings(args.config, missing_ok=True))
+        auth = signed_in_auth(settings.account, read_password(settings.account))
+        return asyncio.run(_discoverable(args.account_api or settings.app.account_api, settings, auth, args.choice))
+    except (ValueError, OSError) as exc:  # ConfigError and PasswordFileError included
+        return fail(str(exc))
+    except AssistantError as exc:
+        return fail(str(exc))
+
+
+async def _discoverable(url: str | None, settings: Settings, auth: httpx.Auth, choice: Choice | None) -> int:
+    async with AccountApi(url, ca=settings.account.ca) as api:
+        setting = await (api.discoverable(auth) if choice is None else api.set_discoverable(choice, auth))
+    print(sentence(setting))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
