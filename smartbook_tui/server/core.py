@@ -56,7 +56,7 @@ from .auth_backoff import DEFAULT_FAILURES, AuthBackoff
 from .authentication import Authenticator
 from .client_address import relayed_client, via_proxy
 from .cluster.journal import ClusterChanges, ClusterJournal, PresentityChange
-from .discovery import Discoverable, DiscoveryPolicy, quota_warning
+from .discovery import Discoverable, DiscoveryPolicy, quota_refusal, quota_warning
 from .discovery_quota import DiscoveryQuota
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
 from .proxy import Proxy, ProxyConfig
@@ -193,6 +193,8 @@ class PresenceServer:
             token=token,
             limiter=self._limiter,
             look_up_elsewhere=cluster.look_up if cluster is not None else None,
+            findable=self.watching.findable,
+            charge_number=self._charge_number,
         )
         self._timers: list[tuple[float, int, tuple[str, Any]]] = []
         self._wakes: dict[tuple[str, Any], float] = {}  # item -> when its pending wake-up is
@@ -665,8 +667,15 @@ class PresenceServer:
         if request.body:
             return self.discovery.withheld(account, keys or ())
         if keys is None and target_key is not None and self.discovery.withheld(account, (target_key,)):
-            raise Refusal(403, f"Forbidden ({quota_warning(1, self.discovery.policy)})")
+            raise Refusal(403, f"Forbidden ({quota_refusal(self.discovery.policy)})")
         return frozenset()
+
+    def _charge_number(self, caller: str, number: str) -> str | None:
+        """Charge the discovery quota of `caller` for a number it calls: None, or why the call is refused."""
+        account = self.watching.account(caller)
+        if account is None or not self.discovery.withheld(account, (number,)):
+            return None
+        return quota_refusal(self.discovery.policy)
 
     def _finds(self, watcher: Account, key: str | None) -> bool:
         """Whether `watcher` may subscribe to the presentity `key` names: an account it may find that way."""

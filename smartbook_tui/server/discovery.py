@@ -34,6 +34,7 @@ __all__ = [
     "DiscoveryPolicy",
     "NamedNumbers",
     "numbers_of",
+    "quota_refusal",
     "quota_warning",
 ]
 
@@ -172,3 +173,10 @@ def quota_warning(withheld: int, policy: DiscoveryPolicy) -> str:
         f"{withheld} numbers of your book were not checked: your book is larger than this service lets you check "
         f"{span} ({policy.quota} new numbers)"
     )
+
+
+def quota_refusal(policy: DiscoveryPolicy) -> str:
+    """Why a subscription to one number, or a call to one, is refused once the quota is spent."""
+    hours = round(policy.window / 3600)
+    span = "a day" if hours == 24 else f"in {hours} hours"
+    return f"this service lets you check at most {policy.quota} new numbers {span}: try again later"

@@ -264,12 +264,13 @@ class WatchIndex:
             self._remote_listing[username] = tuple(sorted(sys.intern(name) for name in listed))
         self._gate_changed(username, now, touched)
 
-    def findable(self, watcher: str, account: Account) -> bool:
-        """Whether `watcher` may learn from the account's number that it is an account (`server.discovery`)."""
+    def findable(self, watcher: str | None, account: Account) -> bool:
+        """Whether `watcher` (None: someone unknown, such as a caller from another domain) may learn from the
+        account's number that it is an account (`server.discovery`)."""
         discoverable = account.discoverable or self.discoverable
         if discoverable == "everyone" or account.username == watcher:
             return True
-        return discoverable == "contacts" and self._lists(account.username, watcher)
+        return discoverable == "contacts" and watcher is not None and self._lists(account.username, watcher)
 
     def _allowed(self, watcher: str, account: Account) -> bool:
         if account.public_presence or account.username == watcher:

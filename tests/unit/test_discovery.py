@@ -207,7 +207,7 @@ def test_a_resubscription_is_free_and_the_quota_survives_a_restart(store):
     single = restarted.send(
         restarted.request("SUBSCRIBE", alias(BOB_PHONE), headers={"Event": "presence"}, call_id="one")
     )
-    assert (single.status, "larger than this service lets you check" in single.reason) == (403, True)
+    assert (single.status, "lets you check at most 3 new numbers a day" in single.reason) == (403, True)
 
 
 # ------------------------------------------------------------------------------------------------ list changes

@@ -10,6 +10,7 @@ import pytest
 
 from smartbook_tui.server.cluster.journal import ClusterJournal
 from smartbook_tui.server.core import ALLOWED_METHODS, PresenceServer, Send, ServerConfig
+from smartbook_tui.server.discovery import DiscoveryPolicy
 from smartbook_tui.server.store import SavedBinding, Store
 from smartbook_tui.sip.auth import Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse, parse_message
@@ -605,3 +606,47 @@ def test_garbage_in_any_header_gets_an_answer_or_is_dropped_never_a_crash(net, a
         net.server.receive(response, bob.peer, net.now)
     net.advance(300)
     assert net.transactions == 0
+
+
+# ---------------------------------------------------------------------------------------------- discovery
+
+
+BOB_BY_NUMBER = f"sip:{BOB_PHONE}@{DOMAIN};user=phone"
+
+
+def test_a_number_hidden_from_the_caller_without_a_device_is_404_not_480(store):
+    store.set_discoverable("bob", DOMAIN, "nobody")
+    net = Net(store)
+    alice = Phone(net, "alice", 41000)
+    alice.register()
+    alice.call(BOB_BY_NUMBER, call_id="c1")
+    assert alice.statuses() == [100, 404]  # as a number without an account: nothing to tell the two apart
+    alice.call(f"sip:bob@{DOMAIN}", call_id="c2")
+    assert alice.statuses() == [100, 480]  # by address she knows him already
+    alice.send(alice.request("OPTIONS", BOB_BY_NUMBER, call_id="c3"))
+    assert alice.statuses() == [404]
+
+
+def test_a_call_to_a_hidden_number_still_rings_its_device(store):
+    store.set_discoverable("bob", DOMAIN, "nobody")
+    net = Net(store)
+    alice, bob = Phone(net, "alice", 41000), Phone(net, "bob", 42000)
+    alice.register()
+    bob.register()
+    alice.call(BOB_BY_NUMBER)
+    ring_and_answer(alice, bob)
+
+
+def test_calls_to_numbers_charge_the_callers_discovery_quota(store):
+    net = Net(store, discovery=DiscoveryPolicy(quota=1))
+    alice, bob = Phone(net, "alice", 41000), Phone(net, "bob", 42000)
+    alice.register()
+    bob.register()
+    alice.call(BOB_BY_NUMBER, call_id="c1")
+    ring_and_answer(alice, bob)
+    alice.call(f"sip:+33600000001@{DOMAIN};user=phone", call_id="c2")
+    refused = [m for m in alice.take() if isinstance(m, SipResponse)]
+    assert [r.status for r in refused] == [100, 403]
+    assert "at most 1 new numbers a day" in refused[-1].reason
+    alice.call(BOB_BY_NUMBER, call_id="c3")  # a number called before costs nothing again
+    assert one(bob.requests("INVITE"))

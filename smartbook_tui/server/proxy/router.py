@@ -9,8 +9,10 @@ INVITE is record-routed, so the requests of the dialog it makes come back throug
 are taken off (loose routing) and which sends them on to the next Route or to the Request-URI.
 
 What the caller's side gets: 100 Trying for an INVITE at once; 404 for no such user, 480 when none of their
-devices is registered; 407 for an INVITE or MESSAGE from an address of the domain without its account's
-credentials (403 when they are another account's); 483 when Max-Forwards is spent, 400 for what does not read,
+devices is registered (404 too for a number whose account the caller may not find by it: `server.discovery`; a
+call to a number charges the caller's discovery quota, 403 once it is spent); 407 for an INVITE or MESSAGE from an
+address of the domain without its account's credentials (403 when they are another account's); 483 when
+Max-Forwards is spent, 400 for what does not read,
 416 for a Request-URI scheme other than sip, sips and tel, 420 for a Proxy-Require, 403 for a request out of a
 dialog to another domain (no relaying). Bodies pass untouched: their types and encodings are the callee's to
 accept (415 comes from it). Each source may have `max_pending_per_source` requests waiting for their final
@@ -141,10 +143,15 @@ class Proxy:
         token: Callable[[], str],
         limiter: SourceLimiter,
         look_up_elsewhere: Callable[[str], None] | None = None,
+        findable: Callable[[str | None, Account], bool] = lambda seeker, account: True,
+        charge_number: Callable[[str, str], str | None] = lambda caller, number: None,
     ) -> None:
         """`lookup`: the account a username or an E.164 number names; `authenticate`: the username whose
         credentials a request carries, or the response to send (a challenge, a refusal); `look_up_elsewhere`, on a
-        node of a cluster: ask for an account's registrations on the other nodes (given by `bindings_found`)."""
+        node of a cluster: ask for an account's registrations on the other nodes (given by `bindings_found`).
+        Discovery: `findable` says whether a caller (None: unauthenticated) may learn that a number is an account's,
+        `charge_number` charges a caller's discovery quota for a number it calls (the refusal's reason when it is
+        spent)."""
         self.config = config
         self.registrar = registrar
         self.addresses = Addresses(config.domain, config.via)
@@ -153,7 +160,11 @@ class Proxy:
         self._token = token
         self._limiter = limiter
         self._look_up_elsewhere = look_up_elsewhere
-        self._waiting: dict[str, list[tuple[_Call, bool]]] = {}  # AOR -> the calls waiting for its bindings
+        self._findable = findable
+        self._charge_number = charge_number
+        # AOR -> the calls waiting for its bindings, each with whether its credentials were consumed and whether
+        # its caller may not learn the number is an account (it then gets 404, not 480, when there is no device)
+        self._waiting: dict[str, list[tuple[_Call, bool, bool]]] = {}
         self._calls: dict[tuple[str, str, str], _Call] = {}
         self._branches: dict[str, _Branch] = {}
         self._pending: dict[Hashable, int] = {}  # source -> its requests without a final answer yet
@@ -315,7 +326,11 @@ class Proxy:
         elif key is not None:
             caller = self._check_caller(call, now) if not request.to_tag else None
             consumed = caller is not None
-            targets, retargeted = self._locate(key, call, consumed, now)
+            if caller is not None and key.startswith("+"):
+                spent = self._charge_number(caller, key)
+                if spent is not None:
+                    raise Refusal(403, f"Forbidden ({spent})")
+            targets, retargeted = self._locate(key, call, consumed, caller or self._asserted(call), now)
             if retargeted and caller is not None:  # the node it goes to trusts this node's word for the caller
                 asserted = f"<sip:{caller}@{self.addresses.domain}>"
         elif isinstance(uri, SipUri) and self.addresses.is_ours(uri):
@@ -369,12 +384,17 @@ class Proxy:
     def _trusted(self, peer: Peer) -> bool:
         return is_trusted(peer.address, self.config.trusted_proxies)
 
-    def _locate(self, key: str, call: _Call, consumed: bool, now: float) -> tuple[list[tuple[str, Peer]], bool]:
+    def _locate(
+        self, key: str, call: _Call, consumed: bool, seeker: str | None, now: float
+    ) -> tuple[list[tuple[str, Peer]], bool]:
         """Where the request for the user `key` goes, and whether it goes back to the front it came through; no
-        target when it waits for the other nodes' registrations of the user (`bindings_found`)."""
+        target when it waits for the other nodes' registrations of the user (`bindings_found`). A number whose
+        account the `seeker` may not find that way is answered as a number without an account, but for a call or
+        a message that reaches a device: calls to the number still work."""
         request = call.request
         account = self._lookup(key)
-        if account is None:
+        hidden = account is not None and key.startswith("+") and not self._findable(seeker, account)
+        if account is None or (hidden and request.method not in _AUTHENTICATED):
             raise Refusal(404, f"Not Found ({request.uri[:80]} is no user here)")
         targets: list[tuple[str, Peer]] = []
         for binding in self.registrar.bindings(account.address, now):
@@ -392,19 +412,20 @@ class Proxy:
             log.info("%s %s -> %s: not registered here, back to the front", request.method, _caller(request), key)
             return [(account.address, call.peer)], True
         if self._look_up_elsewhere is not None:  # registered through another node, maybe one that died since
-            self._waiting.setdefault(account.address, []).append((call, consumed))
+            self._waiting.setdefault(account.address, []).append((call, consumed, hidden))
             self._look_up_elsewhere(account.address)
             return [], False
-        raise _unavailable(account.address)
+        raise _unavailable(account.address, request.uri if hidden else None)
 
     def bindings_found(self, aor: str, targets: list[tuple[str, Peer]], now: float) -> Out:
         """The registrations of `aor` the other nodes hold (URI to send to, and through where): the calls that
         waited for them go there, or get 480 when there is none."""
-        for call, consumed in self._waiting.pop(aor, []):
+        for call, consumed, hidden in self._waiting.pop(aor, []):
             if call.answered or self._calls.get(call.key) is not call:
                 continue  # cancelled meanwhile
             if not targets:
-                self._refuse(call, 480, _unavailable(aor).reason, None, now)
+                refusal = _unavailable(aor, call.request.uri if hidden else None)
+                self._refuse(call, refusal.status, refusal.reason, None, now)
             request = call.request
             if targets:
                 log.info("%s %s -> %s, registered through another node", request.method, _caller(request), aor)
@@ -660,7 +681,11 @@ class _Answered(Refusal):
         self.response = response
 
 
-def _unavailable(aor: str) -> Refusal:
+def _unavailable(aor: str, hidden_as: str | None = None) -> Refusal:
+    """480 for an account with no device registered; the 404 of a number without an account when the caller may
+    not learn that the number it called, `hidden_as`, is an account's."""
+    if hidden_as is not None:
+        return Refusal(404, f"Not Found ({hidden_as[:80]} is no user here)")
     return Refusal(480, f"Temporarily Unavailable ({aor.removeprefix('sip:')} has no device registered)")
 
 
