@@ -405,10 +405,11 @@ class Proxy:
                 "%s %s -> %s (%d devices)", request.method, _caller(request), account.name, len(targets)
             )
             return targets, False
-        if key.startswith("+") and self._trusted(call.peer):
+        if key.startswith("+") and self._trusted(call.peer) and not hidden:
             # Named by number through the front of a cluster, which hashed on the number: the callee registers
             # on the node its username hashes to. Back to the front, addressed to that username (not a number:
-            # no second turn).
+            # no second turn). Not for a hidden number, whose 480 there would tell it is an account's: this node
+            # reads the registrations from the cluster instead.
             log.info("%s %s -> %s: not registered here, back to the front", request.method, _caller(request), key)
             return [(account.address, call.peer)], True
         if self._look_up_elsewhere is not None:  # registered through another node, maybe one that died since
