@@ -38,6 +38,7 @@ from smartbook_tui.tui.widgets.contact_table import ContactTable
 # The account form and the dialogs (with the widgets only they use) load when they are first shown, not before
 # the first frame.
 if TYPE_CHECKING:
+    from smartbook_tui.assistant.client import Discoverability
     from smartbook_tui.assistant.outbox import Outbox
     from smartbook_tui.roster.session import Session
     from smartbook_tui.roster.session_options import SessionOptions
@@ -148,6 +149,20 @@ class SmartbookApp(App[int]):
     def _assistant_done(self, done: AssistantDone | None) -> None:
         if done is not None:
             self.notify(done.message, title="Assistant", timeout=30)
+
+    def action_discoverable(self) -> None:
+        from smartbook_tui.tui.screens.discoverable import DiscoverableScreen  # noqa: PLC0415 (see the imports)
+
+        screen = DiscoverableScreen(
+            api_url=self.options.account_api, account=self.options.settings.account, password=self.options.password
+        )
+        self.push_screen(screen, self._discoverable_saved)
+
+    def _discoverable_saved(self, setting: Discoverability | None) -> None:
+        if setting is not None:
+            from smartbook_tui.assistant.discoverable import sentence  # noqa: PLC0415 (see the imports)
+
+            self.notify(sentence(setting), title="Saved", timeout=10)
 
     def _show_demo_sms(self) -> None:
         """`smartbook demo` names its server's SMS outbox: each SMS is shown as it would reach the phone."""
@@ -406,7 +421,9 @@ class SmartbookApp(App[int]):
         self.exit(0)
 
 
-_MAIN_SCREEN_ACTIONS = frozenset({"presence", "share_book", "unshare_book", "call", "call_log", "assistant"})
+_MAIN_SCREEN_ACTIONS = frozenset(
+    {"presence", "share_book", "unshare_book", "call", "call_log", "assistant", "discoverable"}
+)
 _CALL_ACTIONS = frozenset({"hang_up", "mute", "hold", "tone"})
 
 

@@ -54,6 +54,11 @@ class SmartbookCommands(Provider):
                 "Make a number your account's, proven by an SMS code",
                 "app.assistant('link')",
             )
+            yield (
+                "Account: who can find me by my number",
+                "Everyone, only your contacts, or nobody sees that your number has an account",
+                "app.discoverable",
+            )
         yield (
             "Assistant: recover an account",
             "A new password, with the code sent to the account's number",
