@@ -28,7 +28,7 @@ from smartbook_tui.server.store import Account, ResourceList, Store, StoreError,
 from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
 from .messages import fail
-from .server_run import DEFAULT_DOMAIN, _positive_float, _positive_int, add_run_parser, default_db_path, store_location
+from .server_run import DEFAULT_DOMAIN, add_run_parser, default_db_path, positive_float, positive_int, store_location
 
 _PUBLIC_HELP = "show the account's live status to every watcher, not only to the accounts it watches back"
 _DEFAULT = "default"  # --discoverable: the server's own setting (server run --discoverable)
@@ -138,12 +138,12 @@ def _add_discovery_parser(parts: argparse._SubParsersAction[argparse.ArgumentPar
     )
     top.add_argument(
         "--since",
-        type=_positive_float,
+        type=positive_float,
         default=24.0,
         metavar="HOURS",
         help="only the accounts that checked a list in the last HOURS (default 24)",
     )
-    top.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="at most N accounts (default 20)")
+    top.add_argument("--limit", type=positive_int, default=20, metavar="N", help="at most N accounts (default 20)")
     top.set_defaults(server_action=_discovery_top)
 
 
@@ -370,7 +370,7 @@ def _entries_count(stored: ResourceList) -> str:
 
 
 def _discovery_top(store: Store, domain: str, args: argparse.Namespace) -> int:
-    probes = store.discovery_top(time.time() - args.since * 3600, args.limit)
+    probes = store.discovery_top(domain, time.time() - args.since * 3600, args.limit)
     if not probes:
         print(f"no account checked any numbers in the last {args.since:g} hours")
         return 0

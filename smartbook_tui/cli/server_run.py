@@ -81,20 +81,20 @@ def add_run_parser(
     )
     run.add_argument(
         "--notify-max-resources",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"most resources in one NOTIFY; a longer state goes in several, back to back (0.5 s apart for "
         f"liblinphone < 5.4) (default {_CORE.notify_max_resources})",
     )
     run.add_argument(
         "--max-list-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"most entries of a list (default {_CORE.max_list_size})",
     )
     run.add_argument(
         "--min-expires",
-        type=_positive_int,
+        type=positive_int,
         metavar="SECONDS",
         help=f"shortest registration, publication or subscription accepted (default {_CORE.min_expires})",
     )
@@ -106,14 +106,14 @@ def add_run_parser(
     )
     run.add_argument(
         "--max-pending-per-source",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"call requests from one source waiting for their final answer before 503 "
         f"(default {_CORE.max_pending_per_source})",
     )
     run.add_argument(
         "--max-pending",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"call requests from everyone waiting for their final answer before 503 (default {_CORE.max_pending})",
     )
@@ -172,13 +172,13 @@ def _add_discovery_options(run: argparse.ArgumentParser) -> None:
     )
     discovery.add_argument(
         "--discovery-window",
-        type=_positive_float,
+        type=positive_float,
         metavar="HOURS",
         help=f"the sliding window the quota counts in (default {_DISCOVERY.window / 3600:g})",
     )
     discovery.add_argument(
         "--discovery-memory",
-        type=_positive_float,
+        type=positive_float,
         metavar="DAYS",
         help=f"how long a number an account named stays free to name again, and is kept for it "
         f"(default {_DISCOVERY.memory / DAY:g})",
@@ -206,14 +206,14 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
     transport = run.add_argument_group("transport", "limits of the sockets and connections, before SIP is read")
     transport.add_argument(
         "--max-connections-per-address",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"TCP and TLS connections open from one address (an IPv6 /64 counts as one) before new ones from it "
         f"are closed at once; the account API's too, with 503 (default {DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})",
     )
     transport.add_argument(
         "--first-message-timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="SECONDS",
         help=f"time a new TCP or TLS connection has to send one whole message, or an account API connection one "
         f"whole request (default "
@@ -221,7 +221,7 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
     )
     transport.add_argument(
         "--message-timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="SECONDS",
         help=f"time a message has to arrive whole over TCP or TLS once its first byte has, or the account API's next "
         f"request after an answer (default "
@@ -244,7 +244,7 @@ def _add_transport_options(run: argparse.ArgumentParser) -> None:
     )
     transport.add_argument(
         "--udp-buffer",
-        type=_positive_int,
+        type=positive_int,
         metavar="BYTES",
         help=f"the UDP socket's receive and send buffers asked of the kernel, which caps them at "
         f"net.core.rmem_max / wmem_max; what it gave is logged (default {DEFAULT_UDP_BUFFER})",
@@ -300,22 +300,22 @@ def _add_api_options(run: argparse.ArgumentParser) -> None:
     )
     api.add_argument(
         "--code-lifetime",
-        type=_positive_float,
+        type=positive_float,
         metavar="SECONDS",
         help=f"how long an SMS code is valid (default {_CODES.lifetime:g})",
     )
     api.add_argument(
-        "--code-tries", type=_positive_int, metavar="N", help=f"wrong tries that void a code (default {_CODES.tries})"
+        "--code-tries", type=positive_int, metavar="N", help=f"wrong tries that void a code (default {_CODES.tries})"
     )
     api.add_argument(
         "--sms-per-number",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"SMS to one number in 24 hours (default {_CODES.sms_per_number})",
     )
     api.add_argument(
         "--code-events",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"codes sent or wrong tries of one account in 30 minutes (default {_CODES.events_per_account})",
     )
@@ -473,7 +473,7 @@ def _given(option: _T | None, setting: _T | None, default: _T) -> _T:
     return setting if setting is not None else default
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
@@ -487,7 +487,7 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     value = float(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")

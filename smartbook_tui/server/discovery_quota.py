@@ -44,6 +44,7 @@ class DiscoveryQuota:
                     charged=charge.charged_in_window,
                     withheld=len(charge.withheld),
                     now=now,
+                    forget_before=now - self.policy.memory,
                 )
         except StoreError as error:
             log.warning("discovery quota not checked for %s: %s", account.name, error)

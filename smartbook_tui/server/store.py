@@ -569,12 +569,14 @@ class Store:
         return bytes(rows[0][0]) if rows else None
 
     def save_named_numbers(
-        self, username: str, domain: str, named: bytes, *, charged: int, withheld: int, now: float
+        self, username: str, domain: str, named: bytes, *, charged: int, withheld: int, now: float, forget_before: float
     ) -> None:
         """Write the account's discovery record, with how many numbers it had charged within the window and how
-        many of its last list were withheld (for `discovery_top`). Nothing when the account is gone."""
+        many of its last list were withheld (for `discovery_top`); nothing when the account is gone. Records not
+        written since `forget_before` go: every number in them was named before then."""
         domain = _normalise_domain(domain)
         with self._write():
+            self._db.execute("DELETE FROM discovery WHERE updated_at < ?", (forget_before,))
             rows = self._query("SELECT id FROM accounts WHERE username = ? AND domain = ?", (username, domain))
             if not rows:
                 return
@@ -585,13 +587,14 @@ class Store:
                 (rows[0][0], named, charged, withheld, now),
             )
 
-    def discovery_top(self, since: float, limit: int) -> list[DiscoveryProbe]:
-        """The accounts whose lists were checked since `since`, those that charged the most numbers first."""
+    def discovery_top(self, domain: str, since: float, limit: int) -> list[DiscoveryProbe]:
+        """The accounts of `domain` whose lists were checked since `since`, those that charged the most numbers
+        first."""
         rows = self._query(
             "SELECT a.username, a.domain, d.charged, d.withheld, d.updated_at "
-            "FROM discovery d JOIN accounts a ON a.id = d.account_id WHERE d.updated_at >= ? "
-            "ORDER BY d.charged DESC, d.withheld DESC, a.domain, a.username LIMIT ?",
-            (since, limit),
+            "FROM discovery d JOIN accounts a ON a.id = d.account_id WHERE a.domain = ? AND d.updated_at >= ? "
+            "ORDER BY d.charged DESC, d.withheld DESC, a.username LIMIT ?",
+            (_normalise_domain(domain), since, limit),
         )
         return [DiscoveryProbe(f"{row[0]}@{row[1]}", int(row[2]), int(row[3]), float(row[4])) for row in rows]
 

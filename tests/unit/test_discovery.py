@@ -88,18 +88,26 @@ def test_the_record_reads_back_from_its_bytes_and_a_damaged_one_is_empty():
 
 
 def test_the_store_keeps_the_record_and_the_top_probers(store):
-    store.save_named_numbers("alice", DOMAIN, b"a" * 24, charged=10, withheld=0, now=T0)
-    store.save_named_numbers("bob", DOMAIN, b"b" * 48, charged=12_000, withheld=8_000, now=T0 + 1)
-    store.save_named_numbers("carol", DOMAIN, b"c" * 24, charged=99, withheld=0, now=T0 - 2 * DAY)
+    def save(user: str, named: bytes, charged: int, withheld: int, now: float) -> None:
+        store.save_named_numbers(
+            user, DOMAIN, named, charged=charged, withheld=withheld, now=now, forget_before=now - 90 * DAY
+        )
+
+    save("carol", b"c" * 24, 99, 0, T0 - 2 * DAY)
+    save("alice", b"a" * 24, 10, 0, T0)
+    save("bob", b"b" * 48, 12_000, 8_000, T0 + 1)
     assert store.named_numbers("bob", DOMAIN) == b"b" * 48
     assert store.named_numbers("nobody", DOMAIN) is None
-    top = store.discovery_top(T0 - DAY, 10)
+    top = store.discovery_top(DOMAIN, T0 - DAY, 10)
     assert [(probe.account, probe.charged, probe.withheld) for probe in top] == [
         (f"bob@{DOMAIN}", 12_000, 8_000),
         (f"alice@{DOMAIN}", 10, 0),
     ]
+    assert store.discovery_top("example.com", T0 - DAY, 10) == []
     store.remove_account("bob", DOMAIN)
-    assert [probe.account for probe in store.discovery_top(T0 - DAY, 10)] == [f"alice@{DOMAIN}"]
+    assert [probe.account for probe in store.discovery_top(DOMAIN, T0 - DAY, 10)] == [f"alice@{DOMAIN}"]
+    save("alice", b"a" * 24, 10, 0, T0 + 89 * DAY)
+    assert store.named_numbers("carol", DOMAIN) is None  # not written for 90 days: every number in it forgotten
 
 
 def test_a_version_6_database_gets_the_setting_and_the_record(tmp_path):
@@ -118,7 +126,7 @@ def test_a_version_6_database_gets_the_setting_and_the_record(tmp_path):
         assert store.get_account("alice", DOMAIN).discoverable is None
         assert store.set_discoverable("alice", DOMAIN, "nobody").discoverable == "nobody"
         assert store.changes(DOMAIN).usernames == {"alice"}  # logged: running servers look again
-        store.save_named_numbers("alice", DOMAIN, b"", charged=0, withheld=0, now=T0)
+        store.save_named_numbers("alice", DOMAIN, b"", charged=0, withheld=0, now=T0, forget_before=0)
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
