@@ -235,9 +235,14 @@ class WatchIndex:
 
     def _view(self, subscription: Subscription, uri: str, watched: _Watched) -> ResourceView:
         account = watched.account
-        if account is None or (watched.by_number and not self.findable(subscription.watcher, account)):
+        if account is None:
+            return NO_ACCOUNT
+        watcher = subscription.watcher
+        # whether the account's lists name the watcher: one look serves the gate and discovery
+        listed = account.username == watcher or self._lists(account.username, watcher)
+        if watched.by_number and not _may_find(account.discoverable or self.discoverable, listed):
             return NO_ACCOUNT  # the same as a number without an account: nothing to tell the two apart
-        key = (uri, self._allowed(subscription.watcher, account), subscription.legacy)
+        key = (uri, account.public_presence or listed, subscription.legacy)
         view = watched.views.get(key)
         if view is None:
             live = self.publications.compose(account.address, contact=account.address)
@@ -270,12 +275,7 @@ class WatchIndex:
         discoverable = account.discoverable or self.discoverable
         if discoverable == "everyone" or account.username == watcher:
             return True
-        return discoverable == "contacts" and watcher is not None and self._lists(account.username, watcher)
-
-    def _allowed(self, watcher: str, account: Account) -> bool:
-        if account.public_presence or account.username == watcher:
-            return True
-        return self._lists(account.username, watcher)
+        return watcher is not None and _may_find(discoverable, self._lists(account.username, watcher))
 
     def _lists(self, username: str, watcher: str) -> bool:
         """Whether `username`'s lists name `watcher` (see `listed`)."""
@@ -342,6 +342,12 @@ class WatchIndex:
         account = self.account(username)
         if account is not None:
             self.presence_changed(account, now, touched)
+
+
+def _may_find(discoverable: Discoverable, listed: bool) -> bool:
+    """Whether a watcher may find an account by its number, given the account's setting and whether the account's
+    own lists name the watcher."""
+    return discoverable == "everyone" or (discoverable == "contacts" and listed)
 
 
 def _address(account: Account | None) -> str | None:
