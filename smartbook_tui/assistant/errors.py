@@ -14,7 +14,8 @@ SENTENCES: dict[str, str | None] = {
     "no_such_number": "No account has this number.",
     "no_pending_code": "No code is waiting for this number: ask for a new one.",
     "username_taken": "This user name is taken: choose another.",
-    "number_taken": "This number belongs to another account already.",
+    # at the code's confirmation: only whoever holds the number is told it has an account
+    "number_taken": "This number already has an account: recover that account with its number instead.",
     "code_expired": "The code has expired: ask for a new one.",
     "code_void": "The code was wrong three times and no longer works: ask for a new one.",
     "invalid_phone": None,

@@ -17,6 +17,7 @@ from smartbook_tui.sip.uri import SipParseError, parse_sip_uri
 
 from .client import AccountApi, Activated, Created, DigestAuth, Linked
 from .errors import NO_ACCOUNT, NO_CODE_YET, NOT_AN_API, AssistantError
+from .phone_entry import shown_number
 
 RESEND_AFTER = 30.0  # seconds before a new code may be asked for: the SMS may just be slow
 CODE_LENGTH = 4
@@ -98,6 +99,10 @@ class CodeFlow:
         self.sent_at = self._clock()
         return self.phone
 
+    def sent_sentence(self, *, first: bool) -> str:
+        """What the code step says once a code was asked for."""
+        return f"{'A code' if first else 'A new code'} was sent by SMS to {shown_number(self.phone)}."
+
     def code_gone(self) -> None:
         """The code can no longer work (expired, void): a new one may be asked for at once."""
         self.sent_at = None
@@ -114,7 +119,8 @@ class CodeFlow:
 
 class CreateAccount(CodeFlow):
     """A new account with `phone` as its number, and `username` or else the number itself as its user name; the
-    server chooses its password."""
+    server chooses its password. A number that has an account already gets its code too: the confirmation says
+    so (AssistantError `number_taken`)."""
 
     def __init__(self, api: AccountApi, phone: str, username: str | None = None, *, clock: Clock = time.monotonic):
         super().__init__(api, phone, clock=clock)
@@ -141,7 +147,8 @@ class CreateAccount(CodeFlow):
 
 
 class LinkNumber(CodeFlow):
-    """`phone` becomes the number of the account `auth` signs in as."""
+    """`phone` becomes the number of the account `auth` signs in as; `number_taken` at the confirmation when it is
+    another account's."""
 
     def __init__(self, api: AccountApi, phone: str, auth: httpx.Auth, *, clock: Clock = time.monotonic) -> None:
         super().__init__(api, phone, clock=clock)
@@ -155,7 +162,12 @@ class LinkNumber(CodeFlow):
 
 
 class RecoverAccount(CodeFlow):
-    """The account that has `phone` gets a new password, once the code sent to it is given."""
+    """The account that has `phone` gets a new password, once the code sent to it is given. The service says the
+    same for every number, and sends a code only to an account's: no SMS means no account has it."""
+
+    def sent_sentence(self, *, first: bool) -> str:
+        code = "a code" if first else "a new code"
+        return f"If {shown_number(self.phone)} is an account's number, {code} was sent to it by SMS."
 
     async def _send(self) -> str:
         return await self.api.request_recovery(self.phone)

@@ -640,13 +640,12 @@ class Store:
         """Create the account `username` with `password`, not activated, and record its activation `code` as sent;
         or, when that account exists not activated and waits for the same number, record `code` in place of its old
         one (how a lost code is sent again), its password kept: whoever asks again cannot replace the password the
-        code will activate. AccountExists when the account exists otherwise, NumberTaken when the number is an
-        account's verified number."""
+        code will activate. AccountExists when the account exists otherwise. The number may be another account's
+        verified number (the API answers as for a free one): the activation is then refused (NumberTaken)."""
         domain = checked_domain(domain)
         check_username(username, code.phone)
         _check_e164(code.phone)
         with self._write():
-            self._check_number_free(code.phone)
             rows = self._query(
                 "SELECT id, activated FROM accounts WHERE username = ? AND domain = ?", (username, domain)
             )
@@ -679,9 +678,10 @@ class Store:
         by asking for a new code, which makes the account anew): their usernames are free again, so nobody can
         hold a name by creating it with a number that is not theirs. An account an operator deactivated has no
         activation code and stays. The names removed, user@domain."""
-        query = (
+        query = (  # an account with a verified number is never one waiting to be made
             "SELECT a.id, a.username, a.domain FROM accounts a JOIN pending_codes c ON c.account_id = a.id "
-            "WHERE a.activated = 0 AND c.purpose = 'activate' AND c.expires_at <= ?"
+            "WHERE a.activated = 0 AND c.purpose = 'activate' AND c.expires_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM phone_numbers p WHERE p.account_id = a.id)"
         )
         if not self._query(query, (now,)):  # the usual case, on every create and info-by-phone: no write lock
             return []
@@ -696,6 +696,12 @@ class Store:
         """Record `code` as sent to the account, in place of its pending code of the same purpose."""
         with self._write():
             self._put_code(self._account_id(username, _normalise_domain(domain)), code, now)
+
+    def drop_code(self, username: str, domain: str, purpose: Purpose) -> None:
+        """Remove the account's pending code of `purpose`, right but of no use (its number is another account's)."""
+        with self._write():
+            account_id = self._account_id(username, _normalise_domain(domain))
+            self._db.execute("DELETE FROM pending_codes WHERE account_id = ? AND purpose = ?", (account_id, purpose))
 
     def pending_code(self, username: str, domain: str, purpose: Purpose) -> PendingCode | None:
         rows = self._query(

@@ -179,13 +179,91 @@ def test_bad_input_is_refused_with_a_word_and_a_sentence(api_server, client):
     assert (not_json.status_code, not_json.json()["error"]) == (422, "invalid_body")
 
 
-def test_a_taken_username_or_number_is_409(api_server, client):
+def test_a_taken_username_is_409_and_a_taken_number_only_once_its_code_is_given(api_server, client):
     api_server.add_account("bob", BOB)
     taken = create(client, api_server, username="bob", password=PASSWORD, phone=CAROL)
     assert (taken.status_code, taken.json()["error"]) == (409, "username_taken")
-    number = create(client, api_server, username="robert", password=PASSWORD, phone=BOB)
-    assert (number.status_code, number.json()["error"]) == (409, "number_taken")
     assert api_server.sms() == []
+
+    # A taken number is answered as a free one, its code sent to it: only its holder learns it is taken.
+    number = create(client, api_server, username="robert", password=PASSWORD, phone=BOB)
+    assert number.status_code == 201, number.text
+    assert [message["to"] for message in api_server.sms()] == [BOB]
+    code = api_server.last_code(BOB)
+    wrong = activate(client, api_server, "robert@127.0.0.1", f"{(int(code) + 1) % 10_000:04d}")
+    assert (wrong.status_code, wrong.json()["error"]) == (422, "wrong_code")
+    refused = activate(client, api_server, "robert@127.0.0.1", code)
+    assert refused.json() == {
+        "error": "number_taken",
+        "message": f"{BOB} already has an account: recover it with its number",
+    }
+    assert refused.status_code == 409
+    # the waiting account is gone: its username is free, and bob keeps his number
+    assert create(client, api_server, username="robert", password=PASSWORD, phone=CAROL).status_code == 201
+    listed = api_server.admin("account", "list").stdout
+    assert [line for line in listed.splitlines() if BOB in line and "bob" in line]
+
+    # Named after its number, the number's own account is asked for as a new one: the same 201, and 409 at the code.
+    api_server.add_account(ERIN, ERIN)
+    again = create(client, api_server, phone=ERIN)
+    assert again.status_code == 201, again.text
+    assert set(again.json()) == {"username", "domain", "activated", "phone", "password"}
+    owned = activate(client, api_server, f"{ERIN}@127.0.0.1", api_server.last_code(ERIN))
+    assert (owned.status_code, owned.json()["error"]) == (409, "number_taken")
+    gone = activate(client, api_server, f"{ERIN}@127.0.0.1", api_server.last_code(ERIN))
+    assert (gone.status_code, gone.json()["error"]) == (404, "no_pending_code")  # the code is used up
+    assert (
+        signed_in(client, f"{api_server.api_url}/accounts/me/phone", {"code": "0000"}, (ERIN, PASSWORD)).json()["error"]
+        == "no_pending_code"
+    )  # the account is untouched: its own password signs in
+
+
+def test_create_link_and_recovery_requests_answer_alike_for_a_taken_and_a_free_number(tmp_path, client):
+    """Whoever asks learns nothing from the answer about whether a number has an account: the same status and the
+    same keys for a number that is an account's (named after it or not) and for one that is nobody's."""
+    numbers = taken, named, free = BOB, ERIN, CAROL
+    options = ("--api-rate", "0", "--sms-per-number", "10")
+    with run_smartbook_server(tmp_path / "server", *options, api=True) as server:
+        server.add_account("bob", taken)
+        server.add_account(named, named)
+        server.add_account("dave")
+
+        def alike(answers: list[httpx.Response]) -> httpx.Response:
+            shapes = {(answer.status_code, tuple(sorted(answer.json()))) for answer in answers}
+            assert len(shapes) == 1, [answer.text for answer in answers]
+            return answers[0]
+
+        first = alike([create(client, server, phone=number) for number in numbers])
+        assert (first.status_code, "password" in first.json()) == (201, True)
+        again = alike([create(client, server, phone=number) for number in numbers])  # a lost code: no password
+        assert (again.status_code, "password" in again.json()) == (201, False)
+        chosen = [create(client, server, username=f"user{n}", password=PASSWORD, phone=numbers[n]) for n in range(3)]
+        assert alike(chosen).status_code == 201
+        assert [message["to"] for message in server.sms()] == [*numbers, *numbers, *numbers]
+
+        request = f"{server.api_url}/accounts/me/phone/request"
+        answers = [signed_in(client, request, {"phone": number}, ("dave", PASSWORD)) for number in numbers]
+        assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"phone": n}) for n in numbers]
+        link = f"{server.api_url}/accounts/me/phone"
+        linked = signed_in(client, link, {"code": server.last_code(free)}, ("dave", PASSWORD))
+        assert linked.json()["phone"] == free  # the last code asked for links its number
+        refused = signed_in(client, request, {"phone": taken}, ("dave", PASSWORD))
+        assert refused.status_code == 200
+        refused = signed_in(client, link, {"code": server.last_code(taken)}, ("dave", PASSWORD))
+        assert refused.json() == {
+            "error": "number_taken",
+            "message": f"{taken} already has an account: recover it with its number",
+        }
+        assert refused.status_code == 409
+
+        recovery = f"{server.api_url}/accounts/recover-by-phone"
+        before = len(server.sms())
+        nobodys = "+33644444444"
+        answers = [client.post(recovery, json={"phone": number}) for number in (taken, named, nobodys)]
+        assert [(answer.status_code, answer.json()) for answer in answers] == [
+            (200, {"phone": number}) for number in (taken, named, nobodys)
+        ]
+        assert [message["to"] for message in server.sms()[before:]] == [taken, named]
 
 
 def test_asking_again_for_a_waiting_account_cannot_replace_its_password(api_server, client):
@@ -374,7 +452,22 @@ async def test_a_number_linked_or_activated_shows_in_a_watchers_book_at_once(tmp
 def test_an_account_is_recovered_with_a_code_and_a_new_password(api_server, client):
     api_server.add_account("bob", BOB)
     unknown = client.post(f"{api_server.api_url}/accounts/recover-by-phone", json={"phone": CAROL})
-    assert (unknown.status_code, unknown.json()["error"]) == (404, "no_such_number")
+    assert (unknown.status_code, unknown.json()) == (200, {"phone": CAROL})
+    assert api_server.sms() == []  # nothing is sent to a number without an account, and no quota counts it
+    nothing = client.post(
+        f"{api_server.api_url}/accounts/{path(CAROL)}/recover", json={"code": "1234", "password": "x" * 12}
+    )
+    assert nothing.json() == {
+        "error": "no_pending_code",
+        "message": f"no code is waiting for {CAROL}: ask for one first",
+    }
+    none_yet = client.post(
+        f"{api_server.api_url}/accounts/{path(BOB)}/recover", json={"code": "1234", "password": "x" * 12}
+    )
+    assert none_yet.json() == {
+        "error": "no_pending_code",
+        "message": f"no code is waiting for {BOB}: ask for one first",
+    }
     asked = client.post(f"{api_server.api_url}/accounts/recover-by-phone", json={"phone": "06 12 34 56 78"})
     assert asked.json() == {"phone": BOB}
     recover = f"{api_server.api_url}/accounts/{path(BOB)}/recover"
@@ -401,6 +494,16 @@ def test_an_account_is_recovered_with_a_code_and_a_new_password(api_server, clie
     assert latest.status_code == 200, latest.text
     ended = client.post(link_request, json={"phone": BOB}, headers=bearer)
     assert (ended.status_code, ended.json()["error"]) == (401, "unauthorized")
+
+
+def test_recovery_requests_past_a_numbers_quota_are_still_200_and_send_nothing(api_server, client):
+    """A 429 only for numbers that have an account would tell which have one: the quota holds, silently."""
+    api_server.add_account("bob", BOB)
+    recovery = f"{api_server.api_url}/accounts/recover-by-phone"
+    answers = [client.post(recovery, json={"phone": BOB}) for _ in range(4)]
+    assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"phone": BOB})] * 4
+    assert len(api_server.sms()) == 3
+    assert "no recovery code sent to +33612345678: 3 codes were sent to this number" in api_server.log
 
 
 # ---------------------------------------------------------------------------------------------- gateways

@@ -135,7 +135,6 @@ def test_recover_on_a_terminal_asks_the_new_password_without_echo(server, tmp_pa
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["recover", "--phone", "+33 6 11 11 11 11"], "No account has this number."),
         (["create", "--phone", "01 45 67 89 01"], "+33 1 45 67 89 01 is a landline"),
         (["create", "--phone", BOB, "--username", "alice"], "This user name is taken: choose another."),
         (["link", "--phone", BOB], "No account is signed in"),
@@ -146,6 +145,17 @@ def test_a_refusal_is_one_line_and_a_non_zero_status(server, tmp_path, args, mes
     assert done.returncode != 0
     [line] = [line for line in done.stderr.splitlines() if line.startswith("smartbook: ")]
     assert message in line
+    assert "Traceback" not in done.stderr
+
+
+def test_recovering_a_number_without_an_account_sends_nothing_and_no_code_works(server, tmp_path):
+    done = smartbook(
+        *command(server, tmp_path / "config.toml", "recover", "--phone", "+33 6 11 11 11 11")[3:],
+        input_text="1234\na new password, long enough\n",
+    )
+    assert done.returncode != 0
+    assert "No code is waiting for this number: ask for a new one." in done.stderr
+    assert server.sms() == []
     assert "Traceback" not in done.stderr
 
 

@@ -63,6 +63,24 @@ async def test_a_wrong_code_says_the_tries_left_and_the_third_voids_it(server):
         assert "ask for a new one" in str(void)
 
 
+async def test_a_new_account_for_a_number_that_has_one_is_refused_once_its_code_is_given(server):
+    server.add_account("carol", CAROL)
+    async with AccountApi(server.api_url) as api:
+        flow = CreateAccount(api, CAROL)
+        assert await flow.send_code() == CAROL
+        assert flow.sent_sentence(first=True) == "A code was sent by SMS to +33 6 22 22 22 22."
+        taken = await refused(flow.confirm(server.last_code(CAROL)))
+        assert str(taken) == "This number already has an account: recover that account with its number instead."
+        recover = RecoverAccount(api, CAROL)
+        await recover.send_code()
+        assert (
+            recover.sent_sentence(first=True)
+            == "If +33 6 22 22 22 22 is an account's number, a code was sent to it by SMS."
+        )
+        recovered = await recover.confirm(server.last_code(CAROL), "a new password, long enough")
+    assert recovered.sip_uri == f"sip:carol@{server.domain}"
+
+
 async def test_linking_with_a_token_and_recovering(server):
     async with AccountApi(server.api_url) as api:
         flow = CreateAccount(api, BOB, "bob")
@@ -86,11 +104,17 @@ async def test_each_refusal_is_its_word_and_a_sentence(server):
         assert (await refused(api.create(BOB, "0699999999"))).word == "username_looks_like_phone"
         assert (await refused(api.create(BOB, "alice"))).word == "username_taken"
         assert (await refused(api.info_by_phone(DAN))).word == "no_such_number"
-        assert (await refused(api.request_recovery(DAN))).word == "no_such_number"
+        assert await api.request_recovery(DAN) == DAN  # as for any number; no SMS goes to it
+        assert [message["to"] for message in server.sms()] == []
         wrong = await refused(api.request_link(DAN, DigestAuth("alice", "not the password")))
         assert (wrong.word, str(wrong)) == ("unauthorized", "The service refused the account's user name or password.")
-        taken = await refused(api.request_link(CAROL, DigestAuth("alice", PASSWORD)))
-        assert (taken.word, str(taken)) == ("number_taken", "This number belongs to another account already.")
+        # another account's number: a code as for any number, and the refusal once it is given
+        assert await api.request_link(CAROL, DigestAuth("alice", PASSWORD)) == CAROL
+        taken = await refused(api.confirm_link(server.last_code(CAROL), DigestAuth("alice", PASSWORD)))
+        assert (taken.word, str(taken)) == (
+            "number_taken",
+            "This number already has an account: recover that account with its number instead.",
+        )
         for _ in range(3):
             await api.create(BOB, "bob")
         quota = await refused(api.create(BOB, "bob"))

@@ -226,6 +226,8 @@ async def test_recovering_an_account_from_the_first_run_form_signs_in_with_the_n
         await pilot.click("#assistant-recover")
         await wait_until(pilot, "the Assistant", lambda: on_step(app, "phone-step"))
         await send_code_to(pilot, "06 98 76 54 32")
+        sent = "If +33 6 98 76 54 32 is an account's number, a code was sent to it by SMS."  # told to anyone alike
+        assert text_of(app, "#code-sent") == sent
         app.screen.query_one("#new-password").value = "dora's new password"
         app.screen.query_one("#new-password-again").value = "dora's other password"
         await type_code(pilot, server.last_code(DORA))
@@ -236,6 +238,18 @@ async def test_recovering_an_account_from_the_first_run_form_signs_in_with_the_n
         assert server.aor("dora") in status_bar(app)
     saved = load_settings(tmp_path / "config" / "config.toml").account
     assert saved.password_file.read_text().strip() == "dora's new password"
+
+
+async def test_a_new_account_for_a_number_that_has_one_says_so_at_its_code(server, book, tmp_path):
+    app = make(server, book, tmp_path, signed_in=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await open_from_palette(pilot, "create an account")
+        await send_code_to(pilot, "06 98 76 54 32")  # dora's
+        await type_code(pilot, server.last_code(DORA))
+        taken = "This number already has an account: recover that account with its number instead."
+        await wait_until(pilot, "the number said taken", lambda: message(app) == taken)
+        assert on_step(app, "code-step")
+    assert not (tmp_path / "config" / "config.toml").exists()  # nothing saved
 
 
 async def test_a_dead_account_api_is_a_sentence(server, book, tmp_path):

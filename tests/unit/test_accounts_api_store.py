@@ -58,21 +58,29 @@ def test_an_account_waits_for_its_code_unable_to_sign_in_then_is_activated_with_
         assert store.pending_code(NUMBER, DOMAIN, "activate") is None
         assert store.ha1(NUMBER, DOMAIN) == compute_ha1(NUMBER, DOMAIN, "first", "MD5")
         assert NUMBER in store.changes(DOMAIN, seen).numbers  # what makes the watchers' books update
-        with pytest.raises(NumberTaken):  # the number is the account's, verified
+        with pytest.raises(AccountExists):  # the name is an activated account's
             store.add_waiting_account(NUMBER, DOMAIN, "third", code(), T0 + 120)
 
 
-def test_a_name_or_number_someone_has_is_refused(database):
+def test_a_name_someone_has_is_refused_and_a_number_someone_has_only_at_activation(database):
     with Store.open(database) as store:
         store.add_account("bob", DOMAIN, "secret", OTHER)
         with pytest.raises(AccountExists):
             store.add_waiting_account("bob", DOMAIN, "pw", code(), T0)
+        # The API answers a taken number as a free one: the account waits, and its activation is refused.
+        store.add_waiting_account("robert", DOMAIN, "pw", code(OTHER), T0)
         with pytest.raises(NumberTaken):
-            store.add_waiting_account("robert", DOMAIN, "pw", code(OTHER), T0)
+            store.activate_with_number("robert", DOMAIN, OTHER)
+        assert (store.get_account("robert", DOMAIN).activated, store.account_for_phone(OTHER, DOMAIN).username) == (
+            False,
+            "bob",
+        )
+        store.drop_code("robert", DOMAIN, "activate")
+        assert store.pending_code("robert", DOMAIN, "activate") is None
         store.add_waiting_account("carol", DOMAIN, "pw", code(), T0)
         with pytest.raises(AccountExists):  # waiting, but for another number
             store.add_waiting_account("carol", DOMAIN, "pw", code("+33699999999"), T0)
-        assert store.sms_sent(OTHER, 0) == []
+        assert store.sms_sent(OTHER, 0) == [T0]
 
 
 def test_wrong_tries_codes_counters_and_tokens_survive_a_reopening(database):
@@ -124,8 +132,12 @@ def test_only_accounts_whose_activation_code_expired_are_removed_and_the_change_
         store.add_waiting_account("fresh", DOMAIN, "first", PendingCode("activate", OTHER, "9999", T0 + 1_200), T0)
         store.add_account("stopped", DOMAIN, "by the operator")
         store.set_activated("stopped", DOMAIN, False)  # no activation code: the operator's, never removed
+        # an account with a verified number is never a waiting one, whatever activation code it was sent
+        store.add_account("owner", DOMAIN, "by the operator", "+33699999999")
+        store.put_code("owner", DOMAIN, code("+33699999999"), T0)
+        store.set_activated("owner", DOMAIN, False)
         seen = store.changes(DOMAIN).last
         assert store.remove_expired_waiting(T0 + 599) == []
         assert store.remove_expired_waiting(T0 + 600) == [f"squatter@{DOMAIN}"]
-        assert [account.username for account in store.accounts(DOMAIN)] == ["fresh", "stopped"]
+        assert [account.username for account in store.accounts(DOMAIN)] == ["fresh", "owner", "stopped"]
         assert "squatter" in store.changes(DOMAIN, seen).usernames  # the authenticator forgets its password

@@ -154,12 +154,14 @@ def create_app(flows: AccountFlows, limiter: RequestLimiter, authenticator: Auth
         response_model_exclude_none=True,
     )
     async def create_account(body: CreateRequest) -> dict[str, Any]:
-        """Create an account (not activated) for a phone number and send it a code by SMS."""
+        """Create an account (not activated) for a phone number and send it a code by SMS; a number that has an
+        account gets the same answer and its code, and 409 `number_taken` only at the activation."""
         return await flows.create(body.username, body.password, body.phone)
 
     @app.post("/api/accounts/me/phone/request", dependencies=[api], response_model=Number)
     async def request_link(body: PhoneRequest, account: Account = me) -> dict[str, Any]:
-        """Send a code to a number, to link it to the signed-in account."""
+        """Send a code to a number, to link it to the signed-in account; another account's number is 409
+        `number_taken` only once its code is given."""
         return await flows.request_link(account, body.phone)
 
     @app.post("/api/accounts/me/phone", dependencies=[api], response_model=LinkedNumber)
@@ -182,7 +184,8 @@ def create_app(flows: AccountFlows, limiter: RequestLimiter, authenticator: Auth
 
     @app.post("/api/accounts/recover-by-phone", dependencies=[api], response_model=Number)
     async def request_recovery(body: PhoneRequest) -> dict[str, Any]:
-        """Send a code to an account's verified number, to give the account a new password."""
+        """Send a code to an account's verified number, to give the account a new password: the answer is the same for
+        every valid number, and a number without an account gets no SMS."""
         return await flows.request_recovery(body.phone)
 
     @app.get("/api/accounts/{phone}/info-by-phone", dependencies=[api], response_model=NumberInfo)

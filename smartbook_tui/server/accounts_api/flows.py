@@ -4,6 +4,11 @@ refusal is an `ApiError` with the status, the stable word and one line for a per
 A code is drawn, sent, and only then recorded (with the account it creates, for a new one): a send that fails
 leaves nothing behind and counts against no quota. The sends to one number go one at a time, so that two requests
 at once cannot both pass its quota.
+
+Nobody unauthenticated learns here whether a number has an account (except from info-by-phone, for an account
+everyone may find by its number): a create or a link request for a taken number is answered as for a free one and
+its code sent; only the right code, proof of holding the number, gets 409 `number_taken`. A recovery request is 200
+whatever the number, its code sent only to an account's number.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME = 3600
 MAX_PASSWORD = 256
+_LONGEST_SEND = 2.0  # seconds: the most a recovery that sends nothing waits
 
 
 class ApiError(Exception):
@@ -109,6 +115,7 @@ class AccountFlows:
         self.discoverable = discoverable  # the server's --discoverable, for accounts that do not say
         self._clock = clock
         self._number_locks: dict[str, _NumberLock] = {}
+        self._send_seconds = 0.0  # how long the gateway takes to send, lately: a recovery that sends nothing waits it
 
     # ------------------------------------------------------------------------------------------------ paths
 
@@ -125,28 +132,31 @@ class AccountFlows:
         _check(lambda: check_username(username, e164), "invalid_username")
         self._remove_expired_waiting()
         existing = self.store.get_account(username, self.domain)
-        if existing is not None:
-            waiting = self.store.pending_code(username, self.domain, "activate")
+        waiting = None if existing is None else self.store.pending_code(username, self.domain, "activate")
+        # The account named after the number is the number's: answered as a free number would be, its code kept
+        # on that account, where it can only get 409 `number_taken` (see `activate`).
+        owner_named = existing is not None and existing.activated and existing.phone == e164 == username
+        if existing is not None and not owner_named:
             if existing.activated or waiting is None or waiting.phone != e164:
                 raise ApiError(409, "username_taken", f"the username {username} is taken: choose another one")
             if password is not None and not self._is_password_of(username, password):
                 # asking again sends a new code and keeps the password: never one given by somebody else
                 raise ApiError(409, "username_taken", f"the username {username} is taken: choose another one")
-        generated = password is None and existing is None
+        again = existing is not None and waiting is not None and waiting.phone == e164
+        generated = password is None and not again
         if generated:
-            password = secrets.token_urlsafe(18)
+            password = secrets.token_urlsafe(18)  # for the number's own account, a password nobody will use
         if password is not None:
             self._check_password(password)
-        if self.store.account_for_phone(e164, self.domain) is not None:
-            raise ApiError(409, "number_taken", f"{e164} is another account's number already: recover that account")
         async with self._sending(e164):
-            code = await self._send_code("activate", e164, username if existing else None)
+            code = await self._send_code("activate", e164, username if again else None)
             try:
-                self.store.add_waiting_account(username, self.domain, password, code, self._clock())
-            except (AccountExists, NumberTaken) as error:
+                if owner_named:
+                    self.store.put_code(username, self.domain, code, self._clock())
+                else:
+                    self.store.add_waiting_account(username, self.domain, password, code, self._clock())
+            except AccountExists:
                 self.store.record_sms(e164, self._clock())  # it was sent: the number's quota counts it
-                if isinstance(error, NumberTaken):
-                    raise ApiError(409, "number_taken", f"{e164} is another account's number already") from None
                 raise ApiError(409, "username_taken", f"the username {username} is taken: choose another one") from None
         log.info("account %s@%s waits for the code sent to %s", username, self.domain, e164)
         body: dict[str, Any] = {"username": username, "domain": self.domain, "activated": False, "phone": e164}
@@ -156,11 +166,16 @@ class AccountFlows:
 
     def activate(self, sip: str, code: str) -> dict[str, Any]:
         account = self._account_of(sip)
-        phone = self._try_code(account, "activate", code)
+        phone = self._try_code(account, "activate", code, sip)
+        if account.activated:  # the number's own account, asked for as a new one (see `create`)
+            self.store.drop_code(account.username, self.domain, "activate")
+            raise _number_taken(phone)
         try:
             account = self.store.activate_with_number(account.username, self.domain, phone)
         except NumberTaken:
-            raise ApiError(409, "number_taken", f"{phone} was verified by another account meanwhile") from None
+            self.store.remove_account(account.username, self.domain)  # the username is free again
+            log.info("account %s removed: its number %s is another account's", account.name, phone)
+            raise _number_taken(phone) from None
         log.info("account %s activated with %s", account.name, phone)
         self._on_change()
         return self._signed_in(account)
@@ -168,20 +183,18 @@ class AccountFlows:
     def info_by_phone(self, phone: str) -> dict[str, Any]:
         e164 = self._mobile(phone)
         self._remove_expired_waiting()
-        account = self.store.account_for_phone(e164, self.domain) or self.store.waiting_account_for_phone(
-            e164, self.domain
-        )
         # Anyone may ask here, unauthenticated: only an account everyone may find by its number is told about, and
-        # any other is answered exactly as a number without an account.
-        if account is None or (account.discoverable or self.discoverable) != "everyone":
-            raise ApiError(404, "no_such_number", f"no account has the number {e164}")
-        return {"activated": account.activated, "realm": self.domain, "phone": True}
+        # any other is answered exactly as a number without an account (that one waiting for its code included).
+        for account in (
+            self.store.account_for_phone(e164, self.domain),
+            self.store.waiting_account_for_phone(e164, self.domain),
+        ):
+            if account is not None and (account.discoverable or self.discoverable) == "everyone":
+                return {"activated": account.activated, "realm": self.domain, "phone": True}
+        raise ApiError(404, "no_such_number", f"no account has the number {e164}")
 
     async def request_link(self, account: Account, phone: str) -> dict[str, Any]:
         e164 = self._mobile(phone)
-        owner = self.store.account_for_phone(e164, self.domain)
-        if owner is not None and owner.username != account.username:
-            raise ApiError(409, "number_taken", f"{e164} is another account's number already")
         if looks_like_phone(account.username) and e164 != account.username:
             raise ApiError(
                 422, "invalid_phone", f"the account {account.username} is named after its number: it keeps it"
@@ -192,29 +205,40 @@ class AccountFlows:
         return {"phone": e164}
 
     def link(self, account: Account, code: str) -> dict[str, Any]:
-        phone = self._try_code(account, "link", code)
+        phone = self._try_code(account, "link", code, account.name)
         try:
             account = self.store.link_number(account.username, self.domain, phone)
         except NumberTaken:
-            raise ApiError(409, "number_taken", f"{phone} was verified by another account meanwhile") from None
+            self.store.drop_code(account.username, self.domain, "link")
+            raise _number_taken(phone) from None
         log.info("account %s linked to %s", account.name, phone)
         self._on_change()
         return {"username": account.username, "domain": self.domain, "phone": account.phone}
 
     async def request_recovery(self, phone: str) -> dict[str, Any]:
+        """200 for every valid mobile number: the code goes only to an account's number, and a quota or a gateway
+        failure is the operator's to read, never an answer that would tell the number has an account. A request
+        that sends nothing takes about as long as a send lately took."""
         e164 = self._mobile(phone)
         account = self.store.account_for_phone(e164, self.domain)
         if account is None:
-            raise ApiError(404, "no_such_number", f"no account has the number {e164}")
+            await asyncio.sleep(self._send_seconds)
+            return {"phone": e164}
         async with self._sending(e164):
-            code = await self._send_code("recover", e164, account.username)
-            self.store.put_code(account.username, self.domain, code, self._clock())
+            try:
+                code = await self._send_code("recover", e164, account.username)
+            except ApiError as refusal:
+                log.warning("no recovery code sent to %s: %s", e164, refusal.message)
+                if refusal.status == 429:
+                    await asyncio.sleep(self._send_seconds)
+            else:
+                self.store.put_code(account.username, self.domain, code, self._clock())
         return {"phone": e164}
 
     def recover(self, sip: str, code: str, password: str) -> dict[str, Any]:
         account = self._account_of(sip, by_number=True)
         self._check_password(password)
-        if self._try_code(account, "recover", code) != account.phone:
+        if self._try_code(account, "recover", code, sip) != account.phone:
             raise ApiError(410, "code_expired", "the account's number changed since this code was sent: ask again")
         account = self.store.replace_password(account.username, self.domain, password)
         log.info("account %s recovered with the code sent to %s: its password is replaced", account.name, account.phone)
@@ -272,6 +296,9 @@ class AccountFlows:
             if by_number and is_e164(user):
                 account = self.store.account_for_phone(user, self.domain)
             account = account or self.store.get_account(user, self.domain)
+        if account is None and looks_like_phone(user):
+            # a number without an account is answered as one whose account has no code waiting
+            raise _no_pending_code(sip)
         if account is None:
             raise ApiError(404, "no_such_account", f"no account {sip[:80]!r} here")
         return account
@@ -284,17 +311,20 @@ class AccountFlows:
         if refusal is not None:
             raise self._throttled(refusal)
         code = new_code(self.codes, purpose, e164, now)
+        started = time.monotonic()
         try:
             await self.gateway.send(e164, code_text(code.code, self.codes.lifetime))
         except SmsFailed as error:
             raise ApiError(503, "sms_failed", f"{error}: no code was sent, try again later") from None
+        self._send_seconds = min(_LONGEST_SEND, (self._send_seconds + time.monotonic() - started) / 2)
         return code
 
-    def _try_code(self, account: Account, purpose: Purpose, code: str) -> str:
-        """The number a right code proves; ApiError for every other outcome, the wrong tries recorded."""
+    def _try_code(self, account: Account, purpose: Purpose, code: str, named: str) -> str:
+        """The number a right code proves; ApiError for every other outcome, the wrong tries recorded. `named`: the
+        account as the caller named it (never its username when it was named by its number)."""
         pending = self.store.pending_code(account.username, self.domain, purpose)
         if pending is None:
-            raise ApiError(404, "no_pending_code", f"no code was sent for {account.name}: ask for one first")
+            raise _no_pending_code(named)
         now = self._clock()
         events = self.store.code_events(account.username, self.domain, now - EVENTS_WINDOW)
         verdict = check_code(self.codes, pending, code, events, now)
@@ -350,6 +380,14 @@ class AccountFlows:
             entry.users -= 1
             if not entry.users:
                 del self._number_locks[e164]
+
+
+def _number_taken(e164: str) -> ApiError:
+    return ApiError(409, "number_taken", f"{e164} already has an account: recover it with its number")
+
+
+def _no_pending_code(named: str) -> ApiError:
+    return ApiError(404, "no_pending_code", f"no code is waiting for {named[:80]}: ask for one first")
 
 
 def _check(check: Callable[[], None], word: str) -> None:

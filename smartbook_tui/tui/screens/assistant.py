@@ -53,7 +53,8 @@ _INTROS = {
     "name is the number itself, unless you choose one.",
     Task.LINK: "The number becomes your account's: the people who have it in their book see you have an account. "
     "The service sends it a code by SMS.",
-    Task.RECOVER: "The service sends a code by SMS to your account's number; with it, you choose a new password.",
+    Task.RECOVER: "The service sends a code by SMS to your account's number (and nothing to a number without an "
+    "account); with it, you choose a new password.",
 }
 
 
@@ -192,14 +193,13 @@ class AssistantScreen(ModalScreen[AssistantDone | None]):
             return
         self._busy("Sending the code…")
         try:
-            phone = await flow.send_code()
+            await flow.send_code()
         except AssistantError as exc:
             self._say(str(exc))
             return
         finally:
             self._busy(None)
-        sent = "A code was sent" if first else "A new code was sent"
-        self.query_one("#code-sent", Static).update(f"{sent} by SMS to {shown_number(phone)}.")
+        self.query_one("#code-sent", Static).update(flow.sent_sentence(first=first))
         self.query_one(ContentSwitcher).current = "code-step"
         self._say("")
         code = self.query_one("#code", Input)
