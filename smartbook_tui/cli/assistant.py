@@ -165,7 +165,7 @@ async def _run(args: argparse.Namespace, settings: Settings, phone: str) -> int:
 async def _with_code(flow: CodeFlow, confirm: Callable[[str], Awaitable[Result]]) -> Result:
     """Send the code, then ask for it until it is confirmed; Enter alone asks for a new one."""
     await flow.send_code()
-    _say(f"A code was sent by SMS to {shown_number(flow.phone)}.")
+    _say(flow.sent_sentence(first=True))
     while True:
         typed = await _ask("Code (Enter alone sends a new one): ")
         if not typed.strip():
@@ -174,7 +174,7 @@ async def _with_code(flow: CodeFlow, confirm: Callable[[str], Awaitable[Result]]
                 _say(f"A new code can be sent in {wait:.0f} s.")
             else:
                 await flow.send_code()
-                _say(f"A new code was sent to {shown_number(flow.phone)}.")
+                _say(flow.sent_sentence(first=False))
             continue
         code = read_code(typed)
         if code is None:
