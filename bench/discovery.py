@@ -52,6 +52,7 @@ from smartbook_tui.server.discovery_quota import DiscoveryQuota
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.auth import Credentials, DigestSession
 from smartbook_tui.sip.message import Headers, SipRequest, SipResponse, parse_message
+from tests.peers.sip_kit import list_subscribe
 from tests.unit.core_kit import make_core
 
 DOMAIN = "example.org"
@@ -102,29 +103,17 @@ class Watcher:
         self.challenged = False
 
     def _request(self, call_id: str, body: bytes) -> bytes:
-        headers = Headers(
-            [
-                ("Via", f"SIP/2.0/TCP 198.51.100.7:{self.peer.address[1]};branch=z9hG4bK{secrets.token_hex(6)}"),
-                ("From", f"<sip:{self.user}@{DOMAIN}>;tag={self.user}"),
-                ("To", f"<{RLS}>"),
-                ("Call-ID", call_id),
-                ("CSeq", f"{next(self.cseq)} SUBSCRIBE"),
-                ("Contact", f"<sip:{self.user}@198.51.100.7:{self.peer.address[1]};transport=tcp>"),
-                ("Event", "presence"),
-                ("Expires", "3600"),
-                ("Supported", "eventlist"),
-                ("Accept", "multipart/related, application/rlmi+xml, application/pidf+xml"),
-                ("Accept-Encoding", "deflate"),
-                ("Content-Type", "application/resource-lists+xml"),
-                ("Content-Encoding", "deflate"),
-                ("Content-Disposition", "recipient-list"),
-                ("Require", "recipient-list-subscribe"),
-            ]
-        )
         credentials = self.digest.authorize(method="SUBSCRIBE", uri=RLS, cnonce=secrets.token_hex(8))
-        if credentials is not None:
-            headers.add("Proxy-Authorization", credentials)
-        return SipRequest("SUBSCRIBE", RLS, headers, body).to_bytes()
+        return list_subscribe(
+            self.user,
+            DOMAIN,
+            f"198.51.100.7:{self.peer.address[1]}",
+            call_id=call_id,
+            cseq=next(self.cseq),
+            body=body,
+            branch=secrets.token_hex(6),
+            auth=("Proxy-Authorization", credentials) if credentials is not None else None,
+        ).to_bytes()
 
     def _timed(self, work: Callable[[], list]) -> list:
         started = time.process_time()

@@ -24,8 +24,8 @@ from smartbook_tui.presence import InstanceState, ListState, build_resource_list
 from smartbook_tui.server.discovery import DiscoveryPolicy
 from smartbook_tui.server.store import Store
 from smartbook_tui.sip.auth import Credentials, DigestSession
-from smartbook_tui.sip.message import Headers, SipMessage, SipRequest, SipResponse, StreamParser
-from tests.peers.sip_kit import response_to
+from smartbook_tui.sip.message import SipMessage, SipRequest, SipResponse, StreamParser
+from tests.peers.sip_kit import list_subscribe, response_to
 from tests.peers.smartbook_server import DOMAIN, PASSWORD, SmartbookServer
 
 WAIT = 30.0  # how long a socket waits before the test gives up on a hung server; never what a test asserts
@@ -93,31 +93,17 @@ class SipClient:
         return self._ready.pop(0)
 
     def _subscribe(self, call_id: str, body: bytes) -> SipRequest:
-        sent_by = f"{self.local[0]}:{self.local[1]}"
-        headers = Headers(
-            [
-                ("Via", f"SIP/2.0/TCP {sent_by};branch=z9hG4bK-harvest{secrets.token_hex(6)}"),
-                ("Max-Forwards", "70"),
-                ("From", f"<sip:{self.user}@{DOMAIN}>;tag={self.user}"),
-                ("To", f"<{RLS}>"),
-                ("Call-ID", call_id),
-                ("CSeq", f"{next(_serial)} SUBSCRIBE"),
-                ("Contact", f"<sip:{self.user}@{sent_by};transport=tcp>"),
-                ("Event", "presence"),
-                ("Expires", "3600"),
-                ("Supported", "eventlist"),
-                ("Accept", "multipart/related, application/rlmi+xml, application/pidf+xml"),
-                ("Accept-Encoding", "deflate"),
-                ("Content-Type", "application/resource-lists+xml"),
-                ("Content-Encoding", "deflate"),
-                ("Content-Disposition", "recipient-list"),
-                ("Require", "recipient-list-subscribe"),
-            ]
-        )
         credentials = self.digest.authorize(method="SUBSCRIBE", uri=RLS, cnonce=secrets.token_hex(8))
-        if credentials is not None:
-            headers.add(self.auth_header, credentials)
-        return SipRequest("SUBSCRIBE", RLS, headers, body)
+        return list_subscribe(
+            self.user,
+            DOMAIN,
+            f"{self.local[0]}:{self.local[1]}",
+            call_id=call_id,
+            cseq=next(_serial),
+            body=body,
+            branch=f"-harvest{secrets.token_hex(6)}",
+            auth=(self.auth_header, credentials) if credentials is not None else None,
+        )
 
     def _send(self, request: SipRequest) -> SipResponse:
         """The final response to `request`; the NOTIFYs coming meanwhile wait for `notify_of`."""

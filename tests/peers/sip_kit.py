@@ -78,3 +78,42 @@ class Client:
 
     async def wait_lost(self) -> Exception | None:
         return await asyncio.wait_for(asyncio.shield(self.lost), TIMEOUT)
+
+
+def list_subscribe(
+    user: str,
+    domain: str,
+    sent_by: str,
+    *,
+    call_id: str,
+    cseq: int,
+    body: bytes,
+    branch: str,
+    auth: tuple[str, str] | None,
+) -> SipRequest:
+    """A request-contained list SUBSCRIBE over TCP from `user` (RFC 5367), its deflated resource-lists `body` to the
+    domain's RLS; `auth` is (header name, credentials) when it answers a challenge."""
+    rls = f"sip:rls@{domain}"
+    headers = Headers(
+        [
+            ("Via", f"SIP/2.0/TCP {sent_by};branch=z9hG4bK{branch}"),
+            ("Max-Forwards", "70"),
+            ("From", f"<sip:{user}@{domain}>;tag={user}"),
+            ("To", f"<{rls}>"),
+            ("Call-ID", call_id),
+            ("CSeq", f"{cseq} SUBSCRIBE"),
+            ("Contact", f"<sip:{user}@{sent_by};transport=tcp>"),
+            ("Event", "presence"),
+            ("Expires", "3600"),
+            ("Supported", "eventlist"),
+            ("Accept", "multipart/related, application/rlmi+xml, application/pidf+xml"),
+            ("Accept-Encoding", "deflate"),
+            ("Content-Type", "application/resource-lists+xml"),
+            ("Content-Encoding", "deflate"),
+            ("Content-Disposition", "recipient-list"),
+            ("Require", "recipient-list-subscribe"),
+        ]
+    )
+    if auth is not None:
+        headers.add(*auth)
+    return SipRequest("SUBSCRIBE", rls, headers, body)

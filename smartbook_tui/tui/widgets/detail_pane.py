@@ -45,7 +45,7 @@ class DetailPane(Static):
             words, colour = availability_text(row.status, True)
             parts += [(f" {self.service_name} ", "reverse $success"), "  ", (words, STATUS_STYLES[colour])]
         elif row.withheld:
-            why = f"{self.service_name} has not looked up every number yet (its quota)"
+            why = f"your book is larger than {self.service_name} lets you check for now"
             parts.append((f"{NOT_CHECKED[0]}: {why}", _QUIET))
         else:
             parts.append((f"no {self.service_name} account seen", _QUIET))
