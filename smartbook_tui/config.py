@@ -58,6 +58,8 @@ the flag winning. Unknown settings are refused by name, so a typo never goes unn
     discovery_quota = 12000           # new numbers an account's lists may check in a window (0: no quota)
     discovery_window = 24             # hours of that window
     discovery_memory = 90             # days a number named stays free to name again
+    discovery_per_address = 100000    # new numbers checked from one client address in a window, all accounts (0: none)
+    discovery_overall = 2000000       # new numbers checked in a window by everyone (0: no ceiling)
     max_connections_per_address = 200 # TCP and TLS connections open from one address (an IPv6 /64)
     first_message_timeout = 5         # seconds a new connection has to send one whole message
     message_timeout = 10              # seconds a message has to arrive whole once begun (TCP, TLS)
@@ -168,6 +170,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "discovery_quota": int,
         "discovery_window": _NUMBER,
         "discovery_memory": _NUMBER,
+        "discovery_per_address": int,
+        "discovery_overall": int,
         "max_connections_per_address": int,
         "first_message_timeout": _NUMBER,
         "message_timeout": _NUMBER,
@@ -270,6 +274,8 @@ class ServerSettings:
     discovery_quota: int | None = None
     discovery_window: float | None = None  # hours
     discovery_memory: float | None = None  # days
+    discovery_per_address: int | None = None
+    discovery_overall: int | None = None
     max_connections_per_address: int | None = None
     first_message_timeout: float | None = None
     message_timeout: float | None = None
@@ -532,6 +538,8 @@ _SERVER_CHECKS: dict[str, Callable[[object], str | None]] = {
     "discovery_quota": _not_negative,
     "discovery_window": _positive,
     "discovery_memory": _positive,
+    "discovery_per_address": _not_negative,
+    "discovery_overall": _not_negative,
     "max_connections_per_address": _at_least_one,
     "first_message_timeout": _positive,
     "message_timeout": _positive,
@@ -616,6 +624,8 @@ def _settings(data: Mapping[str, Mapping[str, object]]) -> Settings:
             discovery_quota=server.get("discovery_quota"),  # type: ignore[arg-type]
             discovery_window=_float(server.get("discovery_window")),
             discovery_memory=_float(server.get("discovery_memory")),
+            discovery_per_address=server.get("discovery_per_address"),  # type: ignore[arg-type]
+            discovery_overall=server.get("discovery_overall"),  # type: ignore[arg-type]
             max_connections_per_address=server.get("max_connections_per_address"),  # type: ignore[arg-type]
             first_message_timeout=_float(server.get("first_message_timeout")),
             message_timeout=_float(server.get("message_timeout")),

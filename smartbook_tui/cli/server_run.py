@@ -177,6 +177,21 @@ def _add_discovery_options(run: argparse.ArgumentParser) -> None:
         help=f"the sliding window the quota counts in (default {_DISCOVERY.window / 3600:g})",
     )
     discovery.add_argument(
+        "--discovery-per-address",
+        type=_non_negative_int,
+        metavar="N",
+        help=f"new numbers checked from one client address in --discovery-window, whatever the accounts (many "
+        f"accounts behind one address, a NAT's users too); past it the rest are not checked (default "
+        f"{_DISCOVERY.per_address}; 0: no ceiling)",
+    )
+    discovery.add_argument(
+        "--discovery-overall",
+        type=_non_negative_int,
+        metavar="N",
+        help=f"new numbers checked by everyone together in --discovery-window: the ceiling of a service under a "
+        f"harvest from many addresses (default {_DISCOVERY.overall}; 0: no ceiling)",
+    )
+    discovery.add_argument(
         "--discovery-memory",
         type=positive_float,
         metavar="DAYS",
@@ -381,6 +396,8 @@ def run_options(args: argparse.Namespace, settings: Settings) -> RunOptions:
             quota=_given(args.discovery_quota, saved.discovery_quota, _DISCOVERY.quota),
             window=_given(args.discovery_window, saved.discovery_window, _DISCOVERY.window / 3600) * 3600,
             memory=_given(args.discovery_memory, saved.discovery_memory, _DISCOVERY.memory / DAY) * DAY,
+            per_address=_given(args.discovery_per_address, saved.discovery_per_address, _DISCOVERY.per_address),
+            overall=_given(args.discovery_overall, saved.discovery_overall, _DISCOVERY.overall),
         ),
     )
     tls_port = _given(args.tls_port, saved.tls_port, None)

@@ -56,8 +56,8 @@ from .auth_backoff import DEFAULT_FAILURES, AuthBackoff
 from .authentication import Authenticator
 from .client_address import relayed_client, via_proxy
 from .cluster.journal import ClusterChanges, ClusterJournal, PresentityChange
-from .discovery import Discoverable, DiscoveryPolicy, quota_refusal, quota_warning
-from .discovery_quota import DiscoveryQuota
+from .discovery import Discoverable, DiscoveryPolicy, quota_refusal
+from .discovery_quota import NONE_WITHHELD, DiscoveryQuota, Withheld
 from .notifier import DEFAULT_INTERVAL, DEFAULT_MAX_RESOURCES, ListNotifier
 from .proxy import Proxy, ProxyConfig
 from .publications import PublicationRecord, Publications, PublishError, PublishOutcome
@@ -476,9 +476,14 @@ class PresenceServer:
     def _refuse_statelessly(self, request: SipRequest, refusal: Refusal, peer: PeerLike, now: float) -> None:
         """No transaction to answer in (its Via does not read): a stateless answer, as rate-limited as any other, so
         that a flood of them is not answered by a flood."""
-        client = relayed_client(request, peer.address, self.config.trusted_proxies)
-        if self._limiter.admit(source_key((client or peer.address)[0]), now) == "serve":
+        if self._limiter.admit(self._source_of(request, peer), now) == "serve":
             self._out.append(Send(_response(request, refusal.status, refusal.reason).to_bytes(), peer))
+
+    def _source_of(self, request: SipRequest, peer: PeerLike) -> str:
+        """Whom a limit per address counts the request against: its client (behind a trusted proxy, the one the
+        proxy names), by `source_key`."""
+        client = relayed_client(request, peer.address, self.config.trusted_proxies)
+        return source_key((client or peer.address)[0])
 
     def _handle(self, request: SipRequest, peer: PeerLike, now: float, after: list[Callable[[], None]]) -> SipResponse:
         method = request.method
@@ -594,7 +599,7 @@ class PresenceServer:
             entries = list(stored.entries) if stored is not None else None
         target_key = entry_key(request.uri, self._domain)
         keys = [entry_key(uri, self._domain) for uri in entries] if entries is not None else None
-        withheld = self._discovered(request, account, keys, target_key)
+        withheld = self._discovered(request, account, keys, target_key, self._source_of(request, peer))
         if entries is None and not self._finds(account, target_key):
             if eventlist and self.store.list_owners(request.uri, self._domain):
                 raise Refusal(403, f"Forbidden (the list {request.uri[:80]} belongs to another account)")
@@ -629,7 +634,7 @@ class PresenceServer:
             legacy=legacy,
             is_list=entries is not None,
             stored_list=entries is not None and not request.body,
-            withheld=withheld,
+            withheld=withheld.numbers,
         )
         self._cap_subscriptions(account.username, now)
         self._add(subscription, now, keys)
@@ -659,21 +664,27 @@ class PresenceServer:
         return response
 
     def _discovered(
-        self, request: SipRequest, account: Account, keys: list[str | None] | None, target_key: str | None
-    ) -> frozenset[str]:
-        """The discovery quota on a new subscription (`keys`: its entries' keys, for a list): the numbers of the
-        list it sent that are withheld; Refusal for a presentity named by a number past the quota. A stored list is
-        the operator's, not discovery."""
+        self,
+        request: SipRequest,
+        account: Account,
+        keys: list[str | None] | None,
+        target_key: str | None,
+        source: str,
+    ) -> Withheld:
+        """The discovery quota on a new subscription from the client address `source` (`keys`: its entries' keys,
+        for a list): the numbers of the list it sent that are withheld; Refusal for a presentity named by a number
+        past the quota. A stored list is the operator's, not discovery."""
         if request.body:
-            return self.discovery.withheld(account, keys or ())
-        if keys is None and target_key is not None and self.discovery.withheld(account, (target_key,)):
+            return self.discovery.withheld(account, keys or (), source)
+        if keys is None and target_key is not None and self.discovery.withheld(account, (target_key,), source).numbers:
             raise Refusal(403, f"Forbidden ({quota_refusal(self.discovery.policy)})")
-        return frozenset()
+        return NONE_WITHHELD
 
-    def _charge_number(self, caller: str, number: str) -> str | None:
-        """Charge the discovery quota of `caller` for a number it calls: None, or why the call is refused."""
+    def _charge_number(self, caller: str, number: str, source: str) -> str | None:
+        """Charge the discovery quota of `caller`, calling from the client address `source`, for a number it calls:
+        None, or why the call is refused."""
         account = self.watching.account(caller)
-        if account is None or not self.discovery.withheld(account, (number,)):
+        if account is None or not self.discovery.withheld(account, (number,), source).numbers:
             return None
         return quota_refusal(self.discovery.policy)
 
@@ -684,16 +695,15 @@ class PresenceServer:
         account = self.watching.lookup(key)
         return account is not None and (not key.startswith("+") or self.watching.findable(watcher.username, account))
 
-    def _warn_withheld(self, response: SipResponse, withheld: frozenset[str], *, changeable: bool = False) -> None:
+    def _warn_withheld(self, response: SipResponse, withheld: Withheld, *, changeable: bool = False) -> None:
         """Tell the subscriber why numbers of its list are withheld; with `changeable`, that the list it sent can
         change in a refresh (`_change_list`)."""
         if changeable:
             response.headers.add("Supported", LIST_DELTA)
-        if withheld:
-            warning = quota_warning(len(withheld), self.discovery.policy)
-            response.headers.add("Warning", f'399 smartbook "{warning}"')
+        if withheld.sentence is not None:
+            response.headers.add("Warning", f'399 smartbook "{withheld.sentence}"')
 
-    def _change_list(self, subscription: Subscription, request: SipRequest, now: float) -> frozenset[str]:
+    def _change_list(self, subscription: Subscription, request: SipRequest, source: str, now: float) -> Withheld:
         """Apply the list change a refresh carries (`Require: list-delta`): the subscription's notifier is made
         anew with the new entries, its versions going on, and its full state follows; the numbers withheld
         among those added are returned. Refusal when the change cannot be taken (the list is left as it was)."""
@@ -717,9 +727,9 @@ class PresenceServer:
             )
         account = self.watching.account(subscription.watcher)
         new_keys = [entry_key(uri, self._domain) for uri in new]
-        fresh = self.discovery.withheld(account, new_keys) if account is not None else frozenset()
+        fresh = self.discovery.withheld(account, new_keys, source) if account is not None else NONE_WITHHELD
         still_named = {entry_key(uri, self._domain) for uri in kept}
-        withheld = frozenset(key for key in subscription.withheld if key in still_named) | fresh
+        withheld = frozenset(key for key in subscription.withheld if key in still_named) | fresh.numbers
         touched: Touched = {}
         self.watching.remove(subscription, now, touched)
         subscription.notifier = ListNotifier(
@@ -762,7 +772,9 @@ class PresenceServer:
             raise Refusal(403, "Forbidden (the subscription belongs to another account)")
         expires = self._subscription_expiry(request)
         changed = LIST_DELTA in option_tags(request, "Require") and bool(request.body) and expires != 0
-        withheld = self._change_list(subscription, request, now) if changed else frozenset()
+        withheld = (
+            self._change_list(subscription, request, self._source_of(request, peer), now) if changed else NONE_WITHHELD
+        )
         response = _response(request, 200, "OK", {"Expires": str(expires)})
         response.headers.add("Contact", self._contact(subscription.transport))
         if subscription.is_list:
@@ -986,7 +998,8 @@ class PresenceServer:
             return
         watcher = self.watching.account(saved.watcher)
         if saved.kind == "list" and watcher is not None:  # its numbers charged again: those named are free
-            subscription.withheld = self.discovery.withheld(watcher, (entry_key(uri, self._domain) for uri in entries))
+            keys = (entry_key(uri, self._domain) for uri in entries)
+            subscription.withheld = self.discovery.withheld(watcher, keys).numbers
         self._restored += 1
         self._add(subscription, now)
         if notify:

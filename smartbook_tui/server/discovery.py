@@ -32,7 +32,9 @@ __all__ = [
     "Charge",
     "Discoverable",
     "DiscoveryPolicy",
+    "Limit",
     "NamedNumbers",
+    "Tally",
     "numbers_of",
     "quota_refusal",
     "quota_warning",
@@ -57,6 +59,40 @@ class DiscoveryPolicy:
     quota: int = 12_000
     window: float = DAY
     memory: float = 90 * DAY
+    # Ceilings on the new numbers charged in a window, whatever the accounts: from one client address (many accounts
+    # behind one address, a NAT's users included) and from everyone (0: none).
+    per_address: int = 100_000
+    overall: int = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """New numbers charged from one source (a client address, or everyone) in the window that began at
+    `window_start` and in the one before: two fixed windows that estimate a sliding one."""
+
+    window_start: float
+    current: int = 0
+    previous: int = 0
+
+    def count(self, now: float, window: float) -> float:
+        """The numbers charged in the last `window` seconds, estimated (the previous window's share of them
+        shrinking as the current one goes on)."""
+        tally = self.rolled(now, window)
+        elapsed = now - tally.window_start
+        return tally.current + tally.previous * max(0.0, 1 - elapsed / window)
+
+    def rolled(self, now: float, window: float) -> Tally:
+        """The tally with its windows moved on to the one `now` falls in."""
+        elapsed = now - self.window_start
+        if elapsed < window:
+            return self
+        if elapsed < 2 * window:
+            return Tally(self.window_start + window, 0, self.current)
+        return Tally(now)
+
+    def plus(self, charged: int, now: float, window: float) -> Tally:
+        tally = self.rolled(now, window)
+        return Tally(tally.window_start, tally.current + charged, tally.previous)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +103,7 @@ class Charge:
     withheld: frozenset[str]
     changed: bool
     charged_in_window: int  # the numbers charged within the window, these included
+    taken: int  # the numbers charged by this check
 
 
 class NamedNumbers:
@@ -117,16 +154,18 @@ class NamedNumbers:
         """The numbers first charged after `since` (the record grows in time order: `_first` is sorted)."""
         return len(self._first) - bisect.bisect_right(self._first, since)
 
-    def charge(self, numbers: Sequence[str], now: float, policy: DiscoveryPolicy) -> Charge:
+    def charge(self, numbers: Sequence[str], now: float, policy: DiscoveryPolicy, ceiling: int | None = None) -> Charge:
         """Check the distinct numbers a list names, in its order: a number named within `policy.memory` is allowed;
-        a new one is charged while the window has room, and withheld once it has none. In whole-list steps: a book
-        of 10,000 is checked at every subscription."""
+        a new one is charged while the window has room (and while `ceiling` more may be charged), and withheld
+        once there is none. In whole-list steps: a book of 10,000 is checked at every subscription."""
         stamp = int(now)
         changed = self._forget(stamp - policy.memory)
         known = set(self._numbers)
         new = [number for number in numbers if number not in known]
         charged = self.charged_since(stamp - policy.window)
         room = len(new) if policy.quota <= 0 else max(0, policy.quota - charged)
+        if ceiling is not None:
+            room = min(room, max(0, ceiling))
         taken, withheld = new[:room], new[room:]
         renamed_before = stamp - _RENAMED_EVERY
         if known and min(self._last) < renamed_before:  # some named before were not named lately
@@ -136,7 +175,7 @@ class NamedNumbers:
             self._first.extend(itertools.repeat(stamp, len(taken)))
             self._last.extend(itertools.repeat(stamp, len(taken)))
             changed = True
-        return Charge(frozenset(withheld), changed, charged + len(taken))
+        return Charge(frozenset(withheld), changed, charged + len(taken), len(taken))
 
     def _renamed(self, numbers: Sequence[str], stamp: int, before: int) -> bool:
         """Move on the "last named" time of those of `numbers` last named before `before`; whether any were."""
@@ -165,14 +204,19 @@ def numbers_of(keys: Iterable[str | None]) -> list[str]:
     return list(dict.fromkeys([key for key in keys if key and key[0] == "+"]))
 
 
-def quota_warning(withheld: int, policy: DiscoveryPolicy) -> str:
+Limit = Literal["account", "address", "overall"]  # which limit withheld numbers
+
+
+def quota_warning(withheld: int, policy: DiscoveryPolicy, limit: Limit = "account") -> str:
     """What the subscriber is told when numbers of its list were withheld: one sentence its client shows."""
     hours = round(policy.window / 3600)
     span = "today" if hours == 24 else f"in {hours} hours"
-    return (
-        f"{withheld} numbers of your book were not checked: your book is larger than this service lets you check "
-        f"{span} ({policy.quota} new numbers)"
-    )
+    why = {
+        "account": f"your book is larger than this service lets you check {span} ({policy.quota} new numbers)",
+        "address": f"this service checks no more new numbers from your network {span}",
+        "overall": f"this service checks no more new numbers {span}",
+    }[limit]
+    return f"{withheld} numbers of your book were not checked: {why}"
 
 
 def quota_refusal(policy: DiscoveryPolicy) -> str:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smartbook_tui.server.accounts_api.codes import PendingCode, Purpose
-from smartbook_tui.server.discovery import DISCOVERABLE, Discoverable
+from smartbook_tui.server.discovery import DISCOVERABLE, Discoverable, Tally
 from smartbook_tui.server.store_database import SCHEMA_VERSION, ChangeNotifications, Database
 from smartbook_tui.server.store_errors import (
     AccountExists,
@@ -280,6 +280,7 @@ _SET_FLAG = {  # whole statements: the column is picked here, never formatted in
     "activated": "UPDATE accounts SET activated = ? WHERE id = ? AND activated != ?",
     "public_presence": "UPDATE accounts SET public_presence = ? WHERE id = ? AND public_presence != ?",
 }
+_TALLIES = "SELECT source, window_start, current, previous FROM discovery_sources WHERE source IN "
 _SET_DISCOVERABLE = (
     "UPDATE accounts SET discoverable = ? WHERE id = ? AND COALESCE(discoverable, '') != COALESCE(?, '')"
 )
@@ -585,6 +586,25 @@ class Store:
                 "ON CONFLICT (account_id) DO UPDATE SET named = excluded.named, charged = excluded.charged, "
                 "withheld = excluded.withheld, updated_at = excluded.updated_at",
                 (rows[0][0], named, charged, withheld, now),
+            )
+
+    def discovery_tallies(self, sources: Sequence[str]) -> dict[str, Tally]:
+        """The tallies of new numbers charged from these sources (client addresses, or '*' for everyone)."""
+        if not sources:
+            return {}
+        placeholders = "(" + ", ".join("?" * len(sources)) + ")"  # placeholders only: the sources are bound
+        rows = self._query(_TALLIES + placeholders, tuple(sources))
+        return {row[0]: Tally(float(row[1]), int(row[2]), int(row[3])) for row in rows}
+
+    def save_discovery_tallies(self, tallies: Mapping[str, Tally], *, forget_before: float) -> None:
+        """Write these tallies; those whose windows began before `forget_before` (and so count nothing) go."""
+        with self._write():
+            self._db.execute("DELETE FROM discovery_sources WHERE window_start < ?", (forget_before,))
+            self._db.execute_many(
+                "INSERT INTO discovery_sources (source, window_start, current, previous) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET window_start = excluded.window_start, "
+                "current = excluded.current, previous = excluded.previous",
+                [(source, t.window_start, t.current, t.previous) for source, t in tallies.items()],
             )
 
     def discovery_top(self, domain: str, since: float, limit: int) -> list[DiscoveryProbe]:

@@ -174,6 +174,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated_at DOUBLE PRECISION NOT NULL
         )""",
         "CREATE INDEX discovery_by_update ON discovery (updated_at)",
+        # The new numbers charged from each client address, and from everyone ('*'), in two fixed windows
+        """CREATE TABLE discovery_sources (
+            source TEXT PRIMARY KEY,
+            window_start DOUBLE PRECISION NOT NULL,
+            current INTEGER NOT NULL,
+            previous INTEGER NOT NULL
+        )""",
         "UPDATE smartbook_schema SET version = 7",
     ),
 }

@@ -196,6 +196,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated_at REAL NOT NULL
         ) STRICT""",
         "CREATE INDEX discovery_by_update ON discovery (updated_at)",
+        # The new numbers charged from each client address, and from everyone ('*'), in two fixed windows
+        """CREATE TABLE discovery_sources (
+            source TEXT PRIMARY KEY,
+            window_start REAL NOT NULL,
+            current INTEGER NOT NULL,
+            previous INTEGER NOT NULL
+        ) STRICT""",
         "PRAGMA user_version = 7",
     ),
 }

@@ -192,15 +192,23 @@ def test_http_tls_serves_the_api_with_the_servers_certificate_and_the_option_win
 
 def test_discovery_settings_and_options_the_option_winning(home):
     assert options_of("server", "run")[0].config.discoverable == "everyone"
-    text = "[server]\ndiscoverable = 'contacts'\ndiscovery_quota = 500\ndiscovery_window = 12\ndiscovery_memory = 30\n"
+    text = (
+        "[server]\ndiscoverable = 'contacts'\ndiscovery_quota = 500\ndiscovery_window = 12\ndiscovery_memory = 30\n"
+        "discovery_per_address = 2000\ndiscovery_overall = 9000\n"
+    )
     config = write_config(home, text)
     from_file = options_of("--config", str(config), "server", "run")[0].config
     assert from_file.discoverable == "contacts"
-    assert from_file.discovery == DiscoveryPolicy(quota=500, window=12 * 3600, memory=30 * 86_400)
+    assert from_file.discovery == DiscoveryPolicy(
+        quota=500, window=12 * 3600, memory=30 * 86_400, per_address=2000, overall=9000
+    )
     flags = ["--discoverable", "nobody", "--discovery-quota", "0", "--discovery-window", "1.5"]
+    flags += ["--discovery-per-address", "0", "--discovery-overall", "5"]
     flagged = options_of("--config", str(config), "server", "run", *flags, "--discovery-memory", "7")[0].config
     assert flagged.discoverable == "nobody"
-    assert flagged.discovery == DiscoveryPolicy(quota=0, window=5400, memory=7 * 86_400)  # 0: no quota
+    assert flagged.discovery == DiscoveryPolicy(
+        quota=0, window=5400, memory=7 * 86_400, per_address=0, overall=5
+    )  # 0: no quota, no ceiling
 
 
 def test_server_run_serves_what_the_file_says(home, monkeypatch):

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from smartbook_tui.presence import InstanceState, build_list_delta, summarize
-from smartbook_tui.server.discovery import DAY, DiscoveryPolicy, NamedNumbers, quota_warning
+from smartbook_tui.server.discovery import DAY, DiscoveryPolicy, NamedNumbers, Tally, quota_warning
+from smartbook_tui.server.discovery_quota import DiscoveryQuota
 from smartbook_tui.server.store import SCHEMA_VERSION, Store
 from smartbook_tui.server.store_sqlite import _MIGRATIONS
 from smartbook_tui.sip.message import SipResponse
@@ -262,3 +263,41 @@ def test_a_change_that_makes_the_list_too_long_is_refused_and_the_list_kept(stor
     answer = change_list(alice, opened, [alias(n) for n in STRANGERS[:2]], [])
     assert answer.status == 413
     assert alice.notifies == []
+
+
+# ------------------------------------------------------------------------------------------------ the ceilings
+
+
+def test_a_tally_estimates_a_sliding_window_from_two_fixed_ones():
+    tally = Tally(T0).plus(100, T0 + 10, DAY)
+    assert tally.count(T0 + DAY / 2, DAY) == 100
+    later = tally.plus(50, T0 + DAY + DAY / 4, DAY)  # a new window: the first counts for the three quarters left
+    assert (later.window_start, later.current, later.previous) == (T0 + DAY, 50, 100)
+    assert later.count(T0 + DAY + DAY / 4, DAY) == 50 + 75
+    assert later.count(T0 + 3 * DAY, DAY) == 0
+
+
+def test_many_accounts_from_one_address_share_its_ceiling_and_it_survives_a_restart(store):
+    policy = DiscoveryPolicy(quota=10, per_address=12, overall=0)
+    clock = lambda: T0  # noqa: E731
+    quota = DiscoveryQuota(store, policy, clock=clock)
+    alice, bob = store.get_account("alice", DOMAIN), store.get_account("bob", DOMAIN)
+    assert quota.withheld(alice, STRANGERS[:8], "198.51.100.0").numbers == set()
+    held = quota.withheld(bob, STRANGERS[8:16], "198.51.100.0")  # bob has room of his own: the address has 4 left
+    assert held.numbers == set(STRANGERS[12:16])
+    assert (
+        held.sentence == "4 numbers of your book were not checked: this service checks no more new numbers from "
+        "your network today"
+    )
+    again = DiscoveryQuota(store, policy, clock=clock)  # a restarted server
+    assert again.withheld(bob, STRANGERS[16:18], "198.51.100.0").numbers == set(STRANGERS[16:18])
+    assert again.withheld(bob, STRANGERS[16:18], "203.0.113.0").numbers == set()  # another address is not held
+
+
+def test_the_whole_service_has_a_ceiling_too(store):
+    quota = DiscoveryQuota(store, DiscoveryPolicy(quota=10, per_address=0, overall=5), clock=lambda: T0)
+    alice, bob = store.get_account("alice", DOMAIN), store.get_account("bob", DOMAIN)
+    quota.withheld(alice, STRANGERS[:3], "198.51.100.0")
+    held = quota.withheld(bob, STRANGERS[3:6], "203.0.113.0")
+    assert held.numbers == {STRANGERS[5]}
+    assert held.sentence == "1 numbers of your book were not checked: this service checks no more new numbers today"

@@ -52,6 +52,7 @@ def test_a_version_4_file_is_migrated_with_its_data_kept(tmp_path):
         store.save_dialogs(DOMAIN, [saved("call-1", watcher="bob")], [], [])
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("DROP TABLE discovery")  # back to schema version 4...
+    connection.execute("DROP TABLE discovery_sources")
     connection.execute("ALTER TABLE accounts DROP COLUMN discoverable")
     connection.execute("ALTER TABLE subscription_dialogs DROP COLUMN route")
     connection.execute("DROP TABLE publications")

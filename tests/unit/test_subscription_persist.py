@@ -82,7 +82,7 @@ def test_a_version_3_file_is_migrated_with_its_data_kept(tmp_path):
         store.set_list("alice", DOMAIN, f"sip:friends@{DOMAIN}", [alias(BOB_PHONE)])
         store.add_token("ab" * 32, "alice", DOMAIN, T0 + 60, T0)
     connection = sqlite3.connect(path, isolation_level=None)
-    for table in ("subscription_dialogs", "publications", "registrations", "discovery"):  # back to schema version 3
+    for table in ("subscription_dialogs", "publications", "registrations", "discovery", "discovery_sources"):  # v3
         connection.execute(f"DROP TABLE {table}")
     connection.execute("ALTER TABLE accounts DROP COLUMN discoverable")
     connection.execute("PRAGMA user_version = 3")

@@ -89,7 +89,7 @@ class _Call:
 
     __slots__ = ("answered", "branches", "key", "live", "peer", "request", "server", "source")
 
-    def __init__(self, request: SipRequest, peer: Peer, key: tuple[str, str, str], source: Hashable) -> None:
+    def __init__(self, request: SipRequest, peer: Peer, key: tuple[str, str, str], source: str) -> None:
         reliable = peer.transport != "UDP"
         self.request = request
         self.peer = peer
@@ -144,14 +144,14 @@ class Proxy:
         limiter: SourceLimiter,
         look_up_elsewhere: Callable[[str], None] | None = None,
         findable: Callable[[str | None, Account], bool] = lambda seeker, account: True,
-        charge_number: Callable[[str, str], str | None] = lambda caller, number: None,
+        charge_number: Callable[[str, str, str], str | None] = lambda caller, number, source: None,
     ) -> None:
         """`lookup`: the account a username or an E.164 number names; `authenticate`: the username whose
         credentials a request carries, or the response to send (a challenge, a refusal); `look_up_elsewhere`, on a
         node of a cluster: ask for an account's registrations on the other nodes (given by `bindings_found`).
         Discovery: `findable` says whether a caller (None: unauthenticated) may learn that a number is an account's,
-        `charge_number` charges a caller's discovery quota for a number it calls (the refusal's reason when it is
-        spent)."""
+        `charge_number` charges the discovery quota of a caller, calling from a client address, for a number it calls
+        (the refusal's reason when it is spent)."""
         self.config = config
         self.registrar = registrar
         self.addresses = Addresses(config.domain, config.via)
@@ -327,7 +327,7 @@ class Proxy:
             caller = self._check_caller(call, now) if not request.to_tag else None
             consumed = caller is not None
             if caller is not None and key.startswith("+"):
-                spent = self._charge_number(caller, key)
+                spent = self._charge_number(caller, key, call.source)
                 if spent is not None:
                     raise Refusal(403, f"Forbidden ({spent})")
             targets, retargeted = self._locate(key, call, consumed, caller or self._asserted(call), now)
