@@ -15,6 +15,7 @@ from smartbook_tui.server.discovery_quota import DiscoveryQuota
 from smartbook_tui.server.store import SCHEMA_VERSION, Store
 from smartbook_tui.server.store_sqlite import _MIGRATIONS
 from smartbook_tui.sip.message import SipResponse
+from tests.peers import postgres
 from tests.unit.test_server_core import ALICE_PHONE, BOB_PHONE, DOMAIN, PASSWORD, Client, list_state, make_server, views
 
 T0 = 1_800_000_000.0
@@ -26,9 +27,12 @@ def alias(number: str) -> str:
     return f"sip:{number}@{DOMAIN};user=phone"
 
 
+database = postgres.database  # the fixture: each test runs on SQLite and on PostgreSQL
+
+
 @pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    with Store.open(tmp_path / "server.sqlite3") as opened:
+def store(database) -> Iterator[Store]:
+    with Store.open(database) as opened:
         opened.add_account("alice", DOMAIN, PASSWORD, ALICE_PHONE)
         opened.add_account("bob", DOMAIN, PASSWORD, BOB_PHONE)
         opened.add_account("carol", DOMAIN, PASSWORD, CAROL_PHONE)
