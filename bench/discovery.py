@@ -95,7 +95,9 @@ class Watcher:
     def __init__(self, core: PresenceServer, user: str) -> None:
         self.core, self.user = core, user
         connection = next(self._connections)
-        self.peer = Peer(("198.51.100.7", 40_000 + connection), connection)
+        # an address each, as users have: the ceiling per address is not what is measured
+        address = f"10.{connection >> 16 & 255}.{connection >> 8 & 255}.{connection & 255}"
+        self.peer = Peer((address, 40_000), connection)
         self.digest = DigestSession(Credentials(user, PASSWORD))
         self.cseq = itertools.count(1)
         self.cpu = 0.0
@@ -107,7 +109,7 @@ class Watcher:
         return list_subscribe(
             self.user,
             DOMAIN,
-            f"198.51.100.7:{self.peer.address[1]}",
+            f"{self.peer.address[0]}:{self.peer.address[1]}",
             call_id=call_id,
             cseq=next(self.cseq),
             body=body,
